@@ -1,0 +1,58 @@
+# The two commands a newcomer runs:
+#   make demo   installs what is missing (as root), builds, runs herd on the default model
+#   make test   builds and runs every test, then again under ASan + UBSan
+JOBS ?= $(shell nproc)
+DEBIAN_DEPS = build-essential cmake pkg-config libjansson-dev libpcre2-dev libmicrohttpd-dev \
+              libedit-dev
+DEMO_MODEL ?= ../shared/models/tiny/llama-f32.gguf
+DEMO_PROMPT ?= The quick brown fox
+
+.PHONY: all deps build asan test test-plain test-asan demo bench format check clean
+
+all: build
+
+# Install missing Debian packages when running as root; otherwise just report.
+deps:
+	@missing=""; for p in $(DEBIAN_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing >/dev/null || \
+	    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing >/dev/null; }; \
+	  else echo "missing Debian packages:$$missing (run as root to install)"; exit 1; fi; \
+	fi
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+test-plain: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+test-asan: asan
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+test: test-plain test-asan
+
+demo: build
+	./build/herd info $(DEMO_MODEL)
+	./build/herd run -m $(DEMO_MODEL) -p "$(DEMO_PROMPT)" -n 32 --temp 0
+
+bench: build
+	bench/compare-llama-cpp
+
+format:
+	clang-format -i include/*.h src/*/*.[ch] tools/*.[ch] tests/*.[ch]
+
+check: build
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem -Iinclude -Isrc src tools
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,240 @@
+/*
+ * attention.c — scaled dot-product attention over the KV cache, computed the
+ * way ggml's CPU flash attention computes it, so that logits match llama.cpp's
+ * (../shared/models/tiny/README.md, Numerics):
+ *
+ *   batches of fewer than 64 tokens (every decode step, short prompts) take
+ *   ggml's vector path: Q rounded to F16, Q·K with ggml_vec_dot_f16, an online
+ *   softmax whose V accumulator is an F16 vector;
+ *   larger batches take its tiled path: F32 Q, F32 scores, F32 accumulator.
+ *
+ * K and V come from the cache (F16 by default). Query head h reads KV head
+ * h / (n_head / n_head_kv) (grouped-query attention). Each token sees the
+ * cells of its own sequence whose position is not after its own, visited in
+ * cell order, which for one sequence is position order.
+ */
+#include "model/model.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
+
+#define TILED_MIN_TOKENS 64
+
+/* -------------------------------------------------------- scalar kernels */
+
+static float cache_get(const uint8_t *row, uint32_t type, int i)
+{
+    if (type == HERD_TYPE_F16) {
+        uint16_t h;
+        memcpy(&h, row + 2 * i, 2);
+        return herd_f16_to_f32(h);
+    }
+    float f;
+    memcpy(&f, row + 4 * i, 4);
+    return f;
+}
+
+/* ggml_vec_dot_f16 as built for AVX-512: blocks of 64 go through four
+ * 16-lane F32 accumulators reduced in a fixed tree; the rest is summed in
+ * double. Emulated lane by lane so that the result is bit-identical. */
+static float dot_f16_ggml(const uint16_t *x, const uint16_t *y, int n)
+{
+    int np = n & ~63;
+    double sumf = 0.0;
+    if (np) {
+        float acc[4][16] = {{0}};
+        for (int i = 0; i < np; i += 64)
+            for (int j = 0; j < 4; j++)
+                for (int l = 0; l < 16; l++) {
+                    int e = i + j * 16 + l;
+                    acc[j][l] += herd_f16_to_f32(x[e]) * herd_f16_to_f32(y[e]);
+                }
+        float r[16], a[8], b[4];
+        for (int l = 0; l < 16; l++) r[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        for (int l = 0; l < 8; l++) a[l] = r[l] + r[l + 8];
+        for (int l = 0; l < 4; l++) b[l] = a[l] + a[l + 4];
+        sumf = (double)((b[0] + b[2]) + (b[1] + b[3]));
+    }
+    for (int i = np; i < n; i++) sumf += (double)(herd_f16_to_f32(x[i]) * herd_f16_to_f32(y[i]));
+    return (float)sumf;
+}
+
+#ifdef __x86_64__
+/* The same computation with AVX2/F16C: each 16-lane accumulator is a pair of
+ * 8-lane registers; the adds happen in the same order. */
+__attribute__((target("avx2,fma,f16c"))) static float dot_f16_ggml_avx2(const uint16_t *x,
+                                                                       const uint16_t *y, int n)
+{
+    int np = n & ~63;
+    double sumf = 0.0;
+    if (np) {
+        __m256 lo[4], hi[4];
+        for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();
+        for (int i = 0; i < np; i += 64)
+            for (int j = 0; j < 4; j++) {
+                const uint16_t *xp = x + i + j * 16, *yp = y + i + j * 16;
+                __m256 x0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xp));
+                __m256 x1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xp + 8)));
+                __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)yp));
+                __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(yp + 8)));
+                lo[j] = _mm256_fmadd_ps(x0, y0, lo[j]);
+                hi[j] = _mm256_fmadd_ps(x1, y1, hi[j]);
+            }
+        __m256 rlo = _mm256_add_ps(_mm256_add_ps(lo[0], lo[2]), _mm256_add_ps(lo[1], lo[3]));
+        __m256 rhi = _mm256_add_ps(_mm256_add_ps(hi[0], hi[2]), _mm256_add_ps(hi[1], hi[3]));
+        float a[8];
+        _mm256_storeu_ps(a, _mm256_add_ps(rlo, rhi));
+        float b[4];
+        for (int l = 0; l < 4; l++) b[l] = a[l] + a[l + 4];
+        sumf = (double)((b[0] + b[2]) + (b[1] + b[3]));
+    }
+    for (int i = np; i < n; i++) sumf += (double)(herd_f16_to_f32(x[i]) * herd_f16_to_f32(y[i]));
+    return (float)sumf;
+}
+
+/* acc = F16(fma(v, s, acc)) over n elements (ggml_vec_mad_f16). */
+__attribute__((target("avx2,fma,f16c"))) static void mad_f16_avx2(uint16_t *acc,
+                                                                 const uint16_t *v, float s, int n)
+{
+    int i = 0;
+    __m256 vs = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + i)));
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
+        a = _mm256_fmadd_ps(x, vs, a);
+        _mm_storeu_si128((__m128i *)(acc + i), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++)
+        acc[i] = herd_f32_to_f16(fmaf(herd_f16_to_f32(v[i]), s, herd_f16_to_f32(acc[i])));
+}
+#endif
+
+static void mad_f16_ref(uint16_t *acc, const uint16_t *v, float s, int n)
+{
+    for (int i = 0; i < n; i++)
+        acc[i] = herd_f32_to_f16(fmaf(herd_f16_to_f32(v[i]), s, herd_f16_to_f32(acc[i])));
+}
+
+static float (*dot_f16)(const uint16_t *, const uint16_t *, int) = dot_f16_ggml;
+static void (*mad_f16)(uint16_t *, const uint16_t *, float, int) = mad_f16_ref;
+
+static void pick_kernels(void)
+{
+#ifdef __x86_64__
+    if (strcmp(herd_tensor_simd_level(), "scalar") != 0 && __builtin_cpu_supports("f16c") &&
+        __builtin_cpu_supports("fma")) {
+        dot_f16 = dot_f16_ggml_avx2;
+        mad_f16 = mad_f16_avx2;
+    }
+#endif
+}
+
+/* ------------------------------------------------------- the two paths */
+
+typedef struct {
+    const herd_kv_cache *kv;
+    int il, kv_off, head_dim;
+    float scale;
+    const int32_t *cells; /* visible cells of the sequence, in cell order */
+    int n_cells;
+} att_view;
+
+/* ggml's vector path: F16 Q, F16 accumulator, rescaled only on a new max. */
+static void attend_vector(const att_view *a, const float *q, int pos, float *out)
+{
+    int D = a->head_dim;
+    uint16_t q16[512], acc[512];
+    for (int i = 0; i < D; i++) q16[i] = herd_f32_to_f16(q[i]), acc[i] = 0;
+    float M = -INFINITY, S = 0.0f;
+    for (int j = 0; j < a->n_cells; j++) {
+        int c = a->cells[j];
+        if (a->kv->pos[c] > pos) continue;
+        const uint16_t *k = (const uint16_t *)(a->kv->k[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
+        const uint16_t *v = (const uint16_t *)(a->kv->v[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
+        float s = dot_f16(q16, k, D) * a->scale;
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+            ms = expf(M - s);
+            M = s;
+            for (int i = 0; i < D; i++) acc[i] = herd_f32_to_f16(herd_f16_to_f32(acc[i]) * ms);
+        } else {
+            vs = expf(s - M);
+        }
+        mad_f16(acc, v, vs, D);
+        S = S * ms + vs;
+    }
+    float inv = S > 0 ? 1.0f / S : 0.0f;
+    for (int i = 0; i < D; i++) out[i] = herd_f16_to_f32(acc[i]) * inv;
+}
+
+/* ggml's tiled path (and any F32 cache): F32 throughout, K/V read from the
+ * cache as stored. */
+static void attend_f32(const att_view *a, const float *q, int pos, float *out)
+{
+    int D = a->head_dim;
+    float acc[512];
+    for (int i = 0; i < D; i++) acc[i] = 0.0f;
+    float M = -INFINITY, S = 0.0f;
+    const size_t esz = a->kv->type == HERD_TYPE_F16 ? 2 : 4;
+    for (int j = 0; j < a->n_cells; j++) {
+        int c = a->cells[j];
+        if (a->kv->pos[c] > pos) continue;
+        const uint8_t *k = a->kv->k[a->il] + (size_t)c * a->kv->row_bytes + esz * (size_t)a->kv_off;
+        const uint8_t *v = a->kv->v[a->il] + (size_t)c * a->kv->row_bytes + esz * (size_t)a->kv_off;
+        float s = 0.0f;
+        for (int i = 0; i < D; i++) s += q[i] * cache_get(k, a->kv->type, i);
+        s *= a->scale;
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+            ms = expf(M - s);
+            M = s;
+            for (int i = 0; i < D; i++) acc[i] *= ms;
+        } else {
+            vs = expf(s - M);
+        }
+        for (int i = 0; i < D; i++) acc[i] += cache_get(v, a->kv->type, i) * vs;
+        S = S * ms + vs;
+    }
+    float inv = S > 0 ? 1.0f / S : 0.0f;
+    for (int i = 0; i < D; i++) out[i] = acc[i] * inv;
+}
+
+/* Group the used cells by sequence, keeping cell order within each:
+ * sequence s owns vis[seg[s] .. seg[s+1]). */
+static void group_cells(const herd_kv_cache *kv, int n_seq, int32_t *seg, int32_t *vis)
+{
+    memset(seg, 0, (size_t)(n_seq + 1) * sizeof *seg);
+    for (int c = 0; c < kv->n_cells; c++)
+        if (kv->pos[c] >= 0) seg[kv->seq[c] + 1]++;
+    for (int s = 0; s < n_seq; s++) seg[s + 1] += seg[s];
+    for (int c = 0; c < kv->n_cells; c++)
+        if (kv->pos[c] >= 0) vis[seg[kv->seq[c]]++] = c;
+    for (int s = n_seq; s > 0; s--) seg[s] = seg[s - 1];
+    seg[0] = 0;
+}
+
+void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *seq)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, pick_kernels);
+    const herd_hparams *hp = &ctx->model->hp;
+    const int T = b->n_tokens, H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const bool vector = T < TILED_MIN_TOKENS && ctx->kv.type == HERD_TYPE_F16;
+    const float scale = 1.0f / sqrtf((float)D);
+    group_cells(&ctx->kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+    for (int th = 0; th < T * H; th++) {
+        int t = th / H, h = th % H;
+        att_view a = {.kv = &ctx->kv, .il = il, .kv_off = (h / group) * D, .head_dim = D,
+                      .scale = scale, .cells = ctx->vis + ctx->seg[seq[t]],
+                      .n_cells = ctx->seg[seq[t] + 1] - ctx->seg[seq[t]]};
+        const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
+        float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
+        if (vector) attend_vector(&a, q, b->pos[t], out);
+        else attend_f32(&a, q, b->pos[t], out);
+    }
+}

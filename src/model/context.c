@@ -1,0 +1,207 @@
+/*
+ * context.c — contexts: the KV cache and scratch a model decodes in, and
+ * herd_decode(), which validates a batch, claims cache cells for it and runs
+ * the forward pass.
+ *
+ * Everything is allocated here, once, from sizes that herd_estimate_memory()
+ * computes with the same functions, so `herd info`'s estimate is what a
+ * context really takes (../shared/DESIGN.md, decision 4).
+ */
+#include "model/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+herd_ctx_params herd_ctx_default_params(void)
+{
+    herd_ctx_params p = {.n_ctx = 0, .n_batch = 512, .n_seq_max = 1, .n_threads = 0,
+                         .type_k = HERD_KV_F16, .type_v = HERD_KV_F16};
+    return p;
+}
+
+/* The scratch buffers, in one table so that allocation and estimate agree. */
+typedef struct {
+    size_t off_x, off_xb, off_q, off_k, off_v, off_att, off_ffa, off_ffb, off_outx, total;
+} scratch_layout;
+
+static scratch_layout layout_of(const herd_model *m, int n_batch)
+{
+    const herd_hparams *hp = &m->hp;
+    scratch_layout L = {0};
+    size_t nb = (size_t)n_batch, off = 0;
+#define PLACE(field, floats)                                                                       \
+    L.field = off;                                                                                 \
+    off += ((nb * (size_t)(floats) * sizeof(float)) + 63) & ~(size_t)63
+    PLACE(off_x, hp->n_embd);
+    PLACE(off_xb, hp->n_embd);
+    PLACE(off_q, hp->n_embd);
+    PLACE(off_k, hp->n_embd_kv);
+    PLACE(off_v, hp->n_embd_kv);
+    PLACE(off_att, hp->n_embd);
+    PLACE(off_ffa, hp->n_ff);
+    PLACE(off_ffb, hp->n_ff);
+    PLACE(off_outx, hp->n_embd);
+#undef PLACE
+    L.total = off;
+    return L;
+}
+
+static size_t work_bytes(const herd_model *m, int n_batch)
+{
+    /* The largest activation conversion any matmul of the model needs. */
+    size_t most = 0;
+    const herd_weight *ws[] = {&m->output};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
+        size_t b = herd_matmul_work_size(ws[i]->type, ws[i]->ne[0], n_batch);
+        if (b > most) most = b;
+    }
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const herd_layer *L = &m->layers[il];
+        const herd_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++) {
+            size_t b = herd_matmul_work_size(lw[i]->type, lw[i]->ne[0], n_batch);
+            if (b > most) most = b;
+        }
+    }
+    return most;
+}
+
+uint64_t herd_scratch_bytes(const herd_model *m, int n_batch)
+{
+    uint64_t logits = (uint64_t)n_batch * (uint64_t)m->hp.n_vocab * sizeof(float);
+    return layout_of(m, n_batch).total + work_bytes(m, n_batch) + logits;
+}
+
+static int effective_n_ctx(const herd_model *m, int n_ctx)
+{
+    if (n_ctx > 0) return n_ctx;
+    return m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
+}
+
+herd_mem_estimate herd_estimate_memory(const herd_model *m, int n_ctx, int n_batch)
+{
+    herd_mem_estimate e;
+    n_ctx = effective_n_ctx(m, n_ctx);
+    if (n_batch <= 0) n_batch = 512;
+    if (n_batch > n_ctx) n_batch = n_ctx;
+    e.weights = gguf_file_size(m->file);
+    e.kv_cache = herd_kv_bytes(&m->hp, n_ctx, HERD_KV_F16);
+    e.scratch = herd_scratch_bytes(m, n_batch);
+    e.total = e.weights + e.kv_cache + e.scratch;
+    return e;
+}
+
+herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx **out)
+{
+    *out = NULL;
+    if (!m) return herd_seterr(HERD_E_INVALID, "herd_ctx_new: no model");
+    herd_ctx_params p = params ? *params : herd_ctx_default_params();
+    p.n_ctx = effective_n_ctx(m, p.n_ctx);
+    if (p.n_ctx < 1 || p.n_ctx > (1 << 24))
+        return herd_seterr(HERD_E_INVALID, "context size %d is out of range", p.n_ctx);
+    if (p.n_batch <= 0) p.n_batch = 512;
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (p.n_seq_max <= 0) p.n_seq_max = 1;
+    if (p.type_k != p.type_v)
+        return herd_seterr(HERD_E_UNSUPPORTED, "K and V caches of different types are not supported");
+    herd_ctx *c = herd_calloc(1, sizeof *c);
+    if (!c) return HERD_E_NOMEM;
+    c->model = m;
+    c->params = p;
+    c->n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
+    herd_status st = herd_kv_init(&c->kv, &m->hp, p.n_ctx, p.type_k);
+    if (st) goto fail;
+    scratch_layout L = layout_of(m, p.n_batch);
+    char *base = herd_alloc_aligned(L.total);
+    c->s.work_bytes = work_bytes(m, p.n_batch);
+    c->s.work = herd_alloc_aligned(c->s.work_bytes);
+    c->logits = herd_alloc_aligned((size_t)p.n_batch * (size_t)m->hp.n_vocab * sizeof(float));
+    c->cells = herd_calloc((size_t)p.n_batch, sizeof *c->cells);
+    c->logit_row = herd_calloc((size_t)p.n_batch, sizeof *c->logit_row);
+    c->seq = herd_calloc((size_t)p.n_batch, sizeof *c->seq);
+    c->vis = herd_calloc((size_t)p.n_ctx, sizeof *c->vis);
+    c->seg = herd_calloc((size_t)p.n_seq_max + 1, sizeof *c->seg);
+    if (!base || !c->s.work || !c->logits || !c->cells || !c->logit_row || !c->seq || !c->vis ||
+        !c->seg) {
+        free(base);
+        st = HERD_E_NOMEM;
+        goto fail;
+    }
+    c->s.x = (float *)(base + L.off_x);
+    c->s.xb = (float *)(base + L.off_xb);
+    c->s.q = (float *)(base + L.off_q);
+    c->s.k = (float *)(base + L.off_k);
+    c->s.v = (float *)(base + L.off_v);
+    c->s.att = (float *)(base + L.off_att);
+    c->s.ffa = (float *)(base + L.off_ffa);
+    c->s.ffb = (float *)(base + L.off_ffb);
+    c->s.outx = (float *)(base + L.off_outx);
+    for (int i = 0; i < p.n_batch; i++) c->logit_row[i] = -1;
+    *out = c;
+    return HERD_OK;
+fail:
+    herd_ctx_free(c);
+    return st;
+}
+
+void herd_ctx_free(herd_ctx *c)
+{
+    if (!c) return;
+    herd_kv_free(&c->kv, c->model->hp.n_layer);
+    free(c->s.x); /* the base of all scratch buffers */
+    free(c->s.work);
+    free(c->logits);
+    free(c->cells);
+    free(c->logit_row);
+    free(c->seq);
+    free(c->vis);
+    free(c->seg);
+    free(c);
+}
+
+int herd_ctx_n_ctx(const herd_ctx *c) { return c->params.n_ctx; }
+
+static herd_status check_batch(const herd_ctx *c, const herd_batch *b)
+{
+    if (!b || b->n_tokens <= 0 || !b->token || !b->pos)
+        return herd_seterr(HERD_E_INVALID, "herd_decode: empty or incomplete batch");
+    if (b->n_tokens > c->params.n_batch)
+        return herd_seterr(HERD_E_INVALID, "batch of %d tokens exceeds n_batch %d", b->n_tokens,
+                           c->params.n_batch);
+    for (int i = 0; i < b->n_tokens; i++) {
+        if (b->token[i] < 0 || b->token[i] >= c->model->hp.n_vocab)
+            return herd_seterr(HERD_E_RANGE, "token id %d is outside the vocabulary (0..%d)",
+                               b->token[i], c->model->hp.n_vocab - 1);
+        if (b->pos[i] < 0 || b->pos[i] >= c->params.n_ctx)
+            return herd_seterr(HERD_E_RANGE, "position %d is outside the context (0..%d)",
+                               b->pos[i], c->params.n_ctx - 1);
+        if (b->seq_id && (b->seq_id[i] < 0 || b->seq_id[i] >= c->params.n_seq_max))
+            return herd_seterr(HERD_E_RANGE, "sequence id %d is outside 0..%d", b->seq_id[i],
+                               c->params.n_seq_max - 1);
+    }
+    return HERD_OK;
+}
+
+herd_status herd_decode(herd_ctx *c, const herd_batch *b)
+{
+    if (!c) return herd_seterr(HERD_E_INVALID, "herd_decode: no context");
+    herd_status st = check_batch(c, b);
+    if (st) return st;
+    int n_out = 0;
+    for (int i = 0; i < b->n_tokens; i++) {
+        bool want = b->logits ? b->logits[i] != 0 : i == b->n_tokens - 1;
+        c->logit_row[i] = want ? n_out++ : -1;
+    }
+    for (int i = b->n_tokens; i < c->params.n_batch; i++) c->logit_row[i] = -1;
+    if ((st = herd_kv_claim(&c->kv, b, c->cells))) return st;
+    for (int i = 0; i < b->n_tokens; i++) c->seq[i] = b->seq_id ? b->seq_id[i] : 0;
+    st = herd_forward(c, b);
+    if (st) herd_kv_release(&c->kv, c->cells, b->n_tokens);
+    return st;
+}
+
+const float *herd_get_logits(const herd_ctx *c, int i)
+{
+    if (!c || i < 0 || i >= c->params.n_batch || c->logit_row[i] < 0) return NULL;
+    return c->logits + (size_t)c->logit_row[i] * (size_t)c->model->hp.n_vocab;
+}

@@ -1,0 +1,269 @@
+/*
+ * loader.c — herd_model_load: open the GGUF file, read the hyper-parameters
+ * the architecture row names, and bind every weight by name, checking its type
+ * and shape against the hyper-parameters so that the forward pass never has to.
+ */
+#include "model/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+herd_model_params herd_model_default_params(void)
+{
+    herd_model_params p = {.n_threads = 0};
+    return p;
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Read "<arch>.<suffix>" as a positive integer. */
+static herd_status get_int(const herd_model *m, const char *fmt, int *out, bool required, int dflt)
+{
+    char key[128];
+    snprintf(key, sizeof key, fmt, m->arch_name);
+    uint32_t v;
+    if (!gguf_get_u32(m->file, key, &v)) {
+        if (gguf_find_kv(m->file, key))
+            return herd_seterr(HERD_E_FORMAT, "%s: key %s has the wrong type", m->path, key);
+        if (required) return herd_seterr(HERD_E_FORMAT, "%s: missing key %s", m->path, key);
+        *out = dflt;
+        return HERD_OK;
+    }
+    if (v == 0 || v > (1u << 24))
+        return herd_seterr(HERD_E_FORMAT, "%s: %s = %u is out of range", m->path, key, v);
+    *out = (int)v;
+    return HERD_OK;
+}
+
+static float get_float(const herd_model *m, const char *fmt, float dflt)
+{
+    char key[128];
+    float v;
+    snprintf(key, sizeof key, fmt, m->arch_name);
+    return gguf_get_f32(m->file, key, &v) ? v : dflt;
+}
+
+static herd_status read_hparams(herd_model *m)
+{
+    herd_hparams *hp = &m->hp;
+    herd_status st;
+    if ((st = get_int(m, "%s.context_length", &hp->n_ctx_train, false, 2048)) ||
+        (st = get_int(m, "%s.embedding_length", &hp->n_embd, true, 0)) ||
+        (st = get_int(m, "%s.block_count", &hp->n_layer, true, 0)) ||
+        (st = get_int(m, "%s.feed_forward_length", &hp->n_ff, true, 0)) ||
+        (st = get_int(m, "%s.attention.head_count", &hp->n_head, true, 0)) ||
+        (st = get_int(m, "%s.attention.head_count_kv", &hp->n_head_kv, false, hp->n_head)))
+        return st;
+    if (hp->n_layer > HERD_MAX_LAYERS)
+        return herd_seterr(HERD_E_FORMAT, "%s: %d layers is more than herd supports (%d)", m->path,
+                           hp->n_layer, HERD_MAX_LAYERS);
+    if (hp->n_embd % hp->n_head || hp->n_head % hp->n_head_kv)
+        return herd_seterr(HERD_E_FORMAT,
+                           "%s: embedding %d, %d heads and %d KV heads do not divide evenly",
+                           m->path, hp->n_embd, hp->n_head, hp->n_head_kv);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if (hp->head_dim > 512) /* attention keeps a head on the stack */
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: head size %d is larger than 512", m->path,
+                           hp->head_dim);
+    hp->n_embd_kv = hp->head_dim * hp->n_head_kv;
+    if ((st = get_int(m, "%s.rope.dimension_count", &hp->n_rot, false, hp->head_dim))) return st;
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return herd_seterr(HERD_E_FORMAT, "%s: rope dimension %d does not fit head size %d",
+                           m->path, hp->n_rot, hp->head_dim);
+    hp->norm_eps = get_float(m, m->arch->eps_key, 1e-5f);
+    hp->rope_freq_base = get_float(m, "%s.rope.freq_base", 10000.0f);
+    hp->rope_freq_scale = 1.0f;
+    float factor = get_float(m, "%s.rope.scale_linear", 0.0f);
+    if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
+    return HERD_OK;
+}
+
+/* Bind a weight by name and check its shape: ne0 × ne1 (ne1 = 0: 1-D). */
+static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t ne0, int64_t ne1,
+                        bool required)
+{
+    const gguf_tensor *t = gguf_find_tensor(m->file, name);
+    memset(w, 0, sizeof *w);
+    if (!t) {
+        if (!required) return HERD_OK;
+        return herd_seterr(HERD_E_FORMAT, "%s: missing tensor %s", m->path, name);
+    }
+    int64_t want1 = ne1 ? ne1 : 1;
+    if (t->ne[0] != ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return herd_seterr(HERD_E_FORMAT,
+                           "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                           m->path, name, (long long)t->ne[0], (long long)t->ne[1],
+                           (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
+                           (long long)want1);
+    if (!herd_type_can_compute(t->type))
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s has type %s, which herd cannot compute with yet",
+                           m->path, name, herd_type_name(t->type));
+    if (ne1 == 0 && t->type != HERD_TYPE_F32)
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: norm tensor %s must be F32, not %s", m->path,
+                           name, herd_type_name(t->type));
+    w->data = t->data;
+    w->type = t->type;
+    memcpy(w->ne, t->ne, sizeof w->ne);
+    return HERD_OK;
+}
+
+static herd_status bind_layer(herd_model *m, int il)
+{
+    const herd_hparams *hp = &m->hp;
+    herd_layer *L = &m->layers[il];
+    char nm[96];
+    herd_status st;
+#define BIND(field, suffix, ne0, ne1)                                                              \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
+        if ((st = bind(m, &L->field, nm, ne0, ne1, true))) return st;                               \
+    } while (0)
+    BIND(attn_norm, "attn_norm.weight", hp->n_embd, 0);
+    BIND(wq, "attn_q.weight", hp->n_embd, hp->n_embd);
+    BIND(wk, "attn_k.weight", hp->n_embd, hp->n_embd_kv);
+    BIND(wv, "attn_v.weight", hp->n_embd, hp->n_embd_kv);
+    BIND(wo, "attn_output.weight", hp->n_embd, hp->n_embd);
+    BIND(ffn_norm, "ffn_norm.weight", hp->n_embd, 0);
+    BIND(w_gate, "ffn_gate.weight", hp->n_embd, hp->n_ff);
+    BIND(w_up, "ffn_up.weight", hp->n_embd, hp->n_ff);
+    BIND(w_down, "ffn_down.weight", hp->n_ff, hp->n_embd);
+#undef BIND
+    return HERD_OK;
+}
+
+static herd_status bind_weights(herd_model *m)
+{
+    const herd_hparams *hp = &m->hp;
+    herd_status st;
+    const gguf_tensor *te = gguf_find_tensor(m->file, "token_embd.weight");
+    if (!te) return herd_seterr(HERD_E_FORMAT, "%s: missing tensor token_embd.weight", m->path);
+    m->hp.n_vocab = (int)te->ne[1];
+    if ((st = bind(m, &m->tok_embd, "token_embd.weight", hp->n_embd, te->ne[1], true)) ||
+        (st = bind(m, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true)) ||
+        (st = bind(m, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false)))
+        return st;
+    m->tied_output = m->output.data == NULL;
+    if (m->tied_output) m->output = m->tok_embd;
+    m->layers = herd_calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return HERD_E_NOMEM;
+    for (int il = 0; il < hp->n_layer; il++)
+        if ((st = bind_layer(m, il))) return st;
+    return HERD_OK;
+}
+
+/* Parameter count and the most common type among matrices (file type). */
+static void summarize(herd_model *m)
+{
+    uint64_t bytes_by_type[HERD_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < gguf_n_tensors(m->file); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->file, i);
+        m->n_params += t->n_elements;
+        if (t->n_dims >= 2 && t->type < HERD_TYPE_COUNT) bytes_by_type[t->type] += t->n_elements;
+    }
+    uint32_t best = HERD_TYPE_F32;
+    for (uint32_t t = 0; t < HERD_TYPE_COUNT; t++)
+        if (bytes_by_type[t] > bytes_by_type[best]) best = t;
+    m->file_type = best;
+}
+
+herd_status herd_model_load(const char *path, const herd_model_params *params, herd_model **out)
+{
+    *out = NULL;
+    herd_tensor_init();
+    herd_model *m = herd_calloc(1, sizeof *m);
+    if (!m) return HERD_E_NOMEM;
+    snprintf(m->path, sizeof m->path, "%s", path);
+    herd_status st = gguf_open(path, &m->file);
+    if (st) goto fail;
+    if (!gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name)) {
+        st = herd_seterr(HERD_E_FORMAT, "%s: missing general.architecture", path);
+        goto fail;
+    }
+    gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
+    m->arch = herd_arch_find(m->arch_name);
+    if (!m->arch) {
+        st = herd_seterr(HERD_E_UNSUPPORTED, "%s: architecture '%s' is not supported", path,
+                         m->arch_name);
+        goto fail;
+    }
+    if ((st = read_hparams(m)) || (st = bind_weights(m))) goto fail;
+    if ((st = herd_vocab_load(m->file, &m->vocab))) goto fail;
+    if (herd_vocab_n_tokens(m->vocab) != m->hp.n_vocab) {
+        st = herd_seterr(HERD_E_FORMAT, "%s: vocabulary has %d tokens but token_embd has %d rows",
+                         path, herd_vocab_n_tokens(m->vocab), m->hp.n_vocab);
+        goto fail;
+    }
+    summarize(m);
+    m->n_threads = params && params->n_threads > 0 ? params->n_threads : default_threads();
+    *out = m;
+    return HERD_OK;
+fail:
+    herd_model_free(m);
+    return st;
+}
+
+void herd_model_free(herd_model *m)
+{
+    if (!m) return;
+    herd_vocab_free(m->vocab);
+    free(m->layers);
+    gguf_close(m->file);
+    free(m);
+}
+
+void herd_model_get_info(const herd_model *m, herd_model_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->arch = m->arch_name;
+    info->name = m->name;
+    info->file_type = herd_type_name(m->file_type);
+    info->tokenizer = herd_vocab_model_name(m->vocab);
+    info->file_size = gguf_file_size(m->file);
+    info->n_params = m->n_params;
+    info->gguf_version = gguf_version(m->file);
+    info->n_ctx_train = m->hp.n_ctx_train;
+    info->n_layer = m->hp.n_layer;
+    info->n_head = m->hp.n_head;
+    info->n_head_kv = m->hp.n_head_kv;
+    info->n_embd = m->hp.n_embd;
+    info->n_ff = m->hp.n_ff;
+    info->n_vocab = m->hp.n_vocab;
+    info->n_rot = m->hp.n_rot;
+    info->rope_freq_base = m->hp.rope_freq_base;
+    info->norm_eps = m->hp.norm_eps;
+    info->has_chat_template = gguf_find_kv(m->file, "tokenizer.chat_template") != NULL;
+    info->tied_output = m->tied_output;
+}
+
+int herd_n_vocab(const herd_model *m) { return m->hp.n_vocab; }
+int herd_n_ctx_train(const herd_model *m) { return m->hp.n_ctx_train; }
+
+/* ------------------------------------------------ tokenizer, forwarded */
+
+int32_t herd_token_bos(const herd_model *m) { return herd_vocab_bos(m->vocab); }
+int32_t herd_token_eos(const herd_model *m) { return herd_vocab_eos(m->vocab); }
+bool herd_add_bos(const herd_model *m) { return herd_vocab_add_bos(m->vocab); }
+bool herd_token_is_eog(const herd_model *m, int32_t id) { return herd_vocab_is_eog(m->vocab, id); }
+
+herd_status herd_tokenize(const herd_model *m, const char *text, size_t len, bool add_bos,
+                          bool parse_special, int32_t *ids, int cap, int *n_ids)
+{
+    return herd_vocab_tokenize(m->vocab, text, len, add_bos, parse_special, ids, cap, n_ids);
+}
+
+int herd_token_to_piece(const herd_model *m, int32_t id, bool special, char *buf, int cap)
+{
+    return herd_vocab_token_to_piece(m->vocab, id, special, buf, cap);
+}
+
+herd_status herd_detokenize(const herd_model *m, const int32_t *ids, int n, bool special,
+                            bool remove_leading_space, char *buf, size_t cap, size_t *len)
+{
+    return herd_vocab_detokenize(m->vocab, ids, n, special, remove_leading_space, buf, cap, len);
+}

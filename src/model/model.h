@@ -1,0 +1,132 @@
+/*
+ * model.h — internal: the model, its architecture row, the KV cache and the
+ * context that the forward pass works in.
+ *
+ * A model is a GGUF file mapped read-only plus what was read out of it: the
+ * hyper-parameters, a view (pointer, type, shape) of every weight the
+ * architecture uses, and the vocabulary. Weights are used in place; nothing is
+ * copied. A context owns everything that changes while decoding: the KV cache
+ * (one cell per cached token, each cell tagged with its position and sequence)
+ * and scratch buffers sized once for the largest batch.
+ *
+ * The forward pass (forward.c) is one transformer block driven by the
+ * architecture row (arch.c, ../shared/DESIGN.md decision 1).
+ */
+#ifndef HERD_MODEL_H
+#define HERD_MODEL_H
+
+#include "gguf/gguf.h"
+#include "tensor/tensor.h"
+#include "tokenizer/tokenizer.h"
+
+#define HERD_MAX_LAYERS 512
+
+typedef enum { NORM_RMS, NORM_LAYER } herd_norm_kind;
+typedef enum { ROPE_NONE, ROPE_NORMAL, ROPE_NEOX } herd_rope_kind;
+typedef enum { MLP_SWIGLU, MLP_GELU } herd_mlp_kind;
+
+/* One row per supported general.architecture. */
+typedef struct herd_arch {
+    const char *name;
+    herd_norm_kind norm;
+    const char *eps_key; /* "%s.attention.layer_norm_rms_epsilon", … */
+    herd_rope_kind rope;
+    herd_mlp_kind mlp;
+} herd_arch;
+
+const herd_arch *herd_arch_find(const char *name);
+
+typedef struct herd_hparams {
+    int n_ctx_train, n_embd, n_layer, n_ff, n_head, n_head_kv, n_rot, n_vocab;
+    int head_dim;   /* n_embd / n_head */
+    int n_embd_kv;  /* head_dim * n_head_kv */
+    float norm_eps, rope_freq_base, rope_freq_scale;
+} herd_hparams;
+
+/* A weight as stored in the file: row-major, ne[0] elements per row. */
+typedef struct herd_weight {
+    const void *data;
+    uint32_t type;
+    int64_t ne[GGUF_MAX_DIMS];
+} herd_weight;
+
+typedef struct herd_layer {
+    herd_weight attn_norm, wq, wk, wv, wo;
+    herd_weight ffn_norm, w_gate, w_up, w_down;
+} herd_layer;
+
+struct herd_model {
+    gguf_file *file;
+    char path[512];
+    const herd_arch *arch;
+    herd_hparams hp;
+    herd_vocab *vocab;
+    herd_weight tok_embd, output_norm, output;
+    herd_layer *layers;
+    bool tied_output;
+    int n_threads;
+    uint64_t n_params;
+    uint32_t file_type; /* the most common matrix type */
+    char arch_name[64], name[256];
+};
+
+/* ------------------------------------------------------------- KV cache */
+
+typedef struct herd_kv_cache {
+    int n_cells;
+    uint32_t type; /* HERD_TYPE_F16 or HERD_TYPE_F32 */
+    size_t row_bytes; /* bytes of one cell's K (or V) in one layer */
+    int32_t *pos;     /* [n_cells]; -1 = free */
+    int32_t *seq;     /* [n_cells] */
+    int n_used;
+    uint8_t **k, **v; /* [n_layer] → [n_cells][n_embd_kv] */
+} herd_kv_cache;
+
+herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int n_cells, herd_kv_type tk);
+void herd_kv_free(herd_kv_cache *kv, int n_layer);
+uint64_t herd_kv_bytes(const herd_hparams *hp, int n_cells, herd_kv_type tk);
+/* Claim one free cell per batch token (in order); fails if the cache is full
+ * or a (seq, pos) pair is already cached. */
+herd_status herd_kv_claim(herd_kv_cache *kv, const herd_batch *b, int32_t *cells);
+void herd_kv_release(herd_kv_cache *kv, const int32_t *cells, int n);
+
+/* --------------------------------------------------------------- context */
+
+/* Scratch for one batch of up to n_batch tokens, allocated once. */
+typedef struct herd_scratch {
+    float *x;      /* [n_batch][n_embd] residual stream */
+    float *xb;     /* [n_batch][n_embd] normed input */
+    float *q;      /* [n_batch][n_embd] */
+    float *k, *v;  /* [n_batch][n_embd_kv] */
+    float *att;    /* [n_batch][n_embd] attention output */
+    float *ffa;    /* [n_batch][n_ff] gate, then gate*up */
+    float *ffb;    /* [n_batch][n_ff] up */
+    float *outx;   /* [n_batch][n_embd] rows whose logits are wanted */
+    void *work;    /* matmul activation conversion */
+    size_t work_bytes;
+} herd_scratch;
+
+struct herd_ctx {
+    herd_model *model;
+    herd_ctx_params params;
+    herd_kv_cache kv;
+    herd_scratch s;
+    int32_t *cells; /* [n_batch] cell of each batch token */
+    float *logits;  /* [n_batch][n_vocab] */
+    int32_t *logit_row; /* [n_batch] row in logits of each batch token, or -1 */
+    int32_t *seq;       /* [n_batch] sequence of each batch token */
+    int32_t *vis;       /* [n_ctx] used cells grouped by sequence (attention.c) */
+    int32_t *seg;       /* [n_seq_max + 1] where each sequence's group starts */
+    int n_threads;
+};
+
+/* Run the layers over a batch whose tokens already have cells; writes logits. */
+herd_status herd_forward(herd_ctx *ctx, const herd_batch *b);
+
+/* Attention for one layer over the batch (attention.c). */
+void herd_attention(herd_ctx *ctx, int layer, const herd_batch *b, const int32_t *seq);
+
+/* Sizes shared by the allocator and herd_estimate_memory(). */
+uint64_t herd_scratch_bytes(const herd_model *m, int n_batch);
+
+#endif

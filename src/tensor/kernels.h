@@ -1,0 +1,122 @@
+/*
+ * kernels.h — internal: how the kernel files fill the type-traits table.
+ */
+#ifndef HERD_KERNELS_H
+#define HERD_KERNELS_H
+
+#include "tensor/tensor.h"
+
+/* Fill to_float, from_float(_ref), vec_dot_type, vec_dot(_ref) with the scalar
+ * references (kernels_ref.c). */
+void herd_kernels_install_ref(herd_type_traits *traits);
+/* Replace from_float/vec_dot with the fastest SIMD versions the CPU supports;
+ * returns the level name ("scalar", "avx2", "avx512"). */
+const char *herd_kernels_install_simd(herd_type_traits *traits);
+
+/* ------------------------------------------------------------------------
+ * Block layouts, byte for byte as ggml stores them (ggml-common.h). The F16
+ * scale fields are read with memcpy (herd_ld_f16) so that a block at an odd
+ * address is never an unaligned load in C terms.
+ */
+#define HERD_QK4_0 32
+#define HERD_QK8_0 32
+#define HERD_QK_K 256
+
+typedef struct {
+    uint16_t d;      /* F16 scale */
+    uint8_t qs[16];  /* element j in the low nibble of qs[j], j+16 in the high */
+} herd_block_q4_0;
+
+typedef struct {
+    uint16_t d; /* F16 scale */
+    int8_t qs[32];
+} herd_block_q8_0;
+
+typedef struct {
+    uint8_t ql[128];  /* low 4 bits of the 6-bit quants */
+    uint8_t qh[64];   /* high 2 bits */
+    int8_t scales[16];/* one per 16 elements */
+    uint16_t d;       /* F16 super-block scale */
+} herd_block_q6_K;
+
+typedef struct {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16]; /* sum of qs in each group of 16 */
+} herd_block_q8_K;
+
+_Static_assert(sizeof(herd_block_q4_0) == 18, "block_q4_0 layout");
+_Static_assert(sizeof(herd_block_q8_0) == 34, "block_q8_0 layout");
+_Static_assert(sizeof(herd_block_q6_K) == 210, "block_q6_K layout");
+_Static_assert(sizeof(herd_block_q8_K) == 292, "block_q8_K layout");
+
+/* ------------------------------------------------------------------------
+ * Scalar references (kernels_ref.c), shared with the SIMD files for their
+ * tails and with the tests.
+ */
+void herd_quantize_q8_0_ref(const float *x, void *y, int64_t n);  /* quantize_row_q8_0_ref */
+void herd_quantize_q8_0_act(const float *x, void *y, int64_t n);  /* ggml-cpu x86 activations */
+void herd_quantize_q8_K_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q4_0_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q6_K_ref(const float *x, void *y, int64_t n);
+void herd_fp32_to_fp16_row(const float *x, void *y, int64_t n);
+void herd_fp32_to_bf16_row(const float *x, void *y, int64_t n);
+
+void herd_vec_dot_f32_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_f16_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_bf16_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q4_0_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q6_K_ref(int64_t n, float *s, const void *x, const void *y);
+
+/* F16 → F32, exact (every half is a float). NaNs come out quiet with their
+ * payload, as F16C's vcvtph2ps does, so scalar and SIMD agree bit for bit. */
+static inline float herd_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
+    if (e == 0x1f) {
+        bits = sign | 0x7f800000 | (m << 13) | (m ? 0x400000 : 0);
+    } else if (e) {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    } else if (m) {
+        /* Subnormal: m·2^-24; shift the leading 1 up to the implicit bit. */
+        int sh = __builtin_clz(m) - 21; /* m has its top bit at 10 - sh */
+        bits = sign | ((uint32_t)(113 - sh) << 23) | ((m << sh) & 0x3ff) << 13;
+    } else {
+        bits = sign;
+    }
+    float f;
+    __builtin_memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static inline float herd_ld_f16(const void *p)
+{
+    uint16_t h;
+    __builtin_memcpy(&h, p, sizeof h);
+    return herd_half_to_float(h);
+}
+
+/* ------------------------------------------------------------------------
+ * Multi-row × multi-token kernels for batched matmul (matmul.c).
+ *
+ * s[t * s_stride + r] = dot(W row r, Y row t) for r < nr, t < nt, where W
+ * rows are x_stride bytes apart and converted activation rows y_stride bytes
+ * apart. nr and nt are at most HERD_GEMM_MAX_R / HERD_GEMM_MAX_T. A kernel
+ * loads each weight block once for all nt tokens, which is what makes prompt
+ * processing compute-bound instead of cache-bound. NULL where a type has
+ * none; matmul then tiles with vec_dot.
+ */
+#define HERD_GEMM_MAX_R 4
+#define HERD_GEMM_MAX_T 4
+typedef void (*herd_gemm_fn)(int64_t n, const void *x, size_t x_stride, int nr, const void *y,
+                             size_t y_stride, int nt, float *s, size_t s_stride);
+extern herd_gemm_fn herd_gemm_kernels[HERD_TYPE_COUNT];
+
+/* Per-ISA installers, called by herd_kernels_install_simd after checking the
+ * CPU (kernels_avx2.c, kernels_avx512.c). */
+void herd_kernels_install_avx2(herd_type_traits *traits);
+void herd_kernels_install_avx512(herd_type_traits *traits);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * tensor.h — tensor element types and the kernels that compute with them.
+ *
+ * One table row per ggml type (ggml's numbering, as stored in GGUF): block
+ * size, bytes per block, conversion to and from F32, and the dot product of a
+ * weight row with an activation row. As in ggml, activations are first
+ * converted to the type the weight type pairs with (its vec_dot_type: F16 for
+ * F16, BF16 for BF16, Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants, F32 for F32),
+ * and then dotted with integer or float arithmetic; this is what makes the
+ * logits match llama.cpp's.
+ *
+ * Each kernel has a scalar reference (vec_dot_ref, from_float_ref) and may have
+ * a faster version for AVX2/FMA or AVX-512, picked once at run time by
+ * herd_tensor_init() from what the CPU reports. Tests compare the two.
+ *
+ * Adding a type touches one row of the table in types.c plus its kernels.
+ */
+#ifndef HERD_TENSOR_H
+#define HERD_TENSOR_H
+
+#include "util/util.h"
+
+enum herd_type {
+    HERD_TYPE_F32 = 0,
+    HERD_TYPE_F16 = 1,
+    HERD_TYPE_Q4_0 = 2,
+    HERD_TYPE_Q4_1 = 3,
+    HERD_TYPE_Q5_0 = 6,
+    HERD_TYPE_Q5_1 = 7,
+    HERD_TYPE_Q8_0 = 8,
+    HERD_TYPE_Q8_1 = 9,
+    HERD_TYPE_Q2_K = 10,
+    HERD_TYPE_Q3_K = 11,
+    HERD_TYPE_Q4_K = 12,
+    HERD_TYPE_Q5_K = 13,
+    HERD_TYPE_Q6_K = 14,
+    HERD_TYPE_Q8_K = 15,
+    HERD_TYPE_I8 = 24,
+    HERD_TYPE_I16 = 25,
+    HERD_TYPE_I32 = 26,
+    HERD_TYPE_I64 = 27,
+    HERD_TYPE_F64 = 28,
+    HERD_TYPE_BF16 = 30,
+    HERD_TYPE_COUNT = 40 /* ids at or above this are unknown */
+};
+
+/* Convert n elements (n a multiple of blck_size) of a row. */
+typedef void (*herd_to_float_fn)(const void *src, float *dst, int64_t n);
+typedef void (*herd_from_float_fn)(const float *src, void *dst, int64_t n);
+/* *s = dot(x, y) over n elements; x in the weight type, y in its vec_dot_type. */
+typedef void (*herd_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+
+typedef struct herd_type_traits {
+    const char *name;     /* "F32", "Q4_0", … as llama.cpp prints them */
+    int64_t blck_size;    /* elements per block */
+    size_t type_size;     /* bytes per block */
+    bool is_quantized;
+    /* Compute support; NULL where herd has no kernel for the type (the file can
+     * still be read and described). */
+    herd_to_float_fn to_float;
+    herd_from_float_fn from_float;     /* fastest available */
+    herd_from_float_fn from_float_ref; /* scalar reference */
+    uint32_t vec_dot_type;             /* the type activations are converted to */
+    herd_vec_dot_fn vec_dot;           /* fastest available */
+    herd_vec_dot_fn vec_dot_ref;       /* scalar reference */
+} herd_type_traits;
+
+/* Detect CPU features and fill in the fastest kernels. Idempotent, thread-safe.
+ * HERD_NO_SIMD=1 in the environment forces the scalar references. */
+void herd_tensor_init(void);
+/* "scalar", "avx2", "avx512": the kernel level in use. */
+const char *herd_tensor_simd_level(void);
+
+/* NULL for an id ggml does not define. */
+const herd_type_traits *herd_type(uint32_t type);
+bool herd_type_can_compute(uint32_t type); /* to_float and vec_dot present */
+const char *herd_type_name(uint32_t type); /* "?" when unknown */
+
+/* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
+size_t herd_row_bytes(uint32_t type, int64_t n);
+
+/* Scalar half- and bfloat16 conversions (round to nearest even). */
+float herd_f16_to_f32(uint16_t h);
+uint16_t herd_f32_to_f16(float f);
+float herd_bf16_to_f32(uint16_t h);
+uint16_t herd_f32_to_bf16(float f);
+
+/* Y[t][r] = dot(W row r, X row t) for t < n_tok, r < n_rows.
+ * W: n_rows rows of n_in elements of wtype (row-major, as stored in GGUF).
+ * X: n_tok rows of n_in floats. Y: n_tok rows of n_rows floats.
+ * work: at least herd_matmul_work_size(wtype, n_in, n_tok) bytes, used for the
+ * activations converted to the weight's vec_dot_type.
+ * Threads: splits the work over n_threads OpenMP threads (by output rows for a
+ * single token, by tiles of rows × tokens for a batch). */
+size_t herd_matmul_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok);
+void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
+                 int64_t n_tok, float *y, void *work, int n_threads);
+
+/* Dequantize row r of W (n_in elements) into out: embedding lookup. */
+void herd_get_row(const void *w, uint32_t wtype, int64_t n_in, int64_t r, float *out);
+
+#endif

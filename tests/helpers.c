@@ -1,0 +1,83 @@
+/* helpers.c — see helpers.h. */
+#define _GNU_SOURCE
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int test_checks, test_failures;
+
+int test_report(void)
+{
+    fprintf(stderr, "%d checks, %d failed\n", test_checks, test_failures);
+    return test_failures ? 1 : 0;
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
+    long n = ftell(f);
+    if (n < 0) { fclose(f); return NULL; }
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) { fclose(f); return NULL; }
+    size_t got = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    buf[got] = 0;
+    if (len) *len = got;
+    return buf;
+}
+
+bool test_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    bool ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+const char *test_tmpdir(void)
+{
+    static char dir[256];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/herd-test-XXXXXX");
+        if (!mkdtemp(dir)) { perror("mkdtemp"); exit(2); }
+    }
+    return dir;
+}
+
+int test_run(const char *cmd, char **out, char **err)
+{
+    char outp[300], errp[300];
+    snprintf(outp, sizeof outp, "%s/run.out", test_tmpdir());
+    snprintf(errp, sizeof errp, "%s/run.err", test_tmpdir());
+    size_t n = strlen(cmd) + 2 * sizeof outp + 32;
+    char *full = malloc(n);
+    if (!full) return -1;
+    snprintf(full, n, "( %s ) >%s 2>%s", cmd, outp, errp);
+    int st = system(full);
+    free(full);
+    if (out) *out = test_read_file(outp, NULL);
+    if (err) *err = test_read_file(errp, NULL);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+const char *test_herd_bin(void)
+{
+    const char *b = getenv("HERD_BIN");
+    return b && *b ? b : "build/herd";
+}
+
+bool test_shared(const char *rel, char *path, size_t cap)
+{
+    snprintf(path, cap, "../shared/%s", rel);
+    if (access(path, R_OK) == 0) return true;
+    fprintf(stderr, "skip: %s not found\n", path);
+    return false;
+}

@@ -1,0 +1,42 @@
+/*
+ * cli.h — what the subcommands of the herd program share: option parsing in
+ * llama.cpp's spelling, and error reporting (one line on stderr, then a
+ * non-zero exit).
+ */
+#ifndef HERD_CLI_H
+#define HERD_CLI_H
+
+#include "herd.h"
+#include <stdio.h>
+
+typedef struct cli_opts {
+    const char *model, *prompt, *ids, *out, *file;
+    int n_predict, n_ctx, n_batch, n_threads;
+    herd_sampler_params sp;
+    int no_bos, pieces, special, no_display_prompt, verbose;
+    herd_kv_type cache_type;
+    const char *positional[4];
+    int n_positional;
+} cli_opts;
+
+/* Parse argv[1..] (argv[0] is the subcommand). Prints the error and returns
+ * false on an unknown flag or a missing/invalid value. */
+bool cli_parse(int argc, char **argv, cli_opts *o);
+
+/* Print "herd: <what>: <herd_errmsg()>" and return 1. */
+int cli_fail(const char *what);
+/* Print "herd: <message>" and return 1 (or 2 for usage errors). */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Load a model (and report errors); NULL on failure. */
+herd_model *cli_load_model(const cli_opts *o);
+/* Tokenize the prompt (or parse --ids) into a malloc'ed array. */
+int32_t *cli_prompt_ids(const herd_model *m, const cli_opts *o, int *n);
+
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+#endif

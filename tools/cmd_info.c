@@ -1,0 +1,80 @@
+/*
+ * cmd_info.c — `herd info` (what a model file is and what it needs) and
+ * `herd tokenize`.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void print_size(const char *label, uint64_t bytes)
+{
+    printf("%-16s %.2f MiB\n", label, (double)bytes / (1024.0 * 1024.0));
+}
+
+int cmd_info(int argc, char **argv)
+{
+    cli_opts o;
+    if (!cli_parse(argc, argv, &o)) return 2;
+    herd_model *m = cli_load_model(&o);
+    if (!m) return 1;
+    herd_model_info in;
+    herd_model_get_info(m, &in);
+    printf("%-16s %s\n", "file", o.model ? o.model : o.positional[0]);
+    printf("%-16s %s\n", "name", in.name[0] ? in.name : "(none)");
+    printf("%-16s %s\n", "architecture", in.arch);
+    printf("%-16s %u\n", "gguf version", in.gguf_version);
+    printf("%-16s %llu (%.2f M)\n", "parameters", (unsigned long long)in.n_params, in.n_params / 1e6);
+    printf("%-16s %s\n", "file type", in.file_type);
+    print_size("file size", in.file_size);
+    printf("%-16s %d\n", "context length", in.n_ctx_train);
+    printf("%-16s %d\n", "layers", in.n_layer);
+    printf("%-16s %d\n", "heads", in.n_head);
+    printf("%-16s %d (%s)\n", "kv heads", in.n_head_kv,
+           in.n_head_kv == in.n_head ? "MHA" : in.n_head_kv == 1 ? "MQA" : "GQA");
+    printf("%-16s %d\n", "embedding", in.n_embd);
+    printf("%-16s %d\n", "feed forward", in.n_ff);
+    printf("%-16s %d\n", "rope dims", in.n_rot);
+    printf("%-16s %g\n", "rope freq base", in.rope_freq_base);
+    printf("%-16s %d\n", "vocab size", in.n_vocab);
+    printf("%-16s %s\n", "tokenizer", in.tokenizer);
+    printf("%-16s %s\n", "output", in.tied_output ? "tied to token_embd" : "separate");
+    printf("%-16s %s\n", "chat template", in.has_chat_template ? "yes" : "no");
+    int n_ctx = o.n_ctx > 0 ? o.n_ctx : (in.n_ctx_train < 4096 ? in.n_ctx_train : 4096);
+    herd_mem_estimate e = herd_estimate_memory(m, n_ctx, o.n_batch);
+    printf("memory at -c %d:\n", n_ctx);
+    print_size("  weights", e.weights);
+    print_size("  KV cache", e.kv_cache);
+    print_size("  scratch", e.scratch);
+    print_size("  total", e.total);
+    herd_model_free(m);
+    return 0;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    cli_opts o;
+    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!o.prompt) return cli_error(2, "tokenize: -p TEXT is required");
+    herd_model *m = cli_load_model(&o);
+    if (!m) return 1;
+    int n = 0;
+    int32_t *ids = cli_prompt_ids(m, &o, &n);
+    if (!ids) {
+        herd_model_free(m);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (o.pieces) {
+            char buf[256];
+            int k = herd_token_to_piece(m, ids[i], true, buf, sizeof buf);
+            printf("%d\t%.*s\n", ids[i], k > 0 && k <= (int)sizeof buf ? k : 0, buf);
+        } else {
+            printf(i ? " %d" : "%d", ids[i]);
+        }
+    }
+    if (!o.pieces) printf("\n");
+    free(ids);
+    herd_model_free(m);
+    return 0;
+}

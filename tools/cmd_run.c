@@ -1,0 +1,154 @@
+/*
+ * cmd_run.c — `herd run` (generate) and `herd logits` (dump every position's
+ * logits for parity checks).
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static herd_ctx *make_ctx(herd_model *m, const cli_opts *o, int n_seq)
+{
+    herd_ctx_params cp = herd_ctx_default_params();
+    cp.n_ctx = o->n_ctx;
+    cp.n_batch = o->n_batch;
+    cp.n_threads = o->n_threads;
+    cp.n_seq_max = n_seq;
+    cp.type_k = cp.type_v = o->cache_type;
+    herd_ctx *c;
+    if (herd_ctx_new(m, &cp, &c)) {
+        cli_fail("context");
+        return NULL;
+    }
+    return c;
+}
+
+/* Decode ids[0..n) at positions start.. in batches of n_batch; want_all asks
+ * for every position's logits (written through sink), else only the last's. */
+static int decode_all(herd_ctx *c, const cli_opts *o, const int32_t *ids, int n, int start,
+                      bool want_all, FILE *sink, int n_vocab)
+{
+    int nb = o->n_batch > 0 ? o->n_batch : 512;
+    int32_t *pos = malloc((size_t)nb * sizeof *pos);
+    int8_t *want = malloc((size_t)nb);
+    if (!pos || !want) {
+        free(pos), free(want);
+        return cli_error(1, "out of memory");
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i += nb) {
+        int k = n - i < nb ? n - i : nb;
+        for (int j = 0; j < k; j++) {
+            pos[j] = start + i + j;
+            want[j] = want_all || i + j == n - 1;
+        }
+        herd_batch b = {.n_tokens = k, .token = ids + i, .pos = pos, .logits = want};
+        if (herd_decode(c, &b)) {
+            rc = cli_fail("decode");
+            break;
+        }
+        for (int j = 0; sink && j < k; j++)
+            if (fwrite(herd_get_logits(c, j), sizeof(float), (size_t)n_vocab, sink) != (size_t)n_vocab)
+                rc = cli_error(1, "write failed");
+    }
+    free(pos);
+    free(want);
+    return rc;
+}
+
+static void print_piece(const herd_model *m, int32_t id)
+{
+    char buf[256];
+    int n = herd_token_to_piece(m, id, false, buf, sizeof buf);
+    if (n > 0 && n <= (int)sizeof buf) fwrite(buf, 1, (size_t)n, stdout);
+    fflush(stdout);
+}
+
+static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids, int n_prompt)
+{
+    herd_sampler *s;
+    if (herd_sampler_new(&o->sp, herd_n_vocab(m), &s)) return cli_fail("sampler");
+    for (int i = 0; i < n_prompt; i++) herd_sampler_accept(s, ids[i]);
+    int n_ctx = herd_ctx_n_ctx(c);
+    int n_predict = o->n_predict < 0 ? n_ctx - n_prompt : o->n_predict;
+    double t0 = herd_time();
+    int rc = decode_all(c, o, ids, n_prompt, 0, false, NULL, 0);
+    double t1 = herd_time();
+    int n_gen = 0, pos = n_prompt;
+    /* the prompt's last token is the last of its last batch */
+    const float *logits = rc ? NULL : herd_get_logits(c, (n_prompt - 1) % o->n_batch);
+    while (!rc && n_gen < n_predict) {
+        if (pos >= n_ctx) {
+            fprintf(stderr, "\nherd: context full (%d tokens), stopping\n", n_ctx);
+            break;
+        }
+        int32_t tok = herd_sampler_sample(s, logits);
+        if (herd_token_is_eog(m, tok)) break;
+        herd_sampler_accept(s, tok);
+        print_piece(m, tok);
+        n_gen++;
+        herd_batch b = {.n_tokens = 1, .token = &tok, .pos = &pos};
+        if (herd_decode(c, &b)) rc = cli_fail("decode");
+        logits = herd_get_logits(c, 0);
+        pos++;
+    }
+    double t2 = herd_time();
+    printf("\n");
+    fprintf(stderr, "herd: prompt %d tokens in %.3f s (%.2f tokens/s), generated %d tokens in %.3f s (%.2f tokens/s)\n",
+            n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1, n_gen / (t2 - t1 + 1e-12));
+    herd_sampler_free(s);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    cli_opts o;
+    if (!cli_parse(argc, argv, &o)) return 2;
+    double t0 = herd_time();
+    herd_model *m = cli_load_model(&o);
+    if (!m) return 1;
+    fprintf(stderr, "herd: loaded %s in %.3f s\n", o.model ? o.model : o.positional[0],
+            herd_time() - t0);
+    int n = 0, rc = 1;
+    int32_t *ids = cli_prompt_ids(m, &o, &n);
+    herd_ctx *c = ids ? make_ctx(m, &o, 1) : NULL;
+    if (c && n == 0) rc = cli_error(1, "the prompt is empty");
+    else if (c && n > herd_ctx_n_ctx(c))
+        rc = cli_error(1, "prompt has %d tokens, more than the context (%d)", n, herd_ctx_n_ctx(c));
+    else if (c) {
+        if (!o.no_display_prompt && o.prompt) fputs(o.prompt, stdout);
+        rc = generate(m, c, &o, ids, n);
+    }
+    herd_ctx_free(c);
+    free(ids);
+    herd_model_free(m);
+    return rc;
+}
+
+int cmd_logits(int argc, char **argv)
+{
+    cli_opts o;
+    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!o.out) return cli_error(2, "logits: --out FILE is required");
+    if (!o.prompt && !o.ids) return cli_error(2, "logits: -p TEXT or --ids \"1 2 3\" is required");
+    herd_model *m = cli_load_model(&o);
+    if (!m) return 1;
+    int n = 0, rc = 1;
+    int32_t *ids = cli_prompt_ids(m, &o, &n);
+    herd_ctx *c = ids ? make_ctx(m, &o, 1) : NULL;
+    if (c && (n == 0 || n > herd_ctx_n_ctx(c)))
+        rc = cli_error(1, "need 1..%d tokens, got %d", herd_ctx_n_ctx(c), n);
+    else if (c) {
+        FILE *f = fopen(o.out, "wb");
+        if (!f) rc = cli_error(1, "cannot write %s", o.out);
+        else {
+            rc = decode_all(c, &o, ids, n, 0, true, f, herd_n_vocab(m));
+            if (fclose(f) != 0 && !rc) rc = cli_error(1, "write to %s failed", o.out);
+            if (!rc) fprintf(stderr, "herd: wrote %d x %d logits to %s\n", n, herd_n_vocab(m), o.out);
+        }
+    }
+    herd_ctx_free(c);
+    free(ids);
+    herd_model_free(m);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* cmd_synth.c — `herd synth`: write a random-weight model of a real shape. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_synth(int argc, char **argv)
+{
+    herd_synth_params p = {.arch = "llama", .vocab_path = "../shared/vocab/ggml-vocab-llama-spm.gguf",
+                           .seed = 42};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return cli_error(2, "synth: %s needs a value", a);
+        if (!strcmp(a, "--arch")) p.arch = v;
+        else if (!strcmp(a, "--shape")) p.shape = v;
+        else if (!strcmp(a, "--type")) p.type = v;
+        else if (!strcmp(a, "--vocab")) p.vocab_path = v;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) p.out_path = v;
+        else if (!strcmp(a, "--seed")) p.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "-t")) p.n_threads = atoi(v);
+        else return cli_error(2, "synth: unknown option %s", a);
+        i++;
+    }
+    if (!p.shape || !p.type || !p.out_path) {
+        fprintf(stderr, "usage: herd synth --arch llama --shape SHAPE --type TYPE -o FILE [--vocab GGUF]\nshapes:");
+        for (const char *const *s = herd_synth_shapes(); *s; s++) fprintf(stderr, " %s", *s);
+        fprintf(stderr, "\ntypes: f32 f16 bf16 q8_0 q4_0\n");
+        return 2;
+    }
+    double t0 = herd_time();
+    if (herd_synth(&p)) return cli_fail("synth");
+    fprintf(stderr, "herd: wrote %s (%s, %s) in %.1f s\n", p.out_path, p.shape, p.type, herd_time() - t0);
+    return 0;
+}

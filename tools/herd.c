@@ -1,0 +1,50 @@
+/*
+ * herd.c — the herd program: one binary, one subcommand per job. The
+ * subcommands parse arguments, call libherd and print; the library holds the
+ * logic (../shared/DESIGN.md, decision 2).
+ */
+#include "cli.h"
+
+#include <string.h>
+
+/* Subcommands that live in files of their own (tools/cmd_*.c). They are weak
+ * so that the program links while a module is still being written. */
+int cmd_template(int argc, char **argv) __attribute__((weak));
+int cmd_catalog(int argc, char **argv) __attribute__((weak));
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} command;
+
+static void usage(const command *cmds, size_t n)
+{
+    fprintf(stderr, "usage: herd COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < n; i++)
+        if (cmds[i].fn) fprintf(stderr, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+    fprintf(stderr, "\nOptions follow llama.cpp: -m MODEL -p PROMPT -n N -c CTX -t THREADS "
+                    "--temp T --top-k K --top-p P --min-p P --repeat-penalty R --seed S\n");
+}
+
+int main(int argc, char **argv)
+{
+    const command cmds[] = {
+        {"run", cmd_run, "generate a continuation of a prompt"},
+        {"info", cmd_info, "describe a model file and the memory it needs"},
+        {"tokenize", cmd_tokenize, "print the token ids of a text"},
+        {"logits", cmd_logits, "write the logits of every prompt position to a file"},
+        {"synth", cmd_synth, "write a random-weight model of a real shape"},
+        {"template", cmd_template, "render a chat template for a list of messages"},
+        {"catalog", cmd_catalog, "the landscape of open models, with sources"},
+    };
+    const size_t n = sizeof cmds / sizeof cmds[0];
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(cmds, n);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (cmds[i].fn && !strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "herd: unknown command '%s' (herd --help lists them)\n", argv[1]);
+    return 2;
+}
