@@ -69,6 +69,8 @@ typedef struct herd_model_info {
     const char *file_type;  /* e.g. "Q4_0" (the most common matrix type) */
     const char *tokenizer;  /* tokenizer.ggml.model */
     uint64_t file_size;     /* bytes */
+    uint64_t tensor_bytes;  /* bytes of all tensor data (llama-bench's model_size) */
+    int n_threads;          /* default thread count of contexts */
     uint64_t n_params;      /* elements of all tensors */
     uint32_t gguf_version;
     int n_ctx_train, n_layer, n_head, n_head_kv, n_embd, n_ff, n_vocab, n_rot;

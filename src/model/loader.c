@@ -164,6 +164,7 @@ static void summarize(herd_model *m)
     for (int64_t i = 0; i < gguf_n_tensors(m->file); i++) {
         const gguf_tensor *t = gguf_tensor_at(m->file, i);
         m->n_params += t->n_elements;
+        m->tensor_bytes += t->nbytes;
         if (t->n_dims >= 2 && t->type < HERD_TYPE_COUNT) bytes_by_type[t->type] += t->n_elements;
     }
     uint32_t best = HERD_TYPE_F32;
@@ -226,6 +227,8 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
     info->tokenizer = herd_vocab_model_name(m->vocab);
     info->file_size = gguf_file_size(m->file);
     info->n_params = m->n_params;
+    info->tensor_bytes = m->tensor_bytes;
+    info->n_threads = m->n_threads;
     info->gguf_version = gguf_version(m->file);
     info->n_ctx_train = m->hp.n_ctx_train;
     info->n_layer = m->hp.n_layer;

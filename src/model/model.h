@@ -65,7 +65,7 @@ struct herd_model {
     herd_layer *layers;
     bool tied_output;
     int n_threads;
-    uint64_t n_params;
+    uint64_t n_params, tensor_bytes;
     uint32_t file_type; /* the most common matrix type */
     char arch_name[64], name[256];
 };
