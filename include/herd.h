@@ -65,6 +65,8 @@ void herd_model_free(herd_model *model);
 /* What `herd info` shows. Strings point into the model and live as long as it. */
 typedef struct herd_model_info {
     const char *arch;       /* general.architecture */
+    const char *family;     /* e.g. "Llama", "Falcon", "Mixtral-style MoE" */
+    char features[160];     /* e.g. "GQA 4/2, SWA 4096, RoPE normal" */
     const char *name;       /* general.name, or "" */
     const char *file_type;  /* e.g. "Q4_0" (the most common matrix type) */
     const char *tokenizer;  /* tokenizer.ggml.model */
@@ -74,6 +76,7 @@ typedef struct herd_model_info {
     uint64_t n_params;      /* elements of all tensors */
     uint32_t gguf_version;
     int n_ctx_train, n_layer, n_head, n_head_kv, n_embd, n_ff, n_vocab, n_rot;
+    int n_expert, n_expert_used, swa_window;
     float rope_freq_base, norm_eps;
     bool has_chat_template;
     bool tied_output;
@@ -82,13 +85,6 @@ typedef struct herd_model_info {
 void herd_model_get_info(const herd_model *model, herd_model_info *info);
 int herd_n_vocab(const herd_model *model);
 int herd_n_ctx_train(const herd_model *model);
-
-/* Memory a context of n_ctx cells needs (KV cache + scratch), in bytes,
- * computed by the same code that allocates it. */
-typedef struct herd_mem_estimate {
-    uint64_t weights, kv_cache, scratch, total;
-} herd_mem_estimate;
-herd_mem_estimate herd_estimate_memory(const herd_model *model, int n_ctx, int n_batch);
 
 /* ------------------------------------------------------------ tokenizer */
 
@@ -125,12 +121,22 @@ typedef struct herd_ctx_params {
     int n_seq_max; /* distinct sequence ids (1 for a CLI, N for a server) */
     int n_threads; /* 0 = the model's default */
     herd_kv_type type_k, type_v;
+    int swa; /* sliding-window attention: -1 = as the file says, 0 = off, N = window */
 } herd_ctx_params;
 
 herd_ctx_params herd_ctx_default_params(void);
 herd_status herd_ctx_new(herd_model *model, const herd_ctx_params *params, herd_ctx **out);
 void herd_ctx_free(herd_ctx *ctx);
 int herd_ctx_n_ctx(const herd_ctx *ctx);
+
+/* Memory a context of n_ctx cells needs (KV cache + scratch), in bytes,
+ * computed by the same code that allocates it. */
+typedef struct herd_mem_estimate {
+    uint64_t weights, kv_cache, scratch, total;
+} herd_mem_estimate;
+herd_mem_estimate herd_estimate_memory(const herd_model *model, int n_ctx, int n_batch);
+/* The same for a full set of context parameters (n_seq_max, cache type, window). */
+herd_mem_estimate herd_estimate_memory_ctx(const herd_model *model, const herd_ctx_params *params);
 
 typedef struct herd_batch {
     int n_tokens;

@@ -139,9 +139,21 @@ typedef struct {
     const herd_kv_cache *kv;
     int il, kv_off, head_dim;
     float scale;
-    const int32_t *cells; /* visible cells of the sequence, in cell order */
+    const int32_t *cells; /* cells of the sequence, in cell order */
     int n_cells;
+    int swa;     /* sliding window (0: none) */
+    float slope; /* ALiBi slope of this head (0: none) */
 } att_view;
+
+/* Whether a query at pos sees the cell at kpos, and the mask value added to
+ * its score (llama.cpp's F16 KQ mask: 0, or -|pos - kpos| times the ALiBi
+ * slope). */
+static inline bool visible(const att_view *a, int pos, int kpos, float *mv)
+{
+    if (kpos > pos || (a->swa > 0 && kpos <= pos - a->swa)) return false;
+    *mv = a->slope != 0.0f ? a->slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(pos - kpos))) : 0.0f;
+    return true;
+}
 
 /* ggml's vector path: F16 Q, F16 accumulator, rescaled only on a new max. */
 static void attend_vector(const att_view *a, const float *q, int pos, float *out)
@@ -152,10 +164,11 @@ static void attend_vector(const att_view *a, const float *q, int pos, float *out
     float M = -INFINITY, S = 0.0f;
     for (int j = 0; j < a->n_cells; j++) {
         int c = a->cells[j];
-        if (a->kv->pos[c] > pos) continue;
+        float mv;
+        if (!visible(a, pos, a->kv->pos[c], &mv)) continue;
         const uint16_t *k = (const uint16_t *)(a->kv->k[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
         const uint16_t *v = (const uint16_t *)(a->kv->v[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
-        float s = dot_f16(q16, k, D) * a->scale;
+        float s = dot_f16(q16, k, D) * a->scale + mv;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
             ms = expf(M - s);
@@ -182,12 +195,13 @@ static void attend_f32(const att_view *a, const float *q, int pos, float *out)
     const size_t esz = a->kv->type == HERD_TYPE_F16 ? 2 : 4;
     for (int j = 0; j < a->n_cells; j++) {
         int c = a->cells[j];
-        if (a->kv->pos[c] > pos) continue;
+        float mv;
+        if (!visible(a, pos, a->kv->pos[c], &mv)) continue;
         const uint8_t *k = a->kv->k[a->il] + (size_t)c * a->kv->row_bytes + esz * (size_t)a->kv_off;
         const uint8_t *v = a->kv->v[a->il] + (size_t)c * a->kv->row_bytes + esz * (size_t)a->kv_off;
         float s = 0.0f;
         for (int i = 0; i < D; i++) s += q[i] * cache_get(k, a->kv->type, i);
-        s *= a->scale;
+        s = s * a->scale + mv;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
             ms = expf(M - s);
@@ -201,6 +215,16 @@ static void attend_f32(const att_view *a, const float *q, int pos, float *out)
     }
     float inv = S > 0 ? 1.0f / S : 0.0f;
     for (int i = 0; i < D; i++) out[i] = acc[i] * inv;
+}
+
+/* ALiBi: head h's slope, as ggml_soft_max_ext / flash attention compute it. */
+static float alibi_slope(const herd_hparams *hp, const herd_arch *arch, int h)
+{
+    if (!arch->alibi || hp->max_alibi_bias <= 0) return 0.0f;
+    const int n_head_log2 = 1 << (int)floorf(log2f((float)hp->n_head));
+    const float m0 = powf(2.0f, -hp->max_alibi_bias / n_head_log2);
+    const float m1 = powf(2.0f, -(hp->max_alibi_bias / 2.0f) / n_head_log2);
+    return h < n_head_log2 ? powf(m0, (float)(h + 1)) : powf(m1, (float)(2 * (h - n_head_log2) + 1));
 }
 
 /* Group the used cells by sequence, keeping cell order within each:
@@ -224,14 +248,19 @@ void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *s
     const herd_hparams *hp = &ctx->model->hp;
     const int T = b->n_tokens, H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const bool vector = T < TILED_MIN_TOKENS && ctx->kv.type == HERD_TYPE_F16;
-    const float scale = 1.0f / sqrtf((float)D);
+    /* phi2 scales Q before attention, so its scores are not scaled again */
+    const float scale = ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)D);
     group_cells(&ctx->kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+    /* Threads only pay off when there is enough work to split: waking them
+     * costs microseconds, a tiny model's decode step is about that long. */
+    const int64_t work = (int64_t)T * H * D * ctx->kv.n_used;
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1) if (work > 65536)
     for (int th = 0; th < T * H; th++) {
         int t = th / H, h = th % H;
         att_view a = {.kv = &ctx->kv, .il = il, .kv_off = (h / group) * D, .head_dim = D,
                       .scale = scale, .cells = ctx->vis + ctx->seg[seq[t]],
-                      .n_cells = ctx->seg[seq[t] + 1] - ctx->seg[seq[t]]};
+                      .n_cells = ctx->seg[seq[t] + 1] - ctx->seg[seq[t]], .swa = ctx->swa,
+                      .slope = alibi_slope(hp, ctx->model->arch, h)};
         const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
         float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
         if (vector) attend_vector(&a, q, b->pos[t], out);

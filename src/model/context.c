@@ -15,13 +15,14 @@
 herd_ctx_params herd_ctx_default_params(void)
 {
     herd_ctx_params p = {.n_ctx = 0, .n_batch = 512, .n_seq_max = 1, .n_threads = 0,
-                         .type_k = HERD_KV_F16, .type_v = HERD_KV_F16};
+                         .type_k = HERD_KV_F16, .type_v = HERD_KV_F16, .swa = -1};
     return p;
 }
 
 /* The scratch buffers, in one table so that allocation and estimate agree. */
 typedef struct {
-    size_t off_x, off_xb, off_q, off_k, off_v, off_att, off_ffa, off_ffb, off_outx, total;
+    size_t off_x, off_xb, off_q, off_k, off_v, off_att, off_qkv, off_xf, off_ao, off_fo, off_ffa,
+        off_ffb, off_router, off_moe_x, off_moe_y, off_moe_out, off_outx, total;
 } scratch_layout;
 
 static scratch_layout layout_of(const herd_model *m, int n_batch)
@@ -38,8 +39,16 @@ static scratch_layout layout_of(const herd_model *m, int n_batch)
     PLACE(off_k, hp->n_embd_kv);
     PLACE(off_v, hp->n_embd_kv);
     PLACE(off_att, hp->n_embd);
+    PLACE(off_qkv, hp->n_embd + 2 * hp->n_embd_kv);
+    PLACE(off_xf, hp->n_embd);
+    PLACE(off_ao, hp->n_embd);
+    PLACE(off_fo, hp->n_embd);
     PLACE(off_ffa, hp->n_ff);
     PLACE(off_ffb, hp->n_ff);
+    PLACE(off_router, hp->n_expert);
+    PLACE(off_moe_x, hp->n_expert ? hp->n_embd : 0);
+    PLACE(off_moe_y, hp->n_expert ? hp->n_embd : 0);
+    PLACE(off_moe_out, hp->n_expert_used * hp->n_embd);
     PLACE(off_outx, hp->n_embd);
 #undef PLACE
     L.total = off;
@@ -49,17 +58,14 @@ static scratch_layout layout_of(const herd_model *m, int n_batch)
 static size_t work_bytes(const herd_model *m, int n_batch)
 {
     /* The largest activation conversion any matmul of the model needs. */
-    size_t most = 0;
-    const herd_weight *ws[] = {&m->output};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
-        size_t b = herd_matmul_work_size(ws[i]->type, ws[i]->ne[0], n_batch);
-        if (b > most) most = b;
-    }
+    size_t most = herd_matmul_work_size(m->output.type, m->output.ne[0], n_batch);
+    /* A layer is a struct of weights only; absent ones have no data. */
+    const size_t per_layer = sizeof(herd_layer) / sizeof(herd_weight);
     for (int il = 0; il < m->hp.n_layer; il++) {
-        const herd_layer *L = &m->layers[il];
-        const herd_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++) {
-            size_t b = herd_matmul_work_size(lw[i]->type, lw[i]->ne[0], n_batch);
+        const herd_weight *lw = (const herd_weight *)&m->layers[il];
+        for (size_t i = 0; i < per_layer; i++) {
+            if (!lw[i].data) continue;
+            size_t b = herd_matmul_work_size(lw[i].type, lw[i].ne[0], n_batch);
             if (b > most) most = b;
         }
     }
@@ -69,7 +75,25 @@ static size_t work_bytes(const herd_model *m, int n_batch)
 uint64_t herd_scratch_bytes(const herd_model *m, int n_batch)
 {
     uint64_t logits = (uint64_t)n_batch * (uint64_t)m->hp.n_vocab * sizeof(float);
-    return layout_of(m, n_batch).total + work_bytes(m, n_batch) + logits;
+    uint64_t moe = (uint64_t)n_batch * (uint64_t)m->hp.n_expert_used * 8 + (uint64_t)n_batch * 4;
+    return layout_of(m, n_batch).total + work_bytes(m, n_batch) + logits + moe;
+}
+
+/* The window a context uses: the file's unless the caller says otherwise. */
+static int effective_swa(const herd_model *m, const herd_ctx_params *p)
+{
+    return p->swa < 0 ? m->hp.swa_window : p->swa;
+}
+
+/* Cells the cache needs: with a sliding window only the last W positions of
+ * a sequence are ever read, so W - 1 cells plus one batch suffice per
+ * sequence and memory stays flat however long the generation. */
+static int cache_cells(const herd_model *m, const herd_ctx_params *p)
+{
+    int w = effective_swa(m, p);
+    if (w <= 0) return p->n_ctx;
+    int64_t need = ((int64_t)w - 1 + p->n_batch) * p->n_seq_max;
+    return need < p->n_ctx ? (int)need : p->n_ctx;
 }
 
 static int effective_n_ctx(const herd_model *m, int n_ctx)
@@ -78,30 +102,44 @@ static int effective_n_ctx(const herd_model *m, int n_ctx)
     return m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
 }
 
-herd_mem_estimate herd_estimate_memory(const herd_model *m, int n_ctx, int n_batch)
+static herd_ctx_params resolve_params(const herd_model *m, const herd_ctx_params *params)
 {
+    herd_ctx_params p = params ? *params : herd_ctx_default_params();
+    p.n_ctx = effective_n_ctx(m, p.n_ctx);
+    if (p.n_batch <= 0) p.n_batch = 512;
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (p.n_seq_max <= 0) p.n_seq_max = 1;
+    return p;
+}
+
+herd_mem_estimate herd_estimate_memory_ctx(const herd_model *m, const herd_ctx_params *params)
+{
+    herd_ctx_params p = resolve_params(m, params);
     herd_mem_estimate e;
-    n_ctx = effective_n_ctx(m, n_ctx);
-    if (n_batch <= 0) n_batch = 512;
-    if (n_batch > n_ctx) n_batch = n_ctx;
     e.weights = gguf_file_size(m->file);
-    e.kv_cache = herd_kv_bytes(&m->hp, n_ctx, HERD_KV_F16);
-    e.scratch = herd_scratch_bytes(m, n_batch);
+    e.kv_cache = herd_kv_bytes(&m->hp, cache_cells(m, &p), p.type_k);
+    e.scratch = herd_scratch_bytes(m, p.n_batch) + (uint64_t)p.n_ctx * 8;
     e.total = e.weights + e.kv_cache + e.scratch;
     return e;
+}
+
+herd_mem_estimate herd_estimate_memory(const herd_model *m, int n_ctx, int n_batch)
+{
+    herd_ctx_params p = herd_ctx_default_params();
+    p.n_ctx = n_ctx;
+    p.n_batch = n_batch;
+    return herd_estimate_memory_ctx(m, &p);
 }
 
 herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx **out)
 {
     *out = NULL;
     if (!m) return herd_seterr(HERD_E_INVALID, "herd_ctx_new: no model");
-    herd_ctx_params p = params ? *params : herd_ctx_default_params();
-    p.n_ctx = effective_n_ctx(m, p.n_ctx);
+    herd_ctx_params p = resolve_params(m, params);
     if (p.n_ctx < 1 || p.n_ctx > (1 << 24))
         return herd_seterr(HERD_E_INVALID, "context size %d is out of range", p.n_ctx);
-    if (p.n_batch <= 0) p.n_batch = 512;
-    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
-    if (p.n_seq_max <= 0) p.n_seq_max = 1;
+    if (p.n_seq_max > 4096)
+        return herd_seterr(HERD_E_INVALID, "%d sequences is more than 4096", p.n_seq_max);
     if (p.type_k != p.type_v)
         return herd_seterr(HERD_E_UNSUPPORTED, "K and V caches of different types are not supported");
     herd_ctx *c = herd_calloc(1, sizeof *c);
@@ -109,7 +147,8 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->model = m;
     c->params = p;
     c->n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
-    herd_status st = herd_kv_init(&c->kv, &m->hp, p.n_ctx, p.type_k);
+    c->swa = effective_swa(m, &p);
+    herd_status st = herd_kv_init(&c->kv, &m->hp, cache_cells(m, &p), p.type_k);
     if (st) goto fail;
     scratch_layout L = layout_of(m, p.n_batch);
     char *base = herd_alloc_aligned(L.total);
@@ -119,10 +158,14 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->cells = herd_calloc((size_t)p.n_batch, sizeof *c->cells);
     c->logit_row = herd_calloc((size_t)p.n_batch, sizeof *c->logit_row);
     c->seq = herd_calloc((size_t)p.n_batch, sizeof *c->seq);
-    c->vis = herd_calloc((size_t)p.n_ctx, sizeof *c->vis);
+    c->vis = herd_calloc((size_t)c->kv.n_cells, sizeof *c->vis);
     c->seg = herd_calloc((size_t)p.n_seq_max + 1, sizeof *c->seg);
+    size_t n_slots = (size_t)p.n_batch * (size_t)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
+    c->moe_sel = herd_calloc(n_slots, sizeof *c->moe_sel);
+    c->moe_w = herd_calloc(n_slots, sizeof *c->moe_w);
+    c->moe_rows = herd_calloc(n_slots, sizeof *c->moe_rows);
     if (!base || !c->s.work || !c->logits || !c->cells || !c->logit_row || !c->seq || !c->vis ||
-        !c->seg) {
+        !c->seg || !c->moe_sel || !c->moe_w || !c->moe_rows) {
         free(base);
         st = HERD_E_NOMEM;
         goto fail;
@@ -133,6 +176,14 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->s.k = (float *)(base + L.off_k);
     c->s.v = (float *)(base + L.off_v);
     c->s.att = (float *)(base + L.off_att);
+    c->s.qkv = (float *)(base + L.off_qkv);
+    c->s.xf = (float *)(base + L.off_xf);
+    c->s.ao = (float *)(base + L.off_ao);
+    c->s.fo = (float *)(base + L.off_fo);
+    c->s.router = (float *)(base + L.off_router);
+    c->s.moe_x = (float *)(base + L.off_moe_x);
+    c->s.moe_y = (float *)(base + L.off_moe_y);
+    c->s.moe_out = (float *)(base + L.off_moe_out);
     c->s.ffa = (float *)(base + L.off_ffa);
     c->s.ffb = (float *)(base + L.off_ffb);
     c->s.outx = (float *)(base + L.off_outx);
@@ -156,6 +207,9 @@ void herd_ctx_free(herd_ctx *c)
     free(c->seq);
     free(c->vis);
     free(c->seg);
+    free(c->moe_sel);
+    free(c->moe_w);
+    free(c->moe_rows);
     free(c);
 }
 
@@ -182,6 +236,22 @@ static herd_status check_batch(const herd_ctx *c, const herd_batch *b)
     return HERD_OK;
 }
 
+/* With a sliding window W, the next token of a sequence whose last position
+ * is P reads positions from P - W + 2 on: older cells are freed. */
+static void evict_outside_window(herd_ctx *c)
+{
+    herd_kv_cache *kv = &c->kv;
+    int32_t *last = c->seg; /* n_seq_max + 1 ints of scratch, free between decodes */
+    for (int s = 0; s < c->params.n_seq_max; s++) last[s] = -1;
+    for (int i = 0; i < kv->n_cells; i++)
+        if (kv->pos[i] >= 0 && kv->pos[i] > last[kv->seq[i]]) last[kv->seq[i]] = kv->pos[i];
+    for (int i = 0; i < kv->n_cells; i++)
+        if (kv->pos[i] >= 0 && kv->pos[i] <= last[kv->seq[i]] - c->swa + 1) {
+            kv->pos[i] = -1;
+            kv->n_used--;
+        }
+}
+
 herd_status herd_decode(herd_ctx *c, const herd_batch *b)
 {
     if (!c) return herd_seterr(HERD_E_INVALID, "herd_decode: no context");
@@ -197,6 +267,7 @@ herd_status herd_decode(herd_ctx *c, const herd_batch *b)
     for (int i = 0; i < b->n_tokens; i++) c->seq[i] = b->seq_id ? b->seq_id[i] : 0;
     st = herd_forward(c, b);
     if (st) herd_kv_release(&c->kv, c->cells, b->n_tokens);
+    else if (c->swa > 0) evict_outside_window(c);
     return st;
 }
 

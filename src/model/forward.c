@@ -1,71 +1,219 @@
 /*
  * forward.c — the transformer block, driven by the architecture row.
  *
- * For a batch of T tokens (rows of the scratch matrices):
+ * For a batch of T tokens (rows of the scratch matrices), each layer does
  *
- *   x = tok_embd[token]
- *   for each layer:
- *       xb = norm(x) * attn_norm
- *       q, k, v = xb·wq, xb·wk, xb·wv;  rope(q, k) at each token's position
- *       K/V cache[cell] = k, v            (rounded to the cache type)
- *       x += attention(q, cache) · wo
- *       xb = norm(x) * ffn_norm
- *       x += (silu(xb·w_gate) * (xb·w_up)) · w_down
- *   logits = (norm(x) * output_norm) · output   for the rows that want them
+ *   xb  = norm(x) * attn_norm (+ bias)          LayerNorm or RMSNorm
+ *   q, k, v = projections of xb (or of a second norm, attn_norm_2), fused or
+ *             separate, with biases, clamp_kqv and per-head q/k norms where the
+ *             file has them; RoPE (normal or neox, partial) at each position
+ *   K/V cache[cell] = k, v                      rounded to the cache type
+ *   ao  = attention(q, cache) · wo (+ bias)     ALiBi / sliding window inside
+ *   then attention and MLP meet the residual x as the row's layout says
+ *   (model.h, herd_residual_kind); the MLP is SwiGLU, GELU or a mixture of
+ *   SwiGLU experts
  *
- * Every matrix product goes through herd_matmul, so the whole prompt is one
- * matrix-matrix product per weight. The elementwise steps follow ggml's order
- * of operations (../shared/models/tiny/README.md, Numerics).
+ * and the logits are (norm(x) * output_norm) · output (+ bias) for the rows
+ * that want them. Every matrix product goes through herd_matmul, so a prompt is
+ * one matrix-matrix product per weight. The elementwise steps follow ggml's
+ * order of operations (../shared/models/tiny/README.md, Numerics).
  */
 #include "model/model.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
-/* ggml_rms_norm then ggml_mul: sum of squares in double, scale in F32. */
-static void rms_norm(float *out, const float *x, const float *w, int n, float eps)
+/* ------------------------------------------------------------ elementwise */
+
+/* ggml_rms_norm: sum of squares in double, scale in F32. */
+static void rms_norm(float *y, const float *x, int n, float eps)
 {
     double sum = 0.0;
     for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
-    const float mean = (float)(sum / n);
-    const float scale = 1.0f / sqrtf(mean + eps);
-    for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+    const float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = x[i] * scale;
 }
 
-static void norm_rows(const herd_model *m, float *out, const float *x, const herd_weight *w, int T)
+/* ggml_norm: the mean from a double sum rounded to F32; the variance from
+ * 16-wide F32 partial sums (reduced as AVX-512's reduce_add does) added in
+ * double, as ggml_vec_cvar_f32 does. */
+static void layer_norm(float *y, const float *x, int n, float eps)
 {
-    const int E = m->hp.n_embd;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += (double)x[i];
+    const float mean = (float)sum / (float)n;
+    double var = 0.0;
+    int i = 0;
+    for (; i + 15 < n; i += 16) {
+        float sq[16], a[8], b[4];
+        for (int l = 0; l < 16; l++) {
+            y[i + l] = x[i + l] - mean;
+            sq[l] = y[i + l] * y[i + l];
+        }
+        for (int l = 0; l < 8; l++) a[l] = sq[l] + sq[l + 8];
+        for (int l = 0; l < 4; l++) b[l] = a[l] + a[l + 4];
+        var += (double)((b[0] + b[2]) + (b[1] + b[3]));
+    }
+    for (; i < n; i++) {
+        y[i] = x[i] - mean;
+        var += (double)(y[i] * y[i]);
+    }
+    const float scale = 1.0f / sqrtf((float)(var / n) + eps);
+    for (i = 0; i < n; i++) y[i] *= scale;
+}
+
+/* y = norm(x) * w (+ b), row by row. */
+static void norm_rows(const herd_model *m, float *y, const float *x, const herd_weight *w,
+                      const herd_weight *b, int T, int n)
+{
+    const float *wd = w->data, *bd = b ? b->data : NULL;
+    for (int t = 0; t < T; t++) {
+        float *yt = y + (size_t)t * n;
+        if (m->arch->norm == NORM_RMS) rms_norm(yt, x + (size_t)t * n, n, m->hp.norm_eps);
+        else layer_norm(yt, x + (size_t)t * n, n, m->hp.norm_eps);
+        for (int i = 0; i < n; i++) yt[i] *= wd[i];
+        if (bd)
+            for (int i = 0; i < n; i++) yt[i] += bd[i];
+    }
+}
+
+static void add_bias(float *y, const herd_weight *b, int T, int n)
+{
+    if (!b->data) return;
+    const float *bd = b->data;
     for (int t = 0; t < T; t++)
-        rms_norm(out + (size_t)t * E, x + (size_t)t * E, (const float *)w->data, E, m->hp.norm_eps);
+        for (int i = 0; i < n; i++) y[(size_t)t * n + i] += bd[i];
 }
 
-/* RoPE, llama.cpp's "normal" mode: rotate consecutive pairs of the first n_rot
- * dims of every head; theta starts at the position and is multiplied by
- * theta_scale per pair, as ggml's rope cache builds it. */
-static void rope(const herd_hparams *hp, float *x, int n_heads, int pos)
+/* ggml's GELU: tanh approximation looked up in an F16 table by the input
+ * rounded to F16, saturating outside [-10, 10]. */
+static uint16_t gelu_table[1 << 16];
+
+static void gelu_table_init(void)
 {
-    float cs[512], sn[512];
+    for (uint32_t i = 0; i < (1u << 16); i++) {
+        const float x = herd_f16_to_f32((uint16_t)i);
+        const float g = 0.5f * x * (1.0f + tanhf(0.79788456080286535587989211986876f * x *
+                                                 (1.0f + 0.044715f * x * x)));
+        gelu_table[i] = herd_f32_to_f16(g);
+    }
+}
+
+static void gelu(float *y, const float *x, size_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, gelu_table_init);
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] <= -10.0f) y[i] = 0.0f;
+        else if (x[i] >= 10.0f) y[i] = x[i];
+        else y[i] = herd_f16_to_f32(gelu_table[herd_f32_to_f16(x[i])]);
+    }
+}
+
+/* ggml_swiglu: silu(gate) * up, in F32. */
+static void swiglu(float *gate, const float *up, size_t n)
+{
+    for (size_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/* RoPE over the first n_rot dims of every head. Normal mode rotates
+ * consecutive pairs (x0,x1),(x2,x3)…; neox mode pairs dim i with i + n_rot/2.
+ * theta starts at the position and is multiplied by theta_scale per pair, as
+ * ggml's rope cache builds it. */
+static void rope(const herd_hparams *hp, herd_rope_kind mode, float *x, int n_heads, int pos)
+{
+    if (mode == ROPE_NONE) return;
+    float cs[256], sn[256];
+    const int half = hp->n_rot / 2;
     const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
-    for (int i0 = 0; i0 < hp->n_rot; i0 += 2) {
-        const float th = theta * hp->rope_freq_scale;
-        cs[i0 / 2] = cosf(th);
-        sn[i0 / 2] = sinf(th);
+    for (int i = 0; i < half; i++) {
+        cs[i] = cosf(theta * hp->rope_freq_scale);
+        sn[i] = sinf(theta * hp->rope_freq_scale);
         theta *= theta_scale;
     }
     for (int h = 0; h < n_heads; h++) {
         float *xh = x + (size_t)h * hp->head_dim;
-        for (int i0 = 0; i0 < hp->n_rot; i0 += 2) {
-            const float x0 = xh[i0], x1 = xh[i0 + 1], c = cs[i0 / 2], s = sn[i0 / 2];
-            xh[i0] = x0 * c - x1 * s;
-            xh[i0 + 1] = x0 * s + x1 * c;
+        for (int i = 0; i < half; i++) {
+            const int i0 = mode == ROPE_NEOX ? i : 2 * i, i1 = mode == ROPE_NEOX ? i + half : 2 * i + 1;
+            const float x0 = xh[i0], x1 = xh[i1];
+            xh[i0] = x0 * cs[i] - x1 * sn[i];
+            xh[i1] = x0 * sn[i] + x1 * cs[i];
         }
     }
 }
 
+/* ---------------------------------------------------------------- blocks */
+
 static void matmul(herd_ctx *c, const herd_weight *w, const float *x, int T, float *y)
 {
     herd_matmul(w->data, w->type, w->ne[0], w->ne[1], x, T, y, c->s.work, c->n_threads);
+}
+
+/* y = x · w + b */
+static void linear(herd_ctx *c, const herd_weight *w, const herd_weight *b, const float *x, int T,
+                   float *y)
+{
+    matmul(c, w, x, T, y);
+    add_bias(y, b, T, (int)w->ne[1]);
+}
+
+static void clamp(float *x, size_t n, float lim)
+{
+    if (lim <= 0) return;
+    for (size_t i = 0; i < n; i++) x[i] = x[i] < -lim ? -lim : x[i] > lim ? lim : x[i];
+}
+
+/* Per-head LayerNorm of q or k (StableLM-2 12B), weight row h for head h. */
+static void head_norm(const herd_model *m, float *x, const herd_weight *w, int T, int n_heads)
+{
+    if (!w->data) return;
+    const int D = m->hp.head_dim;
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < n_heads; h++) {
+            float *xh = x + ((size_t)t * n_heads + h) * D;
+            const float *wh = (const float *)w->data + (size_t)h * D;
+            layer_norm(xh, xh, D, m->hp.norm_eps);
+            for (int i = 0; i < D; i++) xh[i] *= wh[i];
+        }
+}
+
+/* q, k, v of the batch from the attention input, positioned and ready for
+ * the cache. */
+static void project_qkv(herd_ctx *c, const herd_layer *L, const herd_batch *b, const float *in)
+{
+    const herd_model *m = c->model;
+    const herd_hparams *hp = &m->hp;
+    herd_scratch *s = &c->s;
+    const int T = b->n_tokens, E = hp->n_embd, KV = hp->n_embd_kv;
+    if (L->wqkv.data) {
+        linear(c, &L->wqkv, &L->bqkv, in, T, s->qkv);
+        clamp(s->qkv, (size_t)T * (E + 2 * KV), hp->clamp_kqv);
+        for (int t = 0; t < T; t++) {
+            const float *row = s->qkv + (size_t)t * (E + 2 * KV);
+            memcpy(s->q + (size_t)t * E, row, (size_t)E * sizeof(float));
+            memcpy(s->k + (size_t)t * KV, row + E, (size_t)KV * sizeof(float));
+            memcpy(s->v + (size_t)t * KV, row + E + KV, (size_t)KV * sizeof(float));
+        }
+    } else {
+        linear(c, &L->wq, &L->bq, in, T, s->q);
+        linear(c, &L->wk, &L->bk, in, T, s->k);
+        linear(c, &L->wv, &L->bv, in, T, s->v);
+        clamp(s->q, (size_t)T * E, hp->clamp_kqv);
+        clamp(s->k, (size_t)T * KV, hp->clamp_kqv);
+        clamp(s->v, (size_t)T * KV, hp->clamp_kqv);
+    }
+    head_norm(m, s->q, &L->q_norm, T, hp->n_head);
+    head_norm(m, s->k, &L->k_norm, T, hp->n_head_kv);
+    for (int t = 0; t < T; t++) {
+        rope(hp, m->arch->rope, s->q + (size_t)t * E, hp->n_head, b->pos[t]);
+        rope(hp, m->arch->rope, s->k + (size_t)t * KV, hp->n_head_kv, b->pos[t]);
+    }
+    if (m->arch->q_prescale) {
+        const float scale = 1.0f / sqrtf((float)hp->head_dim);
+        for (size_t i = 0; i < (size_t)T * E; i++) s->q[i] *= scale;
+    }
 }
 
 /* Write the batch's K and V rows into their cache cells. */
@@ -90,44 +238,70 @@ static void store_kv(herd_ctx *c, int il, int T)
     }
 }
 
-static void add_rows(float *x, const float *y, size_t n)
+/* A dense MLP: SwiGLU (gate, up) or GELU (up), then down; biases if present. */
+static void mlp_dense(herd_ctx *c, const herd_layer *L, const float *in, int T, float *out)
 {
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
+    herd_scratch *s = &c->s;
+    const size_t n = (size_t)T * c->model->hp.n_ff;
+    linear(c, &L->w_up, &L->b_up, in, T, s->ffb);
+    if (c->model->arch->mlp == MLP_SWIGLU) {
+        linear(c, &L->w_gate, &L->b_gate, in, T, s->ffa);
+        swiglu(s->ffa, s->ffb, n);
+    } else {
+        gelu(s->ffa, s->ffb, n);
+    }
+    linear(c, &L->w_down, &L->b_down, s->ffa, T, out);
 }
 
-/* ggml_swiglu: silu(gate) * up, in F32. */
-static void swiglu(float *gate, const float *up, size_t n)
+static void mlp(herd_ctx *c, const herd_layer *L, const float *in, int T, float *out)
 {
-    for (size_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    if (c->model->hp.n_expert) herd_moe(c, L, in, T, out);
+    else mlp_dense(c, L, in, T, out);
 }
 
 static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
 {
     const herd_model *m = c->model;
-    const herd_hparams *hp = &m->hp;
     const herd_layer *L = &m->layers[il];
     herd_scratch *s = &c->s;
-    const int T = b->n_tokens;
+    const int T = b->n_tokens, E = m->hp.n_embd;
+    const size_t n = (size_t)T * E;
 
-    norm_rows(m, s->xb, s->x, &L->attn_norm, T);
-    matmul(c, &L->wq, s->xb, T, s->q);
-    matmul(c, &L->wk, s->xb, T, s->k);
-    matmul(c, &L->wv, s->xb, T, s->v);
-    for (int t = 0; t < T; t++) {
-        rope(hp, s->q + (size_t)t * hp->n_embd, hp->n_head, b->pos[t]);
-        rope(hp, s->k + (size_t)t * hp->n_embd_kv, hp->n_head_kv, b->pos[t]);
+    norm_rows(m, s->xb, s->x, &L->attn_norm, &L->attn_norm_b, T, E);
+    const float *att_in = s->xb;
+    if (L->attn_norm_2.data) { /* falcon 40B: attention reads its own norm */
+        norm_rows(m, s->xf, s->x, &L->attn_norm_2, &L->attn_norm_2_b, T, E);
+        att_in = s->xf;
     }
+    project_qkv(c, L, b, att_in);
     store_kv(c, il, T);
     herd_attention(c, il, b, c->seq);
-    matmul(c, &L->wo, s->att, T, s->xb);
-    add_rows(s->x, s->xb, (size_t)T * hp->n_embd);
+    linear(c, &L->wo, &L->bo, s->att, T, s->ao);
 
-    norm_rows(m, s->xb, s->x, &L->ffn_norm, T);
-    matmul(c, &L->w_gate, s->xb, T, s->ffa);
-    matmul(c, &L->w_up, s->xb, T, s->ffb);
-    swiglu(s->ffa, s->ffb, (size_t)T * hp->n_ff);
-    matmul(c, &L->w_down, s->ffa, T, s->xb);
-    add_rows(s->x, s->xb, (size_t)T * hp->n_embd);
+    herd_residual_kind res = m->arch->residual;
+    if (res == RES_NEOX && !m->hp.parallel_residual) res = RES_SEQ;
+    if (res == RES_STABLELM && L->ffn_norm.data) res = RES_SEQ;
+    switch (res) {
+    case RES_SEQ: /* x += ao; x += mlp(norm(x)) */
+        for (size_t i = 0; i < n; i++) s->x[i] = s->ao[i] + s->x[i];
+        norm_rows(m, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);
+        mlp(c, L, s->xf, T, s->fo);
+        for (size_t i = 0; i < n; i++) s->x[i] = s->fo[i] + s->x[i];
+        break;
+    case RES_PARALLEL: /* x = (mlp(xb) + ao) + x */
+        mlp(c, L, s->xb, T, s->fo);
+        for (size_t i = 0; i < n; i++) s->x[i] = (s->fo[i] + s->ao[i]) + s->x[i];
+        break;
+    case RES_NEOX: /* x = (mlp(norm_ffn(x)) + x) + ao */
+        norm_rows(m, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);
+        mlp(c, L, s->xf, T, s->fo);
+        for (size_t i = 0; i < n; i++) s->x[i] = (s->fo[i] + s->x[i]) + s->ao[i];
+        break;
+    case RES_STABLELM: /* x = mlp(xb) + (ao + x) */
+        mlp(c, L, s->xb, T, s->fo);
+        for (size_t i = 0; i < n; i++) s->x[i] = s->fo[i] + (s->ao[i] + s->x[i]);
+        break;
+    }
 }
 
 herd_status herd_forward(herd_ctx *c, const herd_batch *b)
@@ -143,7 +317,7 @@ herd_status herd_forward(herd_ctx *c, const herd_batch *b)
         if (c->logit_row[t] >= 0)
             memcpy(c->s.xb + (size_t)n_out++ * E, c->s.x + (size_t)t * E, (size_t)E * sizeof(float));
     if (n_out == 0) return HERD_OK;
-    norm_rows(m, c->s.outx, c->s.xb, &m->output_norm, n_out);
-    matmul(c, &m->output, c->s.outx, n_out, c->logits);
+    norm_rows(m, c->s.outx, c->s.xb, &m->output_norm, &m->output_norm_b, n_out, E);
+    linear(c, &m->output, &m->output_b, c->s.outx, n_out, c->logits);
     return HERD_OK;
 }

@@ -73,9 +73,25 @@ static herd_status read_hparams(herd_model *m)
                            hp->head_dim);
     hp->n_embd_kv = hp->head_dim * hp->n_head_kv;
     if ((st = get_int(m, "%s.rope.dimension_count", &hp->n_rot, false, hp->head_dim))) return st;
+    if (m->arch->rope == ROPE_NONE) hp->n_rot = 0;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
         return herd_seterr(HERD_E_FORMAT, "%s: rope dimension %d does not fit head size %d",
                            m->path, hp->n_rot, hp->head_dim);
+    if ((st = get_int(m, "%s.expert_count", &hp->n_expert, false, 0)) ||
+        (st = get_int(m, "%s.expert_used_count", &hp->n_expert_used, false, 0)) ||
+        (st = get_int(m, "%s.attention.sliding_window", &hp->swa_window, false, 0)))
+        return st;
+    if (hp->n_expert > 0 && (hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert ||
+                             hp->n_expert > 256))
+        return herd_seterr(HERD_E_FORMAT, "%s: %d experts with %d used is not a valid mixture",
+                           m->path, hp->n_expert, hp->n_expert_used);
+    if (hp->n_expert == 0) hp->n_expert_used = 0;
+    hp->max_alibi_bias = get_float(m, "%s.attention.max_alibi_bias", 0.0f);
+    hp->clamp_kqv = get_float(m, "%s.attention.clamp_kqv", 0.0f);
+    char key[128];
+    snprintf(key, sizeof key, "%s.use_parallel_residual", m->arch_name);
+    bool par = false;
+    hp->parallel_residual = gguf_get_bool(m->file, key, &par) && par;
     hp->norm_eps = get_float(m, m->arch->eps_key, 1e-5f);
     hp->rope_freq_base = get_float(m, "%s.rope.freq_base", 10000.0f);
     hp->rope_freq_scale = 1.0f;
@@ -84,55 +100,89 @@ static herd_status read_hparams(herd_model *m)
     return HERD_OK;
 }
 
-/* Bind a weight by name and check its shape: ne0 × ne1 (ne1 = 0: 1-D). */
+enum { OPTIONAL = 0, REQUIRED = 1, F32_ONLY = 2 };
+
+/* Bind a weight by name and check its shape ne0 × ne1 × ne2 (0 = that dim
+ * is 1): a model whose tensors do not fit its hyper-parameters is refused at
+ * load, so the forward pass never reads out of bounds. */
 static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t ne0, int64_t ne1,
-                        bool required)
+                        int64_t ne2, int flags)
 {
     const gguf_tensor *t = gguf_find_tensor(m->file, name);
     memset(w, 0, sizeof *w);
     if (!t) {
-        if (!required) return HERD_OK;
+        if (!(flags & REQUIRED)) return HERD_OK;
         return herd_seterr(HERD_E_FORMAT, "%s: missing tensor %s", m->path, name);
     }
-    int64_t want1 = ne1 ? ne1 : 1;
-    if (t->ne[0] != ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1)
+    int64_t want[4] = {ne0, ne1 ? ne1 : 1, ne2 ? ne2 : 1, 1};
+    if (t->ne[0] != want[0] || t->ne[1] != want[1] || t->ne[2] != want[2] || t->ne[3] != 1)
         return herd_seterr(HERD_E_FORMAT,
-                           "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                           "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
                            m->path, name, (long long)t->ne[0], (long long)t->ne[1],
-                           (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
-                           (long long)want1);
+                           (long long)t->ne[2], (long long)t->ne[3], (long long)want[0],
+                           (long long)want[1], (long long)want[2]);
     if (!herd_type_can_compute(t->type))
         return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s has type %s, which herd cannot compute with yet",
                            m->path, name, herd_type_name(t->type));
-    if (ne1 == 0 && t->type != HERD_TYPE_F32)
-        return herd_seterr(HERD_E_UNSUPPORTED, "%s: norm tensor %s must be F32, not %s", m->path,
-                           name, herd_type_name(t->type));
+    if ((flags & F32_ONLY) && t->type != HERD_TYPE_F32)
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s must be F32, not %s", m->path, name,
+                           herd_type_name(t->type));
     w->data = t->data;
     w->type = t->type;
     memcpy(w->ne, t->ne, sizeof w->ne);
     return HERD_OK;
 }
 
+/* The tensors of one layer. Everything an architecture may carry is bound if
+ * present; then the combinations the block needs are checked. */
 static herd_status bind_layer(herd_model *m, int il)
 {
     const herd_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, KV = hp->n_embd_kv, F = hp->n_ff, X = hp->n_expert;
     herd_layer *L = &m->layers[il];
     char nm[96];
     herd_status st;
-#define BIND(field, suffix, ne0, ne1)                                                              \
+#define BIND(field, suffix, ne0, ne1, ne2, flags)                                                  \
     do {                                                                                           \
         snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
-        if ((st = bind(m, &L->field, nm, ne0, ne1, true))) return st;                               \
+        if ((st = bind(m, &L->field, nm, ne0, ne1, ne2, flags))) return st;                         \
     } while (0)
-    BIND(attn_norm, "attn_norm.weight", hp->n_embd, 0);
-    BIND(wq, "attn_q.weight", hp->n_embd, hp->n_embd);
-    BIND(wk, "attn_k.weight", hp->n_embd, hp->n_embd_kv);
-    BIND(wv, "attn_v.weight", hp->n_embd, hp->n_embd_kv);
-    BIND(wo, "attn_output.weight", hp->n_embd, hp->n_embd);
-    BIND(ffn_norm, "ffn_norm.weight", hp->n_embd, 0);
-    BIND(w_gate, "ffn_gate.weight", hp->n_embd, hp->n_ff);
-    BIND(w_up, "ffn_up.weight", hp->n_embd, hp->n_ff);
-    BIND(w_down, "ffn_down.weight", hp->n_ff, hp->n_embd);
+    BIND(attn_norm, "attn_norm.weight", E, 0, 0, REQUIRED | F32_ONLY);
+    BIND(attn_norm_b, "attn_norm.bias", E, 0, 0, F32_ONLY);
+    BIND(attn_norm_2, "attn_norm_2.weight", E, 0, 0, F32_ONLY);
+    BIND(attn_norm_2_b, "attn_norm_2.bias", E, 0, 0, F32_ONLY);
+    BIND(wqkv, "attn_qkv.weight", E, E + 2 * KV, 0, OPTIONAL);
+    BIND(bqkv, "attn_qkv.bias", E + 2 * KV, 0, 0, F32_ONLY);
+    const int sep = L->wqkv.data ? OPTIONAL : REQUIRED;
+    BIND(wq, "attn_q.weight", E, E, 0, sep);
+    BIND(bq, "attn_q.bias", E, 0, 0, F32_ONLY);
+    BIND(wk, "attn_k.weight", E, KV, 0, sep);
+    BIND(bk, "attn_k.bias", KV, 0, 0, F32_ONLY);
+    BIND(wv, "attn_v.weight", E, KV, 0, sep);
+    BIND(bv, "attn_v.bias", KV, 0, 0, F32_ONLY);
+    BIND(q_norm, "attn_q_norm.weight", hp->head_dim, hp->n_head, 0, F32_ONLY);
+    BIND(k_norm, "attn_k_norm.weight", hp->head_dim, hp->n_head_kv, 0, F32_ONLY);
+    BIND(wo, "attn_output.weight", E, E, 0, REQUIRED);
+    BIND(bo, "attn_output.bias", E, 0, 0, F32_ONLY);
+    /* llama, mpt and gptneox always normalise before the MLP; stablelm may not
+     * (then it runs attention and MLP in parallel); falcon and phi2 never do. */
+    const herd_residual_kind res = m->arch->residual;
+    BIND(ffn_norm, "ffn_norm.weight", E, 0, 0,
+         (res == RES_SEQ || res == RES_NEOX ? REQUIRED : OPTIONAL) | F32_ONLY);
+    BIND(ffn_norm_b, "ffn_norm.bias", E, 0, 0, F32_ONLY);
+    if (X > 0) {
+        BIND(router, "ffn_gate_inp.weight", E, X, 0, REQUIRED);
+        BIND(gate_exps, "ffn_gate_exps.weight", E, F, X, REQUIRED);
+        BIND(up_exps, "ffn_up_exps.weight", E, F, X, REQUIRED);
+        BIND(down_exps, "ffn_down_exps.weight", F, E, X, REQUIRED);
+    } else {
+        BIND(w_gate, "ffn_gate.weight", E, F, 0, m->arch->mlp == MLP_SWIGLU ? REQUIRED : OPTIONAL);
+        BIND(b_gate, "ffn_gate.bias", F, 0, 0, F32_ONLY);
+        BIND(w_up, "ffn_up.weight", E, F, 0, REQUIRED);
+        BIND(b_up, "ffn_up.bias", F, 0, 0, F32_ONLY);
+        BIND(w_down, "ffn_down.weight", F, E, 0, REQUIRED);
+        BIND(b_down, "ffn_down.bias", E, 0, 0, F32_ONLY);
+    }
 #undef BIND
     return HERD_OK;
 }
@@ -143,10 +193,16 @@ static herd_status bind_weights(herd_model *m)
     herd_status st;
     const gguf_tensor *te = gguf_find_tensor(m->file, "token_embd.weight");
     if (!te) return herd_seterr(HERD_E_FORMAT, "%s: missing tensor token_embd.weight", m->path);
+    if (te->ne[1] < 1 || te->ne[1] > (1 << 24))
+        return herd_seterr(HERD_E_FORMAT, "%s: token_embd.weight has %lld rows", m->path,
+                           (long long)te->ne[1]);
     m->hp.n_vocab = (int)te->ne[1];
-    if ((st = bind(m, &m->tok_embd, "token_embd.weight", hp->n_embd, te->ne[1], true)) ||
-        (st = bind(m, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true)) ||
-        (st = bind(m, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false)))
+    const int64_t E = hp->n_embd, V = hp->n_vocab;
+    if ((st = bind(m, &m->tok_embd, "token_embd.weight", E, V, 0, REQUIRED)) ||
+        (st = bind(m, &m->output_norm, "output_norm.weight", E, 0, 0, REQUIRED | F32_ONLY)) ||
+        (st = bind(m, &m->output_norm_b, "output_norm.bias", E, 0, 0, F32_ONLY)) ||
+        (st = bind(m, &m->output, "output.weight", E, V, 0, OPTIONAL)) ||
+        (st = bind(m, &m->output_b, "output.bias", V, 0, 0, F32_ONLY)))
         return st;
     m->tied_output = m->output.data == NULL;
     if (m->tied_output) m->output = m->tok_embd;
@@ -218,10 +274,45 @@ void herd_model_free(herd_model *m)
     free(m);
 }
 
+/* "GQA 32/8, SWA 4096, MoE 8 experts (2 used), RoPE normal" and the like. */
+static void describe_features(const herd_model *m, char *buf, size_t cap)
+{
+    const herd_hparams *hp = &m->hp;
+    const herd_layer *L0 = &m->layers[0];
+    size_t n = 0;
+#define ADD(...) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    buf[0] = 0;
+    if (hp->n_head_kv == hp->n_head) ADD("MHA");
+    else if (hp->n_head_kv == 1) ADD("MQA");
+    else ADD("GQA %d/%d", hp->n_head, hp->n_head_kv);
+    if (hp->swa_window) ADD(", SWA %d", hp->swa_window);
+    if (hp->n_expert) ADD(", MoE %d experts (%d used)", hp->n_expert, hp->n_expert_used);
+    if (m->arch->alibi) ADD(", ALiBi (max bias %g)", hp->max_alibi_bias);
+    if (m->arch->rope != ROPE_NONE)
+        ADD(", RoPE %s%s", m->arch->rope == ROPE_NEOX ? "neox" : "normal",
+            hp->n_rot < hp->head_dim ? " partial" : "");
+    if (hp->n_rot && hp->n_rot < hp->head_dim) ADD(" %d/%d", hp->n_rot, hp->head_dim);
+    if (hp->clamp_kqv > 0) ADD(", clamp_kqv %g", hp->clamp_kqv);
+    if (L0->wqkv.data) ADD(", fused QKV");
+    if (L0->q_norm.data) ADD(", q/k norm");
+    bool parallel = m->arch->residual == RES_PARALLEL ||
+                    (m->arch->residual == RES_NEOX && hp->parallel_residual) ||
+                    (m->arch->residual == RES_STABLELM && !L0->ffn_norm.data);
+    if (parallel) ADD(", parallel attention+MLP");
+    ADD(", %s, %s", m->arch->norm == NORM_RMS ? "RMSNorm" : "LayerNorm",
+        hp->n_expert ? "SwiGLU experts" : m->arch->mlp == MLP_GELU ? "GELU" : "SwiGLU");
+#undef ADD
+}
+
 void herd_model_get_info(const herd_model *m, herd_model_info *info)
 {
     memset(info, 0, sizeof *info);
     info->arch = m->arch_name;
+    info->family = m->hp.n_expert ? "Mixtral-style mixture of experts" : m->arch->family;
+    describe_features(m, info->features, sizeof info->features);
+    info->n_expert = m->hp.n_expert;
+    info->n_expert_used = m->hp.n_expert_used;
+    info->swa_window = m->hp.swa_window;
     info->name = m->name;
     info->file_type = herd_type_name(m->file_type);
     info->tokenizer = herd_vocab_model_name(m->vocab);

@@ -25,13 +25,28 @@ typedef enum { NORM_RMS, NORM_LAYER } herd_norm_kind;
 typedef enum { ROPE_NONE, ROPE_NORMAL, ROPE_NEOX } herd_rope_kind;
 typedef enum { MLP_SWIGLU, MLP_GELU } herd_mlp_kind;
 
+/* How attention and MLP combine with the residual stream x. In every layout
+ * the attention reads the (first) attention norm of x.
+ *   RES_SEQ       x += attn;  x += mlp(norm_ffn(x))                (llama, mpt)
+ *   RES_PARALLEL  x = (mlp(norm_attn(x)) + attn) + x              (falcon, phi2)
+ *   RES_NEOX      use_parallel_residual: x = (mlp(norm_ffn(x)) + x) + attn,
+ *                 else RES_SEQ                                     (gptneox)
+ *   RES_STABLELM  with ffn_norm RES_SEQ, else mlp reads norm_attn(x):
+ *                 x = mlp(norm_attn(x)) + (attn + x)               (stablelm)
+ * The orders of the adds are llama.cpp's, so rounding matches. */
+typedef enum { RES_SEQ, RES_PARALLEL, RES_NEOX, RES_STABLELM } herd_residual_kind;
+
 /* One row per supported general.architecture. */
 typedef struct herd_arch {
     const char *name;
+    const char *family; /* what `herd info` calls it */
     herd_norm_kind norm;
     const char *eps_key; /* "%s.attention.layer_norm_rms_epsilon", … */
     herd_rope_kind rope;
     herd_mlp_kind mlp;
+    herd_residual_kind residual;
+    bool alibi;     /* ALiBi position biases instead of RoPE */
+    bool q_prescale; /* Q scaled by 1/sqrt(head_dim) before attention (phi2) */
 } herd_arch;
 
 const herd_arch *herd_arch_find(const char *name);
@@ -41,9 +56,14 @@ typedef struct herd_hparams {
     int head_dim;   /* n_embd / n_head */
     int n_embd_kv;  /* head_dim * n_head_kv */
     float norm_eps, rope_freq_base, rope_freq_scale;
+    float max_alibi_bias, clamp_kqv; /* 0: off */
+    int n_expert, n_expert_used;     /* 0: dense MLP */
+    int swa_window;                  /* from the file; 0: none */
+    bool parallel_residual;          /* gptneox.use_parallel_residual */
 } herd_hparams;
 
-/* A weight as stored in the file: row-major, ne[0] elements per row. */
+/* A weight as stored in the file: row-major, ne[0] elements per row. An
+ * absent optional weight has data == NULL. */
 typedef struct herd_weight {
     const void *data;
     uint32_t type;
@@ -51,8 +71,12 @@ typedef struct herd_weight {
 } herd_weight;
 
 typedef struct herd_layer {
-    herd_weight attn_norm, wq, wk, wv, wo;
-    herd_weight ffn_norm, w_gate, w_up, w_down;
+    herd_weight attn_norm, attn_norm_b, attn_norm_2, attn_norm_2_b;
+    herd_weight wqkv, bqkv, wq, bq, wk, bk, wv, bv, wo, bo;
+    herd_weight q_norm, k_norm; /* per-head LayerNorm weights [head_dim, heads] */
+    herd_weight ffn_norm, ffn_norm_b;
+    herd_weight w_gate, b_gate, w_up, b_up, w_down, b_down;
+    herd_weight router, gate_exps, up_exps, down_exps; /* mixture of experts */
 } herd_layer;
 
 struct herd_model {
@@ -61,7 +85,7 @@ struct herd_model {
     const herd_arch *arch;
     herd_hparams hp;
     herd_vocab *vocab;
-    herd_weight tok_embd, output_norm, output;
+    herd_weight tok_embd, output_norm, output_norm_b, output, output_b;
     herd_layer *layers;
     bool tied_output;
     int n_threads;
@@ -99,8 +123,16 @@ typedef struct herd_scratch {
     float *q;      /* [n_batch][n_embd] */
     float *k, *v;  /* [n_batch][n_embd_kv] */
     float *att;    /* [n_batch][n_embd] attention output */
+    float *qkv;    /* [n_batch][n_embd + 2 n_embd_kv] fused projection */
+    float *xf;     /* [n_batch][n_embd] MLP input (a second norm of x) */
+    float *ao;     /* [n_batch][n_embd] attention block output (after wo) */
+    float *fo;     /* [n_batch][n_embd] MLP output */
     float *ffa;    /* [n_batch][n_ff] gate, then gate*up */
     float *ffb;    /* [n_batch][n_ff] up */
+    float *router; /* [n_batch][n_expert] router logits, then probabilities */
+    float *moe_x;  /* [n_batch][n_embd] rows routed to one expert */
+    float *moe_y;  /* [n_batch][n_embd] that expert's output */
+    float *moe_out; /* [n_batch][n_expert_used][n_embd] each slot's output */
     float *outx;   /* [n_batch][n_embd] rows whose logits are wanted */
     void *work;    /* matmul activation conversion */
     size_t work_bytes;
@@ -117,11 +149,19 @@ struct herd_ctx {
     int32_t *seq;       /* [n_batch] sequence of each batch token */
     int32_t *vis;       /* [n_ctx] used cells grouped by sequence (attention.c) */
     int32_t *seg;       /* [n_seq_max + 1] where each sequence's group starts */
+    int32_t *moe_sel;   /* [n_batch][n_expert_used] chosen experts */
+    float *moe_w;       /* [n_batch][n_expert_used] their weights */
+    int32_t *moe_rows;  /* [n_batch] batch rows routed to one expert */
+    int swa;            /* sliding window in use (0: full attention) */
+    uint64_t expert_rows_read; /* weight rows of experts multiplied (for tests) */
     int n_threads;
 };
 
 /* Run the layers over a batch whose tokens already have cells; writes logits. */
 herd_status herd_forward(herd_ctx *ctx, const herd_batch *b);
+
+/* Mixture-of-experts MLP over the batch (moe.c). */
+void herd_moe(herd_ctx *ctx, const herd_layer *L, const float *in, int T, float *out);
 
 /* Attention for one layer over the batch (attention.c). */
 void herd_attention(herd_ctx *ctx, int layer, const herd_batch *b, const int32_t *seq);
