@@ -12,6 +12,7 @@
 typedef struct cli_opts {
     const char *model, *prompt, *ids, *out, *file;
     int n_predict, n_ctx, n_batch, n_threads;
+    int swa; /* --swa N: -1 = the file's window, 0 = off */
     herd_sampler_params sp;
     int no_bos, pieces, special, no_display_prompt, verbose;
     herd_kv_type cache_type;

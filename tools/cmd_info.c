@@ -23,6 +23,8 @@ int cmd_info(int argc, char **argv)
     printf("%-16s %s\n", "file", o.model ? o.model : o.positional[0]);
     printf("%-16s %s\n", "name", in.name[0] ? in.name : "(none)");
     printf("%-16s %s\n", "architecture", in.arch);
+    printf("%-16s %s\n", "family", in.family);
+    printf("%-16s %s\n", "uses", in.features);
     printf("%-16s %u\n", "gguf version", in.gguf_version);
     printf("%-16s %llu (%.2f M)\n", "parameters", (unsigned long long)in.n_params, in.n_params / 1e6);
     printf("%-16s %s\n", "file type", in.file_type);
@@ -41,7 +43,12 @@ int cmd_info(int argc, char **argv)
     printf("%-16s %s\n", "output", in.tied_output ? "tied to token_embd" : "separate");
     printf("%-16s %s\n", "chat template", in.has_chat_template ? "yes" : "no");
     int n_ctx = o.n_ctx > 0 ? o.n_ctx : (in.n_ctx_train < 4096 ? in.n_ctx_train : 4096);
-    herd_mem_estimate e = herd_estimate_memory(m, n_ctx, o.n_batch);
+    herd_ctx_params cp = herd_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_batch = o.n_batch;
+    cp.swa = o.swa;
+    cp.type_k = cp.type_v = o.cache_type;
+    herd_mem_estimate e = herd_estimate_memory_ctx(m, &cp);
     printf("memory at -c %d:\n", n_ctx);
     print_size("  weights", e.weights);
     print_size("  KV cache", e.kv_cache);

@@ -38,7 +38,7 @@ typedef enum gguf_type {
     GGUF_TYPE_COUNT
 } gguf_type;
 
-#define GGUF_MAX_DIMS 4
+#define GGUF_MAX_DIMS          4
 #define GGUF_DEFAULT_ALIGNMENT 32
 /* ggml's GGML_MAX_NAME: a tensor name is at most 63 bytes. */
 #define GGUF_MAX_NAME 64
@@ -77,14 +77,14 @@ typedef struct gguf_kv {
 
 typedef struct gguf_tensor {
     gguf_str name;
-    char name_z[96];      /* NUL-terminated copy (names are at most 64 bytes in ggml) */
+    char name_z[96]; /* NUL-terminated copy (names are at most 64 bytes in ggml) */
     uint32_t n_dims;
     int64_t ne[GGUF_MAX_DIMS]; /* unused dims are 1 */
-    uint32_t type;        /* a herd_type id (ggml's numbering) */
-    uint64_t offset;      /* relative to the start of the data section */
+    uint32_t type;             /* a herd_type id (ggml's numbering) */
+    uint64_t offset;           /* relative to the start of the data section */
     uint64_t nbytes;
     uint64_t n_elements;
-    const void *data;     /* in the mapping, aligned to general.alignment */
+    const void *data; /* in the mapping, aligned to general.alignment */
 } gguf_tensor;
 
 typedef struct gguf_file gguf_file;

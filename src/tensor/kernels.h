@@ -20,11 +20,11 @@ const char *herd_kernels_install_simd(herd_type_traits *traits);
  */
 #define HERD_QK4_0 32
 #define HERD_QK8_0 32
-#define HERD_QK_K 256
+#define HERD_QK_K  256
 
 typedef struct {
-    uint16_t d;      /* F16 scale */
-    uint8_t qs[16];  /* element j in the low nibble of qs[j], j+16 in the high */
+    uint16_t d;     /* F16 scale */
+    uint8_t qs[16]; /* element j in the low nibble of qs[j], j+16 in the high */
 } herd_block_q4_0;
 
 typedef struct {
@@ -33,10 +33,10 @@ typedef struct {
 } herd_block_q8_0;
 
 typedef struct {
-    uint8_t ql[128];  /* low 4 bits of the 6-bit quants */
-    uint8_t qh[64];   /* high 2 bits */
-    int8_t scales[16];/* one per 16 elements */
-    uint16_t d;       /* F16 super-block scale */
+    uint8_t ql[128];   /* low 4 bits of the 6-bit quants */
+    uint8_t qh[64];    /* high 2 bits */
+    int8_t scales[16]; /* one per 16 elements */
+    uint16_t d;        /* F16 super-block scale */
 } herd_block_q6_K;
 
 typedef struct {
@@ -54,8 +54,8 @@ _Static_assert(sizeof(herd_block_q8_K) == 292, "block_q8_K layout");
  * Scalar references (kernels_ref.c), shared with the SIMD files for their
  * tails and with the tests.
  */
-void herd_quantize_q8_0_ref(const float *x, void *y, int64_t n);  /* quantize_row_q8_0_ref */
-void herd_quantize_q8_0_act(const float *x, void *y, int64_t n);  /* ggml-cpu x86 activations */
+void herd_quantize_q8_0_ref(const float *x, void *y, int64_t n); /* quantize_row_q8_0_ref */
+void herd_quantize_q8_0_act(const float *x, void *y, int64_t n); /* ggml-cpu x86 activations */
 void herd_quantize_q8_K_ref(const float *x, void *y, int64_t n);
 void herd_quantize_q4_0_ref(const float *x, void *y, int64_t n);
 void herd_quantize_q6_K_ref(const float *x, void *y, int64_t n);
@@ -99,23 +99,37 @@ static inline float herd_ld_f16(const void *p)
 }
 
 /* ------------------------------------------------------------------------
- * Multi-row × multi-token kernels for batched matmul (matmul.c).
+ * Multi-row × multi-token kernels for matmul (matmul.c).
  *
- * s[t * s_stride + r] = dot(W row r, Y row t) for r < nr, t < nt, where W
- * rows are x_stride bytes apart and converted activation rows y_stride bytes
- * apart. nr and nt are at most HERD_GEMM_MAX_R / HERD_GEMM_MAX_T. A kernel
- * loads each weight block once for all nt tokens, which is what makes prompt
- * processing compute-bound instead of cache-bound. NULL where a type has
- * none; matmul then tiles with vec_dot.
+ * gemm: s[t * s_stride + r] = dot(W row r, Y row t) for r < nr, t < nt, where
+ * W rows are x_stride bytes apart and activation rows y_stride bytes apart;
+ * nr ≤ HERD_GEMM_MAX_R, nt ≤ HERD_GEMM_MAX_T. A kernel loads each weight
+ * block once for all nt tokens (prompts) and shares the activation work
+ * between nr rows (decoding).
+ *
+ * The activations are rows of the weight's vec_dot_type, unless the kernel
+ * has its own layout: then pack converts F32 to it, pack_block elements at a
+ * time into pack_block_bytes each (a row of n elements takes
+ * ceil(n / pack_block) units; n need only be a multiple of the vec_dot_type's
+ * block). A packed layout holds the same quantized values as the
+ * vec_dot_type row, only rearranged and with per-block terms precomputed, so
+ * results do not depend on it. gemm NULL: matmul tiles with vec_dot.
  */
 #define HERD_GEMM_MAX_R 4
 #define HERD_GEMM_MAX_T 4
 typedef void (*herd_gemm_fn)(int64_t n, const void *x, size_t x_stride, int nr, const void *y,
                              size_t y_stride, int nt, float *s, size_t s_stride);
-extern herd_gemm_fn herd_gemm_kernels[HERD_TYPE_COUNT];
+typedef struct herd_gemm_kernel {
+    herd_gemm_fn gemm;
+    herd_from_float_fn pack; /* NULL: activations in vec_dot_type */
+    int64_t pack_block;
+    size_t pack_block_bytes;
+} herd_gemm_kernel;
+extern herd_gemm_kernel herd_gemm_kernels[HERD_TYPE_COUNT];
 
 /* Per-ISA installers, called by herd_kernels_install_simd after checking the
- * CPU (kernels_avx2.c, kernels_avx512.c). */
+ * CPU (kernels_avx2.c, kernels_avx512.c). HERD_SIMD=avx2 in the environment
+ * stops at AVX2 even on an AVX-512 CPU (tests use it). */
 void herd_kernels_install_avx2(herd_type_traits *traits);
 void herd_kernels_install_avx512(herd_type_traits *traits);
 

@@ -43,15 +43,34 @@ int32_t herd_vocab_bos(const herd_vocab *v); /* -1 if none */
 int32_t herd_vocab_eos(const herd_vocab *v);
 bool herd_vocab_add_bos(const herd_vocab *v);
 bool herd_vocab_add_eos(const herd_vocab *v);
+/* Does tokenizing put a space in front of the text (SentencePiece)? */
+bool herd_vocab_add_space_prefix(const herd_vocab *v);
 bool herd_vocab_is_eog(const herd_vocab *v, int32_t id); /* eos, eot, … */
 int herd_vocab_token_type(const herd_vocab *v, int32_t id);
 /* The stored piece text of a token (U+2581 not replaced), or NULL. */
 const char *herd_vocab_token_text(const herd_vocab *v, int32_t id);
+/* The id whose stored text is exactly text[0..len), or -1. */
+int32_t herd_vocab_find(const herd_vocab *v, const char *text, size_t len);
 
-/* Same contract as herd_tokenize() in herd.h. */
+/* Same contract as herd_tokenize() in herd.h: the ids go to ids[0..cap) and
+ * *n_ids gets the count the text needs, which may exceed cap (HERD_OK all the
+ * same; call again with a bigger buffer). add_bos prepends the BOS token (if
+ * the vocabulary has one) whatever add_bos_token says — ask
+ * herd_vocab_add_bos() for that — and never appends EOS. Text with no BOS in
+ * front still gets the SentencePiece space prefix, as in llama.cpp.
+ * Byte-level BPE ("gpt2") vocabularies give HERD_E_UNSUPPORTED for now. */
 herd_status herd_vocab_tokenize(const herd_vocab *v, const char *text, size_t len, bool add_bos,
                                 bool parse_special, int32_t *ids, int cap, int *n_ids);
-/* Same contracts as herd_token_to_piece() and herd_detokenize(). */
+/* Same contracts as herd_token_to_piece() and herd_detokenize().
+ * token_to_piece writes min(length, cap) bytes, plus a NUL if it fits, and
+ * returns the piece's length (-1 for an id outside the vocabulary).
+ * detokenize is llama.cpp's llama_detokenize(remove_special = false,
+ * unparse_special = special): remove_leading_space strips one space from the
+ * front of the FIRST token's piece, when the vocabulary adds a space prefix
+ * (a BOS first in ids swallows it, as in llama.cpp); BPE vocabularies get
+ * llama.cpp's clean-up of spaces before punctuation. buf gets min(len, cap)
+ * bytes plus a NUL if it fits, *len the full length; HERD_E_RANGE for an id
+ * outside the vocabulary. */
 int herd_vocab_token_to_piece(const herd_vocab *v, int32_t id, bool special, char *buf, int cap);
 herd_status herd_vocab_detokenize(const herd_vocab *v, const int32_t *ids, int n, bool special,
                                   bool remove_leading_space, char *buf, size_t cap, size_t *len);

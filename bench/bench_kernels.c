@@ -1,0 +1,84 @@
+/*
+ * bench_kernels.c — matmul throughput for TinyLlama-sized matrices.
+ *
+ * Not a test. Build by hand from the repository root:
+ *   gcc -O2 -fopenmp -Iinclude -Isrc bench/bench_kernels.c src/tensor/*.c \
+ *       src/util/util.c -lm -o /tmp/bench_kernels
+ * and run /tmp/bench_kernels [seconds-per-case]. HERD_NO_SIMD=1 / HERD_SIMD=avx2
+ * select lower kernel levels.
+ *
+ * Decode (one token) is bound by memory bandwidth, so each decode case cycles
+ * through enough copies of the matrix to defeat the caches, and reports the
+ * weight bytes streamed per second. Prompt cases (512 tokens) report GFLOP/s.
+ */
+#include "tensor/kernels.h"
+#include "tensor/tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float frand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (float)((*s >> 40) / 16777216.0) - 0.5f;
+}
+
+static void bench(uint32_t type, int64_t n_rows, int64_t n_in, int64_t n_tok, int n_threads,
+                  double seconds)
+{
+    const size_t wbytes = herd_row_bytes(type, n_in) * (size_t)n_rows;
+    /* Copies of the matrix: ~1 GB for decode so that nothing stays cached. */
+    int copies = n_tok == 1 ? (int)(1024.0 * 1024 * 1024 / wbytes) + 1 : 1;
+    uint64_t seed = 42;
+    float *row = malloc((size_t)n_in * sizeof *row);
+    uint8_t *w = herd_alloc_aligned(wbytes * copies);
+    const herd_type_traits *t = herd_type(type);
+    for (int64_t r = 0; r < n_rows; r++) {
+        for (int64_t i = 0; i < n_in; i++) row[i] = frand(&seed);
+        t->from_float_ref(row, w + r * herd_row_bytes(type, n_in), n_in);
+    }
+    for (int c = 1; c < copies; c++) memcpy(w + c * wbytes, w, wbytes);
+    float *x = malloc((size_t)(n_in * n_tok) * sizeof *x);
+    float *y = malloc((size_t)(n_rows * n_tok) * sizeof *y);
+    for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = frand(&seed);
+    void *work = herd_alloc_aligned(herd_matmul_work_size(type, n_in, n_tok) + 64);
+
+    herd_matmul(w, type, n_in, n_rows, x, n_tok, y, work, n_threads); /* warm up */
+    int iters = 0;
+    double t0 = herd_time(), el;
+    do {
+        herd_matmul(w + (size_t)(iters % copies) * wbytes, type, n_in, n_rows, x, n_tok, y, work,
+                    n_threads);
+        iters++;
+        el = herd_time() - t0;
+    } while (el < seconds);
+    const double per = el / iters;
+    const double flops = 2.0 * (double)n_rows * (double)n_in * (double)n_tok;
+    printf("%-5s %5lld x %5lld  n_tok %4lld  threads %d  %9.3f ms  %8.1f GFLOP/s  %6.1f GB/s\n",
+           t->name, (long long)n_rows, (long long)n_in, (long long)n_tok, n_threads, per * 1e3,
+           flops / per * 1e-9, (double)wbytes / per * 1e-9);
+    fflush(stdout);
+    free(row);
+    free(w);
+    free(x);
+    free(y);
+    free(work);
+}
+
+int main(int argc, char **argv)
+{
+    const double secs = argc > 1 ? atof(argv[1]) : 1.0;
+    herd_tensor_init();
+    printf("kernel level: %s\n", herd_tensor_simd_level());
+    static const uint32_t types[] = {HERD_TYPE_Q4_0, HERD_TYPE_Q8_0, HERD_TYPE_Q6_K, HERD_TYPE_F16};
+    static const int64_t shapes[][2] = {{2048, 2048}, {5632, 2048}};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+        for (int s = 0; s < 2; s++)
+            for (int tok = 0; tok < 2; tok++)
+                for (int th = 1; th <= 2; th++)
+                    bench(types[k], shapes[s][0], shapes[s][1], tok ? 512 : 1, th, secs);
+    return 0;
+}

@@ -1,0 +1,402 @@
+/*
+ * jinja.h — the inside of the chat-template interpreter (see chat.h).
+ *
+ * Values (jv) model the Python objects a jinja2 template handles: undefined,
+ * None, bool, int, float, str, list/tuple, dict, plus namespace(), macros,
+ * built-in functions, bound methods (s.strip, d.items) and the loop object.
+ * Heap values are reference counted and immutable, except namespaces, the
+ * only thing a sandboxed template can mutate; so the only possible reference
+ * cycles go through namespaces, and the renderer breaks them at the end.
+ *
+ * Ownership: a function returning a jv returns a new reference; arguments are
+ * borrowed unless the name ends in _take. Allocation failure does not unwind
+ * through every caller: constructors return undefined and set jv_nomem, which
+ * the evaluator checks after each step.
+ *
+ * Strings are UTF-8; Python's code-point operations (len, s[i], slices,
+ * strip, title, ...) decode as needed (jinja_str.c).
+ */
+#ifndef HERD_JINJA_H
+#define HERD_JINJA_H
+
+#include "chat/chat.h"
+#include <stdint.h>
+
+/* ----------------------------------------------------------------- values */
+
+typedef enum jv_kind {
+    JV_UNDEF,
+    JV_NONE,
+    JV_BOOL,
+    JV_INT,
+    JV_FLOAT,
+    JV_STR,
+    JV_LIST, /* also tuples (flag) */
+    JV_DICT,
+    JV_NS,     /* namespace(): a dict whose entries are attributes */
+    JV_MACRO,  /* a {% macro %} */
+    JV_FUNC,   /* a global function: range, namespace, raise_exception, ... */
+    JV_METHOD, /* a method bound to its receiver: "abc".strip, d.items */
+    JV_LOOP,   /* the `loop` variable of a for loop */
+} jv_kind;
+
+typedef struct jv_string {
+    int refs;
+    size_t len;
+    char p[]; /* NUL-terminated */
+} jv_string;
+
+typedef struct jv jv;
+typedef struct jv_list jv_list;
+typedef struct jv_dict jv_dict;
+typedef struct jv_macro jv_macro;
+typedef struct jv_method jv_method;
+typedef struct jv_loop jv_loop;
+
+struct jv {
+    jv_kind kind;
+    union {
+        bool b;
+        int64_t i;
+        double f;
+        jv_string *s;
+        jv_list *l;
+        jv_dict *d; /* JV_DICT and JV_NS */
+        jv_macro *m;
+        jv_method *bm;
+        jv_loop *lp;
+        int fn;           /* JV_FUNC: a jfunc id */
+        const char *hint; /* JV_UNDEF: the name that was missing (static/AST), or NULL */
+    } u;
+};
+
+struct jv_list {
+    int refs;
+    bool tuple;
+    uint8_t view; /* a dict view: 1 dict_items, 2 dict_keys, 3 dict_values */
+    size_t n, cap;
+    jv *v;
+};
+
+struct jv_dict {
+    int refs;
+    size_t n, cap;
+    jv_string **k;
+    jv *v;
+};
+
+struct jv_method {
+    int refs;
+    jv self;
+    const char *name; /* static string */
+};
+
+struct jv_loop {
+    int refs;
+    jv items; /* the list being iterated */
+    size_t index0, length;
+};
+
+struct jnode;
+struct jscope;
+struct jv_macro {
+    int refs;
+    const struct jnode *def; /* the MACRO statement (lives in the template) */
+    struct jscope *scope;    /* where it was defined (kept until render end) */
+};
+
+extern _Thread_local bool jv_nomem;
+
+static inline jv jv_undef(const char *hint)
+{
+    return (jv){.kind = JV_UNDEF, .u.hint = hint};
+}
+static inline jv jv_none(void)
+{
+    return (jv){.kind = JV_NONE};
+}
+static inline jv jv_bool(bool b)
+{
+    return (jv){.kind = JV_BOOL, .u.b = b};
+}
+static inline jv jv_int(int64_t i)
+{
+    return (jv){.kind = JV_INT, .u.i = i};
+}
+static inline jv jv_float(double f)
+{
+    return (jv){.kind = JV_FLOAT, .u.f = f};
+}
+static inline jv jv_func(int fn)
+{
+    return (jv){.kind = JV_FUNC, .u.fn = fn};
+}
+
+jv jv_retain(jv v);
+void jv_release(jv v);
+
+jv jv_str(const char *p, size_t n);
+jv jv_cstr(const char *p);
+static inline const char *jv_sp(jv v)
+{
+    return v.u.s->p;
+}
+static inline size_t jv_slen(jv v)
+{
+    return v.u.s->len;
+}
+
+jv jv_list_new(size_t cap, bool tuple);
+void jv_list_push_take(jv list, jv item);
+jv jv_dict_new(void);
+jv jv_ns_new(void);
+/* Insert or replace (keeps the first position, as Python dicts do). */
+void jv_dict_set_take(jv dict, const char *key, size_t klen, jv val);
+/* Drop every entry (breaks namespace cycles at the end of a render). */
+void jv_dict_clear(jv dict);
+/* Borrowed value, or NULL if absent. */
+const jv *jv_dict_get(jv dict, const char *key, size_t klen);
+jv jv_method_new(jv self, const char *name);
+jv jv_loop_new(jv items, size_t index0);
+
+/* Python semantics. */
+bool jv_truthy(jv v);
+bool jv_is_number(jv v); /* bool, int, float */
+static inline bool jv_is_intlike(jv v)
+{
+    return v.kind == JV_INT || v.kind == JV_BOOL;
+}
+static inline int64_t jv_ival(jv v)
+{
+    return v.kind == JV_BOOL ? v.u.b : v.u.i;
+}
+double jv_num(jv v);
+bool jv_equal(jv a, jv b);
+/* Ordering: *cmp <0, 0, >0; false if the types cannot be ordered. */
+bool jv_compare(jv a, jv b, int *cmp);
+const char *jv_type_name(jv v); /* Python's type name: 'str', 'dict', ... */
+
+/* ------------------------------------------------------- string building */
+
+typedef struct jbuf {
+    char *p;
+    size_t n, cap;
+} jbuf;
+
+void jbuf_put(jbuf *b, const char *s, size_t n);
+void jbuf_puts(jbuf *b, const char *s);
+void jbuf_putc(jbuf *b, char c);
+void jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+jv jbuf_to_str(jbuf *b); /* frees the buffer */
+void jbuf_free(jbuf *b);
+
+/* str(v) and repr(v) appended to b. false if v has no printable form here
+ * (a macro, a bound method): the caller reports it. */
+bool jv_to_str(jbuf *b, jv v);
+bool jv_repr(jbuf *b, jv v);
+/* str(v) as a new string value (strings are returned as is). */
+jv jv_stringify(jv v, bool *ok);
+void jv_float_repr(jbuf *b, double f);
+
+/* --------------------------------------------------------------- strings */
+
+/* Decode one code point at s[*i] (advancing *i); invalid bytes decode as
+ * themselves so that nothing is lost. */
+uint32_t u8_next(const char *s, size_t n, size_t *i);
+void u8_put(jbuf *b, uint32_t cp);
+size_t u8_len(const char *s, size_t n); /* code points */
+/* Byte offset of code point k (k <= length). */
+size_t u8_offset(const char *s, size_t n, size_t k);
+bool py_isspace(uint32_t cp);
+uint32_t py_lower(uint32_t cp);
+uint32_t py_upper(uint32_t cp);
+bool py_iscased(uint32_t cp);
+bool py_isalpha(uint32_t cp);
+bool py_isdigit(uint32_t cp);
+
+/* Python str operations; chars NULL = whitespace. */
+jv pystr_strip(jv s, jv chars, bool left, bool right);
+jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok);
+jv pystr_splitlines(const char *s, size_t n);
+jv pystr_case(jv s, int mode); /* 0 lower, 1 upper, 2 title (str.title), 3 capitalize,
+                                  4 jinja |title */
+jv pystr_replace(jv s, jv old, jv neu, int64_t count);
+jv pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop, int64_t step);
+jv pystr_index(jv s, int64_t i); /* undefined if out of range */
+int64_t pystr_find(jv s, jv sub, bool reverse);
+int64_t pystr_count(jv s, jv sub);
+jv pystr_repeat(jv s, int64_t n);
+
+/* ------------------------------------------------------------------ JSON */
+
+jv jv_from_json(const json_t *j);
+/* Python's json.dumps(v, ensure_ascii, indent, separators, sort_keys).
+ * indent < 0: None. item_sep/key_sep NULL: the defaults for indent. false
+ * (message in *bad) if v holds something JSON cannot express. */
+bool jv_to_json(jbuf *b, jv v, bool ensure_ascii, int indent, const char *item_sep,
+                const char *key_sep, bool sort_keys, const char **bad);
+
+/* ------------------------------------------------------------------ lexer */
+
+typedef enum jtok_kind {
+    TK_EOF,
+    TK_TEXT,
+    TK_VAR_BEGIN,
+    TK_VAR_END,
+    TK_BLOCK_BEGIN,
+    TK_BLOCK_END,
+    TK_NAME,
+    TK_STRING,
+    TK_INT,
+    TK_FLOAT,
+    TK_OP, /* op holds the operator text: "+", "//", "==", "(", ... */
+} jtok_kind;
+
+typedef struct jtok {
+    jtok_kind kind;
+    int line;
+    char op[3];
+    char *text; /* TEXT, NAME, STRING (decoded): malloc'ed */
+    size_t len;
+    int64_t ival;
+    double fval;
+} jtok;
+
+typedef struct jtoks {
+    jtok *v;
+    size_t n, cap;
+} jtoks;
+
+herd_status jinja_lex(const char *src, jtoks *out);
+void jinja_toks_free(jtoks *t);
+
+/* ------------------------------------------------------------------- AST */
+
+typedef enum jnode_kind {
+    /* expressions */
+    N_CONST,   /* val */
+    N_NAME,    /* str */
+    N_GETATTR, /* a.str */
+    N_GETITEM, /* a[b] */
+    N_SLICE,   /* a[b:c:d], each may be NULL */
+    N_CALL,    /* a(args..., names=kwargs...) */
+    N_FILTER,  /* a|str(args) ; a may be NULL inside {% filter %} */
+    N_TEST,    /* a is [not] str(args); flag = negated */
+    N_UNARY,   /* op a: "-", "+" */
+    N_BINARY,  /* a op b: + - * / // % ** */
+    N_CONCAT,  /* ~ chain in args */
+    N_COMPARE, /* a op1 x1 op2 x2 ...: args are the operands, ops in names */
+    N_AND,
+    N_OR,
+    N_NOT,
+    N_COND,  /* b if a else c (c may be NULL) */
+    N_LIST,  /* args */
+    N_TUPLE, /* args */
+    N_DICT,  /* args: key, value, key, value ... */
+    /* statements */
+    S_BODY,     /* args: statements */
+    S_TEXT,     /* val (a string) */
+    S_OUTPUT,   /* {{ a }} */
+    S_IF,       /* a: test, b: body, c: else (an S_IF for elif, or S_BODY) */
+    S_FOR,      /* names: targets; a: iterable; b: body; c: else; d: filter */
+    S_SET,      /* names: targets (1 = plain); a: value; str: namespace attr */
+    S_SETBLOCK, /* names[0]; b: body; d: filter chain (N_FILTER on NULL) */
+    S_MACRO,    /* str: name; names: params; args: defaults (NULL = none); b: body */
+    S_BREAK,
+    S_CONTINUE,
+    S_FILTERBLOCK, /* d: filter chain; b: body */
+    S_WITH,        /* names: targets; args: values; b: body */
+} jnode_kind;
+
+typedef struct jnode {
+    jnode_kind kind;
+    int line;
+    const char *op; /* operator for UNARY/BINARY (static) */
+    bool flag;      /* TEST: negated; MACRO: uses varargs; CALL/FILTER: has kwargs */
+    bool flag2;     /* MACRO: uses kwargs */
+    jv val;
+    char *str;
+    struct jnode *a, *b, *c, *d;
+    struct jnode **args;
+    size_t nargs;
+    char **names; /* kwarg names parallel to the tail of args, targets, params */
+    size_t nnames;
+    int filter_id; /* FILTER / TEST: index into the builtin table */
+} jnode;
+
+struct herd_chat_template {
+    jnode *root;
+    jnode **all; /* every node, for freeing */
+    size_t nall, capall;
+};
+
+herd_status jinja_parse(const jtoks *toks, herd_chat_template *t);
+void jinja_nodes_free(herd_chat_template *t);
+
+/* ------------------------------------------------------------- evaluator */
+
+typedef struct jscope {
+    struct jscope *parent;
+    jv vars; /* a dict */
+    bool captured;
+    struct jscope *next_captured;
+} jscope;
+
+typedef struct jrender {
+    jbuf out;
+    jscope *globals;
+    jscope *captured; /* scopes kept alive by macros, freed at the end */
+    jv namespaces;    /* every namespace made, emptied at the end (cycles) */
+    herd_status st;   /* the status of the error that stopped the render */
+    jv filter_input;  /* the body text a {% filter %} / {% set %} chain applies to */
+    int depth;        /* macro call depth */
+    bool raised;      /* raise_exception was called */
+} jrender;
+
+/* Control flow out of a statement. */
+typedef enum jflow { JF_OK, JF_BREAK, JF_CONTINUE, JF_ERROR } jflow;
+
+herd_status jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out);
+jflow jinja_exec(jrender *r, jscope *s, const jnode *n);
+herd_status jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,
+                       jv *kwargs, size_t nkw, int line, jv *out);
+jv jinja_lookup(jscope *s, const char *name);
+void jscope_set_take(jscope *s, const char *name, jv val);
+/* getattr / getitem with the sandbox's rules (see jinja_methods.c). */
+herd_status jinja_getattr(jv obj, const char *name, int line, jv *out);
+herd_status jinja_getitem(jv obj, jv key, int line, jv *out);
+/* Materialize an iterable as a list (dict: keys, str: chars, undefined: []). */
+herd_status jinja_iterate(jv v, int line, jv *out);
+
+/* Operators (jinja_ops.c). op: "+", "-", "*", "/", "//", "%", "**"; for
+ * int_op: '+', '-', '*', '/' (floor), '%', 'p' (power). compare: "==", "!=",
+ * "<", "<=", ">", ">=", "in", "not in". */
+herd_status jinja_binop(const char *op, jv a, jv b, int line, jv *out);
+herd_status jinja_int_op(char op, int64_t x, int64_t y, int line, jv *out);
+herd_status jinja_compare(const char *op, jv a, jv b, int line, bool *out);
+
+/* An error at a template line. */
+herd_status jerr(herd_status st, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The error for using an undefined value. */
+herd_status jerr_undef(jv v, int line);
+
+/* ------------------------------------------------------------- builtins */
+
+typedef enum jfunc { F_RANGE, F_NAMESPACE, F_DICT, F_RAISE, F_STRFTIME, F_COUNT } jfunc;
+
+/* Filter / test tables: id >= 0 known, -1 unknown, -2 known to jinja2 but
+ * not implemented by herd. */
+int jinja_filter_id(const char *name);
+int jinja_test_id(const char *name);
+herd_status jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs,
+                         char **kwnames, jv *kwargs, size_t nkw, int line, jv *out);
+herd_status jinja_test(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs, int line,
+                       bool *out);
+herd_status jinja_call_method(jrender *r, jv self, const char *name, jv *args, size_t nargs,
+                              char **kwnames, jv *kwargs, size_t nkw, int line, jv *out);
+herd_status jinja_call_func(jrender *r, int fn, jv *args, size_t nargs, char **kwnames, jv *kwargs,
+                            size_t nkw, int line, jv *out);
+const char *jinja_func_name(int fn);
+
+#endif

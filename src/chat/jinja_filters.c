@@ -1,0 +1,517 @@
+/*
+ * jinja_filters.c — jinja2's filters with their Python behaviour
+ * (jinja2/filters.py), plus transformers' tojson; the filter table.
+ *
+ * Each filter declares its parameter names so that positional and keyword
+ * arguments bind as in Python; map / select / reject / selectattr /
+ * rejectattr take a filter or test name and pass the rest on. Filters jinja2
+ * has but herd does not implement are listed as unsupported, so a template
+ * using them fails clearly instead of rendering differently.
+ */
+#define _GNU_SOURCE
+#include "chat/jinja_filters.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+herd_status jf_need_str(fcall *c, jv v, const char *filter)
+{
+    if (v.kind == JV_STR) return HERD_OK;
+    return jerr(HERD_E_INVALID, c->line, "the %s filter needs a string, not %s", filter,
+                jv_type_name(v));
+}
+
+/* str(v) as a value, for the filters that apply soft_str(). */
+herd_status jf_to_s(fcall *c, jv v, jv *out)
+{
+    bool ok;
+    *out = jv_stringify(v, &ok);
+    return ok ? HERD_OK
+              : jerr(HERD_E_UNSUPPORTED, c->line, "converting a %s to a string", jv_type_name(v));
+}
+
+/* make_attrgetter: "a.b.0" looked up item-first, default when undefined. */
+herd_status jf_attr_get(fcall *c, jv item, jv attr, jv def, jv *out)
+{
+    if (attr.kind == JV_INT) return jinja_getitem(item, attr, c->line, out);
+    if (attr.kind != JV_STR) return jerr(HERD_E_INVALID, c->line, "attribute must be a string");
+    *out = jv_retain(item);
+    const char *p = jv_sp(attr);
+    while (*p) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        bool digits = n > 0;
+        for (size_t i = 0; i < n; i++) digits = digits && p[i] >= '0' && p[i] <= '9';
+        jv key = digits ? jv_int(strtoll(p, NULL, 10)) : jv_str(p, n), next;
+        herd_status st = jinja_getitem(*out, key, c->line, &next);
+        jv_release(key);
+        jv_release(*out);
+        *out = next;
+        if (st) return st;
+        p += n + (dot ? 1 : 0);
+    }
+    if (out->kind == JV_UNDEF && given(def) && def.kind != JV_NONE) {
+        *out = jv_retain(def);
+    }
+    return HERD_OK;
+}
+
+herd_status jf_iter(fcall *c, jv v, jv *out)
+{
+    return jinja_iterate(v, c->line, out);
+}
+
+const char jf_missing[] = "<missing>";
+
+/* ---------------------------------------------------------------- filters */
+
+static herd_status f_abs(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    if (v.kind == JV_FLOAT)
+        *out = jv_float(fabs(v.u.f));
+    else if (v.kind == JV_INT && v.u.i != INT64_MIN)
+        *out = jv_int(v.u.i < 0 ? -v.u.i : v.u.i);
+    else if (v.kind == JV_BOOL)
+        *out = jv_int(v.u.b);
+    else
+        return jerr(HERD_E_INVALID, c->line, "bad operand type for abs(): '%s'", jv_type_name(v));
+    return HERD_OK;
+}
+
+static herd_status f_attr(fcall *c, jv v, jv *p, jv *out)
+{
+    if (p[0].kind != JV_STR) return jerr(HERD_E_INVALID, c->line, "attr needs a name");
+    if (v.kind == JV_DICT) { /* attribute only: no item fallback */
+        jv m;
+        herd_status st = jinja_getattr(v, jv_sp(p[0]), c->line, &m);
+        if (st) return st;
+        if (m.kind == JV_METHOD)
+            *out = m;
+        else
+            jv_release(m);
+        return HERD_OK;
+    }
+    return jinja_getattr(v, jv_sp(p[0]), c->line, out);
+}
+
+static herd_status f_case(fcall *c, jv v, int mode, jv *out)
+{
+    jv s;
+    herd_status st = jf_to_s(c, v, &s);
+    if (st) return st;
+    *out = pystr_case(s, mode);
+    jv_release(s);
+    return HERD_OK;
+}
+static herd_status f_capitalize(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return f_case(c, v, 3, out);
+}
+static herd_status f_lower(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return f_case(c, v, 0, out);
+}
+static herd_status f_upper(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return f_case(c, v, 1, out);
+}
+static herd_status f_title(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return f_case(c, v, 4, out);
+}
+
+static herd_status f_length(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    switch (v.kind) {
+    case JV_UNDEF:
+        *out = jv_int(0);
+        break;
+    case JV_STR:
+        *out = jv_int((int64_t)u8_len(jv_sp(v), jv_slen(v)));
+        break;
+    case JV_LIST:
+        *out = jv_int((int64_t)v.u.l->n);
+        break;
+    case JV_DICT:
+        *out = jv_int((int64_t)v.u.d->n);
+        break;
+    case JV_LOOP:
+        *out = jv_int((int64_t)v.u.lp->length);
+        break;
+    default:
+        return jerr(HERD_E_INVALID, c->line, "object of type '%s' has no len()", jv_type_name(v));
+    }
+    return HERD_OK;
+}
+
+static herd_status f_default(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)c;
+    bool use = v.kind == JV_UNDEF || (given(p[1]) && jv_truthy(p[1]) && !jv_truthy(v));
+    *out = use ? (given(p[0]) ? jv_retain(p[0]) : jv_str("", 0)) : jv_retain(v);
+    return HERD_OK;
+}
+
+static herd_status f_escape(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    jv s;
+    herd_status st = jf_to_s(c, v, &s);
+    if (st) return st;
+    jbuf b = {0};
+    for (size_t i = 0; i < jv_slen(s); i++) {
+        char ch = jv_sp(s)[i];
+        const char *e = ch == '&'    ? "&amp;"
+                        : ch == '<'  ? "&lt;"
+                        : ch == '>'  ? "&gt;"
+                        : ch == '"'  ? "&#34;"
+                        : ch == '\'' ? "&#39;"
+                                     : NULL;
+        if (e)
+            jbuf_puts(&b, e);
+        else
+            jbuf_putc(&b, ch);
+    }
+    jv_release(s);
+    *out = b.p ? jbuf_to_str(&b) : jv_str("", 0);
+    return HERD_OK;
+}
+
+static herd_status f_float(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)c;
+    if (jv_is_number(v))
+        *out = jv_float(jv_num(v));
+    else {
+        char *end = NULL;
+        double d = v.kind == JV_STR ? strtod(jv_sp(v), &end) : 0;
+        if (v.kind == JV_STR && end != jv_sp(v) && *end == 0)
+            *out = jv_float(d);
+        else
+            *out = given(p[0]) ? jv_retain(p[0]) : jv_float(0.0);
+    }
+    return HERD_OK;
+}
+
+static herd_status f_int(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)c;
+    int base = given(p[1]) && p[1].kind == JV_INT ? (int)p[1].u.i : 10;
+    if (v.kind == JV_INT || v.kind == JV_BOOL)
+        *out = jv_int(v.kind == JV_BOOL ? v.u.b : v.u.i);
+    else if (v.kind == JV_FLOAT && isfinite(v.u.f) && fabs(v.u.f) < 9e18)
+        *out = jv_int((int64_t)v.u.f);
+    else {
+        char *end = NULL;
+        jv t = v.kind == JV_STR ? pystr_strip(v, jv_none(), true, true) : jv_none();
+        long long x = t.kind == JV_STR ? strtoll(jv_sp(t), &end, base) : 0;
+        if (t.kind == JV_STR && jv_slen(t) && *end == 0)
+            *out = jv_int(x);
+        else if (t.kind == JV_STR && jv_slen(t) && (*end == '.' || *end == 'e' || *end == 'E')) {
+            double d = strtod(jv_sp(t), &end);
+            *out = *end == 0 ? jv_int((int64_t)d) : given(p[0]) ? jv_retain(p[0]) : jv_int(0);
+        } else
+            *out = given(p[0]) ? jv_retain(p[0]) : jv_int(0);
+        jv_release(t);
+    }
+    return HERD_OK;
+}
+
+/* jinja2's do_indent, including its "s += newline" quirk. */
+static herd_status f_indent(fcall *c, jv v, jv *p, jv *out)
+{
+    herd_status st = jf_need_str(c, v, "indent");
+    if (st) return st;
+    jbuf ind = {0};
+    if (p[0].kind == JV_STR)
+        jbuf_put(&ind, jv_sp(p[0]), jv_slen(p[0]));
+    else {
+        int64_t w = !given(p[0]) ? 4 : p[0].kind == JV_INT ? p[0].u.i : -1;
+        if (w < 0 && given(p[0]) && p[0].kind != JV_INT)
+            return jerr(HERD_E_INVALID, c->line, "indent width must be an int or a string");
+        for (int64_t i = 0; i < w; i++) jbuf_putc(&ind, ' ');
+    }
+    bool first = given(p[1]) && jv_truthy(p[1]), blank = given(p[2]) && jv_truthy(p[2]);
+    jbuf t = {0};
+    jbuf_put(&t, jv_sp(v), jv_slen(v));
+    jbuf_putc(&t, '\n');
+    jv lines = pystr_splitlines(t.p, t.n);
+    jbuf_free(&t);
+    jbuf b = {0};
+    if (first) jbuf_put(&b, ind.p, ind.n);
+    for (size_t i = 0; lines.kind == JV_LIST && i < lines.u.l->n; i++) {
+        jv ln = lines.u.l->v[i];
+        if (i) {
+            jbuf_putc(&b, '\n');
+            if (blank || jv_slen(ln)) jbuf_put(&b, ind.p, ind.n);
+        }
+        jbuf_put(&b, jv_sp(ln), jv_slen(ln));
+    }
+    jv_release(lines);
+    jbuf_free(&ind);
+    *out = b.p ? jbuf_to_str(&b) : jv_str("", 0);
+    return HERD_OK;
+}
+
+static herd_status f_replace(fcall *c, jv v, jv *p, jv *out)
+{
+    jv s, o, n;
+    herd_status st = jf_to_s(c, v, &s);
+    if (st) return st;
+    if ((st = jf_to_s(c, p[0], &o))) {
+        jv_release(s);
+        return st;
+    }
+    if ((st = jf_to_s(c, p[1], &n))) {
+        jv_release(s);
+        jv_release(o);
+        return st;
+    }
+    int64_t count = given(p[2]) && p[2].kind == JV_INT ? p[2].u.i : -1;
+    *out = pystr_replace(s, o, n, count);
+    jv_release(s);
+    jv_release(o);
+    jv_release(n);
+    return HERD_OK;
+}
+
+static herd_status f_string(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return jf_to_s(c, v, out);
+}
+static herd_status f_safe(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return jf_to_s(c, v, out);
+}
+
+/* A sort / unique key: the attribute, lower-cased unless case sensitive. */
+herd_status jf_sort_key(fcall *c, jv item, jv attr, bool cs, jv *out)
+{
+    herd_status st = HERD_OK;
+    if (given(attr) && attr.kind != JV_NONE)
+        st = jf_attr_get(c, item, attr, jv_none(), out);
+    else
+        *out = jv_retain(item);
+    if (!st && !cs && out->kind == JV_STR) {
+        jv l = pystr_case(*out, 0);
+        jv_release(*out);
+        *out = l;
+    }
+    return st;
+}
+
+static herd_status f_tojson(fcall *c, jv v, jv *p, jv *out)
+{
+    int indent = -1;
+    if (given(p[1]) && p[1].kind != JV_NONE) {
+        if (p[1].kind != JV_INT)
+            return jerr(HERD_E_UNSUPPORTED, c->line, "tojson indent that is not an int");
+        indent = p[1].u.i < 0 ? 0 : (int)(p[1].u.i > 64 ? 64 : p[1].u.i);
+    }
+    const char *isep = NULL, *ksep = NULL;
+    jv seps = given(p[2]) ? p[2] : jv_none();
+    if (seps.kind == JV_LIST && seps.u.l->n == 2 && seps.u.l->v[0].kind == JV_STR &&
+        seps.u.l->v[1].kind == JV_STR) {
+        isep = jv_sp(seps.u.l->v[0]);
+        ksep = jv_sp(seps.u.l->v[1]);
+    } else if (seps.kind != JV_NONE)
+        return jerr(HERD_E_INVALID, c->line, "bad tojson separators");
+    const char *bad = NULL;
+    jbuf b = {0};
+    bool ascii = given(p[0]) && jv_truthy(p[0]), sort = given(p[3]) && jv_truthy(p[3]);
+    if (!jv_to_json(&b, v, ascii, indent, isep, ksep, sort, &bad)) {
+        jbuf_free(&b);
+        return jerr(HERD_E_INVALID, c->line, "Object of type %s is not JSON serializable", bad);
+    }
+    *out = b.p ? jbuf_to_str(&b) : jv_str("", 0);
+    return HERD_OK;
+}
+
+static herd_status f_trim(fcall *c, jv v, jv *p, jv *out)
+{
+    jv s;
+    herd_status st = jf_to_s(c, v, &s);
+    if (st) return st;
+    jv chars = given(p[0]) ? p[0] : jv_none();
+    if (chars.kind != JV_NONE && chars.kind != JV_STR) {
+        jv_release(s);
+        return jerr(HERD_E_INVALID, c->line, "strip arg must be None or str");
+    }
+    *out = pystr_strip(s, chars, true, true);
+    jv_release(s);
+    return HERD_OK;
+}
+
+static herd_status f_wordcount(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    jv s;
+    herd_status st = jf_to_s(c, v, &s);
+    if (st) return st;
+    int64_t k = 0;
+    bool in = false;
+    for (size_t i = 0; i < jv_slen(s);) {
+        uint32_t ch = u8_next(jv_sp(s), jv_slen(s), &i);
+        bool w = py_isalpha(ch) || py_isdigit(ch) || ch == '_';
+        if (w && !in) k++;
+        in = w;
+    }
+    jv_release(s);
+    *out = jv_int(k);
+    return HERD_OK;
+}
+
+/* str.center(width): Python puts the odd space on the left when width is odd. */
+static herd_status f_center(fcall *c, jv v, jv *p, jv *out)
+{
+    jv s;
+    herd_status st = jf_to_s(c, v, &s);
+    if (st) return st;
+    int64_t width = !given(p[0]) ? 80 : p[0].kind == JV_INT ? p[0].u.i : -1;
+    if (given(p[0]) && p[0].kind != JV_INT) {
+        jv_release(s);
+        return jerr(HERD_E_INVALID, c->line, "center width must be an int");
+    }
+    int64_t len = (int64_t)u8_len(jv_sp(s), jv_slen(s)), marg = width - len;
+    if (marg <= 0) {
+        *out = s;
+        return HERD_OK;
+    }
+    int64_t left = marg / 2 + (marg & width & 1);
+    jbuf b = {0};
+    for (int64_t i = 0; i < left; i++) jbuf_putc(&b, ' ');
+    jbuf_put(&b, jv_sp(s), jv_slen(s));
+    for (int64_t i = 0; i < marg - left; i++) jbuf_putc(&b, ' ');
+    jv_release(s);
+    *out = jbuf_to_str(&b);
+    return HERD_OK;
+}
+
+/* round(value, precision=0, method='common'): Python's round() is correctly
+ * rounded with ties to even, which is what printf's %.*f does. */
+static herd_status f_round(fcall *c, jv v, jv *p, jv *out)
+{
+    int64_t prec = given(p[0]) && p[0].kind == JV_INT ? p[0].u.i : 0;
+    const char *method = given(p[1]) && p[1].kind == JV_STR ? jv_sp(p[1]) : "common";
+    if (!jv_is_number(v)) return jerr(HERD_E_INVALID, c->line, "round needs a number");
+    if (prec < 0 || prec > 300)
+        return jerr(HERD_E_UNSUPPORTED, c->line, "round with precision %lld", (long long)prec);
+    if (!strcmp(method, "common")) {
+        if (v.kind != JV_FLOAT) {
+            *out = jv_int(v.kind == JV_BOOL ? v.u.b : v.u.i);
+            return HERD_OK;
+        }
+        char buf[400];
+        snprintf(buf, sizeof buf, "%.*f", (int)prec, v.u.f);
+        *out = jv_float(strtod(buf, NULL));
+        return HERD_OK;
+    }
+    if (strcmp(method, "floor") && strcmp(method, "ceil"))
+        return jerr(HERD_E_INVALID, c->line, "method must be common, ceil or floor");
+    double scale = pow(10.0, (double)prec), x = jv_num(v) * scale;
+    *out = jv_float((method[0] == 'f' ? floor(x) : ceil(x)) / scale);
+    return HERD_OK;
+}
+
+typedef struct filter_def {
+    const char *name;
+    filter_fn fn;
+    const char *params[MAXP]; /* NULL-padded; variadic filters: "*" */
+} filter_def;
+
+static const filter_def filters[] = {
+    {"abs", f_abs, {NULL}},
+    {"attr", f_attr, {"name"}},
+    {"capitalize", f_capitalize, {NULL}},
+    {"center", f_center, {"width"}},
+    {"count", f_length, {NULL}},
+    {"d", f_default, {"default_value", "boolean"}},
+    {"default", f_default, {"default_value", "boolean"}},
+    {"e", f_escape, {NULL}},
+    {"escape", f_escape, {NULL}},
+    {"first", f_first, {NULL}},
+    {"float", f_float, {"default"}},
+    {"indent", f_indent, {"width", "first", "blank"}},
+    {"int", f_int, {"default", "base"}},
+    {"items", f_items, {NULL}},
+    {"join", f_join, {"d", "attribute"}},
+    {"last", f_last, {NULL}},
+    {"length", f_length, {NULL}},
+    {"list", f_list, {NULL}},
+    {"lower", f_lower, {NULL}},
+    {"map", f_map, {"*"}},
+    {"max", f_max, {"case_sensitive", "attribute"}},
+    {"min", f_min, {"case_sensitive", "attribute"}},
+    {"reject", f_reject, {"*"}},
+    {"rejectattr", f_rejectattr, {"*"}},
+    {"replace", f_replace, {"old", "new", "count"}},
+    {"reverse", f_reverse, {NULL}},
+    {"round", f_round, {"precision", "method"}},
+    {"safe", f_safe, {NULL}},
+    {"select", f_select, {"*"}},
+    {"selectattr", f_selectattr, {"*"}},
+    {"sort", f_sort, {"reverse", "case_sensitive", "attribute"}},
+    {"string", f_string, {NULL}},
+    {"sum", f_sum, {"attribute", "start"}},
+    {"title", f_title, {NULL}},
+    {"tojson", f_tojson, {"ensure_ascii", "indent", "separators", "sort_keys"}},
+    {"trim", f_trim, {"chars"}},
+    {"unique", f_unique, {"case_sensitive", "attribute"}},
+    {"upper", f_upper, {NULL}},
+    {"wordcount", f_wordcount, {NULL}},
+};
+#define N_FILTERS (sizeof filters / sizeof filters[0])
+
+/* jinja2 filters herd does not implement. */
+static const char *const unsupported_filters[] = {
+    "batch",  "dictsort", "filesizeformat", "forceescape", "format",   "groupby",
+    "pprint", "random",   "slice",          "striptags",   "truncate", "urlencode",
+    "urlize", "wordwrap", "xmlattr",        NULL};
+
+int jinja_filter_id(const char *name)
+{
+    for (size_t i = 0; i < N_FILTERS; i++)
+        if (!strcmp(filters[i].name, name)) return (int)i;
+    for (int i = 0; unsupported_filters[i]; i++)
+        if (!strcmp(unsupported_filters[i], name)) return -2;
+    return -1;
+}
+
+herd_status jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs,
+                         char **kwnames, jv *kwargs, size_t nkw, int line, jv *out)
+{
+    const filter_def *f = &filters[id];
+    fcall c = {r, s, line, args, nargs, kwnames, kwargs, nkw};
+    jv p[MAXP];
+    for (int i = 0; i < MAXP; i++) p[i] = jv_undef(jf_missing);
+    bool variadic = f->params[0] && !strcmp(f->params[0], "*");
+    if (!variadic) {
+        size_t np = 0;
+        while (np < MAXP && f->params[np]) np++;
+        if (nargs > np)
+            return jerr(HERD_E_INVALID, line, "the %s filter takes at most %zu argument(s)",
+                        f->name, np);
+        for (size_t i = 0; i < nargs; i++) p[i] = args[i];
+        for (size_t k = 0; k < nkw; k++) {
+            size_t i = 0;
+            while (i < np && strcmp(f->params[i], kwnames[k])) i++;
+            if (i == np)
+                return jerr(HERD_E_INVALID, line,
+                            "the %s filter got an unexpected keyword argument '%s'", f->name,
+                            kwnames[k]);
+            p[i] = kwargs[k];
+        }
+    }
+    *out = jv_undef(NULL);
+    return f->fn(&c, val, p, out);
+}

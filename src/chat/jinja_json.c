@@ -1,0 +1,203 @@
+/*
+ * jinja_json.c — JSON into template values (from Jansson) and template values
+ * out as JSON text, the way Python's json.dumps writes them (transformers'
+ * tojson filter is json.dumps, not jinja2's HTML-escaping tojson).
+ *
+ * json.dumps details that matter for byte-exact prompts: separators ", " and
+ * ": " (with an indent: "," at line ends), floats as repr(), non-ASCII kept
+ * (ensure_ascii=False), control characters as \u00xx in lower-case hex, key
+ * order as given, and "[]" / "{}" for empty containers even when indenting.
+ */
+#include "chat/jinja.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+jv jv_from_json(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        jv d = jv_dict_new();
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)j, k, v) jv_dict_set_take(d, k, strlen(k), jv_from_json(v));
+        return d;
+    }
+    case JSON_ARRAY: {
+        jv l = jv_list_new(json_array_size(j), false);
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) jv_list_push_take(l, jv_from_json(v));
+        return l;
+    }
+    case JSON_STRING:
+        return jv_str(json_string_value(j), json_string_length(j));
+    case JSON_INTEGER:
+        return jv_int((int64_t)json_integer_value(j));
+    case JSON_REAL:
+        return jv_float(json_real_value(j));
+    case JSON_TRUE:
+        return jv_bool(true);
+    case JSON_FALSE:
+        return jv_bool(false);
+    case JSON_NULL:
+        return jv_none();
+    }
+    return jv_none();
+}
+
+static void json_str(jbuf *b, const char *s, size_t n, bool ensure_ascii)
+{
+    jbuf_putc(b, '"');
+    for (size_t i = 0; i < n;) {
+        size_t st = i;
+        uint32_t c = u8_next(s, n, &i);
+        switch (c) {
+        case '"':
+            jbuf_puts(b, "\\\"");
+            break;
+        case '\\':
+            jbuf_puts(b, "\\\\");
+            break;
+        case '\n':
+            jbuf_puts(b, "\\n");
+            break;
+        case '\r':
+            jbuf_puts(b, "\\r");
+            break;
+        case '\t':
+            jbuf_puts(b, "\\t");
+            break;
+        case '\b':
+            jbuf_puts(b, "\\b");
+            break;
+        case '\f':
+            jbuf_puts(b, "\\f");
+            break;
+        default:
+            if (c < 0x20)
+                jbuf_printf(b, "\\u%04x", c);
+            else if (ensure_ascii && c >= 0x80) {
+                if (c >= 0x10000) { /* a surrogate pair */
+                    uint32_t v = c - 0x10000;
+                    jbuf_printf(b, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
+                } else
+                    jbuf_printf(b, "\\u%04x", c);
+            } else
+                jbuf_put(b, s + st, i - st);
+        }
+    }
+    jbuf_putc(b, '"');
+}
+
+typedef struct jopts {
+    bool ascii, sort;
+    int indent;
+    const char *item_sep, *key_sep;
+    const char **bad;
+} jopts;
+
+static void newline(jbuf *b, const jopts *o, int level)
+{
+    jbuf_putc(b, '\n');
+    for (int i = 0; i < level * o->indent; i++) jbuf_putc(b, ' ');
+}
+
+static bool dump(jbuf *b, jv v, const jopts *o, int level);
+
+static int key_cmp(const void *x, const void *y)
+{
+    const jv_string *a = *(jv_string *const *)x, *c = *(jv_string *const *)y;
+    size_t n = a->len < c->len ? a->len : c->len;
+    int r = memcmp(a->p, c->p, n);
+    return r ? r : (a->len > c->len) - (a->len < c->len);
+}
+
+static bool dump_dict(jbuf *b, const jv_dict *d, const jopts *o, int level)
+{
+    if (d->n == 0) {
+        jbuf_puts(b, "{}");
+        return true;
+    }
+    jv_string **keys = malloc(d->n * sizeof *keys);
+    if (!keys) {
+        jv_nomem = true;
+        return true;
+    }
+    memcpy(keys, d->k, d->n * sizeof *keys);
+    if (o->sort) qsort(keys, d->n, sizeof *keys, key_cmp);
+    jbuf_putc(b, '{');
+    bool ok = true;
+    for (size_t i = 0; i < d->n && ok; i++) {
+        if (i) jbuf_puts(b, o->item_sep);
+        if (o->indent >= 0) newline(b, o, level + 1);
+        json_str(b, keys[i]->p, keys[i]->len, o->ascii);
+        jbuf_puts(b, o->key_sep);
+        const jv *val =
+            jv_dict_get((jv){.kind = JV_DICT, .u.d = (jv_dict *)d}, keys[i]->p, keys[i]->len);
+        ok = dump(b, *val, o, level + 1);
+    }
+    free(keys);
+    if (o->indent >= 0) newline(b, o, level);
+    jbuf_putc(b, '}');
+    return ok;
+}
+
+static bool dump(jbuf *b, jv v, const jopts *o, int level)
+{
+    switch (v.kind) {
+    case JV_NONE:
+        jbuf_puts(b, "null");
+        return true;
+    case JV_BOOL:
+        jbuf_puts(b, v.u.b ? "true" : "false");
+        return true;
+    case JV_INT:
+        jbuf_printf(b, "%lld", (long long)v.u.i);
+        return true;
+    case JV_FLOAT:
+        if (isnan(v.u.f))
+            jbuf_puts(b, "NaN");
+        else if (isinf(v.u.f))
+            jbuf_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
+        else
+            jv_float_repr(b, v.u.f);
+        return true;
+    case JV_STR:
+        json_str(b, jv_sp(v), jv_slen(v), o->ascii);
+        return true;
+    case JV_LIST:
+        if (v.u.l->view) {
+            *o->bad = jv_type_name(v);
+            return false;
+        }
+        if (v.u.l->n == 0) {
+            jbuf_puts(b, "[]");
+            return true;
+        }
+        jbuf_putc(b, '[');
+        for (size_t i = 0; i < v.u.l->n; i++) {
+            if (i) jbuf_puts(b, o->item_sep);
+            if (o->indent >= 0) newline(b, o, level + 1);
+            if (!dump(b, v.u.l->v[i], o, level + 1)) return false;
+        }
+        if (o->indent >= 0) newline(b, o, level);
+        jbuf_putc(b, ']');
+        return true;
+    case JV_DICT:
+        return dump_dict(b, v.u.d, o, level);
+    default:
+        *o->bad = jv_type_name(v);
+        return false;
+    }
+}
+
+bool jv_to_json(jbuf *b, jv v, bool ensure_ascii, int indent, const char *item_sep,
+                const char *key_sep, bool sort_keys, const char **bad)
+{
+    jopts o = {.ascii = ensure_ascii, .sort = sort_keys, .indent = indent, .bad = bad};
+    o.item_sep = item_sep ? item_sep : indent >= 0 ? "," : ", ";
+    o.key_sep = key_sep ? key_sep : ": ";
+    return dump(b, v, &o, 0);
+}

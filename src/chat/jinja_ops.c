@@ -1,0 +1,206 @@
+/*
+ * jinja_ops.c — Python's operators on template values: + - * / // % ** with
+ * int/float promotion (bool is an int), str and list concatenation and
+ * repetition, comparisons, and `in` for strings, lists and dicts.
+ *
+ * Python integers are unbounded; herd's are 64-bit, and an overflow is an
+ * "unsupported" error rather than a wrong number. Using an undefined value in
+ * arithmetic or ordering is an error, as with jinja2's default Undefined.
+ */
+#define _GNU_SOURCE
+#include "chat/jinja.h"
+
+#include <math.h>
+#include <string.h>
+
+static herd_status type_error(const char *op, jv a, jv b, int line)
+{
+    if (a.kind == JV_STR && !strcmp(op, "+"))
+        return jerr(HERD_E_INVALID, line, "can only concatenate str (not \"%s\") to str",
+                    jv_type_name(b));
+    return jerr(HERD_E_INVALID, line, "unsupported operand type(s) for %s: '%s' and '%s'", op,
+                jv_type_name(a), jv_type_name(b));
+}
+
+herd_status jinja_int_op(char op, int64_t x, int64_t y, int line, jv *out)
+{
+    int64_t r = 0;
+    bool ovf = false;
+    switch (op) {
+    case '+':
+        ovf = __builtin_add_overflow(x, y, &r);
+        break;
+    case '-':
+        ovf = __builtin_sub_overflow(x, y, &r);
+        break;
+    case '*':
+        ovf = __builtin_mul_overflow(x, y, &r);
+        break;
+    case '/': /* floor division */
+    case '%':
+        if (y == 0) return jerr(HERD_E_INVALID, line, "integer division or modulo by zero");
+        if (x == INT64_MIN && y == -1)
+            ovf = true;
+        else if (op == '/')
+            r = x / y - ((x % y != 0) && ((x < 0) != (y < 0)));
+        else {
+            r = x % y;
+            if (r != 0 && (r < 0) != (y < 0)) r += y; /* the divisor's sign, as in Python */
+        }
+        break;
+    case 'p':
+        r = 1;
+        for (int64_t i = 0; i < y && !ovf; i++) ovf = __builtin_mul_overflow(r, x, &r);
+        break;
+    }
+    if (ovf) return jerr(HERD_E_UNSUPPORTED, line, "integer overflow (big integers)");
+    *out = jv_int(r);
+    return HERD_OK;
+}
+
+static herd_status num_op(const char *op, jv a, jv b, int line, jv *out)
+{
+    if (jv_is_intlike(a) && jv_is_intlike(b)) {
+        if (!strcmp(op, "/")) {
+            if (jv_ival(b) == 0) return jerr(HERD_E_INVALID, line, "division by zero");
+            *out = jv_float((double)jv_ival(a) / (double)jv_ival(b));
+            return HERD_OK;
+        }
+        if (!strcmp(op, "**") && jv_ival(b) < 0) {
+            *out = jv_float(pow((double)jv_ival(a), (double)jv_ival(b)));
+            return HERD_OK;
+        }
+        char c = !strcmp(op, "//") ? '/' : !strcmp(op, "**") ? 'p' : op[0];
+        return jinja_int_op(c, jv_ival(a), jv_ival(b), line, out);
+    }
+    double x = jv_num(a), y = jv_num(b), r;
+    if ((!strcmp(op, "/") || !strcmp(op, "//") || !strcmp(op, "%")) && y == 0)
+        return jerr(HERD_E_INVALID, line, "float division by zero");
+    switch (op[0]) {
+    case '+':
+        r = x + y;
+        break;
+    case '-':
+        r = x - y;
+        break;
+    case '%':
+        r = fmod(x, y);
+        if (r != 0 && (r < 0) != (y < 0)) r += y;
+        break;
+    case '/':
+        r = op[1] ? floor(x / y) : x / y;
+        break;
+    default:
+        r = op[1] ? pow(x, y) : x * y;
+        break;
+    }
+    *out = jv_float(r);
+    return HERD_OK;
+}
+
+herd_status jinja_binop(const char *op, jv a, jv b, int line, jv *out)
+{
+    if (a.kind == JV_UNDEF) return jerr_undef(a, line);
+    if (b.kind == JV_UNDEF) return jerr_undef(b, line);
+    if (jv_is_number(a) && jv_is_number(b)) return num_op(op, a, b, line, out);
+    if (!strcmp(op, "+")) {
+        if (a.kind == JV_STR && b.kind == JV_STR) {
+            jbuf buf = {0};
+            jbuf_put(&buf, jv_sp(a), jv_slen(a));
+            jbuf_put(&buf, jv_sp(b), jv_slen(b));
+            *out = buf.p ? jbuf_to_str(&buf) : jv_str("", 0);
+            return HERD_OK;
+        }
+        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple) {
+            *out = jv_list_new(a.u.l->n + b.u.l->n, a.u.l->tuple);
+            for (size_t i = 0; i < a.u.l->n; i++) jv_list_push_take(*out, jv_retain(a.u.l->v[i]));
+            for (size_t i = 0; i < b.u.l->n; i++) jv_list_push_take(*out, jv_retain(b.u.l->v[i]));
+            return HERD_OK;
+        }
+    }
+    if (!strcmp(op, "*") && (jv_is_intlike(a) || jv_is_intlike(b))) {
+        jv seq = jv_is_intlike(a) ? b : a;
+        int64_t k = jv_is_intlike(a) ? jv_ival(a) : jv_ival(b);
+        if (k < 0) k = 0;
+        if (seq.kind == JV_STR) {
+            if (k > 0 && jv_slen(seq) * (uint64_t)k > (64u << 20))
+                return jerr(HERD_E_INVALID, line, "string repetition too large");
+            *out = pystr_repeat(seq, k);
+            return HERD_OK;
+        }
+        if (seq.kind == JV_LIST) {
+            if (k > 0 && seq.u.l->n * (uint64_t)k > (1u << 20))
+                return jerr(HERD_E_INVALID, line, "list repetition too large");
+            *out = jv_list_new(seq.u.l->n * (size_t)k, seq.u.l->tuple);
+            for (int64_t j = 0; j < k; j++)
+                for (size_t i = 0; i < seq.u.l->n; i++)
+                    jv_list_push_take(*out, jv_retain(seq.u.l->v[i]));
+            return HERD_OK;
+        }
+    }
+    if (!strcmp(op, "%") && a.kind == JV_STR)
+        return jerr(HERD_E_UNSUPPORTED, line, "'%%' string formatting is not supported");
+    return type_error(op, a, b, line);
+}
+
+static herd_status contains(jv container, jv item, int line, bool *out)
+{
+    switch (container.kind) {
+    case JV_UNDEF:
+        *out = false;
+        return HERD_OK;
+    case JV_STR:
+        if (item.kind != JV_STR)
+            return jerr(HERD_E_INVALID, line,
+                        "'in <string>' requires string as left operand, not %s",
+                        jv_type_name(item));
+        *out = jv_slen(item) == 0 ||
+               memmem(jv_sp(container), jv_slen(container), jv_sp(item), jv_slen(item)) != NULL;
+        return HERD_OK;
+    case JV_LIST:
+        *out = false;
+        for (size_t i = 0; i < container.u.l->n && !*out; i++)
+            *out = jv_equal(container.u.l->v[i], item);
+        return HERD_OK;
+    case JV_DICT:
+        *out = item.kind == JV_STR && jv_dict_get(container, jv_sp(item), jv_slen(item));
+        return HERD_OK;
+    default:
+        return jerr(HERD_E_INVALID, line, "argument of type '%s' is not iterable",
+                    jv_type_name(container));
+    }
+}
+
+herd_status jinja_compare(const char *op, jv a, jv b, int line, bool *out)
+{
+    if (!strcmp(op, "=="))
+        *out = jv_equal(a, b);
+    else if (!strcmp(op, "!="))
+        *out = !jv_equal(a, b);
+    else if (!strcmp(op, "in"))
+        return contains(b, a, line, out);
+    else if (!strcmp(op, "not in")) {
+        herd_status st = contains(b, a, line, out);
+        *out = !*out;
+        return st;
+    } else {
+        if (a.kind == JV_UNDEF) return jerr_undef(a, line);
+        if (b.kind == JV_UNDEF) return jerr_undef(b, line);
+        int c;
+        if (!jv_compare(a, b, &c))
+            return jerr(HERD_E_INVALID, line,
+                        "'%s' not supported between instances of '%s' and '%s'", op,
+                        jv_type_name(a), jv_type_name(b));
+        if (c == 2)
+            *out = false; /* NaN */
+        else if (!strcmp(op, "<"))
+            *out = c < 0;
+        else if (!strcmp(op, "<="))
+            *out = c <= 0;
+        else if (!strcmp(op, ">"))
+            *out = c > 0;
+        else
+            *out = c >= 0;
+    }
+    return HERD_OK;
+}

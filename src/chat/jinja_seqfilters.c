@@ -1,0 +1,346 @@
+/*
+ * jinja_seqfilters.c — the filters over sequences: first, last, items, join,
+ * list, reverse, sort, sum, unique, min, max, and the higher-order map,
+ * select, reject, selectattr, rejectattr, which take a filter or test name.
+ *
+ * In jinja2 several of these return generators; here they return lists,
+ * which iterate, test and pass on the same way.
+ */
+#define _GNU_SOURCE
+#include "chat/jinja_filters.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static herd_status f_first_last(fcall *c, jv v, bool last, jv *out)
+{
+    if (v.kind == JV_UNDEF && last) return jerr_undef(v, c->line);
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    size_t n = items.u.l->n;
+    *out = n ? jv_retain(items.u.l->v[last ? n - 1 : 0]) : jv_undef(NULL);
+    jv_release(items);
+    return HERD_OK;
+}
+
+herd_status f_first(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return f_first_last(c, v, false, out);
+}
+
+herd_status f_last(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return f_first_last(c, v, true, out);
+}
+
+herd_status f_items(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    if (v.kind == JV_UNDEF) {
+        *out = jv_list_new(0, false);
+        return HERD_OK;
+    }
+    if (v.kind != JV_DICT)
+        return jerr(HERD_E_INVALID, c->line, "Can only get item pairs from a mapping.");
+    herd_status st = jinja_call_method(c->r, v, "items", NULL, 0, NULL, NULL, 0, c->line, out);
+    if (!st && out->kind == JV_LIST) out->u.l->view = 0; /* a generator in jinja2; a list here */
+    return st;
+}
+
+herd_status f_join(fcall *c, jv v, jv *p, jv *out)
+{
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    jbuf b = {0};
+    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+        if (i && given(p[0]) && !jv_to_str(&b, p[0]))
+            st = jerr(HERD_E_INVALID, c->line, "bad separator");
+        jv it = jv_retain(items.u.l->v[i]);
+        if (given(p[1]) && p[1].kind != JV_NONE) {
+            jv a;
+            st = jf_attr_get(c, it, p[1], jv_none(), &a);
+            jv_release(it);
+            it = a;
+        }
+        if (!st && !jv_to_str(&b, it))
+            st = jerr(HERD_E_UNSUPPORTED, c->line, "joining a %s", jv_type_name(it));
+        jv_release(it);
+    }
+    jv_release(items);
+    if (st)
+        jbuf_free(&b);
+    else
+        *out = b.p ? jbuf_to_str(&b) : jv_str("", 0);
+    return st;
+}
+
+herd_status f_list(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    *out = jv_list_new(items.u.l->n, false);
+    for (size_t i = 0; i < items.u.l->n; i++) jv_list_push_take(*out, jv_retain(items.u.l->v[i]));
+    jv_release(items);
+    return HERD_OK;
+}
+
+herd_status f_reverse(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    if (v.kind == JV_STR) {
+        *out = pystr_slice(v, false, 0, false, 0, -1);
+        return HERD_OK;
+    }
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    *out = jv_list_new(items.u.l->n, false);
+    for (size_t i = items.u.l->n; i-- > 0;) jv_list_push_take(*out, jv_retain(items.u.l->v[i]));
+    jv_release(items);
+    return HERD_OK;
+}
+
+herd_status f_sort(fcall *c, jv v, jv *p, jv *out)
+{
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    size_t n = items.u.l->n;
+    jv *keys = calloc(n + 1, sizeof *keys);
+    size_t *idx = calloc(n + 1, sizeof *idx);
+    bool rev = given(p[0]) && jv_truthy(p[0]), cs = given(p[1]) && jv_truthy(p[1]);
+    for (size_t i = 0; keys && idx && i < n && !st; i++) {
+        idx[i] = i;
+        st = jf_sort_key(c, items.u.l->v[i], p[2], cs, &keys[i]);
+    }
+    /* insertion sort: stable, and lists in templates are short */
+    for (size_t i = 1; keys && idx && !st && i < n; i++) {
+        size_t j = i, cur = idx[i];
+        while (j > 0 && !st) {
+            int cmp;
+            if (!jv_compare(keys[idx[j - 1]], keys[cur], &cmp))
+                st = jerr(HERD_E_INVALID, c->line,
+                          "'<' not supported between instances of '%s' and '%s'",
+                          jv_type_name(keys[idx[j - 1]]), jv_type_name(keys[cur]));
+            else if (rev ? cmp < 0 : cmp > 0) {
+                idx[j] = idx[j - 1];
+                j--;
+            } else
+                break;
+        }
+        if (idx) idx[j] = cur;
+    }
+    if (!keys || !idx) st = herd_seterr(HERD_E_NOMEM, "out of memory");
+    if (!st) {
+        *out = jv_list_new(n, false);
+        for (size_t i = 0; i < n; i++) jv_list_push_take(*out, jv_retain(items.u.l->v[idx[i]]));
+    }
+    for (size_t i = 0; keys && i < n; i++) jv_release(keys[i]);
+    free(keys);
+    free(idx);
+    jv_release(items);
+    return st;
+}
+
+herd_status f_sum(fcall *c, jv v, jv *p, jv *out)
+{
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    jv acc = given(p[1]) ? jv_retain(p[1]) : jv_int(0);
+    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+        jv it, next;
+        if ((st = jf_sort_key(c, items.u.l->v[i], p[0], true, &it))) break;
+        if (!jv_is_number(acc) || !jv_is_number(it))
+            st = jerr(HERD_E_INVALID, c->line, "unsupported operand type(s) for +: '%s' and '%s'",
+                      jv_type_name(acc), jv_type_name(it));
+        else if (acc.kind == JV_FLOAT || it.kind == JV_FLOAT)
+            next = jv_float(jv_num(acc) + jv_num(it));
+        else
+            next = jv_int((int64_t)jv_num(acc) + (int64_t)jv_num(it));
+        jv_release(it);
+        if (!st) {
+            jv_release(acc);
+            acc = next;
+        }
+    }
+    jv_release(items);
+    if (st)
+        jv_release(acc);
+    else
+        *out = acc;
+    return st;
+}
+
+herd_status f_unique(fcall *c, jv v, jv *p, jv *out)
+{
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    bool cs = given(p[0]) && jv_truthy(p[0]);
+    jv seen = jv_list_new(0, false);
+    *out = jv_list_new(0, false);
+    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+        jv k;
+        if ((st = jf_sort_key(c, items.u.l->v[i], p[1], cs, &k))) break;
+        if (k.kind == JV_LIST || k.kind == JV_DICT)
+            st = jerr(HERD_E_INVALID, c->line, "unhashable type: '%s'", jv_type_name(k));
+        bool dup = false;
+        for (size_t j = 0; j < seen.u.l->n && !dup; j++) dup = jv_equal(seen.u.l->v[j], k);
+        if (!dup && !st) {
+            jv_list_push_take(seen, k);
+            jv_list_push_take(*out, jv_retain(items.u.l->v[i]));
+        } else
+            jv_release(k);
+    }
+    jv_release(seen);
+    jv_release(items);
+    return st;
+}
+
+/* map(attribute=..., default=...) or map('filter', args...). */
+herd_status f_map(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    *out = jv_list_new(0, false);
+    if (!jv_truthy(v)) return HERD_OK;
+    jv attr = jv_undef(jf_missing), def = jv_none();
+    for (size_t i = 0; i < c->nkw; i++) {
+        if (!strcmp(c->kwn[i], "attribute"))
+            attr = c->kw[i];
+        else if (!strcmp(c->kwn[i], "default"))
+            def = c->kw[i];
+        else if (!c->nargs)
+            return jerr(HERD_E_INVALID, c->line, "unexpected keyword argument '%s'", c->kwn[i]);
+    }
+    int fid = -1;
+    if (!given(attr)) {
+        if (c->nargs == 0 || c->args[0].kind != JV_STR)
+            return jerr(HERD_E_INVALID, c->line, "map requires a filter argument");
+        fid = jinja_filter_id(jv_sp(c->args[0]));
+        if (fid < 0)
+            return jerr(HERD_E_INVALID, c->line, "No filter named '%s'.", jv_sp(c->args[0]));
+    }
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    for (size_t i = 0; !st && i < items.u.l->n; i++) {
+        jv r;
+        if (given(attr))
+            st = jf_attr_get(c, items.u.l->v[i], attr, def, &r);
+        else
+            st = jinja_filter(c->r, c->s, fid, items.u.l->v[i], c->args + 1, c->nargs - 1, c->kwn,
+                              c->kw, c->nkw, c->line, &r);
+        if (!st) jv_list_push_take(*out, r);
+    }
+    jv_release(items);
+    return st;
+}
+
+/* select / reject / selectattr / rejectattr. */
+static herd_status select_common(fcall *c, jv v, bool by_attr, bool keep, jv *out)
+{
+    *out = jv_list_new(0, false);
+    if (!jv_truthy(v)) return HERD_OK;
+    size_t off = by_attr ? 1 : 0;
+    if (by_attr && c->nargs < 1)
+        return jerr(HERD_E_INVALID, c->line, "Missing parameter for attribute name");
+    int tid = -1;
+    if (c->nargs > off) {
+        if (c->args[off].kind != JV_STR)
+            return jerr(HERD_E_INVALID, c->line, "test name must be a string");
+        tid = jinja_test_id(jv_sp(c->args[off]));
+        if (tid < 0)
+            return jerr(HERD_E_INVALID, c->line, "No test named '%s'.", jv_sp(c->args[off]));
+    }
+    if (c->nkw) return jerr(HERD_E_UNSUPPORTED, c->line, "keyword arguments to select filters");
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    for (size_t i = 0; !st && i < items.u.l->n; i++) {
+        jv x;
+        bool t = false;
+        if (by_attr)
+            st = jf_attr_get(c, items.u.l->v[i], c->args[0], jv_none(), &x);
+        else
+            x = jv_retain(items.u.l->v[i]);
+        if (st) break;
+        if (tid >= 0) {
+            size_t rest = c->nargs > off + 1 ? c->nargs - off - 1 : 0;
+            st = jinja_test(c->r, c->s, tid, x, c->args + off + 1, rest, c->line, &t);
+        } else
+            t = jv_truthy(x);
+        jv_release(x);
+        if (!st && t == keep) jv_list_push_take(*out, jv_retain(items.u.l->v[i]));
+    }
+    jv_release(items);
+    return st;
+}
+
+herd_status f_select(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return select_common(c, v, false, true, out);
+}
+
+herd_status f_reject(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return select_common(c, v, false, false, out);
+}
+
+herd_status f_selectattr(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return select_common(c, v, true, true, out);
+}
+
+herd_status f_rejectattr(fcall *c, jv v, jv *p, jv *out)
+{
+    (void)p;
+    return select_common(c, v, true, false, out);
+}
+
+/* max / min: the first extreme item, compared by the (case-folded) key. */
+static herd_status min_max(fcall *c, jv v, jv *p, bool want_max, jv *out)
+{
+    jv items;
+    herd_status st = jf_iter(c, v, &items);
+    if (st) return st;
+    bool cs = given(p[0]) && jv_truthy(p[0]);
+    jv best_key = jv_undef(NULL);
+    size_t best = 0;
+    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+        jv k;
+        int cmp = 0;
+        if ((st = jf_sort_key(c, items.u.l->v[i], p[1], cs, &k))) break;
+        if (i > 0 && !jv_compare(k, best_key, &cmp))
+            st = jerr(HERD_E_INVALID, c->line,
+                      "'<' not supported between instances of '%s' and '%s'", jv_type_name(k),
+                      jv_type_name(best_key));
+        if (!st && (i == 0 || (cmp != 2 && (want_max ? cmp > 0 : cmp < 0)))) {
+            jv_release(best_key);
+            best_key = k;
+            best = i;
+        } else
+            jv_release(k);
+    }
+    if (!st) *out = items.u.l->n ? jv_retain(items.u.l->v[best]) : jv_undef(NULL);
+    jv_release(best_key);
+    jv_release(items);
+    return st;
+}
+
+herd_status f_max(fcall *c, jv v, jv *p, jv *out)
+{
+    return min_max(c, v, p, true, out);
+}
+
+herd_status f_min(fcall *c, jv v, jv *p, jv *out)
+{
+    return min_max(c, v, p, false, out);
+}

@@ -1,0 +1,656 @@
+/*
+ * jinja_value.c — Python-like values for the template interpreter: reference
+ * counting, construction, truth, equality, ordering, str() and repr().
+ *
+ * The rules are Python's, because jinja2 compiles templates to Python: bool is
+ * an int (True == 1), a list never equals a tuple, dicts compare without
+ * regard to order, and str() of a list shows the repr() of its items.
+ */
+#include "chat/jinja.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Thread_local bool jv_nomem;
+
+static void *jalloc(size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (!p) jv_nomem = true;
+    return p;
+}
+
+/* ------------------------------------------------------ reference counts */
+
+jv jv_retain(jv v)
+{
+    switch (v.kind) {
+    case JV_STR:
+        v.u.s->refs++;
+        break;
+    case JV_LIST:
+        v.u.l->refs++;
+        break;
+    case JV_DICT:
+    case JV_NS:
+        v.u.d->refs++;
+        break;
+    case JV_MACRO:
+        v.u.m->refs++;
+        break;
+    case JV_METHOD:
+        v.u.bm->refs++;
+        break;
+    case JV_LOOP:
+        v.u.lp->refs++;
+        break;
+    default:
+        break;
+    }
+    return v;
+}
+
+static void dict_free(jv_dict *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (--d->k[i]->refs == 0) free(d->k[i]);
+        jv_release(d->v[i]);
+    }
+    free(d->k);
+    free(d->v);
+    free(d);
+}
+
+void jv_release(jv v)
+{
+    switch (v.kind) {
+    case JV_STR:
+        if (--v.u.s->refs == 0) free(v.u.s);
+        break;
+    case JV_LIST:
+        if (--v.u.l->refs == 0) {
+            for (size_t i = 0; i < v.u.l->n; i++) jv_release(v.u.l->v[i]);
+            free(v.u.l->v);
+            free(v.u.l);
+        }
+        break;
+    case JV_DICT:
+    case JV_NS:
+        if (--v.u.d->refs == 0) dict_free(v.u.d);
+        break;
+    case JV_MACRO:
+        if (--v.u.m->refs == 0) free(v.u.m);
+        break;
+    case JV_METHOD:
+        if (--v.u.bm->refs == 0) {
+            jv_release(v.u.bm->self);
+            free(v.u.bm);
+        }
+        break;
+    case JV_LOOP:
+        if (--v.u.lp->refs == 0) {
+            jv_release(v.u.lp->items);
+            free(v.u.lp);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------- constructors */
+
+jv jv_str(const char *p, size_t n)
+{
+    jv_string *s = jalloc(sizeof *s + n + 1);
+    if (!s) return jv_undef(NULL);
+    s->refs = 1;
+    s->len = n;
+    if (n) memcpy(s->p, p, n);
+    s->p[n] = 0;
+    return (jv){.kind = JV_STR, .u.s = s};
+}
+
+jv jv_cstr(const char *p)
+{
+    return jv_str(p, strlen(p));
+}
+
+jv jv_list_new(size_t cap, bool tuple)
+{
+    jv_list *l = jalloc(sizeof *l);
+    if (!l) return jv_undef(NULL);
+    l->refs = 1;
+    l->tuple = tuple;
+    if (cap) {
+        l->v = jalloc(cap * sizeof *l->v);
+        if (l->v) l->cap = cap;
+    }
+    return (jv){.kind = JV_LIST, .u.l = l};
+}
+
+void jv_list_push_take(jv list, jv item)
+{
+    if (list.kind != JV_LIST) {
+        jv_release(item);
+        return;
+    }
+    jv_list *l = list.u.l;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 4;
+        jv *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            jv_nomem = true;
+            jv_release(item);
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = item;
+}
+
+static jv dict_new(jv_kind kind)
+{
+    jv_dict *d = jalloc(sizeof *d);
+    if (!d) return jv_undef(NULL);
+    d->refs = 1;
+    return (jv){.kind = kind, .u.d = d};
+}
+
+jv jv_dict_new(void)
+{
+    return dict_new(JV_DICT);
+}
+jv jv_ns_new(void)
+{
+    return dict_new(JV_NS);
+}
+
+static long dict_find(const jv_dict *d, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->k[i]->len == klen && memcmp(d->k[i]->p, key, klen) == 0) return (long)i;
+    return -1;
+}
+
+void jv_dict_set_take(jv dict, const char *key, size_t klen, jv val)
+{
+    if (dict.kind != JV_DICT && dict.kind != JV_NS) {
+        jv_release(val);
+        return;
+    }
+    jv_dict *d = dict.u.d;
+    long at = dict_find(d, key, klen);
+    if (at >= 0) {
+        jv_release(d->v[at]);
+        d->v[at] = val;
+        return;
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 4;
+        jv_string **k = realloc(d->k, cap * sizeof *k);
+        if (k) d->k = k;
+        jv *v = k ? realloc(d->v, cap * sizeof *v) : NULL;
+        if (!v) {
+            jv_nomem = true;
+            jv_release(val);
+            return;
+        }
+        d->v = v;
+        d->cap = cap;
+    }
+    jv ks = jv_str(key, klen);
+    if (ks.kind != JV_STR) {
+        jv_release(val);
+        return;
+    }
+    d->k[d->n] = ks.u.s;
+    d->v[d->n++] = val;
+}
+
+void jv_dict_clear(jv dict)
+{
+    if (dict.kind != JV_DICT && dict.kind != JV_NS) return;
+    jv_dict *d = dict.u.d;
+    size_t n = d->n;
+    d->n = 0; /* first detach, so that releasing an entry never sees a half-cleared dict */
+    for (size_t i = 0; i < n; i++) {
+        if (--d->k[i]->refs == 0) free(d->k[i]);
+        jv_release(d->v[i]);
+    }
+}
+
+const jv *jv_dict_get(jv dict, const char *key, size_t klen)
+{
+    if (dict.kind != JV_DICT && dict.kind != JV_NS) return NULL;
+    long at = dict_find(dict.u.d, key, klen);
+    return at < 0 ? NULL : &dict.u.d->v[at];
+}
+
+jv jv_method_new(jv self, const char *name)
+{
+    jv_method *m = jalloc(sizeof *m);
+    if (!m) return jv_undef(NULL);
+    m->refs = 1;
+    m->self = jv_retain(self);
+    m->name = name;
+    return (jv){.kind = JV_METHOD, .u.bm = m};
+}
+
+jv jv_loop_new(jv items, size_t index0)
+{
+    jv_loop *lp = jalloc(sizeof *lp);
+    if (!lp) return jv_undef(NULL);
+    lp->refs = 1;
+    lp->items = jv_retain(items);
+    lp->index0 = index0;
+    lp->length = items.kind == JV_LIST ? items.u.l->n : 0;
+    return (jv){.kind = JV_LOOP, .u.lp = lp};
+}
+
+/* ------------------------------------------------------------- semantics */
+
+bool jv_truthy(jv v)
+{
+    switch (v.kind) {
+    case JV_UNDEF:
+    case JV_NONE:
+        return false;
+    case JV_BOOL:
+        return v.u.b;
+    case JV_INT:
+        return v.u.i != 0;
+    case JV_FLOAT:
+        return v.u.f != 0.0;
+    case JV_STR:
+        return v.u.s->len != 0;
+    case JV_LIST:
+        return v.u.l->n != 0;
+    case JV_DICT:
+        return v.u.d->n != 0;
+    default:
+        return true;
+    }
+}
+
+bool jv_is_number(jv v)
+{
+    return v.kind == JV_BOOL || v.kind == JV_INT || v.kind == JV_FLOAT;
+}
+
+double jv_num(jv v)
+{
+    switch (v.kind) {
+    case JV_BOOL:
+        return v.u.b;
+    case JV_INT:
+        return (double)v.u.i;
+    case JV_FLOAT:
+        return v.u.f;
+    default:
+        return 0;
+    }
+}
+
+static bool dict_equal(const jv_dict *a, const jv_dict *b)
+{
+    if (a->n != b->n) return false;
+    for (size_t i = 0; i < a->n; i++) {
+        long j = dict_find(b, a->k[i]->p, a->k[i]->len);
+        if (j < 0 || !jv_equal(a->v[i], b->v[j])) return false;
+    }
+    return true;
+}
+
+bool jv_equal(jv a, jv b)
+{
+    if (jv_is_number(a) && jv_is_number(b)) {
+        if (a.kind != JV_FLOAT && b.kind != JV_FLOAT) {
+            int64_t x = a.kind == JV_BOOL ? a.u.b : a.u.i, y = b.kind == JV_BOOL ? b.u.b : b.u.i;
+            return x == y;
+        }
+        return jv_num(a) == jv_num(b);
+    }
+    if (a.kind != b.kind) return false;
+    switch (a.kind) {
+    case JV_UNDEF:
+    case JV_NONE:
+        return true;
+    case JV_STR:
+        return a.u.s->len == b.u.s->len && memcmp(a.u.s->p, b.u.s->p, a.u.s->len) == 0;
+    case JV_LIST:
+        if (a.u.l->tuple != b.u.l->tuple || a.u.l->n != b.u.l->n) return false;
+        for (size_t i = 0; i < a.u.l->n; i++)
+            if (!jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
+        return true;
+    case JV_DICT:
+        return a.u.d == b.u.d || dict_equal(a.u.d, b.u.d);
+    case JV_NS:
+        return a.u.d == b.u.d;
+    case JV_MACRO:
+        return a.u.m == b.u.m;
+    case JV_FUNC:
+        return a.u.fn == b.u.fn;
+    case JV_METHOD:
+        return a.u.bm->name == b.u.bm->name && jv_equal(a.u.bm->self, b.u.bm->self);
+    case JV_LOOP:
+        return a.u.lp == b.u.lp;
+    default:
+        return false;
+    }
+}
+
+bool jv_compare(jv a, jv b, int *cmp)
+{
+    if (jv_is_number(a) && jv_is_number(b)) {
+        if (a.kind != JV_FLOAT && b.kind != JV_FLOAT) {
+            int64_t x = a.kind == JV_BOOL ? a.u.b : a.u.i, y = b.kind == JV_BOOL ? b.u.b : b.u.i;
+            *cmp = (x > y) - (x < y);
+        } else {
+            double x = jv_num(a), y = jv_num(b);
+            if (isnan(x) || isnan(y))
+                *cmp = 2; /* every comparison false */
+            else
+                *cmp = (x > y) - (x < y);
+        }
+        return true;
+    }
+    if (a.kind == JV_STR && b.kind == JV_STR) {
+        /* UTF-8 byte order is code point order. */
+        size_t n = a.u.s->len < b.u.s->len ? a.u.s->len : b.u.s->len;
+        int c = memcmp(a.u.s->p, b.u.s->p, n);
+        if (c == 0) c = (a.u.s->len > b.u.s->len) - (a.u.s->len < b.u.s->len);
+        *cmp = (c > 0) - (c < 0);
+        return true;
+    }
+    if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple) {
+        size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
+        for (size_t i = 0; i < n; i++) {
+            if (jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
+            return jv_compare(a.u.l->v[i], b.u.l->v[i], cmp);
+        }
+        *cmp = (a.u.l->n > b.u.l->n) - (a.u.l->n < b.u.l->n);
+        return true;
+    }
+    return false;
+}
+
+const char *jv_type_name(jv v)
+{
+    switch (v.kind) {
+    case JV_UNDEF:
+        return "Undefined";
+    case JV_NONE:
+        return "NoneType";
+    case JV_BOOL:
+        return "bool";
+    case JV_INT:
+        return "int";
+    case JV_FLOAT:
+        return "float";
+    case JV_STR:
+        return "str";
+    case JV_LIST:
+        if (v.u.l->view)
+            return v.u.l->view == 1 ? "dict_items" : v.u.l->view == 2 ? "dict_keys" : "dict_values";
+        return v.u.l->tuple ? "tuple" : "list";
+    case JV_DICT:
+        return "dict";
+    case JV_NS:
+        return "Namespace";
+    case JV_MACRO:
+        return "Macro";
+    case JV_FUNC:
+        return "function";
+    case JV_METHOD:
+        return "builtin_function_or_method";
+    case JV_LOOP:
+        return "LoopContext";
+    }
+    return "object";
+}
+
+/* ---------------------------------------------------------------- jbuf */
+
+void jbuf_put(jbuf *b, const char *s, size_t n)
+{
+    if (n == 0) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            jv_nomem = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+void jbuf_puts(jbuf *b, const char *s)
+{
+    jbuf_put(b, s, strlen(s));
+}
+void jbuf_putc(jbuf *b, char c)
+{
+    jbuf_put(b, &c, 1);
+}
+
+void jbuf_printf(jbuf *b, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) jbuf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+jv jbuf_to_str(jbuf *b)
+{
+    jv s = jv_str(b->p ? b->p : "", b->n);
+    jbuf_free(b);
+    return s;
+}
+
+void jbuf_free(jbuf *b)
+{
+    free(b->p);
+    *b = (jbuf){0};
+}
+
+/* ------------------------------------------------------- str() and repr() */
+
+/* Python's float repr: the shortest digits that read back as the same double,
+ * in fixed notation when the exponent is in [-4, 16), else scientific. */
+void jv_float_repr(jbuf *b, double f)
+{
+    if (isnan(f)) {
+        jbuf_puts(b, "nan");
+        return;
+    }
+    if (isinf(f)) {
+        jbuf_puts(b, f < 0 ? "-inf" : "inf");
+        return;
+    }
+    char tmp[40];
+    int prec = 0;
+    for (prec = 0; prec < 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec, f);
+        if (strtod(tmp, NULL) == f) break;
+    }
+    /* tmp: [-]d[.ddd]e[+-]XX */
+    char digits[24];
+    size_t nd = 0;
+    const char *p = tmp;
+    bool neg = *p == '-';
+    if (neg) p++;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.') digits[nd++] = *p;
+    int exp = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    if (neg) jbuf_putc(b, '-');
+    if (exp < -4 || exp >= 16) {
+        jbuf_putc(b, digits[0]);
+        if (nd > 1) {
+            jbuf_putc(b, '.');
+            jbuf_put(b, digits + 1, nd - 1);
+        }
+        jbuf_printf(b, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    } else if (exp < 0) {
+        jbuf_puts(b, "0.");
+        for (int i = 0; i < -exp - 1; i++) jbuf_putc(b, '0');
+        jbuf_put(b, digits, nd);
+    } else {
+        for (int i = 0; i <= exp; i++) jbuf_putc(b, (size_t)i < nd ? digits[i] : '0');
+        jbuf_putc(b, '.');
+        if ((size_t)exp + 1 < nd)
+            jbuf_put(b, digits + exp + 1, nd - (size_t)exp - 1);
+        else
+            jbuf_putc(b, '0');
+    }
+}
+
+/* Characters Python's str.isprintable() rejects, as far as templates meet
+ * them: controls, the Latin-1 specials, odd spaces, format characters. */
+static bool py_unprintable(uint32_t c)
+{
+    if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c == 0xad) return true;
+    if (c == 0x1680 || (c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f)) return true;
+    if ((c >= 0x205f && c <= 0x2064) || c == 0x3000 || c == 0xfeff) return true;
+    if (c >= 0xd800 && c <= 0xdfff) return true;
+    return false;
+}
+
+static void repr_str(jbuf *b, const char *s, size_t n)
+{
+    bool has_sq = memchr(s, '\'', n) != NULL, has_dq = memchr(s, '"', n) != NULL;
+    char q = has_sq && !has_dq ? '"' : '\'';
+    jbuf_putc(b, q);
+    for (size_t i = 0; i < n;) {
+        size_t start = i;
+        uint32_t c = u8_next(s, n, &i);
+        if (c == (uint32_t)q || c == '\\') {
+            jbuf_putc(b, '\\');
+            jbuf_putc(b, (char)c);
+        } else if (c == '\n')
+            jbuf_puts(b, "\\n");
+        else if (c == '\r')
+            jbuf_puts(b, "\\r");
+        else if (c == '\t')
+            jbuf_puts(b, "\\t");
+        else if (py_unprintable(c)) {
+            if (c < 0x100)
+                jbuf_printf(b, "\\x%02x", c);
+            else
+                jbuf_printf(b, "\\u%04x", c);
+        } else
+            jbuf_put(b, s + start, i - start);
+    }
+    jbuf_putc(b, q);
+}
+
+static bool seq_repr(jbuf *b, const jv_list *l)
+{
+    if (l->view) { /* dict_items([...]) */
+        jbuf_puts(b, jv_type_name((jv){.kind = JV_LIST, .u.l = (jv_list *)l}));
+        jbuf_putc(b, '(');
+        jv_list plain = *l;
+        plain.view = 0;
+        bool ok = seq_repr(b, &plain);
+        jbuf_putc(b, ')');
+        return ok;
+    }
+    jbuf_putc(b, l->tuple ? '(' : '[');
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) jbuf_puts(b, ", ");
+        if (!jv_repr(b, l->v[i])) return false;
+    }
+    if (l->tuple && l->n == 1) jbuf_putc(b, ',');
+    jbuf_putc(b, l->tuple ? ')' : ']');
+    return true;
+}
+
+static bool dict_repr(jbuf *b, const jv_dict *d)
+{
+    jbuf_putc(b, '{');
+    for (size_t i = 0; i < d->n; i++) {
+        if (i) jbuf_puts(b, ", ");
+        repr_str(b, d->k[i]->p, d->k[i]->len);
+        jbuf_puts(b, ": ");
+        if (!jv_repr(b, d->v[i])) return false;
+    }
+    jbuf_putc(b, '}');
+    return true;
+}
+
+bool jv_to_str(jbuf *b, jv v)
+{
+    switch (v.kind) {
+    case JV_UNDEF:
+        return true;
+    case JV_NONE:
+        jbuf_puts(b, "None");
+        return true;
+    case JV_BOOL:
+        jbuf_puts(b, v.u.b ? "True" : "False");
+        return true;
+    case JV_INT:
+        jbuf_printf(b, "%lld", (long long)v.u.i);
+        return true;
+    case JV_FLOAT:
+        jv_float_repr(b, v.u.f);
+        return true;
+    case JV_STR:
+        jbuf_put(b, v.u.s->p, v.u.s->len);
+        return true;
+    case JV_LIST:
+        return seq_repr(b, v.u.l);
+    case JV_DICT:
+        return dict_repr(b, v.u.d);
+    case JV_NS:
+        jbuf_puts(b, "<Namespace ");
+        if (!dict_repr(b, v.u.d)) return false;
+        jbuf_putc(b, '>');
+        return true;
+    case JV_LOOP:
+        jbuf_printf(b, "<LoopContext %zu/%zu>", v.u.lp->index0 + 1, v.u.lp->length);
+        return true;
+    default:
+        return false; /* macros, functions, methods: Python prints an address */
+    }
+}
+
+bool jv_repr(jbuf *b, jv v)
+{
+    if (v.kind == JV_STR) {
+        repr_str(b, v.u.s->p, v.u.s->len);
+        return true;
+    }
+    if (v.kind == JV_UNDEF) {
+        jbuf_puts(b, "Undefined");
+        return true;
+    }
+    return jv_to_str(b, v);
+}
+
+jv jv_stringify(jv v, bool *ok)
+{
+    *ok = true;
+    if (v.kind == JV_STR) return jv_retain(v);
+    jbuf b = {0};
+    if (!jv_to_str(&b, v)) {
+        *ok = false;
+        jbuf_free(&b);
+        return jv_undef(NULL);
+    }
+    return jbuf_to_str(&b);
+}
