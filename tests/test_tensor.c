@@ -377,18 +377,24 @@ static void test_matmul(void)
     static const int64_t rows[] = {1, 7, 64, 172};
     static const int64_t toks[] = {1, 3, 17, 64};
     for (size_t k = 0; k < N_COMPUTE; k++) {
-        const int64_t bs = compute_types[k] == HERD_TYPE_Q6_K ? 256 : 32;
+        const int64_t bs = herd_type(compute_types[k])->blck_size;
         for (size_t i = 0; i < 4; i++)
             for (size_t j = 0; j < 4; j++)
                 for (int th = 1; th <= 2; th++) {
                     test_matmul_case(compute_types[k], 512, rows[i], toks[j], th);
+                    /* Short rows: three Q8_0 blocks (a pair and a half); for
+                     * the float types a length that is no vector multiple. */
                     if (bs == 32 && i == 1)
                         test_matmul_case(compute_types[k], 96, rows[i], toks[j], th);
+                    if (bs == 1 && i == 1)
+                        test_matmul_case(compute_types[k], 37, rows[i], toks[j], th);
                 }
     }
     /* A shape that takes the threaded paths with real sizes. */
     test_matmul_case(HERD_TYPE_Q4_0, 2048, 256, 9, 2);
     test_matmul_case(HERD_TYPE_Q8_0, 2048, 130, 1, 2);
+    test_matmul_case(HERD_TYPE_Q6_K, 1024, 33, 5, 2);
+    test_matmul_case(HERD_TYPE_F16, 1000, 9, 6, 2);
 }
 
 /* ------------------------------------------------------------ GGUF files */
