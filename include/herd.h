@@ -182,6 +182,29 @@ int32_t herd_sampler_sample(herd_sampler *s, const float *logits);
 void herd_sampler_accept(herd_sampler *s, int32_t token);
 void herd_sampler_reset(herd_sampler *s);
 
+/* ------------------------------------------------------------ perplexity */
+
+/* llama.cpp's perplexity: the tokens are cut into non-overlapping chunks of
+ * n_chunk tokens (the first of each replaced by BOS when the vocabulary adds
+ * one); each chunk is decoded from an empty cache and the second half of its
+ * positions is scored. ctx needs n_ctx >= n_chunk. */
+typedef struct herd_ppl_result {
+    int n_chunks;
+    long count;      /* tokens scored */
+    double nll;      /* sum of -log p */
+    double nll2;     /* sum of (log p)^2 */
+    double ppl, err; /* exp(mean nll) and its standard error, as llama.cpp prints */
+} herd_ppl_result;
+
+/* Called after each chunk with the running estimate. */
+typedef void (*herd_ppl_progress)(int chunk, double ppl, void *user);
+
+herd_status herd_perplexity(herd_ctx *ctx, const int32_t *tokens, int n_tokens, int n_chunk,
+                            int max_chunks, herd_ppl_progress progress, void *user,
+                            herd_ppl_result *out);
+/* log p(token) under the softmax of logits, in double as llama.cpp does. */
+double herd_log_softmax_at(const float *logits, int n_vocab, int32_t token);
+
 /* ----------------------------------------------------------------- synth */
 
 /* Write a random-weight model of a real shape, for benchmarks without

@@ -65,6 +65,7 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
     o->n_predict = -1;
     o->n_batch = 512;
     o->swa = -1;
+    o->n_chunks = -1;
     o->sp = herd_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -84,6 +85,7 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEED(); ok = parse_int(a, v, 0, 1 << 24, &o->n_ctx); }
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { NEED(); ok = parse_int(a, v, 1, 1 << 20, &o->n_batch); }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEED(); ok = parse_int(a, v, 1, 1024, &o->n_threads); }
+        else if (!strcmp(a, "--chunks")) { NEED(); ok = parse_int(a, v, 0, INT_MAX, &o->n_chunks); }
         else if (!strcmp(a, "--swa")) { NEED(); ok = parse_int(a, v, 0, 1 << 24, &o->swa); }
         else if (!strcmp(a, "--temp")) { NEED(); ok = parse_float(a, v, &o->sp.temp); }
         else if (!strcmp(a, "--top-k")) { NEED(); ok = parse_int(a, v, 0, INT_MAX, &o->sp.top_k); }

@@ -13,6 +13,7 @@ typedef struct cli_opts {
     const char *model, *prompt, *ids, *out, *file;
     int n_predict, n_ctx, n_batch, n_threads;
     int swa; /* --swa N: -1 = the file's window, 0 = off */
+    int n_chunks; /* --chunks K: -1 = all */
     herd_sampler_params sp;
     int no_bos, pieces, special, no_display_prompt, verbose;
     herd_kv_type cache_type;
@@ -40,5 +41,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 
 #endif

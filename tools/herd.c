@@ -34,6 +34,7 @@ int main(int argc, char **argv)
         {"info", cmd_info, "describe a model file and the memory it needs"},
         {"tokenize", cmd_tokenize, "print the token ids of a text"},
         {"logits", cmd_logits, "write the logits of every prompt position to a file"},
+        {"perplexity", cmd_perplexity, "perplexity of a text, as llama-perplexity computes it"},
         {"bench", cmd_bench, "measure prompt and generation speed (llama-bench's tests)"},
         {"synth", cmd_synth, "write a random-weight model of a real shape"},
         {"template", cmd_template, "render a chat template for a list of messages"},
