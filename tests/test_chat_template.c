@@ -271,6 +271,24 @@ static void test_semantics(void)
     expect_render(
         "{{ 'a,b,,c'.split(',') }} {{ ' a  b '.split() }} {{ 'x'.startswith(('y', 'x')) }}", NULL,
         "['a', 'b', '', 'c'] ['a', 'b'] True");
+    /* jinja2 quirks: generators are true and single-pass; block bodies are scoped */
+    expect_render(
+        "{% set g = [1, 2] | select('odd') %}{% if g %}t{% endif %}{{ g | list }}{{ g | list }}",
+        NULL, "t[1][]");
+    expect_render("{% if [] | select %}always{% endif %}{{ [] | select | list | length }}", NULL,
+                  "always0");
+    expect_render(
+        "{% set x %}{% set y = 1 %}{% endset %}{% filter upper %}{% set z = 1 %}{% endfilter %}"
+        "{{ y is defined }}{{ z is defined }}",
+        NULL, "FalseFalse");
+    expect_render(
+        "{{ 2.5 is odd }}{{ 3.0 is odd }}{{ 4 is divisibleby 2 }}{{ undefined_l | last }}", NULL,
+        "FalseTrueTrue");
+    expect_render("{{ {'a': 1}.items() }} {{ range(3) | list }}", NULL,
+                  "dict_items([('a', 1)]) [0, 1, 2]");
+    expect_error("{{ [1] | map('string') }}", HERD_E_UNSUPPORTED, "printing a generator");
+    expect_error("{{ [1] | select | length }}", HERD_E_INVALID, "has no len()");
+    expect_error("{% set n = 5 %}{{ n[1:] }}", HERD_E_INVALID, "not subscriptable");
     /* context */
     expect_render("{{ tools is none }}{{ documents is defined }}{{ bos_token is defined }}{{ "
                   "messages[0].content }}",

@@ -66,6 +66,8 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
     o->n_batch = 512;
     o->swa = -1;
     o->n_chunks = -1;
+    o->limit = -1;
+    o->n_parallel = 1;
     o->sp = herd_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -101,6 +103,12 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
             else if (!strcmp(v, "f32")) o->cache_type = HERD_KV_F32;
             else return cli_error(2, "%s: cache type must be f16 or f32", a), false;
         }
+        else if (!strcmp(a, "--task")) { NEED(); o->task = v; }
+        else if (!strcmp(a, "--limit")) { NEED(); ok = parse_int(a, v, 0, INT_MAX, &o->limit); }
+        else if (!strcmp(a, "--kl-divergence-base")) { NEED(); o->kl_base = v; }
+        else if (!strcmp(a, "--kl-divergence")) { o->kl_divergence = 1; takes = false; }
+        else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) { NEED(); ok = parse_int(a, v, 1, 4096, &o->n_parallel); }
+        else if (!strcmp(a, "--scores")) { o->scores = 1; takes = false; }
         else if (!strcmp(a, "--no-bos")) { o->no_bos = 1; takes = false; }
         else if (!strcmp(a, "--pieces")) { o->pieces = 1; takes = false; }
         else if (!strcmp(a, "--special")) { o->special = 1; takes = false; }

@@ -19,6 +19,13 @@ typedef struct cli_opts {
     herd_kv_type cache_type;
     const char *positional[4];
     int n_positional;
+    /* herd eval, herd perplexity --kl-divergence*, herd info --parallel */
+    const char *task;    /* --task FILE */
+    int limit;           /* --limit N: -1 = all */
+    const char *kl_base; /* --kl-divergence-base FILE */
+    int kl_divergence;   /* --kl-divergence: compare with kl_base */
+    int n_parallel;      /* --parallel N / -np N: sequences (default 1) */
+    int scores;          /* --scores: print every choice's log-likelihood */
 } cli_opts;
 
 /* Parse argv[1..] (argv[0] is the subcommand). Prints the error and returns
@@ -42,5 +49,8 @@ int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
 
 #endif

@@ -207,9 +207,15 @@ static int render(const char *src, const char *format, const herd_chat_input *in
     herd_status st =
         format ? herd_chat_named_render(format, in->messages, in->add_generation_prompt, &out, &len)
                : herd_chat_render(src, in, &out, &len, &raised);
-    /* Other errors already say "template error, line N" / "template syntax error". */
-    if (st)
-        return raised ? cli_error(1, "template error: %s", herd_errmsg()) : cli_fail("template");
+    if (st) {
+        /* One line, whatever the template's message holds. Other errors already
+         * say "template error, line N" / "template syntax error". */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", herd_errmsg());
+        for (char *c = msg; *c; c++)
+            if (*c == '\n' || *c == '\r') *c = ' ';
+        return cli_error(1, "%s%s", raised ? "template error: " : "template: ", msg);
+    }
     fwrite(out, 1, len, stdout);
     free(out);
     return fflush(stdout) == 0 ? 0 : cli_error(1, "writing the prompt: %s", strerror(errno));

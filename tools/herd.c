@@ -39,6 +39,9 @@ int main(int argc, char **argv)
         {"synth", cmd_synth, "write a random-weight model of a real shape"},
         {"template", cmd_template, "render a chat template for a list of messages"},
         {"catalog", cmd_catalog, "the landscape of open models, with sources"},
+        {"eval", cmd_eval, "multiple-choice accuracy (HellaSwag, ARC, MMLU, Winogrande)"},
+        {"compare", cmd_compare, "compare models side by side, with an HTML report"},
+        {"recommend", cmd_recommend, "which catalog models fit your machine, licence and task"},
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

@@ -95,4 +95,104 @@ herd_status herd_chat_named_render(const char *name, const json_t *messages,
  * NULL: "chatml" when nothing matches. */
 const char *herd_chat_named_pick(const char *arch, const char *name);
 
+/* -------------------------------------------------------- conversations */
+
+/*
+ * A conversation (conversation.c): the messages so far, and what of their
+ * rendering is in sequence 0 of a context's KV cache.
+ *
+ * Each reply renders the whole conversation with the chat format, tokenizes
+ * it and decodes only what the cache does not hold yet: the cached tokens are
+ * kept as far as their text is a prefix of the new prompt's (token by token,
+ * then by text, so an answer the model generated stays cached even when the
+ * tokenizer would split its text differently), any divergent tail is removed
+ * with herd_kv_remove(), and the rest is decoded. Earlier turns are never
+ * decoded again unless the prompt before them changed (a new system prompt, or
+ * dropped turns).
+ *
+ * Answers stop at an end-of-generation token (herd_token_is_eog) or at one of
+ * the format's stop strings: the end-of-turn markers ("</s>", "<|im_end|>",
+ * "<|user|>", "\nUser:", ...) that the format writes after an assistant
+ * message, found by rendering a sample conversation. A stop string is never
+ * shown: text that could be the start of one is held back until it is not.
+ *
+ * When the prompt and room for an answer do not fit in the context, the oldest
+ * turns (a user message and the answers after it; never the system prompt nor
+ * the current message) are dropped, the caller is told, and the conversation
+ * is rendered again; the cache is reused as far as it still matches (usually
+ * the system prompt). The same happens when the cache fills during an answer:
+ * the answer so far is kept and generation continues after the shorter prompt.
+ */
+typedef struct herd_conv herd_conv;
+
+typedef struct herd_conv_params {
+    const char *chat_template; /* a built-in format name or a Jinja file; NULL: see below */
+    const char *template_src;  /* Jinja source; overrides chat_template */
+    /* With neither, the model's tokenizer.chat_template, else the built-in
+     * format herd_chat_named_pick() gives for the model. */
+    const char *system;        /* the system prompt; NULL or "": none */
+    int n_predict;             /* most tokens per answer; <= 0: until the context is full */
+    herd_sampler_params sampling;
+} herd_conv_params;
+
+herd_conv_params herd_conv_default_params(void);
+
+/* The conversation uses sequence 0 of ctx, which nobody else may touch while
+ * it lives; it starts by clearing it. model and ctx must outlive it. */
+herd_status herd_conv_new(herd_model *model, herd_ctx *ctx, const herd_conv_params *params,
+                          herd_conv **out);
+void herd_conv_free(herd_conv *c);
+
+/* What a reply reports to its caller while it runs. Any member may be NULL. */
+typedef struct herd_conv_io {
+    void (*text)(void *user, const char *text, size_t len); /* answer text, streamed */
+    void (*dropped)(void *user, int n_messages); /* oldest messages dropped for room */
+    bool (*interrupted)(void *user);             /* polled between tokens and batches */
+    void *user;
+} herd_conv_io;
+
+typedef enum herd_conv_stop {
+    HERD_CONV_EOG = 0,    /* an end-of-generation token */
+    HERD_CONV_STOP_STRING, /* one of the format's stop strings */
+    HERD_CONV_LIMIT,      /* n_predict tokens */
+    HERD_CONV_INTERRUPTED, /* io->interrupted() said so */
+    HERD_CONV_CONTEXT,    /* the context is full and nothing is left to drop */
+} herd_conv_stop;
+
+/* Add a user message and generate the assistant's answer, which joins the
+ * conversation however it stopped (an interrupted answer is kept as far as it
+ * got). HERD_E_FULL, with the conversation unchanged, when the message cannot
+ * fit in the context even alone with the system prompt. */
+herd_status herd_conv_reply(herd_conv *c, const char *user_text, const herd_conv_io *io,
+                            herd_conv_stop *why);
+/* Append a message without generating (role "user", "assistant", ...). */
+herd_status herd_conv_add(herd_conv *c, const char *role, const char *content);
+/* Replace the system prompt (NULL or "": remove it). */
+herd_status herd_conv_set_system(herd_conv *c, const char *text);
+/* Forget every message but the system prompt. The cache is left as it is: the
+ * next reply reuses whatever prefix still matches. */
+void herd_conv_reset(herd_conv *c);
+
+/* The messages, an OpenAI-style JSON array of {"role", "content"} objects
+ * (borrowed; valid until the next call that changes the conversation). */
+const json_t *herd_conv_messages(const herd_conv *c);
+/* Write the messages to a file as JSON. */
+herd_status herd_conv_save(const herd_conv *c, const char *path);
+/* The built-in format's name, or "jinja" for a template. */
+const char *herd_conv_format(const herd_conv *c);
+/* The stop strings, NULL-terminated. */
+const char *const *herd_conv_stop_strings(const herd_conv *c);
+
+/* Counters, for the user and for the tests that check the cache is reused. */
+typedef struct herd_conv_stats {
+    int n_prompt;   /* tokens of the last prompt rendered */
+    int n_reused;   /* of those, found in the cache (the last prefill) */
+    int n_decoded;  /* prompt tokens the last reply decoded, re-prefills included */
+    int n_generated; /* tokens the last reply generated */
+    int n_dropped;  /* messages the last reply dropped */
+    int n_cached;   /* cache cells of the conversation */
+    long n_decoded_total; /* every token decoded since herd_conv_new */
+} herd_conv_stats;
+void herd_conv_get_stats(const herd_conv *c, herd_conv_stats *out);
+
 #endif

@@ -73,7 +73,8 @@ struct jv {
 struct jv_list {
     int refs;
     bool tuple;
-    uint8_t view; /* a dict view: 1 dict_items, 2 dict_keys, 3 dict_values */
+    uint8_t view;  /* what Python object the list stands for (JV_VIEW_*) */
+    bool consumed; /* an iterator that has been iterated (it is empty now) */
     size_t n, cap;
     jv *v;
 };
@@ -134,6 +135,10 @@ static inline jv jv_func(int fn)
 
 jv jv_retain(jv v);
 void jv_release(jv v);
+/* Template constants (literals, text) are shared by concurrent renders, so
+ * their counts must not change: mark them uncounted, free them with the AST. */
+void jv_set_constant(jv v);
+void jv_free_constant(jv v);
 
 jv jv_str(const char *p, size_t n);
 jv jv_cstr(const char *p);
@@ -146,7 +151,27 @@ static inline size_t jv_slen(jv v)
     return v.u.s->len;
 }
 
+/* Lists also stand in for the other sequences jinja2 templates meet. Dict
+ * views print as dict_items([...]); iterators (what map, select, unique, ...
+ * return in jinja2) are always true, single-pass, have no len() and cannot be
+ * printed; range() objects cannot be printed either. */
+enum {
+    JV_VIEW_NONE,
+    JV_VIEW_ITEMS,
+    JV_VIEW_KEYS,
+    JV_VIEW_VALUES,
+    JV_VIEW_GENERATOR,
+    JV_VIEW_REVERSED,
+    JV_VIEW_RANGE
+};
+static inline bool jv_is_iterator(jv v)
+{
+    return v.kind == JV_LIST &&
+           (v.u.l->view == JV_VIEW_GENERATOR || v.u.l->view == JV_VIEW_REVERSED);
+}
 jv jv_list_new(size_t cap, bool tuple);
+/* Mark a new list as an iterator / view (returns it). */
+jv jv_list_as(jv list, int view);
 void jv_list_push_take(jv list, jv item);
 jv jv_dict_new(void);
 jv jv_ns_new(void);
@@ -350,6 +375,7 @@ typedef struct jrender {
     herd_status st;   /* the status of the error that stopped the render */
     jv filter_input;  /* the body text a {% filter %} / {% set %} chain applies to */
     int depth;        /* macro call depth */
+    int eval_depth;   /* nesting of jinja_eval / jinja_exec (a stack bound) */
     bool raised;      /* raise_exception was called */
 } jrender;
 

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define MAX_CALL_DEPTH 200
+#define MAX_EVAL_DEPTH 3000
 
 herd_status jerr(herd_status st, int line, const char *fmt, ...)
 {
@@ -167,7 +168,8 @@ static herd_status eval_slice(jrender *r, jscope *s, const jnode *n, jv obj, jv 
         int64_t a = hs ? jv_ival(parts[0]) : 0, z = he ? jv_ival(parts[1]) : 0;
         if (obj.kind == JV_STR)
             *out = pystr_slice(obj, hs, a, he, z, step);
-        else if (obj.kind == JV_LIST) {
+        else if (obj.kind == JV_LIST &&
+                 (obj.u.l->view == JV_VIEW_NONE || obj.u.l->view == JV_VIEW_RANGE)) {
             int64_t len = (int64_t)obj.u.l->n;
             if (!hs)
                 a = step < 0 ? len - 1 : 0;
@@ -181,11 +183,14 @@ static herd_status eval_slice(jrender *r, jscope *s, const jnode *n, jv obj, jv 
                 z = z + len < 0 ? (step < 0 ? -1 : 0) : z + len;
             else if (z >= len)
                 z = step < 0 ? len - 1 : len;
-            *out = jv_list_new(0, obj.u.l->tuple);
+            *out = jv_list_as(jv_list_new(0, obj.u.l->tuple), obj.u.l->view);
             for (int64_t i = a; step > 0 ? i < z : i > z; i += step)
                 jv_list_push_take(*out, jv_retain(obj.u.l->v[i]));
-        } else
-            *out = jv_undef(NULL); /* jinja2: a TypeError in getitem is undefined */
+        } else /* slices bypass jinja2's getitem: a TypeError is an error */
+            st = jerr(HERD_E_INVALID, n->line,
+                      obj.kind == JV_DICT ? "unhashable type: 'slice'"
+                                          : "'%s' object is not subscriptable",
+                      jv_type_name(obj));
     }
     for (int i = 0; i < 3; i++) jv_release(parts[i]);
     return st;
@@ -338,7 +343,12 @@ static herd_status eval_inner(jrender *r, jscope *s, const jnode *n, jv *out)
 herd_status jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out)
 {
     *out = jv_undef(NULL);
-    herd_status st = eval_inner(r, s, n, out);
+    herd_status st;
+    if (++r->eval_depth > MAX_EVAL_DEPTH)
+        st = jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate");
+    else
+        st = eval_inner(r, s, n, out);
+    r->eval_depth--;
     if (!st) st = check_mem();
     if (st) {
         r->st = st;
@@ -361,11 +371,26 @@ static jflow fail(jrender *r, herd_status st)
 static jflow capture(jrender *r, jscope *s, const jnode *body, jv *text)
 {
     jbuf saved = r->out;
+    *text = jv_undef(NULL);
     r->out = (jbuf){0};
     jflow f = jinja_exec(r, s, body);
     *text = r->out.p ? jbuf_to_str(&r->out) : jv_str("", 0);
     jbuf_free(&r->out);
     r->out = saved;
+    return f;
+}
+
+/* The body of {% set x %}...{% endset %} or {% filter %}: its own scope, as in
+ * jinja2, so assignments inside do not leak. */
+static jflow capture_scoped(jrender *r, jscope *s, const jnode *body, jv *text)
+{
+    jscope *bs = scope_new(s);
+    if (!bs) {
+        *text = jv_undef(NULL);
+        return fail(r, check_mem());
+    }
+    jflow f = capture(r, bs, body, text);
+    scope_end(r, bs);
     return f;
 }
 
@@ -438,7 +463,7 @@ static jflow exec_set(jrender *r, jscope *s, const jnode *n)
     herd_status st;
     if (n->kind == S_SETBLOCK) {
         jv text;
-        jflow f = capture(r, s, n->b, &text);
+        jflow f = capture_scoped(r, s, n->b, &text);
         if (f == JF_ERROR) {
             jv_release(text);
             return f;
@@ -508,7 +533,23 @@ static jflow exec_with(jrender *r, jscope *s, const jnode *n)
     return f;
 }
 
+static jflow exec_inner(jrender *r, jscope *s, const jnode *n);
+
+/* Every statement and expression counts toward one depth limit, so that no
+ * template (long operator chains, elif ladders, recursive macros) can
+ * exhaust the C stack. */
 jflow jinja_exec(jrender *r, jscope *s, const jnode *n)
+{
+    if (++r->eval_depth > MAX_EVAL_DEPTH) {
+        r->eval_depth--;
+        return fail(r, jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate"));
+    }
+    jflow f = exec_inner(r, s, n);
+    r->eval_depth--;
+    return f;
+}
+
+static jflow exec_inner(jrender *r, jscope *s, const jnode *n)
 {
     switch (n->kind) {
     case S_BODY:
@@ -545,7 +586,7 @@ jflow jinja_exec(jrender *r, jscope *s, const jnode *n)
         return exec_with(r, s, n);
     case S_FILTERBLOCK: {
         jv text, v;
-        jflow f = capture(r, s, n->b, &text);
+        jflow f = capture_scoped(r, s, n->b, &text);
         if (f == JF_OK && !apply_chain(r, s, n->d, text, &v)) {
             if (!jv_to_str(&r->out, v))
                 f = fail(r, jerr(HERD_E_UNSUPPORTED, n->line, "printing a value"));

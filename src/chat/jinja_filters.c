@@ -138,6 +138,9 @@ static herd_status f_length(fcall *c, jv v, jv *p, jv *out)
         *out = jv_int((int64_t)u8_len(jv_sp(v), jv_slen(v)));
         break;
     case JV_LIST:
+        if (jv_is_iterator(v))
+            return jerr(HERD_E_INVALID, c->line, "object of type '%s' has no len()",
+                        jv_type_name(v));
         *out = jv_int((int64_t)v.u.l->n);
         break;
     case JV_DICT:

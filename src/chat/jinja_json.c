@@ -168,7 +168,7 @@ static bool dump(jbuf *b, jv v, const jopts *o, int level)
         json_str(b, jv_sp(v), jv_slen(v), o->ascii);
         return true;
     case JV_LIST:
-        if (v.u.l->view) {
+        if (v.u.l->view != JV_VIEW_NONE) {
             *o->bad = jv_type_name(v);
             return false;
         }

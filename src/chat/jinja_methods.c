@@ -133,7 +133,8 @@ herd_status jinja_getitem(jv obj, jv key, int line, jv *out)
             *out = jv_retain(*v);
             return HERD_OK;
         }
-    } else if (obj.kind == JV_LIST && intkey) {
+    } else if (obj.kind == JV_LIST && intkey &&
+               (obj.u.l->view == JV_VIEW_NONE || obj.u.l->view == JV_VIEW_RANGE)) {
         int64_t n = (int64_t)obj.u.l->n;
         if (k < 0) k += n;
         *out = k >= 0 && k < n ? jv_retain(obj.u.l->v[k]) : jv_undef(NULL);
@@ -159,6 +160,13 @@ herd_status jinja_iterate(jv v, int line, jv *out)
 {
     switch (v.kind) {
     case JV_LIST:
+        if (jv_is_iterator(v)) { /* single pass: the items once, then nothing */
+            *out = jv_list_new(v.u.l->consumed ? 0 : v.u.l->n, false);
+            for (size_t i = 0; !v.u.l->consumed && i < v.u.l->n; i++)
+                jv_list_push_take(*out, jv_retain(v.u.l->v[i]));
+            v.u.l->consumed = true;
+            return HERD_OK;
+        }
         *out = jv_retain(v);
         return HERD_OK;
     case JV_UNDEF:
@@ -341,7 +349,7 @@ static herd_status call_dict(jv d, const char *m, jv *a, size_t n, int line, jv 
     int mode = !strcmp(m, "keys") ? 0 : !strcmp(m, "values") ? 1 : !strcmp(m, "items") ? 2 : -1;
     if (mode < 0) return jerr(HERD_E_UNSUPPORTED, line, "the dict.%s() method", m);
     *out = jv_list_new(d.u.d->n, false);
-    if (out->kind == JV_LIST) out->u.l->view = (uint8_t)(mode == 2 ? 1 : mode == 0 ? 2 : 3);
+    jv_list_as(*out, mode == 2 ? JV_VIEW_ITEMS : mode == 0 ? JV_VIEW_KEYS : JV_VIEW_VALUES);
     for (size_t i = 0; i < d.u.d->n; i++) {
         jv k = jv_str(d.u.d->k[i]->p, d.u.d->k[i]->len);
         if (mode == 0)
@@ -430,7 +438,7 @@ static herd_status fn_range(jv *a, size_t n, int line, jv *out)
     if (count > MAX_RANGE)
         return jerr(HERD_E_INVALID, line,
                     "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-    *out = jv_list_new(count > 0 ? (size_t)count + 1 : 0, false);
+    *out = jv_list_as(jv_list_new(count > 0 ? (size_t)count + 1 : 0, false), JV_VIEW_RANGE);
     for (int64_t i = v[0]; v[2] > 0 ? i < v[1] : i > v[1]; i += v[2])
         jv_list_push_take(*out, jv_int(i));
     return HERD_OK;

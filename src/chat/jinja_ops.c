@@ -111,7 +111,8 @@ herd_status jinja_binop(const char *op, jv a, jv b, int line, jv *out)
             *out = buf.p ? jbuf_to_str(&buf) : jv_str("", 0);
             return HERD_OK;
         }
-        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple) {
+        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple &&
+            !a.u.l->view && !b.u.l->view) {
             *out = jv_list_new(a.u.l->n + b.u.l->n, a.u.l->tuple);
             for (size_t i = 0; i < a.u.l->n; i++) jv_list_push_take(*out, jv_retain(a.u.l->v[i]));
             for (size_t i = 0; i < b.u.l->n; i++) jv_list_push_take(*out, jv_retain(b.u.l->v[i]));
@@ -128,7 +129,7 @@ herd_status jinja_binop(const char *op, jv a, jv b, int line, jv *out)
             *out = pystr_repeat(seq, k);
             return HERD_OK;
         }
-        if (seq.kind == JV_LIST) {
+        if (seq.kind == JV_LIST && !seq.u.l->view) {
             if (k > 0 && seq.u.l->n * (uint64_t)k > (1u << 20))
                 return jerr(HERD_E_INVALID, line, "list repetition too large");
             *out = jv_list_new(seq.u.l->n * (size_t)k, seq.u.l->tuple);
@@ -157,12 +158,18 @@ static herd_status contains(jv container, jv item, int line, bool *out)
         *out = jv_slen(item) == 0 ||
                memmem(jv_sp(container), jv_slen(container), jv_sp(item), jv_slen(item)) != NULL;
         return HERD_OK;
-    case JV_LIST:
+    case JV_LIST: {
+        jv items; /* an iterator is consumed by the search */
+        herd_status st = jinja_iterate(container, line, &items);
+        if (st) return st;
         *out = false;
-        for (size_t i = 0; i < container.u.l->n && !*out; i++)
-            *out = jv_equal(container.u.l->v[i], item);
+        for (size_t i = 0; i < items.u.l->n && !*out; i++) *out = jv_equal(items.u.l->v[i], item);
+        jv_release(items);
         return HERD_OK;
+    }
     case JV_DICT:
+        if (item.kind == JV_LIST || item.kind == JV_DICT)
+            return jerr(HERD_E_INVALID, line, "unhashable type: '%s'", jv_type_name(item));
         *out = item.kind == JV_STR && jv_dict_get(container, jv_sp(item), jv_slen(item));
         return HERD_OK;
     default:

@@ -363,6 +363,7 @@ static herd_status parse_primary(P *p, jnode **out)
             adv(p);
         }
         n->val = jbuf_to_str(&b);
+        jv_set_constant(n->val);
         if (n->val.kind != JV_STR) return jp_nomem();
         break;
     }
@@ -586,7 +587,7 @@ void jinja_nodes_free(herd_chat_template *t)
 {
     for (size_t i = 0; i < t->nall; i++) {
         jnode *n = t->all[i];
-        jv_release(n->val);
+        jv_free_constant(n->val);
         free(n->str);
         for (size_t k = 0; k < n->nnames; k++) free(n->names[k]);
         free(n->names);

@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#define MAX_NEST 200
+#define MAX_NEST 500
 
 typedef struct P {
     const jtoks *tk;

@@ -14,7 +14,8 @@
 
 static herd_status f_first_last(fcall *c, jv v, bool last, jv *out)
 {
-    if (v.kind == JV_UNDEF && last) return jerr_undef(v, c->line);
+    if (last && jv_is_iterator(v)) /* reversed() needs a sequence */
+        return jerr(HERD_E_INVALID, c->line, "'%s' object is not reversible", jv_type_name(v));
     jv items;
     herd_status st = jf_iter(c, v, &items);
     if (st) return st;
@@ -46,7 +47,7 @@ herd_status f_items(fcall *c, jv v, jv *p, jv *out)
     if (v.kind != JV_DICT)
         return jerr(HERD_E_INVALID, c->line, "Can only get item pairs from a mapping.");
     herd_status st = jinja_call_method(c->r, v, "items", NULL, 0, NULL, NULL, 0, c->line, out);
-    if (!st && out->kind == JV_LIST) out->u.l->view = 0; /* a generator in jinja2; a list here */
+    jv_list_as(*out, JV_VIEW_GENERATOR); /* jinja2 yields the pairs */
     return st;
 }
 
@@ -97,10 +98,13 @@ herd_status f_reverse(fcall *c, jv v, jv *p, jv *out)
         *out = pystr_slice(v, false, 0, false, 0, -1);
         return HERD_OK;
     }
+    /* jinja2 returns reversed(value): an iterator, or a list for an iterator */
+    bool iterator = jv_is_iterator(v);
     jv items;
     herd_status st = jf_iter(c, v, &items);
     if (st) return st;
     *out = jv_list_new(items.u.l->n, false);
+    if (!iterator) jv_list_as(*out, JV_VIEW_REVERSED);
     for (size_t i = items.u.l->n; i-- > 0;) jv_list_push_take(*out, jv_retain(items.u.l->v[i]));
     jv_release(items);
     return HERD_OK;
@@ -185,7 +189,7 @@ herd_status f_unique(fcall *c, jv v, jv *p, jv *out)
     if (st) return st;
     bool cs = given(p[0]) && jv_truthy(p[0]);
     jv seen = jv_list_new(0, false);
-    *out = jv_list_new(0, false);
+    *out = jv_list_as(jv_list_new(0, false), JV_VIEW_GENERATOR);
     for (size_t i = 0; i < items.u.l->n && !st; i++) {
         jv k;
         if ((st = jf_sort_key(c, items.u.l->v[i], p[1], cs, &k))) break;
@@ -208,7 +212,7 @@ herd_status f_unique(fcall *c, jv v, jv *p, jv *out)
 herd_status f_map(fcall *c, jv v, jv *p, jv *out)
 {
     (void)p;
-    *out = jv_list_new(0, false);
+    *out = jv_list_as(jv_list_new(0, false), JV_VIEW_GENERATOR);
     if (!jv_truthy(v)) return HERD_OK;
     jv attr = jv_undef(jf_missing), def = jv_none();
     for (size_t i = 0; i < c->nkw; i++) {
@@ -245,7 +249,7 @@ herd_status f_map(fcall *c, jv v, jv *p, jv *out)
 /* select / reject / selectattr / rejectattr. */
 static herd_status select_common(fcall *c, jv v, bool by_attr, bool keep, jv *out)
 {
-    *out = jv_list_new(0, false);
+    *out = jv_list_as(jv_list_new(0, false), JV_VIEW_GENERATOR);
     if (!jv_truthy(v)) return HERD_OK;
     size_t off = by_attr ? 1 : 0;
     if (by_attr && c->nargs < 1)

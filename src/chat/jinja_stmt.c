@@ -39,9 +39,11 @@ static herd_status parse_if(P *p, jnode **out)
     if (!st) st = jp_block_end(p);
     if (!st) st = parse_body(p, ends, &n->b, &which);
     if (st) return st;
-    if (!strcmp(which, "elif"))
+    if (!strcmp(which, "elif")) { /* an elif is an if nested in the else */
+        if (++p->nest > MAX_NEST) return jp_err(p, "too many elif branches");
         st = parse_if(p, &n->c);
-    else if (!strcmp(which, "else")) {
+        p->nest--;
+    } else if (!strcmp(which, "else")) {
         if (!(st = jp_block_end(p)) && !(st = parse_body(p, endif, &n->c, &which)))
             st = jp_block_end(p);
     } else
@@ -257,6 +259,7 @@ static herd_status parse_body(P *p, const char *const *ends, jnode **out, const 
         } else if (k->kind == TK_TEXT) {
             if (!(n = jp_mk(p, S_TEXT, k->line))) return jp_nomem();
             n->val = jv_str(k->text, k->len);
+            jv_set_constant(n->val);
             if (n->val.kind != JV_STR) return jp_nomem();
             adv(p);
         } else if (k->kind == TK_VAR_BEGIN) {

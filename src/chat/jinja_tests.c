@@ -106,14 +106,14 @@ static herd_status cmp_test(const char *op, jv a, jv b, int line, bool *out)
     return HERD_OK;
 }
 
-static herd_status int_test(jv v, int64_t div, int line, bool *out)
+/* value % div == want, with Python's % (floats too). */
+static herd_status mod_test(jv v, jv div, int64_t want, int line, bool *out)
 {
-    if (v.kind != JV_INT && v.kind != JV_BOOL)
-        return jerr(HERD_E_UNSUPPORTED, line, "a number test on a %s", jv_type_name(v));
-    if (div == 0) return jerr(HERD_E_INVALID, line, "integer division or modulo by zero");
-    int64_t x = v.kind == JV_BOOL ? v.u.b : v.u.i;
-    *out = x % div == 0;
-    return HERD_OK;
+    jv r = jv_undef(NULL);
+    herd_status st = jinja_binop("%", v, div, line, &r);
+    *out = !st && jv_equal(r, jv_int(want));
+    jv_release(r);
+    return st;
 }
 
 herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int line, bool *out)
@@ -142,14 +142,11 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
         *out = v.kind == JV_UNDEF;
         break;
     case T_DIVISIBLEBY:
-        if (arg.kind != JV_INT) return jerr(HERD_E_UNSUPPORTED, line, "divisibleby with a non-int");
-        return int_test(v, arg.u.i, line, out);
+        return mod_test(v, arg, 0, line, out);
     case T_EVEN:
-        return int_test(v, 2, line, out);
+        return mod_test(v, jv_int(2), 0, line, out);
     case T_ODD:
-        st = int_test(v, 2, line, out);
-        *out = !*out;
-        return st;
+        return mod_test(v, jv_int(2), 1, line, out);
     case T_EQ:
         *out = jv_equal(v, arg);
         break;
@@ -206,8 +203,9 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
         *out = v.kind == JV_STR || v.kind == JV_LIST || v.kind == JV_DICT || v.kind == JV_UNDEF ||
                v.kind == JV_LOOP;
         break;
-    case T_SEQUENCE:
-        *out = v.kind == JV_STR || v.kind == JV_LIST || v.kind == JV_DICT || v.kind == JV_UNDEF;
+    case T_SEQUENCE: /* has len() and [] */
+        *out = v.kind == JV_STR || v.kind == JV_DICT || v.kind == JV_UNDEF ||
+               (v.kind == JV_LIST && (v.u.l->view == JV_VIEW_NONE || v.u.l->view == JV_VIEW_RANGE));
         break;
     case T_MAPPING:
         *out = v.kind == JV_DICT;

@@ -29,7 +29,7 @@ jv jv_retain(jv v)
 {
     switch (v.kind) {
     case JV_STR:
-        v.u.s->refs++;
+        if (v.u.s->refs > 0) v.u.s->refs++; /* < 0: a template constant, never counted */
         break;
     case JV_LIST:
         v.u.l->refs++;
@@ -68,7 +68,7 @@ void jv_release(jv v)
 {
     switch (v.kind) {
     case JV_STR:
-        if (--v.u.s->refs == 0) free(v.u.s);
+        if (v.u.s->refs > 0 && --v.u.s->refs == 0) free(v.u.s);
         break;
     case JV_LIST:
         if (--v.u.l->refs == 0) {
@@ -114,6 +114,19 @@ jv jv_str(const char *p, size_t n)
     return (jv){.kind = JV_STR, .u.s = s};
 }
 
+void jv_set_constant(jv v)
+{
+    if (v.kind == JV_STR) v.u.s->refs = -1;
+}
+
+void jv_free_constant(jv v)
+{
+    if (v.kind == JV_STR && v.u.s->refs < 0)
+        free(v.u.s);
+    else
+        jv_release(v);
+}
+
 jv jv_cstr(const char *p)
 {
     return jv_str(p, strlen(p));
@@ -151,6 +164,12 @@ void jv_list_push_take(jv list, jv item)
         l->cap = cap;
     }
     l->v[l->n++] = item;
+}
+
+jv jv_list_as(jv list, int view)
+{
+    if (list.kind == JV_LIST) list.u.l->view = (uint8_t)view;
+    return list;
 }
 
 static jv dict_new(jv_kind kind)
@@ -269,7 +288,7 @@ bool jv_truthy(jv v)
     case JV_STR:
         return v.u.s->len != 0;
     case JV_LIST:
-        return v.u.l->n != 0;
+        return jv_is_iterator(v) || v.u.l->n != 0;
     case JV_DICT:
         return v.u.d->n != 0;
     default:
@@ -323,6 +342,8 @@ bool jv_equal(jv a, jv b)
     case JV_STR:
         return a.u.s->len == b.u.s->len && memcmp(a.u.s->p, b.u.s->p, a.u.s->len) == 0;
     case JV_LIST:
+        if (jv_is_iterator(a) || jv_is_iterator(b)) return a.u.l == b.u.l; /* identity */
+        if (a.u.l->view != b.u.l->view) return false;
         if (a.u.l->tuple != b.u.l->tuple || a.u.l->n != b.u.l->n) return false;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
@@ -367,7 +388,8 @@ bool jv_compare(jv a, jv b, int *cmp)
         *cmp = (c > 0) - (c < 0);
         return true;
     }
-    if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple) {
+    if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple && !a.u.l->view &&
+        !b.u.l->view) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
@@ -395,8 +417,22 @@ const char *jv_type_name(jv v)
     case JV_STR:
         return "str";
     case JV_LIST:
-        if (v.u.l->view)
-            return v.u.l->view == 1 ? "dict_items" : v.u.l->view == 2 ? "dict_keys" : "dict_values";
+        switch (v.u.l->view) {
+        case JV_VIEW_ITEMS:
+            return "dict_items";
+        case JV_VIEW_KEYS:
+            return "dict_keys";
+        case JV_VIEW_VALUES:
+            return "dict_values";
+        case JV_VIEW_GENERATOR:
+            return "generator";
+        case JV_VIEW_REVERSED:
+            return "list_reverseiterator";
+        case JV_VIEW_RANGE:
+            return "range";
+        default:
+            break;
+        }
         return v.u.l->tuple ? "tuple" : "list";
     case JV_DICT:
         return "dict";
@@ -560,7 +596,8 @@ static void repr_str(jbuf *b, const char *s, size_t n)
 
 static bool seq_repr(jbuf *b, const jv_list *l)
 {
-    if (l->view) { /* dict_items([...]) */
+    if (l->view >= JV_VIEW_GENERATOR) return false; /* Python prints an address or range(...) */
+    if (l->view) {                                  /* dict_items([...]) */
         jbuf_puts(b, jv_type_name((jv){.kind = JV_LIST, .u.l = (jv_list *)l}));
         jbuf_putc(b, '(');
         jv_list plain = *l;

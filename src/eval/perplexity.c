@@ -9,7 +9,12 @@
  *
  * PPL = exp(mean -log p); its error is llama.cpp's: the standard error of the
  * mean log-probability, scaled by PPL.
+ *
+ * herd_perplexity_each hands every scored position's logits to a hook; the KL
+ * divergence (kld.c) saves or compares full distributions through it, so the
+ * chunking above exists once.
  */
+#include "eval/eval.h"
 #include "model/model.h"
 
 #include <math.h>
@@ -26,10 +31,17 @@ double herd_log_softmax_at(const float *logits, int n_vocab, int32_t token)
     return logits[token] - mx - log(sum);
 }
 
+/* What a run hands to each scored position. */
+typedef struct {
+    herd_ppl_each_fn each;
+    void *user;
+} ppl_hook;
+
 /* Decode one chunk in batches of the context's n_batch, scoring as we go.
  * pos and want are scratch of n_batch entries. */
 static herd_status score_chunk(herd_ctx *c, const int32_t *buf, const int32_t *next, int n,
-                               int32_t *pos, int8_t *want, herd_ppl_result *r)
+                               int32_t *pos, int8_t *want, const ppl_hook *hook,
+                               herd_ppl_result *r)
 {
     const int nb = c->params.n_batch, V = c->model->hp.n_vocab, first = n / 2;
     herd_kv_remove(c, -1, 0, -1);
@@ -41,17 +53,32 @@ static herd_status score_chunk(herd_ctx *c, const int32_t *buf, const int32_t *n
         if (st) return st;
         for (int j = 0; j < k; j++) {
             if (!want[j]) continue;
-            const double lp = herd_log_softmax_at(herd_get_logits(c, j), V, next[b0 + j]);
+            const float *logits = herd_get_logits(c, j);
+            const double lp = herd_log_softmax_at(logits, V, next[b0 + j]);
             r->nll -= lp;
             r->nll2 += lp * lp;
             r->count++;
+            if (hook->each && (st = hook->each(logits, V, next[b0 + j], hook->user))) return st;
         }
     }
     return HERD_OK;
 }
 
+int herd_ppl_chunks(int n_tokens, int n, int max_chunks)
+{
+    int n_chunks = n > 0 ? n_tokens / n : 0;
+    return max_chunks >= 0 && max_chunks < n_chunks ? max_chunks : n_chunks;
+}
+
 herd_status herd_perplexity(herd_ctx *c, const int32_t *tokens, int n_tokens, int n, int max_chunks,
                             herd_ppl_progress progress, void *user, herd_ppl_result *r)
+{
+    return herd_perplexity_each(c, tokens, n_tokens, n, max_chunks, progress, NULL, user, r);
+}
+
+herd_status herd_perplexity_each(herd_ctx *c, const int32_t *tokens, int n_tokens, int n,
+                                 int max_chunks, herd_ppl_progress progress, herd_ppl_each_fn each,
+                                 void *user, herd_ppl_result *r)
 {
     memset(r, 0, sizeof *r);
     if (!c || !tokens || n < 4)
@@ -59,8 +86,8 @@ herd_status herd_perplexity(herd_ctx *c, const int32_t *tokens, int n_tokens, in
     if (n > c->params.n_ctx)
         return herd_seterr(HERD_E_INVALID, "perplexity: chunk of %d tokens exceeds the context (%d)",
                            n, c->params.n_ctx);
-    int n_chunks = n_tokens / n;
-    if (max_chunks >= 0 && max_chunks < n_chunks) n_chunks = max_chunks;
+    const int n_chunks = herd_ppl_chunks(n_tokens, n, max_chunks);
+    const ppl_hook hook = {each, user};
     if (n_chunks < 1)
         return herd_seterr(HERD_E_INVALID, "perplexity: need at least %d tokens, the text has %d", n,
                            n_tokens);
@@ -77,7 +104,7 @@ herd_status herd_perplexity(herd_ctx *c, const int32_t *tokens, int n_tokens, in
         const int32_t *chunk = tokens + (size_t)i * n;
         memcpy(buf, chunk, (size_t)n * sizeof *buf);
         if (herd_vocab_add_bos(v) && herd_vocab_bos(v) >= 0) buf[0] = herd_vocab_bos(v);
-        st = score_chunk(c, buf, chunk + 1, n, pos, want, r);
+        st = score_chunk(c, buf, chunk + 1, n, pos, want, &hook, r);
         r->n_chunks = i + 1;
         if (!st && progress) progress(i + 1, exp(r->nll / (double)r->count), user);
     }

@@ -14,9 +14,10 @@ void herd_kernels_install_ref(herd_type_traits *traits);
 const char *herd_kernels_install_simd(herd_type_traits *traits);
 
 /* ------------------------------------------------------------------------
- * Block layouts, byte for byte as ggml stores them (ggml-common.h). The F16
- * scale fields are read with memcpy (herd_ld_f16) so that a block at an odd
- * address is never an unaligned load in C terms.
+ * Block layouts, byte for byte as ggml stores them (ggml-common.h). Rows of
+ * blocks are 2-byte aligned (4 for Q8_K) whenever the tensor data is, which
+ * GGUF guarantees (32); the F16 scales are still read through memcpy
+ * (herd_ld_f16) and SIMD loads are unaligned ones.
  */
 #define HERD_QK4_0 32
 #define HERD_QK8_0 32

@@ -16,7 +16,13 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* Every function below is compiled for these extensions (GCC: target
+ * pragma; clang: the same attribute applied to each function). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 static inline float hsum8(__m256 v)
 {
@@ -24,6 +30,13 @@ static inline float hsum8(__m256 v)
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     r = _mm_add_ss(r, _mm_movehdup_ps(r));
     return _mm_cvtss_f32(r);
+}
+
+static inline float bf16(const void *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return herd_bf16_to_f32(h);
 }
 
 static inline float ld_f16(const void *p)
@@ -226,11 +239,7 @@ static void vec_dot_bf16_avx2(int64_t n, float *s, const void *vx, const void *v
                 _mm256_fmadd_ps(bf16x8(x + 2 * (i + 8 * j)), bf16x8(y + 2 * (i + 8 * j)), acc[j]);
     acc[0] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
     double sum = hsum8(acc[0]);
-    if (i < n) {
-        float tail;
-        herd_vec_dot_bf16_ref(n - i, &tail, x + 2 * i, y + 2 * i);
-        sum += tail;
-    }
+    for (; i < n; i++) sum += (double)(bf16(x + 2 * i) * bf16(y + 2 * i));
     *s = (float)sum;
 }
 
@@ -358,3 +367,7 @@ void herd_kernels_install_avx2(herd_type_traits *traits)
     herd_gemm_kernels[HERD_TYPE_Q8_0] = (herd_gemm_kernel){.gemm = gemm_q8_0_avx2};
     herd_gemm_kernels[HERD_TYPE_Q4_0] = (herd_gemm_kernel){.gemm = gemm_q4_0_avx2};
 }
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

@@ -14,22 +14,44 @@
  *                  Q4_0: Σ(u−8)·y = Σu·y − 8·Σy     (u = nibble 0..15)
  *                  Q8_0: Σx·y = Σx·(y+128) − 128·Σx
  *                The correction depends on the token (Q4_0) or the row (Q8_0)
- *                only, so inside a tile each (row, token) pair costs one
- *                vpdpbusd, one conversion and two float operations per two
- *                blocks; that is the bound of this design.
+ *                only; it is the starting value of the sum. For matmul the
+ *                activations are packed once (see pack_pair) so that inside
+ *                a tile each (row, token) pair costs one vpdpbusd, one
+ *                conversion, one multiply and one FMA per two blocks.
  *   Q6_K         maddubs of the 6-bit quants (as 0..63) with Q8_K, then
  *                vpdpwssd by the 16-element scales; −32 via Q8_K's bsums.
- *   F16, F32     ggml's own order: 4 accumulators of 16 lanes, pairwise
- *                reduction, _mm512_reduce_add_ps, tail in double.
+ *                The matmul tile unpacks a row once for 4 tokens.
+ *   F16, F32     vec_dot in ggml's own order: 4 accumulators of 16 lanes,
+ *                pairwise reduction, _mm512_reduce_add_ps, tail in double.
+ *                Matmul tiles of 4 × 4 (F16 activations widened once).
  *   BF16         vdpbf16ps, as ggml with AVX512_BF16 (denormal inputs are
  *                flushed by the instruction, as in ggml).
+ *
+ * All tiles compute every output with its own accumulator, in an order that
+ * does not depend on the tile shape, so matmul results do not depend on the
+ * number of threads.
  */
 #include "tensor/kernels.h"
 
 #include <immintrin.h>
 #include <string.h>
 
+/* Every function below is compiled for these extensions (GCC: target
+ * pragma; clang: the same attribute applied to each function). */
+#if defined(__clang__)
+#pragma clang attribute push(                                                                      \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c"))),      \
+    apply_to = function)
+#else
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c")
+#endif
+
+static inline float bf16(const void *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return herd_bf16_to_f32(h);
+}
 
 static inline float ld_f16(const void *p)
 {
@@ -69,7 +91,7 @@ static inline __m512i load2_q8(const int8_t *qs, size_t stride, bool two)
 /* Two Q4_0 blocks A, B as 64 unsigned bytes 0..15, in the order
  * [A 0..15 | B 0..15 | A 16..31 | B 16..31]: the nibbles split with 256-bit
  * operations and one insert. The activations are permuted to match (once
- * per tile, not once per row). */
+ * per matmul when packed, once per step in vec_dot). */
 static inline __m512i load2_q4(const herd_block_q4_0 *b, bool two)
 {
     const __m128i a = loadu128(b[0].qs);
@@ -82,23 +104,14 @@ static inline __m512i load2_q4(const herd_block_q4_0 *b, bool two)
 
 /* ------------------------------------------------------------ Q4_0, Q8_0 */
 
-/* One tile: NR ≤ 4 weight rows × NT ≤ 4 tokens, two blocks per step. The
- * loops over r and t have constant bounds once inlined into the specialized
- * functions below, so the accumulators stay in registers. Lane layout of the
- * integer sums (and so of the scale vectors): Q8_0 [A×8 | B×8], Q4_0
- * [A×4 | B×4 | A×4 | B×4]. */
-static inline __attribute__((always_inline)) void tile_q(bool q4, int64_t n, const uint8_t *xb,
-                                                         size_t xs, const int NR, const uint8_t *yb,
-                                                         size_t ys, const int NT, float *s,
-                                                         size_t ss)
+/* vec_dot on standard Q8_0 activations, two blocks per step. Lane layout of
+ * the integer sums (and so of the scale vectors): Q8_0 [A×8 | B×8], Q4_0
+ * [A×4 | B×4 | A×4 | B×4]. The sum starts from the correction: −8·Σy for
+ * Q4_0, −128·Σx for Q8_0 (per 4 elements, like vpdpbusd's sums). */
+static inline __attribute__((always_inline)) void vec_dot_q(bool q4, int64_t n, float *s,
+                                                            const uint8_t *x, const uint8_t *y)
 {
-    __m512 acc[4][4];
-
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; r++)
-
-#pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    __m512 acc = _mm512_setzero_ps();
     const int64_t nb = n / 32;
     const size_t xbs = q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
     const size_t ybs = sizeof(herd_block_q8_0);
@@ -106,76 +119,44 @@ static inline __attribute__((always_inline)) void tile_q(bool q4, int64_t n, con
     const __m512i didx = q4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
                             : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i yperm = _mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7);
-    for (int64_t i = 0; i < nb; i += 2) {
+    for (int64_t i = 0; i < nb; i += 2, x += 2 * xbs, y += 2 * ybs) {
         const bool two = i + 1 < nb;
-        __m512i yq[4], corr_t[4];
-        __m512 dy[4];
-
-#pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            const uint8_t *b = yb + t * ys + i * ybs;
-            const __m512i v = load2_q8((const int8_t *)b + 2, ybs, two);
-            dy[t] = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(ld2_f16(b, ybs, two)));
-            if (q4) {
-                yq[t] = _mm512_permutexvar_epi64(yperm, v);
-                corr_t[t] =
-                    _mm512_sub_epi32(_mm512_setzero_si512(),
-                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), k08, yq[t]));
-            } else {
-                yq[t] = _mm512_xor_si512(v, k80); /* y + 128, as unsigned */
-            }
+        const __m512i v = load2_q8((const int8_t *)y + 2, ybs, two);
+        const __m512 dy = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(ld2_f16(y, ybs, two)));
+        const __m512 dx = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(ld2_f16(x, xbs, two)));
+        const __m512i zero = _mm512_setzero_si512();
+        __m512i p;
+        if (q4) {
+            const __m512i yq = _mm512_permutexvar_epi64(yperm, v);
+            const __m512i corr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k08, yq));
+            p = _mm512_dpbusd_epi32(corr, load2_q4((const herd_block_q4_0 *)(const void *)x, two),
+                                    yq);
+        } else {
+            const __m512i xq = load2_q8((const int8_t *)x + 2, xbs, two);
+            const __m512i corr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k80, xq));
+            p = _mm512_dpbusd_epi32(corr, _mm512_xor_si512(v, k80), xq);
         }
-
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) {
-            const uint8_t *b = xb + r * xs + i * xbs;
-            const __m512 dx =
-                _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(ld2_f16(b, xbs, two)));
-            __m512i xq, corr_r = _mm512_setzero_si512();
-            if (q4) {
-                xq = load2_q4((const herd_block_q4_0 *)(const void *)b, two);
-            } else {
-                xq = load2_q8((const int8_t *)b + 2, xbs, two);
-                corr_r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, xq);
-            }
-
-#pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                /* Q4_0 starts from −8·Σy; Q8_0 takes 128·Σx off after. The
-                 * correction is per 4 elements, like vpdpbusd's sums. */
-                const __m512i p =
-                    q4 ? _mm512_dpbusd_epi32(corr_t[t], xq, yq[t])
-                       : _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), yq[t], xq),
-                                          corr_r);
-                acc[r][t] =
-                    _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[t]), _mm512_cvtepi32_ps(p), acc[r][t]);
-            }
-        }
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(p), acc);
     }
-
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; r++)
-
-#pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) s[t * ss + r] = _mm512_reduce_add_ps(acc[r][t]);
+    *s = _mm512_reduce_add_ps(acc);
 }
 
 static void vec_dot_q8_0_avx512(int64_t n, float *s, const void *x, const void *y)
 {
-    tile_q(false, n, x, 0, 1, y, 0, 1, s, 0);
+    vec_dot_q(false, n, s, x, y);
 }
 
 static void vec_dot_q4_0_avx512(int64_t n, float *s, const void *x, const void *y)
 {
-    tile_q(true, n, x, 0, 1, y, 0, 1, s, 0);
+    vec_dot_q(true, n, s, x, y);
 }
 
 /* ------------------------------------------------------------ packed */
 
 /* matmul's activation layout for the tiles: per pair of Q8_0 blocks (64
- * elements), the quants already in the register order tile_q builds, the
+ * elements), the quants already in the register order vec_dot_q builds, the
  * vpdpbusd correction (Q4_0) and the scales spread over the lanes — what
- * tile_q recomputes per tile is done once per matmul here:
+ * vec_dot_q recomputes at every step is done once per matmul here:
  *   Q4_0: qs[64] in [A 0..15 | B 0..15 | A 16..31 | B 16..31] order,
  *         int32 corr[16] = −8·Σ of each 4 quants, float d[16]   (192 bytes)
  *   Q8_0: qs[64] + 128 as unsigned, float d[16]                 (128 bytes)
@@ -221,9 +202,11 @@ static void pack_q8_0(const float *x, void *y, int64_t n)
     pack_pair(false, x, y, n);
 }
 
-/* tile_q over packed activations: per (row, token) pair and two blocks one
- * vpdpbusd, one conversion, one multiply and one FMA; the weights' scales
- * come from two 16-bit broadcasts and one conversion. */
+/* NR ≤ 4 weight rows × NT ≤ 4 tokens over packed activations. The loops
+ * over r and t have constant bounds once inlined into the specializations
+ * below, so the 16 accumulators stay in registers. Per (row, token) pair and
+ * two blocks: one vpdpbusd, one conversion, one multiply and one FMA; the
+ * weights' scales come from two 16-bit broadcasts and one conversion. */
 static inline __attribute__((always_inline)) void tile_p(bool q4, int64_t n, const uint8_t *xb,
                                                          size_t xs, const int NR, const uint8_t *yb,
                                                          size_t ys, const int NT, float *s,
@@ -445,11 +428,7 @@ static void vec_dot_bf16_avx512(int64_t n, float *s, const void *vx, const void 
                               (__m512bh)_mm512_loadu_si512(y + 2 * i + 64));
     }
     double sum = (double)_mm512_reduce_add_ps(c1) + (double)_mm512_reduce_add_ps(c2);
-    if (i < n) {
-        float tail;
-        herd_vec_dot_bf16_ref(n - i, &tail, x + 2 * i, y + 2 * i);
-        sum += tail;
-    }
+    for (; i < n; i++) sum += (double)(bf16(x + 2 * i) * bf16(y + 2 * i));
     *s = (float)sum;
 }
 
@@ -580,3 +559,7 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
                                                            .pack_block = 64,
                                                            .pack_block_bytes = PACK_Q4_0};
 }
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

@@ -87,8 +87,7 @@ void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, co
     const bool convert = a_stride != 0;
     const uint8_t *act = convert ? (const uint8_t *)work : (const uint8_t *)x;
     const size_t a_step = convert ? a_stride : (size_t)n_in * 4;
-    /* Without a packed layout, vec_dot and the gemm read the same rows. */
-    const herd_vec_dot_fn dot = t->vec_dot;
+    const herd_vec_dot_fn dot = t->vec_dot; /* only without gemm, so never packed */
     const uint8_t *wb = w;
     if (n_threads < 1) n_threads = 1;
     /* Small products are not worth waking threads for. */
@@ -122,13 +121,17 @@ void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, co
         } else {
             /* Batch: row blocks of RB rows, each walking all tokens in tiles
              * of HERD_GEMM_MAX_T. RB is small enough to give every thread
-             * work and to keep a block's weights in L2 across the tokens. */
+             * work and to keep a block's weights in L2 across the tokens.
+             * Blocks are handed out dynamically: on a busy machine a thread
+             * that was descheduled does not hold up the others' share.
+             * Every output is computed the same way whichever thread or tile
+             * takes it, so results do not depend on the thread count. */
             const int64_t R = HERD_GEMM_MAX_R, T = HERD_GEMM_MAX_T;
             int64_t rb = (n_rows + nth - 1) / nth;
             if (rb > 64) rb = 64;
             rb = (rb + R - 1) / R * R;
             const int64_t n_blocks = (n_rows + rb - 1) / rb;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
             for (int64_t blk = 0; blk < n_blocks; blk++) {
                 const int64_t r0 = blk * rb, r1 = r0 + rb < n_rows ? r0 + rb : n_rows;
                 for (int64_t t0 = 0; t0 < n_tok; t0 += T) {

@@ -58,8 +58,12 @@ typedef struct herd_type_traits {
     /* Compute support; NULL where herd has no kernel for the type (the file can
      * still be read and described). */
     herd_to_float_fn to_float;
-    herd_from_float_fn from_float;     /* fastest available */
-    herd_from_float_fn from_float_ref; /* scalar reference */
+    /* from_float: how ggml-cpu converts activations (fastest available).
+     * from_float_ref: ggml's quantize_row_*_ref, what model files are made
+     * with. Same bits for every type except Q8_0, where ggml's x86 activation
+     * quantizer rounds differently (see kernels_ref.c). */
+    herd_from_float_fn from_float;
+    herd_from_float_fn from_float_ref;
     uint32_t vec_dot_type;             /* the type activations are converted to */
     herd_vec_dot_fn vec_dot;           /* fastest available */
     herd_vec_dot_fn vec_dot_ref;       /* scalar reference */

@@ -1,157 +1,21 @@
 /*
- * spm.c — text to token ids for SentencePiece-style ("llama") vocabularies,
- * step for step as llama.cpp's tokenize and llm_tokenizer_spm do it.
+ * spm.c — the text fragments between special tokens to token ids, for
+ * SentencePiece-style ("llama") vocabularies, step for step as llama.cpp's
+ * llm_tokenizer_spm does it (tokenize.c has split the special tokens out).
  *
- * 1. Special tokens are split out of the text (tokenizer_st_partition):
- *    each special token in turn, longest first, is searched for in the text
- *    fragments not yet claimed, and every occurrence cuts its fragment in
- *    three. User-defined tokens are always split out; control and unknown
- *    ones only when parse_special is set.
- * 2. Each remaining fragment gets a space in front when it starts the text or
- *    follows a special token (and the vocabulary adds a space prefix), and
- *    every space becomes U+2581.
- * 3. The fragment is cut into UTF-8 characters, by the length its lead byte
+ * 1. Each fragment gets a space in front when it starts the text or follows
+ *    a special token (and the vocabulary adds a space prefix), and every
+ *    space becomes U+2581.
+ * 2. The fragment is cut into UTF-8 characters, by the length its lead byte
  *    announces (so invalid UTF-8 gives odd "characters", never a crash), and
  *    adjacent symbols are merged, best-scoring pair first (ties: leftmost),
  *    for as long as some adjacent pair is itself a token.
- * 4. Each final symbol is its token, or else its bytes as <0xNN> tokens.
+ * 3. Each final symbol is its token, or else its bytes as <0xNN> tokens.
  */
-#define _GNU_SOURCE /* memmem */
 #include "tokenizer/vocab_impl.h"
 
-#include <ctype.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------- vectors */
-
-typedef struct id_vec {
-    int32_t *a;
-    size_t n, cap;
-} id_vec;
-
-static bool grow(void **a, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *p = realloc(*a, c * elem);
-    if (!p) return false;
-    *a = p;
-    *cap = c;
-    return true;
-}
-
-static bool push_id(id_vec *v, int32_t id)
-{
-    if (!grow((void **)&v->a, &v->cap, v->n + 1, sizeof *v->a)) return false;
-    v->a[v->n++] = id;
-    return true;
-}
-
-/* --------------------------------------------------- special partition */
-
-/* A piece of the input: a special token (tok >= 0) or raw text. */
-typedef struct frag {
-    int32_t tok;
-    size_t off, len;
-} frag;
-
-typedef struct frag_vec {
-    frag *a;
-    size_t n, cap;
-} frag_vec;
-
-static bool push_frag(frag_vec *v, int32_t tok, size_t off, size_t len)
-{
-    if (!grow((void **)&v->a, &v->cap, v->n + 1, sizeof *v->a)) return false;
-    v->a[v->n++] = (frag){tok, off, len};
-    return true;
-}
-
-/* Cut every occurrence of special token id out of the raw fragment f. */
-static bool split_fragment(const herd_vocab *v, const char *text, frag f, int32_t id, frag_vec *out)
-{
-    const char *t = vocab_text(v, id);
-    size_t tl = v->tok[id].len, off = f.off, len = f.len;
-    uint16_t attr = v->tok[id].attr;
-    while (len > 0) {
-        const char *p = memmem(text + off, len, t, tl);
-        if (!p) return push_frag(out, -1, off, len);
-        size_t at = (size_t)(p - text), left = at - off, end = off + len;
-        if (attr & ATTR_LSTRIP)
-            while (left > 0 && isspace((unsigned char)text[off + left - 1])) left--;
-        if (left > 0 && !push_frag(out, -1, off, left)) return false;
-        if (!push_frag(out, id, 0, 0)) return false;
-        off = at + tl;
-        len = end - off;
-        if (attr & ATTR_RSTRIP)
-            while (len > 0 && isspace((unsigned char)text[off])) off++, len--;
-    }
-    return true;
-}
-
-/* Which byte pairs occur in the text: a special token whose first two bytes
- * never do cannot occur either, and costs no search. */
-static uint8_t *pairs_of(const char *text, size_t len)
-{
-    uint8_t *bits = calloc(65536 / 8 + 32, 1);
-    if (!bits) return NULL;
-    for (size_t i = 0; i < len; i++) {
-        unsigned a = (uint8_t)text[i];
-        bits[65536 / 8 + a / 8] |= (uint8_t)(1u << (a % 8)); /* single bytes after the pairs */
-        if (i + 1 < len) {
-            unsigned pr = a << 8 | (uint8_t)text[i + 1];
-            bits[pr / 8] |= (uint8_t)(1u << (pr % 8));
-        }
-    }
-    return bits;
-}
-
-static bool may_occur(const uint8_t *bits, const char *t, size_t tl)
-{
-    unsigned a = (uint8_t)t[0];
-    if (tl == 1) return bits[65536 / 8 + a / 8] >> (a % 8) & 1;
-    unsigned pr = a << 8 | (uint8_t)t[1];
-    return bits[pr / 8] >> (pr % 8) & 1;
-}
-
-static herd_status partition(const herd_vocab *v, const char *text, size_t len, bool parse_special,
-                             frag_vec *out)
-{
-    frag_vec cur = {0}, next = {0};
-    uint8_t *bits = NULL;
-    herd_status st = HERD_OK;
-    if (len && !push_frag(&cur, -1, 0, len)) goto oom;
-    for (int i = 0; i < v->n_special && len; i++) {
-        int32_t id = v->special[i];
-        if (!parse_special && (v->tok[id].attr & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
-        if (v->tok[id].len > len) continue;
-        if (!bits && !(bits = pairs_of(text, len))) goto oom;
-        if (!may_occur(bits, vocab_text(v, id), v->tok[id].len)) continue;
-        next.n = 0;
-        for (size_t j = 0; j < cur.n; j++) {
-            bool ok = cur.a[j].tok >= 0 ? push_frag(&next, cur.a[j].tok, 0, 0)
-                                        : split_fragment(v, text, cur.a[j], id, &next);
-            if (!ok) goto oom;
-        }
-        frag_vec t = cur;
-        cur = next;
-        next = t;
-    }
-    goto done;
-oom:
-    st = herd_seterr(HERD_E_NOMEM, "tokenize: out of memory");
-done:
-    free(bits);
-    free(next.a);
-    if (st)
-        free(cur.a);
-    else
-        *out = cur;
-    return st;
-}
 
 /* ------------------------------------------------------- SPM merging */
 
@@ -182,7 +46,7 @@ static bool pair_before(const spm_pair *a, const spm_pair *b)
 
 static bool heap_push(spm_work *w, spm_pair p)
 {
-    if (!grow((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap)) return false;
+    if (!vocab_reserve((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap)) return false;
     size_t i = w->heap_n++;
     while (i > 0 && pair_before(&p, &w->heap[(i - 1) / 2])) {
         w->heap[i] = w->heap[(i - 1) / 2];
@@ -229,7 +93,7 @@ static uint32_t utf8_len(uint8_t c)
 /* Escape the fragment (with the optional leading space) into w->esc. */
 static bool escape(spm_work *w, const char *s, size_t n, bool prefix, size_t *out_len)
 {
-    if (!grow((void **)&w->esc, &w->esc_cap, 3 * (n + 1), 1)) return false;
+    if (!vocab_reserve((void **)&w->esc, &w->esc_cap, 3 * (n + 1), 1)) return false;
     size_t m = 0;
     for (size_t i = prefix ? 0 : 1; i <= n; i++) {
         char c = i == 0 ? ' ' : s[i - 1];
@@ -268,7 +132,7 @@ static herd_status emit(const herd_vocab *v, const spm_work *w, const spm_sym *s
 static herd_status spm_merge(const herd_vocab *v, spm_work *w, size_t len, id_vec *out)
 {
     size_t n_sym = 0;
-    if (!grow((void **)&w->sym, &w->sym_cap, len, sizeof *w->sym)) return HERD_E_NOMEM;
+    if (!vocab_reserve((void **)&w->sym, &w->sym_cap, len, sizeof *w->sym)) return HERD_E_NOMEM;
     for (size_t off = 0; off < len; n_sym++) {
         uint32_t n = utf8_len((uint8_t)w->esc[off]);
         if (n > len - off) n = (uint32_t)(len - off);
@@ -307,13 +171,11 @@ static herd_status spm_fragment(const herd_vocab *v, spm_work *w, const char *s,
 
 /* -------------------------------------------------------------- entry */
 
-static herd_status tokenize_spm(const herd_vocab *v, const char *text, const frag_vec *fr,
-                                bool add_bos, id_vec *out)
+herd_status spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out)
 {
     spm_work w = {0};
     herd_status st = HERD_OK;
     bool prev_special = true; /* the text's start counts as after a special token */
-    if (add_bos && v->bos >= 0 && !push_id(out, v->bos)) st = HERD_E_NOMEM;
     for (size_t i = 0; i < fr->n && !st; i++) {
         const frag *f = &fr->a[i];
         if (f->tok >= 0) {
@@ -332,30 +194,3 @@ static herd_status tokenize_spm(const herd_vocab *v, const char *text, const fra
     return st;
 }
 
-herd_status herd_vocab_tokenize(const herd_vocab *v, const char *text, size_t len, bool add_bos,
-                                bool parse_special, int32_t *ids, int cap, int *n_ids)
-{
-    if (!v || !n_ids || (!text && len) || cap < 0 || (!ids && cap > 0))
-        return herd_seterr(HERD_E_INVALID, "tokenize: invalid arguments");
-    *n_ids = 0;
-    if (v->kind != HERD_VOCAB_SPM)
-        return herd_seterr(HERD_E_UNSUPPORTED,
-                           "tokenize: '%s' (byte-level BPE) vocabularies are "
-                           "not supported yet",
-                           v->model);
-    if (len > (size_t)INT_MAX / 4)
-        return herd_seterr(HERD_E_RANGE, "tokenize: text of %zu bytes is too long", len);
-    frag_vec fr = {0};
-    id_vec out = {0};
-    herd_status st = partition(v, text, len, parse_special, &fr);
-    if (!st) st = tokenize_spm(v, text, &fr, add_bos, &out);
-    if (!st && out.n > (size_t)INT_MAX) st = herd_seterr(HERD_E_RANGE, "tokenize: too many tokens");
-    if (!st) {
-        size_t m = out.n < (size_t)cap ? out.n : (size_t)cap;
-        if (m) memcpy(ids, out.a, m * sizeof *ids);
-        *n_ids = (int)out.n;
-    }
-    free(fr.a);
-    free(out.a);
-    return st;
-}

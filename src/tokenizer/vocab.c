@@ -11,7 +11,8 @@
  *   4. llama.cpp's guesses from token texts: end-of-turn and fill-in-middle
  *      tokens, the end-of-generation set, tokens forced to CONTROL;
  *   5. the list of special tokens, longest first, for splitting them out of
- *      text, and the Phi-3 RSTRIP rule.
+ *      text, and the Phi-3 RSTRIP rule;
+ *   6. for byte-level BPE, the merges and the pre-tokenizer (bpe.c).
  * Token texts are copied, so the GGUF file may be closed afterwards.
  */
 #include "tokenizer/vocab_impl.h"
@@ -83,6 +84,11 @@ static const char *const bpe_keep_spaces[] = {
 static const char *const bpe_add_bos[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1",
                                           "pixtral", "midm-2.0", "lfm2", "jina-v5-nano", "tekken",
                                           "chameleon", NULL};
+/* ... and for which it takes a word that is a token whole, unmerged. */
+static const char *const bpe_ignore_merges[] = {"llama3", "llama-v3", "llama-bpe", "falcon3",
+                                                "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+                                                "jina-v5-nano", "tekken", "minicpm5", "youtu",
+                                                "granite-embed-multi-97m", NULL};
 // clang-format on
 
 static herd_status load_kind(herd_vocab *v, const gguf_file *f)
@@ -101,6 +107,7 @@ static herd_status load_kind(herd_vocab *v, const gguf_file *f)
         v->bos = 11, v->eos = 11;
         v->clean_spaces = !in_list(v->pre, bpe_keep_spaces);
         v->add_bos = in_list(v->pre, bpe_add_bos);
+        v->ignore_merges = in_list(v->pre, bpe_ignore_merges);
         v->escape_spaces = strcmp(v->pre, "sarvam-moe") == 0;
         if (strcmp(v->pre, "glm4") == 0 || strcmp(v->pre, "chatglm-bpe") == 0) v->bos = -1;
     } else {
@@ -492,6 +499,10 @@ herd_status herd_vocab_load(const gguf_file *f, herd_vocab **out)
     }
     model_attrs(v, f);
     build_byte_tokens(v);
+    if (v->kind == HERD_VOCAB_BPE && (st = bpe_load(v, f))) {
+        herd_vocab_free(v);
+        return st;
+    }
     *out = v;
     return HERD_OK;
 }
@@ -504,6 +515,7 @@ void herd_vocab_free(herd_vocab *v)
     free(v->slot);
     free(v->eog);
     free(v->special);
+    bpe_free(v);
     free(v);
 }
 

@@ -1,6 +1,8 @@
 /*
  * vocab_impl.h — the inside of herd_vocab, shared by the files of the
- * tokenizer module (vocab.c loads it, spm.c tokenizes, piece.c detokenizes).
+ * tokenizer module: vocab.c loads it, tokenize.c splits out special tokens and
+ * hands the rest to spm.c (SentencePiece) or bpe.c (byte-level BPE, with
+ * pretok.c's pre-tokenizers), piece.c detokenizes.
  *
  * Token attributes are kept as llama.cpp's bit set (llama_token_attr), not as
  * the file's token_type: llama.cpp adds bits after loading (an end-of-turn
@@ -52,6 +54,12 @@ struct herd_vocab {
     int32_t *special;
     int n_special;
     int32_t byte_tok[256]; /* byte → its fallback token, -1 if none */
+
+    /* byte-level BPE (bpe.c): NULL when the file has no merges, or names a
+     * pre-tokenizer herd does not know; tokenizing then fails with a reason. */
+    struct bpe_merges *merges;
+    struct pretok *pretok;
+    bool ignore_merges; /* a word that is a token is not merged (Llama 3) */
 };
 
 static inline const char *vocab_text(const herd_vocab *v, int32_t id)
@@ -71,6 +79,43 @@ typedef struct vocab_sink {
 } vocab_sink;
 
 void sink_put(vocab_sink *k, const char *s, size_t n);
+
+/* ------------------------------------------------------------ tokenizing */
+
+/* Grow *a (of *cap elements of elem bytes) to hold need; false if out of memory. */
+bool vocab_reserve(void **a, size_t *cap, size_t need, size_t elem);
+
+typedef struct id_vec {
+    int32_t *a;
+    size_t n, cap;
+} id_vec;
+
+static inline bool push_id(id_vec *v, int32_t id)
+{
+    if (!vocab_reserve((void **)&v->a, &v->cap, v->n + 1, sizeof *v->a)) return false;
+    v->a[v->n++] = id;
+    return true;
+}
+
+/* A piece of the input: a special token (tok >= 0) or raw text. */
+typedef struct frag {
+    int32_t tok;
+    size_t off, len;
+} frag;
+
+typedef struct frag_vec {
+    frag *a;
+    size_t n, cap;
+} frag_vec;
+
+/* The ids of the fragments, appended to out (spm.c, bpe.c). */
+herd_status spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
+herd_status bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
+
+/* Read tokenizer.ggml.merges and pick the pre-tokenizer (bpe.c). Only running
+ * out of memory fails; what is missing makes tokenizing fail later. */
+herd_status bpe_load(herd_vocab *v, const gguf_file *f);
+void bpe_free(herd_vocab *v);
 
 /* Append the piece of one token (llama.cpp's token_to_piece) with up to lstrip
  * leading spaces removed. Returns false for an id outside the vocabulary. */

@@ -1,0 +1,299 @@
+/*
+ * server_impl.h — internal: what the modules of the server (server.h tells
+ * the story) share with each other. One section per module.
+ */
+#ifndef HERD_SERVER_IMPL_H
+#define HERD_SERVER_IMPL_H
+
+#include "server/server.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+struct MHD_Connection;
+struct MHD_Response;
+
+/* ------------------------------------------------------------ jobs (scheduler.c)
+ *
+ * A job is one prompt to continue. Its input is fixed before it is submitted;
+ * its output is written by the scheduler thread under the scheduler's mutex
+ * and read by the HTTP thread that waits for it. Both hold a reference; the
+ * last release frees it, so a client that disconnects and a scheduler that is
+ * mid-step never race over the memory. Everything in srv_gen is fixed-size so
+ * that a job owns its input outright. */
+
+#define SRV_MAX_STOP     8   /* stop strings per request (OpenAI allows 4) */
+#define SRV_STOP_BYTES   128 /* longest stop string, bytes */
+#define SRV_MAX_TOP      20  /* alternatives per logprob entry (OpenAI's limit) */
+#define SRV_MAX_BIAS     300 /* logit_bias entries (OpenAI's limit) */
+
+typedef struct srv_gen {
+    int max_tokens; /* -1: until the slot's context is full */
+    herd_sampler_params sp;
+    float presence_penalty, frequency_penalty; /* over the generated tokens */
+    int n_bias;
+    int32_t bias_id[SRV_MAX_BIAS];
+    float bias[SRV_MAX_BIAS];
+    int n_stop;
+    char stop[SRV_MAX_STOP][SRV_STOP_BYTES];
+    int logprobs;       /* -1: none; else how many alternatives (0..SRV_MAX_TOP) */
+    bool echo_logprobs; /* also the log-probabilities of the prompt tokens */
+} srv_gen;
+
+/* One token's log-probability under the model (raw logits, before any
+ * penalty or temperature) and the n_top most likely tokens at that place. */
+typedef struct srv_lp {
+    int32_t token;
+    float logprob;
+    int n_top;
+    int32_t top_id[SRV_MAX_TOP];
+    float top_lp[SRV_MAX_TOP];
+} srv_lp;
+
+typedef enum { SRV_FINISH_NONE, SRV_FINISH_STOP, SRV_FINISH_LENGTH, SRV_FINISH_ERROR } srv_finish;
+
+typedef struct srv_job {
+    /* input */
+    int32_t *prompt;
+    int n_prompt;
+    srv_gen gen;
+    /* output (scheduler mutex) */
+    char *text; /* generated text so far, valid UTF-8, stop strings cut */
+    size_t text_len, text_cap;
+    srv_lp *lp; /* one per generated token when gen.logprobs >= 0 */
+    int n_lp, lp_cap;
+    srv_lp *prompt_lp; /* [n_prompt] with gen.echo_logprobs ([0] is unused) */
+    bool prompt_done, done, cancelled;
+    srv_finish finish;
+    char error[256];
+    int n_cached;                      /* prompt tokens reused from the slot's cache */
+    int n_gen;                         /* tokens generated (not counting end-of-generation) */
+    double t_submit, t_start, t_prompt, t_end;
+    /* bookkeeping (scheduler mutex) */
+    pthread_cond_t cv;
+    int refs;
+    struct srv_job *next;
+} srv_job;
+
+/* What a waiting thread has not seen yet of a job. */
+typedef struct srv_cursor {
+    size_t text;
+    int lp;
+    bool prompt_seen, done_seen;
+} srv_cursor;
+
+/* A copy of that news (free with srv_news_free). */
+typedef struct srv_news {
+    char *text;
+    size_t len;
+    srv_lp *lp;
+    int n_lp;
+    bool prompt_done; /* the prompt finished since the last look */
+    bool done;        /* the job finished since the last look */
+} srv_news;
+
+typedef struct srv_metrics srv_metrics;
+typedef struct srv_sched srv_sched;
+
+typedef struct srv_sched_params {
+    herd_model *model;
+    int n_slots, n_ctx, n_batch, queue_max;
+    srv_metrics *metrics;
+} srv_sched_params;
+
+typedef enum { SCHED_OK = 0, SCHED_FULL, SCHED_CLOSED } sched_result;
+
+herd_status sched_start(const srv_sched_params *p, srv_sched **out);
+/* Refuse new jobs and end every queued or running one with an error. */
+void sched_close(srv_sched *s);
+/* Join the thread and free (after sched_close and after every waiter left). */
+void sched_free(srv_sched *s);
+int sched_n_ctx_slot(const srv_sched *s);
+int sched_capacity(const srv_sched *s); /* slots + queue bound */
+
+/* A new job (one reference, held by the caller); NULL when out of memory. */
+srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen);
+/* Queue all of jobs or none (SCHED_FULL past the bound); each queued job gets
+ * a reference held by the scheduler. */
+sched_result sched_submit(srv_sched *s, srv_job *const *jobs, int n);
+void sched_cancel(srv_sched *s, srv_job *job);
+void sched_release(srv_sched *s, srv_job *job);
+/* Wait at most timeout_ms for the job to finish; true if it has. */
+bool sched_wait_done(srv_sched *s, srv_job *job, int timeout_ms);
+/* Wait at most timeout_ms for news past the cursor; copy it and advance.
+ * False if there was none. */
+bool sched_poll(srv_sched *s, srv_job *job, srv_cursor *cur, srv_news *news, int timeout_ms);
+void srv_news_free(srv_news *n);
+void sched_pause(srv_sched *s, bool paused);
+void sched_stats(srv_sched *s, herd_server_stats *out);
+
+/* ---------------------------------------------------------------- metrics.c */
+
+struct srv_metrics {
+    pthread_mutex_t mu;
+    double t_start;
+    uint64_t requests, requests_failed, jobs_done, jobs_cancelled;
+    uint64_t prompt_tokens, cached_tokens, generated_tokens, decode_steps;
+    double decode_seconds, prompt_seconds, generation_seconds;
+    uint64_t status[6]; /* responses by class: 1xx..5xx ([0] unused) */
+};
+
+void metrics_init(srv_metrics *m);
+void metrics_destroy(srv_metrics *m);
+void metrics_response(srv_metrics *m, int status);
+/* One decode step: prompt and generated tokens in it, its duration. */
+void metrics_step(srv_metrics *m, int n_prompt, int n_gen, double seconds);
+void metrics_job(srv_metrics *m, int n_cached, bool cancelled);
+/* Prometheus text exposition (malloc'ed). */
+char *metrics_render(srv_metrics *m, const herd_server_stats *st);
+
+/* ------------------------------------------------------------------ api.c */
+
+typedef struct api_error {
+    int status; /* HTTP status */
+    const char *type; /* "invalid_request_error", "server_error", ... */
+    const char *code; /* NULL or e.g. "context_length_exceeded" */
+    char param[64];   /* the offending field, or "" */
+    char message[512];
+} api_error;
+
+/* Fill e and return false (so that `return api_fail(...)` reads well). */
+bool api_fail(api_error *e, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* {"error": {"message", "type", "param", "code"}} */
+json_t *api_error_json(const api_error *e);
+
+typedef enum { API_COMPLETION, API_CHAT } api_kind;
+
+typedef struct api_request {
+    api_kind kind;
+    json_t *prompts;  /* completions: array of prompts (string or array of ids) */
+    json_t *messages; /* chat: messages with string contents */
+    json_t *extra;    /* chat: template variables (tools, chat_template_kwargs) or NULL */
+    srv_gen gen;
+    bool stream, include_usage, echo;
+} api_request;
+
+bool api_parse_completion(const json_t *body, api_request *r, api_error *e);
+bool api_parse_chat(const json_t *body, api_request *r, api_error *e);
+void api_request_free(api_request *r);
+/* Parse a request body: an object, or a 400 (malformed JSON / not an object). */
+json_t *api_parse_body(const char *body, size_t len, api_error *e);
+
+/* ---------------------------------------------------------------- reply.c */
+
+/* What every response of one request shares. */
+typedef struct reply_ctx {
+    const herd_model *model;
+    const char *model_id;
+    char id[48];
+    long created;
+    int n_ctx_slot;
+    api_kind kind;
+    bool chat_logprobs; /* chat: logprobs in the "content" shape */
+} reply_ctx;
+
+void reply_ctx_init(reply_ctx *rc, herd_server *srv, api_kind kind);
+const char *reply_finish_name(srv_finish f);
+/* The whole answer of a finished request: one choice per job. echo_text[i]
+ * is the prompt text to put in front of choice i (NULL: no echo). */
+json_t *reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const *echo_text);
+/* A streamed chunk with a text delta (and its logprobs), or the first chat
+ * chunk (role only, text NULL), or the last (finish set). */
+json_t *reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
+                    srv_finish finish, bool role);
+/* The usage chunk of stream_options.include_usage. */
+json_t *reply_usage_chunk(const reply_ctx *rc, const srv_job *job);
+json_t *reply_usage(const srv_job *const *jobs, int n);
+json_t *reply_timings(const srv_job *const *jobs, int n);
+/* Legacy completions logprobs: tokens, token_logprobs, top_logprobs, text_offset. */
+json_t *reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
+                              const int32_t *prompt, const srv_lp *lp, int n_lp, size_t offset0);
+/* A valid-UTF-8 JSON string of arbitrary bytes (invalid sequences become U+FFFD). */
+json_t *reply_string(const char *s, size_t len);
+char *reply_piece(const herd_model *m, int32_t id, bool special, size_t *len);
+
+/* --------------------------------------------------------------- prompt.c */
+
+typedef struct srv_prompt {
+    int32_t *ids;
+    int n;
+    char *text; /* the text the ids came from (echo), or NULL */
+} srv_prompt;
+
+/* Tokenize one completions prompt (a string: with BOS as the model wants;
+ * an array of ids: as given, checked against the vocabulary). */
+bool prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out, api_error *e);
+/* Render chat messages with the server's template, then tokenize. */
+bool prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *extra,
+                      srv_prompt *out, char **rendered, api_error *e);
+void prompt_free(srv_prompt *p);
+/* A prompt of n tokens with max_tokens must fit a slot: a 400 otherwise. */
+bool prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
+herd_status chat_setup(herd_server *srv, const char *override);
+void chat_teardown(herd_server *srv);
+
+/* ------------------------------------------------------ http.c, routes.c, stream.c */
+
+/* One request as a route handler sees it. */
+typedef struct http_req {
+    herd_server *srv;
+    struct MHD_Connection *conn;
+    int fd; /* the client's socket, to notice a disconnect while waiting */
+    const char *body;
+    size_t len;
+} http_req;
+
+/* A handler's answer: a status and a response (JSON or a stream). */
+typedef struct http_reply {
+    int status;
+    struct MHD_Response *resp;
+} http_reply;
+
+http_reply http_json(int status, json_t *j); /* steals j */
+http_reply http_error(const api_error *e);
+http_reply http_text(int status, const char *type, char *text); /* steals text */
+/* Has the client closed its end? */
+bool http_client_gone(int fd);
+
+http_reply route_health(http_req *r);
+http_reply route_models(http_req *r);
+http_reply route_completions(http_req *r);
+http_reply route_chat(http_req *r);
+http_reply route_tokenize(http_req *r);
+http_reply route_detokenize(http_req *r);
+http_reply route_apply_template(http_req *r);
+http_reply route_metrics(http_req *r);
+
+/* A Server-Sent Events response that streams the jobs' tokens (stream.c).
+ * Takes over the request, the references to the jobs and echo_text. */
+http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
+                        const reply_ctx *rc);
+
+herd_status http_start(herd_server *srv);
+void http_quiesce(herd_server *srv);
+void http_stop(herd_server *srv);
+
+/* ---------------------------------------------------------------- server.c */
+
+struct herd_chat_template;
+
+struct herd_server {
+    herd_server_params p;
+    herd_model *model;
+    char *model_id, *host, *api_key, *cors_origin;
+    srv_sched *sched;
+    srv_metrics metrics;
+    /* chat (prompt.c) */
+    struct herd_chat_template *tmpl;
+    char *chat_format; /* built-in format when there is no Jinja template */
+    char *bos_text, *eos_text;
+    /* http.c */
+    struct MHD_Daemon *mhd;
+    int port;
+    long created;
+};
+
+void srv_log(herd_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
