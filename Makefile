@@ -7,7 +7,7 @@ DEBIAN_DEPS = build-essential cmake pkg-config libjansson-dev libpcre2-dev libmi
 DEMO_MODEL ?= ../shared/models/tiny/llama-f32.gguf
 DEMO_PROMPT ?= The quick brown fox
 
-.PHONY: all deps build asan test test-plain test-asan demo bench format check clean
+.PHONY: all deps build asan test test-plain test-asan demo bench fuzz format check clean
 
 all: build
 
@@ -47,6 +47,19 @@ demo: build
 bench: build
 	bench/compare-llama-cpp
 
+# libFuzzer targets (clang), each run for FUZZ_TIME seconds (10 minutes by
+# default; `make fuzz FUZZ_TIME=30` for a smoke run). Corpora live in build-fuzz/.
+FUZZ_TIME ?= 600
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc
+fuzz: build
+	@mkdir -p build-fuzz/gguf-corpus
+	./build/test_gguf >/dev/null 2>&1 || true
+	cp /tmp/herd-test-*/*.gguf build-fuzz/gguf-corpus/ 2>/dev/null || true
+	clang $(FUZZ_FLAGS) -o build-fuzz/fuzz_gguf tests/fuzz/fuzz_gguf.c src/gguf/gguf.c \
+	  src/gguf/gguf_write.c src/util/util.c src/tensor/types.c -lm -lpthread
+	build-fuzz/fuzz_gguf -max_len=4096 -max_total_time=$(FUZZ_TIME) -malloc_limit_mb=64 \
+	  build-fuzz/gguf-corpus
+
 format:
 	clang-format -i include/*.h src/*/*.[ch] tools/*.[ch] tests/*.[ch]
 
@@ -55,4 +68,4 @@ check: build
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src tools
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
