@@ -12,8 +12,13 @@
  *   tokenize-harness ids VOCAB FILE         ids of each text in FILE, as
  *                                           `oracle tokenize VOCAB --batch FILE`
  *                                           prints them (no BOS, specials as text)
- *   tokenize-harness speed VOCAB FILE [R]   tokenize FILE whole R times (default
- *                                           5): best and median seconds, MB/s
+ *   tokenize-harness corpus OUT SIZE F...   SIZE bytes of mixed text: 4 KiB from
+ *                                           each file F in turn, round and round
+ *                                           (cut between UTF-8 characters)
+ *   tokenize-harness speed VOCAB FILE [R]   tokenize FILE (up to a batch
+ *                                           separator, if any) R times (default
+ *                                           5), no BOS, specials as text: wall and
+ *                                           CPU seconds, MB/s
  *   tokenize-harness retag IN OUT PRE       copy vocabulary IN to OUT with
  *                                           tokenizer.ggml.pre = PRE, to try
  *                                           pre-tokenizers no vocabulary here has
@@ -29,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char SEP[] = "\n__ggml_vocab_test__\n";
 
@@ -112,7 +118,9 @@ static int cmd_bytes(uint64_t seed, long n, const char *path)
         for (size_t j = 0; j < len; j++) {
             uint32_t x = rt_next(&r);
             /* bias to the bytes UTF-8 is made of, and some ASCII */
-            buf[j] = (uint8_t)(x % 3 == 0 ? 0x80 + (x >> 8) % 0x80 : x % 3 == 1 ? (x >> 8) : 'a' + (x >> 8) % 3);
+            buf[j] = (uint8_t)(x % 3 == 0   ? 0x80 + (x >> 8) % 0x80
+                               : x % 3 == 1 ? (x >> 8)
+                                            : 'a' + (x >> 8) % 3);
             if (buf[j] == 0) buf[j] = ' ';
         }
         if (aborts_llama(buf, len)) continue;
@@ -146,6 +154,58 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* CPU seconds of this thread: steadier than the wall clock on a busy machine. */
+static double cpu_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Turn every batch separator in s[0..*len) into a newline (the vocabularies'
+ * .inp files have them), so that the corpus is one text to the oracle. */
+static void drop_separators(char *s, size_t *len)
+{
+    size_t m = 0, sl = strlen(SEP);
+    for (size_t i = 0; i < *len;) {
+        if (*len - i >= sl && memcmp(s + i, SEP, sl) == 0) {
+            s[m++] = '\n';
+            i += sl;
+        } else {
+            s[m++] = s[i++];
+        }
+    }
+    *len = m;
+}
+
+static int cmd_corpus(const char *out, long size, char **files, int n_files)
+{
+    FILE *f = fopen(out, "wb");
+    char **text = calloc((size_t)n_files, sizeof *text);
+    size_t *len = calloc((size_t)n_files, sizeof *len), *at = calloc((size_t)n_files, sizeof *at);
+    for (int i = 0; i < n_files; i++) {
+        text[i] = read_all(files[i], &len[i]);
+        drop_separators(text[i], &len[i]);
+    }
+    for (long done = 0; done < size;) {
+        for (int i = 0; i < n_files && done < size; i++) {
+            if (!len[i]) continue;
+            size_t k = 4096 < size - done ? 4096 : (size_t)(size - done);
+            if (k > len[i] - at[i]) k = len[i] - at[i];
+            /* end between characters: not before a continuation byte */
+            while (k > 1 && at[i] + k < len[i] && (text[i][at[i] + k] & 0xC0) == 0x80) k--;
+            fwrite(text[i] + at[i], 1, k, f);
+            done += (long)k;
+            at[i] = at[i] + k >= len[i] ? 0 : at[i] + k;
+        }
+    }
+    for (int i = 0; i < n_files; i++) free(text[i]);
+    free(text);
+    free(len);
+    free(at);
+    return fclose(f) != 0;
+}
+
 static int cmd_speed(const char *vocab, const char *path, int reps)
 {
     double t0 = herd_time();
@@ -153,17 +213,23 @@ static int cmd_speed(const char *vocab, const char *path, int reps)
     double t_load = herd_time() - t0;
     size_t len;
     char *text = read_all(path, &len);
-    double t[64];
+    char *sep = strstr(text, SEP); /* the oracle's batch file: one text */
+    if (sep) len = (size_t)(sep - text);
+    double t[64], c[64];
     int n = 0;
     if (reps < 1 || reps > 64) reps = 5;
     for (int r = 0; r < reps; r++) {
         t0 = herd_time();
+        double c0 = cpu_time();
         free(tokenize(v, text, len, &n));
         t[r] = herd_time() - t0;
+        c[r] = cpu_time() - c0;
     }
     qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    printf("load %.3f s, %zu bytes -> %d tokens, best %.4f s, median %.4f s, %.1f MB/s\n", t_load,
-           len, n, t[0], t[reps / 2], (double)len / t[reps / 2] / 1e6);
+    qsort(c, (size_t)reps, sizeof c[0], cmp_double);
+    printf("load %.3f s, %zu bytes -> %d tokens; wall best %.4f s median %.4f s; "
+           "cpu best %.4f s median %.4f s; %.1f MB/s (cpu median)\n",
+           t_load, len, n, t[0], t[reps / 2], c[0], c[reps / 2], (double)len / c[reps / 2] / 1e6);
     free(text);
     herd_vocab_free(v);
     return 0;
@@ -193,9 +259,13 @@ int main(int argc, char **argv)
     if (!strcmp(c, "bytes") && argc == 5)
         return cmd_bytes(strtoull(argv[2], NULL, 0), atol(argv[3]), argv[4]);
     if (!strcmp(c, "ids") && argc == 4) return cmd_ids(argv[2], argv[3]);
+    if (!strcmp(c, "corpus") && argc >= 5)
+        return cmd_corpus(argv[2], atol(argv[3]), argv + 4, argc - 4);
     if (!strcmp(c, "retag") && argc == 5) return cmd_retag(argv[2], argv[3], argv[4]);
-    if (!strcmp(c, "speed") && argc >= 4) return cmd_speed(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 5);
+    if (!strcmp(c, "speed") && argc >= 4)
+        return cmd_speed(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 5);
     fprintf(stderr, "usage: tokenize-harness gen SEED N STEP FILE | bytes SEED N FILE |\n"
-                    "       ids VOCAB FILE | speed VOCAB FILE [REPS] | retag IN OUT PRE\n");
+                    "       ids VOCAB FILE | speed VOCAB FILE [REPS] | retag IN OUT PRE |\n"
+                    "       corpus OUT SIZE FILE...\n");
     return 2;
 }

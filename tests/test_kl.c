@@ -51,7 +51,8 @@ static bool ref_ids(int32_t *ids)
     json_t *j = json_load_file(path, 0, NULL);
     json_t *a = json_object_get(j, "ids");
     bool ok = json_array_size(a) == N_CHUNK;
-    for (int i = 0; ok && i < N_CHUNK; i++) ids[i] = (int32_t)json_integer_value(json_array_get(a, i));
+    for (int i = 0; ok && i < N_CHUNK; i++)
+        ids[i] = (int32_t)json_integer_value(json_array_get(a, i));
     json_decref(j);
     CHECK(ok);
     return ok;
@@ -228,8 +229,10 @@ static void test_cli(void)
         return;
     const char *bin = test_herd_bin(), *dir = test_tmpdir();
     char cmd[2048], *out = NULL, *err = NULL;
-    snprintf(cmd, sizeof cmd, "%s perplexity -m %s -f %s -c 64 --chunks 3 -t 2 "
-             "--kl-divergence-base %s/cli.kld", bin, f32, text, dir);
+    snprintf(cmd, sizeof cmd,
+             "%s perplexity -m %s -f %s -c 64 --chunks 3 -t 2 "
+             "--kl-divergence-base %s/cli.kld",
+             bin, f32, text, dir);
     CHECKF(test_run(cmd, &out, &err) == 0, "%s", err);
     const double ppl = field(out, "Final estimate: PPL = ");
     CHECK(ppl > 1);
@@ -237,8 +240,10 @@ static void test_cli(void)
     double kld[2], base_ppl[2];
     const char *models[] = {q8, q4};
     for (int t = 0; t < 2; t++) {
-        snprintf(cmd, sizeof cmd, "%s perplexity -m %s -t 2 --kl-divergence-base %s/cli.kld "
-                 "--kl-divergence", bin, models[t], dir);
+        snprintf(cmd, sizeof cmd,
+                 "%s perplexity -m %s -t 2 --kl-divergence-base %s/cli.kld "
+                 "--kl-divergence",
+                 bin, models[t], dir);
         CHECKF(test_run(cmd, &out, &err) == 0, "%s", err);
         CHECK(out && strstr(out, "KL Divergence") && strstr(out, "Same top p"));
         kld[t] = field(out, "Mean    KLD: ");
@@ -253,8 +258,10 @@ static void test_cli(void)
     CHECKF(kld[1] > kld[0], "q4_0 %g, q8_0 %g", kld[1], kld[0]);
 
     /* A truncated base file: one error line, non-zero exit. */
-    snprintf(cmd, sizeof cmd, "head -c 1000 %s/cli.kld > %s/bad.kld && %s perplexity -m %s "
-             "--kl-divergence-base %s/bad.kld --kl-divergence", dir, dir, bin, q8, dir);
+    snprintf(cmd, sizeof cmd,
+             "head -c 1000 %s/cli.kld > %s/bad.kld && %s perplexity -m %s "
+             "--kl-divergence-base %s/bad.kld --kl-divergence",
+             dir, dir, bin, q8, dir);
     CHECK(test_run(cmd, &out, &err) != 0);
     CHECKF(err && strstr(err, "bad.kld") && strchr(err, '\n') == err + strlen(err) - 1, "%s", err);
     free(out), free(err);

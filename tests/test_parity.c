@@ -263,9 +263,10 @@ int main(void)
     check_file("llama-swa-f32", f32_max, -1, 0);
     g_swa = -1;
     const char *families[] = {"llama", "ladder"};
-    const char *types[] = {"f16", "bf16", "q8_0", "q4_0", "q6_k"};
+    const char *types[] = {"f16",  "bf16", "q8_0", "q4_0",   "q4_1",   "q5_0",  "q5_1",
+                           "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"};
     for (int f = 0; f < 2; f++)
-        for (int t = 0; t < 5; t++) {
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             json_t *row = json_object_get(json_object_get(th, families[f]), types[t]);
             json_t *file = json_object_get(row, "file");
             if (!row || !json_is_string(file)) continue;

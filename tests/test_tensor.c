@@ -64,8 +64,10 @@ static float u2f(uint32_t u)
     return f;
 }
 
-static const uint32_t compute_types[] = {HERD_TYPE_F32,  HERD_TYPE_F16,  HERD_TYPE_BF16,
-                                         HERD_TYPE_Q8_0, HERD_TYPE_Q4_0, HERD_TYPE_Q6_K};
+static const uint32_t compute_types[] = {
+    HERD_TYPE_F32,  HERD_TYPE_F16,  HERD_TYPE_BF16, HERD_TYPE_Q8_0, HERD_TYPE_Q4_0,
+    HERD_TYPE_Q4_1, HERD_TYPE_Q5_0, HERD_TYPE_Q5_1, HERD_TYPE_Q2_K, HERD_TYPE_Q3_K,
+    HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K};
 #define N_COMPUTE (sizeof compute_types / sizeof compute_types[0])
 
 /* ------------------------------------------------------------ F16 / BF16 */
@@ -147,9 +149,12 @@ static void test_roundtrip(void)
     float *x = malloc(n * sizeof *x), *z = malloc(n * sizeof *z);
     void *q = malloc(herd_row_bytes(HERD_TYPE_F32, n));
     static const uint32_t types[] = {HERD_TYPE_F32,  HERD_TYPE_F16,  HERD_TYPE_BF16, HERD_TYPE_Q8_0,
-                                     HERD_TYPE_Q4_0, HERD_TYPE_Q6_K, HERD_TYPE_Q8_K};
+                                     HERD_TYPE_Q4_0, HERD_TYPE_Q6_K, HERD_TYPE_Q8_K, HERD_TYPE_Q4_1,
+                                     HERD_TYPE_Q5_0, HERD_TYPE_Q5_1, HERD_TYPE_Q8_1, HERD_TYPE_Q2_K,
+                                     HERD_TYPE_Q3_K, HERD_TYPE_Q4_K, HERD_TYPE_Q5_K};
     /* RMS error relative to RMS value: what each format is good for. */
-    static const double max_rel_rms[] = {0, 3e-4, 3e-3, 0.012, 0.15, 0.03, 0.03};
+    static const double max_rel_rms[] = {0,    3e-4, 3e-3, 0.012, 0.15, 0.03, 0.03, 0.12,
+                                         0.08, 0.06, 0.012, 0.45, 0.25, 0.12, 0.06};
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const herd_type_traits *t = herd_type(types[k]);
         fill(x, n, 0.5f);
@@ -162,7 +167,12 @@ static void test_roundtrip(void)
         for (int64_t i = 0; i < n; i++) {
             se += (double)(z[i] - x[i]) * (z[i] - x[i]);
             sx += (double)x[i] * x[i];
-            if (x[i] == 0 && z[i] != 0) bad++;
+            /* Zero is exact in the symmetric formats; the ones with a min
+             * (x = d·q + m) only give it back where a block is all zero. */
+            const bool has_min = types[k] == HERD_TYPE_Q4_1 || types[k] == HERD_TYPE_Q5_1 ||
+                                 types[k] == HERD_TYPE_Q2_K || types[k] == HERD_TYPE_Q4_K ||
+                                 types[k] == HERD_TYPE_Q5_K;
+            if (x[i] == 0 && z[i] != 0 && (!has_min || (i >= 1024 && i < 1280))) bad++;
         }
         double rel = sqrt(se / sx);
         CHECKF(rel <= max_rel_rms[k], "%s: relative RMS error %g > %g", t->name, rel,
@@ -201,14 +211,16 @@ static void test_from_float_exact(void)
         if (rep == 5)                /* exact .5 ties after scaling: rounding mode matters */
             for (int64_t i = 0; i < n; i++) x[i] = (float)((int)(rng_next() % 255) - 127) * 0.5f;
         static const uint32_t types[] = {HERD_TYPE_F16, HERD_TYPE_BF16, HERD_TYPE_Q8_0,
-                                         HERD_TYPE_Q8_K};
-        for (size_t k = 0; k < 4; k++) {
+                                         HERD_TYPE_Q8_1, HERD_TYPE_Q8_K};
+        for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
             const herd_type_traits *t = herd_type(types[k]);
             size_t rb = herd_row_bytes(types[k], n);
-            /* Q8_0's from_float is ggml-cpu's x86 activation quantizer, whose
-             * scalar twin is herd_quantize_q8_0_act; the others have one. */
-            herd_from_float_fn ref =
-                types[k] == HERD_TYPE_Q8_0 ? herd_quantize_q8_0_act : t->from_float_ref;
+            /* Q8_0's and Q8_1's from_float are ggml-cpu's x86 activation
+             * quantizers, whose scalar twins are herd_quantize_q8_{0,1}_act;
+             * the others have one. */
+            herd_from_float_fn ref = types[k] == HERD_TYPE_Q8_0   ? herd_quantize_q8_0_act
+                                     : types[k] == HERD_TYPE_Q8_1 ? herd_quantize_q8_1_act
+                                                                  : t->from_float_ref;
             /* Odd lengths of whole blocks exercise the SIMD tails. */
             int64_t len = n - (rep % 3) * t->blck_size * (t->blck_size == 1 ? 5 : 1);
             rb = herd_row_bytes(types[k], len);
@@ -332,8 +344,23 @@ static void test_matmul_case(uint32_t type, int64_t n_in, int64_t n_rows, int64_
             const double want = naive_dot(wd, ad + k * n_in, n_in, &mag);
             const double want32 = naive_dot(wd, x + k * n_in, n_in, &mag32);
             const float got = y[k * n_rows + r];
-            /* Against the converted activations: only summation order. */
-            if (!(fabs(got - want) <= 2e-6 * mag + 1e-30)) {
+            /* Against the converted activations: only summation order;
+             * with Q8_1 also the F16 rounding of its s = d·Σq, which
+             * carries each block's min m (|m| ≤ the block's largest
+             * weight) into the dot product. */
+            double tol_s = 0;
+            if (t->vec_dot_type == HERD_TYPE_Q8_1) {
+                const float *ak = ad + k * n_in;
+                for (int64_t i0 = 0; i0 < n_in; i0 += 32) {
+                    double wmax = 0, asum = 0;
+                    for (int64_t i = i0; i < i0 + 32; i++) {
+                        wmax = fmax(wmax, fabs(wd[i]));
+                        asum += fabs(ak[i]);
+                    }
+                    tol_s += wmax * asum * 0x1p-11;
+                }
+            }
+            if (!(fabs(got - want) <= 2e-6 * mag + tol_s + 1e-30)) {
                 if (bad_exact++ < 3)
                     fprintf(stderr, "  %s row %lld tok %lld: got %.9g want %.9g\n", t->name,
                             (long long)r, (long long)k, got, want);
@@ -577,6 +604,13 @@ int main(int argc, char **argv)
     test_against_llamacpp("models/tiny/ladder-q8_0.gguf");
     test_against_llamacpp("models/tiny/ladder-q4_0.gguf");
     test_against_llamacpp("models/tiny/ladder-q6_k.gguf");
+    test_against_llamacpp("models/tiny/ladder-q4_1.gguf");
+    test_against_llamacpp("models/tiny/ladder-q5_0.gguf");
+    test_against_llamacpp("models/tiny/ladder-q5_1.gguf");
+    test_against_llamacpp("models/tiny/ladder-q2_k.gguf");
+    test_against_llamacpp("models/tiny/ladder-q3_k_m.gguf");
+    test_against_llamacpp("models/tiny/ladder-q4_k_m.gguf");
+    test_against_llamacpp("models/tiny/ladder-q5_k_m.gguf");
     test_against_llamacpp("models/tiny/ladder-f16.gguf");
     test_against_llamacpp("models/tiny/ladder-bf16.gguf");
 

@@ -109,6 +109,9 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
         else if (!strcmp(a, "--kl-divergence")) { o->kl_divergence = 1; takes = false; }
         else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) { NEED(); ok = parse_int(a, v, 1, 4096, &o->n_parallel); }
         else if (!strcmp(a, "--scores")) { o->scores = 1; takes = false; }
+        else if (!strcmp(a, "--system")) { NEED(); o->system = v; }
+        else if (!strcmp(a, "--chat-template")) { NEED(); o->chat_template = v; }
+        else if (!strcmp(a, "--chat")) { o->chat = 1; takes = false; }
         else if (!strcmp(a, "--no-bos")) { o->no_bos = 1; takes = false; }
         else if (!strcmp(a, "--pieces")) { o->pieces = 1; takes = false; }
         else if (!strcmp(a, "--special")) { o->special = 1; takes = false; }

@@ -26,6 +26,10 @@ typedef struct cli_opts {
     int kl_divergence;   /* --kl-divergence: compare with kl_base */
     int n_parallel;      /* --parallel N / -np N: sequences (default 1) */
     int scores;          /* --scores: print every choice's log-likelihood */
+    /* herd chat, herd run --chat */
+    const char *system;        /* --system TEXT */
+    const char *chat_template; /* --chat-template NAME|FILE */
+    int chat;                  /* --chat: -p is a user message */
 } cli_opts;
 
 /* Parse argv[1..] (argv[0] is the subcommand). Prints the error and returns
@@ -47,10 +51,12 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

@@ -75,8 +75,10 @@ static int evaluate(herd_model *m, const cli_opts *o, const herd_mc_task *t)
     progress_bar pb = {.last = -100, .t0 = herd_time(), .tty = isatty(2)};
     herd_mc_result r;
     int rc = 0;
-    if (!sc) rc = cli_error(1, "eval: out of memory");
-    else if (herd_mc_evaluate(c, t, draw, &pb, sc, &r)) rc = cli_fail("eval");
+    if (!sc)
+        rc = cli_error(1, "eval: out of memory");
+    else if (herd_mc_evaluate(c, t, draw, &pb, sc, &r))
+        rc = cli_fail("eval");
     else {
         fprintf(stderr, "eval: %d questions, %ld tokens decoded in %.2f s\n", r.n, r.tokens_decoded,
                 herd_time() - pb.t0);

@@ -46,10 +46,12 @@ int cmd_info(int argc, char **argv)
     herd_ctx_params cp = herd_ctx_default_params();
     cp.n_ctx = n_ctx;
     cp.n_batch = o.n_batch;
+    cp.n_seq_max = o.n_parallel;
     cp.swa = o.swa;
     cp.type_k = cp.type_v = o.cache_type;
     herd_mem_estimate e = herd_estimate_memory_ctx(m, &cp);
-    printf("memory at -c %d:\n", n_ctx);
+    if (o.n_parallel > 1) printf("memory at -c %d, --parallel %d:\n", n_ctx, o.n_parallel);
+    else printf("memory at -c %d:\n", n_ctx);
     print_size("  weights", e.weights);
     print_size("  KV cache", e.kv_cache);
     print_size("  scratch", e.scratch);
@@ -62,11 +64,40 @@ int cmd_tokenize(int argc, char **argv)
 {
     cli_opts o;
     if (!cli_parse(argc, argv, &o)) return 2;
-    if (!o.prompt) return cli_error(2, "tokenize: -p TEXT is required");
+    if (!o.prompt && !o.file) return cli_error(2, "tokenize: -p TEXT or -f FILE is required");
+    /* -f FILE: the file's bytes, all of them (NULs too), tokenized as -p's. */
+    char *text = NULL;
+    long len = 0;
+    if (o.file) {
+        FILE *f = fopen(o.file, "rb");
+        if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
+            !(text = malloc((size_t)len + 1)) || fread(text, 1, (size_t)len, f) != (size_t)len) {
+            if (f) fclose(f);
+            free(text);
+            return cli_error(1, "tokenize: cannot read %s", o.file);
+        }
+        fclose(f);
+    }
     herd_model *m = cli_load_model(&o);
-    if (!m) return 1;
+    if (!m) {
+        free(text);
+        return 1;
+    }
     int n = 0;
-    int32_t *ids = cli_prompt_ids(m, &o, &n);
+    int32_t *ids = NULL;
+    if (text) {
+        bool bos = herd_add_bos(m) && !o.no_bos;
+        if (herd_tokenize(m, text, (size_t)len, bos, true, NULL, 0, &n) == HERD_OK &&
+            (ids = malloc(((size_t)n + 1) * sizeof *ids)) != NULL &&
+            herd_tokenize(m, text, (size_t)len, bos, true, ids, n, &n) != HERD_OK) {
+            free(ids);
+            ids = NULL;
+        }
+        if (!ids) cli_fail("tokenize");
+        free(text);
+    } else {
+        ids = cli_prompt_ids(m, &o, &n);
+    }
     if (!ids) {
         herd_model_free(m);
         return 1;

@@ -82,9 +82,10 @@ static int perplexity(herd_model *m, const cli_opts *o)
     int32_t *ids = tokenize_file(m, o->file, &n);
     herd_ctx *c = ids ? make_ctx(m, o, n_chunk) : NULL;
     herd_kld_writer *w = NULL;
-    if (!c) rc = 1;
-    else if (o->kl_base && herd_kld_writer_open(o->kl_base, herd_n_vocab(m), ids, n, n_chunk,
-                                                o->n_chunks, &w))
+    if (!c)
+        rc = 1;
+    else if (o->kl_base &&
+             herd_kld_writer_open(o->kl_base, herd_n_vocab(m), ids, n, n_chunk, o->n_chunks, &w))
         rc = cli_fail("kl-divergence-base");
     else {
         fprintf(stderr, "perplexity: %d tokens, %d chunks of %d\n", n, n / n_chunk, n_chunk);
@@ -150,8 +151,7 @@ static void kl_report(const herd_kld_summary *s)
     printf("\n====== Token probability statistics ======\n");
     printf("Mean    Δp: %6.3f ± %5.3f %%\n", 100 * s->p_diff.val, 100 * s->p_diff.unc);
     for (int i = 0; i < HERD_PDIFF_NQ; i++)
-        printf("%s Δp: %6.3f%%\n", quantile_label(herd_pdiff_fractions[i]),
-               100 * s->p_diff_q[i]);
+        printf("%s Δp: %6.3f%%\n", quantile_label(herd_pdiff_fractions[i]), 100 * s->p_diff_q[i]);
     printf("RMS Δp    : %6.3f ± %5.3f %%\n", 100 * s->p_diff_rms.val, 100 * s->p_diff_rms.unc);
     printf("Same top p: %6.3f ± %5.3f %%\n", 100 * s->same_top.val, 100 * s->same_top.unc);
 }
@@ -174,9 +174,11 @@ static int kl_divergence(herd_model *m, const cli_opts *o)
         fprintf(stderr, "perplexity: using the base file's context of %d (not -c %d)\n", n_chunk,
                 o->n_ctx);
     herd_ctx *c = make_ctx(m, o, n_chunk);
-    if (!c) rc = 1;
+    if (!c)
+        rc = 1;
     else {
-        fprintf(stderr, "kl_divergence: %d chunks of %d from %s\n", n / n_chunk, n_chunk, o->kl_base);
+        fprintf(stderr, "kl_divergence: %d chunks of %d from %s\n", n / n_chunk, n_chunk,
+                o->kl_base);
         printf("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence    "
                "          Δp RMS            Same top p\n");
         herd_ppl_result r;

@@ -1,8 +1,11 @@
 /*
- * cmd_run.c — `herd run` (generate) and `herd logits` (dump every position's
- * logits for parity checks).
+ * cmd_run.c — `herd run` (generate; with --chat, -p is one chat message in
+ * the model's prompt format) and `herd logits` (dump every position's logits
+ * for parity checks).
  */
 #include "cli.h"
+
+#include "chat/chat.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +104,39 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
     return rc;
 }
 
+static void print_text(void *user, const char *text, size_t len)
+{
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
+/* --chat: -p is one user message (after --system, if given) in the model's
+ * chat format (or --chat-template's); only the answer is printed. The
+ * conversation machinery is herd chat's (src/chat/conversation.c), so the
+ * answer ends at the format's end-of-turn markers too. */
+static int run_chat(herd_model *m, herd_ctx *c, const cli_opts *o)
+{
+    herd_conv_params p = herd_conv_default_params();
+    p.chat_template = o->chat_template;
+    p.system = o->system;
+    p.n_predict = o->n_predict;
+    p.sampling = o->sp;
+    herd_conv *conv;
+    if (herd_conv_new(m, c, &p, &conv)) return cli_fail("chat");
+    herd_conv_io io = {.text = print_text};
+    double t0 = herd_time();
+    int rc = herd_conv_reply(conv, o->prompt ? o->prompt : "", &io, NULL) ? cli_fail("chat") : 0;
+    double t1 = herd_time();
+    herd_conv_stats s;
+    herd_conv_get_stats(conv, &s);
+    printf("\n");
+    fprintf(stderr, "herd: chat prompt %d tokens, generated %d tokens in %.3f s (%.2f tokens/s)\n",
+            s.n_prompt, s.n_generated, t1 - t0, s.n_generated / (t1 - t0 + 1e-12));
+    herd_conv_free(conv);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
@@ -111,9 +147,10 @@ int cmd_run(int argc, char **argv)
     fprintf(stderr, "herd: loaded %s in %.3f s\n", o.model ? o.model : o.positional[0],
             herd_time() - t0);
     int n = 0, rc = 1;
-    int32_t *ids = cli_prompt_ids(m, &o, &n);
-    herd_ctx *c = ids ? make_ctx(m, &o, 1) : NULL;
-    if (c && n == 0) rc = cli_error(1, "the prompt is empty");
+    int32_t *ids = o.chat ? NULL : cli_prompt_ids(m, &o, &n);
+    herd_ctx *c = ids || o.chat ? make_ctx(m, &o, 1) : NULL;
+    if (c && o.chat) rc = run_chat(m, c, &o);
+    else if (c && n == 0) rc = cli_error(1, "the prompt is empty");
     else if (c && n > herd_ctx_n_ctx(c))
         rc = cli_error(1, "prompt has %d tokens, more than the context (%d)", n, herd_ctx_n_ctx(c));
     else if (c) {

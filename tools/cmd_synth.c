@@ -1,13 +1,14 @@
 /* cmd_synth.c — `herd synth`: write a random-weight model of a real shape. */
 #include "cli.h"
+#include "quant/quant.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 int cmd_synth(int argc, char **argv)
 {
-    herd_synth_params p = {.arch = "llama", .vocab_path = "../shared/vocab/ggml-vocab-llama-spm.gguf",
-                           .seed = 42};
+    /* No --vocab: the shape's own (../shared/vocab/ggml-vocab-<name>.gguf). */
+    herd_synth_params p = {.seed = 42};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return cli_error(2, "synth: %s needs a value", a);
@@ -22,13 +23,17 @@ int cmd_synth(int argc, char **argv)
         i++;
     }
     if (!p.shape || !p.type || !p.out_path) {
-        fprintf(stderr, "usage: herd synth --arch llama --shape SHAPE --type TYPE -o FILE [--vocab GGUF]\nshapes:");
+        fprintf(stderr, "usage: herd synth --shape SHAPE --type TYPE -o FILE [--vocab GGUF] "
+                        "[--seed N] [-t THREADS]\nshapes:");
         for (const char *const *s = herd_synth_shapes(); *s; s++) fprintf(stderr, " %s", *s);
-        fprintf(stderr, "\ntypes: f32 f16 bf16 q8_0 q4_0\n");
+        fprintf(stderr, "\ntypes:");
+        for (const herd_ftype_info *f = herd_ftype_all(); f->name; f++) fprintf(stderr, " %s", f->name);
+        fprintf(stderr, "\n");
         return 2;
     }
     double t0 = herd_time();
     if (herd_synth(&p)) return cli_fail("synth");
-    fprintf(stderr, "herd: wrote %s (%s, %s) in %.1f s\n", p.out_path, p.shape, p.type, herd_time() - t0);
+    fprintf(stderr, "herd: wrote %s (%s, %s) in %.1f s\n", p.out_path, p.shape, p.type,
+            herd_time() - t0);
     return 0;
 }

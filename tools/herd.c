@@ -10,6 +10,7 @@
 /* Subcommands that live in files of their own (tools/cmd_*.c). They are weak
  * so that the program links while a module is still being written. */
 int cmd_template(int argc, char **argv) __attribute__((weak));
+int cmd_serve(int argc, char **argv) __attribute__((weak));
 int cmd_catalog(int argc, char **argv) __attribute__((weak));
 
 typedef struct {
@@ -37,7 +38,10 @@ int main(int argc, char **argv)
         {"perplexity", cmd_perplexity, "perplexity of a text, as llama-perplexity computes it"},
         {"bench", cmd_bench, "measure prompt and generation speed (llama-bench's tests)"},
         {"synth", cmd_synth, "write a random-weight model of a real shape"},
+        {"quantize", cmd_quantize, "convert an F32/F16/BF16 model to q4_0, q4_k_m, … as llama-quantize"},
+        {"chat", cmd_chat, "talk with a model: multi-turn chat in its prompt format"},
         {"template", cmd_template, "render a chat template for a list of messages"},
+        {"serve", cmd_serve, "an OpenAI-compatible HTTP server with continuous batching"},
         {"catalog", cmd_catalog, "the landscape of open models, with sources"},
         {"eval", cmd_eval, "multiple-choice accuracy (HellaSwag, ARC, MMLU, Winogrande)"},
         {"compare", cmd_compare, "compare models side by side, with an HTML report"},

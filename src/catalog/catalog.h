@@ -147,6 +147,16 @@ typedef struct herd_catalog_query {
     const char *language; /* ISO 639-1 code the model must list; NULL: any */
     double max_ram_gb;    /* file + working memory must fit; <= 0: no limit */
     int min_context;      /* tokens; 0: any */
+    /* `herd recommend`'s rules (all zero: the ones above).
+     * estimate: the memory a model needs is herd's own estimate, by the
+     * formula of `herd info` (herd_catalog_estimate), not file + overhead;
+     * n_ctx: the context it is estimated for, 0 = min(context length, 4096)
+     * as herd info, -1 = the model's whole context; n_seq: sequences (herd
+     * info --parallel), 0 = 1; code: only models the catalog shows trained or
+     * measured on code, ranked as for any task. */
+    bool estimate;
+    int n_ctx, n_seq;
+    bool code;
 } herd_catalog_query;
 
 /* Does the model pass the query (at some quantization)? If not and why_not is
@@ -163,6 +173,8 @@ typedef struct herd_recommendation {
     double ram_gb;
     bool low_quant;                 /* only a quantization below Q4_K_M fits */
     char reasons[HERD_REASONS_MAX]; /* lines "text [source]" */
+    herd_mem_estimate mem;          /* with query.estimate: the breakdown of ram_gb */
+    int n_ctx;                      /* ... and the context it is for */
 } herd_recommendation;
 
 /* Rank the models that pass the query: those that fit at Q4_K_M or better
@@ -171,5 +183,20 @@ typedef struct herd_recommendation {
  * cap recommendations; *n gets how many models passed. */
 herd_status herd_catalog_recommend(const herd_catalog *cat, const herd_catalog_query *q,
                                    herd_recommendation *out, int cap, int *n);
+
+/* The memory herd needs to run model at its quant-th quantization, from the
+ * model's shape (layers, widths, heads, vocabulary: config.json facts kept
+ * by the recommender, each with its source) through herd_estimate_memory_ctx,
+ * the code behind `herd info`; the weights are the quantization's file size.
+ * q gives n_ctx and n_seq; *n_ctx gets the context used. */
+herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
+                                  const herd_catalog_query *q, herd_mem_estimate *out, int *n_ctx);
+/* The source of a model's shape facts, or NULL if the recommender has none. */
+const char *herd_catalog_shape_source(const herd_catalog *cat, int model);
+
+/* Why the model does not pass q, as one line with the facts and figures
+ * behind it and their sources ("" and false if it passes). */
+bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog_query *q,
+                          char *buf, size_t cap);
 
 #endif

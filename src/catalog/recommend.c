@@ -4,18 +4,27 @@
  * The filters are hard facts from the catalog: what a variant is tuned for,
  * whether the licence allows commercial use, the languages the model card
  * lists, the context length, and whether some GGUF quantization of it fits in
- * the memory given (file size + the working memory the catalog's memory fact
- * states). A model whose language or licence is unknown does not pass a
- * filter on it: the catalog does not guess.
+ * the memory given. A model whose language or licence is unknown does not
+ * pass a filter on it: the catalog does not guess.
+ *
+ * Memory comes one of two ways. The catalog's rule of thumb is the file plus
+ * the working memory its memory fact states. `herd recommend` asks for herd's
+ * own figure instead (query.estimate): the model's shape (layers, widths,
+ * heads, vocabulary, experts, window: from its config.json, each row with its
+ * source below) goes through herd_estimate_memory_ctx, the very formula
+ * `herd info` prints for a file and tests/cli_info_mem.sh checks against a
+ * measured peak RSS; the weights are the quantization's file size.
  *
  * The order is deliberately simple, so that it can be explained: models that
  * fit at Q4_K_M or better come before those that only fit at a lower
  * quantization (where llama.cpp's own tables show the quality loss growing
- * fast); then bigger models first; then higher MMLU where the catalog has it.
- * Every recommendation carries its reasons, each with the source of the fact
- * behind it, so the person can overrule the ranking knowingly.
+ * fast); for a context filter, longer contexts first; then bigger models
+ * first; then higher MMLU where the catalog has it. Every recommendation
+ * carries its reasons and every exclusion its cause, each with the source of
+ * the fact behind it, so the person can overrule the ranking knowingly.
  */
 #include "catalog/catalog_impl.h"
+#include "model/model.h"
 #include "util/util.h"
 
 #include <stdarg.h>
@@ -28,6 +37,131 @@
 #define GOOD_QUANT "Q4_K_M"
 #define TOP_QUANT  "Q8_0"
 
+/* ------------------------------------------------------------ shapes */
+
+/* What the memory formula needs of a model, from its config.json. */
+typedef struct {
+    const char *id;
+    int n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab;
+    int n_expert, n_expert_used, swa;
+    const char *source;
+} shape_fact;
+
+#define HF(repo) "https://huggingface.co/" repo "/blob/main/config.json"
+static const shape_fact SHAPES[] = {
+    {"llama-2-7b", 32, 4096, 32, 32, 11008, 32000, 0, 0, 0, HF("meta-llama/Llama-2-7b-hf")},
+    {"llama-2-13b", 40, 5120, 40, 40, 13824, 32000, 0, 0, 0, HF("meta-llama/Llama-2-13b-hf")},
+    {"llama-2-70b", 80, 8192, 64, 8, 28672, 32000, 0, 0, 0, HF("meta-llama/Llama-2-70b-hf")},
+    {"vicuna-7b-v1.5", 32, 4096, 32, 32, 11008, 32000, 0, 0, 0, HF("lmsys/vicuna-7b-v1.5")},
+    {"vicuna-13b-v1.5", 40, 5120, 40, 40, 13824, 32000, 0, 0, 0, HF("lmsys/vicuna-13b-v1.5")},
+    {"vicuna-33b-v1.3", 60, 6656, 52, 52, 17920, 32000, 0, 0, 0, HF("lmsys/vicuna-33b-v1.3")},
+    {"mistral-7b", 32, 4096, 32, 8, 14336, 32000, 0, 0, 4096, HF("mistralai/Mistral-7B-v0.1")},
+    {"zephyr-7b", 32, 4096, 32, 8, 14336, 32000, 0, 0, 4096, HF("HuggingFaceH4/zephyr-7b-beta")},
+    {"mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 8, 2, 0, HF("mistralai/Mixtral-8x7B-v0.1")},
+    {"yi-34b", 60, 7168, 56, 8, 20480, 64000, 0, 0, 0, HF("01-ai/Yi-34B")},
+    {"falcon-7b", 32, 4544, 71, 1, 18176, 65024, 0, 0, 0, HF("tiiuae/falcon-7b")},
+    {"falcon-40b", 60, 8192, 128, 8, 32768, 65024, 0, 0, 0, HF("tiiuae/falcon-40b")},
+    {"falcon-180b", 80, 14848, 232, 8, 59392, 65024, 0, 0, 0, HF("tiiuae/falcon-180B")},
+    {"mpt-7b", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0, HF("mosaicml/mpt-7b")},
+    {"mpt-7b-instruct", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0, HF("mosaicml/mpt-7b-instruct")},
+    {"mpt-7b-chat", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0, HF("mosaicml/mpt-7b-chat")},
+    {"mpt-7b-storywriter", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0,
+     HF("mosaicml/mpt-7b-storywriter")},
+    {"mpt-30b", 48, 7168, 64, 64, 28672, 50432, 0, 0, 0, HF("mosaicml/mpt-30b")},
+    {"mpt-30b-chat", 48, 7168, 64, 64, 28672, 50432, 0, 0, 0, HF("mosaicml/mpt-30b-chat")},
+    {"phi-2", 32, 2560, 32, 32, 10240, 51200, 0, 0, 0, HF("microsoft/phi-2")},
+    {"stablelm-base-alpha-7b", 16, 6144, 48, 48, 24576, 50432, 0, 0, 0,
+     HF("stabilityai/stablelm-base-alpha-7b")},
+    {"stablelm-tuned-alpha-7b", 16, 6144, 48, 48, 24576, 50432, 0, 0, 0,
+     HF("stabilityai/stablelm-tuned-alpha-7b")},
+    {"stablelm-3b-4e1t", 32, 2560, 32, 32, 6912, 50304, 0, 0, 0,
+     HF("stabilityai/stablelm-3b-4e1t")},
+};
+
+static const shape_fact *shape_of(const herd_catalog_model *m)
+{
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
+        if (!strcmp(SHAPES[i].id, m->id)) return &SHAPES[i];
+    return NULL;
+}
+
+const char *herd_catalog_shape_source(const herd_catalog *cat, int model)
+{
+    const herd_catalog_model *m = herd_catalog_model_at(cat, model);
+    const shape_fact *s = m ? shape_of(m) : NULL;
+    return s ? s->source : NULL;
+}
+
+/* The tensor type of a llama.cpp file type name: "Q4_K_M" -> Q4_K. */
+static uint32_t type_of_quant(const char *name)
+{
+    char base[16];
+    snprintf(base, sizeof base, "%s", name);
+    size_t n = strlen(base);
+    if (n > 2 && base[n - 2] == '_' && strchr("SML", base[n - 1])) base[n - 2] = 0;
+    for (uint32_t t = 0; t < HERD_TYPE_COUNT; t++)
+        if (!strcmp(herd_type_name(t), base)) return t;
+    return HERD_TYPE_F16;
+}
+
+herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
+                                  const herd_catalog_query *q, herd_mem_estimate *out, int *n_ctx)
+{
+    const herd_catalog_model *cm = herd_catalog_model_at(cat, model);
+    const shape_fact *s = cm ? shape_of(cm) : NULL;
+    if (!s || quant < 0 || quant >= cm->n_quants)
+        return herd_seterr(HERD_E_INVALID, "no shape facts for model %d", model);
+    /* A model of that shape, with no file: herd_estimate_memory_ctx takes
+     * the weights from tensor_bytes and sizes scratch from file_type. */
+    herd_model m;
+    memset(&m, 0, sizeof m);
+    herd_hparams *hp = &m.hp;
+    hp->n_ctx_train = cm->context_length > 0 ? cm->context_length : 2048;
+    hp->n_layer = s->n_layer, hp->n_embd = s->n_embd, hp->n_ff = s->n_ff;
+    hp->n_head = s->n_head, hp->n_head_kv = s->n_head_kv, hp->n_vocab = s->n_vocab;
+    hp->head_dim = s->n_embd / s->n_head;
+    hp->n_embd_kv = hp->head_dim * s->n_head_kv;
+    hp->n_expert = s->n_expert, hp->n_expert_used = s->n_expert_used;
+    hp->swa_window = s->swa;
+    m.file_type = type_of_quant(cm->quants[quant].type);
+    m.tensor_bytes = (uint64_t)(cm->quants[quant].size_gb * 1e9);
+    herd_ctx_params p = herd_ctx_default_params();
+    p.n_ctx = q && q->n_ctx < 0 ? hp->n_ctx_train : q ? q->n_ctx : 0;
+    p.n_seq_max = q && q->n_seq > 0 ? q->n_seq : 1;
+    *out = herd_estimate_memory_ctx(&m, &p);
+    if (n_ctx) *n_ctx = p.n_ctx > 0 ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    return HERD_OK;
+}
+
+/* ------------------------------------------------------- code facts */
+
+/* What the seed says about a model and code: +1 trained or measured on it,
+ * -1 said to lag at it. Each with the line and the words it says it in. */
+typedef struct {
+    const char *prefix; /* catalog ids starting with it */
+    int sign;
+    const char *what, *source, *quote;
+} code_fact;
+
+static const code_fact CODE[] = {
+    {"phi-2", 1, "trained on Python code (StackOverflow, competitions, textbooks)", "seed:104",
+     "StackOverflow的Python代码子集"},
+    {"mpt-", 1, "pre-trained on English text and code", "seed:93", "包含文本和代码的令牌"},
+    {"llama-2-", 1, "beats other open LLMs on coding benchmarks (the seed's claim)", "seed:35",
+     "编码"},
+    {"falcon-180b", 1, "excels at coding tests (the seed's claim)", "seed:74", "编码"},
+    {"zephyr-7b", -1, "lags at coding and maths", "seed:25", "它在编码和数学等任务上落后"},
+};
+
+static const code_fact *code_of(const herd_catalog_model *m)
+{
+    for (size_t i = 0; i < sizeof CODE / sizeof CODE[0]; i++)
+        if (!strncmp(m->id, CODE[i].prefix, strlen(CODE[i].prefix))) return &CODE[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------- filters */
+
 static int quant_index(const herd_catalog_model *m, const char *type)
 {
     for (int i = 0; i < m->n_quants; i++)
@@ -35,26 +169,42 @@ static int quant_index(const herd_catalog_model *m, const char *type)
     return -1;
 }
 
-/* The largest quantization up to Q8_0 whose file plus overhead fits in
- * max_ram_gb; with no limit, Q4_K_M. -1 if none fits. */
-static int pick_quant(const herd_catalog *cat, const herd_catalog_model *m, double max_ram_gb)
+/* Memory (GB, 10^9 bytes) the model needs at a quantization: herd's
+ * estimate, or the file plus the catalog's overhead. -1 if unknown. */
+static double need_gb(const herd_catalog *cat, int model, int quant, const herd_catalog_query *q)
 {
+    const herd_catalog_model *m = &cat->m[model];
+    if (!q->estimate) return m->quants[quant].size_gb + cat->overhead_gb;
+    herd_mem_estimate e;
+    if (herd_catalog_estimate(cat, model, quant, q, &e, NULL)) return -1;
+    return (double)e.total / 1e9;
+}
+
+/* The largest quantization up to Q8_0 that fits in max_ram_gb; with no
+ * limit, Q4_K_M. -1 if none fits. */
+static int pick_quant(const herd_catalog *cat, int model, const herd_catalog_query *q)
+{
+    const herd_catalog_model *m = &cat->m[model];
     int top = quant_index(m, TOP_QUANT);
     if (top < 0) top = m->n_quants - 1;
-    if (max_ram_gb <= 0) {
+    if (q->max_ram_gb <= 0) {
         int good = quant_index(m, GOOD_QUANT);
         return good >= 0 ? good : top;
     }
-    for (int i = top; i >= 0; i--)
-        if (m->quants[i].size_gb + cat->overhead_gb <= max_ram_gb) return i;
+    for (int i = top; i >= 0; i--) {
+        double need = need_gb(cat, model, i, q);
+        if (need >= 0 && need <= q->max_ram_gb) return i;
+    }
     return -1;
 }
 
-static int pick_variant(const herd_catalog_model *m, unsigned tasks)
+/* The variant for the task; for code an assistant if there is one. */
+static int pick_variant(const herd_catalog_model *m, const herd_catalog_query *q)
 {
+    unsigned tasks = q->tasks ? q->tasks : q->code ? HERD_TASK_CHAT | HERD_TASK_INSTRUCT : 0;
     for (int i = 0; i < m->n_variants; i++)
         if (!tasks || (m->variants[i].task & tasks)) return i;
-    return -1;
+    return q->tasks ? -1 : 0;
 }
 
 static bool speaks(const herd_catalog_model *m, const char *lang)
@@ -71,8 +221,10 @@ bool herd_catalog_matches(const herd_catalog *cat, int model, const herd_catalog
     const char *why = NULL;
     if (!m)
         why = "no such model";
-    else if (q->tasks && pick_variant(m, q->tasks) < 0)
+    else if (q->tasks && pick_variant(m, q) < 0)
         why = "no variant tuned for the task";
+    else if (q->code && (!code_of(m) || code_of(m)->sign < 0))
+        why = code_of(m) ? "said to lag at code" : "no code facts";
     else if (q->commercial && m->commercial != HERD_COMMERCIAL_YES &&
              m->commercial != HERD_COMMERCIAL_CONDITIONAL)
         why = m->commercial == HERD_COMMERCIAL_NO ? "licence forbids commercial use"
@@ -81,7 +233,9 @@ bool herd_catalog_matches(const herd_catalog *cat, int model, const herd_catalog
         why = m->n_languages ? "language not listed" : "languages unknown";
     else if (q->min_context > 0 && m->context_length < q->min_context)
         why = m->context_length ? "context too short" : "context length unknown";
-    else if (q->max_ram_gb > 0 && pick_quant(cat, m, q->max_ram_gb) < 0)
+    else if (q->estimate && !shape_of(m))
+        why = "no shape facts to estimate its memory";
+    else if (q->max_ram_gb > 0 && pick_quant(cat, model, q) < 0)
         why = "does not fit in memory";
     if (why_not) *why_not = why;
     return why == NULL;
@@ -110,23 +264,61 @@ static void line(text *t, const char *fmt, ...)
     }
 }
 
-static void explain(const herd_catalog *cat, const herd_catalog_query *q, herd_recommendation *r)
+/* "12.3 GB (weights 7.4 + KV cache 4.3 at -c 32768 + scratch 0.6)" */
+static void breakdown(char *buf, size_t cap, const herd_mem_estimate *e, int n_ctx)
+{
+    snprintf(buf, cap, "%.2f GB (weights %.2f + KV cache %.2f at -c %d + scratch %.2f)",
+             e->total / 1e9, e->weights / 1e9, e->kv_cache / 1e9, n_ctx, e->scratch / 1e9);
+}
+
+static void memory_reason(const herd_catalog *cat, const herd_catalog_query *q,
+                          const herd_recommendation *r, text *t)
 {
     const herd_catalog_model *m = &cat->m[r->model];
     const herd_catalog_quant *qu = &m->quants[r->quant];
-    const herd_catalog_variant *v = &m->variants[r->variant];
-    text t = {r->reasons, 0, sizeof r->reasons};
-    r->reasons[0] = 0;
+    if (q->estimate) {
+        char b[160];
+        breakdown(b, sizeof b, &r->mem, r->n_ctx);
+        if (q->max_ram_gb > 0)
+            line(t,
+                 "fits in %.2f GB as %s: herd's estimate %s [computed: herd info's formula "
+                 "on the shape from %s; file: params_b x bpw / 8]",
+                 q->max_ram_gb, qu->type, b, shape_of(m)->source);
+        else
+            line(t,
+                 "%s: herd's estimate %s [computed: herd info's formula on the shape from "
+                 "%s; file: params_b x bpw / 8]",
+                 qu->type, b, shape_of(m)->source);
+        return;
+    }
     const char *osrc;
     double over = herd_catalog_overhead_gb(cat, &osrc);
     if (q->max_ram_gb > 0)
-        line(&t,
+        line(t,
              "fits in %g GB as %s: %.2f GB file + %.1f GB working memory [computed: "
              "params_b x bpw / 8; %s]",
              q->max_ram_gb, qu->type, qu->size_gb, over, osrc);
     else
-        line(&t, "%s: %.2f GB file, about %.1f GB of memory [computed: params_b x bpw / 8; %s]",
+        line(t, "%s: %.2f GB file, about %.1f GB of memory [computed: params_b x bpw / 8; %s]",
              qu->type, qu->size_gb, qu->size_gb + over, osrc);
+}
+
+static void list_languages(const herd_catalog_model *m, char *langs, size_t cap)
+{
+    langs[0] = 0;
+    for (int i = 0; i < m->n_languages; i++) {
+        size_t at = strlen(langs);
+        snprintf(langs + at, cap - at, "%s%s", i ? ", " : "", m->languages[i]);
+    }
+}
+
+static void explain(const herd_catalog *cat, const herd_catalog_query *q, herd_recommendation *r)
+{
+    const herd_catalog_model *m = &cat->m[r->model];
+    const herd_catalog_variant *v = &m->variants[r->variant];
+    text t = {r->reasons, 0, sizeof r->reasons};
+    r->reasons[0] = 0;
+    memory_reason(cat, q, r, &t);
     if (r->low_quant)
         line(&t, "only a quantization below " GOOD_QUANT " fits: expect lower quality");
     line(&t, "%s variant: %s [%s]", herd_task_name(v->task), v->repo, v->source);
@@ -140,27 +332,89 @@ static void explain(const herd_catalog *cat, const herd_catalog_query *q, herd_r
     if (m->commercial == HERD_COMMERCIAL_CONDITIONAL)
         line(&t, "terms: %s [%s]", m->terms, m->terms_source);
     if (m->n_languages) {
-        char langs[64] = "";
-        for (int i = 0; i < m->n_languages; i++) {
-            size_t at = strlen(langs);
-            snprintf(langs + at, sizeof langs - at, "%s%s", i ? ", " : "", m->languages[i]);
-        }
+        char langs[64];
+        list_languages(m, langs, sizeof langs);
         line(&t, "languages: %s [%s]", langs, m->languages_source);
     } else {
         line(&t, "languages: unknown [%s]", m->languages_source);
     }
     if (m->context_length)
         line(&t, "context: %d tokens [%s]", m->context_length, m->context_source);
+    const code_fact *cf = code_of(m);
+    if (q->code && cf) line(&t, "code: %s [%s: \"%s\"]", cf->what, cf->source, cf->quote);
     if (m->mmlu >= 0) line(&t, "MMLU %.1f [%s]", m->mmlu, m->mmlu_source);
+}
+
+/* The memory cause of an exclusion: the smallest quantization's need. */
+static void memory_why(const herd_catalog *cat, int model, const herd_catalog_query *q, char *buf,
+                       size_t cap)
+{
+    const herd_catalog_model *m = &cat->m[model];
+    if (q->estimate) {
+        herd_mem_estimate e;
+        int n_ctx = 0;
+        char b[160] = "?";
+        if (!herd_catalog_estimate(cat, model, 0, q, &e, &n_ctx)) breakdown(b, sizeof b, &e, n_ctx);
+        snprintf(buf, cap,
+                 "does not fit in %.2f GB: even %s needs %s [computed: herd info's "
+                 "formula on the shape from %s]",
+                 q->max_ram_gb, m->quants[0].type, b, shape_of(m)->source);
+    } else {
+        snprintf(buf, cap,
+                 "does not fit in %g GB: even %s needs %.2f GB [computed: params_b x "
+                 "bpw / 8; %s]",
+                 q->max_ram_gb, m->quants[0].type, m->quants[0].size_gb + cat->overhead_gb,
+                 cat->overhead_source);
+    }
+}
+
+bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog_query *q,
+                          char *buf, size_t cap)
+{
+    const char *why;
+    buf[0] = 0;
+    if (herd_catalog_matches(cat, model, q, &why)) return false;
+    const herd_catalog_model *m = herd_catalog_model_at(cat, model);
+    const code_fact *cf = m ? code_of(m) : NULL;
+    char langs[64];
+    if (!m)
+        snprintf(buf, cap, "%s", why);
+    else if (!strcmp(why, "no variant tuned for the task"))
+        snprintf(buf, cap, "no %s variant (it has %d, none tuned for the task)",
+                 q->tasks & HERD_TASK_TEXT ? "base" : "chat or instruct", m->n_variants);
+    else if (q->code && !strncmp(why, "said to lag", 11))
+        snprintf(buf, cap, "code: the seed says it %s [%s: \"%s\"]", cf->what, cf->source,
+                 cf->quote);
+    else if (!strcmp(why, "no code facts"))
+        snprintf(buf, cap,
+                 "code: the catalog has no fact that it was trained or measured on code "
+                 "[unknown]");
+    else if (strstr(why, "commercial"))
+        snprintf(buf, cap, "licence %s: commercial use %s [%s]", m->licence,
+                 herd_commercial_name(m->commercial), m->commercial_source);
+    else if (strstr(why, "language")) {
+        list_languages(m, langs, sizeof langs);
+        snprintf(buf, cap, "language '%s' not listed (%s) [%s]", q->language,
+                 m->n_languages ? langs : "languages unknown", m->languages_source);
+    } else if (strstr(why, "context"))
+        snprintf(buf, cap, "context %d tokens, less than %d [%s]", m->context_length,
+                 q->min_context, m->context_source);
+    else if (!strcmp(why, "does not fit in memory"))
+        memory_why(cat, model, q, buf, cap);
+    else
+        snprintf(buf, cap, "%s", why);
+    return true;
 }
 
 /* --------------------------------------------------------- ranking */
 
-static int cmp_rec(const void *pa, const void *pb, const herd_catalog *cat)
+static int cmp_rec(const herd_recommendation *a, const herd_recommendation *b,
+                   const herd_catalog *cat, const herd_catalog_query *q)
 {
-    const herd_recommendation *a = pa, *b = pb;
     const herd_catalog_model *ma = &cat->m[a->model], *mb = &cat->m[b->model];
     if (a->low_quant != b->low_quant) return a->low_quant ? 1 : -1;
+    if (q->min_context > 0 && ma->context_length != mb->context_length)
+        return ma->context_length > mb->context_length ? -1 : 1;
     if (ma->params_b != mb->params_b) return ma->params_b > mb->params_b ? -1 : 1;
     if (ma->mmlu != mb->mmlu) return ma->mmlu > mb->mmlu ? -1 : 1;
     return a->model - b->model;
@@ -168,12 +422,13 @@ static int cmp_rec(const void *pa, const void *pb, const herd_catalog *cat)
 
 /* qsort has no context argument in C11; an insertion sort over the few dozen
  * models of the catalog is as fast and keeps the catalog at hand. */
-static void sort_recs(herd_recommendation *r, int n, const herd_catalog *cat)
+static void sort_recs(herd_recommendation *r, int n, const herd_catalog *cat,
+                      const herd_catalog_query *q)
 {
     for (int i = 1; i < n; i++) {
         herd_recommendation x = r[i];
         int j = i;
-        for (; j > 0 && cmp_rec(&r[j - 1], &x, cat) > 0; j--) r[j] = r[j - 1];
+        for (; j > 0 && cmp_rec(&r[j - 1], &x, cat, q) > 0; j--) r[j] = r[j - 1];
         r[j] = x;
     }
 }
@@ -192,13 +447,14 @@ herd_status herd_catalog_recommend(const herd_catalog *cat, const herd_catalog_q
         const herd_catalog_model *m = &cat->m[i];
         herd_recommendation *r = &all[k++];
         r->model = i;
-        r->variant = pick_variant(m, q->tasks);
-        r->quant = pick_quant(cat, m, q->max_ram_gb);
-        r->ram_gb = m->quants[r->quant].size_gb + cat->overhead_gb;
+        r->variant = pick_variant(m, q);
+        r->quant = pick_quant(cat, i, q);
+        r->ram_gb = need_gb(cat, i, r->quant, q);
+        if (q->estimate) herd_catalog_estimate(cat, i, r->quant, q, &r->mem, &r->n_ctx);
         good = quant_index(m, GOOD_QUANT);
         r->low_quant = good >= 0 && m->quants[r->quant].bpw < m->quants[good].bpw;
     }
-    sort_recs(all, k, cat);
+    sort_recs(all, k, cat, q);
     for (int i = 0; i < k && i < cap; i++) {
         out[i] = all[i];
         explain(cat, q, &out[i]);

@@ -36,6 +36,10 @@
  * renderings of llama2, chatml, zephyr, vicuna, ... plus phi-2, falcon and
  * stablelm-alpha from their model cards, and a small table that picks one
  * from the model's architecture and name.
+ *
+ * On top of both, a conversation (conversation.c) keeps the messages of a
+ * chat and the KV cache of their rendering, so that each reply decodes only
+ * what is new; `herd chat` and `herd run --chat` are thin layers over it.
  */
 #ifndef HERD_CHAT_H
 #define HERD_CHAT_H
@@ -130,8 +134,9 @@ typedef struct herd_conv_params {
     const char *template_src;  /* Jinja source; overrides chat_template */
     /* With neither, the model's tokenizer.chat_template, else the built-in
      * format herd_chat_named_pick() gives for the model. */
-    const char *system;        /* the system prompt; NULL or "": none */
-    int n_predict;             /* most tokens per answer; <= 0: until the context is full */
+    const char *system;      /* the system prompt; NULL or "": none */
+    int n_predict;           /* most tokens per answer; <= 0: until the context is full */
+    const char *const *stop; /* more stop strings, NULL-terminated; NULL: none */
     herd_sampler_params sampling;
 } herd_conv_params;
 
@@ -146,17 +151,17 @@ void herd_conv_free(herd_conv *c);
 /* What a reply reports to its caller while it runs. Any member may be NULL. */
 typedef struct herd_conv_io {
     void (*text)(void *user, const char *text, size_t len); /* answer text, streamed */
-    void (*dropped)(void *user, int n_messages); /* oldest messages dropped for room */
-    bool (*interrupted)(void *user);             /* polled between tokens and batches */
+    void (*dropped)(void *user, int n_messages);            /* oldest messages dropped for room */
+    bool (*interrupted)(void *user);                        /* polled between tokens and batches */
     void *user;
 } herd_conv_io;
 
 typedef enum herd_conv_stop {
-    HERD_CONV_EOG = 0,    /* an end-of-generation token */
+    HERD_CONV_EOG = 0,     /* an end-of-generation token */
     HERD_CONV_STOP_STRING, /* one of the format's stop strings */
-    HERD_CONV_LIMIT,      /* n_predict tokens */
+    HERD_CONV_LIMIT,       /* n_predict tokens */
     HERD_CONV_INTERRUPTED, /* io->interrupted() said so */
-    HERD_CONV_CONTEXT,    /* the context is full and nothing is left to drop */
+    HERD_CONV_CONTEXT,     /* the context is full and nothing is left to drop */
 } herd_conv_stop;
 
 /* Add a user message and generate the assistant's answer, which joins the
@@ -185,12 +190,12 @@ const char *const *herd_conv_stop_strings(const herd_conv *c);
 
 /* Counters, for the user and for the tests that check the cache is reused. */
 typedef struct herd_conv_stats {
-    int n_prompt;   /* tokens of the last prompt rendered */
-    int n_reused;   /* of those, found in the cache (the last prefill) */
-    int n_decoded;  /* prompt tokens the last reply decoded, re-prefills included */
-    int n_generated; /* tokens the last reply generated */
-    int n_dropped;  /* messages the last reply dropped */
-    int n_cached;   /* cache cells of the conversation */
+    int n_prompt;         /* tokens of the last prompt rendered */
+    int n_reused;         /* of those, found in the cache (the last prefill) */
+    int n_decoded;        /* prompt tokens the last reply decoded, re-prefills included */
+    int n_generated;      /* tokens the last reply generated */
+    int n_dropped;        /* messages the last reply dropped */
+    int n_cached;         /* cache cells of the conversation */
     long n_decoded_total; /* every token decoded since herd_conv_new */
 } herd_conv_stats;
 void herd_conv_get_stats(const herd_conv *c, herd_conv_stats *out);

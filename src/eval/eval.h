@@ -21,8 +21,11 @@
  *   mc.c          scoring them: the log-likelihood of each continuation, with
  *                 the computation of the context shared by the choices; acc,
  *                 acc_norm and llama.cpp's per-token variant.
- *   report.c      the side-by-side comparison of models as one standalone
- *                 HTML page with inline SVG charts.
+ *   compare.c     one model's figures for `herd compare`: load time, a quick
+ *                 bench, perplexity, task accuracy, licence (the file's and
+ *                 the catalog's).
+ *   report.c      the side-by-side comparison as one standalone HTML page
+ *                 with inline SVG charts.
  *
  * Like the rest of libherd, nothing here prints or exits: progress is a
  * callback, errors are a herd_status with a message.
@@ -116,7 +119,7 @@ typedef struct herd_vu {
 /* What llama-perplexity --kl-divergence prints, from the running sums. The
  * quantiles are of the per-position KL divergence and Δp (p - p_base of the
  * right token): kld_q[i] is at herd_kld_kld_fractions[i], likewise p_diff_q. */
-#define HERD_KLD_NQ 11
+#define HERD_KLD_NQ   11
 #define HERD_PDIFF_NQ 13
 typedef struct herd_kld_summary {
     herd_vu ppl, ppl_base, log_ppl_ratio, ppl_ratio, ppl_diff;
@@ -124,7 +127,7 @@ typedef struct herd_kld_summary {
     herd_vu kld, p_diff, p_diff_rms, same_top;
     double kld_q[HERD_KLD_NQ], p_diff_q[HERD_PDIFF_NQ];
 } herd_kld_summary;
-extern const float herd_kld_fractions[HERD_KLD_NQ];   /* 1, .999, …, 0: max … min */
+extern const float herd_kld_fractions[HERD_KLD_NQ]; /* 1, .999, …, 0: max … min */
 extern const float herd_pdiff_fractions[HERD_PDIFF_NQ];
 
 herd_status herd_kld_summarize(const herd_kld_stats *s, herd_kld_summary *out);
@@ -190,7 +193,8 @@ typedef struct herd_mc_scores {
 typedef struct herd_mc_result {
     int n; /* questions scored */
     int correct[HERD_MC_N_METRICS];
-    double value[HERD_MC_N_METRICS], stderr_[HERD_MC_N_METRICS];
+    double value[HERD_MC_N_METRICS];
+    double stderr_[HERD_MC_N_METRICS]; /* standard error (stderr is stdio's) */
     long tokens_decoded; /* model evaluations, shared prefixes counted once */
 } herd_mc_result;
 
@@ -212,31 +216,46 @@ typedef void (*herd_mc_progress)(int done, int total, const herd_mc_result *sofa
 herd_status herd_mc_evaluate(herd_ctx *ctx, const herd_mc_task *t, herd_mc_progress progress,
                              void *user, herd_mc_scores *scores, herd_mc_result *out);
 
-/* -------------------------------------------------------------- report */
+/* ------------------------------------------------------------- compare */
 
-/* One model's row of a comparison. Figures that were not measured are < 0
- * (strings NULL or ""). */
+/* One model's row of a comparison. Figures not measured are < 0 (strings
+ * empty). */
 typedef struct herd_compare_row {
-    char path[512], name[128], arch[32], file_type[16];
-    char licence[96], catalog_id[64], catalog_licence[96], catalog_commercial[16];
-    double params, file_bytes, peak_rss_bytes, load_s;
-    double pp_ts, tg_ts; /* tokens/s of the quick bench */
-    int pp_n, tg_n;
+    char path[512], label[128], name[128], arch[32], file_type[16];
+    char licence[96];    /* general.license of the file */
+    char catalog_id[64]; /* the catalog entry the file's name matches */
+    char catalog_licence[96], catalog_commercial[16];
+    double params, file_bytes, load_s;
+    double peak_rss_bytes; /* filled by the caller, who ran the measurement */
+    int pp_n, tg_n;        /* the quick bench: a pp_n-token batch, tg_n single decodes */
+    double pp_ts, tg_ts;   /* tokens per second */
     double ppl, ppl_err;
-    double acc, acc_err; /* of the task's acc_norm */
+    double acc, acc_err, acc_norm, acc_norm_err;
     int ctx_train;
-    char error[256]; /* non-empty: the measurement failed, with this message */
+    char error[256]; /* non-empty: this measurement failed, with this message */
 } herd_compare_row;
 
-typedef struct herd_compare_info {
-    const char *text_path, *task_path, *task_kind;
-    int n_ctx, task_n;
-} herd_compare_info;
+typedef struct herd_compare_opts {
+    const char *text_path;    /* perplexity on this text; NULL: none */
+    const herd_mc_task *task; /* accuracy on this task; NULL: none */
+    const char *task_path;
+    int n_ctx;      /* perplexity chunk (llama.cpp's -c); 0: 512 */
+    int max_chunks; /* -1: all */
+    int pp_n, tg_n; /* quick bench sizes; 0: 64 and 16 */
+    int n_threads;  /* 0: the model's default */
+} herd_compare_opts;
+
+/* Measure one model file in this process: load time, the quick bench,
+ * perplexity and task accuracy as asked, what the file and the catalog say
+ * about it. A failed measurement is recorded in row->error and the figures
+ * it could not take are < 0; the status is that of the first failure. */
+herd_status herd_compare_measure(const char *path, const herd_compare_opts *o,
+                                 herd_compare_row *row);
 
 /* Write the comparison as one HTML page that needs nothing else: the table,
  * a speed-versus-quality scatter and a memory bar chart, in inline SVG with
- * inline CSS, no script, no external reference. */
-herd_status herd_compare_html(FILE *out, const herd_compare_info *info,
-                              const herd_compare_row *rows, int n);
+ * inline CSS; no script, no external reference, nothing fetched. */
+herd_status herd_compare_html(FILE *out, const herd_compare_opts *o, const herd_compare_row *rows,
+                              int n);
 
 #endif

@@ -30,7 +30,10 @@
 #define HEADER_BYTES 24
 
 /* Scored positions per chunk: n/2 .. n-2. */
-static int per_chunk(int n_chunk) { return n_chunk - 1 - n_chunk / 2; }
+static int per_chunk(int n_chunk)
+{
+    return n_chunk - 1 - n_chunk / 2;
+}
 
 /* log-softmax of logits into out (double accumulation, as llama.cpp). */
 static void log_softmax(const float *logits, int n_vocab, float *out)
@@ -100,9 +103,12 @@ herd_status herd_kld_writer_open(const char *path, int n_vocab, const int32_t *t
     w->row = malloc((size_t)n_vocab * sizeof *w->row);
     w->f = fopen(path, "wb");
     herd_status st = HERD_OK;
-    if (!w->row) st = herd_seterr(HERD_E_NOMEM, "kl-divergence base: out of memory");
-    else if (!w->f) st = herd_seterr(HERD_E_IO, "%s: cannot create", path);
-    else st = write_header(w, tokens, n_chunk, n_chunks);
+    if (!w->row)
+        st = herd_seterr(HERD_E_NOMEM, "kl-divergence base: out of memory");
+    else if (!w->f)
+        st = herd_seterr(HERD_E_IO, "%s: cannot create", path);
+    else
+        st = write_header(w, tokens, n_chunk, n_chunks);
     if (st) {
         if (w->f) fclose(w->f);
         free(w->row);
@@ -133,7 +139,8 @@ herd_status herd_kld_writer_close(herd_kld_writer *w)
 {
     if (!w) return HERD_OK;
     herd_status st = HERD_OK;
-    if (fclose(w->f) != 0 && !w->failed) st = herd_seterr(HERD_E_IO, "%s: write failed", w->path);
+    if (fclose(w->f) != 0 && !w->failed)
+        st = herd_seterr(HERD_E_IO, "%s: write failed", w->path);
     else if (!w->failed && w->written != w->expected)
         st = herd_seterr(HERD_E_INVALID, "%s: %ld positions written, the header says %ld", w->path,
                          w->written, w->expected);
@@ -163,8 +170,8 @@ static herd_status read_header(herd_kld_base *b)
         return herd_seterr(HERD_E_FORMAT, "%s: not a herd KL-divergence base file", b->path);
     const uint32_t nv = get_u32(h + 8), nc = get_u32(h + 12), nk = get_u32(h + 16);
     if (nv < 1 || nv > (1u << 24) || nc < 4 || nc > (1u << 24) || nk < 1 || nk > (1u << 24))
-        return herd_seterr(HERD_E_FORMAT, "%s: bad header (vocab %u, chunk %u, chunks %u)",
-                           b->path, nv, nc, nk);
+        return herd_seterr(HERD_E_FORMAT, "%s: bad header (vocab %u, chunk %u, chunks %u)", b->path,
+                           nv, nc, nk);
     b->n_vocab = (int)nv, b->n_chunk = (int)nc, b->n_chunks = (int)nk;
     uint64_t n_tok, n_pos, size = HEADER_BYTES, bytes;
     if (!herd_mul_ok(nc, nk, &n_tok) || n_tok > INT32_MAX ||
@@ -221,10 +228,22 @@ void herd_kld_base_close(herd_kld_base *b)
     free(b);
 }
 
-int herd_kld_base_n_vocab(const herd_kld_base *b) { return b->n_vocab; }
-int herd_kld_base_n_chunk(const herd_kld_base *b) { return b->n_chunk; }
-int herd_kld_base_n_chunks(const herd_kld_base *b) { return b->n_chunks; }
-const herd_kld_stats *herd_kld_base_stats(const herd_kld_base *b) { return &b->s; }
+int herd_kld_base_n_vocab(const herd_kld_base *b)
+{
+    return b->n_vocab;
+}
+int herd_kld_base_n_chunk(const herd_kld_base *b)
+{
+    return b->n_chunk;
+}
+int herd_kld_base_n_chunks(const herd_kld_base *b)
+{
+    return b->n_chunks;
+}
+const herd_kld_stats *herd_kld_base_stats(const herd_kld_base *b)
+{
+    return &b->s;
+}
 
 const int32_t *herd_kld_base_tokens(const herd_kld_base *b, int *n_tokens)
 {
@@ -289,9 +308,9 @@ herd_status herd_kld_compare(const float *logits, int n_vocab, int32_t next, voi
 
 /* ----------------------------------------------------------- summary */
 
-const float herd_kld_fractions[HERD_KLD_NQ] = {1,   .999f, .99f, .95f, .90f, .5f,
+const float herd_kld_fractions[HERD_KLD_NQ] = {1,   .999f, .99f, .95f,  .90f, .5f,
                                                .1f, .05f,  .01f, .001f, 0};
-const float herd_pdiff_fractions[HERD_PDIFF_NQ] = {1,    .999f, .99f, .95f, .90f, .75f, .5f,
+const float herd_pdiff_fractions[HERD_PDIFF_NQ] = {1,    .999f, .99f, .95f, .90f,  .75f, .5f,
                                                    .25f, .1f,   .05f, .01f, .001f, 0};
 
 /* llama.cpp's mean_and_uncertainty: no uncertainty from 10 values or fewer. */
@@ -352,7 +371,8 @@ herd_status herd_kld_summarize(const herd_kld_stats *s, herd_kld_summary *o)
     o->log_ppl_cor = lp.unc > 0 && lpb.unc > 0 ? cov / (lp.unc * lpb.unc) : 0;
     const double lr_var = lp.unc * lp.unc + lpb.unc * lpb.unc - 2 * cov;
     o->log_ppl_ratio = (herd_vu){lp.val - lpb.val, lr_var > 0 ? sqrt(lr_var) : 0};
-    o->ppl_ratio = (herd_vu){exp(o->log_ppl_ratio.val), exp(o->log_ppl_ratio.val) * o->log_ppl_ratio.unc};
+    o->ppl_ratio =
+        (herd_vu){exp(o->log_ppl_ratio.val), exp(o->log_ppl_ratio.val) * o->log_ppl_ratio.unc};
     const double d_var = o->ppl.unc * o->ppl.unc + o->ppl_base.unc * o->ppl_base.unc -
                          2 * o->ppl.val * o->ppl_base.val * cov;
     o->ppl_diff = (herd_vu){o->ppl.val - o->ppl_base.val, d_var > 0 ? sqrt(d_var) : 0};

@@ -19,6 +19,11 @@
  * choice then decodes only its own tokens after it, and herd_kv_remove cuts
  * the cache back to the prefix for the next choice. Nothing is random and the
  * order is the file's, so a run is reproducible.
+ *
+ * One choice of ours where the harness depends on its model class: texts are
+ * tokenized with BOS first when the GGUF vocabulary says to add one, as
+ * llama.cpp does (the harness's Hugging Face models add no BOS by default in
+ * v0.4, which llama-family models were not trained to read without).
  */
 #include "eval/eval.h"
 #include "model/model.h"
@@ -60,7 +65,10 @@ static int32_t *tokenize(const herd_model *m, const char *s, size_t len, int *n)
     }
 }
 
-static bool trailing_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static bool trailing_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 int32_t *herd_mc_encode(const herd_model *m, const herd_mc_question *q, int i, int *n,
                         int *n_context)
@@ -152,7 +160,8 @@ static herd_status decode_range(scorer *s, const int32_t *seq, int from, int to,
         if (st) return st;
         s->decoded += k;
         for (int j = 0; j < k; j++)
-            if (s->want[j]) *ll += herd_log_softmax_at(herd_get_logits(s->c, j), V, seq[b0 + j + 1]);
+            if (s->want[j])
+                *ll += herd_log_softmax_at(herd_get_logits(s->c, j), V, seq[b0 + j + 1]);
     }
     return HERD_OK;
 }
@@ -185,10 +194,12 @@ static herd_status score_question(scorer *s, const herd_mc_question *q, herd_mc_
     herd_status st = HERD_OK;
     const int n_ctx = s->c->params.n_ctx;
     for (int i = 0; i < q->n_choices && !st; i++) {
-        if (!(seq[i] = herd_mc_encode(s->c->model, q, i, &len[i], &nctx[i]))) st = HERD_E_INVALID;
+        if (!(seq[i] = herd_mc_encode(s->c->model, q, i, &len[i], &nctx[i])))
+            st = HERD_E_INVALID;
         else if (len[i] - 1 > n_ctx)
-            st = herd_seterr(HERD_E_RANGE, "line %d: choice %d needs %d tokens, the context holds %d",
-                             q->line, i, len[i] - 1, n_ctx);
+            st = herd_seterr(HERD_E_RANGE,
+                             "line %d: choice %d needs %d tokens, the context holds %d", q->line, i,
+                             len[i] - 1, n_ctx);
     }
     /* The prefix ends before the first position whose logits any choice
      * needs (its context's last token), so it is decoded without logits. */

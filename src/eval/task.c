@@ -67,7 +67,10 @@ static void sb_add(sbuf *b, const char *s, size_t n)
     b->s[b->n] = 0;
 }
 
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
 
 /* The string, owned by the caller (NULL after an allocation failure). */
 static char *sb_take(sbuf *b)
@@ -89,7 +92,10 @@ static char *join(const char *a, const char *b)
 }
 
 /* Python's str.isspace() on ASCII, which is what strip() removes here. */
-static bool py_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+static bool py_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
 
 /* str.strip(): a malloc'ed copy without leading and trailing whitespace. */
 static char *py_strip(const char *s)
@@ -309,9 +315,9 @@ static bool mmlu_answer(const json_t *o, int *gold, parse_err *e)
 static bool mmlu(const json_t *o, herd_mc_question *q, parse_err *e)
 {
     const char *question = str_field(o, "question", e);
-    const json_t *choices = str_array(o, "choices", 4, e);
+    const json_t *choices = str_array(o, "choices", 1, e);
     if (!question || !choices) return false;
-    if (json_array_size(choices) != 4) return fail(e, "'choices' must have 4 entries");
+    if (json_array_size(choices) != 4) return fail(e, "'choices' must have 4 entries (A to D)");
     if (!mmlu_answer(o, &q->gold, e)) return false;
     const char *subject = json_string_value(json_object_get(o, "subject"));
     sbuf ctx = {0};
@@ -402,7 +408,8 @@ static bool parse_line(const char *s, size_t len, herd_mc_task *t, parse_err *e)
     herd_mc_question *q = &t->q[t->n];
     memset(q, 0, sizeof *q);
     q->line = e->line;
-    if (!json_is_object(o)) fail(e, "not a JSON object");
+    if (!json_is_object(o))
+        fail(e, "not a JSON object");
     else if (kind < 0)
         fail(e, "not a HellaSwag (endings), ARC (answerKey), MMLU (choices, answer) or "
                 "Winogrande (option1) question");
@@ -416,8 +423,10 @@ static bool parse_line(const char *s, size_t len, herd_mc_task *t, parse_err *e)
                                        : winogrande(o, q, e);
     }
     json_decref(o);
-    if (ok) t->n++;
-    else free_question(q);
+    if (ok)
+        t->n++;
+    else
+        free_question(q);
     return ok;
 }
 

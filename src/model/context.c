@@ -76,7 +76,18 @@ uint64_t herd_scratch_bytes(const herd_model *m, int n_batch)
 {
     uint64_t logits = (uint64_t)n_batch * (uint64_t)m->hp.n_vocab * sizeof(float);
     uint64_t moe = (uint64_t)n_batch * (uint64_t)m->hp.n_expert_used * 8 + (uint64_t)n_batch * 4;
-    return layout_of(m, n_batch).total + work_bytes(m, n_batch) + logits + moe;
+    /* A model known only by its shape (no layers: the catalog's, see
+     * herd_estimate_memory_ctx) has matrices of file_type whose rows are
+     * n_embd or n_ff long; the work buffer converts the longest. */
+    size_t work = 0;
+    if (m->layers) {
+        work = work_bytes(m, n_batch);
+    } else {
+        size_t a = herd_matmul_work_size(m->file_type, m->hp.n_embd, n_batch);
+        size_t b = herd_matmul_work_size(m->file_type, m->hp.n_ff, n_batch);
+        work = a > b ? a : b;
+    }
+    return layout_of(m, n_batch).total + work + logits + moe;
 }
 
 /* The window a context uses: the file's unless the caller says otherwise. */
@@ -112,11 +123,17 @@ static herd_ctx_params resolve_params(const herd_model *m, const herd_ctx_params
     return p;
 }
 
+/* The one formula for a context's memory, used by `herd info` and by the
+ * recommender. The recommender has no file, only a model's shape from the
+ * catalog: it passes a herd_model with hp, file_type and tensor_bytes set and
+ * no file or layers, and gets the same arithmetic. */
 herd_mem_estimate herd_estimate_memory_ctx(const herd_model *m, const herd_ctx_params *params)
 {
     herd_ctx_params p = resolve_params(m, params);
     herd_mem_estimate e;
-    e.weights = gguf_file_size(m->file);
+    /* Weights are mmapped; a decode touches every matrix, so all of the file
+     * becomes resident (measured: tests/cli_info_mem.sh). */
+    e.weights = m->file ? gguf_file_size(m->file) : m->tensor_bytes;
     e.kv_cache = herd_kv_bytes(&m->hp, cache_cells(m, &p), p.type_k);
     e.scratch = herd_scratch_bytes(m, p.n_batch) + (uint64_t)p.n_ctx * 8;
     e.total = e.weights + e.kv_cache + e.scratch;

@@ -5,10 +5,19 @@
  * synthetic model has the tensor names, shapes, types and metadata of the real
  * one, so llama.cpp and herd run it with exactly the work of the real model;
  * only the text it produces is gibberish. Weights are uniform with a small
- * standard deviation so activations stay in a sane range; each row has its own
- * seed, so rows can be generated in parallel and the file is reproducible.
+ * standard deviation so activations stay in a sane range (norm weights 1,
+ * biases 0); each row has its own seed, so rows can be generated in parallel
+ * and the file is reproducible.
+ *
+ * Types: every mix herd quantize makes (q4_k_m, q8_0, …), with the per-tensor
+ * choices of llama.cpp's quantizer (quant/quant_plan.c, shared with herd
+ * quantize), so a synthetic q4_k_m file is what llama-quantize would make of
+ * the real model. Tensors are visited and written in llama.cpp's order, and
+ * streamed to the file one at a time (a 7B F16 model does not fit in memory
+ * twice).
  */
 #include "gguf/gguf.h"
+#include "quant/quant.h"
 #include "tensor/tensor.h"
 
 #include <stdio.h>
@@ -16,35 +25,176 @@
 #include <string.h>
 
 typedef struct {
-    const char *name;
-    int n_embd, n_ff, n_head, n_head_kv, n_layer, n_vocab, n_ctx;
+    const char *name, *arch;
+    int n_embd, n_ff, n_head, n_head_kv, n_layer, n_ctx;
+    int n_rot;     /* rotary dimensions; 0: the whole head */
     float rope_base;
+    int n_expert, n_expert_used;
+    const char *vocab; /* ../shared/vocab/ggml-vocab-<vocab>.gguf unless one is given */
 } synth_shape;
 
+/* Hyper-parameters of the published models (their config.json / GGUF
+ * conversions). The vocabulary size is the vocabulary file's. */
 static const synth_shape shapes[] = {
-    {"tinyllama-1.1b", 2048, 5632, 32, 4, 22, 32000, 2048, 10000.0f},
-    {"llama2-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f},
+    {"tinyllama-1.1b", "llama", 2048, 5632, 32, 4, 22, 2048, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"llama2-7b", "llama", 4096, 11008, 32, 32, 32, 4096, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"mistral-7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"mixtral-8x7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 1e6f, 8, 2, "llama-spm"},
+    {"phi-2", "phi2", 2560, 10240, 32, 32, 32, 2048, 32, 10000.0f, 0, 0, "gpt-2"},
+    {"falcon-7b", "falcon", 4544, 18176, 71, 1, 32, 2048, 0, 10000.0f, 0, 0, "falcon"},
+    {"mpt-7b", "mpt", 4096, 16384, 32, 32, 32, 2048, 0, 0, 0, 0, "mpt"},
+    {"stablelm-3b", "stablelm", 2560, 6912, 32, 32, 32, 4096, 20, 10000.0f, 0, 0, "gpt-neox"},
 };
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
 const char *const *herd_synth_shapes(void)
 {
-    static const char *names[] = {"tinyllama-1.1b", "llama2-7b", NULL};
+    static const char *names[N_SHAPES + 1];
+    for (size_t i = 0; i < N_SHAPES; i++) names[i] = shapes[i].name;
     return names;
 }
 
-typedef struct {
-    const char *name;
-    uint32_t matrix, output, embd;
-    uint32_t file_type; /* llama.cpp's llama_ftype */
-} synth_type;
+/* ------------------------------------------------------------ tensors */
 
-static const synth_type types[] = {
-    {"f32", HERD_TYPE_F32, HERD_TYPE_F32, HERD_TYPE_F32, 0},
-    {"f16", HERD_TYPE_F16, HERD_TYPE_F16, HERD_TYPE_F16, 1},
-    {"q4_0", HERD_TYPE_Q4_0, HERD_TYPE_Q6_K, HERD_TYPE_Q4_0, 2},
-    {"q8_0", HERD_TYPE_Q8_0, HERD_TYPE_Q8_0, HERD_TYPE_Q8_0, 7},
-    {"bf16", HERD_TYPE_BF16, HERD_TYPE_BF16, HERD_TYPE_BF16, 32},
-};
+enum { W_RANDOM, W_ONES, W_ZEROS };
+
+typedef struct {
+    herd_gguf_out_tensor t;
+    int fill;
+} synth_tensor;
+
+typedef struct {
+    synth_tensor *v;
+    int n, cap;
+    bool oom;
+} tensor_list;
+
+static void add(tensor_list *l, int fill, int64_t ne0, int64_t ne1, int64_t ne2, const char *fmt,
+                int il)
+{
+    if (l->n == l->cap) {
+        const int cap = l->cap ? 2 * l->cap : 64;
+        synth_tensor *v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    synth_tensor *s = &l->v[l->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->t.name, sizeof s->t.name, fmt, il);
+    s->t.n_dims = ne2 > 1 ? 3 : ne1 > 1 ? 2 : 1;
+    s->t.ne[0] = ne0;
+    s->t.ne[1] = ne1;
+    s->t.ne[2] = ne2;
+    s->t.ne[3] = 1;
+    s->t.type = HERD_TYPE_F32;
+    s->fill = fill;
+}
+
+/* A matrix; "%d" in the name is the layer. */
+#define MAT(in, out, nm)  add(l, W_RANDOM, in, out, 1, nm, il)
+#define NORM(n, nm)       add(l, W_ONES, n, 1, 1, nm, il)
+#define BIAS(n, nm)       add(l, W_ZEROS, n, 1, 1, nm, il)
+
+/* Each architecture's tensors, as llama.cpp's loader wants them
+ * (src/llama-model.cpp) and ../shared/models/tiny/README.md describes. */
+static void arch_tensors(const synth_shape *sh, int64_t V, tensor_list *l)
+{
+    const int64_t E = sh->n_embd, F = sh->n_ff, KV = E / sh->n_head * sh->n_head_kv;
+    const char *a = sh->arch;
+    int il = 0;
+    const bool ln_bias = strcmp(a, "mpt") != 0; /* MPT's LayerNorms have no bias */
+    MAT(E, V, "token_embd.weight");
+    NORM(E, "output_norm.weight");
+    if (strcmp(a, "llama") && ln_bias) BIAS(E, "output_norm.bias");
+    if (strcmp(a, "mpt")) MAT(E, V, "output.weight"); /* MPT ties it to token_embd */
+    if (!strcmp(a, "phi2")) BIAS(V, "output.bias");
+    for (il = 0; il < sh->n_layer; il++) {
+        NORM(E, "blk.%d.attn_norm.weight");
+        if (strcmp(a, "llama") && ln_bias) BIAS(E, "blk.%d.attn_norm.bias");
+        if (!strcmp(a, "falcon") || !strcmp(a, "mpt")) {
+            MAT(E, E + 2 * KV, "blk.%d.attn_qkv.weight");
+        } else {
+            MAT(E, E, "blk.%d.attn_q.weight");
+            if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.attn_q.bias");
+            MAT(E, KV, "blk.%d.attn_k.weight");
+            if (!strcmp(a, "phi2")) BIAS(KV, "blk.%d.attn_k.bias");
+            MAT(E, KV, "blk.%d.attn_v.weight");
+            if (!strcmp(a, "phi2")) BIAS(KV, "blk.%d.attn_v.bias");
+        }
+        MAT(E, E, "blk.%d.attn_output.weight");
+        if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.attn_output.bias");
+        /* Falcon and Phi-2 run the MLP in parallel from the attention norm. */
+        if (strcmp(a, "falcon") && strcmp(a, "phi2")) {
+            NORM(E, "blk.%d.ffn_norm.weight");
+            if (!strcmp(a, "stablelm")) BIAS(E, "blk.%d.ffn_norm.bias");
+        }
+        if (sh->n_expert) {
+            const int64_t X = sh->n_expert;
+            MAT(E, X, "blk.%d.ffn_gate_inp.weight");
+            add(l, W_RANDOM, E, F, X, "blk.%d.ffn_gate_exps.weight", il);
+            add(l, W_RANDOM, F, E, X, "blk.%d.ffn_down_exps.weight", il);
+            add(l, W_RANDOM, E, F, X, "blk.%d.ffn_up_exps.weight", il);
+            continue;
+        }
+        if (!strcmp(a, "llama") || !strcmp(a, "stablelm")) MAT(E, F, "blk.%d.ffn_gate.weight");
+        MAT(E, F, "blk.%d.ffn_up.weight");
+        if (!strcmp(a, "phi2")) BIAS(F, "blk.%d.ffn_up.bias");
+        MAT(F, E, "blk.%d.ffn_down.weight");
+        if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.ffn_down.bias");
+    }
+}
+
+/* ------------------------------------------------------------ metadata */
+
+static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const herd_ftype_info *ft,
+                                  int64_t n_vocab, const gguf_file *vocab)
+{
+    char name[128], key[128];
+    const char *a = sh->arch;
+    snprintf(name, sizeof name, "synthetic %s %s", sh->name, ft->name);
+    herd_status st;
+#define KEY(k) (snprintf(key, sizeof key, "%s." k, a), key)
+    if ((st = gguf_set_str(w, "general.architecture", a)) ||
+        (st = gguf_set_str(w, "general.name", name)) ||
+        (st = gguf_set_str(w, "general.license", "apache-2.0")) ||
+        (st = gguf_set_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT)) ||
+        (st = gguf_set_u32(w, KEY("context_length"), (uint32_t)sh->n_ctx)) ||
+        (st = gguf_set_u32(w, KEY("embedding_length"), (uint32_t)sh->n_embd)) ||
+        (st = gguf_set_u32(w, KEY("block_count"), (uint32_t)sh->n_layer)) ||
+        (st = gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)sh->n_ff)) ||
+        (st = gguf_set_u32(w, KEY("attention.head_count"), (uint32_t)sh->n_head)) ||
+        (st = gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)sh->n_head_kv)) ||
+        (st = gguf_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab)))
+        return st;
+    if (!strcmp(a, "llama"))
+        st = gguf_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+    else
+        st = gguf_set_f32(w, KEY("attention.layer_norm_epsilon"), 1e-5f);
+    if (!st && strcmp(a, "mpt") != 0) {
+        const int n_rot = sh->n_rot ? sh->n_rot : sh->n_embd / sh->n_head;
+        if (!(st = gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)n_rot)))
+            st = gguf_set_f32(w, KEY("rope.freq_base"), sh->rope_base);
+    }
+    if (!st && !strcmp(a, "mpt")) st = gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
+    if (!st && sh->n_expert && !(st = gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
+        st = gguf_set_u32(w, KEY("expert_used_count"), (uint32_t)sh->n_expert_used);
+#undef KEY
+    for (int64_t i = 0; i < gguf_n_kv(vocab) && !st; i++) {
+        const gguf_kv *kv = gguf_kv_at(vocab, i);
+        if (kv->key.len > 10 && !memcmp(kv->key.ptr, "tokenizer.", 10)) st = gguf_copy_kv(w, kv);
+    }
+    /* As llama-quantize leaves them: these two last. */
+    if (!st && herd_type(ft->default_type)->is_quantized)
+        st = gguf_set_u32(w, "general.quantization_version", 2);
+    if (!st) st = gguf_set_u32(w, "general.file_type", ft->ftype);
+    return st;
+}
+
+/* ------------------------------------------------------------ data */
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -54,127 +204,116 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* Fill a [rows][cols] tensor of `type` with uniform values of std `std` (or
- * the constant `one` when std == 0, for norms) and add it to the writer. */
-static herd_status add_tensor(gguf_writer *w, const char *name, uint32_t type, int64_t cols,
-                              int64_t rows, float std, uint64_t seed, int n_threads)
+/* Fill one tensor's rows (uniform with std 0.02, or constant) and convert
+ * them to its type, on n_threads threads. */
+static herd_status make_tensor(const synth_tensor *s, uint8_t *out, uint64_t seed, int n_threads)
 {
-    const herd_type_traits *tt = herd_type(type);
-    size_t rb = herd_row_bytes(type, cols);
+    const herd_type_traits *tt = herd_type(s->t.type);
+    const int64_t cols = s->t.ne[0], rows = s->t.ne[1] * s->t.ne[2];
+    const size_t rb = herd_row_bytes(s->t.type, cols);
     if (!tt || !tt->from_float_ref || rb == 0)
-        return herd_seterr(HERD_E_UNSUPPORTED, "synth: cannot write %s as %s", name,
-                           herd_type_name(type));
-    uint8_t *data = malloc(rb * (size_t)rows);
-    if (!data) return herd_seterr(HERD_E_NOMEM, "synth: out of memory for %s", name);
-    const float a = std * 1.7320508f; /* uniform on [-a, a] has this std */
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 64)
-    for (int64_t r = 0; r < rows; r++) {
+        return herd_seterr(HERD_E_UNSUPPORTED, "synth: cannot write %s as %s", s->t.name,
+                           herd_type_name(s->t.type));
+    const float a = 0.02f * 1.7320508f; /* uniform on [-a, a] has std 0.02 */
+    bool oom = false;
+#pragma omp parallel num_threads(n_threads)
+    {
         float *row = malloc((size_t)cols * sizeof(float));
-        if (!row) continue; /* leaves zeros in a model of random weights */
-        uint64_t s = seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
-        for (int64_t i = 0; i < cols; i++)
-            row[i] = std == 0 ? 1.0f
-                              : a * ((float)(splitmix(&s) >> 40) * (2.0f / 16777216.0f) - 1.0f);
-        tt->from_float_ref(row, data + rb * (size_t)r, cols);
+        if (!row) {
+#pragma omp atomic write
+            oom = true;
+        }
+#pragma omp for schedule(dynamic, 64)
+        for (int64_t r = 0; r < rows; r++) {
+            if (!row) continue;
+            uint64_t st = seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
+            for (int64_t i = 0; i < cols; i++)
+                row[i] = s->fill == W_ONES    ? 1.0f
+                         : s->fill == W_ZEROS ? 0.0f
+                                              : a * ((float)(splitmix(&st) >> 40) *
+                                                         (2.0f / 16777216.0f) -
+                                                     1.0f);
+            tt->from_float_ref(row, out + rb * (size_t)r, cols);
+        }
         free(row);
     }
-    int64_t ne[2] = {cols, rows};
-    herd_status st = gguf_add_tensor(w, name, type, rows > 1 ? 2 : 1, ne, data, rb * (size_t)rows);
-    free(data);
-    return st;
+    return oom ? herd_seterr(HERD_E_NOMEM, "synth: out of memory") : HERD_OK;
 }
 
-static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const synth_type *ty,
-                                  const gguf_file *vocab)
+static int cmp_tensor(const void *a, const void *b)
 {
-    char name[128];
-    snprintf(name, sizeof name, "synthetic %s %s", sh->name, ty->name);
-    herd_status st;
-    if ((st = gguf_set_str(w, "general.architecture", "llama")) ||
-        (st = gguf_set_str(w, "general.name", name)) ||
-        (st = gguf_set_str(w, "general.license", "apache-2.0")) ||
-        (st = gguf_set_u32(w, "general.file_type", ty->file_type)) ||
-        (st = gguf_set_u32(w, "general.alignment", 32)) ||
-        (st = gguf_set_u32(w, "llama.context_length", (uint32_t)sh->n_ctx)) ||
-        (st = gguf_set_u32(w, "llama.embedding_length", (uint32_t)sh->n_embd)) ||
-        (st = gguf_set_u32(w, "llama.block_count", (uint32_t)sh->n_layer)) ||
-        (st = gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)sh->n_ff)) ||
-        (st = gguf_set_u32(w, "llama.attention.head_count", (uint32_t)sh->n_head)) ||
-        (st = gguf_set_u32(w, "llama.attention.head_count_kv", (uint32_t)sh->n_head_kv)) ||
-        (st = gguf_set_u32(w, "llama.rope.dimension_count", (uint32_t)(sh->n_embd / sh->n_head))) ||
-        (st = gguf_set_f32(w, "llama.rope.freq_base", sh->rope_base)) ||
-        (st = gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f)))
-        return st;
-    for (int64_t i = 0; i < gguf_n_kv(vocab); i++) {
-        const gguf_kv *kv = gguf_kv_at(vocab, i);
-        if (kv->key.len > 10 && !memcmp(kv->key.ptr, "tokenizer.", 10) && (st = gguf_copy_kv(w, kv)))
-            return st;
-    }
-    return HERD_OK;
-}
-
-static herd_status write_tensors(gguf_writer *w, const synth_shape *sh, const synth_type *ty,
-                                 uint64_t seed, int nt)
-{
-    const int64_t E = sh->n_embd, F = sh->n_ff, KV = (int64_t)sh->n_embd / sh->n_head * sh->n_head_kv;
-    const float std = 0.02f;
-    herd_status st;
-    uint64_t k = seed;
-    if ((st = add_tensor(w, "token_embd.weight", ty->embd, E, sh->n_vocab, std, splitmix(&k), nt)) ||
-        (st = add_tensor(w, "output_norm.weight", HERD_TYPE_F32, E, 1, 0, 0, nt)) ||
-        (st = add_tensor(w, "output.weight", ty->output, E, sh->n_vocab, std, splitmix(&k), nt)))
-        return st;
-    for (int il = 0; il < sh->n_layer; il++) {
-        struct {
-            const char *suffix;
-            int64_t cols, rows;
-            bool norm;
-        } ts[] = {{"attn_norm.weight", E, 1, true},   {"attn_q.weight", E, E, false},
-                  {"attn_k.weight", E, KV, false},    {"attn_v.weight", E, KV, false},
-                  {"attn_output.weight", E, E, false}, {"ffn_norm.weight", E, 1, true},
-                  {"ffn_gate.weight", E, F, false},   {"ffn_up.weight", E, F, false},
-                  {"ffn_down.weight", F, E, false}};
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
-            char name[96];
-            snprintf(name, sizeof name, "blk.%d.%s", il, ts[i].suffix);
-            if ((st = add_tensor(w, name, ts[i].norm ? HERD_TYPE_F32 : ty->matrix, ts[i].cols,
-                                 ts[i].rows, ts[i].norm ? 0 : std, splitmix(&k), nt)))
-                return st;
-        }
-    }
-    return HERD_OK;
+    return herd_quant_name_cmp(((const synth_tensor *)a)->t.name, ((const synth_tensor *)b)->t.name);
 }
 
 herd_status herd_synth(const herd_synth_params *p)
 {
     herd_tensor_init();
-    if (!p || !p->shape || !p->type || !p->vocab_path || !p->out_path)
-        return herd_seterr(HERD_E_INVALID, "synth: shape, type, vocabulary and output are required");
-    if (p->arch && strcmp(p->arch, "llama") != 0)
-        return herd_seterr(HERD_E_UNSUPPORTED, "synth: architecture '%s' is not supported yet", p->arch);
+    if (!p || !p->shape || !p->type || !p->out_path)
+        return herd_seterr(HERD_E_INVALID, "synth: shape, type and output are required");
     const synth_shape *sh = NULL;
-    const synth_type *ty = NULL;
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (size_t i = 0; i < N_SHAPES; i++)
         if (!strcmp(shapes[i].name, p->shape)) sh = &shapes[i];
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(types[i].name, p->type)) ty = &types[i];
     if (!sh) return herd_seterr(HERD_E_INVALID, "synth: unknown shape '%s'", p->shape);
-    if (!ty) return herd_seterr(HERD_E_INVALID, "synth: unknown type '%s' (f32, f16, bf16, q8_0, q4_0)", p->type);
+    if (p->arch && strcmp(p->arch, sh->arch) != 0)
+        return herd_seterr(HERD_E_INVALID, "synth: %s is a '%s' model, not '%s'", sh->name,
+                           sh->arch, p->arch);
+    const herd_ftype_info *ft = herd_ftype_find(p->type);
+    if (!ft) return herd_seterr(HERD_E_INVALID, "synth: unknown type '%s'", p->type);
+    char vpath[512];
+    if (p->vocab_path)
+        snprintf(vpath, sizeof vpath, "%s", p->vocab_path);
+    else
+        snprintf(vpath, sizeof vpath, "../shared/vocab/ggml-vocab-%s.gguf", sh->vocab);
     gguf_file *vocab;
-    herd_status st = gguf_open(p->vocab_path, &vocab);
+    herd_status st = gguf_open(vpath, &vocab);
     if (st) return st;
     const gguf_kv *toks = gguf_find_kv(vocab, "tokenizer.ggml.tokens");
-    if (!toks || toks->type != GGUF_TYPE_ARRAY || toks->arr_n != (uint64_t)sh->n_vocab) {
+    if (!toks || toks->type != GGUF_TYPE_ARRAY || toks->arr_n == 0 || toks->arr_n > INT32_MAX) {
         gguf_close(vocab);
-        return herd_seterr(HERD_E_FORMAT, "synth: %s has no vocabulary of %d tokens", p->vocab_path,
-                           sh->n_vocab);
+        return herd_seterr(HERD_E_FORMAT, "synth: %s has no vocabulary", vpath);
     }
+    const int64_t n_vocab = (int64_t)toks->arr_n;
+
+    tensor_list l = {0};
+    arch_tensors(sh, n_vocab, &l);
     gguf_writer *w = gguf_writer_new();
-    if (!w) st = HERD_E_NOMEM;
-    int nt = p->n_threads > 0 ? p->n_threads : 2;
-    if (!st) st = write_metadata(w, sh, ty, vocab);
-    if (!st) st = write_tensors(w, sh, ty, p->seed, nt);
-    if (!st) st = gguf_write_file(w, p->out_path);
+    herd_gguf_out_tensor *out_t = l.oom ? NULL : malloc((size_t)l.n * sizeof *out_t);
+    const char **names = l.oom ? NULL : malloc((size_t)l.n * sizeof *names);
+    if (!w || !out_t || !names) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
+    size_t max_bytes = 1;
+    if (!st) {
+        /* llama.cpp's order, in which its quantizer counts attn_v/ffn_down. */
+        qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_tensor);
+        for (int i = 0; i < l.n; i++) names[i] = l.v[i].t.name;
+        herd_quant_plan plan;
+        herd_quant_plan_init(&plan, ft, sh->arch, sh->n_layer, sh->n_head, sh->n_head_kv,
+                             sh->n_expert, names, l.n);
+        for (int i = 0; i < l.n; i++) {
+            synth_tensor *s = &l.v[i];
+            s->t.type = herd_quant_tensor_type(&plan, s->t.name, (int)s->t.n_dims, s->t.ne[0],
+                                               HERD_TYPE_F32);
+            out_t[i] = s->t;
+            const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
+            if (b > max_bytes) max_bytes = b;
+        }
+        st = write_metadata(w, sh, ft, n_vocab, vocab);
+    }
+    herd_gguf_out *out = NULL;
+    uint8_t *buf = NULL;
+    if (!st) st = herd_gguf_out_begin(&out, p->out_path, w, out_t, l.n, GGUF_DEFAULT_ALIGNMENT);
+    if (!st && !(buf = malloc(max_bytes))) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
+    const int nt = p->n_threads > 0 ? p->n_threads : 2;
+    uint64_t k = p->seed;
+    for (int i = 0; i < l.n && !st; i++) {
+        const synth_tensor *s = &l.v[i];
+        const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
+        if (!(st = make_tensor(s, buf, splitmix(&k), nt))) st = herd_gguf_out_write(out, buf, b);
+    }
+    st = herd_gguf_out_end(out, st);
+    free(buf);
+    free(names);
+    free(out_t);
+    free(l.v);
     gguf_writer_free(w);
     gguf_close(vocab);
     return st;

@@ -127,6 +127,14 @@ void srv_news_free(srv_news *n);
 void sched_pause(srv_sched *s, bool paused);
 void sched_stats(srv_sched *s, herd_server_stats *out);
 
+/* ------------------------------------------------------------------ token.c */
+
+/* Copy n bytes to out (room for 3n), replacing every byte that is not part of
+ * a valid UTF-8 sequence with U+FFFD, as JSON needs; returns the length. */
+size_t utf8_repair(const char *in, size_t n, char *out);
+/* Bytes at the end of s that start a UTF-8 sequence not yet complete. */
+size_t utf8_partial_tail(const char *s, size_t n);
+
 /* ---------------------------------------------------------------- metrics.c */
 
 struct srv_metrics {
@@ -174,8 +182,9 @@ typedef struct api_request {
     bool stream, include_usage, echo;
 } api_request;
 
-bool api_parse_completion(const json_t *body, api_request *r, api_error *e);
-bool api_parse_chat(const json_t *body, api_request *r, api_error *e);
+/* n_vocab bounds logit_bias ids. */
+bool api_parse_completion(const json_t *body, int n_vocab, api_request *r, api_error *e);
+bool api_parse_chat(const json_t *body, int n_vocab, api_request *r, api_error *e);
 void api_request_free(api_request *r);
 /* Parse a request body: an object, or a 400 (malformed JSON / not an object). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);
@@ -198,10 +207,10 @@ const char *reply_finish_name(srv_finish f);
 /* The whole answer of a finished request: one choice per job. echo_text[i]
  * is the prompt text to put in front of choice i (NULL: no echo). */
 json_t *reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const *echo_text);
-/* A streamed chunk with a text delta (and its logprobs), or the first chat
- * chunk (role only, text NULL), or the last (finish set). */
+/* A streamed chunk with a text delta (and its logprobs; offset: bytes of
+ * text sent before), or the first chat chunk (role), or the last (finish). */
 json_t *reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
-                    srv_finish finish, bool role);
+                    size_t offset, srv_finish finish, bool role);
 /* The usage chunk of stream_options.include_usage. */
 json_t *reply_usage_chunk(const reply_ctx *rc, const srv_job *job);
 json_t *reply_usage(const srv_job *const *jobs, int n);
@@ -230,6 +239,10 @@ bool prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *ex
 void prompt_free(srv_prompt *p);
 /* A prompt of n tokens with max_tokens must fit a slot: a 400 otherwise. */
 bool prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
+/* Render messages with the server's chat format (with the generation prompt).
+ * *raised: the template called raise_exception(). */
+herd_status chat_render(herd_server *srv, const json_t *messages, const json_t *extra, char **out,
+                        size_t *len, bool *raised);
 herd_status chat_setup(herd_server *srv, const char *override);
 void chat_teardown(herd_server *srv);
 

@@ -46,6 +46,72 @@ typedef struct {
     int16_t bsums[16]; /* sum of qs in each group of 16 */
 } herd_block_q8_K;
 
+/* Q4_1 / Q5_1: x = q·d + m with q unsigned (0..15 / 0..31); Q5_0: (q − 16)·d.
+ * The fifth bit of element j is bit j of qh (little-endian 32 bits). */
+typedef struct {
+    uint16_t d, m;
+    uint8_t qs[16];
+} herd_block_q4_1;
+
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} herd_block_q5_0;
+
+typedef struct {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} herd_block_q5_1;
+
+/* Q8_1: Q8_0 plus s = d·Σqs (F16), the activation type of Q4_1/Q5_1 (their
+ * min m enters the dot product as m·s). */
+typedef struct {
+    uint16_t d, s;
+    int8_t qs[32];
+} herd_block_q8_1;
+
+/* K-quants: super-blocks of 256 with per-16 (Q2_K, Q3_K) or per-32 (Q4_K,
+ * Q5_K) sub-block scales, themselves quantized against the F16 d (and dmin).
+ *   Q2_K  x = d·(sc&15)·q − dmin·(sc>>4),       q 2 bits
+ *   Q3_K  x = d·(s6−32)·(q − 4·!hbit),          q 2 bits + 1 high bit
+ *   Q4_K  x = d·s6·q − dmin·m6,                 q 4 bits, 6-bit scales/mins
+ *   Q5_K  as Q4_K with a fifth bit in qh. */
+typedef struct {
+    uint8_t scales[16]; /* low nibble scale, high nibble min */
+    uint8_t qs[64];
+    uint16_t d, dmin;
+} herd_block_q2_K;
+
+typedef struct {
+    uint8_t hmask[32];
+    uint8_t qs[64];
+    uint8_t scales[12]; /* 16 6-bit scales, packed */
+    uint16_t d;
+} herd_block_q3_K;
+
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12]; /* 8 6-bit scales and 8 6-bit mins, packed */
+    uint8_t qs[128];
+} herd_block_q4_K;
+
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[32];
+    uint8_t qs[128];
+} herd_block_q5_K;
+
+_Static_assert(sizeof(herd_block_q4_1) == 20, "block_q4_1 layout");
+_Static_assert(sizeof(herd_block_q5_0) == 22, "block_q5_0 layout");
+_Static_assert(sizeof(herd_block_q5_1) == 24, "block_q5_1 layout");
+_Static_assert(sizeof(herd_block_q8_1) == 36, "block_q8_1 layout");
+_Static_assert(sizeof(herd_block_q2_K) == 84, "block_q2_K layout");
+_Static_assert(sizeof(herd_block_q3_K) == 110, "block_q3_K layout");
+_Static_assert(sizeof(herd_block_q4_K) == 144, "block_q4_K layout");
+_Static_assert(sizeof(herd_block_q5_K) == 176, "block_q5_K layout");
 _Static_assert(sizeof(herd_block_q4_0) == 18, "block_q4_0 layout");
 _Static_assert(sizeof(herd_block_q8_0) == 34, "block_q8_0 layout");
 _Static_assert(sizeof(herd_block_q6_K) == 210, "block_q6_K layout");
@@ -62,6 +128,60 @@ void herd_quantize_q4_0_ref(const float *x, void *y, int64_t n);
 void herd_quantize_q6_K_ref(const float *x, void *y, int64_t n);
 void herd_fp32_to_fp16_row(const float *x, void *y, int64_t n);
 void herd_fp32_to_bf16_row(const float *x, void *y, int64_t n);
+
+/* kernels_legacy_ref.c: Q4_1, Q5_0, Q5_1 and the Q8_1 activations. */
+void herd_quantize_q4_1_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q5_0_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q5_1_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q8_1_ref(const float *x, void *y, int64_t n); /* quantize_row_q8_1_ref */
+void herd_quantize_q8_1_act(const float *x, void *y, int64_t n); /* ggml-cpu x86 activations */
+void herd_vec_dot_q4_1_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q5_0_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q5_1_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_kernels_install_legacy_ref(herd_type_traits *traits);
+
+/* kernels_kquants_ref.c: Q2_K, Q3_K, Q4_K, Q5_K. */
+void herd_quantize_q2_K_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q3_K_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q4_K_ref(const float *x, void *y, int64_t n);
+void herd_quantize_q5_K_ref(const float *x, void *y, int64_t n);
+void herd_vec_dot_q2_K_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q3_K_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q4_K_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_vec_dot_q5_K_ref(int64_t n, float *s, const void *x, const void *y);
+void herd_kernels_install_kquants_ref(herd_type_traits *traits);
+
+/* The 6-bit scale j and min j (j < 8) of a Q4_K/Q5_K block's 12 bytes. */
+static inline void herd_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* The 16 6-bit scales of a Q3_K block, as signed values −32..31. */
+static inline void herd_q3_K_scales(const uint8_t *sc, int8_t *out)
+{
+    for (int j = 0; j < 16; j++) {
+        const int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4;
+        const int hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (int8_t)((lo | (hi << 4)) - 32);
+    }
+}
+
+/* ggml's nearest_int: round half to even through the float adder, exact for
+ * |v| < 2^22 (all callers stay far below). */
+static inline int herd_nearest_int(float v)
+{
+    float t = v + 12582912.f;
+    int32_t i;
+    __builtin_memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 void herd_vec_dot_f32_ref(int64_t n, float *s, const void *x, const void *y);
 void herd_vec_dot_f16_ref(int64_t n, float *s, const void *x, const void *y);
@@ -132,6 +252,8 @@ extern herd_gemm_kernel herd_gemm_kernels[HERD_TYPE_COUNT];
  * CPU (kernels_avx2.c, kernels_avx512.c). HERD_SIMD=avx2 in the environment
  * stops at AVX2 even on an AVX-512 CPU (tests use it). */
 void herd_kernels_install_avx2(herd_type_traits *traits);
+void herd_kernels_install_avx2_k(herd_type_traits *traits); /* kernels_avx2_k.c */
 void herd_kernels_install_avx512(herd_type_traits *traits);
+void herd_kernels_install_avx512_k(herd_type_traits *traits); /* kernels_avx512_k.c */
 
 #endif

@@ -312,6 +312,96 @@ static void vec_dot_q6_K_avx2(int64_t n, float *s, const void *vx, const void *v
     *s = hsum8(acc);
 }
 
+/* Q4_1 / Q5_1 against Q8_1: unsigned quants times signed activations in
+ * maddubs; the min comes in per block as m·s (ggml adds it after the
+ * vector sum, and so does this). */
+static inline __m256i dot_u8(__m256i u, __m256i y)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
+}
+
+/* 0xff in byte j where bit j of the 32-bit little-endian qh is set. */
+static inline __m256i bits_to_bytes(const uint8_t *qh)
+{
+    uint32_t b;
+    memcpy(&b, qh, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)b), shuf);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+}
+
+static void vec_dot_q4_1_avx2(int64_t n, float *s, const void *vx, const void *vy)
+{
+    const herd_block_q4_1 *x = vx;
+    const herd_block_q8_1 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        summs += ld_f16(&x[i].m) * ld_f16(&y[i].s);
+        const __m256 d = _mm256_set1_ps(ld_f16(&x[i].d) * ld_f16(&y[i].d));
+        const __m256i p = dot_u8(q4_bytes(x[i].qs), loadu256(y[i].qs));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    }
+    *s = hsum8(acc) + summs;
+}
+
+/* Q5_0: nibble | 0xf0 where the fifth bit is clear is nibble − 16 as a
+ * signed byte, and nibble + 16 − 16 where it is set. */
+static void vec_dot_q5_0_avx2(int64_t n, float *s, const void *vx, const void *vy)
+{
+    const herd_block_q5_0 *x = vx;
+    const herd_block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256 d = _mm256_set1_ps(ld_f16(&x[i].d) * ld_f16(&y[i].d));
+        const __m256i hi = _mm256_andnot_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8((char)0xf0));
+        const __m256i q = _mm256_or_si256(q4_bytes(x[i].qs), hi);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, loadu256(y[i].qs))), acc);
+    }
+    *s = hsum8(acc);
+}
+
+static void vec_dot_q5_1_avx2(int64_t n, float *s, const void *vx, const void *vy)
+{
+    const herd_block_q5_1 *x = vx;
+    const herd_block_q8_1 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        summs += ld_f16(&x[i].m) * ld_f16(&y[i].s);
+        const __m256 d = _mm256_set1_ps(ld_f16(&x[i].d) * ld_f16(&y[i].d));
+        const __m256i hi = _mm256_and_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8(0x10));
+        const __m256i q = _mm256_or_si256(q4_bytes(x[i].qs), hi);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8(q, loadu256(y[i].qs))), acc);
+    }
+    *s = hsum8(acc) + summs;
+}
+
+/* ggml-cpu's x86 quantize_row_q8_1 (see herd_quantize_q8_1_act): Q8_0's
+ * rounding, plus s = F16(d·Σq) with d unrounded. */
+static void quantize_q8_1_avx2(const float *x, void *vy, int64_t n)
+{
+    herd_block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        const float amax = amax32(x);
+        const float d = amax / 127.f;
+        const uint16_t dh = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        memcpy(&y[i].d, &dh, 2);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        const __m256i q = round_pack32(x, _mm256_set1_ps(id));
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+        const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
+        const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+        __m128i r = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+        r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+        r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+        const uint16_t sh = _cvtss_sh(d * (float)_mm_cvtsi128_si32(r), _MM_FROUND_TO_NEAREST_INT);
+        memcpy(&y[i].s, &sh, 2);
+    }
+}
+
 /* ------------------------------------------------------------ gemm tiles */
 
 /* Up to 4 rows × 4 tokens of Q8_0/Q4_0 weights against Q8_0 activations:
@@ -364,6 +454,11 @@ void herd_kernels_install_avx2(herd_type_traits *traits)
     traits[HERD_TYPE_Q4_0].vec_dot = vec_dot_q4_0_avx2;
     traits[HERD_TYPE_Q6_K].vec_dot = vec_dot_q6_K_avx2;
     traits[HERD_TYPE_Q8_K].from_float = quantize_q8_K_avx2;
+    traits[HERD_TYPE_Q4_1].vec_dot = vec_dot_q4_1_avx2;
+    traits[HERD_TYPE_Q5_0].vec_dot = vec_dot_q5_0_avx2;
+    traits[HERD_TYPE_Q5_1].vec_dot = vec_dot_q5_1_avx2;
+    traits[HERD_TYPE_Q8_1].from_float = quantize_q8_1_avx2;
+    herd_kernels_install_avx2_k(traits);
     herd_gemm_kernels[HERD_TYPE_Q8_0] = (herd_gemm_kernel){.gemm = gemm_q8_0_avx2};
     herd_gemm_kernels[HERD_TYPE_Q4_0] = (herd_gemm_kernel){.gemm = gemm_q4_0_avx2};
 }

@@ -546,6 +546,7 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
     traits[HERD_TYPE_Q4_0].vec_dot = vec_dot_q4_0_avx512;
     traits[HERD_TYPE_Q6_K].vec_dot = vec_dot_q6_K_avx512;
     herd_gemm_kernels[HERD_TYPE_Q6_K] = (herd_gemm_kernel){.gemm = gemm_q6_K_avx512};
+    herd_kernels_install_avx512_k(traits);
     herd_gemm_kernels[HERD_TYPE_F32] = (herd_gemm_kernel){.gemm = gemm_f32_avx512};
     herd_gemm_kernels[HERD_TYPE_F16] = (herd_gemm_kernel){
         .gemm = gemm_f16_avx512, .pack = pack_f16, .pack_block = 16, .pack_block_bytes = 64};

@@ -498,6 +498,8 @@ void herd_kernels_install_ref(herd_type_traits *traits)
     /* Q8_K is only ever an activation type: no weight dot product. */
     set(&traits[HERD_TYPE_Q8_K], dequantize_q8_K, herd_quantize_q8_K_ref, herd_quantize_q8_K_ref,
         HERD_TYPE_Q8_K, NULL);
+    herd_kernels_install_legacy_ref(traits);
+    herd_kernels_install_kquants_ref(traits);
 }
 
 /* HERD_SIMD=avx2 caps the level below what the CPU has, so that tests can

@@ -36,9 +36,11 @@ typedef struct bpe_merges {
     int32_t n_str, str_cap;
     int32_t *str_slot; /* hash: string → id + 1, 0 empty */
     uint32_t str_mask;
-    /* (left id, right id) → rank and the merged string's id */
-    uint64_t *pair_key; /* PAIR_NONE: empty */
-    int32_t *pair_rank, *pair_sid;
+    /* (left id, right id) → rank and the merged string's id, in one cache line */
+    struct bpe_rule {
+        uint64_t key; /* left << 32 | right; PAIR_NONE: empty */
+        int32_t rank, sid;
+    } * pair;
     uint32_t pair_mask;
     int32_t byte_sid[256];
     char byte_chr[256][2]; /* GPT-2's character for each byte, as UTF-8 */
@@ -90,12 +92,12 @@ static int32_t intern(bpe_merges *m, const char *s, size_t n)
     return id;
 }
 
-static int32_t find_pair(const bpe_merges *m, int32_t l, int32_t r)
+static const struct bpe_rule *find_pair(const bpe_merges *m, int32_t l, int32_t r)
 {
     uint64_t k = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
     for (uint32_t h = hash_pair(k) & m->pair_mask;; h = (h + 1) & m->pair_mask) {
-        if (m->pair_key[h] == k) return (int32_t)h;
-        if (m->pair_key[h] == PAIR_NONE) return -1;
+        if (m->pair[h].key == k) return &m->pair[h];
+        if (m->pair[h].key == PAIR_NONE) return NULL;
     }
 }
 
@@ -105,11 +107,9 @@ static void add_pair(bpe_merges *m, int32_t l, int32_t r, int32_t rank, int32_t 
 {
     uint64_t k = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
     uint32_t h = hash_pair(k) & m->pair_mask;
-    for (; m->pair_key[h] != PAIR_NONE; h = (h + 1) & m->pair_mask)
-        if (m->pair_key[h] == k) return;
-    m->pair_key[h] = k;
-    m->pair_rank[h] = rank;
-    m->pair_sid[h] = sid;
+    for (; m->pair[h].key != PAIR_NONE; h = (h + 1) & m->pair_mask)
+        if (m->pair[h].key == k) return;
+    m->pair[h] = (struct bpe_rule){k, rank, sid};
 }
 
 /* ------------------------------------------------------------- loading */
@@ -138,12 +138,10 @@ static bpe_merges *merges_new(uint64_t n_merges)
     m->off = malloc((size_t)m->str_cap * sizeof *m->off);
     m->len = malloc((size_t)m->str_cap * sizeof *m->len);
     m->str_slot = calloc(scap, sizeof *m->str_slot);
-    m->pair_key = malloc(pcap * sizeof *m->pair_key);
-    m->pair_rank = malloc(pcap * sizeof *m->pair_rank);
-    m->pair_sid = malloc(pcap * sizeof *m->pair_sid);
-    if (!m->off || !m->len || !m->str_slot || !m->pair_key || !m->pair_rank || !m->pair_sid)
+    m->pair = malloc(pcap * sizeof *m->pair);
+    if (!m->off || !m->len || !m->str_slot || !m->pair)
         return m; /* the caller sees the NULLs and frees */
-    memset(m->pair_key, 0xFF, pcap * sizeof *m->pair_key);
+    for (uint32_t i = 0; i < pcap; i++) m->pair[i].key = PAIR_NONE;
     for (int b = 0; b < 256; b++) {
         m->byte_chr_len[b] = (uint8_t)gpt2_char((uint8_t)b, m->byte_chr[b]);
         m->byte_sid[b] = intern(m, m->byte_chr[b], m->byte_chr_len[b]);
@@ -159,9 +157,7 @@ static void merges_free(bpe_merges *m)
     free(m->len);
     free(m->tok);
     free(m->str_slot);
-    free(m->pair_key);
-    free(m->pair_rank);
-    free(m->pair_sid);
+    free(m->pair);
     free(m);
 }
 
@@ -189,14 +185,15 @@ static herd_status load_merges(herd_vocab *v, const gguf_kv *kv)
         return herd_seterr(HERD_E_FORMAT, "tokenizer.ggml.merges has %llu merges",
                            (unsigned long long)kv->arr_n);
     bpe_merges *m = merges_new(kv->arr_n);
-    bool ok = m && m->pair_sid;
+    bool ok = m && m->off && m->len && m->str_slot && m->pair;
     char *buf = NULL;
     size_t cap = 0;
     for (uint64_t i = 0; ok && i < kv->arr_n; i++)
         ok = read_merge(m, gguf_arr_str(kv, i), (int32_t)i, &buf, &cap);
     free(buf);
     if (ok && (m->tok = malloc((size_t)m->n_str * sizeof *m->tok)) != NULL) {
-        for (int32_t i = 0; i < m->n_str; i++) m->tok[i] = vocab_find(v, m->chars + m->off[i], m->len[i]);
+        for (int32_t i = 0; i < m->n_str; i++)
+            m->tok[i] = vocab_find(v, m->chars + m->off[i], m->len[i]);
         v->merges = m;
         return HERD_OK;
     }
@@ -280,9 +277,9 @@ static bool try_pair(const bpe_merges *m, bpe_work *w, int32_t left, int32_t rig
 {
     if (left < 0 || right < 0) return true;
     const bpe_sym *l = &w->sym[left], *r = &w->sym[right];
-    int32_t h = find_pair(m, l->sid, r->sid);
-    if (h < 0) return true;
-    return heap_push(w, (bpe_pair){left, right, m->pair_rank[h], m->pair_sid[h], l->n + r->n});
+    const struct bpe_rule *rule = find_pair(m, l->sid, r->sid);
+    if (!rule) return true;
+    return heap_push(w, (bpe_pair){left, right, rule->rank, rule->sid, l->n + r->n});
 }
 
 /* The byte-level spelling of bytes s[0..n) into w->spell; its length. */

@@ -241,7 +241,7 @@ herd_status herd_vocab_detokenize(const herd_vocab *v, const int32_t *ids, int n
             return herd_seterr(HERD_E_NOMEM, "detokenize: out of memory");
         }
         k.len = clean_spaces(k.buf, k.len);
-        if (cap) memcpy(buf, k.buf, k.len < cap ? k.len : cap);
+        if (cap && k.len) memcpy(buf, k.buf, k.len < cap ? k.len : cap);
         free(k.buf);
     }
     if (k.len < cap) buf[k.len] = 0;

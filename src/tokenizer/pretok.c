@@ -13,7 +13,8 @@
  *     point: ASCII as itself, other White_Space as '\v', other letters as
  *     0xD2, numbers 0xD1, punctuation 0xD3, marks 0xD4, symbols 0xD5, the rest
  *     0xD0; \p{L} becomes [\xD2A-Za-z] and so on. This is llama.cpp's trick
- *     for std::regex, kept with its quirks (its ASCII \p{S} lacks '~').
+ *     for std::regex: exact for \p{L}, \p{N}, \p{P}, \p{S} and \p{M}, but
+ *     \p{Lu} and the other letter subclasses all become \p{L} there.
  *   Others: PCRE2 on the UTF-8 text, without Unicode properties (std::wregex
  *     knows only ASCII classes), non-ASCII White_Space turned into '\v'.
  * '$' is compiled PCRE2_DOLLAR_ENDONLY, as in ECMAScript.
@@ -27,45 +28,50 @@
 
 /* --------------------------------------------------------- the expressions */
 
-#define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+#define RE_GPT2     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
 #define RE_CONTRACT "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
 #define RE_LLAMA3                                                                                  \
     RE_CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"       \
                 "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_QWEN2_TAIL "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define RE_QWEN2 RE_CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}" RE_QWEN2_TAIL
+#define RE_QWEN2      RE_CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}" RE_QWEN2_TAIL
 /* Upper-then-lower letter runs, as lookaheads llama.cpp's collapsing can run. */
 #define RE_UPPER "((?=[\\p{L}])([^a-z]))"
 #define RE_LOWER "((?=[\\p{L}])([^A-Z]))"
-#define RE_CASED                                                                                   \
-    "[^\\r\\n\\p{L}\\p{N}]?" RE_UPPER "*" RE_LOWER "+" RE_CONTRACT "?|[^\\r\\n\\p{L}\\p{N}]?" RE_UPPER \
-    "+" RE_LOWER "*" RE_CONTRACT "?"
+#define RE_CASED(c)                                                                                \
+    "[^\\r\\n\\p{L}\\p{N}]?" RE_UPPER "*" RE_LOWER "+" c "|[^\\r\\n\\p{L}\\p{N}]?" RE_UPPER        \
+    "+" RE_LOWER "*" c
 #define RE_CASED_TAIL "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* CJK ideographs as DeepSeek's tokenizers list them (一-龥, U+0800-一, 가-U+D7FF). */
-#define RE_CJK "[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
+#define RE_CJK  "[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
 #define RE_KANA "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+"
 /* Cased letters (Lu, Ll, Lt), DeepSeek LLM's word characters. */
-#define RE_DS_LETTERS                                                                              \
-    "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-"     \
-    "\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}"    \
-    "\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}"  \
-    "\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}"  \
-    "\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-"        \
-    "\\x{1F15}\\x{1F18}-\\x{1F1D}\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}" \
-    "\\x{1F5B}\\x{1F5D}\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-" \
-    "\\x{1FC4}\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-" \
-    "\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}"  \
-    "\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}\\x{2139}\\x{213C}-\\x{213F}" \
-    "\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-" \
-    "\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-" \
-    "\\x{A787}\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}\\x{FF21}-" \
-    "\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}\\x{104D8}-\\x{104FB}"   \
-    "\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}\\x{1E900}-\\x{1E943}]+"
+// clang-format off
+#define RE_DS_LETTERS \
+    "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}" \
+    "\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}" \
+    "\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}" \
+    "\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}" \
+    "\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}" \
+    "\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}" \
+    "\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}" \
+    "\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}" \
+    "\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}" \
+    "\\x{1FF2}-\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}" \
+    "\\x{2119}-\\x{211D}\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}" \
+    "\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}" \
+    "\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-\\x{2CEE}\\x{2CF2}\\x{2CF3}" \
+    "\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-\\x{A787}" \
+    "\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}" \
+    "\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}" \
+    "\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}" \
+    "\\x{1E900}-\\x{1E943}]+"
+// clang-format on
 /* Anything but spaces and ". , ! ? … 。 ， 、 । ۔ ،" (and, as written, "(", "|", ")"). */
-#define RE_PORO                                                                                    \
-    " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C})]+"
+#define RE_PORO " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C})]+"
 #define RE_DS3                                                                                     \
-    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+" \
+    "[!\"#$%&'()*+,\\-./"                                                                          \
+    ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"                 \
     "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"
 
 typedef struct pre_kind {
@@ -94,8 +100,9 @@ static const pre_kind kinds[] = {
                 "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
     {"poro-chat bloom gpt3-finnish", {RE_PORO}},
     {"viking", {RE_PORO, "\\p{N}"}},
-    {"tekken", {RE_CASED "|\\p{N}" RE_CASED_TAIL}},
-    {"gpt-4o llama4 kanana2 talkie minimax-m2", {RE_CASED "|\\p{N}{1,3}" RE_CASED_TAIL}},
+    {"tekken", {RE_CASED("") "|\\p{N}" RE_CASED_TAIL}},
+    {"gpt-4o llama4 kanana2 talkie minimax-m2",
+     {RE_CASED(RE_CONTRACT "?") "|\\p{N}{1,3}" RE_CASED_TAIL}},
     {"chameleon", {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )",
                    "\\p{N}", "[\\p{P}!-/:-@\\[-`{-~]", RE_GPT2}},
     {"seed-coder", {RE_CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+"
@@ -131,7 +138,7 @@ static const struct {
     {"\\p{P}", "\\x{D3}\\x{21}-\\x{23}\\x{25}-\\x{2A}\\x{2C}-\\x{2F}\\x{3A}\\x{3B}\\x{3F}\\x{40}"
                "\\x{5B}-\\x{5D}\\x{5F}\\x{7B}\\x{7D}"},
     {"\\p{M}", "\\x{D4}"},
-    {"\\p{S}", "\\x{D5}\\x{24}\\x{2B}\\x{3C}-\\x{3E}\\x{5E}\\x{60}\\x{7C}"},
+    {"\\p{S}", "\\x{D5}\\x{24}\\x{2B}\\x{3C}-\\x{3E}\\x{5E}\\x{60}\\x{7C}\\x{7E}"},
     {"\\p{Lu}", "\\x{D2}A-Za-z"},
     {"\\p{Ll}", "\\x{D2}A-Za-z"},
     {"\\p{Lt}", "\\x{D2}A-Za-z"},
@@ -160,7 +167,7 @@ static bool uses_ucat(const char *re)
 static char *collapse_regex(const char *re)
 {
     size_t n = strlen(re), m = 0;
-    char *out = malloc(n * 40 + 1); /* \p{S} (5 bytes) grows the most: 47 bytes */
+    char *out = malloc(n * 21 + 1); /* \p{P} grows the most: 5 bytes become 102 */
     if (!out) return NULL;
     bool inside = false;
     for (size_t i = 0; i < n; i++) {
@@ -190,6 +197,12 @@ static herd_status compile_step(const char *re, bool custom, step *s)
     if (custom && strcmp(re, RE_GPT2) == 0) return s->kind = STEP_GPT2, HERD_OK;
     if (custom && strcmp(re, RE_LLAMA3) == 0) return s->kind = STEP_LLAMA3, HERD_OK;
     bool collapsed = uses_ucat(re);
+    for (const char *c = re; collapsed && *c; c++)
+        if ((uint8_t)*c >= 0x80) /* as in llama.cpp: the collapsed text has no such bytes */
+            return herd_seterr(HERD_E_UNSUPPORTED,
+                               "pre-tokenizer expression '%.80s' mixes "
+                               "\\p{..} with non-ASCII characters",
+                               re);
     char *src = collapsed ? collapse_regex(re) : (char *)re;
     if (!src) return herd_seterr(HERD_E_NOMEM, "pre-tokenizer: out of memory");
     uint32_t opts = PCRE2_DOLLAR_ENDONLY | (collapsed ? 0 : PCRE2_UTF);
@@ -306,9 +319,18 @@ typedef struct span {
     size_t end;
 } span;
 
-static inline uint32_t cp_at(const span *s, size_t i) { return i < s->end ? s->cpt[i] : NO_CPT; }
-static inline uint16_t fl_at(const span *s, size_t i) { return i < s->end ? s->fl[i] : 0; }
-static inline uint32_t lower_ascii(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+static inline uint32_t cp_at(const span *s, size_t i)
+{
+    return i < s->end ? s->cpt[i] : NO_CPT;
+}
+static inline uint16_t fl_at(const span *s, size_t i)
+{
+    return i < s->end ? s->fl[i] : 0;
+}
+static inline uint32_t lower_ascii(uint32_t c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
 
 /* 's 't 're 've 'm 'll 'd at pos (folding case if fold): its length, or 0. */
 static size_t contraction(const span *s, size_t pos, bool fold)
@@ -506,9 +528,20 @@ static herd_status decode(pretok_work *w, const char *text, size_t len)
         !reserve((void **)&w->flags, &w->flags_cap, len + 1, sizeof *w->flags))
         return HERD_E_NOMEM;
     size_t n = 0;
-    for (size_t i = 0; i < len; n++) i += utf8_decode((const uint8_t *)text + i, len - i, &w->cpt[n]);
+    for (size_t i = 0; i < len; n++)
+        i += utf8_decode((const uint8_t *)text + i, len - i, &w->cpt[n]);
     w->n = n;
     return ucd_flags(w->cpt, w->flags, n) ? HERD_OK : HERD_E_NOMEM;
+}
+
+/* The next list (len2) becomes the current one (len); the old current one
+ * is reused as the next. */
+static void swap_lists(pretok_work *w)
+{
+    uint32_t *t = w->len;
+    size_t tc = w->len_cap;
+    w->len = w->len2, w->len_cap = w->len2_cap, w->n_len = w->n_len2;
+    w->len2 = t, w->len2_cap = tc, w->n_len2 = 0;
 }
 
 herd_status pretok_split(const pretok *p, pretok_work *w, const char *text, size_t len)
@@ -519,12 +552,7 @@ herd_status pretok_split(const pretok *p, pretok_work *w, const char *text, size
     if (!st && !w->md && !(w->md = pcre2_match_data_create(1, NULL))) st = HERD_E_NOMEM;
     if (!st && w->n && !emit(w, w->n)) st = HERD_E_NOMEM;
     for (int k = 0; k < p->n && !st; k++) {
-        /* the list just made is the input of this step */
-        uint32_t *t = w->len;
-        w->len = w->len2, w->len2 = t;
-        size_t tc = w->len_cap;
-        w->len_cap = w->len2_cap, w->len2_cap = tc;
-        w->n_len = w->n_len2, w->n_len2 = 0;
+        swap_lists(w); /* the list just made is the input of this step */
         const step *s = &p->steps[k];
         if ((s->kind == STEP_COLLAPSED && !build_collapsed(w)) ||
             (s->kind == STEP_UTF8 && !build_utf8(w))) {
@@ -536,12 +564,7 @@ herd_status pretok_split(const pretok *p, pretok_work *w, const char *text, size
                                         : split_regex(w, s, start, w->len[i]);
         }
     }
-    /* the result is in len2: make it len */
-    uint32_t *t = w->len;
-    w->len = w->len2, w->len2 = t;
-    size_t tc = w->len_cap;
-    w->len_cap = w->len2_cap, w->len2_cap = tc;
-    w->n_len = w->n_len2, w->n_len2 = 0;
+    swap_lists(w); /* the last step's words are the result */
     if (st == HERD_E_NOMEM) herd_seterr(st, "pre-tokenizer: out of memory");
     return st;
 }

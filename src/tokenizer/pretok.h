@@ -66,8 +66,8 @@ typedef struct pretok_work {
     size_t n, cap, flags_cap;
     uint32_t *len, *len2; /* word lengths in code points, and the next list */
     size_t n_len, len_cap, n_len2, len2_cap;
-    char *coll; /* the collapsed text: one byte per code point */
-    char *utf;  /* the text as UTF-8 for std::wregex-style expressions */
+    char *coll;     /* the collapsed text: one byte per code point */
+    char *utf;      /* the text as UTF-8 for std::wregex-style expressions */
     uint32_t *boff; /* byte offset of each code point in utf, and of the end */
     size_t coll_cap, utf_cap, boff_cap;
     bool have_coll, have_utf;

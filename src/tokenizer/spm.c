@@ -46,7 +46,8 @@ static bool pair_before(const spm_pair *a, const spm_pair *b)
 
 static bool heap_push(spm_work *w, spm_pair p)
 {
-    if (!vocab_reserve((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap)) return false;
+    if (!vocab_reserve((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap))
+        return false;
     size_t i = w->heap_n++;
     while (i > 0 && pair_before(&p, &w->heap[(i - 1) / 2])) {
         w->heap[i] = w->heap[(i - 1) / 2];
@@ -193,4 +194,3 @@ herd_status spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *
     if (st == HERD_E_NOMEM) herd_seterr(st, "tokenize: out of memory");
     return st;
 }
-

@@ -63,44 +63,75 @@ static bool split_fragment(const herd_vocab *v, const char *text, frag f, int32_
     return true;
 }
 
-/* Which byte pairs occur in the text: a special token whose first two bytes
- * never do cannot occur either, and costs no search. */
-static uint8_t *pairs_of(const char *text, size_t len)
+/* What the text is made of, to skip the special tokens that cannot occur in
+ * it without searching: the bytes and byte pairs it has, and a Bloom filter
+ * of its 4-byte windows. Vocabularies have thousands of user-defined tokens
+ * ("[PAD151674]"…) that would otherwise each be searched for in the whole
+ * text. A token may occur only if all its 4-byte windows do. */
+typedef struct grams {
+    uint8_t one[32], two[8192];
+    uint8_t *four;
+    uint32_t shift; /* the Bloom filter has 1 << (32 - shift) bits */
+} grams;
+
+static inline uint32_t gram4(const char *s, uint32_t shift)
 {
-    uint8_t *bits = calloc(65536 / 8 + 32, 1);
-    if (!bits) return NULL;
-    for (size_t i = 0; i < len; i++) {
-        unsigned a = (uint8_t)text[i];
-        bits[65536 / 8 + a / 8] |= (uint8_t)(1u << (a % 8)); /* single bytes after the pairs */
-        if (i + 1 < len) {
-            unsigned pr = a << 8 | (uint8_t)text[i + 1];
-            bits[pr / 8] |= (uint8_t)(1u << (pr % 8));
-        }
-    }
-    return bits;
+    uint32_t x;
+    memcpy(&x, s, 4);
+    return (x * 0x9E3779B1u) >> shift;
 }
 
-static bool may_occur(const uint8_t *bits, const char *t, size_t tl)
+#define BIT_SET(a, i) ((a)[(i) >> 3] |= (uint8_t)(1u << ((i)&7)))
+#define BIT_GET(a, i) ((a)[(i) >> 3] >> ((i)&7) & 1)
+
+static grams *grams_of(const char *text, size_t len)
 {
-    unsigned a = (uint8_t)t[0];
-    if (tl == 1) return bits[65536 / 8 + a / 8] >> (a % 8) & 1;
-    unsigned pr = a << 8 | (uint8_t)t[1];
-    return bits[pr / 8] >> (pr % 8) & 1;
+    grams *g = calloc(1, sizeof *g);
+    uint32_t bits = 4096, shift = 20;
+    while (bits < 8 * len && shift > 8) bits *= 2, shift--;
+    if (!g || !(g->four = calloc(bits / 8, 1))) {
+        free(g);
+        return NULL;
+    }
+    g->shift = shift;
+    for (size_t i = 0; i < len; i++) {
+        unsigned a = (uint8_t)text[i];
+        BIT_SET(g->one, a);
+        if (i + 1 < len) BIT_SET(g->two, a << 8 | (uint8_t)text[i + 1]);
+        if (i + 3 < len) BIT_SET(g->four, gram4(text + i, shift));
+    }
+    return g;
+}
+
+static void grams_free(grams *g)
+{
+    if (g) free(g->four);
+    free(g);
+}
+
+static bool may_occur(const grams *g, const char *t, size_t tl)
+{
+    if (!BIT_GET(g->one, (uint8_t)t[0])) return false;
+    for (size_t i = 0; i + 1 < tl && i < 2; i++)
+        if (!BIT_GET(g->two, (unsigned)(uint8_t)t[i] << 8 | (uint8_t)t[i + 1])) return false;
+    for (size_t i = 0; i + 3 < tl; i++)
+        if (!BIT_GET(g->four, gram4(t + i, g->shift))) return false;
+    return true;
 }
 
 static herd_status partition(const herd_vocab *v, const char *text, size_t len, bool parse_special,
                              frag_vec *out)
 {
     frag_vec cur = {0}, next = {0};
-    uint8_t *bits = NULL;
+    grams *g = NULL;
     herd_status st = HERD_OK;
     if (len && !push_frag(&cur, -1, 0, len)) goto oom;
     for (int i = 0; i < v->n_special && len; i++) {
         int32_t id = v->special[i];
         if (!parse_special && (v->tok[id].attr & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
         if (v->tok[id].len > len) continue;
-        if (!bits && !(bits = pairs_of(text, len))) goto oom;
-        if (!may_occur(bits, vocab_text(v, id), v->tok[id].len)) continue;
+        if (!g && !(g = grams_of(text, len))) goto oom;
+        if (!may_occur(g, vocab_text(v, id), v->tok[id].len)) continue;
         next.n = 0;
         for (size_t j = 0; j < cur.n; j++) {
             bool ok = cur.a[j].tok >= 0 ? push_frag(&next, cur.a[j].tok, 0, 0)
@@ -115,7 +146,7 @@ static herd_status partition(const herd_vocab *v, const char *text, size_t len, 
 oom:
     st = herd_seterr(HERD_E_NOMEM, "tokenize: out of memory");
 done:
-    free(bits);
+    grams_free(g);
     free(next.a);
     if (st)
         free(cur.a);

@@ -5,8 +5,13 @@
  * tokenizer.ggml.model = "llama": SentencePiece-style. The text gets the added
  * space prefix, spaces become U+2581, pieces are merged greedily by score
  * (llama.cpp's llm_tokenizer_spm), and bytes with no piece fall back to the
- * <0xNN> tokens. Byte-level BPE ("gpt2") comes in a later issue behind the same
- * interface.
+ * <0xNN> tokens.
+ *
+ * tokenizer.ggml.model = "gpt2": byte-level BPE. The pre-tokenizer that
+ * tokenizer.ggml.pre names cuts the text into words (pretok.h), each byte
+ * becomes GPT-2's character for it, and tokenizer.ggml.merges merge them,
+ * lowest rank first (llama.cpp's llm_tokenizer_bpe). Text is read as UTF-8
+ * the way llama.cpp reads it: an invalid byte becomes U+FFFD.
  *
  * Special tokens (control and user-defined tokens) in the text are split out
  * first when parse_special is set, as llama.cpp's tokenizer_st_partition does.
@@ -57,8 +62,9 @@ int32_t herd_vocab_find(const herd_vocab *v, const char *text, size_t len);
  * same; call again with a bigger buffer). add_bos prepends the BOS token (if
  * the vocabulary has one) whatever add_bos_token says — ask
  * herd_vocab_add_bos() for that — and never appends EOS. Text with no BOS in
- * front still gets the SentencePiece space prefix, as in llama.cpp.
- * Byte-level BPE ("gpt2") vocabularies give HERD_E_UNSUPPORTED for now. */
+ * front still gets the SentencePiece space prefix, as in llama.cpp. A BPE
+ * vocabulary without merges (HERD_E_FORMAT) or with a pre-tokenizer herd does
+ * not know (HERD_E_UNSUPPORTED) fails here, not when loaded. */
 herd_status herd_vocab_tokenize(const herd_vocab *v, const char *text, size_t len, bool add_bos,
                                 bool parse_special, int32_t *ids, int cap, int *n_ids);
 /* Same contracts as herd_token_to_piece() and herd_detokenize().

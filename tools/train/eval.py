@@ -7,10 +7,12 @@
    of each chunk replaced by BOS, and only the second half of each chunk scored (the
    predictions at positions n_ctx/2 .. n_ctx-2). Computed twice on the same ids:
    from PyTorch (model.py with the file's dequantized Q8_0 weights) and from
-   `herd logits` (one call per chunk). Also records the largest |herd - PyTorch| logit
-   difference over every position of every chunk, and their top-1 agreement.
+   `herd logits` (one call per chunk). Also records the largest and mean |herd - PyTorch|
+   logit difference over every position of every chunk, their top-1 agreement, and the
+   largest difference from PyTorch with ggml's roundings (model.py, ggml_numerics).
 2. llama.cpp's own figure: `oracle perplexity MODEL heldout.txt -c n_ctx` (it tokenizes
    the text itself).
+   herd's logits of the first chunks are also compared with `oracle logits`.
 3. Greedy continuations of "And God said" (32 tokens) from llama.cpp and herd.
 """
 
@@ -29,6 +31,7 @@ import gguf
 from model import TinyLM, config_from_gguf
 
 PROMPT = "And God said"
+ORACLE_LOGIT_CHUNKS = 4  # chunks whose logits are also compared with llama.cpp's
 
 
 def chunk_nll(logits, chunk):
@@ -47,12 +50,19 @@ def herd_logits(herd, model, ids, n_vocab, threads):
         return np.fromfile(f.name, dtype=np.float32).reshape(len(ids), n_vocab)
 
 
+def oracle_logits(oracle, model, ids, n_vocab):
+    with tempfile.NamedTemporaryFile(suffix=".f32") as f:
+        subprocess.run([oracle, "logits", model, "--ids", " ".join(map(str, ids)), "--out", f.name,
+                        "-c", str(len(ids))], check=True, capture_output=True)
+        return np.fromfile(f.name, dtype=np.float32).reshape(len(ids), n_vocab)
+
+
 def oracle_perplexity(oracle, model, text_file, n_ctx, n_chunks):
     out = subprocess.run([oracle, "perplexity", model, text_file, "-c", str(n_ctx), "--chunks", str(n_chunks)],
                          capture_output=True, text=True)
     text = out.stdout + out.stderr
     m = re.search(r"Final estimate: PPL = ([0-9.]+)", text)
-    return (float(m.group(1)) if m else None), text.strip().splitlines()[-3:]
+    return (float(m.group(1)) if m else None), [l for l in text.splitlines() if l.startswith(("Final", "perp"))]
 
 
 def greedy(cmd):
@@ -86,14 +96,22 @@ def main():
 
     nll_pt = nll_herd = 0.0
     count = agree = positions = 0
-    max_diff = 0.0
+    max_diff = max_diff_g = max_diff_o = sum_diff = 0.0
     for i in range(n_chunks):
         chunk = ids[i * n_ctx:(i + 1) * n_ctx].copy()
         chunk[0] = bos
         with torch.no_grad():
+            model.ggml_numerics = False
             lp = model(torch.as_tensor(chunk)[None])[0].numpy()
+            model.ggml_numerics = True
+            lg = model(torch.as_tensor(chunk)[None])[0].numpy()
         lh = herd_logits(args.herd, args.model, chunk, cfg.n_vocab, args.threads)
         max_diff = max(max_diff, float(np.abs(lp - lh).max()))
+        max_diff_g = max(max_diff_g, float(np.abs(lg - lh).max()))
+        if args.oracle and i < ORACLE_LOGIT_CHUNKS:
+            lo = oracle_logits(args.oracle, args.model, chunk, cfg.n_vocab)
+            max_diff_o = max(max_diff_o, float(np.abs(lo - lh).max()))
+        sum_diff += float(np.abs(lp - lh).sum())
         agree += int((lp.argmax(1) == lh.argmax(1)).sum())
         positions += len(chunk)
         a, n = chunk_nll(lp, chunk)
@@ -105,21 +123,26 @@ def main():
     res = {"model": os.path.basename(args.model), "arch": cfg.arch, "n_ctx": n_ctx, "chunks": n_chunks,
            "scored_tokens": count, "ppl_pytorch": ppl_pt, "ppl_herd": ppl_herd,
            "ppl_rel_diff": abs(ppl_herd - ppl_pt) / ppl_pt,
-           "max_abs_logit_diff": max_diff, "top1_agreement": agree / positions,
+           "max_abs_logit_diff": max_diff, "mean_abs_logit_diff": sum_diff / positions / cfg.n_vocab,
+           "max_abs_logit_diff_vs_ggml_numerics": max_diff_g, "top1_agreement": agree / positions,
+           f"max_abs_logit_diff_herd_vs_llamacpp_first{ORACLE_LOGIT_CHUNKS}chunks": max_diff_o if args.oracle else None,
            "max_abs_logit": float(np.abs(lp).max())}
     print(json.dumps(res, indent=1), flush=True)
 
-    res["herd_greedy32"] = greedy([args.herd, "run", "-m", args.model, "-p", PROMPT, "-n", "32", "--temp", "0",
-                                   "--no-display-prompt"]).rstrip("\n")
+    # herd prints the prompt, then the continuation.
+    res["herd_greedy32"] = greedy([args.herd, "run", "-m", args.model, "-p", PROMPT, "-n", "32",
+                                   "--temp", "0"]).rstrip("\n")
     if args.oracle:
         res["ppl_llamacpp"], res["llamacpp_ppl_log"] = oracle_perplexity(
             args.oracle, args.model, os.path.join(args.build, "heldout.txt"), n_ctx, n_chunks)
-        # oracle generate prints the ids on one line, then the text.
-        gen = greedy([args.oracle, "generate", args.model, "-p", PROMPT, "-n", "32"]).split("\n", 1)
-        res["llamacpp_greedy32_ids"] = gen[0]
-        res["llamacpp_greedy32"] = gen[1].rstrip("\n") if len(gen) > 1 else ""
+        # oracle generate prints the generated ids, then their text; the prompt's ids
+        # (without BOS) and the generated ids detokenize to the whole text herd prints.
+        gen_ids = greedy([args.oracle, "generate", args.model, "-p", PROMPT, "-n", "32"]).split("\n")[0].split()
+        prompt_ids = greedy([args.oracle, "tokenize", args.model, PROMPT, "--no-bos"]).split()
+        res["llamacpp_greedy32_ids"] = " ".join(gen_ids)
+        res["llamacpp_greedy32"] = greedy([args.oracle, "detokenize", args.model] + prompt_ids + gen_ids).rstrip("\n")
         res["greedy_equal"] = res["llamacpp_greedy32"] == res["herd_greedy32"]
-    print(json.dumps({k: v for k, v in res.items() if k not in ("ppl_pytorch",)}, indent=1))
+    print(json.dumps({k: v for k, v in res.items() if k != "llamacpp_ppl_log"}, indent=1))
     name = os.path.splitext(os.path.basename(args.model))[0]
     with open(os.path.join(args.build, name + ".eval.json"), "w") as f:
         json.dump(res, f, indent=1)

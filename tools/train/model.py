@@ -13,8 +13,13 @@ One module, `TinyLM`, covers the three shipped families; a `Config` says which:
 The parameter names are the GGUF tensor names (with "." replaced by "_" where PyTorch
 needs it), and every weight keeps GGUF's row layout, so export and re-import are a plain
 copy: see `gguf_tensors` and `load_gguf_weights`. The forward pass is the independent
-reference herd's logits are compared with (plain float32 math, erf-free tanh GELU as
-ggml uses).
+reference herd's logits are compared with: plain float32 math (tanh GELU, as ggml uses).
+
+`TinyLM.ggml_numerics = True` adds, for comparison only, the roundings ggml's CPU backend
+applies with Q8_0 weights (../shared/models/tiny/README.md, Numerics): each matrix
+product's input quantized to Q8_0 (blocks of 32, F16 scale), K and V rounded to F16
+(the KV cache), GELU's input and output rounded to F16 (its F16 table). It shows how much
+of herd's difference from the plain float32 reference those roundings explain.
 """
 
 import math
@@ -68,6 +73,28 @@ def rope(x, pos, n_rot, base, neox):
     return torch.cat([out, xp], dim=-1)
 
 
+def fake_q8_0(x):
+    """x rounded through Q8_0 as ggml quantizes activations: d = amax/127 (stored F16), q = round(x/d)."""
+    b = x.reshape(*x.shape[:-1], -1, 32)
+    d = b.abs().amax(-1, keepdim=True) / 127.0
+    inv = torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
+    q = torch.round(b * inv)  # ggml's AVX path rounds to nearest even
+    return (q * d.half().float()).reshape(x.shape)
+
+
+def f16(x):
+    return x.half().float()
+
+
+class Linear(nn.Linear):
+    """nn.Linear that can round its input to Q8_0 first (ggml numerics mode)."""
+
+    ggml = False
+
+    def forward(self, x):
+        return super().forward(fake_q8_0(x) if self.ggml else x)
+
+
 class Norm(nn.Module):
     """RMSNorm (llama) or LayerNorm with bias (stablelm, phi2), as ggml_rms_norm / ggml_norm."""
 
@@ -90,19 +117,19 @@ class Block(nn.Module):
         rms = c.arch == "llama"
         qkv_bias = c.arch in ("stablelm", "phi2")
         self.attn_norm = Norm(c.n_embd, c.norm_eps, rms)
-        self.attn_q = nn.Linear(c.n_embd, c.n_embd, bias=qkv_bias)
-        self.attn_k = nn.Linear(c.n_embd, c.n_embd, bias=qkv_bias)
-        self.attn_v = nn.Linear(c.n_embd, c.n_embd, bias=qkv_bias)
-        self.attn_output = nn.Linear(c.n_embd, c.n_embd, bias=c.arch == "phi2")
+        self.attn_q = Linear(c.n_embd, c.n_embd, bias=qkv_bias)
+        self.attn_k = Linear(c.n_embd, c.n_embd, bias=qkv_bias)
+        self.attn_v = Linear(c.n_embd, c.n_embd, bias=qkv_bias)
+        self.attn_output = Linear(c.n_embd, c.n_embd, bias=c.arch == "phi2")
         if c.arch == "phi2":  # parallel block: the MLP reads attn_norm's output
             self.ffn_norm = None
             self.ffn_gate = None
         else:
             self.ffn_norm = Norm(c.n_embd, c.norm_eps, rms)
-            self.ffn_gate = nn.Linear(c.n_embd, c.n_ff, bias=False)
+            self.ffn_gate = Linear(c.n_embd, c.n_ff, bias=False)
         mlp_bias = c.arch == "phi2"
-        self.ffn_up = nn.Linear(c.n_embd, c.n_ff, bias=mlp_bias)
-        self.ffn_down = nn.Linear(c.n_ff, c.n_embd, bias=mlp_bias)
+        self.ffn_up = Linear(c.n_embd, c.n_ff, bias=mlp_bias)
+        self.ffn_down = Linear(c.n_ff, c.n_embd, bias=mlp_bias)
 
     def attention(self, h, pos):
         c = self.c
@@ -112,6 +139,8 @@ class Block(nn.Module):
         neox = c.arch != "llama"
         q = rope(q, pos, c.n_rot, c.rope_base, neox)
         k = rope(k, pos, c.n_rot, c.rope_base, neox)
+        if self.attn_q.ggml:  # the F16 KV cache
+            k, v = f16(k), f16(v)
         att = (q @ k.transpose(-1, -2)) / math.sqrt(c.head_dim)
         mask = torch.ones(T, T, dtype=torch.bool, device=h.device).triu(1)
         att = att.masked_fill(mask, float("-inf")).softmax(-1)
@@ -121,7 +150,12 @@ class Block(nn.Module):
     def mlp(self, h):
         if self.ffn_gate is not None:  # SwiGLU
             return self.ffn_down(F.silu(self.ffn_gate(h)) * self.ffn_up(h))
-        return self.ffn_down(F.gelu(self.ffn_up(h), approximate="tanh"))
+        u = self.ffn_up(h)
+        if self.ffn_up.ggml:  # ggml's F16 GELU table (|x| >= 10 passes through exactly)
+            g = f16(F.gelu(f16(u), approximate="tanh"))
+            g = torch.where(u <= -10, torch.zeros_like(u), torch.where(u >= 10, u, g))
+            return self.ffn_down(g)
+        return self.ffn_down(F.gelu(u, approximate="tanh"))
 
     def forward(self, x, pos):
         h = self.attn_norm(x)
@@ -138,7 +172,7 @@ class TinyLM(nn.Module):
         self.token_embd = nn.Embedding(c.n_vocab, c.n_embd)
         self.blk = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.output_norm = Norm(c.n_embd, c.norm_eps, c.arch == "llama")
-        self.output = nn.Linear(c.n_embd, c.n_vocab, bias=c.arch == "phi2")
+        self.output = Linear(c.n_embd, c.n_vocab, bias=c.arch == "phi2")
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -159,6 +193,16 @@ class TinyLM(nn.Module):
         for b in self.blk:
             x = b(x, pos)
         return self.output(self.output_norm(x))
+
+    @property
+    def ggml_numerics(self):
+        return self.output.ggml
+
+    @ggml_numerics.setter
+    def ggml_numerics(self, on):
+        for m in self.modules():
+            if isinstance(m, Linear):
+                m.ggml = on
 
     def n_params(self):
         return sum(p.numel() for p in self.parameters())

@@ -129,7 +129,7 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1611)  # the year the KJV was printed
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("TRAIN_THREADS", "2")))
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("TRAIN_THREADS", "1")))
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)

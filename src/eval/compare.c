@@ -1,0 +1,220 @@
+/*
+ * compare.c — one model's figures for `herd compare`, measured in the
+ * calling process (the CLI runs each model in a child of its own, so that the
+ * child's peak RSS is that model's peak memory).
+ *
+ *   load      herd_model_load, wall time;
+ *   bench     a quick llama-bench: one warm-up decode (it pages the weights
+ *             in), then pp = one batch of pp_n tokens from an empty cache, tg =
+ *             tg_n single-token decodes; tokens/s of one run each, so short
+ *             and indicative, not `herd bench`'s repeated measurement;
+ *   quality   perplexity on a text (llama.cpp's method, herd_perplexity) and
+ *             accuracy on a multiple-choice task (herd_mc_evaluate);
+ *   facts     architecture, parameters, file type and size, training context,
+ *             general.license, and the catalog entry whose id the file's name
+ *             or general.name contains (its licence and commercial terms).
+ */
+#include "catalog/catalog.h"
+#include "eval/eval.h"
+#include "model/model.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void note(herd_compare_row *row, herd_status *first, herd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Record the first failure: its status and message. */
+static void note(herd_compare_row *row, herd_status *first, herd_status st, const char *fmt, ...)
+{
+    if (*first) return;
+    *first = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(row->error, sizeof row->error, fmt, ap);
+    va_end(ap);
+    herd_seterr(st, "%s", row->error);
+}
+
+/* "Llama-2-7B-chat.Q4_K_M.gguf" -> "llama-2-7b-chat-q4-k-m-gguf". */
+static void normalize(const char *s, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (; *s && k + 1 < cap; s++) {
+        char c = isalnum((unsigned char)*s) ? (char)tolower((unsigned char)*s) : '-';
+        if (c != '-' || (k > 0 && out[k - 1] != '-')) out[k++] = c;
+    }
+    out[k] = 0;
+}
+
+/* The longest catalog id that the label or general.name contains. */
+static void match_catalog(herd_compare_row *row)
+{
+    herd_catalog *cat;
+    if (herd_catalog_load(&cat)) return;
+    char a[160], b[160];
+    normalize(row->label, a, sizeof a);
+    normalize(row->name, b, sizeof b);
+    size_t best = 0;
+    for (int i = 0; i < herd_catalog_n_models(cat); i++) {
+        const herd_catalog_model *m = herd_catalog_model_at(cat, i);
+        size_t n = strlen(m->id);
+        if (n <= best || (!strstr(a, m->id) && !strstr(b, m->id))) continue;
+        best = n;
+        snprintf(row->catalog_id, sizeof row->catalog_id, "%s", m->id);
+        snprintf(row->catalog_licence, sizeof row->catalog_licence, "%s", m->licence);
+        snprintf(row->catalog_commercial, sizeof row->catalog_commercial, "%s",
+                 herd_commercial_name(m->commercial));
+    }
+    herd_catalog_free(cat);
+}
+
+static void file_facts(const herd_model *m, const char *path, herd_compare_row *row)
+{
+    herd_model_info in;
+    herd_model_get_info(m, &in);
+    const char *base = strrchr(path, '/');
+    snprintf(row->label, sizeof row->label, "%s", base ? base + 1 : path);
+    snprintf(row->name, sizeof row->name, "%s", in.name);
+    snprintf(row->arch, sizeof row->arch, "%s", in.arch);
+    snprintf(row->file_type, sizeof row->file_type, "%s", in.file_type);
+    if (!gguf_get_strz(m->file, "general.license", row->licence, sizeof row->licence))
+        row->licence[0] = 0;
+    row->params = (double)in.n_params;
+    row->file_bytes = (double)in.file_size;
+    row->ctx_train = in.n_ctx_train;
+    match_catalog(row);
+}
+
+static herd_ctx *new_ctx(herd_model *m, int n_ctx, int n_batch, int n_threads)
+{
+    herd_ctx_params cp = herd_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_batch = n_batch < n_ctx ? n_batch : n_ctx;
+    cp.n_threads = n_threads;
+    herd_ctx *c = NULL;
+    return herd_ctx_new(m, &cp, &c) ? NULL : c;
+}
+
+/* Decode n tokens at positions from.. as one batch or one at a time;
+ * tokens/s, or < 0 on failure. */
+static double timed_decode(herd_ctx *c, const int32_t *tok, int32_t *pos, int n, bool batch)
+{
+    for (int i = 0; i < n; i++) pos[i] = i;
+    herd_kv_remove(c, -1, 0, -1);
+    const double t0 = herd_time();
+    herd_status st = HERD_OK;
+    for (int i = 0; i < n && !st; i += batch ? n : 1) {
+        herd_batch b = {.n_tokens = batch ? n : 1, .token = tok + i, .pos = pos + i};
+        st = herd_decode(c, &b);
+    }
+    const double dt = herd_time() - t0;
+    return st ? -1 : n / (dt > 0 ? dt : 1e-9);
+}
+
+static herd_status quick_bench(herd_model *m, const herd_compare_opts *o, herd_compare_row *row)
+{
+    const int pp = o->pp_n > 0 ? o->pp_n : 64, tg = o->tg_n > 0 ? o->tg_n : 16;
+    const int n = pp > tg ? pp : tg;
+    herd_ctx *c = new_ctx(m, n + 8, pp, o->n_threads);
+    int32_t *tok = malloc((size_t)n * sizeof *tok), *pos = malloc((size_t)n * sizeof *pos);
+    herd_status st = c && tok && pos ? HERD_OK : HERD_E_NOMEM;
+    uint32_t rng = 1234; /* the same tokens for every model of a comparison */
+    for (int i = 0; tok && i < n; i++) {
+        rng = rng * 1664525u + 1013904223u;
+        tok[i] = (int32_t)((rng >> 8) % (uint32_t)herd_n_vocab(m));
+    }
+    if (!st && timed_decode(c, tok, pos, 8 < pp ? 8 : pp, true) < 0)
+        st = HERD_E_INVALID; /* warm-up */
+    if (!st && (row->pp_ts = timed_decode(c, tok, pos, pp, true)) < 0) st = HERD_E_INVALID;
+    if (!st && (row->tg_ts = timed_decode(c, tok, pos, tg, false)) < 0) st = HERD_E_INVALID;
+    row->pp_n = pp, row->tg_n = tg;
+    free(tok), free(pos);
+    herd_ctx_free(c);
+    return st;
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0)
+        if ((n += got) == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static herd_status perplexity(herd_model *m, const herd_compare_opts *o, herd_compare_row *row)
+{
+    size_t len = 0;
+    char *text = read_all(o->text_path, &len);
+    if (!text) return herd_seterr(HERD_E_IO, "%s: cannot read", o->text_path);
+    const int chunk = o->n_ctx > 0 ? o->n_ctx : 512;
+    int n = 0;
+    int32_t *ids = NULL;
+    herd_status st = herd_tokenize(m, text, len, herd_add_bos(m), false, NULL, 0, &n);
+    if (!st && !(ids = malloc(((size_t)n + 1) * sizeof *ids))) st = HERD_E_NOMEM;
+    if (!st) st = herd_tokenize(m, text, len, herd_add_bos(m), false, ids, n + 1, &n);
+    free(text);
+    herd_ctx *c = st ? NULL : new_ctx(m, chunk, 512, o->n_threads);
+    herd_ppl_result r;
+    if (!st && !c) st = HERD_E_NOMEM;
+    if (!st) st = herd_perplexity(c, ids, n, chunk, o->max_chunks, NULL, NULL, &r);
+    if (!st) row->ppl = r.ppl, row->ppl_err = r.err;
+    herd_ctx_free(c);
+    free(ids);
+    return st;
+}
+
+static herd_status accuracy(herd_model *m, const herd_compare_opts *o, herd_compare_row *row)
+{
+    int need = 0;
+    herd_status st = herd_mc_max_tokens(m, o->task, &need);
+    herd_ctx *c = st ? NULL : new_ctx(m, need, 512, o->n_threads);
+    herd_mc_result r;
+    if (!st && !c) st = HERD_E_NOMEM;
+    if (!st) st = herd_mc_evaluate(c, o->task, NULL, NULL, NULL, &r);
+    if (!st) {
+        row->acc = r.value[HERD_MC_ACC], row->acc_err = r.stderr_[HERD_MC_ACC];
+        row->acc_norm = r.value[HERD_MC_ACC_NORM], row->acc_norm_err = r.stderr_[HERD_MC_ACC_NORM];
+    }
+    herd_ctx_free(c);
+    return st;
+}
+
+herd_status herd_compare_measure(const char *path, const herd_compare_opts *o,
+                                 herd_compare_row *row)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->path, sizeof row->path, "%s", path);
+    const char *base = strrchr(path, '/');
+    snprintf(row->label, sizeof row->label, "%s", base ? base + 1 : path);
+    row->params = row->file_bytes = row->load_s = row->peak_rss_bytes = -1;
+    row->pp_ts = row->tg_ts = row->ppl = row->ppl_err = -1;
+    row->acc = row->acc_err = row->acc_norm = row->acc_norm_err = -1;
+    herd_model_params mp = herd_model_default_params();
+    mp.n_threads = o->n_threads;
+    herd_model *m = NULL;
+    herd_status first = HERD_OK, st;
+    const double t0 = herd_time();
+    if ((st = herd_model_load(path, &mp, &m))) {
+        note(row, &first, st, "load: %s", herd_errmsg());
+        return first;
+    }
+    row->load_s = herd_time() - t0;
+    file_facts(m, path, row);
+    if ((st = quick_bench(m, o, row))) note(row, &first, st, "bench: %s", herd_errmsg());
+    if (o->text_path && (st = perplexity(m, o, row)))
+        note(row, &first, st, "perplexity: %s", herd_errmsg());
+    if (o->task && (st = accuracy(m, o, row))) note(row, &first, st, "task: %s", herd_errmsg());
+    herd_model_free(m);
+    return first;
+}

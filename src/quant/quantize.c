@@ -1,0 +1,182 @@
+/*
+ * quantize.c — herd quantize: an F32/F16/BF16 GGUF file to any mix herd can
+ * compute with, as llama-quantize makes it.
+ *
+ * What makes the output llama.cpp's: the per-tensor types (quant_plan.c),
+ * the quantizers (the tensor module's from_float_ref, byte for byte
+ * ggml's quantize_row_*_ref, i.e. what llama_model_quantize runs without an
+ * importance matrix), the metadata (every key copied, then
+ * general.quantization_version = 2 and general.file_type set as llama.cpp
+ * does, split keys dropped) and the tensor order (llama.cpp's, see
+ * herd_quant_name_cmp). The file is written one tensor at a time; a tensor
+ * is converted to F32 rows and quantized row by row on all threads, which
+ * gives the same bytes whatever the thread count.
+ */
+#include "quant/quant.h"
+#include "gguf/gguf.h"
+#include "tensor/tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUANT_VERSION 2 /* GGML_QNT_VERSION */
+
+static const gguf_file *g_sort_file; /* qsort has no context argument */
+
+static int cmp_index(const void *a, const void *b)
+{
+    const gguf_tensor *ta = gguf_tensor_at(g_sort_file, *(const int64_t *)a);
+    const gguf_tensor *tb = gguf_tensor_at(g_sort_file, *(const int64_t *)b);
+    return herd_quant_name_cmp(ta->name_z, tb->name_z);
+}
+
+static int get_int(const gguf_file *f, const char *arch, const char *key, int dflt)
+{
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    uint32_t v;
+    return gguf_get_u32(f, k, &v) ? (int)v : dflt;
+}
+
+/* Convert one tensor: rows of ne0 elements from `from` to `to`. */
+static herd_status convert(const gguf_tensor *t, uint32_t to, uint8_t *out, int n_threads)
+{
+    const herd_type_traits *src = herd_type(t->type), *dst = herd_type(to);
+    if (!src || !src->to_float || !dst || !dst->from_float_ref)
+        return herd_seterr(HERD_E_UNSUPPORTED, "quantize: %s: cannot convert %s to %s", t->name_z,
+                           herd_type_name(t->type), herd_type_name(to));
+    if (src->is_quantized)
+        return herd_seterr(HERD_E_UNSUPPORTED,
+                           "quantize: %s is %s already; requantizing is not supported "
+                           "(start from an F32, F16 or BF16 file)",
+                           t->name_z, herd_type_name(t->type));
+    const int64_t ne0 = t->ne[0], rows = (int64_t)(t->n_elements / (uint64_t)ne0);
+    const size_t in_rb = herd_row_bytes(t->type, ne0), out_rb = herd_row_bytes(to, ne0);
+    bool oom = false;
+#pragma omp parallel num_threads(n_threads)
+    {
+        float *row = malloc((size_t)ne0 * sizeof *row);
+        if (!row) {
+#pragma omp atomic write
+            oom = true;
+        }
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t r = 0; r < rows; r++) {
+            if (!row) continue;
+            src->to_float((const uint8_t *)t->data + (size_t)r * in_rb, row, ne0);
+            dst->from_float_ref(row, out + (size_t)r * out_rb, ne0);
+        }
+        free(row);
+    }
+    return oom ? herd_seterr(HERD_E_NOMEM, "quantize: out of memory") : HERD_OK;
+}
+
+static bool key_is(const gguf_kv *kv, const char *key)
+{
+    return kv->key.len == strlen(key) && !memcmp(kv->key.ptr, key, kv->key.len);
+}
+
+/* Every key of the input, split keys dropped, then the two llama.cpp sets.
+ * ggml's gguf_set_val_* removes a key and appends it, so these two always
+ * end the list. */
+static herd_status write_meta(gguf_writer *w, const gguf_file *f, uint32_t ftype)
+{
+    herd_status st = HERD_OK;
+    for (int64_t i = 0; i < gguf_n_kv(f) && !st; i++) {
+        const gguf_kv *kv = gguf_kv_at(f, i);
+        if ((kv->key.len >= 6 && !memcmp(kv->key.ptr, "split.", 6)) ||
+            key_is(kv, "general.quantization_version") || key_is(kv, "general.file_type"))
+            continue;
+        st = gguf_copy_kv(w, kv);
+    }
+    if (!st) st = gguf_set_u32(w, "general.quantization_version", QUANT_VERSION);
+    if (!st) st = gguf_set_u32(w, "general.file_type", ftype);
+    return st;
+}
+
+herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *stats)
+{
+    herd_tensor_init();
+    if (!p || !p->in_path || !p->out_path || !p->type)
+        return herd_seterr(HERD_E_INVALID, "quantize: input, output and type are required");
+    const herd_ftype_info *ft = herd_ftype_find(p->type);
+    if (!ft) return herd_seterr(HERD_E_INVALID, "quantize: unknown type '%s'", p->type);
+    const int nt = p->n_threads > 0 ? p->n_threads : 2;
+    gguf_file *f = NULL;
+    herd_status st = gguf_open(p->in_path, &f);
+    if (st) return st;
+
+    char arch[64] = "";
+    gguf_get_strz(f, "general.architecture", arch, sizeof arch);
+    const int64_t n = gguf_n_tensors(f);
+    int64_t *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    const char **names = malloc((size_t)(n > 0 ? n : 1) * sizeof *names);
+    herd_gguf_out_tensor *out_t = calloc((size_t)(n > 0 ? n : 1), sizeof *out_t);
+    gguf_writer *w = gguf_writer_new();
+    if (!order || !names || !out_t || !w) {
+        st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    g_sort_file = f;
+    qsort(order, (size_t)n, sizeof *order, cmp_index);
+    for (int64_t i = 0; i < n; i++) names[i] = gguf_tensor_at(f, order[i])->name_z;
+
+    herd_quant_plan plan;
+    const int n_head = get_int(f, arch, "attention.head_count", 1);
+    herd_quant_plan_init(&plan, ft, arch, get_int(f, arch, "block_count", 0), n_head,
+                         get_int(f, arch, "attention.head_count_kv", n_head),
+                         get_int(f, arch, "expert_count", 0), names, (int)n);
+    plan.pure = p->pure;
+    herd_quantize_stats s = {0};
+    size_t max_bytes = 1;
+    for (int64_t i = 0; i < n; i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, order[i]);
+        herd_gguf_out_tensor *o = &out_t[i];
+        snprintf(o->name, sizeof o->name, "%s", t->name_z);
+        o->n_dims = t->n_dims;
+        memcpy(o->ne, t->ne, sizeof o->ne);
+        o->type = herd_quant_tensor_type(&plan, t->name_z, (int)t->n_dims, t->ne[0], t->type);
+        const size_t bytes = herd_row_bytes(o->type, t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
+        if (bytes > max_bytes) max_bytes = bytes;
+        s.bytes_in += t->nbytes;
+        s.bytes_out += bytes;
+        s.n_elements += t->n_elements;
+        s.n_quantized += o->type != t->type;
+    }
+    s.n_tensors = (int)n;
+    s.n_fallback = plan.n_fallback;
+
+    uint32_t align = GGUF_DEFAULT_ALIGNMENT;
+    gguf_get_u32(f, "general.alignment", &align);
+    herd_gguf_out *out = NULL;
+    uint8_t *buf = NULL;
+    if (!(st = write_meta(w, f, ft->ftype)))
+        st = herd_gguf_out_begin(&out, p->out_path, w, out_t, n, align);
+    if (!st && !(buf = malloc(max_bytes))) st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
+    for (int64_t i = 0; i < n && !st; i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, order[i]);
+        const uint32_t to = out_t[i].type;
+        const size_t bytes = herd_row_bytes(to, t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
+        if (p->verbose)
+            fprintf(stderr, "[%4lld/%4lld] %-36s %-6s -> %-6s %9.2f MiB -> %9.2f MiB\n",
+                    (long long)i + 1, (long long)n, t->name_z, herd_type_name(t->type),
+                    herd_type_name(to), t->nbytes / 1048576.0, bytes / 1048576.0);
+        if (to == t->type) {
+            st = herd_gguf_out_write(out, t->data, (size_t)t->nbytes);
+        } else if (!(st = convert(t, to, buf, nt))) {
+            st = herd_gguf_out_write(out, buf, bytes);
+        }
+    }
+    st = herd_gguf_out_end(out, st);
+    free(buf);
+    if (!st && stats) *stats = s;
+done:
+    gguf_writer_free(w);
+    free(out_t);
+    free(names);
+    free(order);
+    gguf_close(f);
+    return st;
+}

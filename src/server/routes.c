@@ -1,0 +1,275 @@
+/*
+ * routes.c — the endpoints. Each takes a request (body complete) and returns
+ * a reply; the generation endpoints turn their prompts into jobs, submit
+ * them to the scheduler, and either wait (checking every 50 ms whether the
+ * client is still there, and cancelling its jobs if not) or hand the job to
+ * a streamed response (stream.c).
+ */
+#include "model/model.h"
+#include "server/server_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* How long a waiting handler sleeps between looks at its client's socket. */
+#define WAIT_SLICE_MS 50
+
+static http_reply fail(int status, const char *param, const char *msg)
+{
+    api_error e;
+    api_fail(&e, status, param, "%s", msg);
+    return http_error(&e);
+}
+
+http_reply route_health(http_req *r) { return http_json(200, json_pack("{s:s}", "status", "ok")); }
+
+http_reply route_models(http_req *r)
+{
+    herd_server *s = r->srv;
+    herd_model_info mi;
+    herd_model_get_info(s->model, &mi);
+    json_t *meta = json_pack("{s:i,s:i,s:i,s:i,s:I,s:I,s:s}", "n_ctx",
+                             sched_n_ctx_slot(s->sched), "n_parallel", s->p.n_parallel,
+                             "n_ctx_train", mi.n_ctx_train, "n_vocab", mi.n_vocab, "n_params",
+                             (json_int_t)mi.n_params, "size", (json_int_t)mi.tensor_bytes,
+                             "file_type", mi.file_type ? mi.file_type : "");
+    json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", s->model_id, "object", "model", "created",
+                          (json_int_t)s->created, "owned_by", "herd", "meta", meta);
+    return http_json(200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
+}
+
+http_reply route_metrics(http_req *r)
+{
+    herd_server_stats st;
+    herd_server_get_stats(r->srv, &st);
+    return http_text(200, "text/plain; version=0.0.4; charset=utf-8",
+                     metrics_render(&r->srv->metrics, &st));
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+static bool opt_bool(const json_t *o, const char *key, bool dflt, bool *out, api_error *e)
+{
+    json_t *v = json_object_get(o, key);
+    *out = dflt;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_boolean(v)) return api_fail(e, 400, key, "'%s' must be true or false", key);
+    *out = json_is_true(v);
+    return true;
+}
+
+http_reply route_tokenize(http_req *r)
+{
+    api_error e;
+    const herd_model *m = r->srv->model;
+    json_t *o = api_parse_body(r->body, r->len, &e), *content = json_object_get(o, "content");
+    bool add_special, parse_special, pieces;
+    http_reply rep;
+    if (!o) return http_error(&e);
+    if (!json_is_string(content)) {
+        json_decref(o);
+        return fail(400, "content", "'content' must be a string");
+    }
+    if (!opt_bool(o, "add_special", false, &add_special, &e) ||
+        !opt_bool(o, "parse_special", true, &parse_special, &e) ||
+        !opt_bool(o, "with_pieces", false, &pieces, &e)) {
+        json_decref(o);
+        return http_error(&e);
+    }
+    const char *text = json_string_value(content);
+    size_t len = json_string_length(content);
+    bool bos = add_special && herd_add_bos(m);
+    int need = 0, n = 0;
+    herd_status st = herd_tokenize(m, text, len, bos, parse_special, NULL, 0, &need);
+    int32_t *ids = malloc(((size_t)need + 1) * sizeof *ids);
+    if (!ids || (st && need == 0) || herd_tokenize(m, text, len, bos, parse_special, ids, need + 1, &n))
+        rep = fail(400, "content", herd_errmsg());
+    else {
+        json_t *toks = json_array();
+        for (int i = 0; i < n; i++) {
+            if (!pieces) {
+                json_array_append_new(toks, json_integer(ids[i]));
+                continue;
+            }
+            size_t k;
+            char *p = reply_piece(m, ids[i], true, &k);
+            json_array_append_new(toks, json_pack("{s:i,s:o}", "id", ids[i], "piece",
+                                                  reply_string(p ? p : "", p ? k : 0)));
+            free(p);
+        }
+        rep = http_json(200, json_pack("{s:o}", "tokens", toks));
+    }
+    free(ids);
+    json_decref(o);
+    return rep;
+}
+
+http_reply route_detokenize(http_req *r)
+{
+    api_error e;
+    const herd_model *m = r->srv->model;
+    json_t *o = api_parse_body(r->body, r->len, &e), *toks = json_object_get(o, "tokens");
+    if (!o) return http_error(&e);
+    size_t n = json_array_size(toks), i, len = 0, cap = 64;
+    char *text = malloc(cap);
+    json_t *v;
+    http_reply rep = {0, NULL};
+    if (!json_is_array(toks)) rep = fail(400, "tokens", "'tokens' must be an array of token ids");
+    json_array_foreach(toks, i, v)
+    {
+        json_int_t id = json_integer_value(v);
+        if (!json_is_integer(v) || id < 0 || id >= herd_n_vocab(m)) {
+            rep = fail(400, "tokens", "'tokens' must hold token ids of this model's vocabulary");
+            break;
+        }
+        size_t k;
+        char *p = reply_piece(m, (int32_t)id, false, &k);
+        while (text && p && len + k + 1 > cap) {
+            char *t = realloc(text, cap *= 2);
+            if (!t) free(text);
+            text = t;
+        }
+        if (text && p) memcpy(text + len, p, k), len += k;
+        free(p);
+    }
+    if (!rep.status)
+        rep = text ? http_json(200, json_pack("{s:o}", "content", reply_string(text, len)))
+                   : fail(500, NULL, "out of memory");
+    (void)n;
+    free(text);
+    json_decref(o);
+    return rep;
+}
+
+http_reply route_apply_template(http_req *r)
+{
+    api_error e;
+    api_request req;
+    json_t *o = api_parse_body(r->body, r->len, &e);
+    if (!o) return http_error(&e);
+    bool ok = api_parse_chat(o, herd_n_vocab(r->srv->model), &req, &e);
+    json_decref(o);
+    http_reply rep;
+    char *text = NULL;
+    size_t len = 0;
+    bool raised;
+    if (!ok) rep = http_error(&e);
+    else if (chat_render(r->srv, req.messages, req.extra, &text, &len, &raised))
+        rep = fail(400, "messages", herd_errmsg());
+    else
+        rep = http_json(200, json_pack("{s:o}", "prompt", reply_string(text, len)));
+    free(text);
+    api_request_free(&req);
+    return rep;
+}
+
+/* ---------------------------------------------------------------- generation */
+
+/* Wait for every job; false if the client left (the jobs are cancelled). */
+static bool wait_jobs(http_req *r, srv_job **jobs, int n)
+{
+    for (int i = 0; i < n; i++)
+        while (!sched_wait_done(r->srv->sched, jobs[i], WAIT_SLICE_MS))
+            if (http_client_gone(r->fd)) {
+                for (int k = 0; k < n; k++) sched_cancel(r->srv->sched, jobs[k]);
+                return false;
+            }
+    return true;
+}
+
+static http_reply finished(http_req *r, const reply_ctx *rc, srv_job **jobs, int n, char **echo)
+{
+    for (int i = 0; i < n; i++)
+        if (jobs[i]->finish == SRV_FINISH_ERROR) {
+            bool closing = strstr(jobs[i]->error, "shutting down") != NULL;
+            return fail(closing ? 503 : 500, NULL, jobs[i]->error);
+        }
+    return http_json(200, reply_full(rc, jobs, n, echo));
+}
+
+/* Submit the prompts as jobs; stream or wait. Takes over req and prompts. */
+static http_reply run(http_req *r, api_request *req, srv_prompt *p, int n)
+{
+    herd_server *s = r->srv;
+    srv_job **jobs = calloc((size_t)n, sizeof *jobs);
+    char **echo = calloc((size_t)n, sizeof *echo);
+    http_reply rep = {0, NULL};
+    reply_ctx rc;
+    reply_ctx_init(&rc, s, req->kind);
+    int made = 0;
+    while (jobs && echo && made < n && (jobs[made] = job_new(p[made].ids, p[made].n, &req->gen))) {
+        echo[made] = req->echo ? p[made].text : NULL;
+        made++;
+    }
+    sched_result sr = made == n ? sched_submit(s->sched, jobs, n) : SCHED_FULL;
+    if (made < n) rep = fail(500, NULL, "out of memory");
+    else if (sr != SCHED_OK) {
+        api_error e;
+        api_fail(&e, 503, NULL, "%s",
+                 sr == SCHED_FULL ? "the server is busy (every slot and queue place is taken); "
+                                    "retry later"
+                                  : "the server is shutting down");
+        e.code = "server_busy";
+        rep = http_error(&e);
+    } else if (req->stream) {
+        /* The stream owns the request, the job and the echo text now. */
+        rep = stream_start(r, req, jobs[0], echo[0], &rc);
+        jobs[0] = NULL;
+        if (echo[0]) p[0].text = echo[0] = NULL;
+    } else if (wait_jobs(r, jobs, n))
+        rep = finished(r, &rc, jobs, n, echo);
+    for (int i = 0; i < made; i++) sched_release(s->sched, jobs[i]);
+    free(jobs);
+    free(echo);
+    api_request_free(req);
+    for (int i = 0; i < n; i++) prompt_free(&p[i]);
+    free(p);
+    return rep;
+}
+
+http_reply route_completions(http_req *r)
+{
+    herd_server *s = r->srv;
+    api_error e;
+    api_request req;
+    json_t *o = api_parse_body(r->body, r->len, &e);
+    if (!o) return http_error(&e);
+    bool ok = api_parse_completion(o, herd_n_vocab(s->model), &req, &e);
+    json_decref(o);
+    int n = ok ? (int)json_array_size(req.prompts) : 0;
+    if (ok && req.stream && n > 1)
+        ok = api_fail(&e, 400, "prompt", "streaming takes one prompt, not %d", n);
+    if (ok && n > sched_capacity(s->sched))
+        ok = api_fail(&e, 400, "prompt", "%d prompts in one request; the limit is %d", n,
+                      sched_capacity(s->sched));
+    srv_prompt *p = ok ? calloc((size_t)n, sizeof *p) : NULL;
+    if (ok && !p) ok = api_fail(&e, 500, NULL, "out of memory");
+    for (int i = 0; ok && i < n; i++)
+        ok = prompt_from_json(s->model, json_array_get(req.prompts, (size_t)i), &p[i], &e) &&
+             prompt_fits(p[i].n, req.gen.max_tokens, sched_n_ctx_slot(s->sched), &e);
+    if (ok) return run(r, &req, p, n);
+    for (int i = 0; p && i < n; i++) prompt_free(&p[i]);
+    free(p);
+    api_request_free(&req);
+    return http_error(&e);
+}
+
+http_reply route_chat(http_req *r)
+{
+    herd_server *s = r->srv;
+    api_error e;
+    api_request req;
+    json_t *o = api_parse_body(r->body, r->len, &e);
+    if (!o) return http_error(&e);
+    bool ok = api_parse_chat(o, herd_n_vocab(s->model), &req, &e);
+    json_decref(o);
+    srv_prompt *p = ok ? calloc(1, sizeof *p) : NULL;
+    if (ok && !p) ok = api_fail(&e, 500, NULL, "out of memory");
+    ok = ok && prompt_from_chat(s, req.messages, req.extra, p, NULL, &e) &&
+         prompt_fits(p->n, req.gen.max_tokens, sched_n_ctx_slot(s->sched), &e);
+    if (ok) return run(r, &req, p, 1);
+    if (p) prompt_free(p);
+    free(p);
+    api_request_free(&req);
+    return http_error(&e);
+}

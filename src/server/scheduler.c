@@ -1,0 +1,639 @@
+/*
+ * scheduler.c — continuous batching over N slots of one herd_ctx.
+ *
+ * One thread owns the context. Each slot is a sequence id of the context
+ * (n_seq_max = N), with its own sampler and the list of tokens whose K/V
+ * cells it holds. A step of the loop:
+ *
+ *   1. (locked)   drop cancelled jobs, move queued jobs onto free slots;
+ *   2. (locked)   build one batch: the next token of every generating slot,
+ *                 then chunks of the prompts being read, up to n_batch tokens;
+ *   3. (unlocked) herd_decode the batch; for every slot whose logits came
+ *                 out, compute log-probabilities, sample, cut stop strings
+ *                 (token.c) — into the slot's private staging area;
+ *   4. (locked)   publish the staged output to the jobs, wake their waiters,
+ *                 free the slots whose jobs finished.
+ *
+ * The decode runs unlocked so that HTTP threads can queue, cancel and read
+ * while the model works; slots are touched only by this thread, so step 3
+ * needs no lock. The per-slot context is n_ctx / N: the KV cache holds
+ * every slot's cells at once, so a slot never waits for another's memory,
+ * and a finished slot keeps its cells: the next job whose prompt shares a
+ * prefix with them skips recomputing it (prefix reuse). A model with a
+ * sliding window evicts old cells as it goes, so it reuses nothing.
+ */
+#include "server/sched_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- jobs */
+
+srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen)
+{
+    srv_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->prompt = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *j->prompt);
+    if (gen->echo_logprobs) j->prompt_lp = calloc((size_t)n_prompt + 1, sizeof *j->prompt_lp);
+    if (!j->prompt || (gen->echo_logprobs && !j->prompt_lp)) {
+        free(j->prompt);
+        free(j->prompt_lp);
+        free(j);
+        return NULL;
+    }
+    memcpy(j->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
+    j->n_prompt = n_prompt;
+    j->gen = *gen;
+    j->refs = 1;
+    pthread_cond_init(&j->cv, NULL);
+    return j;
+}
+
+static void job_free(srv_job *j)
+{
+    pthread_cond_destroy(&j->cv);
+    free(j->prompt);
+    free(j->prompt_lp);
+    free(j->text);
+    free(j->lp);
+    free(j);
+}
+
+/* Drop a reference; s->mu held. */
+static void job_unref(srv_job *j)
+{
+    if (--j->refs == 0) job_free(j);
+}
+
+void sched_release(srv_sched *s, srv_job *j)
+{
+    if (!j) return;
+    pthread_mutex_lock(&s->mu);
+    job_unref(j);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sched_cancel(srv_sched *s, srv_job *j)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!j->done) {
+        j->cancelled = true;
+        pthread_cond_signal(&s->work);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* End a job (s->mu held): record why, wake its waiter. */
+static void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error)
+{
+    j->finish = f;
+    j->done = true;
+    j->t_end = herd_time();
+    if (!j->prompt_done) j->t_prompt = j->t_end;
+    if (error) snprintf(j->error, sizeof j->error, "%s", error);
+    metrics_job(s->metrics, j->n_cached, j->cancelled);
+    pthread_cond_broadcast(&j->cv);
+}
+
+/* Append bytes to the job's text (s->mu held). */
+static bool job_append(srv_job *j, const char *p, size_t n)
+{
+    if (j->text_len + n + 1 > j->text_cap) {
+        size_t cap = j->text_cap ? j->text_cap : 256;
+        while (cap < j->text_len + n + 1) cap *= 2;
+        char *t = realloc(j->text, cap);
+        if (!t) return false;
+        j->text = t;
+        j->text_cap = cap;
+    }
+    memcpy(j->text + j->text_len, p, n);
+    j->text_len += n;
+    j->text[j->text_len] = 0;
+    return true;
+}
+
+static bool job_push_lp(srv_job *j, const srv_lp *lp)
+{
+    if (j->n_lp == j->lp_cap) {
+        int cap = j->lp_cap ? 2 * j->lp_cap : 16;
+        srv_lp *p = realloc(j->lp, (size_t)cap * sizeof *p);
+        if (!p) return false;
+        j->lp = p;
+        j->lp_cap = cap;
+    }
+    j->lp[j->n_lp++] = *lp;
+    return true;
+}
+
+/* ---------------------------------------------------------------- waiting */
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+bool sched_wait_done(srv_sched *s, srv_job *j, int timeout_ms)
+{
+    struct timespec ts;
+    deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    while (!j->done)
+        if (pthread_cond_timedwait(&j->cv, &s->mu, &ts)) break;
+    bool done = j->done;
+    pthread_mutex_unlock(&s->mu);
+    return done;
+}
+
+static bool has_news(const srv_job *j, const srv_cursor *c)
+{
+    return j->text_len > c->text || j->n_lp > c->lp || (j->prompt_done && !c->prompt_seen) ||
+           (j->done && !c->done_seen);
+}
+
+bool sched_poll(srv_sched *s, srv_job *j, srv_cursor *c, srv_news *n, int timeout_ms)
+{
+    memset(n, 0, sizeof *n);
+    struct timespec ts;
+    deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    while (!has_news(j, c))
+        if (pthread_cond_timedwait(&j->cv, &s->mu, &ts)) break;
+    bool any = has_news(j, c);
+    if (any) {
+        n->len = j->text_len - c->text;
+        n->text = malloc(n->len + 1);
+        n->n_lp = j->n_lp - c->lp;
+        n->lp = n->n_lp ? malloc((size_t)n->n_lp * sizeof *n->lp) : NULL;
+        if (n->text) {
+            memcpy(n->text, j->text ? j->text + c->text : "", n->len);
+            n->text[n->len] = 0;
+        } else
+            n->len = 0;
+        if (n->lp) memcpy(n->lp, j->lp + c->lp, (size_t)n->n_lp * sizeof *n->lp);
+        else
+            n->n_lp = 0;
+        n->prompt_done = j->prompt_done && !c->prompt_seen;
+        n->done = j->done && !c->done_seen;
+        c->text += n->len;
+        c->lp += n->n_lp;
+        c->prompt_seen = j->prompt_done;
+        c->done_seen = j->done;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return any;
+}
+
+void srv_news_free(srv_news *n)
+{
+    free(n->text);
+    free(n->lp);
+    memset(n, 0, sizeof *n);
+}
+
+/* ---------------------------------------------------------------- queue */
+
+sched_result sched_submit(srv_sched *s, srv_job *const *jobs, int n)
+{
+    sched_result r = SCHED_OK;
+    pthread_mutex_lock(&s->mu);
+    int busy = 0;
+    for (int i = 0; i < s->n_slots; i++) busy += s->slots[i].job != NULL;
+    if (s->closing) r = SCHED_CLOSED;
+    else if (busy + s->n_queued + n > s->n_slots + s->queue_max)
+        r = SCHED_FULL;
+    else {
+        double now = herd_time();
+        for (int i = 0; i < n; i++) {
+            srv_job *j = jobs[i];
+            j->refs++;
+            j->t_submit = now;
+            j->next = NULL;
+            if (s->qtail) s->qtail->next = j;
+            else
+                s->qhead = j;
+            s->qtail = j;
+            s->n_queued++;
+        }
+        pthread_cond_signal(&s->work);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+static srv_job *queue_pop(srv_sched *s)
+{
+    srv_job *j = s->qhead;
+    if (!j) return NULL;
+    s->qhead = j->next;
+    if (!s->qhead) s->qtail = NULL;
+    j->next = NULL;
+    s->n_queued--;
+    return j;
+}
+
+/* Queued jobs whose client left never reach a slot. */
+static void queue_drop_cancelled(srv_sched *s)
+{
+    srv_job **pp = &s->qhead, *last = NULL;
+    while (*pp) {
+        srv_job *j = *pp;
+        if (j->cancelled) {
+            *pp = j->next;
+            s->n_queued--;
+            job_finish(s, j, SRV_FINISH_ERROR, "cancelled");
+            job_unref(j);
+        } else {
+            last = j;
+            pp = &j->next;
+        }
+    }
+    s->qtail = last;
+}
+
+/* ---------------------------------------------------------------- slots */
+
+static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
+{
+    int k = 0;
+    while (k < na && k < nb && a[k] == b[k]) k++;
+    return k;
+}
+
+/* The free slot for a job: the one whose cache shares the longest prefix
+ * with its prompt, else the one unused for longest (it keeps the others'
+ * caches warm). */
+static slot *pick_slot(srv_sched *s, const srv_job *j)
+{
+    slot *best = NULL;
+    int best_k = -1;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job) continue;
+        int k = s->reuse ? common_prefix(sl->cache, sl->n_cache, j->prompt, j->n_prompt) : 0;
+        if (k > best_k || (k == best_k && sl->last_used < best->last_used)) {
+            best = sl;
+            best_k = k;
+        }
+    }
+    return best;
+}
+
+static void slot_release(srv_sched *s, slot *sl)
+{
+    herd_sampler_free(sl->smp);
+    sl->smp = NULL;
+    for (int i = 0; i < sl->n_gen_ids; i++) sl->counts[sl->gen_ids[i]] = 0;
+    sl->n_gen_ids = 0;
+    sl->hold_len = 0;
+    sl->last_used = ++s->clock;
+    job_unref(sl->job);
+    sl->job = NULL;
+}
+
+/* Put a job on a slot: keep the cached prefix, drop the rest. */
+static bool slot_assign(srv_sched *s, slot *sl, srv_job *j)
+{
+    int keep = s->reuse ? common_prefix(sl->cache, sl->n_cache, j->prompt, j->n_prompt) : 0;
+    /* The last prompt token is always decoded again: its logits pick the
+     * first new token. Echoed log-probabilities need every position's logits. */
+    if (keep >= j->n_prompt) keep = j->n_prompt - 1;
+    if (j->gen.echo_logprobs || keep < 0) keep = 0;
+    herd_kv_remove(s->ctx, sl->id, keep, -1);
+    sl->n_cache = keep;
+    if (herd_sampler_new(&j->gen.sp, s->n_vocab, &sl->smp)) return false;
+    for (int i = 0; i < j->n_prompt; i++) herd_sampler_accept(sl->smp, j->prompt[i]);
+    sl->job = j;
+    sl->n_done = keep;
+    sl->n_gen = 0;
+    sl->hold_len = 0;
+    j->n_cached = keep;
+    j->t_start = herd_time();
+    return true;
+}
+
+static void admit(srv_sched *s)
+{
+    while (s->qhead) {
+        slot *sl = pick_slot(s, s->qhead);
+        if (!sl) return;
+        srv_job *j = queue_pop(s);
+        if (!slot_assign(s, sl, j)) {
+            job_finish(s, j, SRV_FINISH_ERROR, "out of memory");
+            job_unref(j);
+            continue;
+        }
+    }
+}
+
+static void reap_cancelled(srv_sched *s)
+{
+    queue_drop_cancelled(s);
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job && sl->job->cancelled) {
+            job_finish(s, sl->job, SRV_FINISH_ERROR, "cancelled");
+            slot_release(s, sl);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static void add_token(srv_sched *s, slot *sl, int32_t tok, bool want)
+{
+    int i = s->b_n++;
+    s->b_tok[i] = tok;
+    s->b_pos[i] = sl->n_cache + sl->b_len;
+    s->b_seq[i] = sl->id;
+    s->b_want[i] = want;
+    if (sl->b_len++ == 0) sl->b_first = i;
+}
+
+/* Generating slots first (one token each keeps their latency flat), then
+ * prompt chunks in turn from a rotating start, so that a long prompt cannot
+ * starve the others. */
+static void build_batch(srv_sched *s)
+{
+    s->b_n = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->b_len = 0;
+        sl->b_first = -1;
+        if (sl->job && sl->n_done == sl->job->n_prompt) add_token(s, sl, sl->next, true);
+    }
+    for (int k = 0; k < s->n_slots && s->b_n < s->n_batch; k++) {
+        slot *sl = &s->slots[(s->rr + k) % s->n_slots];
+        srv_job *j = sl->job;
+        if (!j || sl->n_done == j->n_prompt) continue;
+        int take = j->n_prompt - sl->n_done;
+        if (take > s->n_batch - s->b_n) take = s->n_batch - s->b_n;
+        for (int t = 0; t < take; t++) {
+            int p = sl->n_done + t;
+            add_token(s, sl, j->prompt[p], j->gen.echo_logprobs || p == j->n_prompt - 1);
+        }
+    }
+    s->rr = (s->rr + 1) % s->n_slots;
+}
+
+/* After a decode: what the batch did to each slot, computed unlocked. */
+static void process_slot(srv_sched *s, slot *sl)
+{
+    srv_job *j = sl->job;
+    sl->st_prompt_done = false;
+    sl->st_finish = SRV_FINISH_NONE;
+    sl->st_len = 0;
+    sl->st_has_lp = false;
+    if (sl->b_len == 0) return;
+    bool prompting = sl->n_done < j->n_prompt;
+    if (prompting) {
+        for (int t = 0; t < sl->b_len; t++) {
+            int p = sl->n_done + t;
+            sl->cache[sl->n_cache + t] = j->prompt[p];
+            if (j->gen.echo_logprobs && p + 1 < j->n_prompt)
+                tok_logprob(herd_get_logits(s->ctx, sl->b_first + t), s->n_vocab,
+                            j->prompt[p + 1], j->gen.logprobs, &j->prompt_lp[p + 1]);
+        }
+        sl->n_done += sl->b_len;
+        sl->n_cache += sl->b_len;
+        if (sl->n_done < j->n_prompt) return;
+        sl->st_prompt_done = true;
+        if (j->gen.max_tokens == 0) {
+            sl->st_finish = SRV_FINISH_LENGTH;
+            return;
+        }
+    } else
+        sl->cache[sl->n_cache++] = sl->next;
+    tok_next(s, sl, herd_get_logits(s->ctx, sl->b_first + sl->b_len - 1));
+}
+
+static void publish_slot(srv_sched *s, slot *sl, double now)
+{
+    srv_job *j = sl->job;
+    bool ok = true;
+    if (sl->st_prompt_done) {
+        j->prompt_done = true;
+        j->t_prompt = now;
+    }
+    if (sl->st_len) ok = job_append(j, sl->st_text, sl->st_len);
+    if (sl->st_has_lp) ok = ok && job_push_lp(j, &sl->st_lp);
+    j->n_gen = sl->n_gen;
+    if (!ok) sl->st_finish = SRV_FINISH_ERROR;
+    if (sl->st_finish != SRV_FINISH_NONE) {
+        job_finish(s, j, sl->st_finish, ok ? NULL : "out of memory");
+        slot_release(s, sl);
+    } else if (sl->st_len || sl->st_has_lp || sl->st_prompt_done)
+        pthread_cond_broadcast(&j->cv);
+}
+
+/* A failed decode ends every job that had tokens in the batch. */
+static void fail_batch(srv_sched *s, const char *msg)
+{
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->job || sl->b_len == 0) continue;
+        herd_kv_remove(s->ctx, sl->id, 0, -1);
+        sl->n_cache = 0;
+        job_finish(s, sl->job, SRV_FINISH_ERROR, msg);
+        slot_release(s, sl);
+    }
+}
+
+static bool any_active(const srv_sched *s)
+{
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].job) return true;
+    return false;
+}
+
+/* One step; called with s->mu held, returns with it held. */
+static void step(srv_sched *s)
+{
+    build_batch(s);
+    int n_prompt = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job && sl->n_done < sl->job->n_prompt) n_prompt += sl->b_len;
+    }
+    pthread_mutex_unlock(&s->mu);
+    herd_batch b = {.n_tokens = s->b_n, .token = s->b_tok, .pos = s->b_pos,
+                    .seq_id = s->b_seq, .logits = s->b_want};
+    double t0 = herd_time();
+    herd_status st = herd_decode(s->ctx, &b);
+    double t1 = herd_time();
+    char err[256] = "";
+    if (st) snprintf(err, sizeof err, "decode failed: %s", herd_errmsg());
+    else
+        for (int i = 0; i < s->n_slots; i++)
+            if (s->slots[i].job) process_slot(s, &s->slots[i]);
+    pthread_mutex_lock(&s->mu);
+    metrics_step(s->metrics, n_prompt, st ? 0 : s->b_n - n_prompt, t1 - t0);
+    if (st) {
+        fail_batch(s, err);
+        return;
+    }
+    double now = herd_time();
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].job) publish_slot(s, &s->slots[i], now);
+}
+
+static void *sched_main(void *arg)
+{
+    srv_sched *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->closing && (s->paused || (!any_active(s) && !s->qhead)))
+            pthread_cond_wait(&s->work, &s->mu);
+        if (s->closing) break;
+        reap_cancelled(s);
+        admit(s);
+        if (any_active(s)) step(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- life */
+
+static herd_status slots_init(srv_sched *s)
+{
+    s->slots = herd_calloc((size_t)s->n_slots, sizeof *s->slots);
+    if (!s->slots) return HERD_E_NOMEM;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->id = i;
+        sl->cache = herd_calloc((size_t)s->n_ctx_slot, sizeof *sl->cache);
+        sl->gen_ids = herd_calloc((size_t)s->n_ctx_slot, sizeof *sl->gen_ids);
+        sl->counts = herd_calloc((size_t)s->n_vocab, sizeof *sl->counts);
+        sl->work = herd_calloc((size_t)s->n_vocab, sizeof *sl->work);
+        sl->hold = herd_calloc(SRV_HOLD_BYTES, 1);
+        sl->st_text = herd_calloc(SRV_HOLD_BYTES * 3 + 8, 1);
+        if (!sl->cache || !sl->gen_ids || !sl->counts || !sl->work || !sl->hold || !sl->st_text)
+            return HERD_E_NOMEM;
+    }
+    return HERD_OK;
+}
+
+static herd_status batch_init(srv_sched *s)
+{
+    s->b_tok = herd_calloc((size_t)s->n_batch, sizeof *s->b_tok);
+    s->b_pos = herd_calloc((size_t)s->n_batch, sizeof *s->b_pos);
+    s->b_seq = herd_calloc((size_t)s->n_batch, sizeof *s->b_seq);
+    s->b_want = herd_calloc((size_t)s->n_batch, sizeof *s->b_want);
+    return s->b_tok && s->b_pos && s->b_seq && s->b_want ? HERD_OK : HERD_E_NOMEM;
+}
+
+herd_status sched_start(const srv_sched_params *p, srv_sched **out)
+{
+    *out = NULL;
+    srv_sched *s = herd_calloc(1, sizeof *s);
+    if (!s) return HERD_E_NOMEM;
+    s->model = p->model;
+    s->metrics = p->metrics;
+    s->n_slots = p->n_slots;
+    s->queue_max = p->queue_max;
+    s->n_vocab = herd_n_vocab(p->model);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work, NULL);
+    herd_ctx_params cp = herd_ctx_default_params();
+    cp.n_ctx = p->n_ctx;
+    /* one token of every slot must fit a step */
+    cp.n_batch = p->n_batch > p->n_slots ? p->n_batch : p->n_slots;
+    cp.n_seq_max = p->n_slots;
+    herd_status st = herd_ctx_new(p->model, &cp, &s->ctx);
+    if (!st) {
+        s->n_ctx_slot = herd_ctx_n_ctx(s->ctx) / s->n_slots;
+        s->n_batch = s->ctx->params.n_batch; /* herd_ctx_new caps it at n_ctx */
+        s->reuse = s->ctx->swa == 0;
+        if (s->n_ctx_slot < 2)
+            st = herd_seterr(HERD_E_INVALID, "a context of %d cells is too small for %d slots",
+                             herd_ctx_n_ctx(s->ctx), s->n_slots);
+    }
+    if (!st) st = slots_init(s);
+    if (!st) st = batch_init(s);
+    if (!st && pthread_create(&s->thread, NULL, sched_main, s))
+        st = herd_seterr(HERD_E_NOMEM, "cannot start the scheduler thread");
+    if (st) {
+        sched_free(s);
+        return st;
+    }
+    s->started = true;
+    *out = s;
+    return HERD_OK;
+}
+
+void sched_close(srv_sched *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->closing = true;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    /* The loop leaves at the next step boundary; then nobody decodes and the
+     * remaining jobs can end here. */
+    if (s->started) pthread_join(s->thread, NULL);
+    s->started = false;
+    pthread_mutex_lock(&s->mu);
+    srv_job *j;
+    while ((j = queue_pop(s))) {
+        job_finish(s, j, SRV_FINISH_ERROR, "the server is shutting down");
+        job_unref(j);
+    }
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].job) {
+            job_finish(s, s->slots[i].job, SRV_FINISH_ERROR, "the server is shutting down");
+            slot_release(s, &s->slots[i]);
+        }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sched_free(srv_sched *s)
+{
+    if (!s) return;
+    sched_close(s);
+    for (int i = 0; s->slots && i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        free(sl->cache);
+        free(sl->gen_ids);
+        free(sl->counts);
+        free(sl->work);
+        free(sl->hold);
+        free(sl->st_text);
+    }
+    free(s->slots);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->b_want);
+    herd_ctx_free(s->ctx);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int sched_n_ctx_slot(const srv_sched *s) { return s->n_ctx_slot; }
+int sched_capacity(const srv_sched *s) { return s->n_slots + s->queue_max; }
+
+void sched_pause(srv_sched *s, bool paused)
+{
+    pthread_mutex_lock(&s->mu);
+    s->paused = paused;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sched_stats(srv_sched *s, herd_server_stats *out)
+{
+    pthread_mutex_lock(&s->mu);
+    out->n_slots = s->n_slots;
+    out->slots_busy = 0;
+    for (int i = 0; i < s->n_slots; i++) out->slots_busy += s->slots[i].job != NULL;
+    out->queue_depth = s->n_queued;
+    out->n_ctx_slot = s->n_ctx_slot;
+    pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,141 @@
+#!/bin/sh
+# cli_compare.sh — `herd compare` on three quantizations of the tiny ladder:
+# the table, then the HTML report rendered by headless Chromium (Debian's
+# chromium, installed here when running as root): the rendered DOM has the
+# table rows and the SVG chart elements, and the screenshot shows the charts
+# (their colours are counted in its pixels).
+#
+# Without chromium (not installed and not root, or no network for apt) the
+# rendering part is skipped with a "skip:" line; the table and the report's
+# static checks still run.
+set -u
+HERD=$1
+case $HERD in /*) ;; *) HERD=$(pwd)/$HERD ;; esac
+T=../shared/models/tiny
+for q in q4_0 q8_0 f16; do
+    [ -f "$T/ladder-$q.gguf" ] || { echo "skip: $T/ladder-$q.gguf missing"; exit 0; }
+done
+TMP=$(mktemp -d /tmp/herd-cli-compare.XXXXXX) || exit 1
+trap 'rm -rf "$TMP"' EXIT
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+
+cat >"$TMP/task.jsonl" <<'EOF'
+{"ctx": "The cat sat on the", "endings": ["mat.", "dog.", "moon.", "car."], "label": 0}
+{"activity_label": "Baking", "ctx": "She puts the cake in the oven. [step] She", "endings": ["waits for it to bake.", "eats the oven.", "sings to a lamp.", "paints the sky."], "label": 0}
+{"ctx": "He opened the door and", "endings": ["walked in.", "ate the door.", "flew away.", "became a door."], "label": 0}
+EOF
+
+# Small sizes: the test runs under ASan too.
+"$HERD" compare "$T/ladder-q4_0.gguf" "$T/ladder-q8_0.gguf" "$T/ladder-f16.gguf" \
+    --text ../shared/DESIGN.md -c 64 --chunks 2 -p 32 -n 8 -t 1 --task "$TMP/task.jsonl" \
+    --html "$TMP/report.html" >"$TMP/table" 2>"$TMP/err" || { bad "herd compare failed"; cat "$TMP/err"; }
+for q in q4_0 q8_0 f16; do
+    grep -qi "^| ladder-$q.gguf *| llama *| *1.84M | $q " "$TMP/table" || bad "table row for $q"
+done
+grep -q "perplexity" "$TMP/table" && grep -q "acc_norm" "$TMP/table" || bad "table lacks quality columns"
+[ "$(grep -c '^| ladder-.*apache-2.0' "$TMP/table")" -eq 3 ] || bad "general.license not shown"
+[ "$(grep -c '[0-9]\.[0-9]* ± [0-9]' "$TMP/table")" -eq 3 ] || bad "a perplexity is missing"
+
+# The report stands on its own: nothing it would fetch, no script.
+[ -s "$TMP/report.html" ] || { bad "no report"; exit 1; }
+if grep -Eiq '<script|<link|<img|<iframe|@import|url\(|src=|href=|https?:' "$TMP/report.html"; then
+    bad "the report references something outside itself"
+fi
+
+# A model that does not load: its row says why, the others are still measured.
+# A file named like a catalog model gets the catalog's licence beside its own.
+printf 'not a gguf' >"$TMP/broken.gguf"
+ln -s "$(cd "$T" && pwd)/ladder-q4_0.gguf" "$TMP/mistral-7b-v0.1.Q4_0.gguf"
+"$HERD" compare "$TMP/broken.gguf" "$TMP/mistral-7b-v0.1.Q4_0.gguf" -p 8 -n 4 -t 1 >"$TMP/t2" 2>/dev/null
+[ $? -eq 1 ] || bad "a broken model did not make compare fail"
+grep -q "^broken.gguf: load:" "$TMP/t2" || bad "broken model row"
+grep -q "^| mistral-7b-v0.1.Q4_0.gguf.*| apache-2.0 *| Apache-2.0 (mistral-7b)" "$TMP/t2" ||
+    bad "catalog licence not matched: $(grep mistral "$TMP/t2")"
+
+# ---- rendering in headless Chromium
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$CHROMIUM" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 ||
+        { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1; }
+    CHROMIUM=$(command -v chromium || true)
+fi
+if [ -z "$CHROMIUM" ]; then
+    echo "skip: chromium is not installed and cannot be installed here; report not rendered"
+    exit $fail
+fi
+chrome() {
+    timeout 180 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run \
+        --user-data-dir="$(mktemp -d "$TMP/profile.XXXXXX")" "$@" "file://$TMP/report.html" 2>>"$TMP/chrome.err"
+}
+chrome --dump-dom >"$TMP/dom.html" || bad "chromium --dump-dom failed"
+chrome --screenshot="$TMP/shot.png" --window-size=1200,1600 >/dev/null || bad "chromium --screenshot failed"
+
+# The rendered DOM: three table rows, three points, three bars.
+python3 - "$TMP/dom.html" <<'EOF' || fail=1
+import re, sys
+dom = open(sys.argv[1]).read()
+def inside(tag_id):
+    m = re.search(r'<svg[^>]*id="%s".*?</svg>' % tag_id, dom, re.S)
+    return m.group(0) if m else ""
+checks = {
+    "table rows": len(re.findall(r'<tr class="model"', dom)),
+    "scatter points": len(re.findall(r'<circle class="point"', inside("speed-quality"))),
+    "memory bars": len(re.findall(r'<rect class="bar"', inside("memory"))),
+}
+ok = True
+for what, n in checks.items():
+    if n != 3:
+        print("FAIL: rendered page has %d %s, want 3" % (n, what)); ok = False
+for name in ("ladder-q4_0.gguf", "ladder-q8_0.gguf", "ladder-f16.gguf"):
+    if 'data-model="%s"' % name not in dom:
+        print("FAIL: rendered page has no row for", name); ok = False
+sys.exit(0 if ok else 1)
+EOF
+
+# The screenshot: a 1200x1600 PNG in which the charts' colours appear (the
+# points and bars of the first three models: blue, red, green).
+python3 - "$TMP/shot.png" <<'EOF' || fail=1
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+if data[:8] != b"\x89PNG\r\n\x1a\n":
+    print("FAIL: screenshot is not a PNG"); sys.exit(1)
+pos, idat, w = 8, b"", 0
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"IHDR":
+        w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
+    elif kind == b"IDAT":
+        idat += body
+    pos += 12 + n
+if (w, h) != (1200, 1600) or depth != 8 or ctype not in (2, 6) or interlace:
+    print("FAIL: unexpected screenshot format", w, h, depth, ctype, interlace); sys.exit(1)
+bpp = 4 if ctype == 6 else 3
+raw, stride = zlib.decompress(idat), w * bpp
+prev, counts = bytearray(stride), {}
+want = {(0x1f, 0x77, 0xb4): "blue", (0xd6, 0x27, 0x28): "red", (0x2c, 0xa0, 0x2c): "green"}
+for y in range(h):
+    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0
+        b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    for x in range(0, stride, bpp):
+        k = (line[x], line[x + 1], line[x + 2])
+        if k in want: counts[want[k]] = counts.get(want[k], 0) + 1
+    prev = line
+ok = True
+for colour in want.values():
+    if counts.get(colour, 0) < 500:
+        print("FAIL: the screenshot has %d %s pixels; the charts are not drawn" % (counts.get(colour, 0), colour)); ok = False
+print("screenshot pixels:", counts)
+sys.exit(0 if ok else 1)
+EOF
+exit $fail
