@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* CPU time of the calling thread: with one thread, the kernel's own time
@@ -100,17 +101,33 @@ static void bench(uint32_t type, int64_t n_rows, int64_t n_in, int64_t n_tok, in
     free(work);
 }
 
+/* bench_kernels [SECONDS [TYPE…]] — TYPE as llama.cpp prints it (Q4_K, F16…);
+ * BENCH_THREADS=1 (or 2) runs only that thread count, BENCH_TOK=1 (or 512)
+ * only decode (or prompt) cases. */
 int main(int argc, char **argv)
 {
     const double secs = argc > 1 ? atof(argv[1]) : 1.0;
     herd_tensor_init();
     printf("kernel level: %s\n", herd_tensor_simd_level());
-    static const uint32_t types[] = {HERD_TYPE_Q4_0, HERD_TYPE_Q8_0, HERD_TYPE_Q6_K, HERD_TYPE_F16};
+    uint32_t types[HERD_TYPE_COUNT] = {HERD_TYPE_Q4_0, HERD_TYPE_Q8_0, HERD_TYPE_Q4_K,
+                                       HERD_TYPE_Q6_K, HERD_TYPE_F16};
+    size_t n_types = 5;
+    if (argc > 2) {
+        n_types = 0;
+        for (int a = 2; a < argc; a++)
+            for (uint32_t t = 0; t < HERD_TYPE_COUNT; t++)
+                if (herd_type(t) && !strcasecmp(herd_type_name(t), argv[a])) types[n_types++] = t;
+    }
+    const char *th_env = getenv("BENCH_THREADS"), *tok_env = getenv("BENCH_TOK");
+    const int th_only = th_env ? atoi(th_env) : 0, tok_only = tok_env ? atoi(tok_env) : 0;
     static const int64_t shapes[][2] = {{2048, 2048}, {5632, 2048}};
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+    for (size_t k = 0; k < n_types; k++)
         for (int s = 0; s < 2; s++)
             for (int tok = 0; tok < 2; tok++)
-                for (int th = 1; th <= 2; th++)
-                    bench(types[k], shapes[s][0], shapes[s][1], tok ? 512 : 1, th, secs);
+                for (int th = 1; th <= 2; th++) {
+                    const int n_tok = tok ? 512 : 1;
+                    if ((th_only && th != th_only) || (tok_only && n_tok != tok_only)) continue;
+                    bench(types[k], shapes[s][0], shapes[s][1], n_tok, th, secs);
+                }
     return 0;
 }

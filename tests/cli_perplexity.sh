@@ -24,6 +24,11 @@ check() { # model llama.cpp-ppl
 check llama-f32 33915.0208
 check ladder-f32 1044.2015
 check ladder-q4_0 1044.8944
+check mpt-f32 529.5195
+check falcon7b-f32 538.2938
+check phi2-f32 530.6393
+check gptneox-f32 516.7484
+check stablelm-f32 525.7483
 # The progress line and errors.
 "$HERD" perplexity -m "$T/ladder-f32.gguf" -f "$TEXT" -c 128 2>/dev/null | head -1 | grep -q '^\[1\][0-9.]*,\[2\]' || { echo "FAIL: progress line"; fail=1; }
 "$HERD" perplexity -m "$T/ladder-f32.gguf" -f /nonexistent -c 128 >/dev/null 2>&1 && { echo "FAIL: missing file accepted"; fail=1; }

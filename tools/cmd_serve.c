@@ -6,6 +6,8 @@
  *              [-b N] [-t N] [--api-key KEY] [--timeout S] [--cors ORIGIN]
  *              [--queue N] [--chat-template NAME|FILE] [--alias NAME] [--quiet]
  *
+ * --quiet drops the line per request; the start line and errors stay.
+ *
  * -c is the context of all slots together, as in llama.cpp's server: each of
  * the --parallel slots gets CTX / N tokens. The signals are blocked in every
  * thread and taken by sigwait() here, so that shutdown runs in an ordinary
@@ -111,10 +113,7 @@ static char *template_arg(const char *arg)
     return buf;
 }
 
-static void log_line(void *ud, const char *line)
-{
-    if (!*(bool *)ud) fprintf(stderr, "herd serve: %s\n", line);
-}
+static void log_line(void *ud, const char *line) { fprintf(stderr, "herd serve: %s\n", line); }
 
 static const char *base_name(const char *path)
 {
@@ -135,7 +134,7 @@ int cmd_serve(int argc, char **argv)
     o.sp.model_id = o.alias ? o.alias : base_name(o.model);
     o.sp.chat_template = tmpl;
     o.sp.log = log_line;
-    o.sp.log_ud = &o.quiet;
+    o.sp.log_requests = !o.quiet;
     /* Block the signals before any thread starts, so every thread inherits
      * the mask and only sigwait() below sees them. */
     sigset_t set;

@@ -121,15 +121,17 @@ static enum MHD_Result send_reply(herd_server *srv, struct MHD_Connection *c, ht
                                   const char *method, const char *url, conn_state *cs)
 {
     if (!r.resp) {
-        srv_log(srv, "%s %s: connection dropped (%s)", method, url,
-                r.status ? "out of memory" : "client gone");
+        if (srv->p.log_requests)
+            srv_log(srv, "%s %s: connection dropped (%s)", method, url,
+                    r.status ? "out of memory" : "client gone");
         return MHD_NO;
     }
     add_cors(srv, r.resp, r.status == 204);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r.status, r.resp);
     MHD_destroy_response(r.resp);
     metrics_response(&srv->metrics, r.status);
-    srv_log(srv, "%s %s %d %.3f s", method, url, r.status, herd_time() - cs->t0);
+    if (srv->p.log_requests)
+        srv_log(srv, "%s %s %d %.3f s", method, url, r.status, herd_time() - cs->t0);
     return ok;
 }
 

@@ -64,6 +64,7 @@ typedef struct herd_server_params {
     const char *chat_template; /* a built-in format name or Jinja source; NULL = the model's */
     herd_server_log_fn log;  /* NULL: silent */
     void *log_ud;
+    bool log_requests;       /* a line per request, not only start and errors */
 } herd_server_params;
 
 herd_server_params herd_server_default_params(void);

@@ -21,6 +21,9 @@
  * 14's: the 5,116 code points assigned in between are listed below, and a
  * code point PCRE2 calls unassigned takes its class from there. (A PCRE2 on
  * Unicode 16 or later would know characters llama.cpp calls unassigned.)
+ * With that, all 1,114,112 code points get the flags llama.cpp's own tables
+ * (unicode-data.cpp of ../shared/oracle's llama.cpp) give them: checked once,
+ * code point by code point.
  */
 #include "tokenizer/pretok.h"
 
