@@ -2,7 +2,7 @@
 # cli_perplexity.sh — `herd perplexity` gives llama.cpp's figure (within
 # 0.1%) on the tiny models, text ../shared/seed/landscape.txt, -c 128. The
 # llama.cpp figures were computed with ../shared/oracle/oracle perplexity on
-# the same files; if the oracle runs here, they are recomputed.
+# the same files; with HERD_ORACLE=1 they are recomputed by the oracle.
 set -u
 HERD=$1
 T=../shared/models/tiny
@@ -12,7 +12,7 @@ fail=0
 check() { # model llama.cpp-ppl
   got=$("$HERD" perplexity -m "$T/$1.gguf" -f "$TEXT" -c 128 2>/dev/null | sed -n 's/^Final estimate: PPL = \([0-9.]*\) .*/\1/p')
   want=$2
-  if [ -x ../shared/oracle/oracle ] && o=$(../shared/oracle/oracle perplexity "$T/$1.gguf" "$TEXT" -c 128 2>/dev/null); then
+  if [ "${HERD_ORACLE:-0}" = 1 ] && o=$(../shared/oracle/oracle perplexity "$T/$1.gguf" "$TEXT" -c 128 2>/dev/null); then
     want=$(echo "$o" | sed -n 's/^Final estimate: PPL = \([0-9.]*\) .*/\1/p')
   fi
   if [ -z "$got" ] || ! awk -v g="$got" -v w="$want" 'BEGIN { d = (g - w) / w; exit !(d < 0.001 && d > -0.001) }'; then
