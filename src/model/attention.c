@@ -14,6 +14,7 @@
  * cell order, which for one sequence is position order.
  */
 #include "model/model.h"
+#include "util/pool.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -241,29 +242,50 @@ static void group_cells(const herd_kv_cache *kv, int n_seq, int32_t *seg, int32_
     seg[0] = 0;
 }
 
+typedef struct {
+    herd_ctx *ctx;
+    int il;
+    const herd_batch *b;
+    const int32_t *seq;
+    bool vector;
+    float scale;
+    atomic_int next; /* the next (token, head) pair to take */
+} att_job;
+
+static void attention_worker(void *arg, int ith, int nth)
+{
+    (void)ith, (void)nth;
+    att_job *j = arg;
+    const herd_ctx *ctx = j->ctx;
+    const herd_hparams *hp = &ctx->model->hp;
+    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    for (int th; (th = herd_parallel_next(&j->next)) < j->b->n_tokens * H;) {
+        const int t = th / H, h = th % H, sq = j->seq[t];
+        att_view a = {.kv = &ctx->kv, .il = j->il, .kv_off = (h / group) * D, .head_dim = D,
+                      .scale = j->scale, .cells = ctx->vis + ctx->seg[sq],
+                      .n_cells = ctx->seg[sq + 1] - ctx->seg[sq], .swa = ctx->swa,
+                      .slope = alibi_slope(hp, ctx->model->arch, h)};
+        const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
+        float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
+        if (j->vector) attend_vector(&a, q, j->b->pos[t], out);
+        else attend_f32(&a, q, j->b->pos[t], out);
+    }
+}
+
 void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *seq)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, pick_kernels);
     const herd_hparams *hp = &ctx->model->hp;
-    const int T = b->n_tokens, H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const bool vector = T < TILED_MIN_TOKENS && ctx->kv.type == HERD_TYPE_F16;
+    const int T = b->n_tokens;
     /* phi2 scales Q before attention, so its scores are not scaled again */
-    const float scale = ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)D);
+    att_job job = {.ctx = ctx, .il = il, .b = b, .seq = seq,
+                   .vector = T < TILED_MIN_TOKENS && ctx->kv.type == HERD_TYPE_F16,
+                   .scale = ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)hp->head_dim)};
+    atomic_init(&job.next, 0);
     group_cells(&ctx->kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
     /* Threads only pay off when there is enough work to split: waking them
      * costs microseconds, a tiny model's decode step is about that long. */
-    const int64_t work = (int64_t)T * H * D * ctx->kv.n_used;
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1) if (work > 65536)
-    for (int th = 0; th < T * H; th++) {
-        int t = th / H, h = th % H;
-        att_view a = {.kv = &ctx->kv, .il = il, .kv_off = (h / group) * D, .head_dim = D,
-                      .scale = scale, .cells = ctx->vis + ctx->seg[seq[t]],
-                      .n_cells = ctx->seg[seq[t] + 1] - ctx->seg[seq[t]], .swa = ctx->swa,
-                      .slope = alibi_slope(hp, ctx->model->arch, h)};
-        const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
-        float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
-        if (vector) attend_vector(&a, q, b->pos[t], out);
-        else attend_f32(&a, q, b->pos[t], out);
-    }
+    const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * ctx->kv.n_used;
+    herd_parallel(work > 65536 ? ctx->n_threads : 1, attention_worker, &job);
 }
