@@ -100,9 +100,10 @@ static void one_request(int client, int k, bool hang_up)
 {
     char body[512];
     int n = snprintf(body, sizeof body,
-                     "{\"model\": \"m\", \"prompt\": \"Client %d, request %d: the quick brown fox "
-                     "jumps over the lazy dog and\", \"max_tokens\": %d, \"temperature\": 0.8, "
-                     "\"seed\": %d, \"stream\": true, \"stream_options\": {\"include_usage\": true}}",
+                     "{\"model\": \"m\", \"prompt\": \"You are a helpful assistant. Continue the "
+                     "story. The quick brown fox jumps over the lazy dog, and then (client %d, "
+                     "request %d)\", \"max_tokens\": %d, \"temperature\": 0.8, \"seed\": %d, "
+                     "\"stream\": true, \"stream_options\": {\"include_usage\": true}}",
                      client, k, max_tokens, k);
     double t0 = now();
     int fd = dial();
@@ -185,7 +186,8 @@ static void *malformed_main(void *arg __attribute__((unused)))
         int fd = dial();
         if (fd < 0) continue;
         int pick = k % 11;
-        if (pick == 10) send_all(fd, big, strlen(big));
+        if (pick == 10)
+            send_all(fd, big, strlen(big));
         else
             send_post(fd, pick % 2 ? "/v1/chat/completions" : "/v1/completions", malformed[pick],
                       strlen(malformed[pick]));
@@ -233,23 +235,33 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
-        if (!strcmp(a, "--port")) port = atoi(v), i++;
-        else if (!strcmp(a, "--clients")) n_clients = atoi(v), i++;
-        else if (!strcmp(a, "--seconds")) seconds = atoi(v), i++;
-        else if (!strcmp(a, "--max-tokens")) max_tokens = atoi(v), i++;
-        else if (!strcmp(a, "--disconnect-every")) disconnect_every = atoi(v), i++;
-        else if (!strcmp(a, "--malformed-per-s")) malformed_per_s = atof(v), i++;
-        else if (!strcmp(a, "--cut")) cut = true;
+        if (!strcmp(a, "--port"))
+            port = atoi(v), i++;
+        else if (!strcmp(a, "--clients"))
+            n_clients = atoi(v), i++;
+        else if (!strcmp(a, "--seconds"))
+            seconds = atoi(v), i++;
+        else if (!strcmp(a, "--max-tokens"))
+            max_tokens = atoi(v), i++;
+        else if (!strcmp(a, "--disconnect-every"))
+            disconnect_every = atoi(v), i++;
+        else if (!strcmp(a, "--malformed-per-s"))
+            malformed_per_s = atof(v), i++;
+        else if (!strcmp(a, "--cut"))
+            cut = true;
         else {
             fprintf(stderr, "server-load: unknown option %s\n", a);
             return 2;
         }
     }
     double tok0 = metric("herd_tokens_predicted_total");
+    double prompt0 = metric("herd_prompt_tokens_total");
+    double cached0 = metric("herd_prompt_tokens_cached_total");
     t_start = now();
     t_deadline = t_start + seconds;
     pthread_t *th = calloc((size_t)n_clients + 1, sizeof *th);
-    for (int i = 0; i < n_clients; i++) pthread_create(&th[i], NULL, client_main, (void *)(intptr_t)i);
+    for (int i = 0; i < n_clients; i++)
+        pthread_create(&th[i], NULL, client_main, (void *)(intptr_t)i);
     if (malformed_per_s > 0) pthread_create(&th[n_clients], NULL, malformed_main, NULL);
     while (now() < t_deadline) usleep(100000);
     double tok1 = metric("herd_tokens_predicted_total");
@@ -263,12 +275,14 @@ int main(int argc, char **argv)
            (int)ok, (int)failed, (int)hung_up, (int)cut_short);
     printf("malformed_sent %d\nmalformed_not_4xx %d\n", (int)malformed_sent, (int)malformed_bad);
     printf("client_tokens %ld\n", (long)tokens);
+    printf("prompt_tokens_computed %.0f\nprompt_tokens_reused %.0f\n",
+           metric("herd_prompt_tokens_total") - prompt0,
+           metric("herd_prompt_tokens_cached_total") - cached0);
     printf("server_tokens_in_window %.0f\naggregate_tokens_per_s %.2f\n", tok1 - tok0,
            (tok1 - tok0) / window);
     if (n_ttft) {
-        printf("ttft_p50_ms %.0f\nttft_p99_ms %.0f\nttft_max_ms %.0f\n",
-               1e3 * ttft[n_ttft / 2], 1e3 * ttft[(int)(0.99 * (n_ttft - 1))],
-               1e3 * ttft[n_ttft - 1]);
+        printf("ttft_p50_ms %.0f\nttft_p99_ms %.0f\nttft_max_ms %.0f\n", 1e3 * ttft[n_ttft / 2],
+               1e3 * ttft[(int)(0.99 * (n_ttft - 1))], 1e3 * ttft[n_ttft - 1]);
     }
     free(th);
     free(ttft);

@@ -10,13 +10,15 @@
  * endpoints), SSE framing, echo + logprobs against log-softmax of the
  * model's logits, prefix reuse measured in computed prompt tokens, a client
  * disconnecting mid-stream freeing its slot, parallel requests equal to
- * sequential ones, CORS, and the small endpoints.
+ * sequential ones, CORS, the small endpoints, and a few seconds of the load
+ * that bench/server-load runs for minutes.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include "helpers.h"
 #include "server/server_impl.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -67,10 +69,11 @@ static void send_request(int fd, const char *method, const char *path, const cha
                          const char *body)
 {
     char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s", method, path,
-                     headers ? headers : "", body ? "Content-Type: application/json\r\n" : "");
-    if (body) n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", strlen(body));
+    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s",
+                     method, path, headers ? headers : "",
+                     body ? "Content-Type: application/json\r\n" : "");
+    if (body)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", strlen(body));
     n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
     send_all(fd, head, (size_t)n);
     if (body) send_all(fd, body, strlen(body));
@@ -146,9 +149,15 @@ static const char *header(const reply *r, const char *name)
     return v;
 }
 
-static json_t *body_json(const reply *r) { return r->body ? json_loads(r->body, 0, NULL) : NULL; }
+static json_t *body_json(const reply *r)
+{
+    return r->body ? json_loads(r->body, 0, NULL) : NULL;
+}
 
-static void reply_free(reply *r) { free(r->raw); }
+static void reply_free(reply *r)
+{
+    free(r->raw);
+}
 
 /* A 4xx/5xx with OpenAI's error shape. */
 static void expect_error(int port, const char *path, const char *body, int status)
@@ -156,7 +165,8 @@ static void expect_error(int port, const char *path, const char *body, int statu
     reply r = post(port, path, body);
     json_t *j = body_json(&r), *e = json_object_get(j, "error");
     CHECKF(r.status == status, "%s -> %d, want %d: %s", body, r.status, status, r.body);
-    CHECKF(json_is_string(json_object_get(e, "message")) && json_is_string(json_object_get(e, "type")),
+    CHECKF(json_is_string(json_object_get(e, "message")) &&
+               json_is_string(json_object_get(e, "type")),
            "error shape: %s", r.body);
     json_decref(j);
     reply_free(&r);
@@ -197,7 +207,8 @@ static char *complete(int port, const char *path, const char *body, json_t **who
     json_t *j = body_json(&r);
     CHECKF(r.status == 200 && text_of(j), "%s -> %d %s", body, r.status, r.body);
     char *t = strdup(text_of(j) ? text_of(j) : "");
-    if (whole) *whole = j;
+    if (whole)
+        *whole = j;
     else
         json_decref(j);
     reply_free(&r);
@@ -217,7 +228,8 @@ static char *sse_text(const reply *r, json_t **events, bool *done)
         const char *end = strstr(p, "\n\n");
         if (!end) break;
         CHECK(!*done); /* nothing after [DONE] */
-        if (!strncmp(p, "[DONE]", 6)) *done = true;
+        if (!strncmp(p, "[DONE]", 6))
+            *done = true;
         else {
             json_t *j = json_loadb(p, (size_t)(end - p), 0, NULL);
             CHECKF(j != NULL, "bad event %.*s", (int)(end - p), p);
@@ -247,7 +259,6 @@ static void wait_for(herd_server *s, int busy, int queued)
            st.queue_depth, queued);
 }
 
-
 /* ---------------------------------------------------------------- cases */
 
 static void test_small_endpoints(int port)
@@ -275,7 +286,8 @@ static void test_small_endpoints(int port)
     CHECKF(r.status == 200 && strstr(r.body, "\"content\":\" Hello world\""), "detokenize: %s",
            r.body);
     reply_free(&r);
-    r = post(port, "/apply-template", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}");
+    r = post(port, "/apply-template",
+             "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}");
     CHECKF(r.status == 200 && strstr(r.body, "\"prompt\":\"") && strstr(r.body, "Hi"),
            "apply-template: %s", r.body);
     reply_free(&r);
@@ -324,7 +336,8 @@ static void test_errors(int port)
         "{\"prompt\": \"x\", \"model\": 7}",
         "{\"prompt\": [\"a\", \"b\"], \"stream\": true}",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) expect_error(port, "/v1/completions", bad[i], 400);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_error(port, "/v1/completions", bad[i], 400);
     static const char *const bad_chat[] = {
         "{\"messages\": \"hi\"}",
         "{\"messages\": []}",
@@ -333,7 +346,8 @@ static void test_errors(int port)
         "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"top_logprobs\": 2}",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"logprobs\": 3}",
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_completion_tokens\": -4}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_completion_tokens\": "
+        "-4}",
     };
     for (size_t i = 0; i < sizeof bad_chat / sizeof *bad_chat; i++)
         expect_error(port, "/v1/chat/completions", bad_chat[i], 400);
@@ -345,9 +359,9 @@ static void test_errors(int port)
     CHECKF(r.status == 400 && strstr(r.body, "context_length_exceeded"), "long prompt: %s", r.body);
     reply_free(&r);
     /* Unknown fields are ignored. */
-    char *t = complete(port, "/v1/completions",
-                       "{\"prompt\": \"x\", \"max_tokens\": 2, \"user\": \"u\", \"foo\": {\"a\": 1}}",
-                       NULL);
+    char *t = complete(
+        port, "/v1/completions",
+        "{\"prompt\": \"x\", \"max_tokens\": 2, \"user\": \"u\", \"foo\": {\"a\": 1}}", NULL);
     free(t);
     /* Routes and methods. */
     r = http(port, "GET", "/v2/nothing", NULL, NULL);
@@ -429,7 +443,8 @@ static void test_greedy_and_stream(int port)
     if (n && out[n - 1] == '\n') out[--n] = 0;
     char *want = calloc(1, 3 * n + 1);
     if (out) utf8_repair(out, n, want);
-    const char *req = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 16, \"temperature\": 0%s}";
+    const char *req =
+        "{\"prompt\": \"Once upon a time\", \"max_tokens\": 16, \"temperature\": 0%s}";
     char body[256];
     snprintf(body, sizeof body, req, "");
     json_t *whole;
@@ -440,21 +455,29 @@ static void test_greedy_and_stream(int port)
     CHECK(json_integer_value(json_object_get(usage, "prompt_tokens")) == 5);
     CHECK(json_is_number(json_object_get(tm, "predicted_per_second")));
     CHECK(json_integer_value(json_object_get(json_object_get(whole, "context"), "used")) == 21);
-    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(whole, "choices"), 0), "finish_reason")), "length"));
+    CHECK(!strcmp(json_string_value(json_object_get(
+                      json_array_get(json_object_get(whole, "choices"), 0), "finish_reason")),
+                  "length"));
     json_decref(whole);
-    snprintf(body, sizeof body, req, ", \"stream\": true, \"stream_options\": {\"include_usage\": true}");
+    snprintf(body, sizeof body, req,
+             ", \"stream\": true, \"stream_options\": {\"include_usage\": true}");
     reply r = post(port, "/v1/completions", body);
     json_t *ev;
     bool done;
     char *streamed = sse_text(&r, &ev, &done);
     CHECKF(r.status == 200 && !strcmp(streamed, want), "stream: [%s] want [%s]", streamed, want);
-    CHECK(done && header(&r, "Content-Type") && strstr(header(&r, "Content-Type"), "text/event-stream"));
+    CHECK(done && header(&r, "Content-Type") &&
+          strstr(header(&r, "Content-Type"), "text/event-stream"));
     size_t ne = json_array_size(ev);
     json_t *last = json_array_get(ev, ne - 1), *fin = json_array_get(ev, ne - 2);
     CHECKF(json_array_size(json_object_get(last, "choices")) == 0 &&
-               json_integer_value(json_object_get(json_object_get(last, "usage"), "completion_tokens")) == 16,
+               json_integer_value(
+                   json_object_get(json_object_get(last, "usage"), "completion_tokens")) == 16,
            "usage chunk");
-    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(fin, "choices"), 0), "finish_reason")) ?: "", "length"));
+    CHECK(!strcmp(json_string_value(json_object_get(
+                      json_array_get(json_object_get(fin, "choices"), 0), "finish_reason"))
+                      ?: "",
+                  "length"));
     json_decref(ev);
     free(streamed);
     reply_free(&r);
@@ -463,11 +486,69 @@ static void test_greedy_and_stream(int port)
     free(out);
 }
 
+/* Stop strings cut the text (streamed or not) before them; logit_bias steers. */
+static void test_stop_and_bias(int port)
+{
+    const char *req =
+        "{\"prompt\": \"Once upon a time\", \"max_tokens\": 16, \"temperature\": 0%s}";
+    char body[512];
+    snprintf(body, sizeof body, req, "");
+    char *full = complete(port, "/v1/completions", body, NULL);
+    /* A stop string from the middle of the greedy text: its first 3-letter run. */
+    char stop[8] = "";
+    for (size_t i = 3; full[i] && !stop[0]; i++)
+        if (isalpha((unsigned char)full[i]) && isalpha((unsigned char)full[i + 1]) &&
+            isalpha((unsigned char)full[i + 2]))
+            memcpy(stop, full + i, 3);
+    CHECKF(stop[0], "no stop candidate in [%s]", full);
+    if (stop[0]) {
+        size_t cut = (size_t)(strstr(full, stop) - full);
+        char with[128];
+        snprintf(with, sizeof with, ", \"stop\": [\"zzzz\", \"%s\"]", stop);
+        snprintf(body, sizeof body, req, with);
+        json_t *j;
+        char *got = complete(port, "/v1/completions", body, &j);
+        CHECKF(strlen(got) == cut && !strncmp(got, full, cut), "stop [%s]: [%s] of [%s]", stop, got,
+               full);
+        const char *fr = json_string_value(
+            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "finish_reason"));
+        CHECK(fr && !strcmp(fr, "stop"));
+        json_decref(j);
+        snprintf(with, sizeof with, ", \"stop\": \"%s\", \"stream\": true", stop);
+        snprintf(body, sizeof body, req, with);
+        reply r = post(port, "/v1/completions", body);
+        json_t *ev;
+        bool done;
+        char *streamed = sse_text(&r, &ev, &done);
+        CHECKF(!strcmp(streamed, got) && done, "stop streamed [%s] vs [%s]", streamed, got);
+        json_decref(ev);
+        free(streamed);
+        reply_free(&r);
+        free(got);
+    }
+    free(full);
+    char *t = complete(port, "/v1/completions",
+                       "{\"prompt\": \"x\", \"max_tokens\": 3, \"temperature\": 0, "
+                       "\"logit_bias\": {\"3186\": 100}}",
+                       NULL);
+    CHECKF(!strcmp(t, " world world world"), "logit_bias: [%s]", t);
+    free(t);
+    /* A penalty on what was generated keeps the biased token from repeating. */
+    t = complete(
+        port, "/v1/completions",
+        "{\"prompt\": \"x\", \"max_tokens\": 2, \"temperature\": 0, "
+        "\"logit_bias\": {\"3186\": 3}, \"presence_penalty\": 2, \"frequency_penalty\": 2}",
+        NULL);
+    CHECKF(!strncmp(t, " world", 6) && strncmp(t, " world world", 12), "penalties: [%s]", t);
+    free(t);
+}
+
 static void test_chat_stream(int port)
 {
-    const char *req = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
-                      "{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"Hi\"}]}], "
-                      "\"max_tokens\": 12, \"temperature\": 0, \"logprobs\": true, \"top_logprobs\": 2%s}";
+    const char *req =
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+        "{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"Hi\"}]}], "
+        "\"max_tokens\": 12, \"temperature\": 0, \"logprobs\": true, \"top_logprobs\": 2%s}";
     char body[512];
     snprintf(body, sizeof body, req, "");
     json_t *whole;
@@ -485,7 +566,8 @@ static void test_chat_stream(int port)
     char *streamed = sse_text(&r, &ev, &done);
     CHECKF(!strcmp(streamed, got) && done, "chat stream [%s] vs [%s]", streamed, got);
     json_t *first = json_array_get(json_object_get(json_array_get(ev, 0), "choices"), 0);
-    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(first, "delta"), "role")) ?: "", "assistant"));
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(first, "delta"), "role")) ?: "",
+                  "assistant"));
     json_decref(ev);
     free(streamed);
     reply_free(&r);
@@ -511,13 +593,15 @@ static void test_echo_logprobs(int port)
     char body[256];
     snprintf(body, sizeof body,
              "{\"prompt\": \"%s\", \"max_tokens\": 0, \"echo\": true, \"logprobs\": 3, "
-             "\"temperature\": 0}", text);
+             "\"temperature\": 0}",
+             text);
     json_t *j;
     char *got = complete(port, "/v1/completions", body, &j);
     CHECKF(!strcmp(got, text), "echo text [%s]", got);
     json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
     json_t *tl = json_object_get(lp, "token_logprobs"), *top = json_object_get(lp, "top_logprobs");
-    CHECKF((int)json_array_size(tl) == n && json_array_size(json_object_get(lp, "tokens")) == (size_t)n &&
+    CHECKF((int)json_array_size(tl) == n &&
+               json_array_size(json_object_get(lp, "tokens")) == (size_t)n &&
                json_array_size(json_object_get(lp, "text_offset")) == (size_t)n,
            "echo shape: %zu of %d", json_array_size(tl), n);
     CHECK(json_is_null(json_array_get(tl, 0)) && json_is_null(json_array_get(top, 0)));
@@ -537,17 +621,40 @@ static void test_echo_logprobs(int port)
         json_object_foreach(d, k, v) top_max = fmax(top_max, json_number_value(v));
         CHECKF(fabs(top_max - best) < 1e-3, "top logprob %d: %f vs %f", i, top_max, best);
     }
+    double last_lp = json_number_value(json_array_get(tl, (size_t)n - 1));
     json_decref(j);
     free(got);
     /* With max_tokens 1 the generated token follows the prompt's entries. */
     snprintf(body, sizeof body,
              "{\"prompt\": \"%s\", \"max_tokens\": 1, \"echo\": true, \"logprobs\": 1, "
-             "\"temperature\": 0}", text);
+             "\"temperature\": 0}",
+             text);
     got = complete(port, "/v1/completions", body, &j);
     lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
     CHECK(json_array_size(json_object_get(lp, "token_logprobs")) == (size_t)n + 1);
     json_decref(j);
     free(got);
+    /* lm-evaluation-harness's local-completions shape: a batch of token-id
+     * prompts, one choice each, the same numbers as the text prompt. */
+    char ids_json[512] = "";
+    for (int i = 0; i < n; i++) sprintf(ids_json + strlen(ids_json), "%s%d", i ? ", " : "", ids[i]);
+    char batch[1400];
+    snprintf(batch, sizeof batch,
+             "{\"prompt\": [[%s], [%s, 13]], \"max_tokens\": 1, \"echo\": true, \"logprobs\": 1, "
+             "\"temperature\": 0, \"seed\": 1234}",
+             ids_json, ids_json);
+    free(complete(port, "/v1/completions", batch, &j));
+    json_t *ch = json_object_get(j, "choices");
+    CHECKF(json_array_size(ch) == 2, "batch choices: %zu", json_array_size(ch));
+    for (size_t c = 0; c < json_array_size(ch) && c < 2; c++) {
+        json_t *cl =
+            json_object_get(json_object_get(json_array_get(ch, c), "logprobs"), "token_logprobs");
+        CHECK(json_integer_value(json_object_get(json_array_get(ch, c), "index")) == (json_int_t)c);
+        CHECK(json_array_size(cl) == (size_t)n + 1 + c);
+        CHECKF(fabs(json_number_value(json_array_get(cl, (size_t)n - 1)) - last_lp) < 1e-4,
+               "batch lp");
+    }
+    json_decref(j);
     herd_ctx_free(ctx);
 }
 
@@ -561,17 +668,19 @@ static void test_prefix_reuse(int port)
 {
     char a[512] = "{\"prompt\": [1", b[1024];
     for (int i = 0; i < 40; i++) sprintf(a + strlen(a), ", %d", 300 + 7 * i);
-    snprintf(b, sizeof b, "%s, 901, 902, 903, 904, 905], \"max_tokens\": 4, \"temperature\": 0}", a);
+    snprintf(b, sizeof b, "%s, 901, 902, 903, 904, 905], \"max_tokens\": 4, \"temperature\": 0}",
+             a);
     strcat(a, "], \"max_tokens\": 4, \"temperature\": 0}");
     json_t *j;
     free(complete(port, "/v1/completions", a, &j));
     json_decref(j);
     char *warm = complete(port, "/v1/completions", b, &j);
-    CHECKF(timing(j, "cache_n") == 41 && timing(j, "prompt_n") == 5, "reuse: cache_n %lld prompt_n %lld",
-           (long long)timing(j, "cache_n"), (long long)timing(j, "prompt_n"));
-    CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(j, "usage"),
-                                                             "prompt_tokens_details"),
-                                             "cached_tokens")) == 41);
+    CHECKF(timing(j, "cache_n") == 41 && timing(j, "prompt_n") == 5,
+           "reuse: cache_n %lld prompt_n %lld", (long long)timing(j, "cache_n"),
+           (long long)timing(j, "prompt_n"));
+    CHECK(json_integer_value(
+              json_object_get(json_object_get(json_object_get(j, "usage"), "prompt_tokens_details"),
+                              "cached_tokens")) == 41);
     json_decref(j);
     /* The same prompt again: all but the last token are reused. */
     char *again = complete(port, "/v1/completions", b, &j);
@@ -580,7 +689,8 @@ static void test_prefix_reuse(int port)
     json_decref(j);
     /* Echo with logprobs recomputes everything: the same text cold. */
     char cold_req[1100];
-    snprintf(cold_req, sizeof cold_req, "%.*s, \"logprobs\": 0, \"echo\": true}", (int)strlen(b) - 1, b);
+    snprintf(cold_req, sizeof cold_req, "%.*s, \"logprobs\": 0, \"echo\": true}",
+             (int)strlen(b) - 1, b);
     char *cold = complete(port, "/v1/completions", cold_req, &j);
     CHECK(timing(j, "cache_n") == 0);
     const char *tail = cold + strlen(cold) - strlen(warm);
@@ -599,9 +709,9 @@ typedef struct par_arg {
 static void *par_worker(void *p)
 {
     par_arg *a = p;
-    a->text = complete(a->port, "/v1/completions",
-                       "{\"prompt\": \"In a hole in the ground\", \"max_tokens\": 24, \"temperature\": 0}",
-                       NULL);
+    a->text = complete(
+        a->port, "/v1/completions",
+        "{\"prompt\": \"In a hole in the ground\", \"max_tokens\": 24, \"temperature\": 0}", NULL);
     return NULL;
 }
 
@@ -610,7 +720,8 @@ static void test_parallel(int port)
 {
     char *alone = complete(port, "/v1/completions",
                            "{\"prompt\": \"In a hole in the ground\", \"max_tokens\": 24, "
-                           "\"temperature\": 0}", NULL);
+                           "\"temperature\": 0}",
+                           NULL);
     pthread_t t[4];
     par_arg a[4];
     for (int i = 0; i < 4; i++) {
@@ -619,7 +730,8 @@ static void test_parallel(int port)
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
-        CHECKF(a[i].text && !strcmp(a[i].text, alone), "parallel %d: [%s] vs [%s]", i, a[i].text, alone);
+        CHECKF(a[i].text && !strcmp(a[i].text, alone), "parallel %d: [%s] vs [%s]", i, a[i].text,
+               alone);
         free(a[i].text);
     }
     free(alone);
@@ -673,8 +785,8 @@ static void test_queue_full(void)
     wait_for(s, 0, 2);
     reply r = post(port, "/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 3}");
     json_t *j = body_json(&r);
-    CHECKF(r.status == 503 && json_object_get(j, "error") && header(&r, "Retry-After"), "503: %d %s",
-           r.status, r.body);
+    CHECKF(r.status == 503 && json_object_get(j, "error") && header(&r, "Retry-After"),
+           "503: %d %s", r.status, r.body);
     json_decref(j);
     reply_free(&r);
     herd_server_pause(s, false);
@@ -683,6 +795,82 @@ static void test_queue_full(void)
         CHECKF(r.status == 200 && strstr(r.body, "data: [DONE]"), "queued %d: %d", i, r.status);
         reply_free(&r);
     }
+    herd_server_stop(s);
+}
+
+typedef struct load_arg {
+    int port, id, ok, failed;
+    double until;
+} load_arg;
+
+/* One smoke-load client: streamed requests until the deadline, every third
+ * one hung up after its first event; client 0 sends malformed requests. */
+static void *load_worker(void *p)
+{
+    load_arg *a = p;
+    for (int k = 0; herd_time() < a->until; k++) {
+        if (a->id == 0) {
+            reply r = post(a->port, "/v1/completions",
+                           k % 2 ? "{\"prompt\": [" : "{\"prompt\": \"x\", \"n\": 9}");
+            r.status == 400 ? a->ok++ : a->failed++;
+            reply_free(&r);
+            continue;
+        }
+        int fd = dial(a->port);
+        char body[200];
+        snprintf(body, sizeof body,
+                 "{\"prompt\": \"Shared prefix, then %d.%d\", \"max_tokens\": 8, \"seed\": %d, "
+                 "\"stream\": true, \"stream_options\": {\"include_usage\": true}}",
+                 a->id, k, k);
+        send_request(fd, "POST", "/v1/completions", NULL, body);
+        if (k % 3 == 2) { /* hang up after the first event */
+            char buf[4096];
+            size_t n = 0;
+            ssize_t got;
+            while (n < sizeof buf - 1 && (got = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0) {
+                buf[n += (size_t)got] = 0;
+                if (strstr(buf, "data: ")) break;
+            }
+            if (!strstr(buf, "data: ") && a->failed++ == 0)
+                fprintf(stderr, "smoke client %d: %.100s\n", a->id, n ? buf : "(nothing)");
+            close(fd);
+            continue;
+        }
+        reply r = read_reply(fd);
+        bool good = r.status == 200 && r.body && strstr(r.body, "\"completion_tokens\":8") &&
+                    strstr(r.body, "data: [DONE]\n\n");
+        if (good)
+            a->ok++;
+        else if (a->failed++ == 0)
+            fprintf(stderr, "smoke client %d: %d %.200s\n", a->id, r.status, r.body ? r.body : "");
+        reply_free(&r);
+    }
+    return NULL;
+}
+
+/* A few seconds of what bench/server-load does for a minute: 16 streaming
+ * clients on 2 slots, malformed requests, hang-ups. Nothing valid fails and
+ * every slot is free afterwards. */
+static void test_load_smoke(void)
+{
+    herd_server *s = start(2, 512, 16, NULL, NULL); /* room to queue every client */
+    int port = herd_server_port(s);
+    enum { N = 16 };
+    pthread_t t[N];
+    load_arg a[N];
+    double until = herd_time() + 2.0;
+    for (int i = 0; i < N; i++) {
+        a[i] = (load_arg){port, i, 0, 0, until};
+        pthread_create(&t[i], NULL, load_worker, &a[i]);
+    }
+    int ok = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ok += a[i].ok;
+        failed += a[i].failed;
+    }
+    CHECKF(failed == 0 && ok > N, "smoke load: %d ok, %d failed", ok, failed);
+    wait_for(s, 0, 0);
     herd_server_stop(s);
 }
 
@@ -704,6 +892,7 @@ int main(void)
         test_errors(port);
         test_too_large(port);
         test_greedy_and_stream(port);
+        test_stop_and_bias(port);
         test_chat_stream(port);
         test_echo_logprobs(port);
         test_prefix_reuse(port);
@@ -713,6 +902,7 @@ int main(void)
     }
     test_auth_cors();
     test_queue_full();
+    test_load_smoke();
     herd_model_free(model);
     return test_report();
 }

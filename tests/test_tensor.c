@@ -429,6 +429,13 @@ static void test_matmul(void)
     test_matmul_case(HERD_TYPE_Q8_0, 2048, 130, 1, 2);
     test_matmul_case(HERD_TYPE_Q6_K, 1024, 33, 5, 2);
     test_matmul_case(HERD_TYPE_F16, 1000, 9, 6, 2);
+    /* Batches for AMX (where there is one): partial token tiles and weight
+     * panels, more than one of each. */
+    test_matmul_case(HERD_TYPE_Q4_K, 2048, 48, 40, 2);
+    test_matmul_case(HERD_TYPE_Q6_K, 512, 33, 20, 2);
+    test_matmul_case(HERD_TYPE_Q8_0, 1024, 40, 33, 2);
+    test_matmul_case(HERD_TYPE_F16, 1024, 20, 33, 2);
+    test_matmul_case(HERD_TYPE_BF16, 512, 17, 16, 1);
 }
 
 /* ------------------------------------------------------------ GGUF files */
@@ -616,7 +623,9 @@ int main(int argc, char **argv)
 
     /* The other kernel levels this CPU can run, in child processes. */
     const char *level = herd_tensor_simd_level();
-    if (!strcmp(level, "avx512")) run_child(argv[0], "HERD_SIMD=avx2", "avx2");
+    if (!strcmp(level, "amx")) run_child(argv[0], "HERD_SIMD=avx512", "avx512");
+    if (!strcmp(level, "amx") || !strcmp(level, "avx512"))
+        run_child(argv[0], "HERD_SIMD=avx2", "avx2");
     if (strcmp(level, "scalar") != 0) run_child(argv[0], "HERD_NO_SIMD=1", "scalar");
     return test_report();
 }

@@ -7,6 +7,10 @@
  *              [--queue N] [--chat-template NAME|FILE] [--alias NAME] [--quiet]
  *
  * --quiet drops the line per request; the start line and errors stay.
+ * --timeout S closes a connection idle for S seconds (default 600); --queue N
+ * is how many requests may wait for a slot before the next gets a 503
+ * (default 64); --alias names the model in /v1/models and responses (default:
+ * the file's name).
  *
  * -c is the context of all slots together, as in llama.cpp's server: each of
  * the --parallel slots gets CTX / N tokens. The signals are blocked in every
@@ -59,21 +63,21 @@ static bool parse(int argc, char **argv, serve_opts *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        const char **str = !strcmp(a, "-m") || !strcmp(a, "--model")  ? &o->model
-                           : !strcmp(a, "--host")                     ? &o->sp.host
-                           : !strcmp(a, "--api-key")                  ? &o->sp.api_key
-                           : !strcmp(a, "--cors")                     ? &o->sp.cors_origin
-                           : !strcmp(a, "--chat-template")            ? &o->chat_template
+        const char **str = !strcmp(a, "-m") || !strcmp(a, "--model")   ? &o->model
+                           : !strcmp(a, "--host")                      ? &o->sp.host
+                           : !strcmp(a, "--api-key")                   ? &o->sp.api_key
+                           : !strcmp(a, "--cors")                      ? &o->sp.cors_origin
+                           : !strcmp(a, "--chat-template")             ? &o->chat_template
                            : !strcmp(a, "--alias") || !strcmp(a, "-a") ? &o->alias
                                                                        : NULL;
-        int *num = !strcmp(a, "--port")                                   ? &o->sp.port
-                   : !strcmp(a, "--parallel") || !strcmp(a, "-np")        ? &o->sp.n_parallel
-                   : !strcmp(a, "-c") || !strcmp(a, "--ctx-size")         ? &o->sp.n_ctx
-                   : !strcmp(a, "-b") || !strcmp(a, "--batch-size")       ? &o->sp.n_batch
-                   : !strcmp(a, "-t") || !strcmp(a, "--threads")          ? &o->n_threads
-                   : !strcmp(a, "--timeout") || !strcmp(a, "-to")         ? &o->sp.timeout_s
-                   : !strcmp(a, "--queue")                                ? &o->sp.queue_max
-                                                                          : NULL;
+        int *num = !strcmp(a, "--port")                             ? &o->sp.port
+                   : !strcmp(a, "--parallel") || !strcmp(a, "-np")  ? &o->sp.n_parallel
+                   : !strcmp(a, "-c") || !strcmp(a, "--ctx-size")   ? &o->sp.n_ctx
+                   : !strcmp(a, "-b") || !strcmp(a, "--batch-size") ? &o->sp.n_batch
+                   : !strcmp(a, "-t") || !strcmp(a, "--threads")    ? &o->n_threads
+                   : !strcmp(a, "--timeout") || !strcmp(a, "-to")   ? &o->sp.timeout_s
+                   : !strcmp(a, "--queue")                          ? &o->sp.queue_max
+                                                                    : NULL;
         long hi = num == &o->sp.port ? 65535 : num == &o->sp.n_parallel ? 256 : 1 << 24;
         long lo = num == &o->sp.n_parallel || num == &o->n_threads ? 1 : 0;
         if (str) {
@@ -85,6 +89,8 @@ static bool parse(int argc, char **argv, serve_opts *o)
             i++;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
             o->quiet = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return usage(), false;
         else
             return cli_error(2, "serve: unknown option '%s'", a), false;
     }
@@ -113,7 +119,10 @@ static char *template_arg(const char *arg)
     return buf;
 }
 
-static void log_line(void *ud, const char *line) { fprintf(stderr, "herd serve: %s\n", line); }
+static void log_line(void *ud, const char *line)
+{
+    fprintf(stderr, "herd serve: %s\n", line);
+}
 
 static const char *base_name(const char *path)
 {
@@ -145,7 +154,8 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     herd_server *srv;
     int rc = 0;
-    if (herd_server_start(&o.sp, &srv)) rc = cli_fail("serve");
+    if (herd_server_start(&o.sp, &srv))
+        rc = cli_fail("serve");
     else {
         int sig = 0;
         sigwait(&set, &sig);

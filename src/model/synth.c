@@ -19,7 +19,9 @@
 #include "gguf/gguf.h"
 #include "quant/quant.h"
 #include "tensor/tensor.h"
+#include "util/pool.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,40 +206,58 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+typedef struct {
+    const synth_tensor *s;
+    const herd_type_traits *tt;
+    uint8_t *out;
+    uint64_t seed;
+    int64_t cols, rows;
+    size_t rb;
+    atomic_int next; /* the next chunk of rows */
+    atomic_bool oom;
+} fill_job;
+
+#define CHUNK 64 /* rows taken at a time */
+
+static void fill_rows(void *arg, int ith, int nth)
+{
+    (void)ith, (void)nth;
+    fill_job *j = arg;
+    const float a = 0.02f * 1.7320508f; /* uniform on [-a, a] has std 0.02 */
+    float *row = malloc((size_t)j->cols * sizeof(float));
+    if (!row) {
+        atomic_store(&j->oom, true);
+        return;
+    }
+    for (int64_t c; (c = atomic_fetch_add(&j->next, 1)) * CHUNK < j->rows;) {
+        for (int64_t r = c * CHUNK; r < (c + 1) * CHUNK && r < j->rows; r++) {
+            uint64_t st = j->seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
+            for (int64_t i = 0; i < j->cols; i++)
+                row[i] = j->s->fill == W_ONES    ? 1.0f
+                         : j->s->fill == W_ZEROS ? 0.0f
+                                                 : a * ((float)(splitmix(&st) >> 40) *
+                                                            (2.0f / 16777216.0f) -
+                                                        1.0f);
+            j->tt->from_float_ref(row, j->out + j->rb * (size_t)r, j->cols);
+        }
+    }
+    free(row);
+}
+
 /* Fill one tensor's rows (uniform with std 0.02, or constant) and convert
- * them to its type, on n_threads threads. */
+ * them to its type, on n_threads threads; each row has its own seed. */
 static herd_status make_tensor(const synth_tensor *s, uint8_t *out, uint64_t seed, int n_threads)
 {
-    const herd_type_traits *tt = herd_type(s->t.type);
-    const int64_t cols = s->t.ne[0], rows = s->t.ne[1] * s->t.ne[2];
-    const size_t rb = herd_row_bytes(s->t.type, cols);
-    if (!tt || !tt->from_float_ref || rb == 0)
+    fill_job j = {.s = s, .tt = herd_type(s->t.type), .out = out, .seed = seed,
+                  .cols = s->t.ne[0], .rows = s->t.ne[1] * s->t.ne[2],
+                  .rb = herd_row_bytes(s->t.type, s->t.ne[0])};
+    if (!j.tt || !j.tt->from_float_ref || j.rb == 0)
         return herd_seterr(HERD_E_UNSUPPORTED, "synth: cannot write %s as %s", s->t.name,
                            herd_type_name(s->t.type));
-    const float a = 0.02f * 1.7320508f; /* uniform on [-a, a] has std 0.02 */
-    bool oom = false;
-#pragma omp parallel num_threads(n_threads)
-    {
-        float *row = malloc((size_t)cols * sizeof(float));
-        if (!row) {
-#pragma omp atomic write
-            oom = true;
-        }
-#pragma omp for schedule(dynamic, 64)
-        for (int64_t r = 0; r < rows; r++) {
-            if (!row) continue;
-            uint64_t st = seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
-            for (int64_t i = 0; i < cols; i++)
-                row[i] = s->fill == W_ONES    ? 1.0f
-                         : s->fill == W_ZEROS ? 0.0f
-                                              : a * ((float)(splitmix(&st) >> 40) *
-                                                         (2.0f / 16777216.0f) -
-                                                     1.0f);
-            tt->from_float_ref(row, out + rb * (size_t)r, cols);
-        }
-        free(row);
-    }
-    return oom ? herd_seterr(HERD_E_NOMEM, "synth: out of memory") : HERD_OK;
+    atomic_init(&j.next, 0);
+    atomic_init(&j.oom, false);
+    herd_parallel(n_threads, fill_rows, &j);
+    return atomic_load(&j.oom) ? herd_seterr(HERD_E_NOMEM, "synth: out of memory") : HERD_OK;
 }
 
 static int cmp_tensor(const void *a, const void *b)

@@ -15,7 +15,9 @@
 #include "quant/quant.h"
 #include "gguf/gguf.h"
 #include "tensor/tensor.h"
+#include "util/pool.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +41,38 @@ static int get_int(const gguf_file *f, const char *arch, const char *key, int df
     return gguf_get_u32(f, k, &v) ? (int)v : dflt;
 }
 
-/* Convert one tensor: rows of ne0 elements from `from` to `to`. */
+typedef struct {
+    const herd_type_traits *src, *dst;
+    const uint8_t *in;
+    uint8_t *out;
+    int64_t ne0, rows;
+    size_t in_rb, out_rb;
+    atomic_int next; /* the next chunk of rows */
+    atomic_bool oom;
+} convert_job;
+
+#define CHUNK 16 /* rows taken at a time */
+
+static void convert_rows(void *arg, int ith, int nth)
+{
+    (void)ith, (void)nth;
+    convert_job *j = arg;
+    float *row = malloc((size_t)j->ne0 * sizeof *row);
+    if (!row) {
+        atomic_store(&j->oom, true);
+        return;
+    }
+    for (int64_t c; (c = atomic_fetch_add(&j->next, 1)) * CHUNK < j->rows;) {
+        for (int64_t r = c * CHUNK; r < (c + 1) * CHUNK && r < j->rows; r++) {
+            j->src->to_float(j->in + (size_t)r * j->in_rb, row, j->ne0);
+            j->dst->from_float_ref(row, j->out + (size_t)r * j->out_rb, j->ne0);
+        }
+    }
+    free(row);
+}
+
+/* Convert one tensor: rows of ne0 elements to type `to`. Each row is done by
+ * one thread, so the bytes do not depend on the thread count. */
 static herd_status convert(const gguf_tensor *t, uint32_t to, uint8_t *out, int n_threads)
 {
     const herd_type_traits *src = herd_type(t->type), *dst = herd_type(to);
@@ -51,25 +84,13 @@ static herd_status convert(const gguf_tensor *t, uint32_t to, uint8_t *out, int 
                            "quantize: %s is %s already; requantizing is not supported "
                            "(start from an F32, F16 or BF16 file)",
                            t->name_z, herd_type_name(t->type));
-    const int64_t ne0 = t->ne[0], rows = (int64_t)(t->n_elements / (uint64_t)ne0);
-    const size_t in_rb = herd_row_bytes(t->type, ne0), out_rb = herd_row_bytes(to, ne0);
-    bool oom = false;
-#pragma omp parallel num_threads(n_threads)
-    {
-        float *row = malloc((size_t)ne0 * sizeof *row);
-        if (!row) {
-#pragma omp atomic write
-            oom = true;
-        }
-#pragma omp for schedule(dynamic, 16)
-        for (int64_t r = 0; r < rows; r++) {
-            if (!row) continue;
-            src->to_float((const uint8_t *)t->data + (size_t)r * in_rb, row, ne0);
-            dst->from_float_ref(row, out + (size_t)r * out_rb, ne0);
-        }
-        free(row);
-    }
-    return oom ? herd_seterr(HERD_E_NOMEM, "quantize: out of memory") : HERD_OK;
+    convert_job j = {.src = src, .dst = dst, .in = t->data, .out = out, .ne0 = t->ne[0],
+                     .rows = (int64_t)(t->n_elements / (uint64_t)t->ne[0]),
+                     .in_rb = herd_row_bytes(t->type, t->ne[0]), .out_rb = herd_row_bytes(to, t->ne[0])};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.oom, false);
+    herd_parallel(n_threads, convert_rows, &j);
+    return atomic_load(&j.oom) ? herd_seterr(HERD_E_NOMEM, "quantize: out of memory") : HERD_OK;
 }
 
 static bool key_is(const gguf_kv *kv, const char *key)

@@ -48,7 +48,8 @@ json_t *api_parse_body(const char *body, size_t len, api_error *e)
     json_error_t je;
     json_t *j = len ? json_loadb(body, len, 0, &je) : NULL;
     if (!j) {
-        if (!len) api_fail(e, 400, NULL, "the request body is empty; expected a JSON object");
+        if (!len)
+            api_fail(e, 400, NULL, "the request body is empty; expected a JSON object");
         else
             api_fail(e, 400, NULL, "malformed JSON in the request body (line %d, column %d): %s",
                      je.line, je.column, je.text);
@@ -123,9 +124,8 @@ static bool get_stop(const json_t *o, srv_gen *g, api_error *e)
     json_t *v = json_object_get(o, "stop");
     if (!v || json_is_null(v)) return true;
     if (!json_is_array(v)) return add_stop(g, v, e);
-    size_t i;
-    json_t *s;
-    json_array_foreach(v, i, s) if (!add_stop(g, s, e)) return false;
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (!add_stop(g, json_array_get(v, i), e)) return false;
     return true;
 }
 
@@ -210,6 +210,13 @@ static bool parse_common(const json_t *o, int n_vocab, api_request *r, api_error
 
 /* ---------------------------------------------------------------- completions */
 
+static bool all_integers(const json_t *a)
+{
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (!json_is_integer(json_array_get(a, i))) return false;
+    return true;
+}
+
 /* A prompt is a string, an array of strings, an array of token ids, or an
  * array of arrays of ids. r->prompts becomes the list of single prompts. */
 static bool parse_prompts(const json_t *p, api_request *r, api_error *e)
@@ -218,25 +225,18 @@ static bool parse_prompts(const json_t *p, api_request *r, api_error *e)
                       "or an array of arrays of token ids";
     if (!p || json_is_null(p)) return api_fail(e, 400, "prompt", "'prompt' is required");
     r->prompts = json_array();
-    if (json_is_string(p)) return json_array_append(r->prompts, (json_t *)p), true;
+    if (json_is_string(p)) return json_array_append(r->prompts, (json_t *)p) == 0;
     if (!json_is_array(p) || json_array_size(p) == 0)
         return api_fail(e, 400, "prompt", "%s", json_is_array(p) ? "'prompt' is empty" : bad);
     if (json_is_integer(json_array_get(p, 0))) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(p, i, v) if (!json_is_integer(v)) return api_fail(e, 400, "prompt",
-                                                                             "%s", bad);
-        return json_array_append(r->prompts, (json_t *)p), true;
+        if (!all_integers(p)) return api_fail(e, 400, "prompt", "%s", bad);
+        return json_array_append(r->prompts, (json_t *)p) == 0;
     }
-    size_t i, k;
-    json_t *v, *w;
-    json_array_foreach(p, i, v)
-    {
-        if (json_is_array(v)) {
-            if (json_array_size(v) == 0) return api_fail(e, 400, "prompt", "a prompt is empty");
-            json_array_foreach(v, k, w) if (!json_is_integer(w)) return api_fail(e, 400, "prompt",
-                                                                                 "%s", bad);
-        } else if (!json_is_string(v))
+    for (size_t i = 0; i < json_array_size(p); i++) {
+        json_t *v = json_array_get(p, i);
+        if (json_is_array(v) && json_array_size(v) == 0)
+            return api_fail(e, 400, "prompt", "prompt %zu is empty", i);
+        if (!json_is_string(v) && !(json_is_array(v) && all_integers(v)))
             return api_fail(e, 400, "prompt", "%s", bad);
         json_array_append(r->prompts, v);
     }
@@ -275,7 +275,8 @@ static bool message_content(json_t *m, size_t idx, api_error *e)
     json_array_foreach(c, i, part)
     {
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
-        if (!json_is_string(type) || strcmp(json_string_value(type), "text") || !json_is_string(text))
+        if (!json_is_string(type) || strcmp(json_string_value(type), "text") ||
+            !json_is_string(text))
             return api_fail(e, 400, "messages",
                             "messages[%zu].content[%zu]: only text parts are supported", idx, i);
         len += json_string_length(text);

@@ -69,7 +69,8 @@ http_reply http_text(int status, const char *type, char *text)
     http_reply r = {status, NULL};
     if (!text) return r;
     r.resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r.resp) free(text);
+    if (!r.resp)
+        free(text);
     else
         MHD_add_response_header(r.resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     return r;
@@ -88,7 +89,8 @@ http_reply http_error(const api_error *e)
     http_reply r = http_json(e->status, api_error_json(e));
     if (r.resp && e->status == 503) MHD_add_response_header(r.resp, "Retry-After", "1");
     /* After a body too large to read, the connection is not worth keeping. */
-    if (r.resp && e->status == 413) MHD_add_response_header(r.resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (r.resp && e->status == 413)
+        MHD_add_response_header(r.resp, MHD_HTTP_HEADER_CONNECTION, "close");
     return r;
 }
 
@@ -184,7 +186,8 @@ static http_reply check_headers(herd_server *srv, struct MHD_Connection *c, cons
     if (srv->api_key && !cs->rt->public && !key_ok(srv, c))
         return error_reply(401, "invalid_api_key", "%s",
                            "invalid or missing API key (send Authorization: Bearer KEY)");
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > srv->p.body_max)
         return error_reply(413, "request_too_large", "%s", "the request body is too large");
     return none;
@@ -237,11 +240,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (cs->too_big) {
         cs->answered = true;
-        return send_reply(srv, c,
-                          error_reply(413, "request_too_large", "%s", "the request body is too large"),
-                          method, url, cs);
+        return send_reply(
+            srv, c, error_reply(413, "request_too_large", "%s", "the request body is too large"),
+            method, url, cs);
     }
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     http_req req = {srv, c, ci ? ci->connect_fd : -1, cs->body ? cs->body : "", cs->len};
     cs->answered = true;
     return send_reply(srv, c, cs->rt->fn(&req), method, url, cs);
@@ -282,11 +286,11 @@ herd_status http_start(herd_server *srv)
         flags |= MHD_USE_IPv6;
     }
     /* The logger goes first, so that it sees errors about the other options. */
-    srv->mhd = MHD_start_daemon(
-        flags, (uint16_t)srv->p.port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)srv->p.timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(flags, (uint16_t)srv->p.port, NULL, NULL, on_request, srv,
+                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR,
+                                addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->p.timeout_s,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     if (!srv->mhd)
         return herd_seterr(HERD_E_IO, "cannot listen on %s port %d (in use, or not allowed)",
                            srv->host, srv->p.port);

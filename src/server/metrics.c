@@ -20,7 +20,10 @@ void metrics_init(srv_metrics *m)
     m->t_start = herd_time();
 }
 
-void metrics_destroy(srv_metrics *m) { pthread_mutex_destroy(&m->mu); }
+void metrics_destroy(srv_metrics *m)
+{
+    pthread_mutex_destroy(&m->mu);
+}
 
 void metrics_response(srv_metrics *m, int status)
 {
@@ -126,8 +129,7 @@ char *metrics_render(srv_metrics *m, const herd_server_stats *st)
            c.generation_seconds > 0 ? (double)c.generated_tokens / c.generation_seconds : 0);
     metric(&b, "queue_depth", "gauge", "Jobs waiting for a slot.", (double)st->queue_depth);
     metric(&b, "slots_busy", "gauge", "Slots running a job.", (double)st->slots_busy);
-    metric(&b, "slots_total", "gauge", "Slots (sequences decoded together).",
-           (double)st->n_slots);
+    metric(&b, "slots_total", "gauge", "Slots (sequences decoded together).", (double)st->n_slots);
     metric(&b, "slot_context_size", "gauge", "Context of one slot, tokens.",
            (double)st->n_ctx_slot);
     metric(&b, "uptime_seconds", "gauge", "Seconds since the server started.",

@@ -79,27 +79,24 @@ static bool tokenize(const herd_model *m, const char *text, size_t len, bool add
     return true;
 }
 
-/* The text of ids, piece by piece (what echo shows for a prompt of ids). */
-static char *ids_text(const herd_model *m, const int32_t *ids, int n)
+char *prompt_ids_text(const herd_model *m, const int32_t *ids, int n, size_t *len)
 {
-    size_t len = 0, cap = 64;
+    size_t at = 0, cap = 64;
     char *s = malloc(cap);
     for (int i = 0; s && i < n; i++) {
         size_t k;
         char *p = reply_piece(m, ids[i], false, &k);
-        if (p && len + k + 1 > cap) {
-            while (len + k + 1 > cap) cap *= 2;
-            char *t = realloc(s, cap);
-            if (!t) {
-                free(p);
-                break;
-            }
+        while (p && at + k + 1 > cap) {
+            char *t = realloc(s, cap *= 2);
+            if (!t) free(s);
             s = t;
+            if (!s) break;
         }
-        if (p) memcpy(s + len, p, k), len += k;
+        if (p && s) memcpy(s + at, p, k), at += k;
         free(p);
     }
-    if (s) s[len] = 0;
+    if (s) s[at] = 0;
+    if (len) *len = at;
     return s;
 }
 
@@ -124,7 +121,7 @@ bool prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out, api
         out->ids[i] = (int32_t)id;
     }
     out->n = (int)n;
-    out->text = ids_text(m, out->ids, out->n);
+    out->text = prompt_ids_text(m, out->ids, out->n, NULL);
     return out->text ? true : api_fail(e, 500, NULL, "out of memory");
 }
 
@@ -157,7 +154,8 @@ bool prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *ex
     size_t nb = srv->bos_text ? strlen(srv->bos_text) : 0;
     bool bos = herd_add_bos(srv->model) && !(nb && len >= nb && !memcmp(text, srv->bos_text, nb));
     bool ok = tokenize(srv->model, text, len, bos, out, e);
-    if (ok && rendered) *rendered = text;
+    if (ok && rendered)
+        *rendered = text;
     else
         free(text);
     return ok;

@@ -51,7 +51,8 @@ char *reply_piece(const herd_model *m, int32_t id, bool special, size_t *len)
     if (n < 0) n = 0;
     char *p = malloc((size_t)n + 1);
     if (!p) return NULL;
-    if (n <= (int)sizeof tmp) memcpy(p, tmp, (size_t)n);
+    if (n <= (int)sizeof tmp)
+        memcpy(p, tmp, (size_t)n);
     else
         herd_token_to_piece(m, id, special, p, n);
     p[n] = 0;
@@ -197,8 +198,7 @@ static json_t *context_json(const reply_ctx *rc, const srv_job *const *jobs, int
 static json_t *envelope(const reply_ctx *rc, const char *object)
 {
     return json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", rc->id, "object", object, "created",
-                     (json_int_t)rc->created, "model", rc->model_id, "system_fingerprint",
-                     "herd");
+                     (json_int_t)rc->created, "model", rc->model_id, "system_fingerprint", "herd");
 }
 
 static json_t *finish_json(srv_finish f)
@@ -214,9 +214,9 @@ static json_t *full_choice(const reply_ctx *rc, const srv_job *j, int index, con
         json_object_set_new(c, "message",
                             json_pack("{s:s,s:o}", "role", "assistant", "content",
                                       reply_string(j->text ? j->text : "", j->text_len)));
-        json_object_set_new(c, "logprobs", j->gen.logprobs >= 0
-                                               ? logprobs_chat(rc->model, j->lp, j->n_lp)
-                                               : json_null());
+        json_object_set_new(c, "logprobs",
+                            j->gen.logprobs >= 0 ? logprobs_chat(rc->model, j->lp, j->n_lp)
+                                                 : json_null());
     } else {
         size_t el = echo ? strlen(echo) : 0;
         char *text = malloc(el + j->text_len + 1);
@@ -241,7 +241,8 @@ json_t *reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const
     json_t *r = envelope(rc, rc->kind == API_CHAT ? "chat.completion" : "text_completion");
     json_t *choices = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(choices, full_choice(rc, jobs[i], i, echo_text ? echo_text[i] : NULL));
+        json_array_append_new(choices,
+                              full_choice(rc, jobs[i], i, echo_text ? echo_text[i] : NULL));
     json_object_set_new(r, "choices", choices);
     const srv_job *const *cj = (const srv_job *const *)jobs;
     json_object_set_new(r, "usage", reply_usage(cj, n));
@@ -257,12 +258,14 @@ json_t *reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv
     json_t *r = envelope(rc, chat ? "chat.completion.chunk" : "text_completion");
     json_t *c = json_pack("{s:i}", "index", 0);
     json_t *lps = json_null();
-    if (lp) lps = chat ? logprobs_chat(rc->model, lp, n_lp)
-                       : reply_logprobs_legacy(rc->model, NULL, 0, NULL, lp, n_lp, offset);
+    if (lp)
+        lps = chat ? logprobs_chat(rc->model, lp, n_lp)
+                   : reply_logprobs_legacy(rc->model, NULL, 0, NULL, lp, n_lp, offset);
     if (chat) {
         json_t *delta = json_object();
         if (role) json_object_set_new(delta, "role", json_string("assistant"));
-        if (role || text) json_object_set_new(delta, "content", reply_string(text ? text : "", len));
+        if (role || text)
+            json_object_set_new(delta, "content", reply_string(text ? text : "", len));
         json_object_set_new(c, "delta", delta);
     } else
         json_object_set_new(c, "text", reply_string(text ? text : "", len));

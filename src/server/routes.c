@@ -21,18 +21,21 @@ static http_reply fail(int status, const char *param, const char *msg)
     return http_error(&e);
 }
 
-http_reply route_health(http_req *r) { return http_json(200, json_pack("{s:s}", "status", "ok")); }
+http_reply route_health(http_req *r)
+{
+    return http_json(200, json_pack("{s:s}", "status", "ok"));
+}
 
 http_reply route_models(http_req *r)
 {
     herd_server *s = r->srv;
     herd_model_info mi;
     herd_model_get_info(s->model, &mi);
-    json_t *meta = json_pack("{s:i,s:i,s:i,s:i,s:I,s:I,s:s}", "n_ctx",
-                             sched_n_ctx_slot(s->sched), "n_parallel", s->p.n_parallel,
-                             "n_ctx_train", mi.n_ctx_train, "n_vocab", mi.n_vocab, "n_params",
-                             (json_int_t)mi.n_params, "size", (json_int_t)mi.tensor_bytes,
-                             "file_type", mi.file_type ? mi.file_type : "");
+    json_t *meta =
+        json_pack("{s:i,s:i,s:i,s:i,s:I,s:I,s:s}", "n_ctx", sched_n_ctx_slot(s->sched),
+                  "n_parallel", s->p.n_parallel, "n_ctx_train", mi.n_ctx_train, "n_vocab",
+                  mi.n_vocab, "n_params", (json_int_t)mi.n_params, "size",
+                  (json_int_t)mi.tensor_bytes, "file_type", mi.file_type ? mi.file_type : "");
     json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", s->model_id, "object", "model", "created",
                           (json_int_t)s->created, "owned_by", "herd", "meta", meta);
     return http_json(200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
@@ -82,7 +85,8 @@ http_reply route_tokenize(http_req *r)
     int need = 0, n = 0;
     herd_status st = herd_tokenize(m, text, len, bos, parse_special, NULL, 0, &need);
     int32_t *ids = malloc(((size_t)need + 1) * sizeof *ids);
-    if (!ids || (st && need == 0) || herd_tokenize(m, text, len, bos, parse_special, ids, need + 1, &n))
+    if (!ids || (st && need == 0) ||
+        herd_tokenize(m, text, len, bos, parse_special, ids, need + 1, &n))
         rep = fail(400, "content", herd_errmsg());
     else {
         json_t *toks = json_array();
@@ -110,33 +114,24 @@ http_reply route_detokenize(http_req *r)
     const herd_model *m = r->srv->model;
     json_t *o = api_parse_body(r->body, r->len, &e), *toks = json_object_get(o, "tokens");
     if (!o) return http_error(&e);
-    size_t n = json_array_size(toks), i, len = 0, cap = 64;
-    char *text = malloc(cap);
-    json_t *v;
+    size_t n = json_array_size(toks);
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     http_reply rep = {0, NULL};
     if (!json_is_array(toks)) rep = fail(400, "tokens", "'tokens' must be an array of token ids");
-    json_array_foreach(toks, i, v)
-    {
+    for (size_t i = 0; ids && !rep.status && i < n; i++) {
+        json_t *v = json_array_get(toks, i);
         json_int_t id = json_integer_value(v);
-        if (!json_is_integer(v) || id < 0 || id >= herd_n_vocab(m)) {
+        if (!json_is_integer(v) || id < 0 || id >= herd_n_vocab(m))
             rep = fail(400, "tokens", "'tokens' must hold token ids of this model's vocabulary");
-            break;
-        }
-        size_t k;
-        char *p = reply_piece(m, (int32_t)id, false, &k);
-        while (text && p && len + k + 1 > cap) {
-            char *t = realloc(text, cap *= 2);
-            if (!t) free(text);
-            text = t;
-        }
-        if (text && p) memcpy(text + len, p, k), len += k;
-        free(p);
+        ids[i] = (int32_t)id;
     }
+    size_t len = 0;
+    char *text = ids && !rep.status ? prompt_ids_text(m, ids, (int)n, &len) : NULL;
     if (!rep.status)
         rep = text ? http_json(200, json_pack("{s:o}", "content", reply_string(text, len)))
                    : fail(500, NULL, "out of memory");
-    (void)n;
     free(text);
+    free(ids);
     json_decref(o);
     return rep;
 }
@@ -153,7 +148,8 @@ http_reply route_apply_template(http_req *r)
     char *text = NULL;
     size_t len = 0;
     bool raised;
-    if (!ok) rep = http_error(&e);
+    if (!ok)
+        rep = http_error(&e);
     else if (chat_render(r->srv, req.messages, req.extra, &text, &len, &raised))
         rep = fail(400, "messages", herd_errmsg());
     else
@@ -202,7 +198,8 @@ static http_reply run(http_req *r, api_request *req, srv_prompt *p, int n)
         made++;
     }
     sched_result sr = made == n ? sched_submit(s->sched, jobs, n) : SCHED_FULL;
-    if (made < n) rep = fail(500, NULL, "out of memory");
+    if (made < n)
+        rep = fail(500, NULL, "out of memory");
     else if (sr != SCHED_OK) {
         api_error e;
         api_fail(&e, 503, NULL, "%s",

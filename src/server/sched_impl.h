@@ -58,6 +58,17 @@ struct srv_sched {
     int8_t *b_want;
 };
 
+/* job.c (the scheduler's side; s->mu held) */
+
+void job_unref(srv_job *j);
+/* End a job: record why, wake its waiter. */
+void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error);
+bool job_append(srv_job *j, const char *p, size_t n);
+bool job_push_lp(srv_job *j, const srv_lp *lp);
+
+/* scheduler.c: end and unlink the queued jobs marked cancelled (s->mu held). */
+void queue_drop_cancelled(srv_sched *s);
+
 /* token.c */
 
 /* Log-probability of tok under logits (log-softmax) and the n_top most

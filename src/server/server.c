@@ -36,7 +36,10 @@ void srv_log(herd_server *srv, const char *fmt, ...)
     srv->p.log(srv->p.log_ud, line);
 }
 
-static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
 
 /* Fill in defaults; the strings are copied, so the caller's may go. */
 static herd_status take_params(herd_server *s, const herd_server_params *p)
@@ -80,8 +83,8 @@ herd_status herd_server_start(const herd_server_params *params, herd_server **ou
             int train = herd_n_ctx_train(s->model);
             n_ctx = train > 0 && train < 4096 ? train : 4096;
         }
-        srv_sched_params sp = {s->model, s->p.n_parallel, n_ctx, s->p.n_batch, s->p.queue_max,
-                               &s->metrics};
+        srv_sched_params sp = {s->model,     s->p.n_parallel, n_ctx,
+                               s->p.n_batch, s->p.queue_max,  &s->metrics};
         st = sched_start(&sp, &s->sched);
     }
     if (!st) st = http_start(s);
@@ -96,7 +99,10 @@ herd_status herd_server_start(const herd_server_params *params, herd_server **ou
     return HERD_OK;
 }
 
-int herd_server_port(const herd_server *s) { return s->port; }
+int herd_server_port(const herd_server *s)
+{
+    return s->port;
+}
 
 void herd_server_stop(herd_server *s)
 {
@@ -132,4 +138,7 @@ void herd_server_get_stats(herd_server *s, herd_server_stats *out)
     pthread_mutex_unlock(&m->mu);
 }
 
-void herd_server_pause(herd_server *s, bool paused) { sched_pause(s->sched, paused); }
+void herd_server_pause(herd_server *s, bool paused)
+{
+    sched_pause(s->sched, paused);
+}

@@ -22,10 +22,10 @@ struct MHD_Response;
  * mid-step never race over the memory. Everything in srv_gen is fixed-size so
  * that a job owns its input outright. */
 
-#define SRV_MAX_STOP     8   /* stop strings per request (OpenAI allows 4) */
-#define SRV_STOP_BYTES   128 /* longest stop string, bytes */
-#define SRV_MAX_TOP      20  /* alternatives per logprob entry (OpenAI's limit) */
-#define SRV_MAX_BIAS     300 /* logit_bias entries (OpenAI's limit) */
+#define SRV_MAX_STOP   16  /* stop strings per request (OpenAI allows 4; lm-eval sends more) */
+#define SRV_STOP_BYTES 128 /* longest stop string, bytes */
+#define SRV_MAX_TOP    20  /* alternatives per logprob entry (OpenAI's limit) */
+#define SRV_MAX_BIAS   300 /* logit_bias entries (OpenAI's limit) */
 
 typedef struct srv_gen {
     int max_tokens; /* -1: until the slot's context is full */
@@ -66,8 +66,8 @@ typedef struct srv_job {
     bool prompt_done, done, cancelled;
     srv_finish finish;
     char error[256];
-    int n_cached;                      /* prompt tokens reused from the slot's cache */
-    int n_gen;                         /* tokens generated (not counting end-of-generation) */
+    int n_cached; /* prompt tokens reused from the slot's cache */
+    int n_gen;    /* tokens generated (not counting end-of-generation) */
     double t_submit, t_start, t_prompt, t_end;
     /* bookkeeping (scheduler mutex) */
     pthread_cond_t cv;
@@ -158,7 +158,7 @@ char *metrics_render(srv_metrics *m, const herd_server_stats *st);
 /* ------------------------------------------------------------------ api.c */
 
 typedef struct api_error {
-    int status; /* HTTP status */
+    int status;       /* HTTP status */
     const char *type; /* "invalid_request_error", "server_error", ... */
     const char *code; /* NULL or e.g. "context_length_exceeded" */
     char param[64];   /* the offending field, or "" */
@@ -237,6 +237,8 @@ bool prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out, api
 bool prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *extra,
                       srv_prompt *out, char **rendered, api_error *e);
 void prompt_free(srv_prompt *p);
+/* The text of ids, piece by piece (malloc'ed; its length in *len if not NULL). */
+char *prompt_ids_text(const herd_model *m, const int32_t *ids, int n, size_t *len);
 /* A prompt of n tokens with max_tokens must fit a slot: a 400 otherwise. */
 bool prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
 /* Render messages with the server's chat format (with the generation prompt).

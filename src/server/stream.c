@@ -69,9 +69,9 @@ static bool put_echo(stream *st)
     size_t n = strlen(st->echo);
     json_t *c = reply_chunk(&st->rc, st->echo, n, NULL, 0, 0, SRV_FINISH_NONE, false);
     if (j->gen.echo_logprobs)
-        json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "logprobs",
-                            reply_logprobs_legacy(st->rc.model, j->prompt_lp, j->n_prompt,
-                                                  j->prompt, NULL, 0, 0));
+        json_object_set_new(
+            json_array_get(json_object_get(c, "choices"), 0), "logprobs",
+            reply_logprobs_legacy(st->rc.model, j->prompt_lp, j->n_prompt, j->prompt, NULL, 0, 0));
     st->sent += n;
     return put_event(st, c);
 }
@@ -86,8 +86,9 @@ static bool put_final(stream *st)
     }
     json_t *c = reply_chunk(&st->rc, NULL, 0, NULL, 0, 0, j->finish, false);
     json_object_set_new(c, "timings", reply_timings(&j, 1));
-    json_object_set_new(c, "context", json_pack("{s:i,s:i}", "n_ctx", st->rc.n_ctx_slot, "used",
-                                                j->n_prompt + j->n_gen));
+    json_object_set_new(
+        c, "context",
+        json_pack("{s:i,s:i}", "n_ctx", st->rc.n_ctx_slot, "used", j->n_prompt + j->n_gen));
     return put_event(st, c);
 }
 
@@ -109,8 +110,7 @@ static bool run_step(stream *st)
     }
     if (ok && n.done) {
         ok = put_final(st);
-        st->ph = st->req.include_usage && st->job->finish != SRV_FINISH_ERROR ? PH_USAGE
-                                                                               : PH_DONE;
+        st->ph = st->req.include_usage && st->job->finish != SRV_FINISH_ERROR ? PH_USAGE : PH_DONE;
     }
     srv_news_free(&n);
     return ok;
@@ -187,8 +187,8 @@ http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_
     st->rc = *rc;
     st->echo = echo_text;
     st->fd = r->fd;
-    rep.resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, st,
-                                                 stream_free);
+    rep.resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, st, stream_free);
     if (!rep.resp) {
         stream_free(st);
         return rep;

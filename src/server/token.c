@@ -76,8 +76,8 @@ void tok_logprob(const float *l, int n_vocab, int32_t tok, int n_top, srv_lp *ou
     float mx = l[0];
     for (int i = 1; i < n_vocab; i++)
         if (l[i] > mx) mx = l[i];
-    double sum = 0;
-    for (int i = 0; i < n_vocab; i++) sum += exp((double)l[i] - mx);
+    double sum = exp((double)l[0] - mx); /* > 0: the max's term is 1 */
+    for (int i = 1; i < n_vocab; i++) sum += exp((double)l[i] - mx);
     double lse = mx + log(sum);
     out->token = tok;
     out->logprob = (float)(l[tok] - lse);
@@ -159,8 +159,7 @@ static const float *adjusted(srv_sched *s, slot *sl, const float *logits)
     memcpy(sl->work, logits, (size_t)s->n_vocab * sizeof *logits);
     for (int i = 0; i < sl->n_gen_ids; i++) {
         int32_t t = sl->gen_ids[i]; /* repeated ids assign the same value again */
-        sl->work[t] =
-            logits[t] - (float)sl->counts[t] * g->frequency_penalty - g->presence_penalty;
+        sl->work[t] = logits[t] - (float)sl->counts[t] * g->frequency_penalty - g->presence_penalty;
     }
     for (int i = 0; i < g->n_bias; i++) sl->work[g->bias_id[i]] += g->bias[i];
     return sl->work;

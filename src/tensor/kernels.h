@@ -248,6 +248,17 @@ typedef struct herd_gemm_kernel {
 } herd_gemm_kernel;
 extern herd_gemm_kernel herd_gemm_kernels[HERD_TYPE_COUNT];
 
+/* AMX (kernels_amx.c): batched products on the tile unit, used by matmul for
+ * prompts when herd_amx_init() succeeded (the CPU has AMX-INT8/BF16 and the
+ * kernel granted the tile state) and the weight type has a kernel. */
+bool herd_amx_init(void);
+bool herd_amx_supports(uint32_t wtype, int64_t n_in);
+size_t herd_amx_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok);
+/* false: not done (out of memory); the caller computes Y another way. */
+bool herd_amx_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
+                     int64_t n_tok, float *y, void *work, int n_threads);
+extern bool herd_amx_enabled; /* set by herd_kernels_install_simd */
+
 /* Per-ISA installers, called by herd_kernels_install_simd after checking the
  * CPU (kernels_avx2.c, kernels_avx512.c). HERD_SIMD=avx2 in the environment
  * stops at AVX2 even on an AVX-512 CPU (tests use it). */

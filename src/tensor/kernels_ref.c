@@ -24,6 +24,7 @@
 #include <string.h>
 
 herd_gemm_kernel herd_gemm_kernels[HERD_TYPE_COUNT];
+bool herd_amx_enabled;
 
 /* ------------------------------------------------------------ F16 / BF16 */
 
@@ -502,13 +503,15 @@ void herd_kernels_install_ref(herd_type_traits *traits)
     herd_kernels_install_kquants_ref(traits);
 }
 
-/* HERD_SIMD=avx2 caps the level below what the CPU has, so that tests can
- * reach the AVX2 kernels on an AVX-512 machine. */
+/* HERD_SIMD=avx2 (or avx512) caps the level below what the CPU has, so that
+ * tests can reach the AVX2 (AVX-512 without AMX) kernels on a machine with
+ * more. */
 const char *herd_kernels_install_simd(herd_type_traits *traits)
 {
     __builtin_cpu_init();
     const char *cap = getenv("HERD_SIMD");
     const bool allow512 = !cap || strcmp(cap, "avx2") != 0;
+    const bool allow_amx = !cap || (strcmp(cap, "avx2") != 0 && strcmp(cap, "avx512") != 0);
     if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
         __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") &&
@@ -516,6 +519,10 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
         /* The AVX-512 file fills only what it does better; AVX2 the rest. */
         herd_kernels_install_avx2(traits);
         herd_kernels_install_avx512(traits);
+        if (allow_amx && herd_amx_init()) {
+            herd_amx_enabled = true;
+            return "amx";
+        }
         return "avx512";
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&

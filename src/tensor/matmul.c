@@ -14,11 +14,23 @@
  *               block walks the tokens in tiles; a micro-kernel computes up to
  *               HERD_GEMM_MAX_R rows × HERD_GEMM_MAX_T tokens per pass, so a
  *               weight block fetched from cache is used for several tokens.
+ *               With AMX (kernels_amx.c), batches of 16 tokens or more go to
+ *               the tile unit instead.
+ *
+ * Threads come from the process's one pool (util/pool.h), whose workers
+ * sleep soon after a job: OpenMP's spin for long, which on a shared machine
+ * takes the core from the thread they wait for.
  */
 #include "tensor/kernels.h"
 
-#include <omp.h>
+#include "util/pool.h"
+
+#include <stdatomic.h>
 #include <string.h>
+
+/* Batches of at least this many tokens go to the AMX kernels where there
+ * are some: a tile is 16 tokens, and below that the AVX-512 tiles win. */
+#define AMX_MIN_TOK 16
 
 /* Bytes of one converted activation row: the gemm kernel's own layout if it
  * has one, else a row of vec_dot_type; 0 when X is used as it is (F32). */
@@ -38,28 +50,34 @@ size_t herd_matmul_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok)
     if (!t || !t->vec_dot || n_in <= 0 || n_tok <= 0) return 0;
     uint64_t bytes;
     if (!herd_mul_ok(act_row_bytes(t, wtype, n_in), (uint64_t)n_tok, &bytes)) return 0;
+    if (herd_amx_enabled && n_tok >= AMX_MIN_TOK) {
+        const size_t amx = herd_amx_work_size(wtype, n_in, n_tok);
+        if (amx > bytes) bytes = amx;
+    }
     return (size_t)bytes;
 }
 
-/* Convert rows [0, n_tok) of X into work with f, as thread ith of nth, in
- * units of `unit` elements that become `unit_bytes` bytes. With fewer tokens
- * than threads each row is split at unit boundaries instead, so that a
- * single decode token is converted by all threads. */
-static void convert_rows(herd_from_float_fn f, int64_t unit, size_t unit_bytes, const float *x,
-                         int64_t n_in, int64_t n_tok, uint8_t *work, size_t row_bytes, int ith,
-                         int nth)
+/* One matrix product, as the pool's jobs see it. */
+typedef struct {
+    const herd_type_traits *t, *vt;
+    const herd_gemm_kernel *k;
+    const uint8_t *w, *act;
+    const float *x;
+    uint8_t *work;
+    float *y;
+    int64_t n_in, n_rows, n_tok, n_blocks, rb;
+    size_t w_stride, a_stride, a_step;
+    atomic_int next; /* the next row block to take (batches) */
+} mm_job;
+
+/* Convert the activation rows, split over the threads by token. */
+static void convert_job(void *arg, int ith, int nth)
 {
-    if (n_tok >= nth) {
-        for (int64_t t = ith; t < n_tok; t += nth)
-            f(x + t * n_in, work + (size_t)t * row_bytes, n_in);
-        return;
-    }
-    const int64_t nu = (n_in + unit - 1) / unit;
-    const int64_t u0 = nu * ith / nth, u1 = nu * (ith + 1) / nth;
-    if (u1 <= u0) return;
-    const int64_t e0 = u0 * unit, e1 = u1 * unit < n_in ? u1 * unit : n_in;
-    for (int64_t t = 0; t < n_tok; t++)
-        f(x + t * n_in + e0, work + (size_t)t * row_bytes + (size_t)u0 * unit_bytes, e1 - e0);
+    mm_job *j = arg;
+    const herd_gemm_kernel *k = j->k;
+    const herd_from_float_fn f = k->gemm && k->pack ? k->pack : j->vt->from_float;
+    for (int64_t t = ith; t < j->n_tok; t += nth)
+        f(j->x + t * j->n_in, j->work + (size_t)t * j->a_stride, j->n_in);
 }
 
 /* nr rows × nt tokens with one vec_dot each: the fallback micro-kernel. */
@@ -72,85 +90,91 @@ static void tile_vec_dot(herd_vec_dot_fn dot, int64_t n, const uint8_t *w, size_
                 a + (size_t)t * a_stride);
 }
 
+/* Decode: one contiguous slice of rows per thread, so that every weight byte
+ * is streamed from memory once, by one thread. */
+static void decode_job(void *arg, int ith, int nth)
+{
+    const mm_job *j = arg;
+    const int64_t r0 = j->n_rows * ith / nth, r1 = j->n_rows * (ith + 1) / nth;
+    const herd_gemm_fn gemm = j->k->gemm;
+    if (gemm) {
+        /* Several rows per pass share the activation loads. */
+        for (int64_t r = r0; r < r1; r += HERD_GEMM_MAX_R) {
+            const int nr = (int)(r1 - r < HERD_GEMM_MAX_R ? r1 - r : HERD_GEMM_MAX_R);
+            gemm(j->n_in, j->w + (size_t)r * j->w_stride, j->w_stride, nr, j->act, j->a_step, 1,
+                 j->y + r, (size_t)j->n_rows);
+        }
+    } else {
+        for (int64_t r = r0; r < r1; r++)
+            j->t->vec_dot(j->n_in, j->y + r, j->w + (size_t)r * j->w_stride, j->act);
+    }
+}
+
+/* Batch: row blocks of rb rows, each walking all tokens in tiles of
+ * HERD_GEMM_MAX_T. rb is small enough to give every thread work and to keep
+ * a block's weights in L2 across the tokens. Blocks are handed out one at a
+ * time: on a busy machine a thread that was descheduled does not hold up the
+ * others' share. Every output is computed the same way whichever thread or
+ * tile takes it, so results do not depend on the thread count. */
+static void batch_job(void *arg, int ith, int nth)
+{
+    (void)ith, (void)nth;
+    mm_job *j = arg;
+    const int64_t R = HERD_GEMM_MAX_R, T = HERD_GEMM_MAX_T;
+    const herd_gemm_fn gemm = j->k->gemm;
+    for (int64_t blk; (blk = atomic_fetch_add(&j->next, 1)) < j->n_blocks;) {
+        const int64_t r0 = blk * j->rb, r1 = r0 + j->rb < j->n_rows ? r0 + j->rb : j->n_rows;
+        for (int64_t t0 = 0; t0 < j->n_tok; t0 += T) {
+            const int nt = (int)(j->n_tok - t0 < T ? j->n_tok - t0 : T);
+            for (int64_t r = r0; r < r1; r += R) {
+                const int nr = (int)(r1 - r < R ? r1 - r : R);
+                const uint8_t *wr = j->w + (size_t)r * j->w_stride;
+                const uint8_t *at = j->act + (size_t)t0 * j->a_step;
+                float *s = j->y + (size_t)t0 * (size_t)j->n_rows + r;
+                if (gemm)
+                    gemm(j->n_in, wr, j->w_stride, nr, at, j->a_step, nt, s, (size_t)j->n_rows);
+                else
+                    tile_vec_dot(j->t->vec_dot, j->n_in, wr, j->w_stride, nr, at, j->a_step, nt,
+                                 s, (size_t)j->n_rows);
+            }
+        }
+    }
+}
+
 void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
                  int64_t n_tok, float *y, void *work, int n_threads)
 {
     herd_tensor_init();
     const herd_type_traits *t = herd_type(wtype);
     if (!t || !t->vec_dot || n_rows <= 0 || n_tok <= 0) return;
-    const herd_type_traits *vt = herd_type(t->vec_dot_type);
-    const herd_gemm_kernel *k = &herd_gemm_kernels[wtype];
-    const herd_gemm_fn gemm = k->gemm;
-    const bool packed = gemm && k->pack;
-    const size_t w_stride = herd_row_bytes(wtype, n_in);
-    const size_t a_stride = act_row_bytes(t, wtype, n_in);
-    const bool convert = a_stride != 0;
-    const uint8_t *act = convert ? (const uint8_t *)work : (const uint8_t *)x;
-    const size_t a_step = convert ? a_stride : (size_t)n_in * 4;
-    const herd_vec_dot_fn dot = t->vec_dot; /* only without gemm, so never packed */
-    const uint8_t *wb = w;
     if (n_threads < 1) n_threads = 1;
     /* Small products are not worth waking threads for. */
     if ((uint64_t)n_rows * (uint64_t)n_tok * (uint64_t)n_in < 32768) n_threads = 1;
-
-#pragma omp parallel num_threads(n_threads)
-    {
-        const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
-        if (convert) {
-            if (packed)
-                convert_rows(k->pack, k->pack_block, k->pack_block_bytes, x, n_in, n_tok, work,
-                             a_stride, ith, nth);
-            else
-                convert_rows(vt->from_float, vt->blck_size, vt->type_size, x, n_in, n_tok, work,
-                             a_stride, ith, nth);
-#pragma omp barrier
-        }
-        if (n_tok == 1) {
-            /* Decode: one contiguous slice of rows per thread. */
-            const int64_t r0 = n_rows * ith / nth, r1 = n_rows * (ith + 1) / nth;
-            if (gemm) {
-                /* Several rows per pass share the activation loads. */
-                for (int64_t r = r0; r < r1; r += HERD_GEMM_MAX_R) {
-                    const int nr = (int)(r1 - r < HERD_GEMM_MAX_R ? r1 - r : HERD_GEMM_MAX_R);
-                    gemm(n_in, wb + (size_t)r * w_stride, w_stride, nr, act, a_step, 1, y + r,
-                         (size_t)n_rows);
-                }
-            } else {
-                for (int64_t r = r0; r < r1; r++) dot(n_in, y + r, wb + (size_t)r * w_stride, act);
-            }
-        } else {
-            /* Batch: row blocks of RB rows, each walking all tokens in tiles
-             * of HERD_GEMM_MAX_T. RB is small enough to give every thread
-             * work and to keep a block's weights in L2 across the tokens.
-             * Blocks are handed out dynamically: on a busy machine a thread
-             * that was descheduled does not hold up the others' share.
-             * Every output is computed the same way whichever thread or tile
-             * takes it, so results do not depend on the thread count. */
-            const int64_t R = HERD_GEMM_MAX_R, T = HERD_GEMM_MAX_T;
-            int64_t rb = (n_rows + nth - 1) / nth;
-            if (rb > 64) rb = 64;
-            rb = (rb + R - 1) / R * R;
-            const int64_t n_blocks = (n_rows + rb - 1) / rb;
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t blk = 0; blk < n_blocks; blk++) {
-                const int64_t r0 = blk * rb, r1 = r0 + rb < n_rows ? r0 + rb : n_rows;
-                for (int64_t t0 = 0; t0 < n_tok; t0 += T) {
-                    const int nt = (int)(n_tok - t0 < T ? n_tok - t0 : T);
-                    for (int64_t r = r0; r < r1; r += R) {
-                        const int nr = (int)(r1 - r < R ? r1 - r : R);
-                        const uint8_t *wr = wb + (size_t)r * w_stride;
-                        const uint8_t *at = act + (size_t)t0 * a_step;
-                        float *s = y + (size_t)t0 * (size_t)n_rows + r;
-                        if (gemm)
-                            gemm(n_in, wr, w_stride, nr, at, a_step, nt, s, (size_t)n_rows);
-                        else
-                            tile_vec_dot(dot, n_in, wr, w_stride, nr, at, a_step, nt, s,
-                                         (size_t)n_rows);
-                    }
-                }
-            }
-        }
+    if (herd_amx_enabled && n_tok >= AMX_MIN_TOK && herd_amx_supports(wtype, n_in) &&
+        herd_amx_matmul(w, wtype, n_in, n_rows, x, n_tok, y, work, n_threads))
+        return;
+    mm_job j = {.t = t, .vt = herd_type(t->vec_dot_type), .k = &herd_gemm_kernels[wtype],
+                .w = w, .x = x, .work = work, .y = y, .n_in = n_in, .n_rows = n_rows,
+                .n_tok = n_tok, .w_stride = herd_row_bytes(wtype, n_in)};
+    j.a_stride = act_row_bytes(t, wtype, n_in);
+    const bool convert = j.a_stride != 0;
+    j.act = convert ? (const uint8_t *)work : (const uint8_t *)x;
+    j.a_step = convert ? j.a_stride : (size_t)n_in * 4;
+    if (n_tok == 1) {
+        /* One row converts in about a microsecond: cheaper here than as a
+         * job of its own. */
+        if (convert) convert_job(&j, 0, 1);
+        herd_parallel(n_threads, decode_job, &j);
+        return;
     }
+    if (convert) herd_parallel(n_threads, convert_job, &j);
+    const int64_t R = HERD_GEMM_MAX_R;
+    int64_t rb = (n_rows + n_threads - 1) / n_threads;
+    if (rb > 64) rb = 64;
+    j.rb = (rb + R - 1) / R * R;
+    j.n_blocks = (n_rows + j.rb - 1) / j.rb;
+    atomic_init(&j.next, 0);
+    herd_parallel(n_threads, batch_job, &j);
 }
 
 void herd_get_row(const void *w, uint32_t wtype, int64_t n_in, int64_t r, float *out)

@@ -11,7 +11,7 @@
    logit difference over every position of every chunk, their top-1 agreement, and the
    largest difference from PyTorch with ggml's roundings (model.py, ggml_numerics).
 2. llama.cpp's own figure: `oracle perplexity MODEL heldout.txt -c n_ctx` (it tokenizes
-   the text itself).
+   the text itself), and herd's `herd perplexity` on the same file.
    herd's logits of the first chunks are also compared with `oracle logits`.
 3. Greedy continuations of "And God said" (32 tokens) from llama.cpp and herd.
 """
@@ -132,6 +132,11 @@ def main():
     # herd prints the prompt, then the continuation.
     res["herd_greedy32"] = greedy([args.herd, "run", "-m", args.model, "-p", PROMPT, "-n", "32",
                                    "--temp", "0"]).rstrip("\n")
+    # herd's own `herd perplexity` (it tokenizes the text itself), where this herd has it.
+    out = subprocess.run([args.herd, "perplexity", "-m", args.model, "-f", os.path.join(args.build, "heldout.txt"),
+                          "-c", str(n_ctx), "--chunks", str(n_chunks)], capture_output=True, text=True)
+    m = re.search(r"Final estimate: PPL = ([0-9.]+)", out.stdout + out.stderr)
+    res["ppl_herd_perplexity_cmd"] = float(m.group(1)) if m else None
     if args.oracle:
         res["ppl_llamacpp"], res["llamacpp_ppl_log"] = oracle_perplexity(
             args.oracle, args.model, os.path.join(args.build, "heldout.txt"), n_ctx, n_chunks)

@@ -29,9 +29,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ARCHS = ("llama", "stablelm", "phi2")
-
-
 @dataclass
 class Config:
     arch: str = "llama"
@@ -83,6 +80,7 @@ def fake_q8_0(x):
 
 
 def f16(x):
+    """x rounded to float16 and back."""
     return x.half().float()
 
 
