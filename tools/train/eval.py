@@ -13,7 +13,8 @@
 2. llama.cpp's own figure: `oracle perplexity MODEL heldout.txt -c n_ctx` (it tokenizes
    the text itself), and herd's `herd perplexity` on the same file.
    herd's logits of the first chunks are also compared with `oracle logits`.
-3. Greedy continuations of "And God said" (32 tokens) from llama.cpp and herd.
+3. Greedy continuations of "And God said" (32 tokens) from llama.cpp and herd, and the
+   length and text tests/cli_models.sh checks (record_test.py writes them there).
 """
 
 import argparse
@@ -32,6 +33,7 @@ from model import TinyLM, config_from_gguf
 
 PROMPT = "And God said"
 ORACLE_LOGIT_CHUNKS = 4  # chunks whose logits are also compared with llama.cpp's
+MIN_GAP = 0.03  # smallest top1-top2 logit gap a test's greedy continuation may pass through
 
 
 def chunk_nll(logits, chunk):
@@ -143,10 +145,25 @@ def main():
         # oracle generate prints the generated ids, then their text; the prompt's ids
         # (without BOS) and the generated ids detokenize to the whole text herd prints.
         gen_ids = greedy([args.oracle, "generate", args.model, "-p", PROMPT, "-n", "32"]).split("\n")[0].split()
+        assert len(gen_ids) == 32, "oracle generate stopped early"
         prompt_ids = greedy([args.oracle, "tokenize", args.model, PROMPT, "--no-bos"]).split()
         res["llamacpp_greedy32_ids"] = " ".join(gen_ids)
         res["llamacpp_greedy32"] = greedy([args.oracle, "detokenize", args.model] + prompt_ids + gen_ids).rstrip("\n")
         res["greedy_equal"] = res["llamacpp_greedy32"] == res["herd_greedy32"]
+
+        # For tests/cli_models.sh: llama.cpp's top1-top2 logit gap at each generated token;
+        # the test checks the longest prefix (16..32 tokens) whose gaps are all >= MIN_GAP,
+        # so that a ~1e-2 change in herd's rounding cannot flip a near-tie.
+        prompt_ids_bos = greedy([args.oracle, "tokenize", args.model, PROMPT]).split()
+        full = [int(x) for x in prompt_ids_bos + gen_ids]
+        lo = oracle_logits(args.oracle, args.model, full[:-1], cfg.n_vocab)[len(prompt_ids_bos) - 1:]
+        top2 = np.sort(lo, axis=1)[:, -2:]
+        gaps = top2[:, 1] - top2[:, 0]
+        n_test = next((n for n in range(len(gaps)) if gaps[n] < MIN_GAP), len(gaps))
+        res["greedy32_top2_gaps"] = [round(float(g), 4) for g in gaps]
+        res["test_n"] = max(16, n_test)
+        res["test_text"] = greedy([args.oracle, "detokenize", args.model] + prompt_ids
+                                  + gen_ids[:res["test_n"]]).rstrip("\n")
     print(json.dumps({k: v for k, v in res.items() if k != "llamacpp_ppl_log"}, indent=1))
     name = os.path.splitext(os.path.basename(args.model))[0]
     with open(os.path.join(args.build, name + ".eval.json"), "w") as f:
