@@ -4,8 +4,8 @@
 JOBS ?= $(shell nproc)
 DEBIAN_DEPS = build-essential cmake pkg-config libjansson-dev libpcre2-dev libmicrohttpd-dev \
               libedit-dev
-DEMO_MODEL ?= ../shared/models/tiny/llama-f32.gguf
-DEMO_PROMPT ?= The quick brown fox
+DEMO_MODEL ?= models/kjv-llama-q8_0.gguf
+DEMO_PROMPT ?= And God said
 
 .PHONY: all deps build asan test test-plain test-asan demo bench fuzz format check clean
 
@@ -42,7 +42,7 @@ test: test-plain test-asan
 
 demo: build
 	./build/herd info $(DEMO_MODEL)
-	./build/herd run -m $(DEMO_MODEL) -p "$(DEMO_PROMPT)" -n 32 --temp 0
+	./build/herd run -m $(DEMO_MODEL) -p "$(DEMO_PROMPT)" -n 48 --temp 0
 
 bench: build
 	bench/compare-llama-cpp

@@ -94,7 +94,7 @@ uint16_t herd_f32_to_bf16(float f);
  * X: n_tok rows of n_in floats. Y: n_tok rows of n_rows floats.
  * work: at least herd_matmul_work_size(wtype, n_in, n_tok) bytes, used for the
  * activations converted to the weight's vec_dot_type.
- * Threads: splits the work over n_threads OpenMP threads (by output rows for a
+ * Threads: splits the work over n_threads threads of the pool (by output rows for a
  * single token, by tiles of rows × tokens for a batch). */
 size_t herd_matmul_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok);
 void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
