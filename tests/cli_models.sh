@@ -36,7 +36,7 @@ check_model() {
 # model file, tokens generated, llama.cpp's text (prompt + continuation)
 check_model kjv-llama-q8_0.gguf 25 "And God said unto them, I am the LORD. And he said unto them, What is the LORD. And he said unto them,"
 check_model kjv-stablelm-q8_0.gguf 19 "And God said unto him, I am the LORD God of Israel, and I will give thee this people unto"
-check_model kjv-phi2-q8_0.gguf 32 "And God said, Behold, I will go out of the land of Egypt, and the children of Israel, and the children of Israel, and the children of Israel, and"
+check_model kjv-phi2-q8_0.gguf 32 "And God said unto him, I will not hearken unto thee, that thou mayest be with me. And he said unto him, I am the LORD, that I may"
 
 [ "$fail" = 0 ] && echo "ok: $tested models"
 exit "$fail"
