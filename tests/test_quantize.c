@@ -51,11 +51,10 @@ typedef struct {
 
 static int count_type(const shape *sh, const char *ftype, const char *suffix, uint32_t type)
 {
-    static const char *const per_layer[] = {"attn_norm.weight", "attn_q.weight",
-                                            "attn_k.weight",    "attn_v.weight",
-                                            "attn_output.weight", "ffn_norm.weight",
-                                            "ffn_gate.weight",  "ffn_up.weight",
-                                            "ffn_down.weight"};
+    static const char *const per_layer[] = {
+        "attn_norm.weight", "attn_q.weight",      "attn_k.weight",
+        "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
+        "ffn_gate.weight",  "ffn_up.weight",      "ffn_down.weight"};
     const int np = (int)(sizeof per_layer / sizeof per_layer[0]);
     const int n = 3 + sh->n_layer * np;
     char(*names)[64] = calloc((size_t)n, sizeof *names);
@@ -80,10 +79,11 @@ static int count_type(const shape *sh, const char *ftype, const char *suffix, ui
     int count = 0;
     for (int i = 0; i < n; i++) {
         const bool norm = strstr(ptr[i], "norm") != NULL;
-        const uint32_t t = herd_quant_tensor_type(&p, ptr[i], norm ? 1 : 2, sh->n_embd,
-                                                  HERD_TYPE_F16);
+        const uint32_t t =
+            herd_quant_tensor_type(&p, ptr[i], norm ? 1 : 2, sh->n_embd, HERD_TYPE_F16);
         /* "=name": that tensor only; otherwise any name containing it. */
-        const bool match = suffix[0] == '=' ? !strcmp(ptr[i], suffix + 1) : !!strstr(ptr[i], suffix);
+        const bool match =
+            suffix[0] == '=' ? !strcmp(ptr[i], suffix + 1) : !!strstr(ptr[i], suffix);
         if (match && t == type) count++;
     }
     free(names);
@@ -138,7 +138,7 @@ static void check_oracle(void)
     }
     if (!test_shared("oracle/oracle", oracle, sizeof oracle)) return;
     static const char *const cases[][2] = {
-        {"falcon7b-f32", "q3_k_m"}, {"mpt-f32", "q4_k_m"},  {"phi2-f32", "q5_k_m"},
+        {"falcon7b-f32", "q3_k_m"}, {"mpt-f32", "q4_k_m"},       {"phi2-f32", "q5_k_m"},
         {"gptneox-f32", "q2_k"},    {"llama-moe-f32", "q4_k_s"}, {"stablelm-f32", "q5_1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -186,8 +186,8 @@ static void check_cli(void)
 
 int main(void)
 {
-    static const char *const ladder[] = {"f16",  "bf16",   "q8_0",   "q4_0",   "q4_1", "q5_0",
-                                         "q5_1", "q2_k",   "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"};
+    static const char *const ladder[] = {"f16",  "bf16", "q8_0",   "q4_0",   "q4_1",   "q5_0",
+                                         "q5_1", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"};
     for (size_t i = 0; i < sizeof ladder / sizeof ladder[0]; i++) {
         char shipped[128];
         snprintf(shipped, sizeof shipped, "models/tiny/ladder-%s.gguf", ladder[i]);

@@ -153,8 +153,8 @@ static void test_roundtrip(void)
                                      HERD_TYPE_Q5_0, HERD_TYPE_Q5_1, HERD_TYPE_Q8_1, HERD_TYPE_Q2_K,
                                      HERD_TYPE_Q3_K, HERD_TYPE_Q4_K, HERD_TYPE_Q5_K};
     /* RMS error relative to RMS value: what each format is good for. */
-    static const double max_rel_rms[] = {0,    3e-4, 3e-3, 0.012, 0.15, 0.03, 0.03, 0.12,
-                                         0.08, 0.06, 0.012, 0.45, 0.25, 0.12, 0.06};
+    static const double max_rel_rms[] = {0,    3e-4, 3e-3,  0.012, 0.15, 0.03, 0.03, 0.12,
+                                         0.08, 0.06, 0.012, 0.45,  0.25, 0.12, 0.06};
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const herd_type_traits *t = herd_type(types[k]);
         fill(x, n, 0.5f);

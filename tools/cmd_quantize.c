@@ -7,7 +7,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: herd quantize [-t THREADS] [--pure] [-q] IN.gguf OUT.gguf TYPE\ntypes:");
+    fprintf(stderr,
+            "usage: herd quantize [-t THREADS] [--pure] [-q] IN.gguf OUT.gguf TYPE\ntypes:");
     for (const herd_ftype_info *f = herd_ftype_all(); f->name; f++) fprintf(stderr, " %s", f->name);
     fprintf(stderr, "\n");
     return 2;

@@ -12,14 +12,22 @@ int cmd_synth(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return cli_error(2, "synth: %s needs a value", a);
-        if (!strcmp(a, "--arch")) p.arch = v;
-        else if (!strcmp(a, "--shape")) p.shape = v;
-        else if (!strcmp(a, "--type")) p.type = v;
-        else if (!strcmp(a, "--vocab")) p.vocab_path = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) p.out_path = v;
-        else if (!strcmp(a, "--seed")) p.seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "-t")) p.n_threads = atoi(v);
-        else return cli_error(2, "synth: unknown option %s", a);
+        if (!strcmp(a, "--arch"))
+            p.arch = v;
+        else if (!strcmp(a, "--shape"))
+            p.shape = v;
+        else if (!strcmp(a, "--type"))
+            p.type = v;
+        else if (!strcmp(a, "--vocab"))
+            p.vocab_path = v;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--out"))
+            p.out_path = v;
+        else if (!strcmp(a, "--seed"))
+            p.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "-t"))
+            p.n_threads = atoi(v);
+        else
+            return cli_error(2, "synth: unknown option %s", a);
         i++;
     }
     if (!p.shape || !p.type || !p.out_path) {
@@ -27,7 +35,8 @@ int cmd_synth(int argc, char **argv)
                         "[--seed N] [-t THREADS]\nshapes:");
         for (const char *const *s = herd_synth_shapes(); *s; s++) fprintf(stderr, " %s", *s);
         fprintf(stderr, "\ntypes:");
-        for (const herd_ftype_info *f = herd_ftype_all(); f->name; f++) fprintf(stderr, " %s", f->name);
+        for (const herd_ftype_info *f = herd_ftype_all(); f->name; f++)
+            fprintf(stderr, " %s", f->name);
         fprintf(stderr, "\n");
         return 2;
     }

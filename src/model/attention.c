@@ -68,7 +68,7 @@ static float dot_f16_ggml(const uint16_t *x, const uint16_t *y, int n)
 /* The same computation with AVX2/F16C: each 16-lane accumulator is a pair of
  * 8-lane registers; the adds happen in the same order. */
 __attribute__((target("avx2,fma,f16c"))) static float dot_f16_ggml_avx2(const uint16_t *x,
-                                                                       const uint16_t *y, int n)
+                                                                        const uint16_t *y, int n)
 {
     int np = n & ~63;
     double sumf = 0.0;
@@ -98,8 +98,8 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_f16_ggml_avx2(const ui
 }
 
 /* acc = F16(fma(v, s, acc)) over n elements (ggml_vec_mad_f16). */
-__attribute__((target("avx2,fma,f16c"))) static void mad_f16_avx2(uint16_t *acc,
-                                                                 const uint16_t *v, float s, int n)
+__attribute__((target("avx2,fma,f16c"))) static void mad_f16_avx2(uint16_t *acc, const uint16_t *v,
+                                                                  float s, int n)
 {
     int i = 0;
     __m256 vs = _mm256_set1_ps(s);
@@ -152,7 +152,8 @@ typedef struct {
 static inline bool visible(const att_view *a, int pos, int kpos, float *mv)
 {
     if (kpos > pos || (a->swa > 0 && kpos <= pos - a->swa)) return false;
-    *mv = a->slope != 0.0f ? a->slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(pos - kpos))) : 0.0f;
+    *mv =
+        a->slope != 0.0f ? a->slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(pos - kpos))) : 0.0f;
     return true;
 }
 
@@ -167,8 +168,10 @@ static void attend_vector(const att_view *a, const float *q, int pos, float *out
         int c = a->cells[j];
         float mv;
         if (!visible(a, pos, a->kv->pos[c], &mv)) continue;
-        const uint16_t *k = (const uint16_t *)(a->kv->k[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
-        const uint16_t *v = (const uint16_t *)(a->kv->v[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
+        const uint16_t *k =
+            (const uint16_t *)(a->kv->k[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
+        const uint16_t *v =
+            (const uint16_t *)(a->kv->v[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
         float s = dot_f16(q16, k, D) * a->scale + mv;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
@@ -225,7 +228,8 @@ static float alibi_slope(const herd_hparams *hp, const herd_arch *arch, int h)
     const int n_head_log2 = 1 << (int)floorf(log2f((float)hp->n_head));
     const float m0 = powf(2.0f, -hp->max_alibi_bias / n_head_log2);
     const float m1 = powf(2.0f, -(hp->max_alibi_bias / 2.0f) / n_head_log2);
-    return h < n_head_log2 ? powf(m0, (float)(h + 1)) : powf(m1, (float)(2 * (h - n_head_log2) + 1));
+    return h < n_head_log2 ? powf(m0, (float)(h + 1))
+                           : powf(m1, (float)(2 * (h - n_head_log2) + 1));
 }
 
 /* Group the used cells by sequence, keeping cell order within each:
@@ -261,15 +265,81 @@ static void attention_worker(void *arg, int ith, int nth)
     const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     for (int th; (th = herd_parallel_next(&j->next)) < j->b->n_tokens * H;) {
         const int t = th / H, h = th % H, sq = j->seq[t];
-        att_view a = {.kv = &ctx->kv, .il = j->il, .kv_off = (h / group) * D, .head_dim = D,
-                      .scale = j->scale, .cells = ctx->vis + ctx->seg[sq],
-                      .n_cells = ctx->seg[sq + 1] - ctx->seg[sq], .swa = ctx->swa,
+        att_view a = {.kv = &ctx->kv,
+                      .il = j->il,
+                      .kv_off = (h / group) * D,
+                      .head_dim = D,
+                      .scale = j->scale,
+                      .cells = ctx->vis + ctx->seg[sq],
+                      .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
+                      .swa = ctx->swa,
                       .slope = alibi_slope(hp, ctx->model->arch, h)};
         const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
         float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
-        if (j->vector) attend_vector(&a, q, j->b->pos[t], out);
-        else attend_f32(&a, q, j->b->pos[t], out);
+        if (j->vector)
+            attend_vector(&a, q, j->b->pos[t], out);
+        else
+            attend_f32(&a, q, j->b->pos[t], out);
     }
+}
+
+/* The tiled path through herd_attn: one call per (KV head, run of up to 16
+ * tokens of one sequence), with every query head of the KV head's group
+ * (one head at a time with ALiBi, whose slope is per head). */
+#define ATT_TILE 16
+static void attention_worker_tiled(void *arg, int ith, int nth)
+{
+    (void)ith, (void)nth;
+    att_job *j = arg;
+    const herd_ctx *ctx = j->ctx;
+    const herd_hparams *hp = &ctx->model->hp;
+    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const bool alibi = alibi_slope(hp, ctx->model->arch, 0) != 0.0f;
+    const int per = alibi ? 1 : group, n_units = H / per, T = j->b->n_tokens;
+    const int n_tiles = (T + ATT_TILE - 1) / ATT_TILE, nq_max = per * ATT_TILE;
+    void *scratch = malloc(herd_attn_scratch_size(D, nq_max));
+    const float **q = malloc((size_t)nq_max * sizeof *q);
+    float **out = malloc((size_t)nq_max * sizeof *out);
+    int32_t *qpos = malloc((size_t)nq_max * sizeof *qpos);
+    const size_t esz = ctx->kv.type == HERD_TYPE_F16 ? 2 : 4;
+    for (int it; (it = herd_parallel_next(&j->next)) < n_tiles * n_units;) {
+        const int u = it % n_units, t0 = (it / n_units) * ATT_TILE;
+        const int h0 = u * per, g = h0 / group;
+        for (int t = t0; t < T && t < t0 + ATT_TILE;) {
+            /* a run of tokens of one sequence */
+            const int sq = j->seq[t];
+            int t1 = t;
+            while (t1 < T && t1 < t0 + ATT_TILE && j->seq[t1] == sq) t1++;
+            int nq = 0;
+            for (int h = h0; h < h0 + per; h++)
+                for (int tt = t; tt < t1; tt++, nq++) {
+                    q[nq] = ctx->s.q + (size_t)tt * hp->n_embd + (size_t)h * D;
+                    out[nq] = ctx->s.att + (size_t)tt * hp->n_embd + (size_t)h * D;
+                    qpos[nq] = j->b->pos[tt];
+                }
+            herd_attn_args a = {.q = q,
+                                .out = out,
+                                .q_pos = qpos,
+                                .nq = nq,
+                                .head_dim = D,
+                                .k = ctx->kv.k[j->il] + esz * (size_t)g * D,
+                                .v = ctx->kv.v[j->il] + esz * (size_t)g * D,
+                                .row_bytes = ctx->kv.row_bytes,
+                                .type = ctx->kv.type,
+                                .cells = ctx->vis + ctx->seg[sq],
+                                .cell_pos = ctx->kv.pos,
+                                .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
+                                .scale = j->scale,
+                                .slope = alibi_slope(hp, ctx->model->arch, h0),
+                                .swa = ctx->swa};
+            herd_attn(&a, scratch);
+            t = t1;
+        }
+    }
+    free(scratch);
+    free(q);
+    free(out);
+    free(qpos);
 }
 
 void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *seq)
@@ -279,13 +349,18 @@ void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *s
     const herd_hparams *hp = &ctx->model->hp;
     const int T = b->n_tokens;
     /* phi2 scales Q before attention, so its scores are not scaled again */
-    att_job job = {.ctx = ctx, .il = il, .b = b, .seq = seq,
+    att_job job = {.ctx = ctx,
+                   .il = il,
+                   .b = b,
+                   .seq = seq,
                    .vector = T < TILED_MIN_TOKENS && ctx->kv.type == HERD_TYPE_F16,
-                   .scale = ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)hp->head_dim)};
+                   .scale =
+                       ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)hp->head_dim)};
     atomic_init(&job.next, 0);
     group_cells(&ctx->kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
     /* Threads only pay off when there is enough work to split: waking them
      * costs microseconds, a tiny model's decode step is about that long. */
     const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * ctx->kv.n_used;
-    herd_parallel(work > 65536 ? ctx->n_threads : 1, attention_worker, &job);
+    herd_parallel(work > 65536 ? ctx->n_threads : 1,
+                  job.vector ? attention_worker : attention_worker_tiled, &job);
 }

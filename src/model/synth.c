@@ -29,7 +29,7 @@
 typedef struct {
     const char *name, *arch;
     int n_embd, n_ff, n_head, n_head_kv, n_layer, n_ctx;
-    int n_rot;     /* rotary dimensions; 0: the whole head */
+    int n_rot; /* rotary dimensions; 0: the whole head */
     float rope_base;
     int n_expert, n_expert_used;
     const char *vocab; /* ../shared/vocab/ggml-vocab-<vocab>.gguf unless one is given */
@@ -97,9 +97,9 @@ static void add(tensor_list *l, int fill, int64_t ne0, int64_t ne1, int64_t ne2,
 }
 
 /* A matrix; "%d" in the name is the layer. */
-#define MAT(in, out, nm)  add(l, W_RANDOM, in, out, 1, nm, il)
-#define NORM(n, nm)       add(l, W_ONES, n, 1, 1, nm, il)
-#define BIAS(n, nm)       add(l, W_ZEROS, n, 1, 1, nm, il)
+#define MAT(in, out, nm) add(l, W_RANDOM, in, out, 1, nm, il)
+#define NORM(n, nm)      add(l, W_ONES, n, 1, 1, nm, il)
+#define BIAS(n, nm)      add(l, W_ZEROS, n, 1, 1, nm, il)
 
 /* Each architecture's tensors, as llama.cpp's loader wants them
  * (src/llama-model.cpp) and ../shared/models/tiny/README.md describes. */
@@ -233,11 +233,10 @@ static void fill_rows(void *arg, int ith, int nth)
         for (int64_t r = c * CHUNK; r < (c + 1) * CHUNK && r < j->rows; r++) {
             uint64_t st = j->seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
             for (int64_t i = 0; i < j->cols; i++)
-                row[i] = j->s->fill == W_ONES    ? 1.0f
-                         : j->s->fill == W_ZEROS ? 0.0f
-                                                 : a * ((float)(splitmix(&st) >> 40) *
-                                                            (2.0f / 16777216.0f) -
-                                                        1.0f);
+                row[i] = j->s->fill == W_ONES ? 1.0f
+                         : j->s->fill == W_ZEROS
+                             ? 0.0f
+                             : a * ((float)(splitmix(&st) >> 40) * (2.0f / 16777216.0f) - 1.0f);
             j->tt->from_float_ref(row, j->out + j->rb * (size_t)r, j->cols);
         }
     }
@@ -248,8 +247,12 @@ static void fill_rows(void *arg, int ith, int nth)
  * them to its type, on n_threads threads; each row has its own seed. */
 static herd_status make_tensor(const synth_tensor *s, uint8_t *out, uint64_t seed, int n_threads)
 {
-    fill_job j = {.s = s, .tt = herd_type(s->t.type), .out = out, .seed = seed,
-                  .cols = s->t.ne[0], .rows = s->t.ne[1] * s->t.ne[2],
+    fill_job j = {.s = s,
+                  .tt = herd_type(s->t.type),
+                  .out = out,
+                  .seed = seed,
+                  .cols = s->t.ne[0],
+                  .rows = s->t.ne[1] * s->t.ne[2],
                   .rb = herd_row_bytes(s->t.type, s->t.ne[0])};
     if (!j.tt || !j.tt->from_float_ref || j.rb == 0)
         return herd_seterr(HERD_E_UNSUPPORTED, "synth: cannot write %s as %s", s->t.name,
@@ -262,7 +265,8 @@ static herd_status make_tensor(const synth_tensor *s, uint8_t *out, uint64_t see
 
 static int cmp_tensor(const void *a, const void *b)
 {
-    return herd_quant_name_cmp(((const synth_tensor *)a)->t.name, ((const synth_tensor *)b)->t.name);
+    return herd_quant_name_cmp(((const synth_tensor *)a)->t.name,
+                               ((const synth_tensor *)b)->t.name);
 }
 
 herd_status herd_synth(const herd_synth_params *p)
@@ -313,7 +317,8 @@ herd_status herd_synth(const herd_synth_params *p)
             s->t.type = herd_quant_tensor_type(&plan, s->t.name, (int)s->t.n_dims, s->t.ne[0],
                                                HERD_TYPE_F32);
             out_t[i] = s->t;
-            const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
+            const size_t b =
+                herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
             if (b > max_bytes) max_bytes = b;
         }
         st = write_metadata(w, sh, ft, n_vocab, vocab);

@@ -33,10 +33,10 @@ const char *herd_ftype_name(uint32_t ftype);
 /* The state llama_tensor_get_type keeps while it walks a model. */
 typedef struct herd_quant_plan {
     uint32_t ftype, default_type;
-    bool falcon;   /* some rules are per architecture */
-    bool is_70b;   /* llama with 80 layers and grouped KV: attn_v gets more bits */
-    bool pure;     /* --pure: the default type everywhere (fallbacks still apply) */
-    bool tied;     /* no output.weight: token_embd is the output matrix */
+    bool falcon; /* some rules are per architecture */
+    bool is_70b; /* llama with 80 layers and grouped KV: attn_v gets more bits */
+    bool pure;   /* --pure: the default type everywhere (fallbacks still apply) */
+    bool tied;   /* no output.weight: token_embd is the output matrix */
     int n_layer, n_gqa, n_expert;
     int n_attention_wv, i_attention_wv, i_ffn_down, i_ffn_gate, i_ffn_up;
     int n_fallback; /* tensors whose rows did not fit the type's block */

@@ -38,24 +38,28 @@ enum {
 };
 
 static const herd_ftype_info ftypes[] = {
-    {"f32", FT_F32, HERD_TYPE_F32},       {"f16", FT_F16, HERD_TYPE_F16},
-    {"bf16", FT_BF16, HERD_TYPE_BF16},    {"q8_0", FT_Q8_0, HERD_TYPE_Q8_0},
-    {"q4_0", FT_Q4_0, HERD_TYPE_Q4_0},    {"q4_1", FT_Q4_1, HERD_TYPE_Q4_1},
-    {"q5_0", FT_Q5_0, HERD_TYPE_Q5_0},    {"q5_1", FT_Q5_1, HERD_TYPE_Q5_1},
-    {"q2_k", FT_Q2_K, HERD_TYPE_Q2_K},    {"q3_k_s", FT_Q3_K_S, HERD_TYPE_Q3_K},
+    {"f32", FT_F32, HERD_TYPE_F32},        {"f16", FT_F16, HERD_TYPE_F16},
+    {"bf16", FT_BF16, HERD_TYPE_BF16},     {"q8_0", FT_Q8_0, HERD_TYPE_Q8_0},
+    {"q4_0", FT_Q4_0, HERD_TYPE_Q4_0},     {"q4_1", FT_Q4_1, HERD_TYPE_Q4_1},
+    {"q5_0", FT_Q5_0, HERD_TYPE_Q5_0},     {"q5_1", FT_Q5_1, HERD_TYPE_Q5_1},
+    {"q2_k", FT_Q2_K, HERD_TYPE_Q2_K},     {"q3_k_s", FT_Q3_K_S, HERD_TYPE_Q3_K},
     {"q3_k_m", FT_Q3_K_M, HERD_TYPE_Q3_K}, {"q3_k_l", FT_Q3_K_L, HERD_TYPE_Q3_K},
     {"q4_k_s", FT_Q4_K_S, HERD_TYPE_Q4_K}, {"q4_k_m", FT_Q4_K_M, HERD_TYPE_Q4_K},
     {"q5_k_s", FT_Q5_K_S, HERD_TYPE_Q5_K}, {"q5_k_m", FT_Q5_K_M, HERD_TYPE_Q5_K},
-    {"q6_k", FT_Q6_K, HERD_TYPE_Q6_K},    {NULL, 0, 0},
+    {"q6_k", FT_Q6_K, HERD_TYPE_Q6_K},     {NULL, 0, 0},
 };
 
-const herd_ftype_info *herd_ftype_all(void) { return ftypes; }
+const herd_ftype_info *herd_ftype_all(void)
+{
+    return ftypes;
+}
 
 const herd_ftype_info *herd_ftype_find(const char *name)
 {
     if (!name) return NULL;
     /* llama-quantize's short names for the medium mixes. */
-    static const char *const alias[][2] = {{"q3_k", "q3_k_m"}, {"q4_k", "q4_k_m"}, {"q5_k", "q5_k_m"}};
+    static const char *const alias[][2] = {
+        {"q3_k", "q3_k_m"}, {"q4_k", "q4_k_m"}, {"q5_k", "q5_k_m"}};
     for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
         if (!strcasecmp(name, alias[i][0])) name = alias[i][1];
     for (const herd_ftype_info *f = ftypes; f->name; f++)
@@ -154,7 +158,8 @@ void herd_quant_plan_init(herd_quant_plan *p, const herd_ftype_info *ft, const c
 
 static bool use_more_bits(int i_layer, int n_layers)
 {
-    return i_layer < n_layers / 8 || i_layer >= 7 * n_layers / 8 || (i_layer - n_layers / 8) % 3 == 2;
+    return i_layer < n_layers / 8 || i_layer >= 7 * n_layers / 8 ||
+           (i_layer - n_layers / 8) % 3 == 2;
 }
 
 static uint32_t mix_type(herd_quant_plan *p, const char *name, int64_t ne0, category cat)
@@ -197,9 +202,9 @@ static uint32_t mix_type(herd_quant_plan *p, const char *name, int64_t ne0, cate
         if (ft == FT_Q2_K) {
             t = HERD_TYPE_Q3_K;
         } else if (ft == FT_Q3_K_M) {
-            t = i_layer < n_layer / 16                            ? HERD_TYPE_Q5_K
+            t = i_layer < n_layer / 16                          ? HERD_TYPE_Q5_K
                 : !p->falcon || use_more_bits(i_layer, n_layer) ? HERD_TYPE_Q4_K
-                                                                  : HERD_TYPE_Q3_K;
+                                                                : HERD_TYPE_Q3_K;
         } else if (ft == FT_Q3_K_L) {
             t = p->falcon ? HERD_TYPE_Q4_K : HERD_TYPE_Q5_K;
         } else if (ft == FT_Q4_K_M) {
@@ -222,9 +227,12 @@ static uint32_t mix_type(herd_quant_plan *p, const char *name, int64_t ne0, cate
                     ft == FT_Q4_K_M)
                     t = HERD_TYPE_Q5_K;
             } else {
-                if (ft == FT_Q2_K) t = HERD_TYPE_Q3_K;
-                else if (ft == FT_Q3_K_M) t = HERD_TYPE_Q4_K;
-                else if (ft == FT_Q3_K_L) t = HERD_TYPE_Q5_K;
+                if (ft == FT_Q2_K)
+                    t = HERD_TYPE_Q3_K;
+                else if (ft == FT_Q3_K_M)
+                    t = HERD_TYPE_Q4_K;
+                else if (ft == FT_Q3_K_L)
+                    t = HERD_TYPE_Q5_K;
             }
         } else if (ft == FT_Q3_K_L) {
             t = HERD_TYPE_Q4_K;
@@ -245,11 +253,20 @@ static uint32_t fallback(herd_quant_plan *p, int64_t ne0, uint32_t t)
     p->n_fallback++;
     switch (t) {
     case HERD_TYPE_Q2_K:
-    case HERD_TYPE_Q3_K: t = HERD_TYPE_Q4_0; break;
-    case HERD_TYPE_Q4_K: t = HERD_TYPE_Q5_0; break;
-    case HERD_TYPE_Q5_K: t = HERD_TYPE_Q5_1; break;
-    case HERD_TYPE_Q6_K: t = HERD_TYPE_Q8_0; break;
-    default: break;
+    case HERD_TYPE_Q3_K:
+        t = HERD_TYPE_Q4_0;
+        break;
+    case HERD_TYPE_Q4_K:
+        t = HERD_TYPE_Q5_0;
+        break;
+    case HERD_TYPE_Q5_K:
+        t = HERD_TYPE_Q5_1;
+        break;
+    case HERD_TYPE_Q6_K:
+        t = HERD_TYPE_Q8_0;
+        break;
+    default:
+        break;
     }
     return ne0 % herd_type(t)->blck_size == 0 ? t : HERD_TYPE_F16;
 }

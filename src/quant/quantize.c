@@ -84,9 +84,14 @@ static herd_status convert(const gguf_tensor *t, uint32_t to, uint8_t *out, int 
                            "quantize: %s is %s already; requantizing is not supported "
                            "(start from an F32, F16 or BF16 file)",
                            t->name_z, herd_type_name(t->type));
-    convert_job j = {.src = src, .dst = dst, .in = t->data, .out = out, .ne0 = t->ne[0],
+    convert_job j = {.src = src,
+                     .dst = dst,
+                     .in = t->data,
+                     .out = out,
+                     .ne0 = t->ne[0],
                      .rows = (int64_t)(t->n_elements / (uint64_t)t->ne[0]),
-                     .in_rb = herd_row_bytes(t->type, t->ne[0]), .out_rb = herd_row_bytes(to, t->ne[0])};
+                     .in_rb = herd_row_bytes(t->type, t->ne[0]),
+                     .out_rb = herd_row_bytes(to, t->ne[0])};
     atomic_init(&j.next, 0);
     atomic_init(&j.oom, false);
     herd_parallel(n_threads, convert_rows, &j);
@@ -159,7 +164,8 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
         o->n_dims = t->n_dims;
         memcpy(o->ne, t->ne, sizeof o->ne);
         o->type = herd_quant_tensor_type(&plan, t->name_z, (int)t->n_dims, t->ne[0], t->type);
-        const size_t bytes = herd_row_bytes(o->type, t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
+        const size_t bytes =
+            herd_row_bytes(o->type, t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
         if (bytes > max_bytes) max_bytes = bytes;
         s.bytes_in += t->nbytes;
         s.bytes_out += bytes;
@@ -175,7 +181,8 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     uint8_t *buf = NULL;
     if (!(st = write_meta(w, f, ft->ftype)))
         st = herd_gguf_out_begin(&out, p->out_path, w, out_t, n, align);
-    if (!st && !(buf = malloc(max_bytes))) st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
+    if (!st && !(buf = malloc(max_bytes)))
+        st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
     for (int64_t i = 0; i < n && !st; i++) {
         const gguf_tensor *t = gguf_tensor_at(f, order[i]);
         const uint32_t to = out_t[i].type;

@@ -240,11 +240,21 @@ static inline float herd_ld_f16(const void *p)
 #define HERD_GEMM_MAX_T 4
 typedef void (*herd_gemm_fn)(int64_t n, const void *x, size_t x_stride, int nr, const void *y,
                              size_t y_stride, int nt, float *s, size_t s_stride);
+/* gemv: s[r] = dot(W row r, Y) for r < nr, one token: decoding. Rows are
+ * streamed one after another (one sequential stream per thread, which the
+ * hardware prefetcher follows best). Its activations have their own layout
+ * (gemv_pack, gemv_pack_block elements into gemv_pack_block_bytes each). */
+typedef void (*herd_gemv_fn)(int64_t n, const void *x, size_t x_stride, int64_t nr, const void *y,
+                             float *s);
 typedef struct herd_gemm_kernel {
     herd_gemm_fn gemm;
     herd_from_float_fn pack; /* NULL: activations in vec_dot_type */
     int64_t pack_block;
     size_t pack_block_bytes;
+    herd_gemv_fn gemv; /* NULL: decode with gemm (or vec_dot) */
+    herd_from_float_fn gemv_pack;
+    int64_t gemv_pack_block;
+    size_t gemv_pack_block_bytes;
 } herd_gemm_kernel;
 extern herd_gemm_kernel herd_gemm_kernels[HERD_TYPE_COUNT];
 
@@ -265,6 +275,7 @@ extern bool herd_amx_enabled; /* set by herd_kernels_install_simd */
 void herd_kernels_install_avx2(herd_type_traits *traits);
 void herd_kernels_install_avx2_k(herd_type_traits *traits); /* kernels_avx2_k.c */
 void herd_kernels_install_avx512(herd_type_traits *traits);
-void herd_kernels_install_avx512_k(herd_type_traits *traits); /* kernels_avx512_k.c */
+void herd_kernels_install_avx512_k(herd_type_traits *traits);    /* kernels_avx512_k.c */
+void herd_kernels_install_avx512_gemv(herd_type_traits *traits); /* kernels_avx512_gemv.c */
 
 #endif

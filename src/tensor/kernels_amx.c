@@ -52,11 +52,11 @@
 
 #if defined(__clang__)
 #pragma clang attribute push(                                                                      \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c,"        \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c,"         \
                           "amx-tile,amx-int8,amx-bf16"))),                                         \
     apply_to = function)
 #else
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c,amx-tile,"      \
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c,amx-tile,"       \
                    "amx-int8,amx-bf16")
 #endif
 
@@ -100,6 +100,8 @@ static void configure(int kind)
         TILE(3, 16, 64);
         TILE(4, 16, 32);
         TILE(5, 8, 64);
+        TILE(6, 16, 64);
+        TILE(7, 16, 64);
     } else {
         for (int i = 0; i < 8; i++) TILE(i, 16, 64);
     }
@@ -184,44 +186,68 @@ static void prep_q32(uint32_t wtype, const uint8_t *w, size_t w_stride, int64_t 
     }
 }
 
+/* Scale the 16×16 int32 tile c of one block into acc: acc[r] += c[r]·d_w[r]·d_x. */
+static inline void scale_q32(const int32_t (*c)[16], const uint8_t *wunit, const uint8_t *aunit,
+                             __m512 *acc)
+{
+    const __m512 da = _mm512_loadu_ps(aunit + 512);
+    const float *dw = (const float *)(const void *)(wunit + 512);
+    for (int r = 0; r < 16; r++)
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[r])),
+                                 _mm512_mul_ps(da, _mm512_set1_ps(dw[r])), acc[r]);
+}
+
+#define TDP_Q32(wu, au, ta, tb, tc)                                                                \
+    do {                                                                                           \
+        _tile_loadd(ta, wu, 32);                                                                   \
+        _tile_loadd(tb, au, 64);                                                                   \
+        _tile_zero(tc);                                                                            \
+        _tile_dpbssd(tc, ta, tb);                                                                  \
+    } while (0)
+
 /* One panel × one token tile: Σ over blocks of int32 tiles scaled in F32.
- * Two C tiles alternate so that the tile unit works on block b + 1 while
- * the vector unit scales block b. */
+ * The tile unit and the vector unit work in parallel on different blocks:
+ * blocks go in pairs, and the products of pair p + 1 (tiles 6, 7) are
+ * issued before the vector unit scales pair p (tiles 2, 3), and the other
+ * way round. A last odd block is done alone. */
 static void tile_q32(const uint8_t *wbuf, const uint8_t *act, int64_t nb, __m512 *acc)
 {
     int32_t c[2][16][16] __attribute__((aligned(64)));
     for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
+    const int64_t np = nb / 2;
     BARRIER();
-    _tile_loadd(0, wbuf, 32);
-    _tile_loadd(1, act, 64);
-    _tile_zero(2);
-    _tile_dpbssd(2, 0, 1);
-    for (int64_t b = 0; b < nb; b++) {
-        if (b + 1 < nb) {
-            const uint8_t *wn = wbuf + (b + 1) * Q32_WUNIT, *an = act + (b + 1) * Q32_UNIT;
-            if (b & 1) {
-                _tile_loadd(0, wn, 32);
-                _tile_loadd(1, an, 64);
-                _tile_zero(2);
-                _tile_dpbssd(2, 0, 1);
-            } else {
-                _tile_loadd(4, wn, 32);
-                _tile_loadd(5, an, 64);
-                _tile_zero(3);
-                _tile_dpbssd(3, 4, 5);
+    if (np > 0) {
+        TDP_Q32(wbuf, act, 0, 1, 2);
+        TDP_Q32(wbuf + Q32_WUNIT, act + Q32_UNIT, 4, 5, 3);
+    }
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b = 2 * p;
+        const uint8_t *w0 = wbuf + b * Q32_WUNIT, *a0 = act + b * Q32_UNIT;
+        if (p & 1) {
+            if (p + 1 < np) {
+                TDP_Q32(w0 + 2 * Q32_WUNIT, a0 + 2 * Q32_UNIT, 0, 1, 2);
+                TDP_Q32(w0 + 3 * Q32_WUNIT, a0 + 3 * Q32_UNIT, 4, 5, 3);
             }
-        }
-        if (b & 1)
-            _tile_stored(3, c[1], 64);
-        else
+            _tile_stored(6, c[0], 64);
+            _tile_stored(7, c[1], 64);
+        } else {
+            if (p + 1 < np) {
+                TDP_Q32(w0 + 2 * Q32_WUNIT, a0 + 2 * Q32_UNIT, 0, 1, 6);
+                TDP_Q32(w0 + 3 * Q32_WUNIT, a0 + 3 * Q32_UNIT, 4, 5, 7);
+            }
             _tile_stored(2, c[0], 64);
+            _tile_stored(3, c[1], 64);
+        }
         BARRIER();
-        const int32_t(*cb)[16] = c[b & 1];
-        const __m512 da = _mm512_loadu_ps(act + b * Q32_UNIT + 512);
-        const float *dw = (const float *)(const void *)(wbuf + b * Q32_WUNIT + 512);
-        for (int r = 0; r < 16; r++)
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb[r])),
-                                     _mm512_mul_ps(da, _mm512_set1_ps(dw[r])), acc[r]);
+        scale_q32((const int32_t(*)[16])c[0], w0, a0, acc);
+        scale_q32((const int32_t(*)[16])c[1], w0 + Q32_WUNIT, a0 + Q32_UNIT, acc);
+    }
+    if (nb & 1) {
+        const uint8_t *w0 = wbuf + (nb - 1) * Q32_WUNIT, *a0 = act + (nb - 1) * Q32_UNIT;
+        TDP_Q32(w0, a0, 0, 1, 2);
+        _tile_stored(2, c[0], 64);
+        BARRIER();
+        scale_q32((const int32_t(*)[16])c[0], w0, a0, acc);
     }
 }
 
@@ -272,7 +298,8 @@ static void prep_q4_K_row(const herd_block_q4_K *x, int r, uint8_t *u)
         const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * g));
         const __m256i lo = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0f));
-        const __m512i v0 = _mm512_mullo_epi16(_mm512_cvtepu8_epi16(lo), _mm512_set1_epi16(sc[2 * g]));
+        const __m512i v0 =
+            _mm512_mullo_epi16(_mm512_cvtepu8_epi16(lo), _mm512_set1_epi16(sc[2 * g]));
         const __m512i v1 =
             _mm512_mullo_epi16(_mm512_cvtepu8_epi16(hi), _mm512_set1_epi16(sc[2 * g + 1]));
         split_store(v0, v1, l + 64 * g, h + 64 * g);
@@ -296,9 +323,12 @@ static void prep_q6_K_row(const herd_block_q6_K *x, int r, uint8_t *u)
         const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
         const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(0x30);
         __m256i q[4];
-        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h2, 4), m3));
-        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h2, 2), m3));
-        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h2, m3));
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                               _mm256_and_si256(_mm256_slli_epi16(h2, 4), m3));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_and_si256(_mm256_slli_epi16(h2, 2), m3));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_and_si256(h2, m3));
         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                _mm256_and_si256(_mm256_srli_epi16(h2, 2), m3));
         for (int k = 0; k < 4; k += 2) {
@@ -306,7 +336,8 @@ static void prep_q6_K_row(const herd_block_q6_K *x, int r, uint8_t *u)
             __m512i v[2];
             for (int p = 0; p < 2; p++) {
                 const int e = 128 * half + 32 * (k + p); /* first element */
-                const __m512i q16 = _mm512_sub_epi16(_mm512_cvtepu8_epi16(q[k + p]), _mm512_set1_epi16(32));
+                const __m512i q16 =
+                    _mm512_sub_epi16(_mm512_cvtepu8_epi16(q[k + p]), _mm512_set1_epi16(32));
                 const __m512i s = _mm512_inserti64x4(_mm512_set1_epi16(x->scales[e / 16]),
                                                      _mm256_set1_epi16(x->scales[e / 16 + 1]), 1);
                 v[p] = _mm512_mullo_epi16(q16, s);
@@ -439,9 +470,10 @@ static void prep_f(bool bf16, const uint8_t *w, size_t w_stride, int64_t nc, int
                 continue;
             }
             __m256i h0, l0, h1, l1;
-            split_bf16(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 64 * c))), &h0, &l0);
-            split_bf16(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 64 * c + 32))), &h1,
-                       &l1);
+            split_bf16(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 64 * c))), &h0,
+                       &l0);
+            split_bf16(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 64 * c + 32))),
+                       &h1, &l1);
             _mm256_storeu_si256((__m256i *)(u + 64 * r), h0);
             _mm256_storeu_si256((__m256i *)(u + 64 * r + 32), h1);
             _mm256_storeu_si256((__m256i *)(u + 1024 + 64 * r), l0);
@@ -473,18 +505,60 @@ static void tile_f(bool bf16, const uint8_t *wbuf, const uint8_t *act, int64_t n
     for (int r = 0; r < 16; r++) acc[r] = _mm512_load_ps(c[r]);
 }
 
+/* Two token tiles at once: each weight tile loaded serves both (tile loads,
+ * not products, bound the one-tile loop). */
+static void tile_f2(bool bf16, const uint8_t *wbuf, const uint8_t *act1, const uint8_t *act2,
+                    int64_t nc, __m512 *acc1, __m512 *acc2)
+{
+    float c[2][16][16] __attribute__((aligned(64)));
+    BARRIER();
+    _tile_zero(4);
+    _tile_zero(5);
+    for (int64_t k = 0; k < nc; k++) {
+        const uint8_t *u = wbuf + k * F_WUNIT, *a = act1 + k * F_UNIT, *b = act2 + k * F_UNIT;
+        _tile_loadd(0, u, 64);
+        _tile_loadd(2, a, 64);
+        _tile_loadd(6, b, 64);
+        _tile_dpbf16ps(4, 0, 2);
+        _tile_dpbf16ps(5, 0, 6);
+        if (!bf16) {
+            _tile_loadd(1, u + 1024, 64);
+            _tile_loadd(3, a + 1024, 64);
+            _tile_loadd(7, b + 1024, 64);
+            _tile_dpbf16ps(4, 0, 3);
+            _tile_dpbf16ps(5, 0, 7);
+            _tile_dpbf16ps(4, 1, 2);
+            _tile_dpbf16ps(5, 1, 6);
+            _tile_dpbf16ps(4, 1, 3);
+            _tile_dpbf16ps(5, 1, 7);
+        }
+    }
+    _tile_stored(4, c[0], 64);
+    _tile_stored(5, c[1], 64);
+    BARRIER();
+    for (int r = 0; r < 16; r++) {
+        acc1[r] = _mm512_load_ps(c[0][r]);
+        acc2[r] = _mm512_load_ps(c[1][r]);
+    }
+}
+
 /* ------------------------------------------------------------ driver */
 
 static int kind_of(uint32_t wtype)
 {
     switch (wtype) {
     case HERD_TYPE_Q8_0:
-    case HERD_TYPE_Q4_0: return KIND_Q32;
+    case HERD_TYPE_Q4_0:
+        return KIND_Q32;
     case HERD_TYPE_Q4_K:
-    case HERD_TYPE_Q6_K: return KIND_K;
-    case HERD_TYPE_F16: return KIND_F16;
-    case HERD_TYPE_BF16: return KIND_BF16;
-    default: return -1;
+    case HERD_TYPE_Q6_K:
+        return KIND_K;
+    case HERD_TYPE_F16:
+        return KIND_F16;
+    case HERD_TYPE_BF16:
+        return KIND_BF16;
+    default:
+        return -1;
     }
 }
 
@@ -516,6 +590,10 @@ size_t herd_amx_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok)
     return act_tile_bytes(kind_of(wtype), n_in) * (size_t)((n_tok + 15) / 16) + 64;
 }
 
+#ifndef ACT_GROUP_BYTES
+#define ACT_GROUP_BYTES (1u << 20)
+#endif
+
 /* One product, as the pool's jobs see it. */
 typedef struct {
     int kind;
@@ -534,9 +612,12 @@ static void pack_job(void *arg, int ith, int nth)
     amx_job *j = arg;
     void *tmp = j->bufs + (j->pb + j->tb) * (size_t)ith + j->pb;
     for (int64_t t = ith; t < j->n_tiles; t += nth) {
-        if (j->kind == KIND_Q32) pack_q32(j->x, j->n_in, j->n_tok, j->act, t, tmp);
-        else if (j->kind == KIND_K) pack_k(j->x, j->n_in, j->n_tok, j->act, t, tmp);
-        else pack_f(j->kind == KIND_BF16, j->x, j->n_in, j->n_tok, j->act, t);
+        if (j->kind == KIND_Q32)
+            pack_q32(j->x, j->n_in, j->n_tok, j->act, t, tmp);
+        else if (j->kind == KIND_K)
+            pack_k(j->x, j->n_in, j->n_tok, j->act, t, tmp);
+        else
+            pack_f(j->kind == KIND_BF16, j->x, j->n_in, j->n_tok, j->act, t);
     }
 }
 
@@ -550,19 +631,44 @@ static void compute_job(void *arg, int ith, int nth)
     uint8_t *wbuf = j->bufs + (j->pb + j->tb) * (size_t)ith;
     const int kind = j->kind;
     configure(kind);
-    for (int64_t p; (p = atomic_fetch_add(&j->next, 1)) < j->n_panels;) {
+    /* Items are (token group, panel), panels inner: a group's activations
+     * (at most ACT_GROUP_BYTES) stay in L2 while the panels go by; the
+     * panel is unpacked again for each group, which costs little. */
+    int64_t tg = (int64_t)(ACT_GROUP_BYTES / j->at);
+    if (tg < 1) tg = 1;
+    const int64_t n_groups = (j->n_tiles + tg - 1) / tg;
+    for (int64_t it; (it = atomic_fetch_add(&j->next, 1)) < n_groups * j->n_panels;) {
+        const int64_t p = it % j->n_panels, g = it / j->n_panels;
+        const int64_t t_end = (g + 1) * tg < j->n_tiles ? (g + 1) * tg : j->n_tiles;
         const int64_t r0 = p * 16;
         const int nr = (int)(j->n_rows - r0 < 16 ? j->n_rows - r0 : 16);
         const uint8_t *wp = j->w + (size_t)r0 * j->w_stride;
-        if (kind == KIND_Q32) prep_q32(j->wtype, wp, j->w_stride, j->nk, nr, wbuf);
-        else if (kind == KIND_K) prep_k(j->wtype, wp, j->w_stride, j->nk, nr, wbuf);
-        else prep_f(kind == KIND_BF16, wp, j->w_stride, j->nk, nr, wbuf);
-        for (int64_t t = 0; t < j->n_tiles; t++) {
+        if (kind == KIND_Q32)
+            prep_q32(j->wtype, wp, j->w_stride, j->nk, nr, wbuf);
+        else if (kind == KIND_K)
+            prep_k(j->wtype, wp, j->w_stride, j->nk, nr, wbuf);
+        else
+            prep_f(kind == KIND_BF16, wp, j->w_stride, j->nk, nr, wbuf);
+        int64_t t = g * tg;
+        if (kind == KIND_F16 || kind == KIND_BF16) {
+            for (; t + 1 < t_end; t += 2) {
+                __m512 acc1[16], acc2[16];
+                tile_f2(kind == KIND_BF16, wbuf, j->act + (size_t)t * j->at,
+                        j->act + (size_t)(t + 1) * j->at, j->nk, acc1, acc2);
+                store_tile(acc1, j->y, (size_t)j->n_rows, r0, nr, t * 16, 16);
+                const int nt = (int)(j->n_tok - (t + 1) * 16 < 16 ? j->n_tok - (t + 1) * 16 : 16);
+                store_tile(acc2, j->y, (size_t)j->n_rows, r0, nr, (t + 1) * 16, nt);
+            }
+        }
+        for (; t < t_end; t++) {
             __m512 acc[16];
             const uint8_t *a = j->act + (size_t)t * j->at;
-            if (kind == KIND_Q32) tile_q32(wbuf, a, j->nk, acc);
-            else if (kind == KIND_K) tile_k(j->wtype == HERD_TYPE_Q4_K, wbuf, a, j->nk, acc);
-            else tile_f(kind == KIND_BF16, wbuf, a, j->nk, acc);
+            if (kind == KIND_Q32)
+                tile_q32(wbuf, a, j->nk, acc);
+            else if (kind == KIND_K)
+                tile_k(j->wtype == HERD_TYPE_Q4_K, wbuf, a, j->nk, acc);
+            else
+                tile_f(kind == KIND_BF16, wbuf, a, j->nk, acc);
             const int nt = (int)(j->n_tok - t * 16 < 16 ? j->n_tok - t * 16 : 16);
             store_tile(acc, j->y, (size_t)j->n_rows, r0, nr, t * 16, nt);
         }
@@ -574,10 +680,19 @@ bool herd_amx_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows
                      int64_t n_tok, float *y, void *work, int n_threads)
 {
     const int kind = kind_of(wtype);
-    amx_job j = {.kind = kind, .wtype = wtype, .w = w, .x = x, .y = y, .n_in = n_in,
-                 .n_rows = n_rows, .n_tok = n_tok, .w_stride = herd_row_bytes(wtype, n_in),
-                 .at = act_tile_bytes(kind, n_in), .n_tiles = (n_tok + 15) / 16,
-                 .n_panels = (n_rows + 15) / 16, .nk = kind == KIND_K ? n_in / QK : n_in / 32};
+    amx_job j = {.kind = kind,
+                 .wtype = wtype,
+                 .w = w,
+                 .x = x,
+                 .y = y,
+                 .n_in = n_in,
+                 .n_rows = n_rows,
+                 .n_tok = n_tok,
+                 .w_stride = herd_row_bytes(wtype, n_in),
+                 .at = act_tile_bytes(kind, n_in),
+                 .n_tiles = (n_tok + 15) / 16,
+                 .n_panels = (n_rows + 15) / 16,
+                 .nk = kind == KIND_K ? n_in / QK : n_in / 32};
     j.act = (uint8_t *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
     /* Per thread: a weight panel and one converted activation row (Q8_0 or
      * Q8_K: at most 1.2 bytes per element). */

@@ -356,7 +356,8 @@ static void vec_dot_q5_0_avx2(int64_t n, float *s, const void *vx, const void *v
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++) {
         const __m256 d = _mm256_set1_ps(ld_f16(&x[i].d) * ld_f16(&y[i].d));
-        const __m256i hi = _mm256_andnot_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8((char)0xf0));
+        const __m256i hi =
+            _mm256_andnot_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8((char)0xf0));
         const __m256i q = _mm256_or_si256(q4_bytes(x[i].qs), hi);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, loadu256(y[i].qs))), acc);
     }

@@ -101,9 +101,9 @@ static void vec_dot_q4_K_avx2(int64_t n, float *s, const void *vx, const void *v
         uint8_t sm[16];
         k4_scales(x[i].scales, sm);
         /* Each min covers two groups of 16. */
-        const __m256i m16 = _mm256_cvtepu8_epi16(
-            _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)sm),
-                             _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+        const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+            _mm_loadu_si128((const __m128i *)sm),
+            _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
         summ += ld_f16(&x[i].dmin) * y[i].d * (float)mins_dot(y[i].bsums, m16);
         __m256i sumi = _mm256_setzero_si256();
         for (int g = 0; g < 4; g++) {
@@ -128,9 +128,9 @@ static void vec_dot_q5_K_avx2(int64_t n, float *s, const void *vx, const void *v
     for (int64_t i = 0; i < n / QK; i++) {
         uint8_t sm[16];
         k4_scales(x[i].scales, sm);
-        const __m256i m16 = _mm256_cvtepu8_epi16(
-            _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)sm),
-                             _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+        const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+            _mm_loadu_si128((const __m128i *)sm),
+            _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
         summ += ld_f16(&x[i].dmin) * y[i].d * (float)mins_dot(y[i].bsums, m16);
         const __m256i qh = loadu256(x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
@@ -139,8 +139,8 @@ static void vec_dot_q5_K_avx2(int64_t n, float *s, const void *vx, const void *v
             const int8_t *q8 = y[i].qs + 64 * g;
             /* Fifth bits: bit 2g of qh for the low nibbles, 2g + 1 for the
              * high ones. */
-            const __m256i u0 = _mm256_or_si256(bits_at(q, 0, 0x0f),
-                                               _mm256_slli_epi16(bits_at(qh, 2 * g, 1), 4));
+            const __m256i u0 =
+                _mm256_or_si256(bits_at(q, 0, 0x0f), _mm256_slli_epi16(bits_at(qh, 2 * g, 1), 4));
             const __m256i u1 = _mm256_or_si256(bits_at(q, 4, 0x0f),
                                                _mm256_slli_epi16(bits_at(qh, 2 * g + 1, 1), 4));
             sumi = _mm256_add_epi32(sumi, chunk_dot(u0, q8, sm[2 * g], sm[2 * g]));
@@ -185,8 +185,8 @@ static void vec_dot_q2_K_avx2(int64_t n, float *s, const void *vx, const void *v
     float summ = 0;
     for (int64_t i = 0; i < n / QK; i++) {
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
-        const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4),
-                                                               _mm_set1_epi8(0x0f)));
+        const __m256i m16 =
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0f)));
         summ += ld_f16(&x[i].dmin) * y[i].d * (float)mins_dot(y[i].bsums, m16);
         const uint8_t *sc = x[i].scales;
         __m256i sumi = _mm256_setzero_si256();

@@ -344,11 +344,15 @@ static inline __attribute__((always_inline)) void tile_q6_K(int64_t n, const uin
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const herd_block_q8_K *y = (const herd_block_q8_K *)(const void *)(yb + t * ys) + i;
-            __m512i sumi = _mm512_setzero_si512();
+            /* Two chains of vpdpwssd, not one of four: its latency, not
+             * its throughput, would bound a single row's decode. */
+            __m512i s2[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
 #pragma GCC unroll 4
             for (int m = 0; m < 4; m++)
-                sumi = _mm512_dpwssd_epi32(
-                    sumi, _mm512_maddubs_epi16(q[m], _mm512_loadu_si512(y->qs + 64 * m)), sv[m]);
+                s2[m & 1] = _mm512_dpwssd_epi32(
+                    s2[m & 1], _mm512_maddubs_epi16(q[m], _mm512_loadu_si512(y->qs + 64 * m)),
+                    sv[m]);
+            __m512i sumi = _mm512_add_epi32(s2[0], s2[1]);
             const __m256i bs = _mm256_madd_epi16(sc16, loadu256(y->bsums));
             sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(bs, 5)));
             acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dx * y->d), _mm512_cvtepi32_ps(sumi), acc[t]);
@@ -559,6 +563,7 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
                                                            .pack = pack_q4_0,
                                                            .pack_block = 64,
                                                            .pack_block_bytes = PACK_Q4_0};
+    herd_kernels_install_avx512_gemv(traits);
 }
 
 #if defined(__clang__)

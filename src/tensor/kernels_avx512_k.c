@@ -69,9 +69,9 @@ static inline __m512i bits2(const uint8_t *p, __m512i shifts, int mask)
  * elements: lane k covers elements 2k, 2k+1 of the group, sub-block 4g + k/8. */
 static inline __m512i idx16(int g)
 {
-    const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
-                                          17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1,
-                                          0);
+    const __m512i lane =
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13,
+                         12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     return _mm512_add_epi16(_mm512_set1_epi16((short)(4 * g)), _mm512_srli_epi16(lane, 3));
 }
 
@@ -109,8 +109,8 @@ static inline __attribute__((always_inline)) void tile_k(int kind, int64_t n, co
             const __m512i sm = _mm512_castsi256_si512(
                 _mm256_cvtepu8_epi16(_mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3])));
             c16 = _mm512_castsi512_si256(_mm512_permutexvar_epi16(
-                _mm512_castsi256_si512(_mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-                                                         13, 14, 14, 15, 15)),
+                _mm512_castsi256_si512(
+                    _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)),
                 sm));
             const uint8_t *qs = kind == K4 ? x->qs : ((const herd_block_q5_K *)(const void *)b)->qs;
             const __m512i sh = halves16(0, 4);
@@ -136,8 +136,7 @@ static inline __attribute__((always_inline)) void tile_k(int kind, int64_t n, co
                 sv[g] = _mm512_permutexvar_epi16(idx16(g), sc512);
                 const short s0 = (short)(4 * (g % 2));
                 const __m512i lo = bits2(x->qs + 32 * (g / 2), halves16(s0, (short)(s0 + 2)), 3);
-                const __m512i h =
-                    bits2(x->hmask, halves16((short)(2 * g), (short)(2 * g + 1)), 1);
+                const __m512i h = bits2(x->hmask, halves16((short)(2 * g), (short)(2 * g + 1)), 1);
                 q[g] = _mm512_or_si512(lo, _mm512_slli_epi16(h, 2));
             }
         } else {
@@ -158,17 +157,23 @@ static inline __attribute__((always_inline)) void tile_k(int kind, int64_t n, co
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const herd_block_q8_K *y = (const herd_block_q8_K *)(const void *)(yb + t * ys) + i;
-            __m512i sumi = _mm512_setzero_si512();
+            /* Two chains of vpdpwssd, not one of four: its latency, not
+             * its throughput, would bound a single row's decode. */
+            __m512i s2[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++)
-                sumi = _mm512_dpwssd_epi32(
-                    sumi, _mm512_maddubs_epi16(q[g], _mm512_loadu_si512(y->qs + 64 * g)), sv[g]);
+                s2[g & 1] = _mm512_dpwssd_epi32(
+                    s2[g & 1], _mm512_maddubs_epi16(q[g], _mm512_loadu_si512(y->qs + 64 * g)),
+                    sv[g]);
+            __m512i sumi = _mm512_add_epi32(s2[0], s2[1]);
             const __m256i bs = _mm256_madd_epi16(c16, loadu256(y->bsums));
             if (kind == K3) {
                 sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(bs, 2)));
-                acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dx * y->d), _mm512_cvtepi32_ps(sumi), acc[t]);
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_set1_ps(dx * y->d), _mm512_cvtepi32_ps(sumi), acc[t]);
             } else {
-                acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dx * y->d), _mm512_cvtepi32_ps(sumi), acc[t]);
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_set1_ps(dx * y->d), _mm512_cvtepi32_ps(sumi), acc[t]);
                 acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(dmx * y->d),
                                           _mm512_zextps256_ps512(_mm256_cvtepi32_ps(bs)), acc[t]);
             }
@@ -180,7 +185,7 @@ static inline __attribute__((always_inline)) void tile_k(int kind, int64_t n, co
 
 typedef void (*ktile_fn)(int64_t, const uint8_t *, const uint8_t *, size_t, float *, size_t);
 #define KTILE(K, T)                                                                                \
-    static void ktile_##K##_##T(int64_t n, const uint8_t *x, const uint8_t *y, size_t ys,         \
+    static void ktile_##K##_##T(int64_t n, const uint8_t *x, const uint8_t *y, size_t ys,          \
                                 float *s, size_t ss)                                               \
     {                                                                                              \
         tile_k(K, n, x, y, ys, T, s, ss);                                                          \
@@ -204,7 +209,7 @@ static const ktile_fn ktiles[4][4] = {
         for (int r = 0; r < nr; r++)                                                               \
             ktiles[K][nt - 1](n, (const uint8_t *)x + r * xs, y, ys, s + r, ss);                   \
     }                                                                                              \
-    static void vec_dot_##NAME(int64_t n, float *s, const void *x, const void *y)                 \
+    static void vec_dot_##NAME(int64_t n, float *s, const void *x, const void *y)                  \
     {                                                                                              \
         ktiles[K][0](n, x, y, 0, s, 0);                                                            \
     }
@@ -229,9 +234,9 @@ static inline __m512 spread2(const uint8_t *p, size_t stride)
  * element order: [A 0..31 | B 0..31]. */
 static inline __m512i unpack2(const uint8_t *qs, size_t stride, const uint8_t *qh)
 {
-    const __m512i v = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_castsi128_si256(loadu128(qs))),
-        _mm256_castsi128_si256(loadu128(qs + stride)), 1);
+    const __m512i v =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_castsi128_si256(loadu128(qs))),
+                           _mm256_castsi128_si256(loadu128(qs + stride)), 1);
     /* [A lo | A hi | B lo | B hi] from [A | – | B | –] 128-bit lanes. */
     const __m512i w = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 4, 5, 4, 5), v);
     const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
@@ -261,12 +266,12 @@ static inline __attribute__((always_inline)) void vec_dot_l(int kind, int64_t n,
     int64_t i = 0;
     for (; i + 1 < nb; i += 2, x += 2 * xbs, y += 2 * ybs) {
         const __m512i u = unpack2(x + qs_off, xbs, kind == 0 ? NULL : x + qh_off);
-        const __m512i yq = _mm512_inserti64x4(
-            _mm512_castsi256_si512(loadu256(y + ybs - 32)), loadu256(y + 2 * ybs - 32), 1);
+        const __m512i yq = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(y + ybs - 32)),
+                                              loadu256(y + 2 * ybs - 32), 1);
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, yq);
         if (kind == 1) /* Σ(u − 16)·y */
-            p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                        _mm512_set1_epi8(16), yq));
+            p = _mm512_sub_epi32(
+                p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(16), yq));
         else
             summs += ld_f16(x + 2) * ld_f16(y + 2) + ld_f16(x + xbs + 2) * ld_f16(y + ybs + 2);
         acc = _mm512_fmadd_ps(_mm512_mul_ps(spread2(x, xbs), spread2(y, ybs)),
@@ -275,9 +280,12 @@ static inline __attribute__((always_inline)) void vec_dot_l(int kind, int64_t n,
     float sumf = _mm512_reduce_add_ps(acc) + summs;
     if (i < nb) {
         float t;
-        if (kind == 0) herd_vec_dot_q4_1_ref(32, &t, x, y);
-        else if (kind == 1) herd_vec_dot_q5_0_ref(32, &t, x, y);
-        else herd_vec_dot_q5_1_ref(32, &t, x, y);
+        if (kind == 0)
+            herd_vec_dot_q4_1_ref(32, &t, x, y);
+        else if (kind == 1)
+            herd_vec_dot_q5_0_ref(32, &t, x, y);
+        else
+            herd_vec_dot_q5_1_ref(32, &t, x, y);
         sumf += t;
     }
     *s = sumf;

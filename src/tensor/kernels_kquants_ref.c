@@ -22,7 +22,7 @@
 #include <math.h>
 #include <string.h>
 
-#define QK HERD_QK_K
+#define QK        HERD_QK_K
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
@@ -349,8 +349,7 @@ void herd_vec_dot_q3_K_ref(int64_t n, float *s, const void *vx, const void *vy)
         int8_t sc[16];
         herd_q3_K_scales(x[i].scales, sc);
         int32_t aux32[8] = {0};
-        for (int e = 0; e < QK; e++)
-            aux32[e % 8] += sc[e / 16] * (y[i].qs[e] * q3_at(&x[i], e));
+        for (int e = 0; e < QK; e++) aux32[e % 8] += sc[e / 16] * (y[i].qs[e] * q3_at(&x[i], e));
         const float d = herd_ld_f16(&x[i].d) * y[i].d;
         for (int l = 0; l < 8; l++) sums[l] += d * aux32[l];
     }

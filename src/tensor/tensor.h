@@ -100,6 +100,34 @@ size_t herd_matmul_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok);
 void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
                  int64_t n_tok, float *y, void *work, int n_threads);
 
+/* Attention of nq queries (each head_dim floats, all reading the same KV
+ * head) over cache rows, in F32: per query, softmax over the visible cells
+ * of (q·k)·scale + mask, applied to v. Cells are visited in the order given
+ * (any order gives the same result up to F32 rounding). A query at position
+ * pos sees a cell at kpos if kpos ≤ pos and, with a sliding window swa > 0,
+ * kpos > pos − swa; ALiBi adds slope·F16(−(pos − kpos)) (slope 0: none).
+ * Rows of k and v are row_bytes apart, head_dim values of `type` (F16 or
+ * F32) each, starting at the KV head's offset. scratch: at least
+ * herd_attn_scratch_size(head_dim, nq) bytes. Each K/V row is widened once
+ * per call for all nq queries, so callers should group every query that
+ * shares a KV head (heads of a group, tokens of a batch). */
+typedef struct herd_attn_args {
+    const float *const *q; /* nq query rows */
+    float *const *out;     /* nq output rows */
+    const int32_t *q_pos;  /* position of each query */
+    int nq, head_dim;
+    const uint8_t *k, *v;
+    size_t row_bytes;
+    uint32_t type;
+    const int32_t *cells;    /* the cells to visit */
+    const int32_t *cell_pos; /* position of each cell, indexed by cell */
+    int n_cells;
+    float scale, slope;
+    int swa;
+} herd_attn_args;
+size_t herd_attn_scratch_size(int head_dim, int nq);
+void herd_attn(const herd_attn_args *a, void *scratch);
+
 /* Dequantize row r of W (n_in elements) into out: embedding lookup. */
 void herd_get_row(const void *w, uint32_t wtype, int64_t n_in, int64_t r, float *out);
 
