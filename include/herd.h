@@ -56,6 +56,9 @@ typedef struct herd_model herd_model;
 
 typedef struct herd_model_params {
     int n_threads; /* used by the contexts; 0 = number of cores */
+    bool mmap;     /* map the file instead of reading it into huge pages
+                      (starts at once, shares the page cache; decodes
+                      slower: see GGUF_READ in src/gguf/gguf.h) */
 } herd_model_params;
 
 herd_model_params herd_model_default_params(void);

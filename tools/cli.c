@@ -116,6 +116,8 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
         else if (!strcmp(a, "--pieces")) { o->pieces = 1; takes = false; }
         else if (!strcmp(a, "--special")) { o->special = 1; takes = false; }
         else if (!strcmp(a, "--no-display-prompt")) { o->no_display_prompt = 1; takes = false; }
+        else if (!strcmp(a, "--mmap")) { o->mmap = 1; takes = false; }
+        else if (!strcmp(a, "--no-mmap")) { o->mmap = 0; takes = false; }
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { o->verbose = 1; takes = false; }
         else if (a[0] == '-' && a[1]) return cli_error(2, "unknown option %s", a), false;
         else {
@@ -139,6 +141,7 @@ herd_model *cli_load_model(const cli_opts *o)
     }
     herd_model_params mp = herd_model_default_params();
     mp.n_threads = o->n_threads;
+    mp.mmap = o->mmap;
     herd_model *m;
     if (herd_model_load(path, &mp, &m)) {
         cli_fail(path);

@@ -16,6 +16,7 @@ typedef struct cli_opts {
     int n_chunks; /* --chunks K: -1 = all */
     herd_sampler_params sp;
     int no_bos, pieces, special, no_display_prompt, verbose;
+    int mmap; /* --mmap: map the model file instead of reading it (see herd_model_params) */
     herd_kv_type cache_type;
     const char *positional[4];
     int n_positional;

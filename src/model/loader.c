@@ -236,7 +236,8 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     herd_model *m = herd_calloc(1, sizeof *m);
     if (!m) return HERD_E_NOMEM;
     snprintf(m->path, sizeof m->path, "%s", path);
-    herd_status st = gguf_open(path, &m->file);
+    herd_status st =
+        gguf_open_ex(path, params && params->mmap ? GGUF_MAP : GGUF_READ, &m->file);
     if (st) goto fail;
     if (!gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name)) {
         st = herd_seterr(HERD_E_FORMAT, "%s: missing general.architecture", path);

@@ -40,6 +40,9 @@
 #ifndef PF_DIST
 #define PF_DIST 2048
 #endif
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_T0
+#endif
 #ifndef NS
 #define NS 4 /* rows streamed at once */
 #endif
@@ -141,7 +144,7 @@ static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const vo
         }
         for (int64_t i = 0; i < n4; i++, y += UNIT)
             for (int k = 0; k < NS; k++) {
-                _mm_prefetch((const char *)x[k] + 72 * i + PF_DIST, _MM_HINT_T0);
+                _mm_prefetch((const char *)x[k] + 72 * i + PF_DIST, PF_HINT);
                 acc[k] = unit_q4_0(x[k] + 72 * i, y, 4, acc[k]);
             }
         for (int k = 0; k < NS; k++) {
@@ -212,8 +215,8 @@ static void gemv_q8_0(int64_t n, const void *vx, size_t xs, int64_t nr, const vo
         for (int64_t i = 0; i < n4; i++, y += UNIT)
             for (int k = 0; k < NS; k++) {
                 const uint8_t *x = (const uint8_t *)vx + (size_t)(r + k * h) * xs + 136 * i;
-                _mm_prefetch((const char *)x + PF_DIST, _MM_HINT_T0);
-                _mm_prefetch((const char *)x + PF_DIST + 64, _MM_HINT_T0);
+                _mm_prefetch((const char *)x + PF_DIST, PF_HINT);
+                _mm_prefetch((const char *)x + PF_DIST + 64, PF_HINT);
                 a0[k] = pair_q8_0(x, y, (const float *)(const void *)(y + 128), true, a0[k]);
                 a1[k] =
                     pair_q8_0(x + 68, y + 64, (const float *)(const void *)(y + 192), true, a1[k]);
