@@ -19,6 +19,7 @@
  * order of operations (../shared/models/tiny/README.md, Numerics).
  */
 #include "model/model.h"
+#include "util/pool.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -63,19 +64,58 @@ static void layer_norm(float *y, const float *x, int n, float eps)
     for (i = 0; i < n; i++) y[i] *= scale;
 }
 
-/* y = norm(x) * w (+ b), row by row. */
-static void norm_rows(const herd_model *m, float *y, const float *x, const herd_weight *w,
-                      const herd_weight *b, int T, int n)
+/* Per-token work (norms, activations, RoPE) is split over the pool by
+ * ranges of tokens when a batch is big enough to pay for waking the threads;
+ * each token's arithmetic is the same whoever does it. */
+typedef struct rows_job rows_job;
+struct rows_job {
+    void (*fn)(const rows_job *j, int t0, int t1);
+    herd_ctx *c;
+    const herd_batch *b; /* for RoPE's positions */
+    float *y;
+    const float *x;
+    const herd_weight *w, *bias;
+    int T, n;
+};
+
+static void rows_worker(void *arg, int ith, int nth)
 {
-    const float *wd = w->data, *bd = b ? b->data : NULL;
-    for (int t = 0; t < T; t++) {
-        float *yt = y + (size_t)t * n;
-        if (m->arch->norm == NORM_RMS) rms_norm(yt, x + (size_t)t * n, n, m->hp.norm_eps);
-        else layer_norm(yt, x + (size_t)t * n, n, m->hp.norm_eps);
+    const rows_job *j = arg;
+    const int t0 = j->T * ith / nth, t1 = j->T * (ith + 1) / nth;
+    if (t1 > t0) j->fn(j, t0, t1);
+}
+
+/* Run j->fn over rows 0..j->T-1; per_row: elements touched per row. */
+static void for_rows(rows_job *j, size_t per_row)
+{
+    int n = (size_t)j->T * per_row >= 32768 ? j->c->n_threads : 1;
+    if (n > j->T) n = j->T;
+    herd_parallel(n, rows_worker, j);
+}
+
+static void norm_range(const rows_job *j, int t0, int t1)
+{
+    const herd_model *m = j->c->model;
+    const int n = j->n;
+    const float *wd = j->w->data, *bd = j->bias ? j->bias->data : NULL;
+    for (int t = t0; t < t1; t++) {
+        float *yt = j->y + (size_t)t * n;
+        if (m->arch->norm == NORM_RMS)
+            rms_norm(yt, j->x + (size_t)t * n, n, m->hp.norm_eps);
+        else
+            layer_norm(yt, j->x + (size_t)t * n, n, m->hp.norm_eps);
         for (int i = 0; i < n; i++) yt[i] *= wd[i];
         if (bd)
             for (int i = 0; i < n; i++) yt[i] += bd[i];
     }
+}
+
+/* y = norm(x) * w (+ b), row by row. */
+static void norm_rows(herd_ctx *c, float *y, const float *x, const herd_weight *w,
+                      const herd_weight *bias, int T, int n)
+{
+    rows_job j = {.fn = norm_range, .c = c, .y = y, .x = x, .w = w, .bias = bias, .T = T, .n = n};
+    for_rows(&j, (size_t)n);
 }
 
 static void add_bias(float *y, const herd_weight *b, int T, int n)
@@ -94,8 +134,9 @@ static void gelu_table_init(void)
 {
     for (uint32_t i = 0; i < (1u << 16); i++) {
         const float x = herd_f16_to_f32((uint16_t)i);
-        const float g = 0.5f * x * (1.0f + tanhf(0.79788456080286535587989211986876f * x *
-                                                 (1.0f + 0.044715f * x * x)));
+        const float g =
+            0.5f * x *
+            (1.0f + tanhf(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
         gelu_table[i] = herd_f32_to_f16(g);
     }
 }
@@ -105,9 +146,12 @@ static void gelu(float *y, const float *x, size_t n)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, gelu_table_init);
     for (size_t i = 0; i < n; i++) {
-        if (x[i] <= -10.0f) y[i] = 0.0f;
-        else if (x[i] >= 10.0f) y[i] = x[i];
-        else y[i] = herd_f16_to_f32(gelu_table[herd_f32_to_f16(x[i])]);
+        if (x[i] <= -10.0f)
+            y[i] = 0.0f;
+        else if (x[i] >= 10.0f)
+            y[i] = x[i];
+        else
+            y[i] = herd_f16_to_f32(gelu_table[herd_f32_to_f16(x[i])]);
     }
 }
 
@@ -115,6 +159,16 @@ static void gelu(float *y, const float *x, size_t n)
 static void swiglu(float *gate, const float *up, size_t n)
 {
     for (size_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/* The MLP's activation on rows [t0, t1): y = swiglu(y, x) or gelu(x). */
+static void act_range(const rows_job *j, int t0, int t1)
+{
+    const size_t o = (size_t)t0 * j->n, n = (size_t)(t1 - t0) * j->n;
+    if (j->c->model->arch->mlp == MLP_SWIGLU)
+        swiglu(j->y + o, j->x + o, n);
+    else
+        gelu(j->y + o, j->x + o, n);
 }
 
 /* RoPE over the first n_rot dims of every head. Normal mode rotates
@@ -136,7 +190,8 @@ static void rope(const herd_hparams *hp, herd_rope_kind mode, float *x, int n_he
     for (int h = 0; h < n_heads; h++) {
         float *xh = x + (size_t)h * hp->head_dim;
         for (int i = 0; i < half; i++) {
-            const int i0 = mode == ROPE_NEOX ? i : 2 * i, i1 = mode == ROPE_NEOX ? i + half : 2 * i + 1;
+            const int i0 = mode == ROPE_NEOX ? i : 2 * i,
+                      i1 = mode == ROPE_NEOX ? i + half : 2 * i + 1;
             const float x0 = xh[i0], x1 = xh[i1];
             xh[i0] = x0 * cs[i] - x1 * sn[i];
             xh[i1] = x0 * sn[i] + x1 * cs[i];
@@ -179,6 +234,23 @@ static void head_norm(const herd_model *m, float *x, const herd_weight *w, int T
         }
 }
 
+/* RoPE (and the q prescale some models want) on tokens [t0, t1). */
+static void rope_range(const rows_job *j, int t0, int t1)
+{
+    const herd_model *m = j->c->model;
+    const herd_hparams *hp = &m->hp;
+    const herd_scratch *s = &j->c->s;
+    const int E = hp->n_embd, KV = hp->n_embd_kv;
+    for (int t = t0; t < t1; t++) {
+        rope(hp, m->arch->rope, s->q + (size_t)t * E, hp->n_head, j->b->pos[t]);
+        rope(hp, m->arch->rope, s->k + (size_t)t * KV, hp->n_head_kv, j->b->pos[t]);
+    }
+    if (m->arch->q_prescale) {
+        const float scale = 1.0f / sqrtf((float)hp->head_dim);
+        for (size_t i = (size_t)t0 * E; i < (size_t)t1 * E; i++) s->q[i] *= scale;
+    }
+}
+
 /* q, k, v of the batch from the attention input, positioned and ready for
  * the cache. */
 static void project_qkv(herd_ctx *c, const herd_layer *L, const herd_batch *b, const float *in)
@@ -206,14 +278,8 @@ static void project_qkv(herd_ctx *c, const herd_layer *L, const herd_batch *b, c
     }
     head_norm(m, s->q, &L->q_norm, T, hp->n_head);
     head_norm(m, s->k, &L->k_norm, T, hp->n_head_kv);
-    for (int t = 0; t < T; t++) {
-        rope(hp, m->arch->rope, s->q + (size_t)t * E, hp->n_head, b->pos[t]);
-        rope(hp, m->arch->rope, s->k + (size_t)t * KV, hp->n_head_kv, b->pos[t]);
-    }
-    if (m->arch->q_prescale) {
-        const float scale = 1.0f / sqrtf((float)hp->head_dim);
-        for (size_t i = 0; i < (size_t)T * E; i++) s->q[i] *= scale;
-    }
+    rows_job j = {.fn = rope_range, .c = c, .b = b, .T = T, .n = E + KV};
+    for_rows(&j, (size_t)j.n);
 }
 
 /* Write the batch's K and V rows into their cache cells. */
@@ -242,21 +308,20 @@ static void store_kv(herd_ctx *c, int il, int T)
 static void mlp_dense(herd_ctx *c, const herd_layer *L, const float *in, int T, float *out)
 {
     herd_scratch *s = &c->s;
-    const size_t n = (size_t)T * c->model->hp.n_ff;
     linear(c, &L->w_up, &L->b_up, in, T, s->ffb);
-    if (c->model->arch->mlp == MLP_SWIGLU) {
-        linear(c, &L->w_gate, &L->b_gate, in, T, s->ffa);
-        swiglu(s->ffa, s->ffb, n);
-    } else {
-        gelu(s->ffa, s->ffb, n);
-    }
+    if (c->model->arch->mlp == MLP_SWIGLU) linear(c, &L->w_gate, &L->b_gate, in, T, s->ffa);
+    rows_job j = {
+        .fn = act_range, .c = c, .y = s->ffa, .x = s->ffb, .T = T, .n = c->model->hp.n_ff};
+    for_rows(&j, (size_t)j.n);
     linear(c, &L->w_down, &L->b_down, s->ffa, T, out);
 }
 
 static void mlp(herd_ctx *c, const herd_layer *L, const float *in, int T, float *out)
 {
-    if (c->model->hp.n_expert) herd_moe(c, L, in, T, out);
-    else mlp_dense(c, L, in, T, out);
+    if (c->model->hp.n_expert)
+        herd_moe(c, L, in, T, out);
+    else
+        mlp_dense(c, L, in, T, out);
 }
 
 static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
@@ -267,10 +332,10 @@ static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
     const int T = b->n_tokens, E = m->hp.n_embd;
     const size_t n = (size_t)T * E;
 
-    norm_rows(m, s->xb, s->x, &L->attn_norm, &L->attn_norm_b, T, E);
+    norm_rows(c, s->xb, s->x, &L->attn_norm, &L->attn_norm_b, T, E);
     const float *att_in = s->xb;
     if (L->attn_norm_2.data) { /* falcon 40B: attention reads its own norm */
-        norm_rows(m, s->xf, s->x, &L->attn_norm_2, &L->attn_norm_2_b, T, E);
+        norm_rows(c, s->xf, s->x, &L->attn_norm_2, &L->attn_norm_2_b, T, E);
         att_in = s->xf;
     }
     project_qkv(c, L, b, att_in);
@@ -284,7 +349,7 @@ static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
     switch (res) {
     case RES_SEQ: /* x += ao; x += mlp(norm(x)) */
         for (size_t i = 0; i < n; i++) s->x[i] = s->ao[i] + s->x[i];
-        norm_rows(m, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);
+        norm_rows(c, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);
         mlp(c, L, s->xf, T, s->fo);
         for (size_t i = 0; i < n; i++) s->x[i] = s->fo[i] + s->x[i];
         break;
@@ -293,7 +358,7 @@ static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
         for (size_t i = 0; i < n; i++) s->x[i] = (s->fo[i] + s->ao[i]) + s->x[i];
         break;
     case RES_NEOX: /* x = (mlp(norm_ffn(x)) + x) + ao */
-        norm_rows(m, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);
+        norm_rows(c, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);
         mlp(c, L, s->xf, T, s->fo);
         for (size_t i = 0; i < n; i++) s->x[i] = (s->fo[i] + s->x[i]) + s->ao[i];
         break;
@@ -315,9 +380,10 @@ herd_status herd_forward(herd_ctx *c, const herd_batch *b)
     int n_out = 0;
     for (int t = 0; t < T; t++)
         if (c->logit_row[t] >= 0)
-            memcpy(c->s.xb + (size_t)n_out++ * E, c->s.x + (size_t)t * E, (size_t)E * sizeof(float));
+            memcpy(c->s.xb + (size_t)n_out++ * E, c->s.x + (size_t)t * E,
+                   (size_t)E * sizeof(float));
     if (n_out == 0) return HERD_OK;
-    norm_rows(m, c->s.outx, c->s.xb, &m->output_norm, &m->output_norm_b, n_out, E);
+    norm_rows(c, c->s.outx, c->s.xb, &m->output_norm, &m->output_norm_b, n_out, E);
     linear(c, &m->output, &m->output_b, c->s.outx, n_out, c->logits);
     return HERD_OK;
 }
