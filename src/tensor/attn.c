@@ -114,100 +114,193 @@ static inline T512 __m512 ld_row16(const uint8_t *row, uint32_t type, int i)
     return _mm512_loadu_ps(row + 4 * i);
 }
 
+/* Scratch of attn_avx512, in floats: K and V of a chunk as F32 rows, the
+ * queries transposed (per group of 16: [D][16]), the weights of a chunk
+ * ([CHUNK][16]), and each query's running maximum and sum. */
+#define GROUP 16 /* queries per group: one per vector lane */
+static size_t scratch_floats(int D, int nq)
+{
+    const size_t nqp = (size_t)(nq + GROUP - 1) / GROUP * GROUP;
+    return 2 * (size_t)CHUNK * D + nqp * D + (size_t)CHUNK * GROUP + 2 * nqp;
+}
+
+/* The additive mask of a key at kpos for 16 queries at positions qp (lanes
+ * past the group's end have INT32_MIN and see nothing). */
+static inline T512 __m512 mask16(const herd_attn_args *a, __m512i qp, int kpos)
+{
+    const __m512i kp = _mm512_set1_epi32(kpos);
+    __mmask16 vis = _mm512_cmple_epi32_mask(kp, qp);
+    if (a->swa > 0)
+        vis &= _mm512_cmpgt_epi32_mask(kp, _mm512_sub_epi32(qp, _mm512_set1_epi32(a->swa)));
+    __m512 m = _mm512_setzero_ps();
+    if (a->slope != 0.0f) { /* slope·F16(−(pos − kpos)) */
+        const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(kp, qp));
+        const __m512 h = _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
+        m = _mm512_mul_ps(_mm512_set1_ps(a->slope), h);
+    }
+    return _mm512_mask_blend_ps(vis, _mm512_set1_ps(-INFINITY), m);
+}
+
+/* Scores of a group's 16 queries (QT: [D][16]) against the chunk's keys (KF:
+ * rows of D, zero past nk up to a multiple of 8), 8 keys at a time: sc[j]
+ * holds key j's score for each query. */
+static inline T512 void scores16(const float *QT, const float *KF, int D, int nk, __m512 *sc)
+{
+    for (int j0 = 0; j0 < nk; j0 += 8) {
+        __m512 acc[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
+        const float *kf = KF + (size_t)j0 * D;
+        for (int i = 0; i < D; i++) {
+            const __m512 qt = _mm512_load_ps(QT + (size_t)i * GROUP);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++)
+                acc[k] = _mm512_fmadd_ps(qt, _mm512_set1_ps(kf[(size_t)k * D + i]), acc[k]);
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) sc[j0 + k] = acc[k];
+    }
+}
+
+/* out[q0 + q][i + 16u …] += Σ_j P[j][q0 + q]·V[j][…] for NQ queries and W
+ * vectors of 16 outputs, the accumulators in registers. */
+static inline __attribute__((always_inline)) T512 void acc_block(float *const *out, const float *P,
+                                                                 const float *VF, int D, int nk,
+                                                                 int q0, int i, const int NQ,
+                                                                 const int W)
+{
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int q = 0; q < NQ; q++)
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) acc[q][u] = _mm512_loadu_ps(out[q0 + q] + i + 16 * u);
+    for (int j = 0; j < nk; j++) {
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) v[u] = _mm512_loadu_ps(VF + (size_t)j * D + i + 16 * u);
+#pragma GCC unroll 4
+        for (int q = 0; q < NQ; q++) {
+            const __m512 p = _mm512_set1_ps(P[j * GROUP + q0 + q]);
+#pragma GCC unroll 4
+            for (int u = 0; u < W; u++) acc[q][u] = _mm512_fmadd_ps(p, v[u], acc[q][u]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < NQ; q++)
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) _mm512_storeu_ps(out[q0 + q] + i + 16 * u, acc[q][u]);
+}
+
+#define ACC_CASE(NQ, W)                                                                            \
+    case (NQ - 1) * 4 + W - 1:                                                                     \
+        acc_block(out, P, VF, D, nk, q0, i, NQ, W);                                                \
+        break;
+
+/* out[q] += Σ_j P[j][q]·V[j] for the nqg queries of a group, rows of D
+ * floats, four queries by up to four vectors of 16 at a time. */
+static T512 void accumulate16(float *const *out, int nqg, const float *P, const float *VF, int D,
+                              int nk)
+{
+    for (int q0 = 0; q0 < nqg; q0 += 4) {
+        const int nq4 = nqg - q0 < 4 ? nqg - q0 : 4;
+        for (int i = 0; i < D; i += 64) {
+            const int w = D - i < 64 ? (D - i) / 16 : 4;
+            switch ((nq4 - 1) * 4 + w - 1) {
+                ACC_CASE(1, 1)
+                ACC_CASE(1, 2) ACC_CASE(1, 3) ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2)
+                    ACC_CASE(2, 3) ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3)
+                        ACC_CASE(3, 4) ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
+            }
+        }
+    }
+}
+
+/* One chunk for one group of up to 16 queries: scores, the online softmax
+ * (lane by lane: no reductions across queries), and the weighted V sum. */
+static inline T512 void chunk16(const herd_attn_args *a, int g, const float *QT, const float *KF,
+                                const float *VF, const int32_t *kpos, int nk, float *P, float *Mx,
+                                float *Sx)
+{
+    const int D = a->head_dim, q0 = g * GROUP, nqg = a->nq - q0 < GROUP ? a->nq - q0 : GROUP;
+    int32_t qpa[GROUP];
+    for (int l = 0; l < GROUP; l++) qpa[l] = l < nqg ? a->q_pos[q0 + l] : INT32_MIN;
+    const __m512i qp = _mm512_loadu_si512(qpa);
+    __m512 sc[CHUNK];
+    scores16(QT, KF, D, nk, sc); /* keys past nk score 0 and are not used */
+    const __m512 scale = _mm512_set1_ps(a->scale), ninf = _mm512_set1_ps(-INFINITY);
+    __m512 cmax = ninf;
+    for (int j = 0; j < nk; j++) {
+        sc[j] = _mm512_add_ps(_mm512_mul_ps(sc[j], scale), mask16(a, qp, kpos[j]));
+        cmax = _mm512_max_ps(cmax, sc[j]);
+    }
+    if (_mm512_cmp_ps_mask(cmax, ninf, _CMP_NEQ_OQ) == 0) return; /* nothing visible */
+    const __m512 M0 = _mm512_load_ps(Mx), M = _mm512_max_ps(M0, cmax);
+    /* Rescale what was summed so far where the maximum grew. */
+    const __mmask16 grew =
+        _mm512_cmp_ps_mask(M, M0, _CMP_GT_OQ) & _mm512_cmp_ps_mask(M0, ninf, _CMP_NEQ_OQ);
+    const __m512 ms = _mm512_mask_blend_ps(grew, _mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(M0, M)));
+    __m512 S = _mm512_mul_ps(_mm512_load_ps(Sx), ms);
+    if (grew) {
+        float msa[GROUP];
+        _mm512_storeu_ps(msa, ms);
+        for (int l = 0; l < nqg; l++)
+            if (msa[l] != 1.0f)
+                for (int i = 0; i < D; i += 16)
+                    _mm512_storeu_ps(
+                        a->out[q0 + l] + i,
+                        _mm512_mul_ps(_mm512_loadu_ps(a->out[q0 + l] + i), _mm512_set1_ps(msa[l])));
+    }
+    /* Weights; masked keys weigh exactly 0. */
+    for (int j = 0; j < nk; j++) {
+        const __m512 p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(sc[j], ninf, _CMP_NEQ_OQ),
+                                             exp16(_mm512_sub_ps(sc[j], M)));
+        S = _mm512_add_ps(S, p);
+        _mm512_store_ps(P + (size_t)j * GROUP, p);
+    }
+    _mm512_store_ps(Mx, M);
+    _mm512_store_ps(Sx, S);
+    accumulate16(a->out + q0, nqg, P, VF, D, nk);
+}
+
 static T512 void attn_avx512(const herd_attn_args *a, float *scratch)
 {
-    const int D = a->head_dim, nq = a->nq;
-    /* scratch: KT[D][CHUNK], V[CHUNK][D], s[nq][CHUNK], M[nq], S[nq] */
-    float *KT = scratch, *V = KT + (size_t)D * CHUNK, *sc = V + (size_t)CHUNK * D;
-    float *Mx = sc + (size_t)nq * CHUNK, *Sx = Mx + nq;
+    const int D = a->head_dim, nq = a->nq, ng = (nq + GROUP - 1) / GROUP;
+    float *KF = scratch, *VF = KF + (size_t)CHUNK * D, *QT = VF + (size_t)CHUNK * D;
+    float *P = QT + (size_t)ng * GROUP * D, *Mx = P + (size_t)CHUNK * GROUP, *Sx = Mx + ng * GROUP;
     int min_pos = a->q_pos[0], max_pos = a->q_pos[0];
-    for (int q = 0; q < nq; q++) {
-        for (int i = 0; i < D; i++) a->out[q][i] = 0.0f;
+    for (int q = 0; q < ng * GROUP; q++) {
+        for (int i = 0; i < D; i++)
+            QT[((size_t)(q / GROUP) * D + i) * GROUP + q % GROUP] = q < nq ? a->q[q][i] : 0.0f;
         Mx[q] = -INFINITY;
         Sx[q] = 0.0f;
+        if (q >= nq) continue;
+        memset(a->out[q], 0, (size_t)D * sizeof(float));
         if (a->q_pos[q] < min_pos) min_pos = a->q_pos[q];
         if (a->q_pos[q] > max_pos) max_pos = a->q_pos[q];
     }
     for (int j0 = 0; j0 < a->n_cells; j0 += CHUNK) {
         const int nk = a->n_cells - j0 < CHUNK ? a->n_cells - j0 : CHUNK;
-        /* Skip a chunk that no query sees. */
-        bool any = false;
-        for (int j = 0; j < nk && !any; j++) {
-            const int kp = a->cell_pos[a->cells[j0 + j]];
-            any = kp <= max_pos && (a->swa <= 0 || kp > min_pos - a->swa);
+        int32_t kpos[CHUNK];
+        bool any = false; /* skip a chunk that no query sees */
+        for (int j = 0; j < nk; j++) {
+            kpos[j] = a->cell_pos[a->cells[j0 + j]];
+            any |= kpos[j] <= max_pos && (a->swa <= 0 || kpos[j] > min_pos - a->swa);
         }
         if (!any) continue;
-        /* Widen the chunk: K transposed (scores as a product), V as rows. */
-        for (int j = 0; j < CHUNK; j++) {
-            if (j >= nk) {
-                for (int i = 0; i < D; i++) KT[(size_t)i * CHUNK + j] = 0.0f;
-                memset(V + (size_t)j * D, 0, (size_t)D * sizeof(float));
-                continue;
-            }
+        /* K rows past nk up to a multiple of 8 are zero for scores16. */
+        memset(KF + (size_t)nk * D, 0, (size_t)((nk + 7) / 8 * 8 - nk) * D * sizeof(float));
+        for (int j = 0; j < nk; j++) { /* the chunk's K and V as F32 rows */
             const int c = a->cells[j0 + j];
             const uint8_t *k = a->k + (size_t)c * a->row_bytes,
                           *v = a->v + (size_t)c * a->row_bytes;
             for (int i = 0; i < D; i += 16) {
-                float t[16];
-                _mm512_storeu_ps(t, ld_row16(k, a->type, i));
-                for (int l = 0; l < 16; l++) KT[(size_t)(i + l) * CHUNK + j] = t[l];
-                _mm512_storeu_ps(V + (size_t)j * D + i, ld_row16(v, a->type, i));
+                _mm512_storeu_ps(KF + (size_t)j * D + i, ld_row16(k, a->type, i));
+                _mm512_storeu_ps(VF + (size_t)j * D + i, ld_row16(v, a->type, i));
             }
         }
-        for (int q = 0; q < nq; q++) {
-            /* Scores of query q against the chunk's 32 keys. */
-            const float *qv = a->q[q];
-            __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-            for (int i = 0; i < D; i++) {
-                const __m512 b = _mm512_set1_ps(qv[i]);
-                s0 = _mm512_fmadd_ps(b, _mm512_loadu_ps(KT + (size_t)i * CHUNK), s0);
-                s1 = _mm512_fmadd_ps(b, _mm512_loadu_ps(KT + (size_t)i * CHUNK + 16), s1);
-            }
-            float mv[CHUNK];
-            for (int j = 0; j < CHUNK; j++)
-                mv[j] =
-                    j < nk ? mask_value(a, a->q_pos[q], a->cell_pos[a->cells[j0 + j]]) : -INFINITY;
-            const __m512 scale = _mm512_set1_ps(a->scale);
-            s0 = _mm512_add_ps(_mm512_mul_ps(s0, scale), _mm512_loadu_ps(mv));
-            s1 = _mm512_add_ps(_mm512_mul_ps(s1, scale), _mm512_loadu_ps(mv + 16));
-            const float cmax = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
-            if (cmax == -INFINITY) continue; /* nothing visible in this chunk */
-            /* New running maximum: rescale what was summed so far. */
-            const float M = cmax > Mx[q] ? cmax : Mx[q];
-            if (M > Mx[q] && Mx[q] != -INFINITY) {
-                const float ms = expf(Mx[q] - M);
-                Sx[q] *= ms;
-                for (int i = 0; i < D; i += 16)
-                    _mm512_storeu_ps(a->out[q] + i, _mm512_mul_ps(_mm512_loadu_ps(a->out[q] + i),
-                                                                  _mm512_set1_ps(ms)));
-            }
-            Mx[q] = M;
-            const __m512 mm = _mm512_set1_ps(M);
-            /* Masked keys weigh exactly 0. */
-            const __m512 ninf = _mm512_set1_ps(-INFINITY);
-            const __m512 p0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(s0, ninf, _CMP_NEQ_OQ),
-                                                  exp16(_mm512_sub_ps(s0, mm)));
-            const __m512 p1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(s1, ninf, _CMP_NEQ_OQ),
-                                                  exp16(_mm512_sub_ps(s1, mm)));
-            Sx[q] += _mm512_reduce_add_ps(_mm512_add_ps(p0, p1));
-            float p[CHUNK];
-            _mm512_storeu_ps(p, p0);
-            _mm512_storeu_ps(p + 16, p1);
-            /* out += Σ p_j·v_j over the chunk, 64 outputs at a time. */
-            for (int i = 0; i < D; i += 64) {
-                const int w = D - i < 64 ? (D - i) / 16 : 4;
-                __m512 acc[4];
-                for (int u = 0; u < w; u++) acc[u] = _mm512_loadu_ps(a->out[q] + i + 16 * u);
-                for (int j = 0; j < nk; j++) {
-                    if (p[j] == 0.0f) continue;
-                    const __m512 pj = _mm512_set1_ps(p[j]);
-                    for (int u = 0; u < w; u++)
-                        acc[u] = _mm512_fmadd_ps(
-                            pj, _mm512_loadu_ps(V + (size_t)j * D + i + 16 * u), acc[u]);
-                }
-                for (int u = 0; u < w; u++) _mm512_storeu_ps(a->out[q] + i + 16 * u, acc[u]);
-            }
-        }
+        for (int g = 0; g < ng; g++)
+            chunk16(a, g, QT + (size_t)g * GROUP * D, KF, VF, kpos, nk, P, Mx + g * GROUP,
+                    Sx + g * GROUP);
     }
     for (int q = 0; q < nq; q++) {
         const float inv = Sx[q] > 0 ? 1.0f / Sx[q] : 0.0f;
@@ -218,7 +311,12 @@ static T512 void attn_avx512(const herd_attn_args *a, float *scratch)
 
 size_t herd_attn_scratch_size(int head_dim, int nq)
 {
-    return (2 * (size_t)head_dim * CHUNK + (size_t)nq * (CHUNK + 2)) * sizeof(float) + 64;
+#ifdef __x86_64__
+    return scratch_floats(head_dim, nq) * sizeof(float) + 64;
+#else
+    (void)head_dim, (void)nq;
+    return 0;
+#endif
 }
 
 void herd_attn(const herd_attn_args *a, void *scratch)
