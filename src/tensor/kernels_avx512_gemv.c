@@ -4,9 +4,9 @@
  *
  * Decoding streams every weight once, so a kernel is as fast as the memory
  * lets it be only if it has time to spare: the faster it eats a cache line,
- * the more loads the core keeps in flight. These kernels go through one row
- * at a time (a single sequential stream per thread, the pattern hardware
- * prefetchers follow best) four blocks per step, with the activations laid
+ * the more loads the core keeps in flight. These kernels go through NS rows
+ * at once, far apart (NS sequential streams per thread, each prefetched
+ * PF_DIST bytes ahead), four blocks per step, with the activations laid
  * out once per product so that each step is a handful of instructions:
  *
  *   Q4_0  the four blocks' 64 bytes of nibbles in one register; the low

@@ -96,6 +96,20 @@ static void tile_vec_dot(herd_vec_dot_fn dot, int64_t n, const uint8_t *w, size_
                 a + (size_t)t * a_stride);
 }
 
+/* Decode tunables (measured on the 2-core machine, README "Measured"):
+ * ranges per thread (16 is 15% slower on TinyLlama; 1 is 10% slower on 7B),
+ * the shortest range, and software prefetch of the next rows for float
+ * types (20% slower: their kernels do little per byte, the hardware
+ * prefetchers do better alone). Override with -D for experiments. */
+#ifndef DECODE_SPLIT
+#define DECODE_SPLIT 4
+#endif
+#ifndef DECODE_MIN_ROWS
+#define DECODE_MIN_ROWS 64
+#endif
+#ifndef PF_FLOAT
+#define PF_FLOAT 0
+#endif
 #ifndef PF_ROW_BYTES
 #define PF_ROW_BYTES 2048
 #endif
@@ -118,9 +132,9 @@ static void decode_rows(const mm_job *j, int64_t r0, int64_t r1)
          * of it): the hardware prefetchers alone leave a core at 12 GB/s,
          * software prefetch brings it to 15 or more. Float types, whose
          * kernels spend less per byte, do better without. */
-        const size_t pf_bytes = !j->t->is_quantized          ? 0
-                                : j->w_stride < PF_ROW_BYTES ? j->w_stride
-                                                             : PF_ROW_BYTES;
+        const size_t pf_bytes = !j->t->is_quantized && !PF_FLOAT ? 0
+                                : j->w_stride < PF_ROW_BYTES     ? j->w_stride
+                                                                 : PF_ROW_BYTES;
         float s[4];
         for (int64_t r = r0; r < r0 + h; r++) {
             if (r + 1 < r0 + h && pf_bytes)
@@ -222,8 +236,10 @@ void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, co
             convert_job(&j, 0, 1);
         /* Ranges of at least 64 rows (long enough streams), about four per
          * thread, rounded to whole groups of 4 streams. */
-        int64_t rb = n_threads > 1 ? (n_rows + 4 * n_threads - 1) / (4 * n_threads) : n_rows;
-        if (rb < 64) rb = 64;
+        int64_t rb = n_threads > 1
+                         ? (n_rows + DECODE_SPLIT * n_threads - 1) / (DECODE_SPLIT * n_threads)
+                         : n_rows;
+        if (rb < DECODE_MIN_ROWS) rb = DECODE_MIN_ROWS;
         j.rb = (rb + 3) / 4 * 4;
         j.n_blocks = (n_rows + j.rb - 1) / j.rb;
         atomic_init(&j.next, 0);
