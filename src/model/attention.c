@@ -6,7 +6,8 @@
  *   batches of fewer than 64 tokens (every decode step, short prompts) take
  *   ggml's vector path: Q rounded to F16, Q·K with ggml_vec_dot_f16, an online
  *   softmax whose V accumulator is an F16 vector;
- *   larger batches take its tiled path: F32 Q, F32 scores, F32 accumulator.
+ *   larger batches, and an F32 cache, take its tiled path: F32 Q, F32 scores,
+ *   F32 accumulator (herd_attn, src/tensor/attn.c).
  *
  * K and V come from the cache (F16 by default). Query head h reads KV head
  * h / (n_head / n_head_kv) (grouped-query attention). Each token sees the
@@ -26,18 +27,6 @@
 #define TILED_MIN_TOKENS 64
 
 /* -------------------------------------------------------- scalar kernels */
-
-static float cache_get(const uint8_t *row, uint32_t type, int i)
-{
-    if (type == HERD_TYPE_F16) {
-        uint16_t h;
-        memcpy(&h, row + 2 * i, 2);
-        return herd_f16_to_f32(h);
-    }
-    float f;
-    memcpy(&f, row + 4 * i, 4);
-    return f;
-}
 
 /* ggml_vec_dot_f16 as built for AVX-512: blocks of 64 go through four
  * 16-lane F32 accumulators reduced in a fixed tree; the rest is summed in
@@ -188,39 +177,6 @@ static void attend_vector(const att_view *a, const float *q, int pos, float *out
     for (int i = 0; i < D; i++) out[i] = herd_f16_to_f32(acc[i]) * inv;
 }
 
-/* ggml's tiled path (and any F32 cache): F32 throughout, K/V read from the
- * cache as stored. */
-static void attend_f32(const att_view *a, const float *q, int pos, float *out)
-{
-    int D = a->head_dim;
-    float acc[512];
-    for (int i = 0; i < D; i++) acc[i] = 0.0f;
-    float M = -INFINITY, S = 0.0f;
-    const size_t esz = a->kv->type == HERD_TYPE_F16 ? 2 : 4;
-    for (int j = 0; j < a->n_cells; j++) {
-        int c = a->cells[j];
-        float mv;
-        if (!visible(a, pos, a->kv->pos[c], &mv)) continue;
-        const uint8_t *k = a->kv->k[a->il] + (size_t)c * a->kv->row_bytes + esz * (size_t)a->kv_off;
-        const uint8_t *v = a->kv->v[a->il] + (size_t)c * a->kv->row_bytes + esz * (size_t)a->kv_off;
-        float s = 0.0f;
-        for (int i = 0; i < D; i++) s += q[i] * cache_get(k, a->kv->type, i);
-        s = s * a->scale + mv;
-        float ms = 1.0f, vs = 1.0f;
-        if (s > M) {
-            ms = expf(M - s);
-            M = s;
-            for (int i = 0; i < D; i++) acc[i] *= ms;
-        } else {
-            vs = expf(s - M);
-        }
-        for (int i = 0; i < D; i++) acc[i] += cache_get(v, a->kv->type, i) * vs;
-        S = S * ms + vs;
-    }
-    float inv = S > 0 ? 1.0f / S : 0.0f;
-    for (int i = 0; i < D; i++) out[i] = acc[i] * inv;
-}
-
 /* ALiBi: head h's slope, as ggml_soft_max_ext / flash attention compute it. */
 static float alibi_slope(const herd_hparams *hp, const herd_arch *arch, int h)
 {
@@ -251,7 +207,7 @@ typedef struct {
     int il;
     const herd_batch *b;
     const int32_t *seq;
-    bool vector;
+    bool vector; /* ggml's vector path (attention_worker), else herd_attn */
     float scale;
     atomic_int next; /* the next (token, head) pair to take */
 } att_job;
@@ -276,10 +232,7 @@ static void attention_worker(void *arg, int ith, int nth)
                       .slope = alibi_slope(hp, ctx->model->arch, h)};
         const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
         float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
-        if (j->vector)
-            attend_vector(&a, q, j->b->pos[t], out);
-        else
-            attend_f32(&a, q, j->b->pos[t], out);
+        attend_vector(&a, q, j->b->pos[t], out);
     }
 }
 
