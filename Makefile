@@ -65,7 +65,8 @@ format:
 
 check: build
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem -Iinclude -Isrc src tools
+	  --suppress=missingIncludeSystem --suppressions-list=.cppcheck-suppressions \
+	  -Iinclude -Isrc src tools
 
 clean:
 	rm -rf build build-asan build-fuzz

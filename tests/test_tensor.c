@@ -428,6 +428,10 @@ static void test_matmul(void)
     test_matmul_case(HERD_TYPE_Q4_0, 2048, 256, 9, 2);
     test_matmul_case(HERD_TYPE_Q8_0, 2048, 130, 1, 2);
     test_matmul_case(HERD_TYPE_Q6_K, 1024, 33, 5, 2);
+    /* Decode with the streaming kernels: rows in streams and left over. */
+    test_matmul_case(HERD_TYPE_Q4_K, 4096, 303, 1, 2);
+    test_matmul_case(HERD_TYPE_Q6_K, 2048, 131, 1, 2);
+    test_matmul_case(HERD_TYPE_F16, 2050, 131, 1, 2);
     test_matmul_case(HERD_TYPE_F16, 1000, 9, 6, 2);
     /* Batches for AMX (where there is one): partial token tiles and weight
      * panels, more than one of each. */

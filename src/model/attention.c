@@ -136,14 +136,11 @@ typedef struct {
 } att_view;
 
 /* Whether a query at pos sees the cell at kpos, and the mask value added to
- * its score (llama.cpp's F16 KQ mask: 0, or -|pos - kpos| times the ALiBi
- * slope). */
+ * its score (herd_attn_mask). */
 static inline bool visible(const att_view *a, int pos, int kpos, float *mv)
 {
-    if (kpos > pos || (a->swa > 0 && kpos <= pos - a->swa)) return false;
-    *mv =
-        a->slope != 0.0f ? a->slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(pos - kpos))) : 0.0f;
-    return true;
+    *mv = herd_attn_mask(pos, kpos, a->swa, a->slope);
+    return *mv != -INFINITY;
 }
 
 /* ggml's vector path: F16 Q, F16 accumulator, rescaled only on a new max. */

@@ -14,8 +14,13 @@
 
 herd_ctx_params herd_ctx_default_params(void)
 {
-    herd_ctx_params p = {.n_ctx = 0, .n_batch = 512, .n_seq_max = 1, .n_threads = 0,
-                         .type_k = HERD_KV_F16, .type_v = HERD_KV_F16, .swa = -1};
+    herd_ctx_params p = {.n_ctx = 0,
+                         .n_batch = 512,
+                         .n_seq_max = 1,
+                         .n_threads = 0,
+                         .type_k = HERD_KV_F16,
+                         .type_v = HERD_KV_F16,
+                         .swa = -1};
     return p;
 }
 
@@ -158,7 +163,8 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     if (p.n_seq_max > 4096)
         return herd_seterr(HERD_E_INVALID, "%d sequences is more than 4096", p.n_seq_max);
     if (p.type_k != p.type_v)
-        return herd_seterr(HERD_E_UNSUPPORTED, "K and V caches of different types are not supported");
+        return herd_seterr(HERD_E_UNSUPPORTED,
+                           "K and V caches of different types are not supported");
     herd_ctx *c = herd_calloc(1, sizeof *c);
     if (!c) return HERD_E_NOMEM;
     c->model = m;
@@ -187,23 +193,23 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
         st = HERD_E_NOMEM;
         goto fail;
     }
-    c->s.x = (float *)(base + L.off_x);
-    c->s.xb = (float *)(base + L.off_xb);
-    c->s.q = (float *)(base + L.off_q);
-    c->s.k = (float *)(base + L.off_k);
-    c->s.v = (float *)(base + L.off_v);
-    c->s.att = (float *)(base + L.off_att);
-    c->s.qkv = (float *)(base + L.off_qkv);
-    c->s.xf = (float *)(base + L.off_xf);
-    c->s.ao = (float *)(base + L.off_ao);
-    c->s.fo = (float *)(base + L.off_fo);
-    c->s.router = (float *)(base + L.off_router);
-    c->s.moe_x = (float *)(base + L.off_moe_x);
-    c->s.moe_y = (float *)(base + L.off_moe_y);
-    c->s.moe_out = (float *)(base + L.off_moe_out);
-    c->s.ffa = (float *)(base + L.off_ffa);
-    c->s.ffb = (float *)(base + L.off_ffb);
-    c->s.outx = (float *)(base + L.off_outx);
+    c->s.x = (float *)(void *)(base + L.off_x);
+    c->s.xb = (float *)(void *)(base + L.off_xb);
+    c->s.q = (float *)(void *)(base + L.off_q);
+    c->s.k = (float *)(void *)(base + L.off_k);
+    c->s.v = (float *)(void *)(base + L.off_v);
+    c->s.att = (float *)(void *)(base + L.off_att);
+    c->s.qkv = (float *)(void *)(base + L.off_qkv);
+    c->s.xf = (float *)(void *)(base + L.off_xf);
+    c->s.ao = (float *)(void *)(base + L.off_ao);
+    c->s.fo = (float *)(void *)(base + L.off_fo);
+    c->s.router = (float *)(void *)(base + L.off_router);
+    c->s.moe_x = (float *)(void *)(base + L.off_moe_x);
+    c->s.moe_y = (float *)(void *)(base + L.off_moe_y);
+    c->s.moe_out = (float *)(void *)(base + L.off_moe_out);
+    c->s.ffa = (float *)(void *)(base + L.off_ffa);
+    c->s.ffb = (float *)(void *)(base + L.off_ffb);
+    c->s.outx = (float *)(void *)(base + L.off_outx);
     for (int i = 0; i < p.n_batch; i++) c->logit_row[i] = -1;
     *out = c;
     return HERD_OK;
@@ -230,7 +236,10 @@ void herd_ctx_free(herd_ctx *c)
     free(c);
 }
 
-int herd_ctx_n_ctx(const herd_ctx *c) { return c->params.n_ctx; }
+int herd_ctx_n_ctx(const herd_ctx *c)
+{
+    return c->params.n_ctx;
+}
 
 static herd_status check_batch(const herd_ctx *c, const herd_batch *b)
 {
@@ -283,8 +292,10 @@ herd_status herd_decode(herd_ctx *c, const herd_batch *b)
     if ((st = herd_kv_claim(&c->kv, b, c->cells))) return st;
     for (int i = 0; i < b->n_tokens; i++) c->seq[i] = b->seq_id ? b->seq_id[i] : 0;
     st = herd_forward(c, b);
-    if (st) herd_kv_release(&c->kv, c->cells, b->n_tokens);
-    else if (c->swa > 0) evict_outside_window(c);
+    if (st)
+        herd_kv_release(&c->kv, c->cells, b->n_tokens);
+    else if (c->swa > 0)
+        evict_outside_window(c);
     return st;
 }
 

@@ -29,15 +29,6 @@
 
 #define CHUNK 32 /* keys per chunk */
 
-/* Mask of query i for a key at kpos: 0 / −slope·|i−j| (F16-rounded as
- * llama.cpp's F16 mask stores it), or −inf where it cannot see the key. */
-static inline float mask_value(const herd_attn_args *a, int pos, int kpos)
-{
-    if (kpos > pos || (a->swa > 0 && kpos <= pos - a->swa)) return -INFINITY;
-    if (a->slope == 0.0f) return 0.0f;
-    return a->slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(pos - kpos)));
-}
-
 static inline float cache_val(const uint8_t *row, uint32_t type, int i)
 {
     if (type == HERD_TYPE_F16) return herd_ld_f16(row + 2 * i);
@@ -57,7 +48,7 @@ static void attn_scalar(const herd_attn_args *a)
         for (int i = 0; i < D; i++) out[i] = 0.0f;
         for (int j = 0; j < a->n_cells; j++) {
             const int c = a->cells[j];
-            const float mv = mask_value(a, a->q_pos[q], a->cell_pos[c]);
+            const float mv = herd_attn_mask(a->q_pos[q], a->cell_pos[c], a->swa, a->slope);
             if (mv == -INFINITY) continue;
             const uint8_t *k = a->k + (size_t)c * a->row_bytes,
                           *v = a->v + (size_t)c * a->row_bytes;
@@ -124,7 +115,7 @@ static size_t scratch_floats(int D, int nq)
     return 2 * (size_t)CHUNK * D + nqp * D + (size_t)CHUNK * GROUP + 2 * nqp;
 }
 
-/* The additive mask of a key at kpos for 16 queries at positions qp (lanes
+/* herd_attn_mask of a key at kpos for 16 queries at positions qp (lanes
  * past the group's end have INT32_MIN and see nothing). */
 static inline T512 __m512 mask16(const herd_attn_args *a, __m512i qp, int kpos)
 {
@@ -207,9 +198,10 @@ static T512 void accumulate16(float *const *out, int nqg, const float *P, const 
             const int w = D - i < 64 ? (D - i) / 16 : 4;
             switch ((nq4 - 1) * 4 + w - 1) {
                 ACC_CASE(1, 1)
-                ACC_CASE(1, 2) ACC_CASE(1, 3) ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2)
-                    ACC_CASE(2, 3) ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3)
-                        ACC_CASE(3, 4) ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
+                ACC_CASE(1, 2)
+                ACC_CASE(1, 3) ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3)
+                    ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4)
+                        ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
             }
         }
     }

@@ -276,6 +276,7 @@ void herd_kernels_install_avx2(herd_type_traits *traits);
 void herd_kernels_install_avx2_k(herd_type_traits *traits); /* kernels_avx2_k.c */
 void herd_kernels_install_avx512(herd_type_traits *traits);
 void herd_kernels_install_avx512_k(herd_type_traits *traits);    /* kernels_avx512_k.c */
-void herd_kernels_install_avx512_gemv(herd_type_traits *traits); /* kernels_avx512_gemv.c */
+void herd_kernels_install_avx512_gemv(herd_type_traits *traits);   /* kernels_avx512_gemv.c */
+void herd_kernels_install_avx512_gemv_k(herd_type_traits *traits); /* kernels_avx512_gemv_k.c */
 
 #endif

@@ -541,6 +541,55 @@ GEMM_F(gemm_f32_avx512, KF32)
 GEMM_F(gemm_f16_avx512, KF16)
 GEMM_F(gemm_bf16_avx512, KBF16)
 
+/* Decoding F16: NS rows at once, far apart, each prefetched PF_F16 bytes
+ * ahead, a cache line (32 elements) of each per step, as the quantized
+ * gemv kernels do (kernels_avx512_gemv.c): the 4-row tile above leaves
+ * the streaming to the hardware prefetchers, which keep too few lines in
+ * flight. Activations as pack_f16 makes them. */
+#ifndef PF_F16
+#define PF_F16 1024
+#endif
+#define NS_F16 4
+
+static inline __attribute__((always_inline)) void f16_streams(const int ns, int64_t n,
+                                                              const uint8_t *x, size_t step,
+                                                              const float *y, float *s, size_t ss)
+{
+    __m512 a0[NS_F16], a1[NS_F16];
+#pragma GCC unroll 4
+    for (int k = 0; k < ns; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
+#pragma GCC unroll 4
+        for (int k = 0; k < ns; k++) {
+            const uint8_t *xk = x + k * step + 2 * i;
+            _mm_prefetch((const char *)xk + PF_F16, _MM_HINT_T0);
+            a0[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk)), y0, a0[k]);
+            a1[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk + 32)), y1, a1[k]);
+        }
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
+#pragma GCC unroll 4
+        for (int k = 0; k < ns; k++)
+            a0[k] = _mm512_fmadd_ps(ld16(true, x + k * step + 2 * i, m), yv, a0[k]);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < ns; k++) s[k * ss] = _mm512_reduce_add_ps(_mm512_add_ps(a0[k], a1[k]));
+}
+
+static void gemv_f16(int64_t n, const void *vx, size_t xs, int64_t nr, const void *y, float *s)
+{
+    const int64_t h = nr / NS_F16;
+    for (int64_t r = 0; r < h; r++)
+        f16_streams(NS_F16, n, (const uint8_t *)vx + (size_t)r * xs, (size_t)h * xs, y, s + r,
+                    (size_t)h);
+    for (int64_t r = NS_F16 * h; r < nr; r++)
+        f16_streams(1, n, (const uint8_t *)vx + (size_t)r * xs, 0, y, s + r, 0);
+}
+
 void herd_kernels_install_avx512(herd_type_traits *traits)
 {
     traits[HERD_TYPE_F32].vec_dot = vec_dot_f32_avx512;
@@ -552,8 +601,14 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
     herd_gemm_kernels[HERD_TYPE_Q6_K] = (herd_gemm_kernel){.gemm = gemm_q6_K_avx512};
     herd_kernels_install_avx512_k(traits);
     herd_gemm_kernels[HERD_TYPE_F32] = (herd_gemm_kernel){.gemm = gemm_f32_avx512};
-    herd_gemm_kernels[HERD_TYPE_F16] = (herd_gemm_kernel){
-        .gemm = gemm_f16_avx512, .pack = pack_f16, .pack_block = 16, .pack_block_bytes = 64};
+    herd_gemm_kernels[HERD_TYPE_F16] = (herd_gemm_kernel){.gemm = gemm_f16_avx512,
+                                                          .pack = pack_f16,
+                                                          .pack_block = 16,
+                                                          .pack_block_bytes = 64,
+                                                          .gemv = gemv_f16,
+                                                          .gemv_pack = pack_f16,
+                                                          .gemv_pack_block = 16,
+                                                          .gemv_pack_block_bytes = 64};
     herd_gemm_kernels[HERD_TYPE_BF16] = (herd_gemm_kernel){.gemm = gemm_bf16_avx512};
     herd_gemm_kernels[HERD_TYPE_Q8_0] = (herd_gemm_kernel){.gemm = gemm_q8_0_avx512,
                                                            .pack = pack_q8_0,
@@ -564,6 +619,7 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
                                                            .pack_block = 64,
                                                            .pack_block_bytes = PACK_Q4_0};
     herd_kernels_install_avx512_gemv(traits);
+    herd_kernels_install_avx512_gemv_k(traits);
 }
 
 #if defined(__clang__)

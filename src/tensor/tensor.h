@@ -20,6 +20,8 @@
 
 #include "util/util.h"
 
+#include <math.h>
+
 enum herd_type {
     HERD_TYPE_F32 = 0,
     HERD_TYPE_F16 = 1,
@@ -51,9 +53,9 @@ typedef void (*herd_from_float_fn)(const float *src, void *dst, int64_t n);
 typedef void (*herd_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 
 typedef struct herd_type_traits {
-    const char *name;     /* "F32", "Q4_0", … as llama.cpp prints them */
-    int64_t blck_size;    /* elements per block */
-    size_t type_size;     /* bytes per block */
+    const char *name;  /* "F32", "Q4_0", … as llama.cpp prints them */
+    int64_t blck_size; /* elements per block */
+    size_t type_size;  /* bytes per block */
     bool is_quantized;
     /* Compute support; NULL where herd has no kernel for the type (the file can
      * still be read and described). */
@@ -64,9 +66,9 @@ typedef struct herd_type_traits {
      * quantizer rounds differently (see kernels_ref.c). */
     herd_from_float_fn from_float;
     herd_from_float_fn from_float_ref;
-    uint32_t vec_dot_type;             /* the type activations are converted to */
-    herd_vec_dot_fn vec_dot;           /* fastest available */
-    herd_vec_dot_fn vec_dot_ref;       /* scalar reference */
+    uint32_t vec_dot_type;       /* the type activations are converted to */
+    herd_vec_dot_fn vec_dot;     /* fastest available */
+    herd_vec_dot_fn vec_dot_ref; /* scalar reference */
 } herd_type_traits;
 
 /* Detect CPU features and fill in the fastest kernels. Idempotent, thread-safe.
@@ -127,6 +129,16 @@ typedef struct herd_attn_args {
 } herd_attn_args;
 size_t herd_attn_scratch_size(int head_dim, int nq);
 void herd_attn(const herd_attn_args *a, void *scratch);
+
+/* The mask added to the score of a query at pos for a key at kpos, as
+ * llama.cpp's F16 KQ mask holds it: −inf where the key is not visible, else
+ * 0 or, with ALiBi, slope·F16(−(pos − kpos)). */
+static inline float herd_attn_mask(int pos, int kpos, int swa, float slope)
+{
+    if (kpos > pos || (swa > 0 && kpos <= pos - swa)) return -INFINITY;
+    if (slope == 0.0f) return 0.0f;
+    return slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(pos - kpos)));
+}
 
 /* Dequantize row r of W (n_in elements) into out: embedding lookup. */
 void herd_get_row(const void *w, uint32_t wtype, int64_t n_in, int64_t r, float *out);
