@@ -430,6 +430,7 @@ static void test_matmul(void)
     test_matmul_case(HERD_TYPE_Q6_K, 1024, 33, 5, 2);
     /* Decode with the streaming kernels: rows in streams and left over. */
     test_matmul_case(HERD_TYPE_Q4_K, 4096, 303, 1, 2);
+    test_matmul_case(HERD_TYPE_Q5_K, 1024, 70, 1, 2);
     test_matmul_case(HERD_TYPE_Q6_K, 2048, 131, 1, 2);
     test_matmul_case(HERD_TYPE_F16, 2050, 131, 1, 2);
     test_matmul_case(HERD_TYPE_F16, 1000, 9, 6, 2);

@@ -99,9 +99,9 @@ static void pack_gemv_q4_0(const float *x, void *vy, int64_t n)
     }
 }
 
-/* nb (1..4) blocks of a Q4_0 row against one packed unit. */
-static inline __attribute__((always_inline)) __m512 unit_q4_0(const uint8_t *x, const uint8_t *y,
-                                                              int nb, __m512 acc)
+/* nb (1..3) blocks of a Q4_0 row against one packed unit: the tail. */
+static inline __attribute__((always_inline)) __m512
+unit_q4_0_tail(const uint8_t *x, const uint8_t *y, int nb, __m512 acc)
 {
     __m512i v = _mm512_castsi128_si512(ld128(x + 2));
     __m256i dh = _mm256_maskz_set1_epi16(0x000f, (short)ld_u16(x));
@@ -113,10 +113,28 @@ static inline __attribute__((always_inline)) __m512 unit_q4_0(const uint8_t *x, 
         v = _mm512_inserti32x4(v, ld128(x + 38), 2);
         dh = _mm256_mask_set1_epi16(dh, 0x0f00, (short)ld_u16(x + 36));
     }
-    if (nb > 3) {
-        v = _mm512_inserti32x4(v, ld128(x + 56), 3);
-        dh = _mm256_mask_set1_epi16(dh, 0xf000, (short)ld_u16(x + 54));
-    }
+    const __m512i m = _mm512_set1_epi8(0x0f);
+    const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 128), lo, _mm512_loadu_si512(y));
+    p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(y + 64));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(y + 192));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+}
+
+/* Four blocks (72 bytes) of a Q4_0 row against one packed unit. The first
+ * 64 bytes hold the four d (words 0, 9, 18, 27) and three blocks' nibbles
+ * (words 1–8, 10–17, 19–26): two word permutes of one load gather them; the
+ * fourth block's nibbles (bytes 56–71) are inserted from memory. */
+static inline __attribute__((always_inline)) __m512 unit_q4_0(const uint8_t *x, const uint8_t *y,
+                                                              __m512 acc)
+{
+    const __m512i iq = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 26, 25, 24, 23, 22, 21, 20, 19, 17,
+                                        16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i id = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27,
+                                        27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
+    const __m512i raw = _mm512_loadu_si512(x);
+    const __m512i v = _mm512_inserti32x4(_mm512_permutexvar_epi16(iq, raw), ld128(x + 56), 3);
+    const __m256i dh = _mm512_castsi512_si256(_mm512_permutexvar_epi16(id, raw));
     const __m512i m = _mm512_set1_epi8(0x0f);
     const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
     __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 128), lo, _mm512_loadu_si512(y));
@@ -145,10 +163,10 @@ static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const vo
         for (int64_t i = 0; i < n4; i++, y += UNIT)
             for (int k = 0; k < NS; k++) {
                 _mm_prefetch((const char *)x[k] + 72 * i + PF_DIST, PF_HINT);
-                acc[k] = unit_q4_0(x[k] + 72 * i, y, 4, acc[k]);
+                acc[k] = unit_q4_0(x[k] + 72 * i, y, acc[k]);
             }
         for (int k = 0; k < NS; k++) {
-            if (tail) acc[k] = unit_q4_0(x[k] + 72 * n4, y, tail, acc[k]);
+            if (tail) acc[k] = unit_q4_0_tail(x[k] + 72 * n4, y, tail, acc[k]);
             s[r + k * h] = _mm512_reduce_add_ps(acc[k]);
         }
     }
@@ -156,8 +174,8 @@ static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const vo
     for (; r < nr; r++) {
         const uint8_t *x = (const uint8_t *)vx + (size_t)r * xs, *y = vy;
         __m512 acc = _mm512_setzero_ps();
-        for (int64_t i = 0; i < n4; i++, x += 72, y += UNIT) acc = unit_q4_0(x, y, 4, acc);
-        if (tail) acc = unit_q4_0(x, y, tail, acc);
+        for (int64_t i = 0; i < n4; i++, x += 72, y += UNIT) acc = unit_q4_0(x, y, acc);
+        if (tail) acc = unit_q4_0_tail(x, y, tail, acc);
         s[r] = _mm512_reduce_add_ps(acc);
     }
 }

@@ -1,6 +1,6 @@
 /*
- * kernels_avx512_gemv_k.c — decoding (one token) for Q4_K and Q6_K weights on
- * AVX-512 VNNI: the K-quants of a Q4_K_M file.
+ * kernels_avx512_gemv_k.c — decoding (one token) for Q4_K, Q5_K and Q6_K
+ * weights on AVX-512 VNNI: the K-quants of Q4_K_M and Q5_K_M files.
  *
  * As for Q4_0 (kernels_avx512_gemv.c), decoding streams every weight once
  * and is as fast as the memory only if the kernel keeps enough loads in
@@ -15,7 +15,8 @@
  *         with one maddubs (u·y pairs) and one vpdpwssd (× the sub-block's
  *         scale, spread over the lanes by one byte shuffle of the unpacked
  *         6-bit scales). The mins come back through per-32 activation sums:
- *         x = d·sc·u − dmin·m  →  − dmin·y_d·Σ m·ysum.
+ *         x = d·sc·u − dmin·m  →  − dmin·y_d·Σ m·ysum. Q5_K adds each
+ *         quant's fifth bit from qh (block_q45_K).
  *   Q6_K  the quants unpack to element order (ql nibbles | qh bits), so
  *         the activations are Q8_K's own; 16 scales per super-block, and the
  *         −32 offset comes back exactly through the per-16 sums (bsums).
@@ -46,7 +47,7 @@
 #define NS 4 /* rows streamed at once */
 #endif
 
-enum { GK4, GK6 };
+enum { GK4, GK5, GK6 };
 
 /* One super-block of activations, in registers for all NS rows. */
 typedef struct {
@@ -136,9 +137,13 @@ static inline __m128i q4_K_scales(const uint8_t *p)
     return _mm_or_si128(low, high);
 }
 
-/* One Q4_K super-block of a row against the activations. */
-static inline __attribute__((always_inline)) acc_k block_q4_K(const uint8_t *x, const act_k *y,
-                                                              acc_k acc)
+/* One Q4_K or Q5_K super-block of a row against the activations. Q5_K is
+ * Q4_K with a fifth bit per quant from qh: bit 2g of qh[l] for element
+ * 64g + l, bit 2g + 1 for 64g + 32 + l, brought to bit 4 by a shift per
+ * half register (the 16-bit shifts carry bits across bytes only below bit
+ * 4 or above it). */
+static inline __attribute__((always_inline)) acc_k block_q45_K(int kind, const uint8_t *x,
+                                                               const act_k *y, acc_k acc)
 {
     /* int16 lanes of the product registers: sub-blocks (0,2), (1,3), (4,6),
      * (5,7), 16 lanes each; a scale byte with a zero high byte. */
@@ -152,18 +157,24 @@ static inline __attribute__((always_inline)) acc_k block_q4_K(const uint8_t *x, 
 
     const __m128i sm = q4_K_scales(x + 4);
     const __m512i sb = _mm512_broadcast_i32x4(sm);
-    const __m512i v0 = _mm512_loadu_si512(x + 16), v1 = _mm512_loadu_si512(x + 80);
-    __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-                                    _mm512_maddubs_epi16(_mm512_and_si512(v0, m4), y->y[0]),
+    const uint8_t *qs = x + (kind == GK5 ? 48 : 16);
+    const __m512i v0 = _mm512_loadu_si512(qs), v1 = _mm512_loadu_si512(qs + 64);
+    __m512i q0 = _mm512_and_si512(v0, m4), q1 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4);
+    __m512i q2 = _mm512_and_si512(v1, m4), q3 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
+    if (kind == GK5) {
+        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 16)));
+        const __m512i m10 = _mm512_set1_epi8(0x10);
+        /* q | (shifted & 0x10) */
+        q0 = _mm512_ternarylogic_epi32(q0, _mm512_sllv_epi16(h, halves16(4, 2)), m10, 0xf8);
+        q1 = _mm512_ternarylogic_epi32(q1, _mm512_sllv_epi16(h, halves16(3, 1)), m10, 0xf8);
+        q2 = _mm512_ternarylogic_epi32(q2, _mm512_srlv_epi16(h, halves16(0, 2)), m10, 0xf8);
+        q3 = _mm512_ternarylogic_epi32(q3, _mm512_srlv_epi16(h, halves16(1, 3)), m10, 0xf8);
+    }
+    __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q0, y->y[0]),
                                     _mm512_shuffle_epi8(sb, i0));
-    p = _mm512_dpwssd_epi32(
-        p, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), y->y[1]),
-        _mm512_shuffle_epi8(sb, i1));
-    p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(_mm512_and_si512(v1, m4), y->y[2]),
-                            _mm512_shuffle_epi8(sb, i2));
-    p = _mm512_dpwssd_epi32(
-        p, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), y->y[3]),
-        _mm512_shuffle_epi8(sb, i3));
+    p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(q1, y->y[1]), _mm512_shuffle_epi8(sb, i1));
+    p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(q2, y->y[2]), _mm512_shuffle_epi8(sb, i2));
+    p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(q3, y->y[3]), _mm512_shuffle_epi8(sb, i3));
     const __m128i mins = _mm_madd_epi16(_mm_shuffle_epi8(sm, im), y->ysum);
     uint32_t dd;
     memcpy(&dd, x, 4);
@@ -213,7 +224,7 @@ static inline __attribute__((always_inline)) acc_k block_q6_K(const uint8_t *x, 
 static inline __attribute__((always_inline)) acc_k block_k(int kind, const uint8_t *x,
                                                            const act_k *y, acc_k acc)
 {
-    return kind == GK4 ? block_q4_K(x, y, acc) : block_q6_K(x, y, acc);
+    return kind == GK6 ? block_q6_K(x, y, acc) : block_q45_K(kind, x, y, acc);
 }
 
 static inline float finish(acc_k acc)
@@ -227,7 +238,9 @@ static inline float finish(acc_k acc)
 static inline __attribute__((always_inline)) void
 gemv_k(int kind, int64_t n, const uint8_t *vx, size_t xs, int64_t nr, const uint8_t *vy, float *s)
 {
-    const size_t bsz = kind == GK4 ? sizeof(herd_block_q4_K) : sizeof(herd_block_q6_K);
+    const size_t bsz = kind == GK4   ? sizeof(herd_block_q4_K)
+                       : kind == GK5 ? sizeof(herd_block_q5_K)
+                                     : sizeof(herd_block_q6_K);
     const int64_t nb = n / QK, h = nr / NS;
     const acc_k zero = {_mm512_setzero_ps(), _mm_setzero_ps()};
     for (int64_t r = 0; r < h; r++) {
@@ -264,6 +277,11 @@ static void gemv_q4_K(int64_t n, const void *x, size_t xs, int64_t nr, const voi
     gemv_k(GK4, n, x, xs, nr, y, s);
 }
 
+static void gemv_q5_K(int64_t n, const void *x, size_t xs, int64_t nr, const void *y, float *s)
+{
+    gemv_k(GK5, n, x, xs, nr, y, s);
+}
+
 static void gemv_q6_K(int64_t n, const void *x, size_t xs, int64_t nr, const void *y, float *s)
 {
     gemv_k(GK6, n, x, xs, nr, y, s);
@@ -275,6 +293,11 @@ void herd_kernels_install_avx512_gemv_k(herd_type_traits *traits)
     herd_gemm_kernel *k = &herd_gemm_kernels[HERD_TYPE_Q4_K];
     k->gemv = gemv_q4_K;
     k->gemv_pack = pack_gemv_q4_K;
+    k->gemv_pack_block = QK;
+    k->gemv_pack_block_bytes = UNIT;
+    k = &herd_gemm_kernels[HERD_TYPE_Q5_K];
+    k->gemv = gemv_q5_K;
+    k->gemv_pack = pack_gemv_q4_K; /* the same order of elements */
     k->gemv_pack_block = QK;
     k->gemv_pack_block_bytes = UNIT;
     k = &herd_gemm_kernels[HERD_TYPE_Q6_K];
