@@ -99,6 +99,19 @@ static void pack_gemv_q4_0(const float *x, void *vy, int64_t n)
     }
 }
 
+/* Four blocks' nibbles v (block k in 128-bit lane k) and d (dh: four
+ * lanes each) against one packed unit. */
+static inline __attribute__((always_inline)) __m512 dot_q4_0(__m512i v, __m256i dh,
+                                                             const uint8_t *y, __m512 acc)
+{
+    const __m512i m = _mm512_set1_epi8(0x0f);
+    const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 128), lo, _mm512_loadu_si512(y));
+    p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(y + 64));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(y + 192));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+}
+
 /* nb (1..3) blocks of a Q4_0 row against one packed unit: the tail. */
 static inline __attribute__((always_inline)) __m512
 unit_q4_0_tail(const uint8_t *x, const uint8_t *y, int nb, __m512 acc)
@@ -113,12 +126,7 @@ unit_q4_0_tail(const uint8_t *x, const uint8_t *y, int nb, __m512 acc)
         v = _mm512_inserti32x4(v, ld128(x + 38), 2);
         dh = _mm256_mask_set1_epi16(dh, 0x0f00, (short)ld_u16(x + 36));
     }
-    const __m512i m = _mm512_set1_epi8(0x0f);
-    const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
-    __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 128), lo, _mm512_loadu_si512(y));
-    p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(y + 64));
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(y + 192));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+    return dot_q4_0(v, dh, y, acc);
 }
 
 /* Four blocks (72 bytes) of a Q4_0 row against one packed unit. The first
@@ -135,12 +143,7 @@ static inline __attribute__((always_inline)) __m512 unit_q4_0(const uint8_t *x, 
     const __m512i raw = _mm512_loadu_si512(x);
     const __m512i v = _mm512_inserti32x4(_mm512_permutexvar_epi16(iq, raw), ld128(x + 56), 3);
     const __m256i dh = _mm512_castsi512_si256(_mm512_permutexvar_epi16(id, raw));
-    const __m512i m = _mm512_set1_epi8(0x0f);
-    const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
-    __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 128), lo, _mm512_loadu_si512(y));
-    p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(y + 64));
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(y + 192));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+    return dot_q4_0(v, dh, y, acc);
 }
 
 static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const void *vy, float *s)
