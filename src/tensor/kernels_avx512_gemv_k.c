@@ -68,20 +68,22 @@ static inline __m512i halves16(short a, short b)
     return _mm512_inserti64x4(_mm512_set1_epi16(a), _mm256_set1_epi16(b), 1);
 }
 
-static void quantize_k(const float *x, herd_block_q8_K *b)
+/* A unit per super-block, quantized as Q8_K, F32 d at 288.
+ *   Q4_K (q45): y as [0..31 | 64..95], [32..63 | 96..127], [128..159 |
+ *               192..223], [160..191 | 224..255], int16 Σ y of each 32;
+ *   Q6_K:       y 0..255 as they are, int16 bsums (Σ y of each 16). */
+static void pack_k(const float *x, uint8_t *o, int64_t n, bool q45)
 {
-    herd_type(HERD_TYPE_Q8_K)->from_float(x, b, QK);
-}
-
-/* Q4_K unit: [y 0..31 | 64..95], [32..63 | 96..127], [128..159 | 192..223],
- * [160..191 | 224..255], int16 Σ y of each 32, F32 d at 288. */
-static void pack_gemv_q4_K(const float *x, void *vy, int64_t n)
-{
-    uint8_t *o = vy;
     for (int64_t e = 0; e < n; e += QK, o += UNIT) {
         herd_block_q8_K b;
-        quantize_k(x + e, &b);
+        herd_type(HERD_TYPE_Q8_K)->from_float(x + e, &b, QK);
         memset(o, 0, UNIT);
+        memcpy(o + 288, &b.d, 4);
+        if (!q45) {
+            memcpy(o, b.qs, 256);
+            memcpy(o + 256, b.bsums, 32);
+            continue;
+        }
         for (int g = 0; g < 2; g++) {
             memcpy(o + 128 * g, b.qs + 128 * g, 32);
             memcpy(o + 128 * g + 32, b.qs + 128 * g + 64, 32);
@@ -91,22 +93,17 @@ static void pack_gemv_q4_K(const float *x, void *vy, int64_t n)
         int16_t ysum[8];
         for (int j = 0; j < 8; j++) ysum[j] = (int16_t)(b.bsums[2 * j] + b.bsums[2 * j + 1]);
         memcpy(o + 256, ysum, 16);
-        memcpy(o + 288, &b.d, 4);
     }
 }
 
-/* Q6_K unit: y 0..255 as they are, int16 bsums, F32 d at 288. */
+static void pack_gemv_q45_K(const float *x, void *vy, int64_t n)
+{
+    pack_k(x, vy, n, true);
+}
+
 static void pack_gemv_q6_K(const float *x, void *vy, int64_t n)
 {
-    uint8_t *o = vy;
-    for (int64_t e = 0; e < n; e += QK, o += UNIT) {
-        herd_block_q8_K b;
-        quantize_k(x + e, &b);
-        memset(o, 0, UNIT);
-        memcpy(o, b.qs, 256);
-        memcpy(o + 256, b.bsums, 32);
-        memcpy(o + 288, &b.d, 4);
-    }
+    pack_k(x, vy, n, false);
 }
 
 static inline __attribute__((always_inline)) act_k load_act(const uint8_t *u)
@@ -292,12 +289,12 @@ void herd_kernels_install_avx512_gemv_k(herd_type_traits *traits)
     (void)traits;
     herd_gemm_kernel *k = &herd_gemm_kernels[HERD_TYPE_Q4_K];
     k->gemv = gemv_q4_K;
-    k->gemv_pack = pack_gemv_q4_K;
+    k->gemv_pack = pack_gemv_q45_K;
     k->gemv_pack_block = QK;
     k->gemv_pack_block_bytes = UNIT;
     k = &herd_gemm_kernels[HERD_TYPE_Q5_K];
     k->gemv = gemv_q5_K;
-    k->gemv_pack = pack_gemv_q4_K; /* the same order of elements */
+    k->gemv_pack = pack_gemv_q45_K;
     k->gemv_pack_block = QK;
     k->gemv_pack_block_bytes = UNIT;
     k = &herd_gemm_kernels[HERD_TYPE_Q6_K];

@@ -98,9 +98,9 @@ static void tile_vec_dot(herd_vec_dot_fn dot, int64_t n, const uint8_t *w, size_
 
 /* Decode tunables (measured on the 2-core machine, README "Measured"):
  * ranges per thread (16 is 15% slower on TinyLlama; 1 is 10% slower on 7B),
- * the shortest range, and software prefetch of the next rows for float
- * types (20% slower: their kernels do little per byte, the hardware
- * prefetchers do better alone). Override with -D for experiments. */
+ * the shortest range, and software prefetch of the next rows for the float
+ * types without a gemv, F32 and BF16 (20% slower: their kernels do little
+ * per byte, the hardware prefetchers do better alone). Override with -D for experiments. */
 #ifndef DECODE_SPLIT
 #define DECODE_SPLIT 4
 #endif
