@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Record a printf-style message for this thread and return st. */
 herd_status herd_seterr(herd_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -35,5 +36,28 @@ void *herd_alloc_aligned(size_t size);
 
 /* Monotonic clock in seconds. */
 double herd_time(void);
+
+/*
+ * Outputs never truncate what herd reads. herd_out_open() creates a temporary
+ * file in the folder of `path` (so the final rename cannot cross file systems);
+ * herd_out_commit() flushes, closes and renames it over `path`;
+ * herd_out_abort() closes and removes it. The original file stays intact until
+ * the commit, and is untouched if anything fails before.
+ *
+ * herd_out_open refuses (HERD_E_INVALID) when `path` names the same file as
+ * `input` (same device and inode: also through a symlink or a hard link);
+ * pass input = NULL when the output reads no file.
+ */
+typedef struct herd_out {
+    FILE *fp;
+    char *path; /* final name */
+    char *tmp;  /* temporary name in the same folder */
+} herd_out;
+
+herd_status herd_out_open(herd_out *o, const char *path, const char *input);
+herd_status herd_out_commit(herd_out *o);
+void herd_out_abort(herd_out *o);
+/* True when both paths exist and name the same file (device and inode). */
+bool herd_same_file(const char *a, const char *b);
 
 #endif
