@@ -61,7 +61,11 @@ const char *const *herd_synth_shapes(void)
 enum { W_RANDOM, W_ONES, W_ZEROS };
 
 typedef struct {
-    herd_gguf_out_tensor t;
+    struct {
+        char name[96];
+        uint32_t type, n_dims;
+        int64_t ne[4];
+    } t;
     int fill;
 } synth_tensor;
 
@@ -301,9 +305,8 @@ herd_status herd_synth(const herd_synth_params *p)
     tensor_list l = {0};
     arch_tensors(sh, n_vocab, &l);
     gguf_writer *w = gguf_writer_new();
-    herd_gguf_out_tensor *out_t = l.oom ? NULL : malloc((size_t)l.n * sizeof *out_t);
     const char **names = l.oom ? NULL : malloc((size_t)l.n * sizeof *names);
-    if (!w || !out_t || !names) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
+    if (!w || !names) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
     size_t max_bytes = 1;
     if (!st) {
         /* llama.cpp's order, in which its quantizer counts attn_v/ffn_down. */
@@ -312,20 +315,21 @@ herd_status herd_synth(const herd_synth_params *p)
         herd_quant_plan plan;
         herd_quant_plan_init(&plan, ft, sh->arch, sh->n_layer, sh->n_head, sh->n_head_kv,
                              sh->n_expert, names, l.n);
-        for (int i = 0; i < l.n; i++) {
+        st = write_metadata(w, sh, ft, n_vocab, vocab);
+        for (int i = 0; i < l.n && !st; i++) {
             synth_tensor *s = &l.v[i];
             s->t.type = herd_quant_tensor_type(&plan, s->t.name, (int)s->t.n_dims, s->t.ne[0],
                                                HERD_TYPE_F32);
-            out_t[i] = s->t;
             const size_t b =
                 herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
             if (b > max_bytes) max_bytes = b;
+            st = herd_gguf_add_tensor_info(w, s->t.name, s->t.type, s->t.n_dims, s->t.ne);
         }
-        st = write_metadata(w, sh, ft, n_vocab, vocab);
     }
     herd_gguf_out *out = NULL;
     uint8_t *buf = NULL;
-    if (!st) st = herd_gguf_out_begin(&out, p->out_path, w, out_t, l.n, GGUF_DEFAULT_ALIGNMENT);
+    /* Writing the model over its own vocabulary file is surely a mistake. */
+    if (!st) st = herd_gguf_out_begin(&out, w, p->out_path, vpath);
     if (!st && !(buf = malloc(max_bytes))) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
     const int nt = p->n_threads > 0 ? p->n_threads : 2;
     uint64_t k = p->seed;
@@ -337,7 +341,6 @@ herd_status herd_synth(const herd_synth_params *p)
     st = herd_gguf_out_end(out, st);
     free(buf);
     free(names);
-    free(out_t);
     free(l.v);
     gguf_writer_free(w);
     gguf_close(vocab);
