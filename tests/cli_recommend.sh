@@ -4,8 +4,7 @@
 # reason with a source, memory by herd info's formula.
 set -u
 HERD=$1
-TMP=$(mktemp -d /tmp/herd-cli-recommend.XXXXXX) || exit 1
-trap 'rm -rf "$TMP"' EXIT
+. tests/lib.sh
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 # suggested NAME ID / excluded NAME ID [PATTERN]: the model's line in a section.

@@ -6,8 +6,8 @@
 HERD=${1:?usage: cli_template.sh HERD_BINARY}
 T=../shared/chat/templates
 TINY=../shared/models/tiny
-D=$(mktemp -d "${TMPDIR:-/tmp}/herd-cli-template.XXXXXX") || exit 1
-trap 'rm -rf "$D"' EXIT
+. tests/lib.sh
+D=$TMP
 fails=0
 
 fail() {
@@ -41,10 +41,7 @@ expect_error() {
     grep -qF -- "$needle" "$D/err" || fail "$name: stderr lacks '$needle': $(cat "$D/err")"
 }
 
-if [ ! -d "$T" ]; then
-    echo "skip: $T not found" >&2
-    exit 0
-fi
+need_shared "$T" "$TINY"
 
 cat >"$D/chat.json" <<'EOF'
 [{"role": "system", "content": "Be brief."},

@@ -101,10 +101,13 @@ static bool run_file(const char *rel, bool named, const char *tmpl_dir)
     if (!f) return false;
     char *line = NULL;
     size_t cap = 0;
-    int total = 0, passed = 0;
+    int total = 0, passed = 0, lineno = 0;
     while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        if (strspn(line, " \t\r\n") == strlen(line)) continue; /* a blank line */
         json_error_t e;
         json_t *c = json_loads(line, 0, &e);
+        CHECKF(c != NULL, "%s:%d: %s", rel, lineno, e.text); /* a case that does not parse fails */
         if (!c) continue;
         total++;
         bool ok = named ? run_named_case(c) : run_case(c, tmpl_dir);
@@ -329,7 +332,7 @@ static void test_cli_model(void)
 {
     const char *bin = test_herd_bin();
     if (access(bin, X_OK) != 0) {
-        fprintf(stderr, "skip: no herd binary at %s\n", bin);
+        test_skip("no herd binary at %s", bin);
         return;
     }
     char gguf[512], msgs[512], cmd[2048];
