@@ -115,8 +115,8 @@ static void (*mad_f16)(uint16_t *, const uint16_t *, float, int) = mad_f16_ref;
 static void pick_kernels(void)
 {
 #ifdef __x86_64__
-    if (strcmp(herd_tensor_simd_level(), "scalar") != 0 && __builtin_cpu_supports("f16c") &&
-        __builtin_cpu_supports("fma")) {
+    /* Every SIMD level herd picks has F16C and FMA (kernels_ref.c checks). */
+    if (strcmp(herd_tensor_simd_level(), "scalar") != 0) {
         dot_f16 = dot_f16_ggml_avx2;
         mad_f16 = mad_f16_avx2;
     }
