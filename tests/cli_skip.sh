@@ -1,6 +1,6 @@
 #!/bin/sh
 # cli_skip.sh — tests that cannot run say so: from a checkout without
-# ../shared, a C test (test_parity) and a shell test (cli_perplexity) exit 77,
+# ../shared, a C test (test_parity) and a shell test (cli_compare) exit 77,
 # which CTest counts as skipped, and with HERD_REQUIRE_SHARED=1 (CI) they fail.
 # The checkout is a folder of links to this one's files, with no ../shared.
 set -u
@@ -23,7 +23,7 @@ expect() { # WANT ENV COMMAND...
 }
 expect 77 HERD_REQUIRE_SHARED=0 "$BUILD/test_parity"
 expect 1 HERD_REQUIRE_SHARED=1 "$BUILD/test_parity"
-expect 77 HERD_REQUIRE_SHARED=0 sh tests/cli_perplexity.sh "$HERD"
-expect 1 HERD_REQUIRE_SHARED=1 sh tests/cli_perplexity.sh "$HERD"
+expect 77 HERD_REQUIRE_SHARED=0 sh tests/cli_compare.sh "$HERD"
+expect 1 HERD_REQUIRE_SHARED=1 sh tests/cli_compare.sh "$HERD"
 grep -q "HERD_REQUIRE_SHARED" "$TMP/out" || { echo "FAIL: the failure does not say why"; fail=1; }
 finish $fail

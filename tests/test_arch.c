@@ -258,7 +258,7 @@ static void test_info_features(void)
 int main(void)
 {
     char path[512];
-    if (!test_shared("models/tiny/llama-swa-f32.gguf", path, sizeof path)) return 0;
+    if (!test_shared("models/tiny/llama-swa-f32.gguf", path, sizeof path)) return test_report();
     test_window_exact();
     test_window_memory();
     test_experts_untouched();

@@ -237,6 +237,9 @@ static void check_progress(void)
 static void check_cli(void)
 {
     char cmd[1024], *err = NULL, out[512];
+    if (!test_shared("models/tiny/llama-q4_0.gguf", out, sizeof out) ||
+        !test_shared("models/tiny/mpt-f32.gguf", out, sizeof out))
+        return;
     snprintf(out, sizeof out, "%s/cli.gguf", test_tmpdir());
     snprintf(cmd, sizeof cmd, "%s quantize ../shared/models/tiny/llama-f32.gguf %s q9_9",
              test_herd_bin(), out);
