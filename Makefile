@@ -106,10 +106,10 @@ fuzz-%: fuzz-build
 	@mkdir -p build-fuzz/corpus/$*
 	build-fuzz/fuzz_$* -max_total_time=$(FUZZ_TIME) -timeout=20 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=build-fuzz/crash-$*- $(FUZZ_ARGS_$*) \
-	  build-fuzz/corpus/$* tests/fuzz/corpus/$*
+	  build-fuzz/corpus/$* $(wildcard tests/fuzz/corpus/$*)
 
 format:
-	clang-format -i include/*.h src/*/*.[ch] tools/*.[ch] tests/*.[ch]
+	clang-format -i include/*.h src/*/*.[ch] tools/*.[ch] tests/*.[ch] tests/fuzz/*.c
 
 check: build
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
