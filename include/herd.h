@@ -59,6 +59,10 @@ typedef struct herd_model_params {
     bool mmap;     /* map the file instead of reading it into huge pages
                       (starts at once, shares the page cache; decodes
                       slower: see GGUF_READ in src/gguf/gguf.h) */
+    bool vocab_only; /* load the vocabulary and the file's facts only (as
+                        llama.cpp's vocab_only): for tokenizing, and for files
+                        that hold no tensors (../shared/vocab); such a model
+                        cannot make a context */
 } herd_model_params;
 
 herd_model_params herd_model_default_params(void);
@@ -83,6 +87,7 @@ typedef struct herd_model_info {
     float rope_freq_base, norm_eps;
     bool has_chat_template;
     bool tied_output;
+    bool vocab_only; /* loaded with vocab_only: no weights, no shape facts */
 } herd_model_info;
 
 void herd_model_get_info(const herd_model *model, herd_model_info *info);

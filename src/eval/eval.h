@@ -43,6 +43,12 @@
  * max_chunks when that is >= 0. */
 int herd_ppl_chunks(int n_tokens, int n_chunk, int max_chunks);
 
+/* The chunk length `herd perplexity` and `herd compare` use: n_ctx when it is
+ * given (> 0), else min(the model's training context, 512): llama.cpp's 512,
+ * but never longer than what the model was trained on (a model trained on
+ * 256 tokens scored in chunks of 512 gives a meaningless figure). */
+int herd_ppl_default_chunk(const herd_model *m, int n_ctx);
+
 /* Called for every scored position, in order (chunk by chunk, position by
  * position): its logits and the token that follows it. A status other than
  * HERD_OK stops the run and is returned by herd_perplexity_each. */

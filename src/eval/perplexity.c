@@ -70,6 +70,13 @@ int herd_ppl_chunks(int n_tokens, int n, int max_chunks)
     return max_chunks >= 0 && max_chunks < n_chunks ? max_chunks : n_chunks;
 }
 
+int herd_ppl_default_chunk(const herd_model *m, int n_ctx)
+{
+    if (n_ctx > 0) return n_ctx;
+    const int train = herd_n_ctx_train(m);
+    return train > 0 && train < 512 ? train : 512;
+}
+
 herd_status herd_perplexity(herd_ctx *c, const int32_t *tokens, int n_tokens, int n, int max_chunks,
                             herd_ppl_progress progress, void *user, herd_ppl_result *r)
 {
