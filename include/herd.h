@@ -31,6 +31,9 @@
 extern "C" {
 #endif
 
+/* herd's version, as `herd --version` prints it. */
+#define HERD_VERSION "0.1.0"
+
 typedef enum herd_status {
     HERD_OK = 0,
     HERD_E_INVALID = 1,     /* bad argument from the caller */

@@ -12,7 +12,7 @@
 typedef struct cli_opts {
     const char *model, *prompt, *ids, *out, *file;
     int n_predict, n_ctx, n_batch, n_threads;
-    int swa; /* --swa N: -1 = the file's window, 0 = off */
+    int swa;      /* --swa N: -1 = the file's window, 0 = off */
     int n_chunks; /* --chunks K: -1 = all */
     herd_sampler_params sp;
     int no_bos, pieces, special, no_display_prompt, verbose;
@@ -60,6 +60,12 @@ herd_model *cli_load_model_as(const cli_opts *o, cli_load how);
 char *cli_read_file(const char *path, size_t *len);
 /* Tokenize the prompt (or parse --ids) into a malloc'ed array. */
 int32_t *cli_prompt_ids(const herd_model *m, const cli_opts *o, int *n);
+
+/* `herd CMD --help`: CMD's usage and options (tools/help.c); NULL for a
+ * command that answers --help itself. */
+const char *cli_usage(const char *cmd);
+/* Is -h or --help among argv[1..]? */
+bool cli_asks_help(int argc, char **argv);
 
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
