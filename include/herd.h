@@ -228,6 +228,9 @@ typedef struct herd_synth_params {
     const char *arch, *shape, *type, *vocab_path, *out_path;
     uint64_t seed;
     int n_threads;
+    /* Called before each tensor is made (done of total); may be NULL. */
+    void (*progress)(int done, int total, const char *tensor, void *user);
+    void *user;
 } herd_synth_params;
 
 herd_status herd_synth(const herd_synth_params *p);

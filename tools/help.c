@@ -82,7 +82,7 @@ static const usage_entry usages[] = {
      "usage: herd synth --shape SHAPE --type TYPE -o FILE [--vocab GGUF] [--seed N] [-t N]\n"
      "Write a random-weight model of a real shape (herd synth with no option lists the\n"
      "shapes and types). Progress goes to stderr when it is a terminal.\n\n"
-     "  --shape SHAPE          e.g. llama-7b, tinyllama\n"
+     "  --shape SHAPE          e.g. tinyllama-1.1b, llama2-7b, phi-2\n"
      "  --type TYPE            f32, f16, q8_0, q4_0, q4_k_m, …\n"
      "  -o, --out FILE         the output file\n"
      "  --vocab GGUF           take the vocabulary from this file\n"
