@@ -7,7 +7,7 @@ DEBIAN_DEPS = build-essential cmake pkg-config libjansson-dev libpcre2-dev libmi
 DEMO_MODEL ?= models/kjv-llama-q8_0.gguf
 DEMO_PROMPT ?= And God said
 
-.PHONY: all deps build asan test test-plain test-asan demo bench fuzz format check clean
+.PHONY: all deps build asan test test-plain test-asan demo bench fuzz format check clean install
 
 all: build
 
@@ -26,6 +26,11 @@ deps:
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build -j $(JOBS)
+
+# herd, libherd.a and herd.h under PREFIX (bin/, lib/, include/).
+PREFIX ?= /usr/local
+install: build
+	cmake --install build --prefix $(PREFIX)
 
 asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=ON >/dev/null

@@ -60,9 +60,14 @@ static int version(void)
         if (!strcmp(level, names[i][0])) shown = names[i][1];
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
-    const char *cap = getenv("HERD_SIMD");
-    printf("herd %s\nkernels: %s%s%s%s\ncpu: %s\n", HERD_VERSION, shown, cap ? " (HERD_SIMD=" : "",
-           cap ? cap : "", cap ? ")" : "", cpu);
+    /* The environment variables that chose a lower level than the CPU has. */
+    const char *no_simd = getenv("HERD_NO_SIMD"), *cap = getenv("HERD_SIMD");
+    char why[128] = "";
+    if (no_simd && *no_simd && strcmp(no_simd, "0"))
+        snprintf(why, sizeof why, " (HERD_NO_SIMD=%s)", no_simd);
+    else if (cap && *cap)
+        snprintf(why, sizeof why, " (HERD_SIMD=%s)", cap);
+    printf("herd %s\nkernels: %s%s\ncpu: %s\n", HERD_VERSION, shown, why, cpu);
     return 0;
 }
 
