@@ -178,7 +178,7 @@ int cmd_run(int argc, char **argv)
     cli_opts o;
     if (!cli_parse(argc, argv, &o)) return 2;
     char *file_prompt = NULL;
-    if (o.file && !(file_prompt = prompt_from_file(&o))) return 2;
+    if (o.file && !(file_prompt = prompt_from_file(&o))) return o.prompt || o.ids ? 2 : 1;
     double t0 = herd_time();
     herd_model *m = cli_load_model(&o);
     if (!m) {
