@@ -45,14 +45,17 @@ int cmd_info(int argc, char **argv)
     printf("%-16s %s\n", "family", in.family);
     printf("%-16s %s\n", "uses", in.features);
     printf("%-16s %u\n", "gguf version", in.gguf_version);
-    printf("%-16s %llu (%.2f M)\n", "parameters", (unsigned long long)in.n_params, in.n_params / 1e6);
+    printf("%-16s %llu (%.2f M)\n", "parameters", (unsigned long long)in.n_params,
+           in.n_params / 1e6);
     printf("%-16s %s\n", "file type", in.file_type);
     print_size("file size", in.file_size);
     printf("%-16s %d\n", "context length", in.n_ctx_train);
     printf("%-16s %d\n", "layers", in.n_layer);
     printf("%-16s %d\n", "heads", in.n_head);
     printf("%-16s %d (%s)\n", "kv heads", in.n_head_kv,
-           in.n_head_kv == in.n_head ? "MHA" : in.n_head_kv == 1 ? "MQA" : "GQA");
+           in.n_head_kv == in.n_head ? "MHA"
+           : in.n_head_kv == 1       ? "MQA"
+                                     : "GQA");
     printf("%-16s %d\n", "embedding", in.n_embd);
     printf("%-16s %d\n", "feed forward", in.n_ff);
     printf("%-16s %d\n", "rope dims", in.n_rot);
@@ -69,8 +72,10 @@ int cmd_info(int argc, char **argv)
     cp.swa = o.swa;
     cp.type_k = cp.type_v = o.cache_type;
     herd_mem_estimate e = herd_estimate_memory_ctx(m, &cp);
-    if (o.n_parallel > 1) printf("memory at -c %d, --parallel %d:\n", n_ctx, o.n_parallel);
-    else printf("memory at -c %d:\n", n_ctx);
+    if (o.n_parallel > 1)
+        printf("memory at -c %d, --parallel %d:\n", n_ctx, o.n_parallel);
+    else
+        printf("memory at -c %d:\n", n_ctx);
     print_size("  weights", e.weights);
     print_size("  KV cache", e.kv_cache);
     print_size("  scratch", e.scratch);

@@ -203,7 +203,7 @@ typedef struct herd_mc_result {
     int correct[HERD_MC_N_METRICS];
     double value[HERD_MC_N_METRICS];
     double stderr_[HERD_MC_N_METRICS]; /* standard error (stderr is stdio's) */
-    long tokens_decoded; /* model evaluations, shared prefixes counted once */
+    long tokens_decoded;               /* model evaluations, shared prefixes counted once */
 } herd_mc_result;
 
 /* The token sequence choice i of q is scored on (lm-evaluation-harness's
@@ -258,10 +258,10 @@ typedef struct herd_compare_row {
     double pp_ts, tg_ts;   /* tokens per second, median of the runs */
     double pp_sd, tg_sd;   /* their standard deviation: the spread */
     double ppl, ppl_err;
-    double bpb;            /* bits per byte of the scored text: comparable across vocabularies */
-    int ppl_ctx;           /* the perplexity's chunk length (-c) */
+    double bpb;  /* bits per byte of the scored text: comparable across vocabularies */
+    int ppl_ctx; /* the perplexity's chunk length (-c) */
     int n_vocab;
-    uint64_t vocab_hash;   /* of every token's text: equal hashes, same vocabulary */
+    uint64_t vocab_hash; /* of every token's text: equal hashes, same vocabulary */
     double acc, acc_err, acc_norm, acc_norm_err;
     int ctx_train;
     char error[256]; /* non-empty: this measurement failed, with this message */
