@@ -1,8 +1,9 @@
 /*
  * cmd_compare.c — `herd compare M1 M2 … [--text F] [--task F] [--html OUT]
- * [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] [-t N]`: every model
- * measured the same way (src/eval/compare.c), one table, and optionally a
- * standalone HTML report with charts (src/eval/report.c).
+ * [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] [-r N] [-t N]`: every
+ * model measured the same way (src/eval/compare.c; speed with herd bench's
+ * code), one table, and optionally a standalone HTML report with charts
+ * (src/eval/report.c). stderr shows each model's phases as they start.
  *
  * Each model is measured in a child process of its own (fork), so that the
  * child's peak resident set (wait4's ru_maxrss) is that model's peak memory,
