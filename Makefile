@@ -17,7 +17,7 @@ DEMO_MODEL ?= models/kjv-llama-q8_0.gguf
 DEMO_PROMPT ?= And God said
 
 .PHONY: all deps test-deps build asan test test-plain test-asan test-fuzz demo bench fuzz \
-        fuzz-build format check clean
+        fuzz-build format check clean install
 
 all: build
 
@@ -56,6 +56,11 @@ WERROR ?= ON
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHERD_WERROR=$(WERROR) >/dev/null
 	@cmake --build build -j $(JOBS)
+
+# herd, libherd.a and herd.h under PREFIX (bin/, lib/, include/).
+PREFIX ?= /usr/local
+install: build
+	cmake --install build --prefix $(PREFIX)
 
 asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=ON \

@@ -12,28 +12,50 @@ static void print_size(const char *label, uint64_t bytes)
     printf("%-16s %.2f MiB\n", label, (double)bytes / (1024.0 * 1024.0));
 }
 
+/* A file with no tensors (../shared/vocab): what the vocabulary is. */
+static void vocab_info(const herd_model_info *in)
+{
+    printf("%-16s %s\n", "contents", "vocabulary only (no weights)");
+    printf("%-16s %s\n", "name", in->name[0] ? in->name : "(none)");
+    printf("%-16s %s\n", "architecture", in->arch[0] ? in->arch : "(none)");
+    printf("%-16s %u\n", "gguf version", in->gguf_version);
+    print_size("file size", in->file_size);
+    if (in->n_ctx_train > 0) printf("%-16s %d\n", "context length", in->n_ctx_train);
+    printf("%-16s %d\n", "vocab size", in->n_vocab);
+    printf("%-16s %s\n", "tokenizer", in->tokenizer);
+    printf("%-16s %s\n", "chat template", in->has_chat_template ? "yes" : "no");
+}
+
 int cmd_info(int argc, char **argv)
 {
     cli_opts o;
     if (!cli_parse(argc, argv, &o)) return 2;
-    herd_model *m = cli_load_model(&o);
+    herd_model *m = cli_load_model_as(&o, CLI_LOAD_ANY);
     if (!m) return 1;
     herd_model_info in;
     herd_model_get_info(m, &in);
-    printf("%-16s %s\n", "file", o.model ? o.model : o.positional[0]);
+    printf("%-16s %s\n", "file", o.model);
+    if (in.vocab_only) {
+        vocab_info(&in);
+        herd_model_free(m);
+        return 0;
+    }
     printf("%-16s %s\n", "name", in.name[0] ? in.name : "(none)");
     printf("%-16s %s\n", "architecture", in.arch);
     printf("%-16s %s\n", "family", in.family);
     printf("%-16s %s\n", "uses", in.features);
     printf("%-16s %u\n", "gguf version", in.gguf_version);
-    printf("%-16s %llu (%.2f M)\n", "parameters", (unsigned long long)in.n_params, in.n_params / 1e6);
+    printf("%-16s %llu (%.2f M)\n", "parameters", (unsigned long long)in.n_params,
+           in.n_params / 1e6);
     printf("%-16s %s\n", "file type", in.file_type);
     print_size("file size", in.file_size);
     printf("%-16s %d\n", "context length", in.n_ctx_train);
     printf("%-16s %d\n", "layers", in.n_layer);
     printf("%-16s %d\n", "heads", in.n_head);
     printf("%-16s %d (%s)\n", "kv heads", in.n_head_kv,
-           in.n_head_kv == in.n_head ? "MHA" : in.n_head_kv == 1 ? "MQA" : "GQA");
+           in.n_head_kv == in.n_head ? "MHA"
+           : in.n_head_kv == 1       ? "MQA"
+                                     : "GQA");
     printf("%-16s %d\n", "embedding", in.n_embd);
     printf("%-16s %d\n", "feed forward", in.n_ff);
     printf("%-16s %d\n", "rope dims", in.n_rot);
@@ -50,8 +72,10 @@ int cmd_info(int argc, char **argv)
     cp.swa = o.swa;
     cp.type_k = cp.type_v = o.cache_type;
     herd_mem_estimate e = herd_estimate_memory_ctx(m, &cp);
-    if (o.n_parallel > 1) printf("memory at -c %d, --parallel %d:\n", n_ctx, o.n_parallel);
-    else printf("memory at -c %d:\n", n_ctx);
+    if (o.n_parallel > 1)
+        printf("memory at -c %d, --parallel %d:\n", n_ctx, o.n_parallel);
+    else
+        printf("memory at -c %d:\n", n_ctx);
     print_size("  weights", e.weights);
     print_size("  KV cache", e.kv_cache);
     print_size("  scratch", e.scratch);
@@ -65,20 +89,13 @@ int cmd_tokenize(int argc, char **argv)
     cli_opts o;
     if (!cli_parse(argc, argv, &o)) return 2;
     if (!o.prompt && !o.file) return cli_error(2, "tokenize: -p TEXT or -f FILE is required");
+    if (o.prompt && o.file) return cli_error(2, "tokenize: -p TEXT and -f FILE: give one");
     /* -f FILE: the file's bytes, all of them (NULs too), tokenized as -p's. */
     char *text = NULL;
-    long len = 0;
-    if (o.file) {
-        FILE *f = fopen(o.file, "rb");
-        if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
-            !(text = malloc((size_t)len + 1)) || fread(text, 1, (size_t)len, f) != (size_t)len) {
-            if (f) fclose(f);
-            free(text);
-            return cli_error(1, "tokenize: cannot read %s", o.file);
-        }
-        fclose(f);
-    }
-    herd_model *m = cli_load_model(&o);
+    size_t len = 0;
+    if (o.file && !(text = cli_read_file(o.file, &len))) return 1;
+    /* Tokenizing needs the vocabulary only: a vocabulary file will do. */
+    herd_model *m = cli_load_model_as(&o, CLI_LOAD_VOCAB);
     if (!m) {
         free(text);
         return 1;
@@ -87,9 +104,9 @@ int cmd_tokenize(int argc, char **argv)
     int32_t *ids = NULL;
     if (text) {
         bool bos = herd_add_bos(m) && !o.no_bos;
-        if (herd_tokenize(m, text, (size_t)len, bos, true, NULL, 0, &n) == HERD_OK &&
+        if (herd_tokenize(m, text, len, bos, true, NULL, 0, &n) == HERD_OK &&
             (ids = malloc(((size_t)n + 1) * sizeof *ids)) != NULL &&
-            herd_tokenize(m, text, (size_t)len, bos, true, ids, n, &n) != HERD_OK) {
+            herd_tokenize(m, text, len, bos, true, ids, n, &n) != HERD_OK) {
             free(ids);
             ids = NULL;
         }

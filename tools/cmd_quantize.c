@@ -33,7 +33,7 @@ int cmd_quantize(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (i + 1 >= argc) return cli_error(2, "quantize: %s needs a value", a);
-            p.n_threads = atoi(argv[++i]);
+            if (!cli_threads(a, argv[++i], &p.n_threads)) return 2;
         } else if (!strcmp(a, "--pure")) {
             p.pure = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {

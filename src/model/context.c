@@ -157,6 +157,9 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
 {
     *out = NULL;
     if (!m) return herd_seterr(HERD_E_INVALID, "herd_ctx_new: no model");
+    if (m->vocab_only)
+        return herd_seterr(HERD_E_INVALID, "%s: loaded as a vocabulary only, no weights to run",
+                           m->path);
     herd_ctx_params p = resolve_params(m, params);
     if (p.n_ctx < 1 || p.n_ctx > (1 << 24))
         return herd_seterr(HERD_E_INVALID, "context size %d is out of range", p.n_ctx);

@@ -229,6 +229,27 @@ static void summarize(herd_model *m)
     m->file_type = best;
 }
 
+/* herd_model_params.vocab_only: the vocabulary and what the file says of
+ * itself; no hyper-parameter or tensor is required (llama.cpp's vocabulary
+ * files hold none), and the architecture need not be one herd can run. */
+static herd_status load_vocab_only(herd_model *m)
+{
+    m->vocab_only = true;
+    gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name);
+    gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
+    m->arch = herd_arch_find(m->arch_name);
+    char key[128];
+    uint32_t v;
+    snprintf(key, sizeof key, "%s.context_length", m->arch_name);
+    if (gguf_get_u32(m->file, key, &v) && v <= (1u << 24)) m->hp.n_ctx_train = (int)v;
+    herd_status st = herd_vocab_load(m->file, &m->vocab);
+    if (st) return st;
+    m->hp.n_vocab = herd_vocab_n_tokens(m->vocab);
+    summarize(m);
+    m->n_threads = 1;
+    return HERD_OK;
+}
+
 herd_status herd_model_load(const char *path, const herd_model_params *params, herd_model **out)
 {
     *out = NULL;
@@ -236,9 +257,17 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     herd_model *m = herd_calloc(1, sizeof *m);
     if (!m) return HERD_E_NOMEM;
     snprintf(m->path, sizeof m->path, "%s", path);
+    const bool vocab_only = params && params->vocab_only;
+    /* A vocabulary is a few megabytes of a file that may hold gigabytes of
+     * weights: map it rather than read it all. */
     herd_status st =
-        gguf_open_ex(path, params && params->mmap ? GGUF_MAP : GGUF_READ, &m->file);
+        gguf_open_ex(path, vocab_only || (params && params->mmap) ? GGUF_MAP : GGUF_READ, &m->file);
     if (st) goto fail;
+    if (vocab_only) {
+        if ((st = load_vocab_only(m))) goto fail;
+        *out = m;
+        return HERD_OK;
+    }
     if (!gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name)) {
         st = herd_seterr(HERD_E_FORMAT, "%s: missing general.architecture", path);
         goto fail;
@@ -309,8 +338,14 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
 {
     memset(info, 0, sizeof *info);
     info->arch = m->arch_name;
-    info->family = m->hp.n_expert ? "Mixtral-style mixture of experts" : m->arch->family;
-    describe_features(m, info->features, sizeof info->features);
+    info->vocab_only = m->vocab_only;
+    info->family = m->hp.n_expert ? "Mixtral-style mixture of experts"
+                   : m->arch      ? m->arch->family
+                                  : "(not supported by herd)";
+    if (m->layers)
+        describe_features(m, info->features, sizeof info->features);
+    else
+        snprintf(info->features, sizeof info->features, "vocabulary only");
     info->n_expert = m->hp.n_expert;
     info->n_expert_used = m->hp.n_expert_used;
     info->swa_window = m->hp.swa_window;

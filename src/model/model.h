@@ -88,6 +88,7 @@ struct herd_model {
     herd_weight tok_embd, output_norm, output_norm_b, output, output_b;
     herd_layer *layers;
     bool tied_output;
+    bool vocab_only; /* herd_model_params.vocab_only: no weights bound */
     int n_threads;
     uint64_t n_params, tensor_bytes;
     uint32_t file_type; /* the most common matrix type */

@@ -336,6 +336,7 @@ herd_status herd_synth(const herd_synth_params *p)
     for (int i = 0; i < l.n && !st; i++) {
         const synth_tensor *s = &l.v[i];
         const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
+        if (p->progress) p->progress(i, l.n, s->t.name, p->user);
         if (!(st = make_tensor(s, buf, splitmix(&k), nt))) st = herd_gguf_out_write(out, buf, b);
     }
     st = herd_gguf_out_end(out, st);
