@@ -111,125 +111,57 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
         cli_error(2, "%s needs a value", a);                                                       \
         return false;                                                                              \
     }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        /* One option a line reads best. */
+        /* clang-format off */
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEED(); o->model = v; }
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEED(); o->prompt = v; }
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { NEED(); o->file = v; }
+        else if (!strcmp(a, "--ids")) { NEED(); o->ids = v; }
+        else if (!strcmp(a, "--out") || !strcmp(a, "-o")) { NEED(); o->out = v; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { NEED(); ok = cli_int(a, v, -1, INT_MAX, &o->n_predict); }
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { NEED(); ok = cli_int(a, v, 0, 1 << 24, &o->n_ctx); }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { NEED(); ok = cli_int(a, v, 1, 1 << 20, &o->n_batch); }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEED(); ok = cli_threads(a, v, &o->n_threads); }
+        else if (!strcmp(a, "--chunks")) { NEED(); ok = cli_int(a, v, 1, INT_MAX, &o->n_chunks); }
+        else if (!strcmp(a, "--swa")) { NEED(); ok = cli_int(a, v, 0, 1 << 24, &o->swa); }
+        else if (!strcmp(a, "--temp")) { NEED(); ok = parse_float(a, v, 0, 1e30f, &o->sp.temp); }
+        else if (!strcmp(a, "--top-k")) { NEED(); ok = cli_int(a, v, 0, INT_MAX, &o->sp.top_k); }
+        else if (!strcmp(a, "--top-p")) { NEED(); ok = parse_float(a, v, 0, 1, &o->sp.top_p); }
+        else if (!strcmp(a, "--min-p")) { NEED(); ok = parse_float(a, v, 0, 1, &o->sp.min_p); }
+        else if (!strcmp(a, "--repeat-penalty")) { NEED(); ok = parse_float(a, v, 1e-6f, 1e30f, &o->sp.repeat_penalty); }
+        else if (!strcmp(a, "--repeat-last-n")) { NEED(); ok = cli_int(a, v, 0, INT_MAX, &o->sp.repeat_last_n); }
+        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { NEED(); ok = parse_u64(a, v, &o->sp.seed); }
+        else if (!strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strcmp(a, "--cache-type") ||
+                 !strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
             NEED();
-            o->model = v;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            NEED();
-            o->prompt = v;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            NEED();
-            o->file = v;
-        } else if (!strcmp(a, "--ids")) {
-            NEED();
-            o->ids = v;
-        } else if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
-            NEED();
-            o->out = v;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            NEED();
-            ok = cli_int(a, v, -1, INT_MAX, &o->n_predict);
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            NEED();
-            ok = cli_int(a, v, 0, 1 << 24, &o->n_ctx);
-        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
-            NEED();
-            ok = cli_int(a, v, 1, 1 << 20, &o->n_batch);
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            NEED();
-            ok = cli_threads(a, v, &o->n_threads);
-        } else if (!strcmp(a, "--chunks")) {
-            NEED();
-            ok = cli_int(a, v, 1, INT_MAX, &o->n_chunks);
-        } else if (!strcmp(a, "--swa")) {
-            NEED();
-            ok = cli_int(a, v, 0, 1 << 24, &o->swa);
-        } else if (!strcmp(a, "--temp")) {
-            NEED();
-            ok = parse_float(a, v, 0, 1e30f, &o->sp.temp);
-        } else if (!strcmp(a, "--top-k")) {
-            NEED();
-            ok = cli_int(a, v, 0, INT_MAX, &o->sp.top_k);
-        } else if (!strcmp(a, "--top-p")) {
-            NEED();
-            ok = parse_float(a, v, 0, 1, &o->sp.top_p);
-        } else if (!strcmp(a, "--min-p")) {
-            NEED();
-            ok = parse_float(a, v, 0, 1, &o->sp.min_p);
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            NEED();
-            ok = parse_float(a, v, 1e-6f, 1e30f, &o->sp.repeat_penalty);
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            NEED();
-            ok = cli_int(a, v, 0, INT_MAX, &o->sp.repeat_last_n);
-        } else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
-            NEED();
-            ok = parse_u64(a, v, &o->sp.seed);
-        } else if (!strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strcmp(a, "--cache-type") ||
-                   !strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
-            NEED();
-            if (!strcmp(v, "f16"))
-                o->cache_type = HERD_KV_F16;
-            else if (!strcmp(v, "f32"))
-                o->cache_type = HERD_KV_F32;
-            else
-                return cli_error(2, "%s: cache type must be f16 or f32", a), false;
-        } else if (!strcmp(a, "--task")) {
-            NEED();
-            o->task = v;
-        } else if (!strcmp(a, "--limit")) {
-            NEED();
-            ok = cli_int(a, v, 1, INT_MAX, &o->limit);
-        } else if (!strcmp(a, "--kl-divergence-base")) {
-            NEED();
-            o->kl_base = v;
-        } else if (!strcmp(a, "--kl-divergence")) {
-            o->kl_divergence = 1;
-            takes = false;
-        } else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
-            NEED();
-            ok = cli_int(a, v, 1, 4096, &o->n_parallel);
-        } else if (!strcmp(a, "--scores")) {
-            o->scores = 1;
-            takes = false;
-        } else if (!strcmp(a, "--system")) {
-            NEED();
-            o->system = v;
-        } else if (!strcmp(a, "--chat-template")) {
-            NEED();
-            o->chat_template = v;
-        } else if (!strcmp(a, "--chat")) {
-            o->chat = 1;
-            takes = false;
-        } else if (!strcmp(a, "--no-bos")) {
-            o->no_bos = 1;
-            takes = false;
-        } else if (!strcmp(a, "--pieces")) {
-            o->pieces = 1;
-            takes = false;
-        } else if (!strcmp(a, "--special")) {
-            o->special = 1;
-            takes = false;
-        } else if (!strcmp(a, "--no-display-prompt")) {
-            o->no_display_prompt = 1;
-            takes = false;
-        } else if (!strcmp(a, "--mmap")) {
-            o->mmap = 1;
-            takes = false;
-        } else if (!strcmp(a, "--no-mmap")) {
-            o->mmap = 0;
-            takes = false;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            o->verbose = 1;
-            takes = false;
-        } else if (a[0] == '-' && a[1])
-            return cli_error(2, "unknown option %s", a), false;
+            if (!strcmp(v, "f16")) o->cache_type = HERD_KV_F16;
+            else if (!strcmp(v, "f32")) o->cache_type = HERD_KV_F32;
+            else return cli_error(2, "%s: cache type must be f16 or f32", a), false;
+        }
+        else if (!strcmp(a, "--task")) { NEED(); o->task = v; }
+        else if (!strcmp(a, "--limit")) { NEED(); ok = cli_int(a, v, 1, INT_MAX, &o->limit); }
+        else if (!strcmp(a, "--kl-divergence-base")) { NEED(); o->kl_base = v; }
+        else if (!strcmp(a, "--kl-divergence")) { o->kl_divergence = 1; takes = false; }
+        else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) { NEED(); ok = cli_int(a, v, 1, 4096, &o->n_parallel); }
+        else if (!strcmp(a, "--scores")) { o->scores = 1; takes = false; }
+        else if (!strcmp(a, "--system")) { NEED(); o->system = v; }
+        else if (!strcmp(a, "--chat-template")) { NEED(); o->chat_template = v; }
+        else if (!strcmp(a, "--chat")) { o->chat = 1; takes = false; }
+        else if (!strcmp(a, "--no-bos")) { o->no_bos = 1; takes = false; }
+        else if (!strcmp(a, "--pieces")) { o->pieces = 1; takes = false; }
+        else if (!strcmp(a, "--special")) { o->special = 1; takes = false; }
+        else if (!strcmp(a, "--no-display-prompt")) { o->no_display_prompt = 1; takes = false; }
+        else if (!strcmp(a, "--mmap")) { o->mmap = 1; takes = false; }
+        else if (!strcmp(a, "--no-mmap")) { o->mmap = 0; takes = false; }
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { o->verbose = 1; takes = false; }
+        else if (a[0] == '-' && a[1]) return cli_error(2, "unknown option %s", a), false;
         else {
             if (o->n_positional == 4) return cli_error(2, "too many arguments"), false;
             o->positional[o->n_positional++] = a;
             takes = false;
         }
 #undef NEED
+        /* clang-format on */
         if (!ok) return false;
         if (takes) i++;
     }
