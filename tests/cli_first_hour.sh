@@ -31,6 +31,12 @@ expect 2 tokenize -m "$M" "Hello"
 expect 2 info "$M" extra
 expect 2 eval -m "$M" --task tests/data/tasks/arc.jsonl stray
 expect 2 run -m "$M" -p "a" -f "$M"
+# an option the command would not use is refused too
+expect 2 info "$M" -p "Hello"
+expect 2 chat -m "$M" -f "$M"
+expect 2 perplexity -m "$M" -f tests/data/kjv-heldout-20k.txt --temp 0
+expect 2 bench -m "$M" -c 128
+expect 2 tokenize -m "$M" -p "Hello" -n 4
 
 # ---- -f FILE: the prompt is the file, less one final newline (llama.cpp's -f)
 printf 'And God said\n' >"$TMP/p.txt"
