@@ -67,8 +67,13 @@ V=../shared/vocab
 if [ -d "$V" ]; then
     printf '[{"role": "user", "content": "Hello"}]' >"$TMP/msgs.json"
     for v in "$V"/*.gguf; do
-        "$HERD" tokenize -m "$v" -p "Hello world" >"$TMP/out" 2>"$TMP/err" && grep -Eq '^[0-9 ]+$' "$TMP/out" ||
+        "$HERD" tokenize -m "$v" -p "Hello world" --no-bos >"$TMP/out" 2>"$TMP/err" ||
             bad "tokenize $v: $(cat "$TMP/err")"
+        # llama.cpp's ids for the input "Hello world" in $v.inp / $v.out
+        k=$(awk 'prev && $0 == "Hello world" { print n + 1; exit } { prev = ($0 == "__ggml_vocab_test__") } prev { n++ }' "$v.inp")
+        want=$(sed -n "${k:-0}p" "$v.out" | sed 's/^ *//')
+        [ -n "$k" ] && [ "$(cat "$TMP/out")" = "$want" ] ||
+            bad "tokenize $v: '$(cat "$TMP/out")', llama.cpp '$want'"
         "$HERD" template -m "$v" --messages "$TMP/msgs.json" >/dev/null 2>"$TMP/err" || bad "template $v: $(cat "$TMP/err")"
         "$HERD" info "$v" >"$TMP/out" 2>"$TMP/err" && grep -q "vocabulary only" "$TMP/out" ||
             bad "info $v: $(cat "$TMP/err")"
