@@ -31,6 +31,12 @@ expect 2 tokenize -m "$M" "Hello"
 expect 2 info "$M" extra
 expect 2 eval -m "$M" --task tests/data/tasks/arc.jsonl stray
 expect 2 run -m "$M" -p "a" -f "$M"
+# an option the command would not use is refused too
+expect 2 info "$M" -p "Hello"
+expect 2 chat -m "$M" -f "$M"
+expect 2 perplexity -m "$M" -f tests/data/kjv-heldout-20k.txt --temp 0
+expect 2 bench -m "$M" -c 128
+expect 2 tokenize -m "$M" -p "Hello" -n 4
 
 # ---- -f FILE: the prompt is the file, less one final newline (llama.cpp's -f)
 printf 'And God said\n' >"$TMP/p.txt"
@@ -61,8 +67,13 @@ V=../shared/vocab
 if [ -d "$V" ]; then
     printf '[{"role": "user", "content": "Hello"}]' >"$TMP/msgs.json"
     for v in "$V"/*.gguf; do
-        "$HERD" tokenize -m "$v" -p "Hello world" >"$TMP/out" 2>"$TMP/err" && grep -Eq '^[0-9 ]+$' "$TMP/out" ||
+        "$HERD" tokenize -m "$v" -p "Hello world" --no-bos >"$TMP/out" 2>"$TMP/err" ||
             bad "tokenize $v: $(cat "$TMP/err")"
+        # llama.cpp's ids for the input "Hello world" in $v.inp / $v.out
+        k=$(awk 'prev && $0 == "Hello world" { print n + 1; exit } { prev = ($0 == "__ggml_vocab_test__") } prev { n++ }' "$v.inp")
+        want=$(sed -n "${k:-0}p" "$v.out" | sed 's/^ *//')
+        [ -n "$k" ] && [ "$(cat "$TMP/out")" = "$want" ] ||
+            bad "tokenize $v: '$(cat "$TMP/out")', llama.cpp '$want'"
         "$HERD" template -m "$v" --messages "$TMP/msgs.json" >/dev/null 2>"$TMP/err" || bad "template $v: $(cat "$TMP/err")"
         "$HERD" info "$v" >"$TMP/out" 2>"$TMP/err" && grep -q "vocabulary only" "$TMP/out" ||
             bad "info $v: $(cat "$TMP/err")"

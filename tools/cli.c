@@ -92,7 +92,7 @@ static bool parse_u64(const char *flag, const char *s, uint64_t *out)
     return true;
 }
 
-bool cli_parse(int argc, char **argv, cli_opts *o)
+bool cli_parse(int argc, char **argv, unsigned allowed, cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->n_predict = -1;
@@ -106,139 +106,78 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true, takes = true;
+/* An option of a group the command does not use would be ignored: refuse it. */
+#define G(group)                                                                                   \
+    if (!(allowed & (group))) {                                                                    \
+        cli_error(2, "%s does not apply to herd %s (herd %s --help)", a, argv[0], argv[0]);         \
+        return false;                                                                              \
+    }
 #define NEED()                                                                                     \
     if (!v) {                                                                                      \
         cli_error(2, "%s needs a value", a);                                                       \
         return false;                                                                              \
     }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        /* One option a line reads best. */
+        /* clang-format off */
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) { G(CLI_MODEL); NEED(); o->model = v; }
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { G(CLI_PROMPT); NEED(); o->prompt = v; }
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { G(CLI_FILE); NEED(); o->file = v; }
+        else if (!strcmp(a, "--ids")) { G(CLI_PROMPT); NEED(); o->ids = v; }
+        else if (!strcmp(a, "--out") || !strcmp(a, "-o")) { G(CLI_OUT); NEED(); o->out = v; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { G(CLI_GEN); NEED(); ok = cli_int(a, v, -1, INT_MAX, &o->n_predict); }
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { G(CLI_CTX); NEED(); ok = cli_int(a, v, 0, 1 << 24, &o->n_ctx); }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { G(CLI_CTX); NEED(); ok = cli_int(a, v, 1, 1 << 20, &o->n_batch); }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { G(CLI_MODEL); NEED(); ok = cli_threads(a, v, &o->n_threads); }
+        else if (!strcmp(a, "--chunks")) { G(CLI_PPL); NEED(); ok = cli_int(a, v, 1, INT_MAX, &o->n_chunks); }
+        else if (!strcmp(a, "--swa")) { G(CLI_CTX); NEED(); ok = cli_int(a, v, 0, 1 << 24, &o->swa); }
+        else if (!strcmp(a, "--temp")) { G(CLI_GEN); NEED(); ok = parse_float(a, v, 0, 1e30f, &o->sp.temp); }
+        else if (!strcmp(a, "--top-k")) { G(CLI_GEN); NEED(); ok = cli_int(a, v, 0, INT_MAX, &o->sp.top_k); }
+        else if (!strcmp(a, "--top-p")) { G(CLI_GEN); NEED(); ok = parse_float(a, v, 0, 1, &o->sp.top_p); }
+        else if (!strcmp(a, "--min-p")) { G(CLI_GEN); NEED(); ok = parse_float(a, v, 0, 1, &o->sp.min_p); }
+        else if (!strcmp(a, "--repeat-penalty")) { G(CLI_GEN); NEED(); ok = parse_float(a, v, 1e-6f, 1e30f, &o->sp.repeat_penalty); }
+        else if (!strcmp(a, "--repeat-last-n")) { G(CLI_GEN); NEED(); ok = cli_int(a, v, 0, INT_MAX, &o->sp.repeat_last_n); }
+        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { G(CLI_GEN); NEED(); ok = parse_u64(a, v, &o->sp.seed); }
+        else if (!strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strcmp(a, "--cache-type") ||
+                 !strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
+            G(CLI_CTX);
             NEED();
-            o->model = v;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            NEED();
-            o->prompt = v;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            NEED();
-            o->file = v;
-        } else if (!strcmp(a, "--ids")) {
-            NEED();
-            o->ids = v;
-        } else if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
-            NEED();
-            o->out = v;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            NEED();
-            ok = cli_int(a, v, -1, INT_MAX, &o->n_predict);
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            NEED();
-            ok = cli_int(a, v, 0, 1 << 24, &o->n_ctx);
-        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
-            NEED();
-            ok = cli_int(a, v, 1, 1 << 20, &o->n_batch);
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            NEED();
-            ok = cli_threads(a, v, &o->n_threads);
-        } else if (!strcmp(a, "--chunks")) {
-            NEED();
-            ok = cli_int(a, v, 1, INT_MAX, &o->n_chunks);
-        } else if (!strcmp(a, "--swa")) {
-            NEED();
-            ok = cli_int(a, v, 0, 1 << 24, &o->swa);
-        } else if (!strcmp(a, "--temp")) {
-            NEED();
-            ok = parse_float(a, v, 0, 1e30f, &o->sp.temp);
-        } else if (!strcmp(a, "--top-k")) {
-            NEED();
-            ok = cli_int(a, v, 0, INT_MAX, &o->sp.top_k);
-        } else if (!strcmp(a, "--top-p")) {
-            NEED();
-            ok = parse_float(a, v, 0, 1, &o->sp.top_p);
-        } else if (!strcmp(a, "--min-p")) {
-            NEED();
-            ok = parse_float(a, v, 0, 1, &o->sp.min_p);
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            NEED();
-            ok = parse_float(a, v, 1e-6f, 1e30f, &o->sp.repeat_penalty);
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            NEED();
-            ok = cli_int(a, v, 0, INT_MAX, &o->sp.repeat_last_n);
-        } else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
-            NEED();
-            ok = parse_u64(a, v, &o->sp.seed);
-        } else if (!strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strcmp(a, "--cache-type") ||
-                   !strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
-            NEED();
-            if (!strcmp(v, "f16"))
-                o->cache_type = HERD_KV_F16;
-            else if (!strcmp(v, "f32"))
-                o->cache_type = HERD_KV_F32;
-            else
-                return cli_error(2, "%s: cache type must be f16 or f32", a), false;
-        } else if (!strcmp(a, "--task")) {
-            NEED();
-            o->task = v;
-        } else if (!strcmp(a, "--limit")) {
-            NEED();
-            ok = cli_int(a, v, 1, INT_MAX, &o->limit);
-        } else if (!strcmp(a, "--kl-divergence-base")) {
-            NEED();
-            o->kl_base = v;
-        } else if (!strcmp(a, "--kl-divergence")) {
-            o->kl_divergence = 1;
-            takes = false;
-        } else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
-            NEED();
-            ok = cli_int(a, v, 1, 4096, &o->n_parallel);
-        } else if (!strcmp(a, "--scores")) {
-            o->scores = 1;
-            takes = false;
-        } else if (!strcmp(a, "--system")) {
-            NEED();
-            o->system = v;
-        } else if (!strcmp(a, "--chat-template")) {
-            NEED();
-            o->chat_template = v;
-        } else if (!strcmp(a, "--chat")) {
-            o->chat = 1;
-            takes = false;
-        } else if (!strcmp(a, "--no-bos")) {
-            o->no_bos = 1;
-            takes = false;
-        } else if (!strcmp(a, "--pieces")) {
-            o->pieces = 1;
-            takes = false;
-        } else if (!strcmp(a, "--special")) {
-            o->special = 1;
-            takes = false;
-        } else if (!strcmp(a, "--no-display-prompt")) {
-            o->no_display_prompt = 1;
-            takes = false;
-        } else if (!strcmp(a, "--mmap")) {
-            o->mmap = 1;
-            takes = false;
-        } else if (!strcmp(a, "--no-mmap")) {
-            o->mmap = 0;
-            takes = false;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            o->verbose = 1;
-            takes = false;
-        } else if (a[0] == '-' && a[1])
-            return cli_error(2, "unknown option %s", a), false;
+            if (!strcmp(v, "f16")) o->cache_type = HERD_KV_F16;
+            else if (!strcmp(v, "f32")) o->cache_type = HERD_KV_F32;
+            else return cli_error(2, "%s: cache type must be f16 or f32", a), false;
+        }
+        else if (!strcmp(a, "--task")) { G(CLI_EVAL); NEED(); o->task = v; }
+        else if (!strcmp(a, "--limit")) { G(CLI_EVAL); NEED(); ok = cli_int(a, v, 1, INT_MAX, &o->limit); }
+        else if (!strcmp(a, "--kl-divergence-base")) { G(CLI_PPL); NEED(); o->kl_base = v; }
+        else if (!strcmp(a, "--kl-divergence")) { G(CLI_PPL); o->kl_divergence = 1; takes = false; }
+        else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) { G(CLI_PARALLEL); NEED(); ok = cli_int(a, v, 1, 4096, &o->n_parallel); }
+        else if (!strcmp(a, "--scores")) { G(CLI_EVAL); o->scores = 1; takes = false; }
+        else if (!strcmp(a, "--system")) { G(CLI_CHAT); NEED(); o->system = v; }
+        else if (!strcmp(a, "--chat-template")) { G(CLI_CHAT); NEED(); o->chat_template = v; }
+        else if (!strcmp(a, "--chat")) { G(CLI_CHAT); o->chat = 1; takes = false; }
+        else if (!strcmp(a, "--no-bos")) { G(CLI_PROMPT); o->no_bos = 1; takes = false; }
+        else if (!strcmp(a, "--pieces")) { G(CLI_PIECES); o->pieces = 1; takes = false; }
+        else if (!strcmp(a, "--no-display-prompt")) { G(CLI_GEN); o->no_display_prompt = 1; takes = false; }
+        else if (!strcmp(a, "--mmap")) { G(CLI_MODEL); o->mmap = 1; takes = false; }
+        else if (!strcmp(a, "--no-mmap")) { G(CLI_MODEL); o->mmap = 0; takes = false; }
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { G(CLI_VERBOSE); o->verbose = 1; takes = false; }
+        else if (a[0] == '-' && a[1]) return cli_error(2, "unknown option %s", a), false;
         else {
             if (o->n_positional == 4) return cli_error(2, "too many arguments"), false;
             o->positional[o->n_positional++] = a;
             takes = false;
         }
 #undef NEED
+#undef G
+        /* clang-format on */
         if (!ok) return false;
         if (takes) i++;
     }
     /* One positional argument is the model when -m is not given (`herd info
      * M.gguf`); anything else would be silently ignored, so it is an error. */
-    const int allowed = o->model ? 0 : 1;
-    if (o->n_positional > allowed) {
+    const int n_free = o->model ? 0 : 1;
+    if (o->n_positional > n_free) {
         cli_error(2, "unexpected argument '%s' (the model is -m FILE, a prompt -p TEXT or -f FILE)",
-                  o->positional[allowed]);
+                  o->positional[n_free]);
         return false;
     }
     if (!o->model && o->n_positional) o->model = o->positional[0];

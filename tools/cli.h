@@ -15,7 +15,7 @@ typedef struct cli_opts {
     int swa;      /* --swa N: -1 = the file's window, 0 = off */
     int n_chunks; /* --chunks K: -1 = all */
     herd_sampler_params sp;
-    int no_bos, pieces, special, no_display_prompt, verbose;
+    int no_bos, pieces, no_display_prompt, verbose;
     int mmap; /* --mmap: map the model file instead of reading it (see herd_model_params) */
     herd_kv_type cache_type;
     const char *positional[4];
@@ -33,9 +33,27 @@ typedef struct cli_opts {
     int chat;                  /* --chat: -p is a user message */
 } cli_opts;
 
-/* Parse argv[1..] (argv[0] is the subcommand). Prints the error and returns
- * false on an unknown flag or a missing/invalid value. */
-bool cli_parse(int argc, char **argv, cli_opts *o);
+/* The groups of options a command uses; an option of another group is an
+ * error, never silently ignored. */
+enum {
+    CLI_MODEL = 1 << 0,    /* -m, -t, --mmap, --no-mmap */
+    CLI_PROMPT = 1 << 1,   /* -p, --ids, --no-bos */
+    CLI_FILE = 1 << 2,     /* -f */
+    CLI_GEN = 1 << 3,      /* -n, sampling, --no-display-prompt */
+    CLI_CTX = 1 << 4,      /* -c, -b, -ctk/-ctv, --swa */
+    CLI_PPL = 1 << 5,      /* --chunks, --kl-divergence-base, --kl-divergence */
+    CLI_EVAL = 1 << 6,     /* --task, --limit, --scores */
+    CLI_CHAT = 1 << 7,     /* --chat, --system, --chat-template */
+    CLI_PARALLEL = 1 << 8, /* --parallel */
+    CLI_PIECES = 1 << 9,   /* --pieces */
+    CLI_OUT = 1 << 10,     /* --out */
+    CLI_VERBOSE = 1 << 11, /* -v */
+};
+
+/* Parse argv[1..] (argv[0] is the subcommand), accepting the options of the
+ * groups in `allowed`. Prints the error and returns false on an unknown or
+ * inapplicable flag, a missing or invalid value, or a stray argument. */
+bool cli_parse(int argc, char **argv, unsigned allowed, cli_opts *o);
 
 /* Print "herd: <what>: <herd_errmsg()>" and return 1. */
 int cli_fail(const char *what);

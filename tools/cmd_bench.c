@@ -66,7 +66,7 @@ int cmd_bench(int argc, char **argv)
             rest[nr++] = argv[i];
     }
     cli_opts o;
-    bool ok = cli_parse(nr, rest, &o);
+    bool ok = cli_parse(nr, rest, CLI_MODEL, &o);
     free(rest);
     if (!ok) return 2;
     herd_model *m = cli_load_model(&o);

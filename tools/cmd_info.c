@@ -29,7 +29,7 @@ static void vocab_info(const herd_model_info *in)
 int cmd_info(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_CTX | CLI_PARALLEL, &o)) return 2;
     herd_model *m = cli_load_model_as(&o, CLI_LOAD_ANY);
     if (!m) return 1;
     herd_model_info in;
@@ -87,7 +87,7 @@ int cmd_info(int argc, char **argv)
 int cmd_tokenize(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_PROMPT | CLI_FILE | CLI_PIECES, &o)) return 2;
     if (!o.prompt && !o.file) return cli_error(2, "tokenize: -p TEXT or -f FILE is required");
     if (o.prompt && o.file) return cli_error(2, "tokenize: -p TEXT and -f FILE: give one");
     /* -f FILE: the file's bytes, all of them (NULs too), tokenized as -p's. */

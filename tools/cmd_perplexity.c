@@ -180,7 +180,7 @@ static int kl_divergence(herd_model *m, const cli_opts *o)
 int cmd_perplexity(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_FILE | CLI_CTX | CLI_PPL, &o)) return 2;
     if (o.kl_divergence && !o.kl_base)
         return cli_error(2, "perplexity: --kl-divergence needs --kl-divergence-base FILE");
     if (!o.kl_divergence && !o.file) return cli_error(2, "perplexity: -f TEXTFILE is required");

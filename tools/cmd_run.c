@@ -176,7 +176,9 @@ static char *prompt_from_file(cli_opts *o)
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_PROMPT | CLI_FILE | CLI_GEN | CLI_CTX | CLI_CHAT,
+                   &o))
+        return 2;
     char *file_prompt = NULL;
     if (o.file && !(file_prompt = prompt_from_file(&o))) return o.prompt || o.ids ? 2 : 1;
     double t0 = herd_time();
@@ -209,7 +211,7 @@ int cmd_run(int argc, char **argv)
 int cmd_logits(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_PROMPT | CLI_FILE | CLI_CTX | CLI_OUT, &o)) return 2;
     if (!o.out) return cli_error(2, "logits: --out FILE is required");
     char *file_prompt = NULL;
     if (o.file && !(file_prompt = prompt_from_file(&o))) return 2;
