@@ -202,6 +202,8 @@ static void group_cells(const herd_kv_cache *kv, int n_seq, int32_t *seg, int32_
 typedef struct {
     herd_ctx *ctx;
     int il;
+    const herd_kv_cache *kv; /* the layer's cache */
+    int swa;                 /* the layer's window (0: none) */
     const herd_batch *b;
     const int32_t *seq;
     bool vector; /* ggml's vector path (attention_worker), else herd_attn */
@@ -218,14 +220,14 @@ static void attention_worker(void *arg, int ith, int nth)
     const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     for (int th; (th = herd_parallel_next(&j->next)) < j->b->n_tokens * H;) {
         const int t = th / H, h = th % H, sq = j->seq[t];
-        att_view a = {.kv = &ctx->kv,
+        att_view a = {.kv = j->kv,
                       .il = j->il,
                       .kv_off = (h / group) * D,
                       .head_dim = D,
                       .scale = j->scale,
                       .cells = ctx->vis + ctx->seg[sq],
                       .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
-                      .swa = ctx->swa,
+                      .swa = j->swa,
                       .slope = alibi_slope(hp, ctx->model->arch, h)};
         const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
         float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
@@ -251,7 +253,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
     const float **q = malloc((size_t)nq_max * sizeof *q);
     float **out = malloc((size_t)nq_max * sizeof *out);
     int32_t *qpos = malloc((size_t)nq_max * sizeof *qpos);
-    const size_t esz = ctx->kv.type == HERD_TYPE_F16 ? 2 : 4;
+    const herd_kv_cache *kv = j->kv;
+    const size_t esz = kv->type == HERD_TYPE_F16 ? 2 : 4;
     for (int it; (it = herd_parallel_next(&j->next)) < n_tiles * n_units;) {
         const int u = it % n_units, t0 = (it / n_units) * ATT_TILE;
         const int h0 = u * per, g = h0 / group;
@@ -272,16 +275,16 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
                                 .q_pos = qpos,
                                 .nq = nq,
                                 .head_dim = D,
-                                .k = ctx->kv.k[j->il] + esz * (size_t)g * D,
-                                .v = ctx->kv.v[j->il] + esz * (size_t)g * D,
-                                .row_bytes = ctx->kv.row_bytes,
-                                .type = ctx->kv.type,
+                                .k = kv->k[j->il] + esz * (size_t)g * D,
+                                .v = kv->v[j->il] + esz * (size_t)g * D,
+                                .row_bytes = kv->row_bytes,
+                                .type = kv->type,
                                 .cells = ctx->vis + ctx->seg[sq],
-                                .cell_pos = ctx->kv.pos,
+                                .cell_pos = kv->pos,
                                 .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
                                 .scale = j->scale,
                                 .slope = alibi_slope(hp, ctx->model->arch, h0),
-                                .swa = ctx->swa};
+                                .swa = j->swa};
             herd_attn(&a, scratch);
             t = t1;
         }
@@ -298,19 +301,22 @@ void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *s
     pthread_once(&once, pick_kernels);
     const herd_hparams *hp = &ctx->model->hp;
     const int T = b->n_tokens;
+    const herd_kv_cache *kv = herd_ctx_kv(ctx, il);
     /* phi2 scales Q before attention, so its scores are not scaled again */
     att_job job = {.ctx = ctx,
                    .il = il,
+                   .kv = kv,
+                   .swa = herd_layer_windowed(hp, ctx->swa, il) ? ctx->swa : 0,
                    .b = b,
                    .seq = seq,
-                   .vector = T < TILED_MIN_TOKENS && ctx->kv.type == HERD_TYPE_F16,
+                   .vector = T < TILED_MIN_TOKENS && kv->type == HERD_TYPE_F16,
                    .scale =
                        ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)hp->head_dim)};
     atomic_init(&job.next, 0);
-    group_cells(&ctx->kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
+    group_cells(kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
     /* Threads only pay off when there is enough work to split: waking them
      * costs microseconds, a tiny model's decode step is about that long. */
-    const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * ctx->kv.n_used;
+    const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * kv->n_used;
     herd_parallel(work > 65536 ? ctx->n_threads : 1,
                   job.vector ? attention_worker : attention_worker_tiled, &job);
 }

@@ -285,11 +285,12 @@ static void project_qkv(herd_ctx *c, const herd_layer *L, const herd_batch *b, c
 /* Write the batch's K and V rows into their cache cells. */
 static void store_kv(herd_ctx *c, int il, int T)
 {
-    const herd_kv_cache *kv = &c->kv;
+    const herd_kv_cache *kv = herd_ctx_kv(c, il);
+    const int32_t *cells = herd_ctx_cells(c, il);
     const int n = c->model->hp.n_embd_kv;
     for (int t = 0; t < T; t++) {
-        uint8_t *kd = kv->k[il] + (size_t)c->cells[t] * kv->row_bytes;
-        uint8_t *vd = kv->v[il] + (size_t)c->cells[t] * kv->row_bytes;
+        uint8_t *kd = kv->k[il] + (size_t)cells[t] * kv->row_bytes;
+        uint8_t *vd = kv->v[il] + (size_t)cells[t] * kv->row_bytes;
         const float *ks = c->s.k + (size_t)t * n, *vs = c->s.v + (size_t)t * n;
         if (kv->type == HERD_TYPE_F32) {
             memcpy(kd, ks, (size_t)n * sizeof(float));

@@ -59,6 +59,9 @@ typedef struct herd_hparams {
     float max_alibi_bias, clamp_kqv; /* 0: off */
     int n_expert, n_expert_used;     /* 0: dense MLP */
     int swa_window;                  /* from the file; 0: none */
+    /* Layers that attend to everything although the model has a window
+     * (Gemma's global layers); all false: every layer is windowed (Mistral). */
+    bool swa_dense[HERD_MAX_LAYERS];
     bool parallel_residual;          /* gptneox.use_parallel_residual */
 } herd_hparams;
 
@@ -96,19 +99,34 @@ struct herd_model {
 
 /* ------------------------------------------------------------- KV cache */
 
+/* A context keeps one cache for the layers that attend to everything and one
+ * for the sliding-window layers (Gemma alternates them): the window's cache
+ * holds W - 1 + n_batch cells per sequence and forgets the older ones, so its
+ * memory stays flat however long the generation. A model without a window
+ * has only the first, Mistral (every layer windowed) only the second. */
 typedef struct herd_kv_cache {
-    int n_cells;
+    int n_cells; /* 0: no layer uses this cache */
     uint32_t type; /* HERD_TYPE_F16 or HERD_TYPE_F32 */
     size_t row_bytes; /* bytes of one cell's K (or V) in one layer */
     int32_t *pos;     /* [n_cells]; -1 = free */
     int32_t *seq;     /* [n_cells] */
     int n_used;
-    uint8_t **k, **v; /* [n_layer] → [n_cells][n_embd_kv] */
+    uint8_t **k, **v; /* [n_layer] → [n_cells][n_embd_kv]; NULL: the other cache's layer */
 } herd_kv_cache;
 
-herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int n_cells, herd_kv_type tk);
+/* Whether layer il attends through the window in a context whose window is
+ * swa (0: none). */
+static inline bool herd_layer_windowed(const herd_hparams *hp, int swa, int il)
+{
+    return swa > 0 && !hp->swa_dense[il];
+}
+
+/* A cache of n_cells for the layers whose herd_layer_windowed() is `windowed`. */
+herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int swa, bool windowed,
+                         int n_cells, herd_kv_type tk);
 void herd_kv_free(herd_kv_cache *kv, int n_layer);
-uint64_t herd_kv_bytes(const herd_hparams *hp, int n_cells, herd_kv_type tk);
+/* Bytes of a cache of n_cells for n_layers layers. */
+uint64_t herd_kv_bytes(const herd_hparams *hp, int n_layers, int n_cells, herd_kv_type tk);
 /* Claim one free cell per batch token (in order); fails if the cache is full
  * or a (seq, pos) pair is already cached. */
 herd_status herd_kv_claim(herd_kv_cache *kv, const herd_batch *b, int32_t *cells);
@@ -141,9 +159,11 @@ typedef struct herd_scratch {
 struct herd_ctx {
     herd_model *model;
     herd_ctx_params params;
-    herd_kv_cache kv;
+    herd_kv_cache kv;     /* layers that attend to everything */
+    herd_kv_cache kv_swa; /* sliding-window layers */
     herd_scratch s;
-    int32_t *cells; /* [n_batch] cell of each batch token */
+    int32_t *cells;     /* [n_batch] cell of each batch token in kv */
+    int32_t *cells_swa; /* [n_batch] … in kv_swa */
     float *logits;  /* [n_batch][n_vocab] */
     int32_t *logit_row; /* [n_batch] row in logits of each batch token, or -1 */
     int32_t *seq;       /* [n_batch] sequence of each batch token */
@@ -156,6 +176,16 @@ struct herd_ctx {
     uint64_t expert_rows_read; /* weight rows of experts multiplied (for tests) */
     int n_threads;
 };
+
+/* The cache of layer il and the cells of the batch's tokens in it. */
+static inline herd_kv_cache *herd_ctx_kv(herd_ctx *c, int il)
+{
+    return herd_layer_windowed(&c->model->hp, c->swa, il) ? &c->kv_swa : &c->kv;
+}
+static inline const int32_t *herd_ctx_cells(const herd_ctx *c, int il)
+{
+    return herd_layer_windowed(&c->model->hp, c->swa, il) ? c->cells_swa : c->cells;
+}
 
 /* Run the layers over a batch whose tokens already have cells; writes logits. */
 herd_status herd_forward(herd_ctx *ctx, const herd_batch *b);
