@@ -131,8 +131,9 @@ typedef struct {
     float scale;
     const int32_t *cells; /* cells of the sequence, in cell order */
     int n_cells;
-    int swa;     /* sliding window (0: none) */
-    float slope; /* ALiBi slope of this head (0: none) */
+    int swa;       /* sliding window (0: none) */
+    float slope;   /* ALiBi slope of this head (0: none) */
+    float softcap; /* scores c·tanh(s / c) (Gemma 2; 0: none) */
 } att_view;
 
 /* Whether a query at pos sees the cell at kpos, and the mask value added to
@@ -158,7 +159,10 @@ static void attend_vector(const att_view *a, const float *q, int pos, float *out
             (const uint16_t *)(a->kv->k[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
         const uint16_t *v =
             (const uint16_t *)(a->kv->v[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
-        float s = dot_f16(q16, k, D) * a->scale + mv;
+        /* ggml folds the cap into the scale: c·tanh(q·k·(scale / c)) */
+        float s = dot_f16(q16, k, D) * a->scale;
+        if (a->softcap != 0.0f) s = a->softcap * tanhf(s);
+        s += mv;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
             ms = expf(M - s);
@@ -228,7 +232,9 @@ static void attention_worker(void *arg, int ith, int nth)
                       .cells = ctx->vis + ctx->seg[sq],
                       .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
                       .swa = j->swa,
-                      .slope = alibi_slope(hp, ctx->model->arch, h)};
+                      .slope = alibi_slope(hp, ctx->model->arch, h),
+                      .softcap = hp->attn_softcap};
+        if (a.softcap != 0.0f) a.scale /= a.softcap;
         const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
         float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
         attend_vector(&a, q, j->b->pos[t], out);
@@ -284,7 +290,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
                                 .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
                                 .scale = j->scale,
                                 .slope = alibi_slope(hp, ctx->model->arch, h0),
-                                .swa = j->swa};
+                                .swa = j->swa,
+                                .softcap = hp->attn_softcap};
             herd_attn(&a, scratch);
             t = t1;
         }

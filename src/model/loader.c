@@ -5,6 +5,7 @@
  */
 #include "model/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,56 @@ static float get_float(const herd_model *m, const char *fmt, float dflt)
     float v;
     snprintf(key, sizeof key, fmt, m->arch_name);
     return gguf_get_f32(m->file, key, &v) ? v : dflt;
+}
+
+/* What Gemma 2/3 and Phi-3 add, read as llama.cpp's loader reads it
+ * (src/models/gemma2.cpp, gemma3.cpp, phi3.cpp and llama-model.cpp): the
+ * window and its layer pattern, the soft-caps, the Q scale, the RoPE of the
+ * window's layers, rope scaling and LongRoPE's context and attention factor. */
+static herd_status read_family_hparams(herd_model *m)
+{
+    herd_hparams *hp = &m->hp;
+    const herd_arch *a = m->arch;
+    char key[128];
+    if (!hp->swa_window) hp->swa_window = a->swa_default;
+    if (hp->swa_window > 0 && a->swa_pattern > 0) {
+        uint32_t n = (uint32_t)a->swa_pattern;
+        snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", m->arch_name);
+        if (gguf_find_kv(m->file, key) && !gguf_get_u32(m->file, key, &n))
+            return herd_seterr(HERD_E_UNSUPPORTED,
+                               "%s: %s is not a number (a per-layer list is not supported)",
+                               m->path, key);
+        for (int il = 0; il < hp->n_layer; il++)
+            hp->swa_dense[il] = n != 0 && il % (int)n == (int)n - 1;
+    }
+    hp->attn_softcap = a->attn_softcap > 0
+                           ? get_float(m, "%s.attn_logit_softcapping", a->attn_softcap)
+                           : 0.0f;
+    hp->final_softcap = get_float(m, "%s.final_logit_softcapping", a->final_softcap);
+    if (hp->attn_softcap < 0 || hp->final_softcap < 0)
+        return herd_seterr(HERD_E_FORMAT, "%s: a negative soft-cap", m->path);
+    hp->q_scale = 1.0f / sqrtf((float)(hp->n_layer == a->q_scale_embd_at ? hp->n_embd / hp->n_head
+                                                                         : hp->head_dim));
+    /* rope.scaling.type: linear (the default) scales by 1/factor, none never
+     * scales, longrope takes its factors from tensors; yarn is not done. */
+    char type[32] = "linear";
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch_name);
+    gguf_get_strz(m->file, key, type, sizeof type);
+    if (strcmp(type, "linear") && strcmp(type, "none") && strcmp(type, "longrope"))
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: rope scaling '%s' is not supported", m->path,
+                           type);
+    float factor = get_float(m, "%s.rope.scaling.factor", 0.0f);
+    if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
+    if (!strcmp(type, "none")) hp->rope_freq_scale = 1.0f;
+    hp->rope_base_swa = a->rope_swa == RSWA_OWN ? 10000.0f : hp->rope_freq_base;
+    hp->rope_base_swa = get_float(m, "%s.rope.freq_base_swa", hp->rope_base_swa);
+    hp->rope_scale_swa = a->rope_swa == RSWA_OWN ? 1.0f : hp->rope_freq_scale;
+    hp->rope_attn_factor = get_float(m, "%s.rope.scaling.attn_factor", 1.0f);
+    herd_status st;
+    if ((st = get_int(m, "%s.rope.scaling.original_context_length", &hp->n_ctx_orig, false,
+                      hp->n_ctx_train)))
+        return st;
+    return HERD_OK;
 }
 
 static herd_status read_hparams(herd_model *m)
@@ -97,7 +148,7 @@ static herd_status read_hparams(herd_model *m)
     hp->rope_freq_scale = 1.0f;
     float factor = get_float(m, "%s.rope.scale_linear", 0.0f);
     if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
-    return HERD_OK;
+    return read_family_hparams(m);
 }
 
 enum { OPTIONAL = 0, REQUIRED = 1, F32_ONLY = 2 };
@@ -160,8 +211,12 @@ static herd_status bind_layer(herd_model *m, int il)
     BIND(bk, "attn_k.bias", KV, 0, 0, F32_ONLY);
     BIND(wv, "attn_v.weight", E, KV, 0, sep);
     BIND(bv, "attn_v.bias", KV, 0, 0, F32_ONLY);
-    BIND(q_norm, "attn_q_norm.weight", hp->head_dim, hp->n_head, 0, F32_ONLY);
-    BIND(k_norm, "attn_k_norm.weight", hp->head_dim, hp->n_head_kv, 0, F32_ONLY);
+    /* One weight per head (StableLM 2 12B) or one for all heads (Gemma 3). */
+    const int qk = m->arch->qk_norm;
+    BIND(q_norm, "attn_q_norm.weight", hp->head_dim, qk ? 0 : hp->n_head, 0,
+         F32_ONLY | (qk ? REQUIRED : 0));
+    BIND(k_norm, "attn_k_norm.weight", hp->head_dim, qk ? 0 : hp->n_head_kv, 0,
+         F32_ONLY | (qk ? REQUIRED : 0));
     BIND(wo, "attn_output.weight", E, E, 0, REQUIRED);
     BIND(bo, "attn_output.bias", E, 0, 0, F32_ONLY);
     /* llama, mpt and gptneox always normalise before the MLP; stablelm may not
@@ -170,15 +225,26 @@ static herd_status bind_layer(herd_model *m, int il)
     BIND(ffn_norm, "ffn_norm.weight", E, 0, 0,
          (res == RES_SEQ || res == RES_NEOX ? REQUIRED : OPTIONAL) | F32_ONLY);
     BIND(ffn_norm_b, "ffn_norm.bias", E, 0, 0, F32_ONLY);
+    const int post = m->arch->post_norms ? REQUIRED | F32_ONLY : F32_ONLY;
+    BIND(post_attn_norm, "post_attention_norm.weight", E, 0, 0, post);
+    BIND(post_ffn_norm, "post_ffw_norm.weight", E, 0, 0, post);
     if (X > 0) {
         BIND(router, "ffn_gate_inp.weight", E, X, 0, REQUIRED);
         BIND(gate_exps, "ffn_gate_exps.weight", E, F, X, REQUIRED);
         BIND(up_exps, "ffn_up_exps.weight", E, F, X, REQUIRED);
         BIND(down_exps, "ffn_down_exps.weight", F, E, X, REQUIRED);
     } else {
-        BIND(w_gate, "ffn_gate.weight", E, F, 0, m->arch->mlp == MLP_SWIGLU ? REQUIRED : OPTIONAL);
+        /* SwiGLU's gate may be fused into ffn_up (2 n_ff rows, gate first: Phi-3). */
+        const herd_mlp_kind mk = m->arch->mlp;
+        snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", il);
+        const gguf_tensor *up = gguf_find_tensor(m->file, nm);
+        const bool fused = mk == MLP_SWIGLU && up && up->ne[1] == 2 * F;
+        BIND(w_gate, "ffn_gate.weight", E, F, 0, mk != MLP_GELU && !fused ? REQUIRED : OPTIONAL);
+        if (fused && L->w_gate.data)
+            return herd_seterr(HERD_E_FORMAT, "%s: blk.%d has ffn_gate and a fused ffn_up", m->path,
+                               il);
         BIND(b_gate, "ffn_gate.bias", F, 0, 0, F32_ONLY);
-        BIND(w_up, "ffn_up.weight", E, F, 0, REQUIRED);
+        BIND(w_up, "ffn_up.weight", E, fused ? 2 * F : F, 0, REQUIRED);
         BIND(b_up, "ffn_up.bias", F, 0, 0, F32_ONLY);
         BIND(w_down, "ffn_down.weight", F, E, 0, REQUIRED);
         BIND(b_down, "ffn_down.bias", E, 0, 0, F32_ONLY);
@@ -204,6 +270,14 @@ static herd_status bind_weights(herd_model *m)
         (st = bind(m, &m->output, "output.weight", E, V, 0, OPTIONAL)) ||
         (st = bind(m, &m->output_b, "output.bias", V, 0, 0, F32_ONLY)))
         return st;
+    /* LongRoPE's factors: both or neither, n_rot / 2 each. */
+    if ((st = bind(m, &m->rope_long, "rope_factors_long.weight", hp->n_rot / 2, 0, 0, F32_ONLY)) ||
+        (st = bind(m, &m->rope_short, "rope_factors_short.weight", hp->n_rot / 2, 0, 0,
+                   F32_ONLY | (m->rope_long.data ? REQUIRED : 0))))
+        return st;
+    if (m->rope_short.data && !m->rope_long.data)
+        return herd_seterr(HERD_E_FORMAT, "%s: rope_factors_short.weight without rope_factors_long.weight",
+                           m->path);
     m->tied_output = m->output.data == NULL;
     if (m->tied_output) m->output = m->tok_embd;
     m->layers = herd_calloc((size_t)hp->n_layer, sizeof *m->layers);

@@ -23,7 +23,13 @@
 
 typedef enum { NORM_RMS, NORM_LAYER } herd_norm_kind;
 typedef enum { ROPE_NONE, ROPE_NORMAL, ROPE_NEOX } herd_rope_kind;
-typedef enum { MLP_SWIGLU, MLP_GELU } herd_mlp_kind;
+/* MLP_GEGLU: gelu(gate) * up (Gemma); MLP_SWIGLU's gate and up may be one
+ * fused ffn_up of 2 n_ff rows, gate first (Phi-3). */
+typedef enum { MLP_SWIGLU, MLP_GELU, MLP_GEGLU } herd_mlp_kind;
+/* The RoPE of sliding-window layers: the global one (RSWA_SAME, which a
+ * rope.freq_base_swa key may rebase: Gemma 2), or its own base from that key
+ * or 10000 and no scaling (RSWA_OWN: Gemma 3). */
+typedef enum { RSWA_SAME, RSWA_OWN } herd_rope_swa;
 
 /* How attention and MLP combine with the residual stream x. In every layout
  * the attention reads the (first) attention norm of x.
@@ -47,6 +53,19 @@ typedef struct herd_arch {
     herd_residual_kind residual;
     bool alibi;     /* ALiBi position biases instead of RoPE */
     bool q_prescale; /* Q scaled by 1/sqrt(head_dim) before attention (phi2) */
+    /* Gemma 2/3 and Phi-3 (designated initializers; absent means 0): */
+    bool embd_scale;     /* token embeddings × √n_embd */
+    bool post_norms;     /* post_attention_norm and post_ffw_norm on the block outputs */
+    bool qk_norm;        /* per-head RMS norms of q and k, one weight for all heads */
+    int swa_pattern;     /* 0: the window is every layer's; n: layer il attends to
+                          * everything when il % n == n - 1 (llama.cpp's
+                          * set_swa_pattern; the file's sliding_window_pattern wins) */
+    int swa_default;     /* window when the file names none (Gemma 2: 4096) */
+    herd_rope_swa rope_swa;
+    float attn_softcap;  /* default of attn_logit_softcapping; 0: no score cap */
+    float final_softcap; /* default of final_logit_softcapping (0: none) */
+    int q_scale_embd_at; /* with this many layers (the 27B) Q is scaled by
+                          * 1/√(n_embd/n_head), else 1/√head_dim (Gemma) */
 } herd_arch;
 
 const herd_arch *herd_arch_find(const char *name);
@@ -63,6 +82,11 @@ typedef struct herd_hparams {
      * (Gemma's global layers); all false: every layer is windowed (Mistral). */
     bool swa_dense[HERD_MAX_LAYERS];
     bool parallel_residual;          /* gptneox.use_parallel_residual */
+    float attn_softcap, final_softcap; /* c·tanh(x / c) of scores / logits; 0: off */
+    float q_scale;                     /* Q × this before attention (q_prescale rows) */
+    float rope_base_swa, rope_scale_swa; /* RoPE of sliding-window layers */
+    float rope_attn_factor;            /* cos and sin × this (rope.scaling.attn_factor) */
+    int n_ctx_orig;                    /* longer contexts take rope_factors_long */
 } herd_hparams;
 
 /* A weight as stored in the file: row-major, ne[0] elements per row. An
@@ -80,6 +104,7 @@ typedef struct herd_layer {
     herd_weight ffn_norm, ffn_norm_b;
     herd_weight w_gate, b_gate, w_up, b_up, w_down, b_down;
     herd_weight router, gate_exps, up_exps, down_exps; /* mixture of experts */
+    herd_weight post_attn_norm, post_ffn_norm; /* Gemma: norms of the block outputs */
 } herd_layer;
 
 struct herd_model {
@@ -89,6 +114,7 @@ struct herd_model {
     herd_hparams hp;
     herd_vocab *vocab;
     herd_weight tok_embd, output_norm, output_norm_b, output, output_b;
+    herd_weight rope_long, rope_short; /* LongRoPE frequency factors [n_rot / 2] (Phi-3) */
     herd_layer *layers;
     bool tied_output;
     int n_threads;
@@ -173,6 +199,7 @@ struct herd_ctx {
     float *moe_w;       /* [n_batch][n_expert_used] their weights */
     int32_t *moe_rows;  /* [n_batch] batch rows routed to one expert */
     int swa;            /* sliding window in use (0: full attention) */
+    const float *rope_factors; /* the model's long or short factors for this context, or NULL */
     uint64_t expert_rows_read; /* weight rows of experts multiplied (for tests) */
     int n_threads;
 };
