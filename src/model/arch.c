@@ -4,32 +4,145 @@
  * The forward pass reads a row of this table instead of branching on the
  * architecture's name, so a new family is a new row (../shared/DESIGN.md,
  * decision 1). What varies within one architecture (biases, a second norm,
- * per-head q/k norms, experts, a sliding window) is read from the file: the
- * loader binds the tensors that are present and the block uses what it finds.
+ * per-head q/k norms, experts, a sliding window, a head size of its own, a
+ * tied output) is read from the file: the loader binds the tensors that are
+ * present and the block uses what it finds. The row says what the
+ * architecture is and what llama.cpp's converter writes for it, so `herd
+ * synth` builds its files from the row alone.
+ *
+ * The columns, and who reads them:
+ *   name         general.architecture as the file says it.
+ *   family       what `herd info` calls it; family_moe, if set, for a file
+ *                with experts (a llama file with experts is Mixtral-style).
+ *   norm         RMSNorm or LayerNorm, for every norm of the model (forward.c).
+ *   eps_key      the key of the norm's epsilon, "%s" the architecture (loader).
+ *   qkv          what the converter writes: separate attn_q/k/v or one fused
+ *                attn_qkv (synth). The loader accepts either, as the block
+ *                does.
+ *   biases       BIAS_* flags: the biases the converter writes (synth, and
+ *                `herd info`); the loader binds any that are present.
+ *   qk_norm      per-head q/k norms (model.h): one row per head and
+ *                optional (a file may have them), or one shared row and
+ *                required (the loader checks, synth writes them).
+ *   rope         RoPE mode: none, normal (consecutive pairs) or neox (halves).
+ *   alibi        ALiBi position biases instead of RoPE (attention.c).
+ *   q_prescale   Q is scaled by 1/sqrt(head_dim) before attention, whose
+ *                scores are then not scaled again (phi2).
+ *   residual     how attention and MLP meet the residual (model.h); it also
+ *                decides whether the file has an ffn_norm (herd_arch_ffn_norm).
+ *   mlp          SwiGLU (gate, up, down) or GELU (up, down); with experts in
+ *                the file the MLP is a mixture of SwiGLU experts (moe.c).
+ *   tied_output  the converter writes no output.weight: token_embd is the lm
+ *                head (synth). The loader ties any file without output.weight,
+ *                as llama.cpp does.
  *
  * Llama 2, Vicuna, Yi, Mistral, Zephyr and Mixtral files all say "llama".
  */
 #include "model/model.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define RMS_EPS "%s.attention.layer_norm_rms_epsilon"
-#define LN_EPS "%s.attention.layer_norm_epsilon"
+#define LN_EPS  "%s.attention.layer_norm_epsilon"
 
 static const herd_arch arch_table[] = {
-    /* name       family      norm        eps      rope         mlp         residual */
-    {"llama", "Llama", NORM_RMS, RMS_EPS, ROPE_NORMAL, MLP_SWIGLU, RES_SEQ, false, false},
-    {"falcon", "Falcon", NORM_LAYER, LN_EPS, ROPE_NEOX, MLP_GELU, RES_PARALLEL, false, false},
-    {"mpt", "MPT", NORM_LAYER, LN_EPS, ROPE_NONE, MLP_GELU, RES_SEQ, true, false},
-    {"phi2", "Phi-2", NORM_LAYER, LN_EPS, ROPE_NEOX, MLP_GELU, RES_PARALLEL, false, true},
-    {"gptneox", "GPT-NeoX (StableLM-Alpha)", NORM_LAYER, LN_EPS, ROPE_NEOX, MLP_GELU, RES_NEOX,
-     false, false},
-    {"stablelm", "StableLM", NORM_LAYER, LN_EPS, ROPE_NEOX, MLP_SWIGLU, RES_STABLELM, false, false},
+    {.name = "llama",
+     .family = "Llama",
+     .family_moe = "Mixtral-style mixture of experts",
+     .norm = NORM_RMS,
+     .eps_key = RMS_EPS,
+     .qkv = QKV_SEPARATE,
+     .rope = ROPE_NORMAL,
+     .residual = RES_SEQ,
+     .mlp = MLP_SWIGLU},
+    {.name = "falcon",
+     .family = "Falcon",
+     .norm = NORM_LAYER,
+     .eps_key = LN_EPS,
+     .qkv = QKV_FUSED,
+     .biases = BIAS_NORM,
+     .rope = ROPE_NEOX,
+     .residual = RES_PARALLEL,
+     .mlp = MLP_GELU},
+    {.name = "mpt",
+     .family = "MPT",
+     .norm = NORM_LAYER,
+     .eps_key = LN_EPS,
+     .qkv = QKV_FUSED,
+     .rope = ROPE_NONE,
+     .alibi = true,
+     .residual = RES_SEQ,
+     .mlp = MLP_GELU,
+     .tied_output = true},
+    {.name = "phi2",
+     .family = "Phi-2",
+     .norm = NORM_LAYER,
+     .eps_key = LN_EPS,
+     .qkv = QKV_SEPARATE,
+     .biases = BIAS_NORM | BIAS_QKV | BIAS_OUT_ATTN | BIAS_FFN | BIAS_LOGITS,
+     .rope = ROPE_NEOX,
+     .q_prescale = true,
+     .residual = RES_PARALLEL,
+     .mlp = MLP_GELU},
+    {.name = "gptneox",
+     .family = "GPT-NeoX (StableLM-Alpha)",
+     .norm = NORM_LAYER,
+     .eps_key = LN_EPS,
+     .qkv = QKV_FUSED,
+     .biases = BIAS_NORM | BIAS_QKV | BIAS_OUT_ATTN | BIAS_FFN,
+     .rope = ROPE_NEOX,
+     .residual = RES_NEOX,
+     .mlp = MLP_GELU},
+    {.name = "stablelm",
+     .family = "StableLM",
+     .norm = NORM_LAYER,
+     .eps_key = LN_EPS,
+     .qkv = QKV_SEPARATE,
+     .biases = BIAS_NORM,
+     .qk_norm = QK_NORM_PER_HEAD,
+     .rope = ROPE_NEOX,
+     .residual = RES_STABLELM,
+     .mlp = MLP_SWIGLU},
 };
+#define N_ARCH (sizeof arch_table / sizeof arch_table[0])
 
 const herd_arch *herd_arch_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof arch_table / sizeof arch_table[0]; i++)
+    for (size_t i = 0; i < N_ARCH; i++)
         if (strcmp(arch_table[i].name, name) == 0) return &arch_table[i];
     return NULL;
+}
+
+void herd_arch_list(char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < N_ARCH && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", arch_table[i].name);
+}
+
+herd_ffn_norm_rule herd_arch_ffn_norm(const herd_arch *a)
+{
+    switch (a->residual) {
+    case RES_PARALLEL:
+        return FFN_NORM_NEVER;
+    case RES_STABLELM:
+        return FFN_NORM_OPTIONAL;
+    case RES_SEQ:
+    case RES_NEOX:
+        break;
+    }
+    return FFN_NORM_ALWAYS;
+}
+
+/* The residual rule, resolved for one layer: gptneox is parallel only when
+ * the file says use_parallel_residual, stablelm only when the layer has no
+ * ffn_norm. */
+herd_residual_kind herd_residual(const herd_model *m, const herd_layer *L)
+{
+    herd_residual_kind res = m->arch->residual;
+    if (res == RES_NEOX && !m->hp.parallel_residual) return RES_SEQ;
+    if (res == RES_STABLELM && L->ffn_norm.data) return RES_SEQ;
+    return res;
 }

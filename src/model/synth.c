@@ -17,6 +17,7 @@
  * twice).
  */
 #include "gguf/gguf.h"
+#include "model/model.h"
 #include "quant/quant.h"
 #include "tensor/tensor.h"
 #include "util/pool.h"
@@ -29,7 +30,8 @@
 typedef struct {
     const char *name, *arch;
     int n_embd, n_ff, n_head, n_head_kv, n_layer, n_ctx;
-    int n_rot; /* rotary dimensions; 0: the whole head */
+    int n_rot;    /* rotary dimensions; 0: the whole head */
+    int head_dim; /* attention.key_length/value_length; 0: n_embd / n_head, no keys */
     float rope_base;
     int n_expert, n_expert_used;
     const char *vocab; /* ../shared/vocab/ggml-vocab-<vocab>.gguf unless one is given */
@@ -38,16 +40,21 @@ typedef struct {
 /* Hyper-parameters of the published models (their config.json / GGUF
  * conversions). The vocabulary size is the vocabulary file's. */
 static const synth_shape shapes[] = {
-    {"tinyllama-1.1b", "llama", 2048, 5632, 32, 4, 22, 2048, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"llama2-7b", "llama", 4096, 11008, 32, 32, 32, 4096, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"mistral-7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"mixtral-8x7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 1e6f, 8, 2, "llama-spm"},
-    {"phi-2", "phi2", 2560, 10240, 32, 32, 32, 2048, 32, 10000.0f, 0, 0, "gpt-2"},
-    {"falcon-7b", "falcon", 4544, 18176, 71, 1, 32, 2048, 0, 10000.0f, 0, 0, "falcon"},
-    {"mpt-7b", "mpt", 4096, 16384, 32, 32, 32, 2048, 0, 0, 0, 0, "mpt"},
-    {"stablelm-3b", "stablelm", 2560, 6912, 32, 32, 32, 4096, 20, 10000.0f, 0, 0, "gpt-neox"},
+    {"tinyllama-1.1b", "llama", 2048, 5632, 32, 4, 22, 2048, 0, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"llama2-7b", "llama", 4096, 11008, 32, 32, 32, 4096, 0, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"mistral-7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"mixtral-8x7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 0, 1e6f, 8, 2, "llama-spm"},
+    {"phi-2", "phi2", 2560, 10240, 32, 32, 32, 2048, 32, 0, 10000.0f, 0, 0, "gpt-2"},
+    {"falcon-7b", "falcon", 4544, 18176, 71, 1, 32, 2048, 0, 0, 10000.0f, 0, 0, "falcon"},
+    {"mpt-7b", "mpt", 4096, 16384, 32, 32, 32, 2048, 0, 0, 0, 0, 0, "mpt"},
+    {"stablelm-3b", "stablelm", 2560, 6912, 32, 32, 32, 4096, 20, 0, 10000.0f, 0, 0, "gpt-neox"},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+static int shape_head_dim(const synth_shape *sh)
+{
+    return sh->head_dim ? sh->head_dim : sh->n_embd / sh->n_head;
+}
 
 const char *const *herd_synth_shapes(void)
 {
@@ -101,38 +108,43 @@ static void add(tensor_list *l, int fill, int64_t ne0, int64_t ne1, int64_t ne2,
 #define NORM(n, nm)      add(l, W_ONES, n, 1, 1, nm, il)
 #define BIAS(n, nm)      add(l, W_ZEROS, n, 1, 1, nm, il)
 
-/* Each architecture's tensors, as llama.cpp's loader wants them
- * (src/llama-model.cpp) and ../shared/models/tiny/README.md describes. */
-static void arch_tensors(const synth_shape *sh, int64_t V, tensor_list *l)
+/* An architecture's tensors, as llama.cpp's converter writes them: the
+ * row's columns (arch.c) say which are fused, biased, normed or tied. */
+static void arch_tensors(const synth_shape *sh, const herd_arch *a, int64_t V, tensor_list *l)
 {
-    const int64_t E = sh->n_embd, F = sh->n_ff, KV = E / sh->n_head * sh->n_head_kv;
-    const char *a = sh->arch;
+    const int64_t E = sh->n_embd, F = sh->n_ff, D = shape_head_dim(sh), Q = D * sh->n_head,
+                  KV = D * sh->n_head_kv;
+    const bool norm_b = a->biases & BIAS_NORM, qkv_b = a->biases & BIAS_QKV,
+               ffn_b = a->biases & BIAS_FFN;
     int il = 0;
-    const bool ln_bias = strcmp(a, "mpt") != 0; /* MPT's LayerNorms have no bias */
     MAT(E, V, "token_embd.weight");
     NORM(E, "output_norm.weight");
-    if (strcmp(a, "llama") && ln_bias) BIAS(E, "output_norm.bias");
-    if (strcmp(a, "mpt")) MAT(E, V, "output.weight"); /* MPT ties it to token_embd */
-    if (!strcmp(a, "phi2")) BIAS(V, "output.bias");
+    if (norm_b) BIAS(E, "output_norm.bias");
+    if (!a->tied_output) MAT(E, V, "output.weight");
+    if (a->biases & BIAS_LOGITS) BIAS(V, "output.bias");
     for (il = 0; il < sh->n_layer; il++) {
         NORM(E, "blk.%d.attn_norm.weight");
-        if (strcmp(a, "llama") && ln_bias) BIAS(E, "blk.%d.attn_norm.bias");
-        if (!strcmp(a, "falcon") || !strcmp(a, "mpt")) {
-            MAT(E, E + 2 * KV, "blk.%d.attn_qkv.weight");
+        if (norm_b) BIAS(E, "blk.%d.attn_norm.bias");
+        if (a->qkv == QKV_FUSED) {
+            MAT(E, Q + 2 * KV, "blk.%d.attn_qkv.weight");
+            if (qkv_b) BIAS(Q + 2 * KV, "blk.%d.attn_qkv.bias");
         } else {
-            MAT(E, E, "blk.%d.attn_q.weight");
-            if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.attn_q.bias");
+            MAT(E, Q, "blk.%d.attn_q.weight");
+            if (qkv_b) BIAS(Q, "blk.%d.attn_q.bias");
             MAT(E, KV, "blk.%d.attn_k.weight");
-            if (!strcmp(a, "phi2")) BIAS(KV, "blk.%d.attn_k.bias");
+            if (qkv_b) BIAS(KV, "blk.%d.attn_k.bias");
             MAT(E, KV, "blk.%d.attn_v.weight");
-            if (!strcmp(a, "phi2")) BIAS(KV, "blk.%d.attn_v.bias");
+            if (qkv_b) BIAS(KV, "blk.%d.attn_v.bias");
         }
-        MAT(E, E, "blk.%d.attn_output.weight");
-        if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.attn_output.bias");
-        /* Falcon and Phi-2 run the MLP in parallel from the attention norm. */
-        if (strcmp(a, "falcon") && strcmp(a, "phi2")) {
+        if (a->qk_norm == QK_NORM_SHARED) { /* required; per-head ones are optional */
+            NORM(D, "blk.%d.attn_q_norm.weight");
+            NORM(D, "blk.%d.attn_k_norm.weight");
+        }
+        MAT(Q, E, "blk.%d.attn_output.weight");
+        if (a->biases & BIAS_OUT_ATTN) BIAS(E, "blk.%d.attn_output.bias");
+        if (herd_arch_ffn_norm(a) != FFN_NORM_NEVER) {
             NORM(E, "blk.%d.ffn_norm.weight");
-            if (!strcmp(a, "stablelm")) BIAS(E, "blk.%d.ffn_norm.bias");
+            if (norm_b) BIAS(E, "blk.%d.ffn_norm.bias");
         }
         if (sh->n_expert) {
             const int64_t X = sh->n_expert;
@@ -142,18 +154,19 @@ static void arch_tensors(const synth_shape *sh, int64_t V, tensor_list *l)
             add(l, W_RANDOM, E, F, X, "blk.%d.ffn_up_exps.weight", il);
             continue;
         }
-        if (!strcmp(a, "llama") || !strcmp(a, "stablelm")) MAT(E, F, "blk.%d.ffn_gate.weight");
+        if (a->mlp == MLP_SWIGLU) MAT(E, F, "blk.%d.ffn_gate.weight");
         MAT(E, F, "blk.%d.ffn_up.weight");
-        if (!strcmp(a, "phi2")) BIAS(F, "blk.%d.ffn_up.bias");
+        if (ffn_b) BIAS(F, "blk.%d.ffn_up.bias");
         MAT(F, E, "blk.%d.ffn_down.weight");
-        if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.ffn_down.bias");
+        if (ffn_b) BIAS(E, "blk.%d.ffn_down.bias");
     }
 }
 
 /* ------------------------------------------------------------ metadata */
 
-static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const herd_ftype_info *ft,
-                                  int64_t n_vocab, const gguf_file *vocab)
+static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const herd_arch *arch,
+                                  const herd_ftype_info *ft, int64_t n_vocab,
+                                  const gguf_file *vocab)
 {
     char name[128], key[128];
     const char *a = sh->arch;
@@ -172,16 +185,17 @@ static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const h
         (st = gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)sh->n_head_kv)) ||
         (st = gguf_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab)))
         return st;
-    if (!strcmp(a, "llama"))
-        st = gguf_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
-    else
-        st = gguf_set_f32(w, KEY("attention.layer_norm_epsilon"), 1e-5f);
-    if (!st && strcmp(a, "mpt") != 0) {
-        const int n_rot = sh->n_rot ? sh->n_rot : sh->n_embd / sh->n_head;
+    snprintf(key, sizeof key, arch->eps_key, a);
+    st = gguf_set_f32(w, key, 1e-5f);
+    if (!st && sh->head_dim &&
+        !(st = gguf_set_u32(w, KEY("attention.key_length"), (uint32_t)sh->head_dim)))
+        st = gguf_set_u32(w, KEY("attention.value_length"), (uint32_t)sh->head_dim);
+    if (!st && arch->rope != ROPE_NONE) {
+        const int n_rot = sh->n_rot ? sh->n_rot : shape_head_dim(sh);
         if (!(st = gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)n_rot)))
             st = gguf_set_f32(w, KEY("rope.freq_base"), sh->rope_base);
     }
-    if (!st && !strcmp(a, "mpt")) st = gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
+    if (!st && arch->alibi) st = gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
     if (!st && sh->n_expert && !(st = gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
         st = gguf_set_u32(w, KEY("expert_used_count"), (uint32_t)sh->n_expert_used);
 #undef KEY
@@ -281,6 +295,8 @@ herd_status herd_synth(const herd_synth_params *p)
     if (p->arch && strcmp(p->arch, sh->arch) != 0)
         return herd_seterr(HERD_E_INVALID, "synth: %s is a '%s' model, not '%s'", sh->name,
                            sh->arch, p->arch);
+    const herd_arch *arch = herd_arch_find(sh->arch);
+    if (!arch) return herd_seterr(HERD_E_INVALID, "synth: no architecture '%s'", sh->arch);
     const herd_ftype_info *ft = herd_ftype_find(p->type);
     if (!ft) return herd_seterr(HERD_E_INVALID, "synth: unknown type '%s'", p->type);
     char vpath[512];
@@ -299,7 +315,7 @@ herd_status herd_synth(const herd_synth_params *p)
     const int64_t n_vocab = (int64_t)toks->arr_n;
 
     tensor_list l = {0};
-    arch_tensors(sh, n_vocab, &l);
+    arch_tensors(sh, arch, n_vocab, &l);
     gguf_writer *w = gguf_writer_new();
     herd_gguf_out_tensor *out_t = l.oom ? NULL : malloc((size_t)l.n * sizeof *out_t);
     const char **names = l.oom ? NULL : malloc((size_t)l.n * sizeof *names);
@@ -321,7 +337,7 @@ herd_status herd_synth(const herd_synth_params *p)
                 herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
             if (b > max_bytes) max_bytes = b;
         }
-        st = write_metadata(w, sh, ft, n_vocab, vocab);
+        st = write_metadata(w, sh, arch, ft, n_vocab, vocab);
     }
     herd_gguf_out *out = NULL;
     uint8_t *buf = NULL;
