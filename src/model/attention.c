@@ -221,7 +221,8 @@ static void attention_worker(void *arg, int ith, int nth)
     att_job *j = arg;
     const herd_ctx *ctx = j->ctx;
     const herd_hparams *hp = &ctx->model->hp;
-    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv,
+              Q = herd_n_embd_q(hp);
     for (int th; (th = herd_parallel_next(&j->next)) < j->b->n_tokens * H;) {
         const int t = th / H, h = th % H, sq = j->seq[t];
         att_view a = {.kv = j->kv,
@@ -235,8 +236,8 @@ static void attention_worker(void *arg, int ith, int nth)
                       .slope = alibi_slope(hp, ctx->model->arch, h),
                       .softcap = hp->attn_softcap};
         if (a.softcap != 0.0f) a.scale /= a.softcap;
-        const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
-        float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
+        const float *q = ctx->s.q + (size_t)t * Q + (size_t)h * D;
+        float *out = ctx->s.att + (size_t)t * Q + (size_t)h * D;
         attend_vector(&a, q, j->b->pos[t], out);
     }
 }
@@ -251,7 +252,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
     att_job *j = arg;
     const herd_ctx *ctx = j->ctx;
     const herd_hparams *hp = &ctx->model->hp;
-    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv,
+              Q = herd_n_embd_q(hp);
     const bool alibi = alibi_slope(hp, ctx->model->arch, 0) != 0.0f;
     const int per = alibi ? 1 : group, n_units = H / per, T = j->b->n_tokens;
     const int n_tiles = (T + ATT_TILE - 1) / ATT_TILE, nq_max = per * ATT_TILE;
@@ -272,8 +274,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
             int nq = 0;
             for (int h = h0; h < h0 + per; h++)
                 for (int tt = t; tt < t1; tt++, nq++) {
-                    q[nq] = ctx->s.q + (size_t)tt * hp->n_embd + (size_t)h * D;
-                    out[nq] = ctx->s.att + (size_t)tt * hp->n_embd + (size_t)h * D;
+                    q[nq] = ctx->s.q + (size_t)tt * Q + (size_t)h * D;
+                    out[nq] = ctx->s.att + (size_t)tt * Q + (size_t)h * D;
                     qpos[nq] = j->b->pos[tt];
                 }
             herd_attn_args a = {.q = q,

@@ -40,11 +40,11 @@ static scratch_layout layout_of(const herd_model *m, int n_batch)
     off += ((nb * (size_t)(floats) * sizeof(float)) + 63) & ~(size_t)63
     PLACE(off_x, hp->n_embd);
     PLACE(off_xb, hp->n_embd);
-    PLACE(off_q, hp->n_embd);
+    PLACE(off_q, herd_n_embd_q(hp));
     PLACE(off_k, hp->n_embd_kv);
     PLACE(off_v, hp->n_embd_kv);
-    PLACE(off_att, hp->n_embd);
-    PLACE(off_qkv, hp->n_embd + 2 * hp->n_embd_kv);
+    PLACE(off_att, herd_n_embd_q(hp));
+    PLACE(off_qkv, herd_n_embd_q(hp) + 2 * hp->n_embd_kv);
     PLACE(off_xf, hp->n_embd);
     PLACE(off_ao, hp->n_embd);
     PLACE(off_fo, hp->n_embd);

@@ -252,8 +252,8 @@ static void clamp(float *x, size_t n, float lim)
     for (size_t i = 0; i < n; i++) x[i] = x[i] < -lim ? -lim : x[i] > lim ? lim : x[i];
 }
 
-/* Per-head norm of q or k, the model's kind: LayerNorm with weight row h for
- * head h (StableLM-2 12B), RMSNorm with one weight for every head (Gemma 3). */
+/* Per-head norm of q or k in the model's norm kind: weight row h for head h
+ * (StableLM-2 12B) or one row for all heads (Qwen 3, Gemma 3). */
 static void head_norm(const herd_model *m, float *x, const herd_weight *w, int T, int n_heads)
 {
     if (!w->data) return;
@@ -277,15 +277,15 @@ static void rope_range(const rows_job *j, int t0, int t1)
     const herd_model *m = j->c->model;
     const herd_hparams *hp = &m->hp;
     const herd_scratch *s = &j->c->s;
-    const int E = hp->n_embd, KV = hp->n_embd_kv;
+    const int Q = herd_n_embd_q(hp), KV = hp->n_embd_kv;
     const rope_cfg rc = rope_of(j->c, j->il);
     for (int t = t0; t < t1; t++) {
-        rope(hp, &rc, m->arch->rope, s->q + (size_t)t * E, hp->n_head, j->b->pos[t]);
+        rope(hp, &rc, m->arch->rope, s->q + (size_t)t * Q, hp->n_head, j->b->pos[t]);
         rope(hp, &rc, m->arch->rope, s->k + (size_t)t * KV, hp->n_head_kv, j->b->pos[t]);
     }
     if (m->arch->q_prescale) {
         const float scale = hp->q_scale;
-        for (size_t i = (size_t)t0 * E; i < (size_t)t1 * E; i++) s->q[i] *= scale;
+        for (size_t i = (size_t)t0 * Q; i < (size_t)t1 * Q; i++) s->q[i] *= scale;
     }
 }
 
@@ -297,27 +297,27 @@ static void project_qkv(herd_ctx *c, int il, const herd_batch *b, const float *i
     const herd_model *m = c->model;
     const herd_hparams *hp = &m->hp;
     herd_scratch *s = &c->s;
-    const int T = b->n_tokens, E = hp->n_embd, KV = hp->n_embd_kv;
+    const int T = b->n_tokens, Q = herd_n_embd_q(hp), KV = hp->n_embd_kv;
     if (L->wqkv.data) {
         linear(c, &L->wqkv, &L->bqkv, in, T, s->qkv);
-        clamp(s->qkv, (size_t)T * (E + 2 * KV), hp->clamp_kqv);
+        clamp(s->qkv, (size_t)T * (Q + 2 * KV), hp->clamp_kqv);
         for (int t = 0; t < T; t++) {
-            const float *row = s->qkv + (size_t)t * (E + 2 * KV);
-            memcpy(s->q + (size_t)t * E, row, (size_t)E * sizeof(float));
-            memcpy(s->k + (size_t)t * KV, row + E, (size_t)KV * sizeof(float));
-            memcpy(s->v + (size_t)t * KV, row + E + KV, (size_t)KV * sizeof(float));
+            const float *row = s->qkv + (size_t)t * (Q + 2 * KV);
+            memcpy(s->q + (size_t)t * Q, row, (size_t)Q * sizeof(float));
+            memcpy(s->k + (size_t)t * KV, row + Q, (size_t)KV * sizeof(float));
+            memcpy(s->v + (size_t)t * KV, row + Q + KV, (size_t)KV * sizeof(float));
         }
     } else {
         linear(c, &L->wq, &L->bq, in, T, s->q);
         linear(c, &L->wk, &L->bk, in, T, s->k);
         linear(c, &L->wv, &L->bv, in, T, s->v);
-        clamp(s->q, (size_t)T * E, hp->clamp_kqv);
+        clamp(s->q, (size_t)T * Q, hp->clamp_kqv);
         clamp(s->k, (size_t)T * KV, hp->clamp_kqv);
         clamp(s->v, (size_t)T * KV, hp->clamp_kqv);
     }
     head_norm(m, s->q, &L->q_norm, T, hp->n_head);
     head_norm(m, s->k, &L->k_norm, T, hp->n_head_kv);
-    rows_job j = {.fn = rope_range, .c = c, .b = b, .T = T, .n = E + KV, .il = il};
+    rows_job j = {.fn = rope_range, .c = c, .b = b, .T = T, .n = Q + KV, .il = il};
     for_rows(&j, (size_t)j.n);
 }
 
@@ -394,10 +394,7 @@ static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
     linear(c, &L->wo, &L->bo, s->att, T, s->ao);
     if (L->post_attn_norm.data) norm_rows(c, s->ao, s->ao, &L->post_attn_norm, NULL, T, E);
 
-    herd_residual_kind res = m->arch->residual;
-    if (res == RES_NEOX && !m->hp.parallel_residual) res = RES_SEQ;
-    if (res == RES_STABLELM && L->ffn_norm.data) res = RES_SEQ;
-    switch (res) {
+    switch (herd_residual(m, L)) {
     case RES_SEQ: /* x += ao; x += mlp(norm(x)) */
         for (size_t i = 0; i < n; i++) s->x[i] = s->ao[i] + s->x[i];
         norm_rows(c, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);

@@ -100,6 +100,33 @@ static herd_status read_family_hparams(herd_model *m)
     return HERD_OK;
 }
 
+/* The head size: attention.key_length when the file gives one (Mistral Nemo,
+ * Qwen 3: head_dim * n_head need not be n_embd), else n_embd / n_head. K and
+ * V heads of different sizes (value_length != key_length) are not supported. */
+static herd_status read_head_size(herd_model *m)
+{
+    herd_hparams *hp = &m->hp;
+    herd_status st;
+    int k = 0, v = 0;
+    if ((st = get_int(m, "%s.attention.key_length", &k, false, 0)) ||
+        (st = get_int(m, "%s.attention.value_length", &v, false, k)))
+        return st;
+    if (hp->n_head % hp->n_head_kv)
+        return herd_seterr(HERD_E_FORMAT, "%s: %d heads are not a multiple of %d KV heads", m->path,
+                           hp->n_head, hp->n_head_kv);
+    if (!k && hp->n_embd % hp->n_head)
+        return herd_seterr(HERD_E_FORMAT, "%s: embedding %d is not a multiple of %d heads", m->path,
+                           hp->n_embd, hp->n_head);
+    if (v != k)
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: key head size %d and value head size %d differ",
+                           m->path, k, v);
+    hp->head_dim = k ? k : hp->n_embd / hp->n_head;
+    if (hp->head_dim > 512) /* attention keeps a head on the stack */
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: head size %d is larger than 512", m->path,
+                           hp->head_dim);
+    return HERD_OK;
+}
+
 static herd_status read_hparams(herd_model *m)
 {
     herd_hparams *hp = &m->hp;
@@ -114,14 +141,7 @@ static herd_status read_hparams(herd_model *m)
     if (hp->n_layer > HERD_MAX_LAYERS)
         return herd_seterr(HERD_E_FORMAT, "%s: %d layers is more than herd supports (%d)", m->path,
                            hp->n_layer, HERD_MAX_LAYERS);
-    if (hp->n_embd % hp->n_head || hp->n_head % hp->n_head_kv)
-        return herd_seterr(HERD_E_FORMAT,
-                           "%s: embedding %d, %d heads and %d KV heads do not divide evenly",
-                           m->path, hp->n_embd, hp->n_head, hp->n_head_kv);
-    hp->head_dim = hp->n_embd / hp->n_head;
-    if (hp->head_dim > 512) /* attention keeps a head on the stack */
-        return herd_seterr(HERD_E_UNSUPPORTED, "%s: head size %d is larger than 512", m->path,
-                           hp->head_dim);
+    if ((st = read_head_size(m))) return st;
     hp->n_embd_kv = hp->head_dim * hp->n_head_kv;
     if ((st = get_int(m, "%s.rope.dimension_count", &hp->n_rot, false, hp->head_dim))) return st;
     if (m->arch->rope == ROPE_NONE) hp->n_rot = 0;
@@ -132,8 +152,8 @@ static herd_status read_hparams(herd_model *m)
         (st = get_int(m, "%s.expert_used_count", &hp->n_expert_used, false, 0)) ||
         (st = get_int(m, "%s.attention.sliding_window", &hp->swa_window, false, 0)))
         return st;
-    if (hp->n_expert > 0 && (hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert ||
-                             hp->n_expert > 256))
+    if (hp->n_expert > 0 &&
+        (hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert || hp->n_expert > 256))
         return herd_seterr(HERD_E_FORMAT, "%s: %d experts with %d used is not a valid mixture",
                            m->path, hp->n_expert, hp->n_expert_used);
     if (hp->n_expert == 0) hp->n_expert_used = 0;
@@ -167,14 +187,15 @@ static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t
     }
     int64_t want[4] = {ne0, ne1 ? ne1 : 1, ne2 ? ne2 : 1, 1};
     if (t->ne[0] != want[0] || t->ne[1] != want[1] || t->ne[2] != want[2] || t->ne[3] != 1)
-        return herd_seterr(HERD_E_FORMAT,
-                           "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
-                           m->path, name, (long long)t->ne[0], (long long)t->ne[1],
-                           (long long)t->ne[2], (long long)t->ne[3], (long long)want[0],
-                           (long long)want[1], (long long)want[2]);
+        return herd_seterr(
+            HERD_E_FORMAT,
+            "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
+            m->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+            (long long)t->ne[3], (long long)want[0], (long long)want[1], (long long)want[2]);
     if (!herd_type_can_compute(t->type))
-        return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s has type %s, which herd cannot compute with yet",
-                           m->path, name, herd_type_name(t->type));
+        return herd_seterr(HERD_E_UNSUPPORTED,
+                           "%s: tensor %s has type %s, which herd cannot compute with yet", m->path,
+                           name, herd_type_name(t->type));
     if ((flags & F32_ONLY) && t->type != HERD_TYPE_F32)
         return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s must be F32, not %s", m->path, name,
                            herd_type_name(t->type));
@@ -189,42 +210,46 @@ static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t
 static herd_status bind_layer(herd_model *m, int il)
 {
     const herd_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd, KV = hp->n_embd_kv, F = hp->n_ff, X = hp->n_expert;
+    const int64_t E = hp->n_embd, Q = herd_n_embd_q(hp), KV = hp->n_embd_kv, F = hp->n_ff,
+                  X = hp->n_expert, D = hp->head_dim;
     herd_layer *L = &m->layers[il];
     char nm[96];
     herd_status st;
 #define BIND(field, suffix, ne0, ne1, ne2, flags)                                                  \
     do {                                                                                           \
         snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
-        if ((st = bind(m, &L->field, nm, ne0, ne1, ne2, flags))) return st;                         \
+        if ((st = bind(m, &L->field, nm, ne0, ne1, ne2, flags))) return st;                        \
     } while (0)
     BIND(attn_norm, "attn_norm.weight", E, 0, 0, REQUIRED | F32_ONLY);
     BIND(attn_norm_b, "attn_norm.bias", E, 0, 0, F32_ONLY);
     BIND(attn_norm_2, "attn_norm_2.weight", E, 0, 0, F32_ONLY);
     BIND(attn_norm_2_b, "attn_norm_2.bias", E, 0, 0, F32_ONLY);
-    BIND(wqkv, "attn_qkv.weight", E, E + 2 * KV, 0, OPTIONAL);
-    BIND(bqkv, "attn_qkv.bias", E + 2 * KV, 0, 0, F32_ONLY);
+    BIND(wqkv, "attn_qkv.weight", E, Q + 2 * KV, 0, OPTIONAL);
+    BIND(bqkv, "attn_qkv.bias", Q + 2 * KV, 0, 0, F32_ONLY);
     const int sep = L->wqkv.data ? OPTIONAL : REQUIRED;
-    BIND(wq, "attn_q.weight", E, E, 0, sep);
-    BIND(bq, "attn_q.bias", E, 0, 0, F32_ONLY);
+    BIND(wq, "attn_q.weight", E, Q, 0, sep);
+    BIND(bq, "attn_q.bias", Q, 0, 0, F32_ONLY);
     BIND(wk, "attn_k.weight", E, KV, 0, sep);
     BIND(bk, "attn_k.bias", KV, 0, 0, F32_ONLY);
     BIND(wv, "attn_v.weight", E, KV, 0, sep);
     BIND(bv, "attn_v.bias", KV, 0, 0, F32_ONLY);
-    /* One weight per head (StableLM 2 12B) or one for all heads (Gemma 3). */
-    const int qk = m->arch->qk_norm;
-    BIND(q_norm, "attn_q_norm.weight", hp->head_dim, qk ? 0 : hp->n_head, 0,
-         F32_ONLY | (qk ? REQUIRED : 0));
-    BIND(k_norm, "attn_k_norm.weight", hp->head_dim, qk ? 0 : hp->n_head_kv, 0,
-         F32_ONLY | (qk ? REQUIRED : 0));
-    BIND(wo, "attn_output.weight", E, E, 0, REQUIRED);
+    /* q/k norms: one row per head (optional), or one row shared (required) */
+    const herd_qk_norm_kind qkn = m->arch->qk_norm;
+    if (qkn != QK_NORM_NONE) {
+        const int shared = qkn == QK_NORM_SHARED;
+        BIND(q_norm, "attn_q_norm.weight", D, shared ? 1 : hp->n_head, 0,
+             (shared ? REQUIRED : OPTIONAL) | F32_ONLY);
+        BIND(k_norm, "attn_k_norm.weight", D, shared ? 1 : hp->n_head_kv, 0,
+             (shared ? REQUIRED : OPTIONAL) | F32_ONLY);
+    }
+    BIND(wo, "attn_output.weight", Q, E, 0, REQUIRED);
     BIND(bo, "attn_output.bias", E, 0, 0, F32_ONLY);
-    /* llama, mpt and gptneox always normalise before the MLP; stablelm may not
-     * (then it runs attention and MLP in parallel); falcon and phi2 never do. */
-    const herd_residual_kind res = m->arch->residual;
-    BIND(ffn_norm, "ffn_norm.weight", E, 0, 0,
-         (res == RES_SEQ || res == RES_NEOX ? REQUIRED : OPTIONAL) | F32_ONLY);
-    BIND(ffn_norm_b, "ffn_norm.bias", E, 0, 0, F32_ONLY);
+    const herd_ffn_norm_rule fn = herd_arch_ffn_norm(m->arch);
+    if (fn != FFN_NORM_NEVER) {
+        BIND(ffn_norm, "ffn_norm.weight", E, 0, 0,
+             (fn == FFN_NORM_ALWAYS ? REQUIRED : OPTIONAL) | F32_ONLY);
+        BIND(ffn_norm_b, "ffn_norm.bias", E, 0, 0, F32_ONLY);
+    }
     const int post = m->arch->post_norms ? REQUIRED | F32_ONLY : F32_ONLY;
     BIND(post_attn_norm, "post_attention_norm.weight", E, 0, 0, post);
     BIND(post_ffn_norm, "post_ffw_norm.weight", E, 0, 0, post);
@@ -310,8 +335,7 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     herd_model *m = herd_calloc(1, sizeof *m);
     if (!m) return HERD_E_NOMEM;
     snprintf(m->path, sizeof m->path, "%s", path);
-    herd_status st =
-        gguf_open_ex(path, params && params->mmap ? GGUF_MAP : GGUF_READ, &m->file);
+    herd_status st = gguf_open_ex(path, params && params->mmap ? GGUF_MAP : GGUF_READ, &m->file);
     if (st) goto fail;
     if (!gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name)) {
         st = herd_seterr(HERD_E_FORMAT, "%s: missing general.architecture", path);
@@ -320,8 +344,11 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
     m->arch = herd_arch_find(m->arch_name);
     if (!m->arch) {
-        st = herd_seterr(HERD_E_UNSUPPORTED, "%s: architecture '%s' is not supported", path,
-                         m->arch_name);
+        char list[256];
+        herd_arch_list(list, sizeof list);
+        st = herd_seterr(HERD_E_UNSUPPORTED,
+                         "%s: architecture '%s' is not supported (herd runs: %s)", path,
+                         m->arch_name, list);
         goto fail;
     }
     if ((st = read_hparams(m)) || (st = bind_weights(m))) goto fail;
@@ -357,9 +384,13 @@ static void describe_features(const herd_model *m, char *buf, size_t cap)
     size_t n = 0;
 #define ADD(...) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__)
     buf[0] = 0;
-    if (hp->n_head_kv == hp->n_head) ADD("MHA");
-    else if (hp->n_head_kv == 1) ADD("MQA");
-    else ADD("GQA %d/%d", hp->n_head, hp->n_head_kv);
+    if (hp->n_head_kv == hp->n_head)
+        ADD("MHA");
+    else if (hp->n_head_kv == 1)
+        ADD("MQA");
+    else
+        ADD("GQA %d/%d", hp->n_head, hp->n_head_kv);
+    ADD(", head size %d%s", hp->head_dim, herd_n_embd_q(hp) != hp->n_embd ? " (own)" : "");
     if (hp->swa_window) ADD(", SWA %d", hp->swa_window);
     if (hp->n_expert) ADD(", MoE %d experts (%d used)", hp->n_expert, hp->n_expert_used);
     if (m->arch->alibi) ADD(", ALiBi (max bias %g)", hp->max_alibi_bias);
@@ -370,12 +401,11 @@ static void describe_features(const herd_model *m, char *buf, size_t cap)
     if (hp->clamp_kqv > 0) ADD(", clamp_kqv %g", hp->clamp_kqv);
     if (L0->wqkv.data) ADD(", fused QKV");
     if (L0->q_norm.data) ADD(", q/k norm");
-    bool parallel = m->arch->residual == RES_PARALLEL ||
-                    (m->arch->residual == RES_NEOX && hp->parallel_residual) ||
-                    (m->arch->residual == RES_STABLELM && !L0->ffn_norm.data);
-    if (parallel) ADD(", parallel attention+MLP");
+    if (herd_residual(m, L0) != RES_SEQ) ADD(", parallel attention+MLP");
     ADD(", %s, %s", m->arch->norm == NORM_RMS ? "RMSNorm" : "LayerNorm",
-        hp->n_expert ? "SwiGLU experts" : m->arch->mlp == MLP_GELU ? "GELU" : "SwiGLU");
+        hp->n_expert               ? "SwiGLU experts"
+        : m->arch->mlp == MLP_GELU ? "GELU"
+                                   : "SwiGLU");
 #undef ADD
 }
 
@@ -383,7 +413,7 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
 {
     memset(info, 0, sizeof *info);
     info->arch = m->arch_name;
-    info->family = m->hp.n_expert ? "Mixtral-style mixture of experts" : m->arch->family;
+    info->family = m->hp.n_expert && m->arch->family_moe ? m->arch->family_moe : m->arch->family;
     describe_features(m, info->features, sizeof info->features);
     info->n_expert = m->hp.n_expert;
     info->n_expert_used = m->hp.n_expert_used;
@@ -410,15 +440,33 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
     info->tied_output = m->tied_output;
 }
 
-int herd_n_vocab(const herd_model *m) { return m->hp.n_vocab; }
-int herd_n_ctx_train(const herd_model *m) { return m->hp.n_ctx_train; }
+int herd_n_vocab(const herd_model *m)
+{
+    return m->hp.n_vocab;
+}
+int herd_n_ctx_train(const herd_model *m)
+{
+    return m->hp.n_ctx_train;
+}
 
 /* ------------------------------------------------ tokenizer, forwarded */
 
-int32_t herd_token_bos(const herd_model *m) { return herd_vocab_bos(m->vocab); }
-int32_t herd_token_eos(const herd_model *m) { return herd_vocab_eos(m->vocab); }
-bool herd_add_bos(const herd_model *m) { return herd_vocab_add_bos(m->vocab); }
-bool herd_token_is_eog(const herd_model *m, int32_t id) { return herd_vocab_is_eog(m->vocab, id); }
+int32_t herd_token_bos(const herd_model *m)
+{
+    return herd_vocab_bos(m->vocab);
+}
+int32_t herd_token_eos(const herd_model *m)
+{
+    return herd_vocab_eos(m->vocab);
+}
+bool herd_add_bos(const herd_model *m)
+{
+    return herd_vocab_add_bos(m->vocab);
+}
+bool herd_token_is_eog(const herd_model *m, int32_t id)
+{
+    return herd_vocab_is_eog(m->vocab, id);
+}
 
 herd_status herd_tokenize(const herd_model *m, const char *text, size_t len, bool add_bos,
                           bool parse_special, int32_t *ids, int cap, int *n_ids)

@@ -30,6 +30,11 @@ typedef enum { MLP_SWIGLU, MLP_GELU, MLP_GEGLU } herd_mlp_kind;
  * rope.freq_base_swa key may rebase: Gemma 2), or its own base from that key
  * or 10000 and no scaling (RSWA_OWN: Gemma 3). */
 typedef enum { RSWA_SAME, RSWA_OWN } herd_rope_swa;
+typedef enum { QKV_SEPARATE, QKV_FUSED } herd_qkv_kind;
+/* Per-head q/k norms: none, one weight row per head in the row's norm kind
+ * (StableLM-2 12B: [head_dim, heads]), or one RMSNorm weight shared by every
+ * head (Qwen 3: [head_dim]). */
+typedef enum { QK_NORM_NONE, QK_NORM_PER_HEAD, QK_NORM_SHARED } herd_qk_norm_kind;
 
 /* How attention and MLP combine with the residual stream x. In every layout
  * the attention reads the (first) attention norm of x.
@@ -39,41 +44,59 @@ typedef enum { RSWA_SAME, RSWA_OWN } herd_rope_swa;
  *                 else RES_SEQ                                     (gptneox)
  *   RES_STABLELM  with ffn_norm RES_SEQ, else mlp reads norm_attn(x):
  *                 x = mlp(norm_attn(x)) + (attn + x)               (stablelm)
- * The orders of the adds are llama.cpp's, so rounding matches. */
+ * The orders of the adds are llama.cpp's, so rounding matches. A row names
+ * the architecture's rule; herd_residual() resolves it for one layer of one
+ * file (the only place that does). */
 typedef enum { RES_SEQ, RES_PARALLEL, RES_NEOX, RES_STABLELM } herd_residual_kind;
 
-/* One row per supported general.architecture. */
+/* Which biases the converter writes (herd_arch.biases). */
+enum {
+    BIAS_NORM = 1,     /* LayerNorm biases: attn_norm, ffn_norm, output_norm */
+    BIAS_QKV = 2,      /* attn_q/k/v (or attn_qkv) */
+    BIAS_OUT_ATTN = 4, /* attn_output */
+    BIAS_FFN = 8,      /* ffn_up, ffn_down */
+    BIAS_LOGITS = 16   /* output.bias */
+};
+
+/* One row per supported general.architecture; arch.c says what each column
+ * means and who reads it. */
 typedef struct herd_arch {
     const char *name;
-    const char *family; /* what `herd info` calls it */
+    const char *family, *family_moe;
     herd_norm_kind norm;
-    const char *eps_key; /* "%s.attention.layer_norm_rms_epsilon", … */
+    const char *eps_key;
+    herd_qkv_kind qkv;
+    unsigned biases;
+    herd_qk_norm_kind qk_norm;
     herd_rope_kind rope;
-    herd_mlp_kind mlp;
+    bool alibi;
+    bool q_prescale;
     herd_residual_kind residual;
-    bool alibi;     /* ALiBi position biases instead of RoPE */
-    bool q_prescale; /* Q scaled by 1/sqrt(head_dim) before attention (phi2) */
-    /* Gemma 2/3 and Phi-3 (designated initializers; absent means 0): */
-    bool embd_scale;     /* token embeddings × √n_embd */
-    bool post_norms;     /* post_attention_norm and post_ffw_norm on the block outputs */
-    bool qk_norm;        /* per-head RMS norms of q and k, one weight for all heads */
-    int swa_pattern;     /* 0: the window is every layer's; n: layer il attends to
-                          * everything when il % n == n - 1 (llama.cpp's
-                          * set_swa_pattern; the file's sliding_window_pattern wins) */
-    int swa_default;     /* window when the file names none (Gemma 2: 4096) */
+    herd_mlp_kind mlp;
+    bool tied_output;
+    /* Gemma 2/3 and Phi-3; arch.c says what each means. */
+    bool embd_scale;
+    bool post_norms;
+    int swa_pattern;
+    int swa_default;
     herd_rope_swa rope_swa;
-    float attn_softcap;  /* default of attn_logit_softcapping; 0: no score cap */
-    float final_softcap; /* default of final_logit_softcapping (0: none) */
-    int q_scale_embd_at; /* with this many layers (the 27B) Q is scaled by
-                          * 1/√(n_embd/n_head), else 1/√head_dim (Gemma) */
+    float attn_softcap, final_softcap;
+    int q_scale_embd_at;
 } herd_arch;
 
 const herd_arch *herd_arch_find(const char *name);
+/* "llama, falcon, …": the architectures herd runs, for error messages. */
+void herd_arch_list(char *buf, size_t cap);
+
+/* Whether the architecture has an ffn_norm: always (RES_SEQ, RES_NEOX),
+ * never (RES_PARALLEL) or when the file says so (RES_STABLELM). */
+typedef enum { FFN_NORM_NEVER, FFN_NORM_ALWAYS, FFN_NORM_OPTIONAL } herd_ffn_norm_rule;
+herd_ffn_norm_rule herd_arch_ffn_norm(const herd_arch *a);
 
 typedef struct herd_hparams {
     int n_ctx_train, n_embd, n_layer, n_ff, n_head, n_head_kv, n_rot, n_vocab;
-    int head_dim;   /* n_embd / n_head */
-    int n_embd_kv;  /* head_dim * n_head_kv */
+    int head_dim;  /* attention.key_length, else n_embd / n_head */
+    int n_embd_kv; /* head_dim * n_head_kv */
     float norm_eps, rope_freq_base, rope_freq_scale;
     float max_alibi_bias, clamp_kqv; /* 0: off */
     int n_expert, n_expert_used;     /* 0: dense MLP */
@@ -88,6 +111,13 @@ typedef struct herd_hparams {
     float rope_attn_factor;            /* cos and sin × this (rope.scaling.attn_factor) */
     int n_ctx_orig;                    /* longer contexts take rope_factors_long */
 } herd_hparams;
+
+/* Rows of Q (and of the attention output): head_dim * n_head, which is
+ * n_embd unless the file gives a head size of its own (Mistral Nemo, Qwen 3). */
+static inline int herd_n_embd_q(const herd_hparams *hp)
+{
+    return hp->head_dim * hp->n_head;
+}
 
 /* A weight as stored in the file: row-major, ne[0] elements per row. An
  * absent optional weight has data == NULL. */
@@ -131,8 +161,8 @@ struct herd_model {
  * memory stays flat however long the generation. A model without a window
  * has only the first, Mistral (every layer windowed) only the second. */
 typedef struct herd_kv_cache {
-    int n_cells; /* 0: no layer uses this cache */
-    uint32_t type; /* HERD_TYPE_F16 or HERD_TYPE_F32 */
+    int n_cells;      /* 0: no layer uses this cache */
+    uint32_t type;    /* HERD_TYPE_F16 or HERD_TYPE_F32 */
     size_t row_bytes; /* bytes of one cell's K (or V) in one layer */
     int32_t *pos;     /* [n_cells]; -1 = free */
     int32_t *seq;     /* [n_cells] */
@@ -162,23 +192,23 @@ void herd_kv_release(herd_kv_cache *kv, const int32_t *cells, int n);
 
 /* Scratch for one batch of up to n_batch tokens, allocated once. */
 typedef struct herd_scratch {
-    float *x;      /* [n_batch][n_embd] residual stream */
-    float *xb;     /* [n_batch][n_embd] normed input */
-    float *q;      /* [n_batch][n_embd] */
-    float *k, *v;  /* [n_batch][n_embd_kv] */
-    float *att;    /* [n_batch][n_embd] attention output */
-    float *qkv;    /* [n_batch][n_embd + 2 n_embd_kv] fused projection */
-    float *xf;     /* [n_batch][n_embd] MLP input (a second norm of x) */
-    float *ao;     /* [n_batch][n_embd] attention block output (after wo) */
-    float *fo;     /* [n_batch][n_embd] MLP output */
-    float *ffa;    /* [n_batch][n_ff] gate, then gate*up */
-    float *ffb;    /* [n_batch][n_ff] up */
-    float *router; /* [n_batch][n_expert] router logits, then probabilities */
-    float *moe_x;  /* [n_batch][n_embd] rows routed to one expert */
-    float *moe_y;  /* [n_batch][n_embd] that expert's output */
+    float *x;       /* [n_batch][n_embd] residual stream */
+    float *xb;      /* [n_batch][n_embd] normed input */
+    float *q;       /* [n_batch][n_embd_q] (herd_n_embd_q) */
+    float *k, *v;   /* [n_batch][n_embd_kv] */
+    float *att;     /* [n_batch][n_embd_q] attention output */
+    float *qkv;     /* [n_batch][n_embd_q + 2 n_embd_kv] fused projection */
+    float *xf;      /* [n_batch][n_embd] MLP input (a second norm of x) */
+    float *ao;      /* [n_batch][n_embd] attention block output (after wo) */
+    float *fo;      /* [n_batch][n_embd] MLP output */
+    float *ffa;     /* [n_batch][n_ff] gate, then gate*up */
+    float *ffb;     /* [n_batch][n_ff] up */
+    float *router;  /* [n_batch][n_expert] router logits, then probabilities */
+    float *moe_x;   /* [n_batch][n_embd] rows routed to one expert */
+    float *moe_y;   /* [n_batch][n_embd] that expert's output */
     float *moe_out; /* [n_batch][n_expert_used][n_embd] each slot's output */
-    float *outx;   /* [n_batch][n_embd] rows whose logits are wanted */
-    void *work;    /* matmul activation conversion */
+    float *outx;    /* [n_batch][n_embd] rows whose logits are wanted */
+    void *work;     /* matmul activation conversion */
     size_t work_bytes;
 } herd_scratch;
 
@@ -188,18 +218,18 @@ struct herd_ctx {
     herd_kv_cache kv;     /* layers that attend to everything */
     herd_kv_cache kv_swa; /* sliding-window layers */
     herd_scratch s;
-    int32_t *cells;     /* [n_batch] cell of each batch token in kv */
-    int32_t *cells_swa; /* [n_batch] … in kv_swa */
-    float *logits;  /* [n_batch][n_vocab] */
-    int32_t *logit_row; /* [n_batch] row in logits of each batch token, or -1 */
-    int32_t *seq;       /* [n_batch] sequence of each batch token */
-    int32_t *vis;       /* [n_ctx] used cells grouped by sequence (attention.c) */
-    int32_t *seg;       /* [n_seq_max + 1] where each sequence's group starts */
-    int32_t *moe_sel;   /* [n_batch][n_expert_used] chosen experts */
-    float *moe_w;       /* [n_batch][n_expert_used] their weights */
-    int32_t *moe_rows;  /* [n_batch] batch rows routed to one expert */
-    int swa;            /* sliding window in use (0: full attention) */
-    const float *rope_factors; /* the model's long or short factors for this context, or NULL */
+    int32_t *cells;            /* [n_batch] cell of each batch token in kv */
+    int32_t *cells_swa;        /* [n_batch] … in kv_swa */
+    float *logits;             /* [n_batch][n_vocab] */
+    int32_t *logit_row;        /* [n_batch] row in logits of each batch token, or -1 */
+    int32_t *seq;              /* [n_batch] sequence of each batch token */
+    int32_t *vis;              /* [n_ctx] used cells grouped by sequence (attention.c) */
+    int32_t *seg;              /* [n_seq_max + 1] where each sequence's group starts */
+    int32_t *moe_sel;          /* [n_batch][n_expert_used] chosen experts */
+    float *moe_w;              /* [n_batch][n_expert_used] their weights */
+    int32_t *moe_rows;         /* [n_batch] batch rows routed to one expert */
+    int swa;                   /* sliding window in use (0: full attention) */
+    const float *rope_factors; /* LongRoPE factors this context uses, or NULL */
     uint64_t expert_rows_read; /* weight rows of experts multiplied (for tests) */
     int n_threads;
 };
@@ -216,6 +246,10 @@ static inline const int32_t *herd_ctx_cells(const herd_ctx *c, int il)
 
 /* Run the layers over a batch whose tokens already have cells; writes logits. */
 herd_status herd_forward(herd_ctx *ctx, const herd_batch *b);
+
+/* The residual layout layer L of model m really uses: RES_SEQ, RES_PARALLEL,
+ * or RES_NEOX / RES_STABLELM meaning their parallel forms (model.h). */
+herd_residual_kind herd_residual(const herd_model *m, const herd_layer *L);
 
 /* Mixture-of-experts MLP over the batch (moe.c). */
 void herd_moe(herd_ctx *ctx, const herd_layer *L, const float *in, int T, float *out);
