@@ -7,7 +7,7 @@ DEBIAN_DEPS = build-essential cmake pkg-config libjansson-dev libpcre2-dev libmi
 DEMO_MODEL ?= models/kjv-llama-q8_0.gguf
 DEMO_PROMPT ?= And God said
 
-.PHONY: all deps build asan test test-plain test-asan demo bench fuzz format check clean
+.PHONY: all deps build asan test test-plain test-asan demo bench soak-window fuzz format check clean
 
 all: build
 
@@ -46,6 +46,11 @@ demo: build
 
 bench: build
 	bench/compare-llama-cpp
+
+# Gemma's sliding-window cache over a 10,000-token generation: resident memory
+# flat once the window has filled (tests/test_families.c; minutes).
+soak-window: build
+	HERD_SOAK=1 ./build/test_families
 
 # libFuzzer targets (clang), each run for FUZZ_TIME seconds (10 minutes by
 # default; `make fuzz FUZZ_TIME=30` for a smoke run). Corpora live in build-fuzz/.

@@ -37,6 +37,11 @@ herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int swa, boo
         kv->k[il] = herd_alloc_aligned(kv->row_bytes * (size_t)n_cells);
         kv->v[il] = herd_alloc_aligned(kv->row_bytes * (size_t)n_cells);
         if (!kv->k[il] || !kv->v[il]) return HERD_E_NOMEM;
+        /* Touched now, as llama.cpp clears its cache buffer: the memory a
+         * context holds is resident from the start and does not grow while
+         * the full-attention layers fill up. */
+        memset(kv->k[il], 0, kv->row_bytes * (size_t)n_cells);
+        memset(kv->v[il], 0, kv->row_bytes * (size_t)n_cells);
     }
     return HERD_OK;
 }

@@ -391,21 +391,40 @@ static void describe_features(const herd_model *m, char *buf, size_t cap)
     else
         ADD("GQA %d/%d", hp->n_head, hp->n_head_kv);
     ADD(", head size %d%s", hp->head_dim, herd_n_embd_q(hp) != hp->n_embd ? " (own)" : "");
-    if (hp->swa_window) ADD(", SWA %d", hp->swa_window);
+    if (hp->swa_window) {
+        int n_win = 0;
+        for (int il = 0; il < hp->n_layer; il++) n_win += !hp->swa_dense[il];
+        ADD(", SWA %d", hp->swa_window);
+        if (n_win < hp->n_layer) ADD(" on %d of %d layers", n_win, hp->n_layer);
+    }
     if (hp->n_expert) ADD(", MoE %d experts (%d used)", hp->n_expert, hp->n_expert_used);
     if (m->arch->alibi) ADD(", ALiBi (max bias %g)", hp->max_alibi_bias);
     if (m->arch->rope != ROPE_NONE)
         ADD(", RoPE %s%s", m->arch->rope == ROPE_NEOX ? "neox" : "normal",
             hp->n_rot < hp->head_dim ? " partial" : "");
     if (hp->n_rot && hp->n_rot < hp->head_dim) ADD(" %d/%d", hp->n_rot, hp->head_dim);
+    if (m->arch->swa_pattern && hp->swa_window && hp->rope_base_swa != hp->rope_freq_base)
+        ADD(" (window layers: base %g)", hp->rope_base_swa);
+    if (hp->rope_freq_scale != 1.0f)
+        ADD(", linear rope scaling x%g%s", 1.0f / hp->rope_freq_scale,
+            hp->rope_scale_swa != hp->rope_freq_scale ? " on global layers" : "");
+    if (m->rope_long.data)
+        ADD(", LongRoPE (original context %d, attention factor %.4g)", hp->n_ctx_orig,
+            hp->rope_attn_factor);
+    if (hp->attn_softcap > 0) ADD(", attention soft-cap %g", hp->attn_softcap);
+    if (hp->final_softcap > 0) ADD(", logit soft-cap %g", hp->final_softcap);
+    if (m->arch->embd_scale) ADD(", embeddings x sqrt(n_embd)");
+    if (L0->post_attn_norm.data) ADD(", post-attention/MLP norms");
     if (hp->clamp_kqv > 0) ADD(", clamp_kqv %g", hp->clamp_kqv);
     if (L0->wqkv.data) ADD(", fused QKV");
     if (L0->q_norm.data) ADD(", q/k norm");
     if (herd_residual(m, L0) != RES_SEQ) ADD(", parallel attention+MLP");
     ADD(", %s, %s", m->arch->norm == NORM_RMS ? "RMSNorm" : "LayerNorm",
-        hp->n_expert               ? "SwiGLU experts"
-        : m->arch->mlp == MLP_GELU ? "GELU"
-                                   : "SwiGLU");
+        hp->n_expert                ? "SwiGLU experts"
+        : m->arch->mlp == MLP_GELU  ? "GELU"
+        : m->arch->mlp == MLP_GEGLU ? "GeGLU"
+        : L0->w_gate.data           ? "SwiGLU"
+                                    : "SwiGLU (fused gate+up)");
 #undef ADD
 }
 
