@@ -17,7 +17,7 @@ DEMO_MODEL ?= models/kjv-llama-q8_0.gguf
 DEMO_PROMPT ?= And God said
 
 .PHONY: all deps test-deps build asan test test-plain test-asan test-fuzz demo bench fuzz \
-        fuzz-build format check clean install
+        fuzz-build soak-window format check clean install
 
 all: build
 
@@ -86,6 +86,11 @@ demo: build
 
 bench: build
 	bench/compare-llama-cpp
+
+# Gemma's sliding-window cache over a 10,000-token generation: resident memory
+# flat once the window has filled (tests/test_families.c; minutes).
+soak-window: build
+	HERD_SOAK=1 ./build/test_families
 
 # libFuzzer (clang): one target per tests/fuzz/fuzz_NAME.c, each run for
 # FUZZ_TIME seconds (10 minutes by default; `make fuzz FUZZ_TIME=60`; `make
