@@ -80,11 +80,13 @@ void herd_chat_template_free(herd_chat_template *t);
  *
  * Measured on the 795 template cases of ../shared/chat (test_chat_template
  * prints the figures and checks the 100x margins): the most any case needs is
- * 798 steps, 2,980 output bytes and depth 8. The limits are 2,500x, 1,400x
+ * 798 steps, 2,980 output bytes and depth 8. The limits are 1,250x, 1,400x
  * and 125x that, and low enough that a hostile template stops within a second
  * or two, ASan included, and well under 256 MB.
  */
-#define HERD_CHAT_MAX_STEPS  2000000
+#ifndef HERD_CHAT_MAX_STEPS /* the fuzz build lowers it, to spend its time elsewhere */
+#define HERD_CHAT_MAX_STEPS 1000000
+#endif
 #define HERD_CHAT_MAX_OUTPUT (4u << 20)
 #define HERD_CHAT_MAX_DEPTH  1000
 
@@ -118,7 +120,7 @@ typedef struct herd_chat_input {
 /* What the last render on this thread used, and which limit (if any) stopped
  * it. A limit hit is HERD_E_UNSUPPORTED (valid Jinja that herd will not run to
  * the end) with a message naming the limit ("... exceeded HERD_CHAT_MAX_STEPS
- * (2000000 steps)"); a cancelled render is HERD_E_INVALID "template render
+ * (1000000 steps)"); a cancelled render is HERD_E_INVALID "template render
  * cancelled". */
 typedef struct herd_chat_usage {
     uint64_t steps;

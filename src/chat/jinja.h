@@ -292,6 +292,9 @@ bool py_isdigit(uint32_t cp);
 jv pystr_strip(jv s, jv chars, bool left, bool right);
 jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok);
 jv pystr_splitlines(const char *s, size_t n);
+/* The line at s[i] (str.splitlines' breaks): where its text ends; *next is
+ * past its line break, n at the end. */
+size_t pystr_line(const char *s, size_t n, size_t i, size_t *next);
 jv pystr_case(jv s, int mode); /* 0 lower, 1 upper, 2 title (str.title), 3 capitalize,
                                   4 jinja |title */
 jv pystr_replace(jv s, jv old, jv neu, int64_t count);

@@ -278,23 +278,25 @@ static herd_status f_indent(fcall *c, jv v, jv *p, jv *out)
         if (!jf_fill(&ind, ' ', w)) return jv_stop_error(c->line);
     }
     bool first = given(p[1]) && jv_truthy(p[1]), blank = given(p[2]) && jv_truthy(p[2]);
-    jbuf t = {0};
+    jbuf t = {0}; /* the lines of s + "\n", streamed rather than split into a list */
     jbuf_put(&t, jv_sp(v), jv_slen(v));
     jbuf_putc(&t, '\n');
-    jv lines = pystr_splitlines(t.p, t.n);
-    jbuf_free(&t);
     jbuf b = {0};
     if (first) jbuf_put(&b, ind.p, ind.n);
-    for (size_t i = 0; lines.kind == JV_LIST && i < lines.u.l->n && !jv_nomem; i++) {
-        jv ln = lines.u.l->v[i];
-        if (i) {
+    for (size_t i = 0, next, k = 0; i < t.n && !jv_nomem; i = next, k++) {
+        size_t end = pystr_line(t.p, t.n, i, &next);
+        if (k) {
             jbuf_putc(&b, '\n');
-            if (blank || jv_slen(ln)) jbuf_put(&b, ind.p, ind.n);
+            if (blank || end > i) jbuf_put(&b, ind.p, ind.n);
         }
-        jbuf_put(&b, jv_sp(ln), jv_slen(ln));
+        jbuf_put(&b, t.p + i, end - i);
     }
-    jv_release(lines);
+    jbuf_free(&t);
     jbuf_free(&ind);
+    if (jv_nomem) {
+        jbuf_free(&b);
+        return jv_stop_error(c->line);
+    }
     *out = b.p ? jbuf_to_str(&b) : jv_str("", 0);
     return HERD_OK;
 }

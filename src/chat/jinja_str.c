@@ -171,6 +171,21 @@ jv pystr_strip(jv s, jv chars, bool left, bool right)
     return jv_str(p + a, z - a);
 }
 
+/* The next occurrence of q (m > 0 bytes) in p[0..n), for loops that search
+ * again after each hit (split, replace, count). memmem is linear, but
+ * sanitizers check the whole haystack on every call, which makes such a loop
+ * quadratic under ASan; so search a window that doubles until it holds a hit,
+ * which costs O(distance to the hit + m) per call. */
+static const char *find_next(const char *p, size_t n, const char *q, size_t m)
+{
+    for (size_t w = 2 * m + 256;; w *= 2) {
+        size_t len = w < n ? w : n;
+        const char *hit = memmem(p, len, q, m);
+        if (hit || len == n) return hit;
+        if (w > SIZE_MAX / 4) return memmem(p, n, q, m);
+    }
+}
+
 /* str.split(): with a separator, every occurrence; without, runs of
  * whitespace with empty pieces dropped. maxsplit < 0: no limit. */
 jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
@@ -187,7 +202,7 @@ jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
         }
         size_t start = 0;
         for (const char *hit; maxsplit != 0 && !jv_nomem; maxsplit--) {
-            if (!(hit = memmem(p + start, n - start, jv_sp(sep), m))) break;
+            if (!(hit = find_next(p + start, n - start, jv_sp(sep), m))) break;
             jv_list_push_take(out, jv_str(p + start, (size_t)(hit - p) - start));
             start = (size_t)(hit - p) + m;
         }
@@ -218,22 +233,32 @@ jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
     return out;
 }
 
-/* str.splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, \u2028, \u2029. */
-jv pystr_splitlines(const char *p, size_t n)
+/* str.splitlines()'s line breaks: \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85,
+ * \u2028, \u2029. The line at p[i]: returns where its text ends, and sets
+ * *next past its line break (n at the end). */
+size_t pystr_line(const char *p, size_t n, size_t i, size_t *next)
 {
-    jv out = jv_list_new(4, false);
-    size_t start = 0, i = 0;
     while (i < n) {
         size_t at = i;
         uint32_t c = u8_next(p, n, &i);
         bool nl = c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1e) ||
                   c == 0x85 || c == 0x2028 || c == 0x2029;
         if (!nl) continue;
-        jv_list_push_take(out, jv_str(p + start, at - start));
         if (c == '\r' && i < n && p[i] == '\n') i++;
-        start = i;
+        *next = i;
+        return at;
     }
-    if (start < n) jv_list_push_take(out, jv_str(p + start, n - start));
+    *next = n;
+    return n;
+}
+
+jv pystr_splitlines(const char *p, size_t n)
+{
+    jv out = jv_list_new(4, false);
+    for (size_t i = 0, next; i < n && !jv_nomem; i = next) {
+        size_t end = pystr_line(p, n, i, &next);
+        jv_list_push_take(out, jv_str(p + i, end - i));
+    }
     return out;
 }
 
@@ -304,7 +329,7 @@ jv pystr_replace(jv s, jv old, jv neu, int64_t count)
     }
     size_t i = 0;
     for (const char *hit; count != 0 && !jv_nomem; count--) {
-        if (!(hit = memmem(p + i, n - i, o, m))) break;
+        if (!(hit = find_next(p + i, n - i, o, m))) break;
         jbuf_put(&b, p + i, (size_t)(hit - p) - i);
         jbuf_put(&b, jv_sp(neu), jv_slen(neu));
         i = (size_t)(hit - p) + m;
@@ -409,7 +434,7 @@ int64_t pystr_count(jv s, jv sub)
     int64_t k = 0;
     jv_charge_bytes(n);
     for (size_t i = 0; i + m <= n; k++) {
-        const char *hit = memmem(p + i, n - i, q, m);
+        const char *hit = find_next(p + i, n - i, q, m);
         if (!hit) break;
         i = (size_t)(hit - p) + m;
     }
