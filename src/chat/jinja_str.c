@@ -178,7 +178,8 @@ jv pystr_strip(jv s, jv chars, bool left, bool right)
  * which costs O(distance to the hit + m) per call. */
 static const char *find_next(const char *p, size_t n, const char *q, size_t m)
 {
-    for (size_t w = 2 * m + 256;; w *= 2) {
+    if (m == 1) return memchr(p, q[0], n); /* checked only up to the hit */
+    for (size_t w = 2 * m + 32;; w *= 2) {
         size_t len = w < n ? w : n;
         const char *hit = memmem(p, len, q, m);
         if (hit || len == n) return hit;
