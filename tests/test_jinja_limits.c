@@ -145,6 +145,21 @@ static void test_steps(void)
                  "{% set big = range(100000) | list %}{% for i in range(100000) %}"
                  "{% if -1 in big %}x{% endif %}{% endfor %}",
                  HERD_CHAT_LIMIT_STEPS, HERD_E_UNSUPPORTED, "HERD_CHAT_MAX_STEPS");
+    expect_limit("a filtered loop over a long list, repeated",
+                 "{% set big = range(100000) | list %}{% for a in range(1000) %}"
+                 "{% for b in big if false %}{% endfor %}{% endfor %}",
+                 HERD_CHAT_LIMIT_STEPS, HERD_E_UNSUPPORTED, "HERD_CHAT_MAX_STEPS");
+    expect_limit("joining empty strings, repeated",
+                 "{% set e = [''] * 100000 %}{% for a in range(1000) %}{{ e | join }}{% endfor %}",
+                 HERD_CHAT_LIMIT_STEPS, HERD_E_UNSUPPORTED, "HERD_CHAT_MAX_STEPS");
+    expect_limit("selecting from a long list, repeated",
+                 "{% set z = [0] * 100000 %}{% for a in range(1000) %}{{ z | select | list }}"
+                 "{% endfor %}",
+                 HERD_CHAT_LIMIT_STEPS, HERD_E_UNSUPPORTED, "HERD_CHAT_MAX_STEPS");
+    expect_limit("the length of a long string, repeated",
+                 "{% set s = 'x' * 1000000 %}{% for a in range(100000) %}{{ (s | length) % 2 }}"
+                 "{% endfor %}",
+                 HERD_CHAT_LIMIT_STEPS, HERD_E_UNSUPPORTED, "HERD_CHAT_MAX_STEPS");
     expect_limit("list repetition", "{{ ([1, 2, 3] * 4611686018427387904) | length }}",
                  HERD_CHAT_LIMIT_STEPS, HERD_E_UNSUPPORTED, "HERD_CHAT_MAX_STEPS");
 }

@@ -427,6 +427,10 @@ static jflow exec_for(jrender *r, jscope *s, const jnode *n)
     if (n->d) { /* for x in xs if cond: filter first, loop.* counts what passes */
         jv kept = jv_list_new(items.u.l->n, false);
         for (size_t i = 0; !st && i < items.u.l->n; i++) {
+            if (!jv_charge(1)) { /* every item tested is an iteration */
+                st = jv_stop_error(n->line);
+                break;
+            }
             jscope *fs = jscope_new(s);
             jv c = jv_undef(NULL);
             if (!fs)

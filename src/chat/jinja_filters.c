@@ -400,6 +400,7 @@ static herd_status f_wordcount(fcall *c, jv v, jv *p, jv *out)
     if (st) return st;
     int64_t k = 0;
     bool in = false;
+    jv_charge_bytes(jv_slen(s));
     for (size_t i = 0; i < jv_slen(s);) {
         uint32_t ch = u8_next(jv_sp(s), jv_slen(s), &i);
         bool w = py_isalpha(ch) || py_isdigit(ch) || ch == '_';

@@ -227,6 +227,7 @@ static bool str_is(jv s, bool (*pred)(uint32_t))
     const char *p = jv_sp(s);
     size_t n = jv_slen(s);
     if (n == 0) return false;
+    jv_charge_bytes(n);
     for (size_t i = 0; i < n;)
         if (!pred(u8_next(p, n, &i))) return false;
     return true;
@@ -241,6 +242,7 @@ static herd_status str_case_is(jv s, bool upper, jv *out)
     const char *p = jv_sp(s);
     size_t n = jv_slen(s);
     bool cased = false, ok = true;
+    jv_charge_bytes(n);
     for (size_t i = 0; i < n && ok;) {
         uint32_t c = u8_next(p, n, &i);
         if (!py_iscased(c)) continue;

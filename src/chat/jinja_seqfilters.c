@@ -57,7 +57,7 @@ herd_status f_join(fcall *c, jv v, jv *p, jv *out)
     herd_status st = jf_iter(c, v, &items);
     if (st) return st;
     jbuf b = {0};
-    for (size_t i = 0; i < items.u.l->n && !st && !jv_nomem; i++) {
+    for (size_t i = 0; i < items.u.l->n && !st && jv_charge(1); i++) {
         if (i && given(p[0]) && !jv_to_str(&b, p[0]))
             st = jerr(HERD_E_INVALID, c->line, "bad separator");
         jv it = jv_retain(items.u.l->v[i]);
@@ -160,7 +160,7 @@ herd_status f_sum(fcall *c, jv v, jv *p, jv *out)
     herd_status st = jf_iter(c, v, &items);
     if (st) return st;
     jv acc = given(p[1]) ? jv_retain(p[1]) : jv_int(0);
-    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+    for (size_t i = 0; i < items.u.l->n && !st && jv_charge(1); i++) {
         jv it, next;
         if ((st = jf_sort_key(c, items.u.l->v[i], p[0], true, &it))) break;
         if (!jv_is_number(acc) || !jv_is_number(it))
@@ -269,7 +269,7 @@ static herd_status select_common(fcall *c, jv v, bool by_attr, bool keep, jv *ou
     if (c->nkw) return jerr(HERD_E_UNSUPPORTED, c->line, "keyword arguments to select filters");
     jv items;
     herd_status st = jf_iter(c, v, &items);
-    for (size_t i = 0; !st && i < items.u.l->n; i++) {
+    for (size_t i = 0; !st && i < items.u.l->n && jv_charge(1); i++) {
         jv x;
         bool t = false;
         if (by_attr)
@@ -322,7 +322,7 @@ static herd_status min_max(fcall *c, jv v, jv *p, bool want_max, jv *out)
     bool cs = given(p[0]) && jv_truthy(p[0]);
     jv best_key = jv_undef(NULL);
     size_t best = 0;
-    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+    for (size_t i = 0; i < items.u.l->n && !st && jv_charge(1); i++) {
         jv k;
         int cmp = 0;
         if ((st = jf_sort_key(c, items.u.l->v[i], p[1], cs, &k))) break;

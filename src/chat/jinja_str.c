@@ -69,6 +69,7 @@ void u8_put(jbuf *b, uint32_t cp)
 
 size_t u8_len(const char *s, size_t n)
 {
+    jv_charge_bytes(n); /* a walk over the string: paid like writing it */
     size_t k = 0;
     for (size_t i = 0; i < n; k++) u8_next(s, n, &i);
     return k;
@@ -76,6 +77,7 @@ size_t u8_len(const char *s, size_t n)
 
 size_t u8_offset(const char *s, size_t n, size_t k)
 {
+    jv_charge_bytes(k);
     size_t i = 0;
     while (k-- > 0 && i < n) u8_next(s, n, &i);
     return i;
@@ -167,6 +169,7 @@ jv pystr_strip(jv s, jv chars, bool left, bool right)
             z = st;
         }
     }
+    jv_charge_bytes(a + (n - z)); /* what was scanned and dropped */
     if (a == 0 && z == n) return jv_retain(s);
     return jv_str(p + a, z - a);
 }
@@ -195,6 +198,7 @@ jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
     size_t n = jv_slen(s);
     jv out = jv_list_new(4, false);
     *ok = true;
+    jv_charge_bytes(n);
     if (sep.kind == JV_STR) {
         size_t m = jv_slen(sep);
         if (m == 0) {
