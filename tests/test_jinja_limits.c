@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Render src over one user message; *out NULL unless it rendered. */
 static herd_status render_with(const char *src, const atomic_bool *cancel, char **out)
