@@ -137,7 +137,9 @@ const char *herd_chat_limit_name(herd_chat_limit l);
  * the status is HERD_E_INVALID and herd_errmsg() is exactly msg, with
  * *raised (if not NULL) set to true. Other runtime errors (an undefined value
  * in '+', a type error) are HERD_E_INVALID with "template error, line N: ..."
- * and unimplemented features HERD_E_UNSUPPORTED. */
+ * and unimplemented features HERD_E_UNSUPPORTED, as is a render that exceeds
+ * its budget (above; herd_chat_last_usage says which limit). On any error *out
+ * is NULL: a rendering is never returned cut short. */
 herd_status herd_chat_template_render(const herd_chat_template *t, const herd_chat_input *in,
                                       char **out, size_t *len, bool *raised);
 
