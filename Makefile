@@ -103,6 +103,12 @@ FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_ARGS_gguf = -max_len=4096 -malloc_limit_mb=64
 FUZZ_ARGS_tokenizer = -max_len=2048 -malloc_limit_mb=512
 FUZZ_ARGS_server = -max_len=4096 -malloc_limit_mb=512
+# The renderer's seeds are ../shared/chat's templates (tests/fuzz/jinja-seeds.sh);
+# its fuzz build has a tenth of the step budget (CMakeLists.txt), so runaway
+# inputs stop sooner; a long -timeout, as a budget-bound render can wait long
+# for a core on a loaded machine.
+FUZZ_ARGS_jinja = -max_len=32768 -timeout=60 -rss_limit_mb=1024 -malloc_limit_mb=256 \
+                  -dict=tests/fuzz/jinja.dict
 
 fuzz-build: deps
 	$(call apt_install,clang)
@@ -117,22 +123,6 @@ fuzz-%: fuzz-build
 	build-fuzz/fuzz_$* -max_total_time=$(FUZZ_TIME) -timeout=20 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=build-fuzz/crash-$*- $(FUZZ_ARGS_$*) \
 	  build-fuzz/corpus/$* $(wildcard tests/fuzz/corpus/$*)
-
-# The chat-template renderer: tests/fuzz/fuzz_jinja.c, seeded with
-# tests/fuzz/jinja-corpus (../shared/chat's templates, each with a case); a
-# tenth of the step budget, so that runaway inputs stop ten times sooner; a
-# long -timeout, as the run is niced on a shared machine (a budget-bound render
-# takes well under a second when it gets a core).
-.PHONY: fuzz-jinja
-fuzz: fuzz-jinja
-fuzz-jinja:
-	@mkdir -p build-fuzz/jinja-corpus
-	clang $(FUZZ_FLAGS) -DHERD_CHAT_MAX_STEPS=100000 -o build-fuzz/fuzz_jinja tests/fuzz/fuzz_jinja.c \
-	  src/chat/chat.c src/chat/jinja_*.c src/util/util.c $$(pkg-config --cflags --libs jansson) \
-	  -lm -lpthread
-	nice -n 19 build-fuzz/fuzz_jinja -max_len=32768 -max_total_time=$(FUZZ_TIME) -timeout=60 \
-	  -rss_limit_mb=1024 -malloc_limit_mb=256 -dict=tests/fuzz/jinja.dict -artifact_prefix=build-fuzz/ \
-	  build-fuzz/jinja-corpus tests/fuzz/jinja-corpus
 
 format:
 	clang-format -i include/*.h src/*/*.[ch] tools/*.[ch] tests/*.[ch] tests/fuzz/*.c

@@ -2,21 +2,14 @@
  * fuzz_jinja.c — libFuzzer target for the chat-template renderer: the lexer,
  * the parser, and rendering under the render budget (chat.h).
  *
- * Not built by CMake; `make fuzz` builds and runs it (FUZZ_TIME seconds). By
- * hand, from the project root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *         -Iinclude -Isrc -o /tmp/fuzz_jinja tests/fuzz/fuzz_jinja.c \
- *         src/chat/chat.c src/chat/jinja_*.c src/util/util.c \
- *         $(pkg-config --cflags --libs jansson) -lm -lpthread
- *   /tmp/fuzz_jinja -max_len=32768 -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=256 \
- *         -dict=tests/fuzz/jinja.dict build-fuzz/jinja-corpus tests/fuzz/jinja-corpus
+ * Built with the other targets (`make fuzz-jinja` runs it alone; the fuzz
+ * build lowers HERD_CHAT_MAX_STEPS to 100,000 so runaway inputs stop sooner).
  *
  * An input is a template, a NUL byte, then a JSON object shaped like a line of
  * ../shared/chat/cases.jsonl: {"messages": [...], "extra": {...}, "bos_token":
  * ..., "eos_token": ..., "add_generation_prompt": ...}. Without the NUL (or
  * with JSON that does not parse) the messages are one user turn. The seeds in
- * tests/fuzz/jinja-corpus are every template of ../shared/chat/templates with
+ * tests/fuzz/corpus/jinja are every template of ../shared/chat/templates with
  * its largest case (tests/fuzz/jinja-seeds.sh made them).
  *
  * Properties checked, beyond "no crash, no bad read, no leak, no hang":

@@ -1,10 +1,10 @@
 #!/bin/sh
-# jinja-seeds.sh — (re)make tests/fuzz/jinja-corpus, the seeds of fuzz_jinja:
+# jinja-seeds.sh — (re)make tests/fuzz/corpus/jinja, the seeds of fuzz_jinja:
 # every template of ../shared/chat/templates, a NUL byte, then the largest of
 # its cases in ../shared/chat/cases.jsonl (without the expected rendering).
 # Run from the project root; needs python3.
 set -e
-out=tests/fuzz/jinja-corpus
+out=tests/fuzz/corpus/jinja
 mkdir -p "$out"
 python3 - ../shared/chat "$out" <<'PY'
 import json, os, sys
