@@ -65,3 +65,6 @@ need_tool() {
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/herd-$(basename "$0" .sh).XXXXXX") || exit 1
 cleanup_tmp() { rm -rf "$TMP"; }
 trap cleanup_tmp EXIT
+# A test stopped by a signal (ctest's timeout) still runs its EXIT trap.
+trap 'exit 130' INT
+trap 'exit 143' TERM

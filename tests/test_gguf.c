@@ -508,6 +508,22 @@ static void test_stream(void)
     CHECK(stream(desc, slink, NULL, tdata, N_TSPECS, 0) == HERD_OK);
     struct stat sb;
     CHECK(lstat(slink, &sb) == 0 && S_ISLNK(sb.st_mode) && file_is(path, buf, len));
+
+    /* An output that is not a regular file (a FIFO here, /dev/null for a
+     * user) is written in place: a rename would replace it with a plain file
+     * (as it once replaced /dev/null). */
+    char fifo[512], copy[512], cmd[1200];
+    snprintf(fifo, sizeof fifo, "%s/stream.fifo", test_tmpdir());
+    snprintf(copy, sizeof copy, "%s/stream.copy", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "timeout 20 cat %s > %s", fifo, copy);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    FILE *reader = popen(cmd, "r");
+    CHECK(reader != NULL);
+    if (reader) {
+        CHECKF(stream(desc, fifo, NULL, tdata, N_TSPECS, 0) == HERD_OK, "%s", herd_errmsg());
+        pclose(reader);
+        CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode) && file_is(copy, buf, len));
+    }
     free(buf);
     gguf_writer_free(full);
     gguf_writer_free(desc);
