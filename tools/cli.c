@@ -112,6 +112,9 @@ bool cli_parse(int argc, char **argv, cli_opts *o)
         else if (!strcmp(a, "--system")) { NEED(); o->system = v; }
         else if (!strcmp(a, "--chat-template")) { NEED(); o->chat_template = v; }
         else if (!strcmp(a, "--chat")) { o->chat = 1; takes = false; }
+        else if (!strcmp(a, "--grammar")) { NEED(); o->grammar = v; }
+        else if (!strcmp(a, "--grammar-file")) { NEED(); o->grammar_file = v; }
+        else if (!strcmp(a, "--json-schema") || !strcmp(a, "-j")) { NEED(); o->json_schema = v; }
         else if (!strcmp(a, "--no-bos")) { o->no_bos = 1; takes = false; }
         else if (!strcmp(a, "--pieces")) { o->pieces = 1; takes = false; }
         else if (!strcmp(a, "--special")) { o->special = 1; takes = false; }

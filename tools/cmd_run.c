@@ -6,6 +6,9 @@
 #include "cli.h"
 
 #include "chat/chat.h"
+#include "grammar/grammar.h"
+#include "grammar/schema.h"
+#include "sample/sample.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +55,8 @@ static int decode_all(herd_ctx *c, const cli_opts *o, const int32_t *ids, int n,
             break;
         }
         for (int j = 0; sink && j < k; j++)
-            if (fwrite(herd_get_logits(c, j), sizeof(float), (size_t)n_vocab, sink) != (size_t)n_vocab)
+            if (fwrite(herd_get_logits(c, j), sizeof(float), (size_t)n_vocab, sink) !=
+                (size_t)n_vocab)
                 rc = cli_error(1, "write failed");
     }
     free(pos);
@@ -68,11 +72,69 @@ static void print_piece(const herd_model *m, int32_t id)
     fflush(stdout);
 }
 
+/* --grammar, --grammar-file, --json-schema: the constraint, or none. */
+typedef struct {
+    herd_grammar *g;
+    herd_gvocab *v;
+    herd_gmatch *m;
+} constraint;
+
+static void constraint_free(constraint *k)
+{
+    herd_gmatch_free(k->m);
+    herd_gvocab_free(k->v);
+    herd_grammar_free(k->g);
+}
+
+static int constraint_make(const herd_model *model, const cli_opts *o, constraint *k)
+{
+    memset(k, 0, sizeof *k);
+    int given = !!o->grammar + !!o->grammar_file + !!o->json_schema;
+    if (given == 0) return 0;
+    if (given > 1) return cli_error(2, "give one of --grammar, --grammar-file and --json-schema");
+    char *text = NULL;
+    size_t len = 0;
+    herd_status st = HERD_OK;
+    if (o->grammar_file) {
+        FILE *f = fopen(o->grammar_file, "rb");
+        if (!f) return cli_error(1, "cannot read %s", o->grammar_file);
+        text = malloc(HERD_GRAMMAR_MAX_BYTES + 1);
+        len = text ? fread(text, 1, HERD_GRAMMAR_MAX_BYTES + 1, f) : 0;
+        fclose(f);
+        if (!text) return cli_error(1, "out of memory");
+    } else if (o->json_schema) {
+        st = herd_schema_text_to_gbnf(o->json_schema, strlen(o->json_schema), &text);
+        len = text ? strlen(text) : 0;
+    } else {
+        text = strdup(o->grammar);
+        len = text ? strlen(text) : 0;
+    }
+    if (!st) st = herd_grammar_parse(text ? text : "", len, &k->g);
+    free(text);
+    if (!st) st = herd_gvocab_from_model(model, &k->v);
+    if (!st) st = herd_gmatch_new(k->g, k->v, &k->m);
+    if (st) {
+        constraint_free(k);
+        return cli_fail(o->json_schema ? "--json-schema" : "--grammar");
+    }
+    return 0;
+}
+
 static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids, int n_prompt)
 {
     herd_sampler *s;
-    if (herd_sampler_new(&o->sp, herd_n_vocab(m), &s)) return cli_fail("sampler");
+    constraint k;
+    if (constraint_make(m, o, &k)) return 1;
+    if (herd_sampler_new(&o->sp, herd_n_vocab(m), &s)) {
+        constraint_free(&k);
+        return cli_fail("sampler");
+    }
     for (int i = 0; i < n_prompt; i++) herd_sampler_accept(s, ids[i]);
+    if (k.m && herd_sampler_set_grammar(s, k.m)) {
+        herd_sampler_free(s);
+        constraint_free(&k);
+        return cli_fail("grammar");
+    }
     int n_ctx = herd_ctx_n_ctx(c);
     int n_predict = o->n_predict < 0 ? n_ctx - n_prompt : o->n_predict;
     double t0 = herd_time();
@@ -87,6 +149,10 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
             break;
         }
         int32_t tok = herd_sampler_sample(s, logits);
+        if (tok < 0) { /* the grammar admits nothing: end the output */
+            fprintf(stderr, "\nherd: %s\n", herd_errmsg());
+            break;
+        }
         if (herd_token_is_eog(m, tok)) break;
         herd_sampler_accept(s, tok);
         print_piece(m, tok);
@@ -98,9 +164,15 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
     }
     double t2 = herd_time();
     printf("\n");
-    fprintf(stderr, "herd: prompt %d tokens in %.3f s (%.2f tokens/s), generated %d tokens in %.3f s (%.2f tokens/s)\n",
-            n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1, n_gen / (t2 - t1 + 1e-12));
+    fprintf(stderr,
+            "herd: prompt %d tokens in %.3f s (%.2f tokens/s), generated %d tokens in %.3f s (%.2f "
+            "tokens/s)\n",
+            n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1,
+            n_gen / (t2 - t1 + 1e-12));
+    if (!rc && k.m && !herd_gmatch_can_end(k.m) && n_gen == n_predict)
+        fprintf(stderr, "herd: -n %d reached before the grammar was complete\n", n_predict);
     herd_sampler_free(s);
+    constraint_free(&k);
     return rc;
 }
 
@@ -149,8 +221,10 @@ int cmd_run(int argc, char **argv)
     int n = 0, rc = 1;
     int32_t *ids = o.chat ? NULL : cli_prompt_ids(m, &o, &n);
     herd_ctx *c = ids || o.chat ? make_ctx(m, &o, 1) : NULL;
-    if (c && o.chat) rc = run_chat(m, c, &o);
-    else if (c && n == 0) rc = cli_error(1, "the prompt is empty");
+    if (c && o.chat)
+        rc = run_chat(m, c, &o);
+    else if (c && n == 0)
+        rc = cli_error(1, "the prompt is empty");
     else if (c && n > herd_ctx_n_ctx(c))
         rc = cli_error(1, "prompt has %d tokens, more than the context (%d)", n, herd_ctx_n_ctx(c));
     else if (c) {
@@ -178,11 +252,13 @@ int cmd_logits(int argc, char **argv)
         rc = cli_error(1, "need 1..%d tokens, got %d", herd_ctx_n_ctx(c), n);
     else if (c) {
         FILE *f = fopen(o.out, "wb");
-        if (!f) rc = cli_error(1, "cannot write %s", o.out);
+        if (!f)
+            rc = cli_error(1, "cannot write %s", o.out);
         else {
             rc = decode_all(c, &o, ids, n, 0, true, f, herd_n_vocab(m));
             if (fclose(f) != 0 && !rc) rc = cli_error(1, "write to %s failed", o.out);
-            if (!rc) fprintf(stderr, "herd: wrote %d x %d logits to %s\n", n, herd_n_vocab(m), o.out);
+            if (!rc)
+                fprintf(stderr, "herd: wrote %d x %d logits to %s\n", n, herd_n_vocab(m), o.out);
         }
     }
     herd_ctx_free(c);

@@ -60,6 +60,7 @@ int herd_gvocab_n_vocab(const herd_gvocab *v);
 herd_status herd_gmatch_new(const herd_grammar *g, const herd_gvocab *v, herd_gmatch **out);
 void herd_gmatch_free(herd_gmatch *m);
 void herd_gmatch_reset(herd_gmatch *m);
+const herd_gvocab *herd_gmatch_vocab(const herd_gmatch *m);
 
 /* Could token come next? (false for an id out of range) */
 bool herd_gmatch_allows(herd_gmatch *m, int32_t token);

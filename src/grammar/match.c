@@ -397,6 +397,11 @@ void herd_gmatch_free(herd_gmatch *m)
     free(m);
 }
 
+const herd_gvocab *herd_gmatch_vocab(const herd_gmatch *m)
+{
+    return m ? m->v : NULL;
+}
+
 void herd_gmatch_reset(herd_gmatch *m)
 {
     if (m && !start(m)) m->cur.n = 0; /* out of memory: a matcher that refuses everything */
