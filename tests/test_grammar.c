@@ -150,7 +150,7 @@ static void walk_small(const char *gbnf, int walks)
         herd_gmatch_reset(m);
         for (int step = 0; step < 40; step++) {
             bool allowed[N_PIECES];
-            int n = herd_gmatch_mask(m, allowed), count = 0;
+            int n = herd_gmatch_mask(m, allowed, HERD_GMATCH_NO_BUDGET), count = 0;
             for (int t = 0; t < N_PIECES; t++) {
                 bool want = brute_allows(g, text, t);
                 CHECKF(allowed[t] == want, "%s after \"%s\": token %d mask %d brute %d", gbnf, text,
@@ -198,7 +198,7 @@ static void test_mask(void)
     herd_gmatch *m = NULL;
     if (g && v && !herd_gmatch_new(g, v, &m)) {
         bool allowed[N_PIECES];
-        CHECK(herd_gmatch_mask(m, allowed) == 1 && allowed[N_PIECES - 1]);
+        CHECK(herd_gmatch_mask(m, allowed, HERD_GMATCH_NO_BUDGET) == 1 && allowed[N_PIECES - 1]);
         CHECK(herd_gmatch_must_end(m) && herd_gmatch_can_end(m));
     }
     herd_gmatch_free(m);
@@ -240,7 +240,7 @@ static void walk_file(const char *path)
         herd_gmatch_reset(m);
         for (;;) {
             bool allowed[NV];
-            int count = herd_gmatch_mask(m, allowed);
+            int count = herd_gmatch_mask(m, allowed, HERD_GMATCH_NO_BUDGET);
             CHECKF(count > 0, "%s: stuck after %zu bytes", path, n);
             if (count == 0) break;
             int t;

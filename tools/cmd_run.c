@@ -148,6 +148,7 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
             fprintf(stderr, "\nherd: context full (%d tokens), stopping\n", n_ctx);
             break;
         }
+        if (k.m) herd_sampler_set_budget(s, n_predict - n_gen); /* close JSON in time */
         int32_t tok = herd_sampler_sample(s, logits);
         if (tok < 0) { /* the grammar admits nothing: end the output */
             fprintf(stderr, "\nherd: %s\n", herd_errmsg());

@@ -502,6 +502,53 @@ static herd_status check_rules(parser *p, const char *end)
     return p->st;
 }
 
+static uint32_t cost_add(uint32_t a, uint32_t b)
+{
+    return a + b >= HERD_GCOST_INF ? HERD_GCOST_INF : a + b;
+}
+
+/* minrest: the shortest completions, from the rules' shortest lengths (found
+ * by relaxation: each pass can only lower them, so it ends). */
+static bool compute_minrest(herd_grammar *g)
+{
+    uint32_t *rmin = malloc(g->n_rules * sizeof *rmin);
+    g->minrest = malloc(((size_t)g->n_elems + 1) * sizeof *g->minrest);
+    if (!rmin || !g->minrest) return free(rmin), false;
+    for (uint32_t r = 0; r < g->n_rules; r++) rmin[r] = HERD_GCOST_INF;
+    const gelem *e = g->elems;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (uint32_t r = 0; r < g->n_rules; r++) {
+            uint32_t best = HERD_GCOST_INF, sum = 0;
+            for (uint32_t i = g->rule_start[r];; i++) {
+                if (gelem_is_end(&e[i])) {
+                    if (sum < best) best = sum;
+                    if (e[i].type == GE_END) break;
+                    sum = 0;
+                } else if (e[i].type == GE_RULE_REF) {
+                    sum = cost_add(sum, rmin[e[i].value]);
+                } else if (gelem_is_char(&e[i])) {
+                    sum = cost_add(sum, 1);
+                }
+            }
+            if (best < rmin[r]) rmin[r] = best, changed = true;
+        }
+    }
+    /* Backwards through each alternative: its end costs 0. */
+    uint32_t after = 0;
+    for (uint32_t i = g->n_elems; i-- > 0;) {
+        if (gelem_is_end(&e[i]))
+            after = 0;
+        else if (e[i].type == GE_RULE_REF)
+            after = cost_add(after, rmin[e[i].value]);
+        else if (gelem_is_char(&e[i]))
+            after = cost_add(after, 1);
+        g->minrest[i] = after;
+    }
+    free(rmin);
+    return true;
+}
+
 static herd_status flatten(parser *p, herd_grammar *g)
 {
     uint64_t total = 0;
@@ -518,6 +565,8 @@ static herd_status flatten(parser *p, herd_grammar *g)
     g->n_elems = at;
     g->n_rules = p->n_rules;
     g->root = (uint32_t)symbol(p, "root", 4);
+    g->refs = 1;
+    if (!compute_minrest(g)) return oom(p), p->st;
     return HERD_OK;
 }
 
@@ -557,9 +606,16 @@ herd_status herd_grammar_parse(const char *text, size_t len, herd_grammar **out)
     return HERD_OK;
 }
 
+herd_grammar *herd_grammar_retain(herd_grammar *g)
+{
+    if (g) __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+    return g;
+}
+
 void herd_grammar_free(herd_grammar *g)
 {
-    if (!g) return;
+    if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+    free(g->minrest);
     free(g->elems);
     free(g->rule_start);
     free(g);

@@ -43,6 +43,9 @@ typedef struct herd_gmatch herd_gmatch;
 /* Parse a GBNF text (len bytes; need not be NUL-terminated) whose start rule
  * is "root". A bad grammar is HERD_E_INVALID with "line L, column C: what". */
 herd_status herd_grammar_parse(const char *text, size_t len, herd_grammar **out);
+/* Grammars are reference-counted (jobs of one request share one): retain
+ * adds a reference, free drops one and frees with the last. */
+herd_grammar *herd_grammar_retain(herd_grammar *g);
 void herd_grammar_free(herd_grammar *g);
 /* Number of rules after the expansion of groups and repetitions. */
 int herd_grammar_n_rules(const herd_grammar *g);
@@ -65,8 +68,20 @@ const herd_gvocab *herd_gmatch_vocab(const herd_gmatch *m);
 /* Could token come next? (false for an id out of range) */
 bool herd_gmatch_allows(herd_gmatch *m, int32_t token);
 /* allowed[i] = may token i come next; returns how many may (0: the grammar is
- * stuck, which a caller must end rather than spin on). */
-int herd_gmatch_mask(herd_gmatch *m, bool *allowed);
+ * stuck, which a caller must end rather than spin on).
+ *
+ * budget (HERD_GMATCH_NO_BUDGET: none) is the number of characters the output
+ * may still take after this token. Each state has a cost, the fewest
+ * characters that complete the grammar from it; with a budget only the tokens
+ * leading to a cost within it are allowed (or, if none does, those leading to
+ * the lowest cost), so an output running out of tokens closes what it opened
+ * instead of being cut. */
+#define HERD_GMATCH_NO_BUDGET UINT32_MAX
+int herd_gmatch_mask(herd_gmatch *m, bool *allowed, uint32_t budget);
+/* The cost after token (see above), HERD_GMATCH_NO_BUDGET if it is refused. */
+uint32_t herd_gmatch_cost_after(herd_gmatch *m, int32_t token);
+/* The cost of the current state. */
+uint32_t herd_gmatch_cost(const herd_gmatch *m);
 /* Advance over an allowed token (HERD_E_INVALID if it is not allowed; the
  * matcher is then unchanged). An end-of-generation token finishes the match. */
 herd_status herd_gmatch_accept(herd_gmatch *m, int32_t token);

@@ -38,7 +38,13 @@ struct herd_grammar {
     uint32_t *rule_start; /* [n_rules] */
     uint32_t n_rules;
     uint32_t root;
+    /* minrest[pos]: fewest characters that finish the alternative from pos on
+     * (HERD_GCOST_INF if it cannot finish), the cost of a stack's level. */
+    uint32_t *minrest;
+    int refs; /* atomic */
 };
+
+#define HERD_GCOST_INF (UINT32_MAX / 4)
 
 static inline bool gelem_is_end(const gelem *e)
 {

@@ -26,6 +26,7 @@
 typedef struct {
     uint32_t pos, parent;
     uint32_t next;             /* node after the top class (NONE: not yet known) */
+    uint32_t cost;             /* fewest characters that empty the stack */
     uint32_t exp_off, exp_len; /* expansion in pool (exp_off NONE: not yet known) */
 } snode;
 
@@ -49,6 +50,7 @@ struct herd_gmatch {
     uint32_t *seen, seen_gen; /* per node: visited by the running expansion */
     uint32_t *mark, mark_gen; /* per node: already in the set being built */
     uint32_t stamp_cap;
+    uint32_t *tcost; /* [n_vocab] the mask's cost after each token */
     bool oom;
 };
 
@@ -116,7 +118,9 @@ static uint32_t intern(herd_gmatch *m, uint32_t pos, uint32_t parent)
     }
     if (m->n_nodes == m->cap_nodes && !grow_nodes(m)) return NONE;
     uint32_t id = m->n_nodes++;
-    m->nodes[id] = (snode){pos, parent, NONE, NONE, 0};
+    uint32_t cost = m->g->minrest[pos] + m->nodes[parent].cost;
+    m->nodes[id] =
+        (snode){pos, parent, NONE, cost < HERD_GCOST_INF ? cost : HERD_GCOST_INF, NONE, 0};
     uint64_t k = node_hash(pos, parent) & (m->hash_cap - 1);
     while (m->hash[k]) k = (k + 1) & (m->hash_cap - 1);
     m->hash[k] = id + 1;
@@ -318,7 +322,7 @@ static bool walk(herd_gmatch *m, const uint8_t *b, size_t n, uint32_t *len, uint
 static void clear_tables(herd_gmatch *m)
 {
     m->n_nodes = 1; /* node 0: the empty stack */
-    m->nodes[0] = (snode){NONE, NONE, NONE, NONE, 0};
+    m->nodes[0] = (snode){NONE, NONE, NONE, 0, NONE, 0};
     memset(m->hash, 0, m->hash_cap * sizeof *m->hash);
     m->pool.n = 0;
 }
@@ -393,7 +397,7 @@ void herd_gmatch_free(herd_gmatch *m)
 {
     if (!m) return;
     free(m->nodes), free(m->hash), free(m->seen), free(m->mark);
-    free(m->pool.v), free(m->cur.v), free(m->scratch.v), free(m->todo.v);
+    free(m->pool.v), free(m->cur.v), free(m->scratch.v), free(m->todo.v), free(m->tcost);
     free(m);
 }
 
@@ -442,6 +446,45 @@ bool herd_gmatch_allows(herd_gmatch *m, int32_t token)
     return walk(m, b, n, &len, &value, &remain);
 }
 
+static uint32_t set_cost(const herd_gmatch *m, const uint32_t *set, uint32_t n)
+{
+    uint32_t best = HERD_GMATCH_NO_BUDGET;
+    for (uint32_t i = 0; i < n; i++)
+        if (m->nodes[set[i]].cost < best) best = m->nodes[set[i]].cost;
+    return best;
+}
+
+uint32_t herd_gmatch_cost(const herd_gmatch *m)
+{
+    return m ? set_cost(m, m->cur.v, m->cur.n) : HERD_GMATCH_NO_BUDGET;
+}
+
+uint32_t herd_gmatch_cost_after(herd_gmatch *m, int32_t token)
+{
+    const uint8_t *b;
+    size_t n;
+    if (!m || !piece_of(m, token, &b, &n)) return HERD_GMATCH_NO_BUDGET;
+    if (m->v->eog[token]) return herd_gmatch_can_end(m) ? 0 : HERD_GMATCH_NO_BUDGET;
+    uint32_t len, value, remain;
+    if (n == 0 || b[0] == 0 || !walk(m, b, n, &len, &value, &remain)) return HERD_GMATCH_NO_BUDGET;
+    return set_cost(m, m->scratch.v, len);
+}
+
+/* Keep the tokens whose cost is within the budget, or else the cheapest. */
+static int apply_budget(herd_gmatch *m, bool *allowed, uint32_t budget)
+{
+    uint32_t best = HERD_GMATCH_NO_BUDGET;
+    for (int t = 0; t < m->v->n_vocab; t++)
+        if (allowed[t] && m->tcost[t] < best) best = m->tcost[t];
+    uint32_t limit = budget > best ? budget : best;
+    int count = 0;
+    for (int t = 0; t < m->v->n_vocab; t++) {
+        if (allowed[t] && m->tcost[t] > limit) allowed[t] = false;
+        count += allowed[t];
+    }
+    return count;
+}
+
 /* Depth-first over the trie below tnode, the set being scratch[off, off+len). */
 static void mask_walk(herd_gmatch *m, uint32_t tnode, uint32_t off, uint32_t len, uint32_t value,
                       uint32_t remain, bool *allowed, int *count)
@@ -459,22 +502,28 @@ static void mask_walk(herd_gmatch *m, uint32_t tnode, uint32_t off, uint32_t len
             continue;
         }
         if (nlen) {
-            for (int32_t t = v->tok[c]; t >= 0; t = v->tok_next[t]) allowed[t] = true, (*count)++;
+            uint32_t cost = v->tok[c] >= 0 ? set_cost(m, m->scratch.v + noff, nlen) : 0;
+            for (int32_t t = v->tok[c]; t >= 0; t = v->tok_next[t])
+                allowed[t] = true, (*count)++, m->tcost[t] = cost;
             mask_walk(m, c, noff, nlen, val, rem, allowed, count);
         }
         m->scratch.n = r == 1 ? noff : m->scratch.n;
     }
 }
 
-int herd_gmatch_mask(herd_gmatch *m, bool *allowed)
+int herd_gmatch_mask(herd_gmatch *m, bool *allowed, uint32_t budget)
 {
     if (!m || !m->v || !allowed) return 0;
     const herd_gvocab *v = m->v;
+    if (!m->tcost && !(m->tcost = malloc((size_t)v->n_vocab * sizeof *m->tcost))) {
+        herd_seterr(HERD_E_NOMEM, "grammar: out of memory");
+        return 0;
+    }
     memset(allowed, 0, (size_t)v->n_vocab * sizeof *allowed);
     int count = 0;
     if (herd_gmatch_can_end(m))
         for (int t = 0; t < v->n_vocab; t++)
-            if (v->eog[t]) allowed[t] = true, count++;
+            if (v->eog[t]) allowed[t] = true, count++, m->tcost[t] = 0;
     m->scratch.n = 0;
     if (!vec_reserve(m, &m->scratch, m->cur.n)) return 0;
     memcpy(m->scratch.v, m->cur.v, m->cur.n * sizeof *m->cur.v);
@@ -484,7 +533,7 @@ int herd_gmatch_mask(herd_gmatch *m, bool *allowed)
         herd_seterr(HERD_E_NOMEM, "grammar: out of memory");
         return 0;
     }
-    return count;
+    return budget == HERD_GMATCH_NO_BUDGET || !count ? count : apply_budget(m, allowed, budget);
 }
 
 /* ------------------------------------------------------------- advancing */

@@ -40,6 +40,7 @@ struct herd_sampler {
     int32_t *cand;        /* [n_vocab] candidate ids */
     float *prob;          /* [n_vocab] exp values of the candidates */
     herd_gmatch *grammar; /* the caller's, or NULL */
+    uint32_t budget;      /* characters the output may still take (grammar) */
     bool *allowed;        /* [n_vocab] the grammar's mask, allocated with the grammar */
 };
 
@@ -194,7 +195,15 @@ herd_status herd_sampler_set_grammar(herd_sampler *s, herd_gmatch *m)
     if (m && !s->allowed && !(s->allowed = herd_calloc((size_t)s->n_vocab, sizeof *s->allowed)))
         return HERD_E_NOMEM;
     s->grammar = m;
+    s->budget = HERD_GMATCH_NO_BUDGET;
     return HERD_OK;
+}
+
+void herd_sampler_set_budget(herd_sampler *s, int n_tokens)
+{
+    if (s)
+        s->budget =
+            n_tokens < 0 ? HERD_GMATCH_NO_BUDGET : (uint32_t)(n_tokens > 0 ? n_tokens - 1 : 0);
 }
 
 void herd_sampler_accept(herd_sampler *s, int32_t token)
@@ -385,12 +394,20 @@ static int32_t run_chain(herd_sampler *s)
     return draw(s, s->cand, n);
 }
 
+/* Does the grammar take the free draw as it is? With a budget, only if the
+ * draw keeps the output able to finish in time. */
+static bool free_draw_ok(herd_sampler *s, int32_t tok)
+{
+    if (s->budget == HERD_GMATCH_NO_BUDGET) return herd_gmatch_allows(s->grammar, tok);
+    return herd_gmatch_cost_after(s->grammar, tok) <= s->budget;
+}
+
 /* The grammar refused the free draw: mask the row and draw again. As
  * llama.cpp's common sampler does, the cheap check of one token comes first,
  * since most draws of a model that follows the format are allowed. */
 static int32_t constrained_draw(herd_sampler *s)
 {
-    int count = herd_gmatch_mask(s->grammar, s->allowed);
+    int count = herd_gmatch_mask(s->grammar, s->allowed, s->budget);
     if (count == 0) {
         herd_seterr(HERD_E_INVALID, "sampler: the grammar admits no token here");
         return -1;
@@ -417,6 +434,6 @@ int32_t herd_sampler_sample(herd_sampler *s, const float *logits)
     for (int i = 0; i < n; i++) s->work[i] = isnan(logits[i]) ? -INFINITY : logits[i];
     apply_penalty(s);
     int32_t tok = run_chain(s);
-    if (s->grammar && !herd_gmatch_allows(s->grammar, tok)) tok = constrained_draw(s);
+    if (s->grammar && !free_draw_ok(s, tok)) tok = constrained_draw(s);
     return tok;
 }

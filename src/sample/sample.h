@@ -29,6 +29,11 @@ typedef struct herd_gmatch herd_gmatch;
  * caller's (NULL detaches it). When the grammar admits no token at all,
  * herd_sampler_sample() returns -1 with a message: the caller ends the output. */
 herd_status herd_sampler_set_grammar(herd_sampler *s, herd_gmatch *m);
+/* How many tokens the output may still take, this one included (-1: no
+ * limit). With a grammar, the draws then steer toward a complete output by
+ * the last of them: after each token the grammar must be completable in the
+ * tokens left (counting a character per token). */
+void herd_sampler_set_budget(herd_sampler *s, int n_tokens);
 
 /* The seed actually in use (the chosen one when params.seed was random). */
 uint64_t herd_sampler_seed(const herd_sampler *s);
