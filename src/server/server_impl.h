@@ -38,6 +38,10 @@ typedef struct srv_gen {
     char stop[SRV_MAX_STOP][SRV_STOP_BYTES];
     int logprobs;       /* -1: none; else how many alternatives (0..SRV_MAX_TOP) */
     bool echo_logprobs; /* also the log-probabilities of the prompt tokens */
+    /* The one pointer: a grammar constraining the output (response_format,
+     * json_schema, grammar, required tool calls), or NULL. The request and
+     * each job hold a reference (herd_grammar_retain / herd_grammar_free). */
+    struct herd_grammar *grammar;
 } srv_gen;
 
 /* One token's log-probability under the model (raw logits, before any
@@ -188,6 +192,14 @@ bool api_parse_chat(const json_t *body, int n_vocab, api_request *r, api_error *
 void api_request_free(api_request *r);
 /* Parse a request body: an object, or a 400 (malformed JSON / not an object). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);
+
+/* ----------------------------------------------------------- structured.c */
+
+/* response_format, json_schema and grammar into r->gen.grammar (or a 400). */
+bool structured_parse(const json_t *body, api_request *r, api_error *e);
+bool structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
+                         api_error *e);
+bool structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e);
 
 /* ---------------------------------------------------------------- reply.c */
 
