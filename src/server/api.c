@@ -346,7 +346,7 @@ bool api_parse_chat(const json_t *o, int n_vocab, api_request *r, api_error *e)
     if (top >= 0 && !logprobs)
         return api_fail(e, 400, "top_logprobs", "'top_logprobs' needs 'logprobs' set to true");
     r->gen.logprobs = logprobs ? (top < 0 ? 0 : (int)top) : -1;
-    return parse_messages(o, r, e) && template_extra(o, r, e);
+    return parse_messages(o, r, e) && template_extra(o, r, e) && tools_parse_request(o, r, e);
 }
 
 void api_request_free(api_request *r)
@@ -354,7 +354,8 @@ void api_request_free(api_request *r)
     json_decref(r->prompts);
     json_decref(r->messages);
     json_decref(r->extra);
-    r->prompts = r->messages = r->extra = NULL;
+    json_decref(r->tools);
+    r->prompts = r->messages = r->extra = r->tools = NULL;
     herd_grammar_free(r->gen.grammar);
     r->gen.grammar = NULL;
 }
