@@ -22,6 +22,10 @@
 
 #define NONE                  UINT32_MAX
 #define HERD_GMATCH_MAX_NODES (1u << 20)
+/* An open UTF-8 sequence keeps its length above its bits: value = bits |
+ * len << UTF8_LEN_SHIFT (the bits are at most 18 before the last byte). */
+#define UTF8_LEN_SHIFT 24
+#define UTF8_BITS(v)   ((v) & ((1u << UTF8_LEN_SHIFT) - 1))
 
 typedef struct {
     uint32_t pos, parent;
@@ -165,12 +169,25 @@ static bool match_char(const gelem *e, uint32_t pos, uint32_t c, uint32_t *after
 }
 
 /* Could some completion of an open UTF-8 sequence (value so far, remain
- * continuation bytes to come) match the class at pos? */
+ * continuation bytes to come) match the class at pos? The completions are a
+ * range of code points, cut to what strict UTF-8 allows. */
 static bool match_partial(const gelem *e, uint32_t pos, uint32_t value, uint32_t remain)
 {
-    if (remain == 1 && value < 2) return false; /* overlong 2-byte form */
-    uint32_t lo = value << (remain * 6), hi = lo | ((1u << (remain * 6)) - 1);
-    if (lo == 0) lo = remain == 2 ? 1u << 11 : remain == 3 ? 1u << 16 : lo;
+    static const uint32_t min_of[5] = {0, 0, 0x80, 0x800, 0x10000};
+    uint32_t len = value >> UTF8_LEN_SHIFT, bits = UTF8_BITS(value);
+    uint32_t lo = bits << (remain * 6), hi = lo | ((1u << (remain * 6)) - 1);
+    if (len > 4) return false;
+    if (lo < min_of[len]) lo = min_of[len];
+    if (hi > 0x10FFFF) hi = 0x10FFFF;
+    if (hi >= 0xD800 && lo <= 0xDFFF) { /* a block never spans the surrogates whole */
+        if (lo < 0xD800)
+            hi = 0xD7FF;
+        else if (hi > 0xDFFF)
+            lo = 0xE000;
+        else
+            return false;
+    }
+    if (lo > hi) return false;
     bool positive = e[pos].type != GE_CHAR_NOT;
     do {
         if (e[pos].type == GE_CHAR_ANY) return true;
@@ -259,25 +276,30 @@ static bool step_set(herd_gmatch *m, u32vec *out, uint32_t set_off, uint32_t n, 
 /* ------------------------------------------------------------- bytes */
 
 /* Feed byte b to a UTF-8 decoder (value so far, remain bytes to come):
- * 1 and *cp when a code point is complete, 0 while open, -1 if invalid. */
+ * 1 and *cp when a code point is complete, 0 while open, -1 if invalid.
+ * Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF,
+ * so whatever a grammar lets through is text a JSON parser takes. */
 static int utf8_byte(uint32_t *value, uint32_t *remain, uint8_t b, uint32_t *cp)
 {
     static const uint8_t len_of[16] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4};
+    static const uint32_t min_of[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (*remain) {
         if ((b >> 6) != 2) return -1;
-        *value = (*value << 6) | (b & 0x3Fu);
+        uint32_t len = *value >> UTF8_LEN_SHIFT, bits = UTF8_BITS(*value) << 6 | (b & 0x3Fu);
+        *value = bits | len << UTF8_LEN_SHIFT;
         if (--*remain) return 0;
-        *cp = *value;
         *value = 0;
+        if (bits < min_of[len] || bits > 0x10FFFF || (bits >= 0xD800 && bits <= 0xDFFF)) return -1;
+        *cp = bits;
         return 1;
     }
     int n = len_of[b >> 4];
-    if (n == 0) return -1;
+    if (n == 0 || b == 0xC0 || b == 0xC1 || b >= 0xF5) return -1;
     if (n == 1) {
         *cp = b;
         return 1;
     }
-    *value = b & (0x7Fu >> n);
+    *value = (b & (0x7Fu >> n)) | (uint32_t)n << UTF8_LEN_SHIFT;
     *remain = (uint32_t)n - 1;
     return 0;
 }

@@ -208,7 +208,9 @@ static char *object_member(conv *c, const char *key, const json_t *s, const char
     json_t *k = json_string(key);
     char *lit = k ? literal_of(c, k) : oom(c);
     json_decref(k);
-    char *v = lit ? visit_sub(c, s, name, path, key, -1) : NULL;
+    char *ppath = lit ? path_join(path, "properties") : NULL;
+    char *v = ppath ? visit_sub(c, s, name, ppath, key, -1) : NULL;
+    free(ppath);
     sbuf b = {0};
     if (v) sb_printf(&b, "%s space \":\" space %s space", lit, v);
     free(lit), free(v);
@@ -557,7 +559,7 @@ const char *herd_gbnf_json_object(void)
            "value ::= object | array | string | number | boolean | null\n"
            "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | [\\\\] ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n"
            "string ::= \"\\\"\" char* \"\\\"\"\n"
-           "number ::= \"-\"? integral-part (\".\" decimal-part)? ([eE] [-+]? integral-part)?\n"
+           "number ::= \"-\"? integral-part (\".\" decimal-part)? ([eE] [-+]? [0-9]{1,2})?\n"
            "integral-part ::= [0] | [1-9] [0-9]{0,15}\n"
            "decimal-part ::= [0-9]{1,16}\n"
            "boolean ::= \"true\" | \"false\"\n"

@@ -100,7 +100,7 @@ static const builtin BUILTINS[] = {
     {"null", "\"null\"", ""},
     {"decimal-part", "[0-9]{1,16}", ""},
     {"integral-part", "[0] | [1-9] [0-9]{0,15}", ""},
-    {"number", "\"-\"? integral-part (\".\" decimal-part)? ([eE] [-+]? integral-part)?",
+    {"number", "\"-\"? integral-part (\".\" decimal-part)? ([eE] [-+]? [0-9]{1,2})?",
      "integral-part decimal-part"},
     {"integer", "\"-\"? integral-part", "integral-part"},
     {"char", "[^\"\\\\\\x7F\\x00-\\x1F] | [\\\\] ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})", ""},
