@@ -94,6 +94,7 @@ static void test_documents(void)
                L("{\"v\":1}"));
     check_docs("{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"string\",\"maxLength\":1}]}",
                L("5", "\"a\""), L("\"ab\"", "true"));
+    check_docs("{\"type\":\"string\",\"nullable\":true}", L("null", "\"a\""), L("1"));
     check_docs("{}", L("1", "\"x\"", "{\"a\":[]}", "null"), L("nul"));
     check_docs("{\"title\":\"T\",\"description\":\"d\",\"type\":\"integer\",\"default\":3}", L("3"),
                L("\"3\""));

@@ -19,6 +19,7 @@
 
 static const char *const KNOWN[] = {
     "type",
+    "nullable", /* OpenAPI's, as zod-to-json-schema writes it: true adds null */
     "properties",
     "required",
     "additionalProperties",
@@ -494,6 +495,14 @@ static char *visit(conv *c, const json_t *s, const char *name, const char *path)
         r = conv_prim(c, "value") ? strdup("value") : NULL;
     }
     c->depth--;
+    const json_t *nullable = json_object_get(s, "nullable");
+    if (nullable && !json_is_boolean(nullable)) conv_fail(c, path, "nullable must be a boolean");
+    if (r && json_is_true(nullable) && conv_prim(c, "null")) {
+        sbuf b = {0};
+        sb_printf(&b, "(%s | null)", r);
+        free(r);
+        r = sb_take(&b);
+    }
     if (!r) oom(c);
     return c->st ? (free(r), NULL) : r;
 }

@@ -10,7 +10,7 @@
  *   allowed), string minLength, maxLength, pattern (a regular expression
  *   subset: literals, ., classes, \d \w \s, groups, |, * + ? {m,n}) and
  *   format (date, time, date-time, uuid), integer minimum, maximum,
- *   exclusiveMinimum and exclusiveMaximum. Annotations (title, description,
+ *   exclusiveMinimum and exclusiveMaximum, OpenAPI's nullable. Annotations (title, description,
  *   default, examples, $schema, $id, $comment, …) are ignored.
  *
  * Anything else is refused, never dropped: HERD_E_INVALID with a message
