@@ -159,6 +159,12 @@ static void walk_small(const char *gbnf, int walks)
                 count += allowed[t];
             }
             CHECK(n == count);
+            /* The cached masks are the walked ones. */
+            bool again[N_PIECES];
+            herd_gmatch_use_cache(m, false);
+            CHECK(herd_gmatch_mask(m, again, HERD_GMATCH_NO_BUDGET) == n);
+            CHECK(!memcmp(again, allowed, sizeof again));
+            herd_gmatch_use_cache(m, true);
             if (n == 0) break;
             int pick = (int)(next_rand() % (uint32_t)n);
             int t = 0;

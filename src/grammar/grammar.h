@@ -64,6 +64,9 @@ herd_status herd_gmatch_new(const herd_grammar *g, const herd_gvocab *v, herd_gm
 void herd_gmatch_free(herd_gmatch *m);
 void herd_gmatch_reset(herd_gmatch *m);
 const herd_gvocab *herd_gmatch_vocab(const herd_gmatch *m);
+/* Masks are cached by parse state (mask_cache.h); off, each is walked anew
+ * (for tests and benchmarks). On by default. */
+void herd_gmatch_use_cache(herd_gmatch *m, bool on);
 
 /* Could token come next? (false for an id out of range) */
 bool herd_gmatch_allows(herd_gmatch *m, int32_t token);

@@ -76,6 +76,48 @@ static herd_status build_trie(herd_gvocab *v)
     return HERD_OK;
 }
 
+/* Renumber the trie in depth-first order, so that the mask's walk (depth
+ * first too) reads the node arrays front to back instead of jumping around
+ * memory: a node's first child is the next node. */
+static herd_status relayout(herd_gvocab *v)
+{
+    uint32_t n = v->n_nodes;
+    uint32_t *order = malloc(n * sizeof *order), *stack = malloc(n * sizeof *stack);
+    uint32_t *renum = malloc(n * sizeof *renum);
+    uint32_t *child = malloc(n * sizeof *child), *sibling = malloc(n * sizeof *sibling);
+    uint8_t *byte = malloc(n);
+    int32_t *tok = malloc(n * sizeof *tok);
+    herd_status st =
+        order && stack && renum && child && sibling && byte && tok ? HERD_OK : HERD_E_NOMEM;
+    if (!st) {
+        uint32_t k = 0, sp = 0;
+        stack[sp++] = 0;
+        while (sp) { /* preorder; children pushed in reverse so the first comes first */
+            uint32_t x = stack[--sp];
+            renum[x] = k;
+            order[k++] = x;
+            uint32_t first = sp;
+            for (uint32_t c = v->child[x]; c != NONE; c = v->sibling[c]) stack[sp++] = c;
+            for (uint32_t a = first, b = sp; a + 1 < b; a++, b--) {
+                uint32_t t = stack[a];
+                stack[a] = stack[b - 1], stack[b - 1] = t;
+            }
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t x = order[i];
+            child[i] = v->child[x] == NONE ? NONE : renum[v->child[x]];
+            sibling[i] = v->sibling[x] == NONE ? NONE : renum[v->sibling[x]];
+            byte[i] = v->byte[x];
+            tok[i] = v->tok[x];
+        }
+        free(v->child), free(v->sibling), free(v->byte), free(v->tok);
+        v->child = child, v->sibling = sibling, v->byte = byte, v->tok = tok;
+        child = sibling = NULL, byte = NULL, tok = NULL;
+    }
+    free(order), free(stack), free(renum), free(child), free(sibling), free(byte), free(tok);
+    return st;
+}
+
 herd_status herd_gvocab_from_pieces(int n_vocab, const char *const *pieces, const int *lens,
                                     const bool *eog, herd_gvocab **out)
 {
@@ -107,7 +149,7 @@ herd_status herd_gvocab_from_pieces(int n_vocab, const char *const *pieces, cons
         v->eog[i] = eog && eog[i];
     }
     v->off[n_vocab] = at;
-    if (build_trie(v)) {
+    if (build_trie(v) || relayout(v)) {
         herd_gvocab_free(v);
         return herd_seterr(HERD_E_NOMEM, "gvocab: out of memory");
     }

@@ -16,6 +16,7 @@
  */
 #include "grammar/grammar_impl.h"
 #include "grammar/gvocab_impl.h"
+#include "grammar/mask_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,9 @@ struct herd_gmatch {
     uint32_t *mark, mark_gen; /* per node: already in the set being built */
     uint32_t stamp_cap;
     uint32_t *tcost; /* [n_vocab] the mask's cost after each token */
+    gmask_cache *cache;
+    bool no_cache;
+    u32vec key; /* the state's cache key */
     bool oom;
 };
 
@@ -385,6 +389,7 @@ static bool compact(herd_gmatch *m)
         if (ok) flat.v[at] = depth;
     }
     if (ok) {
+        gmask_cache_clear(m->cache); /* ids change meaning */
         clear_tables(m);
         uint32_t k = 0;
         for (uint32_t i = 0; ok && i < m->cur.n; i++) {
@@ -419,8 +424,17 @@ void herd_gmatch_free(herd_gmatch *m)
 {
     if (!m) return;
     free(m->nodes), free(m->hash), free(m->seen), free(m->mark);
-    free(m->pool.v), free(m->cur.v), free(m->scratch.v), free(m->todo.v), free(m->tcost);
+    free(m->pool.v), free(m->cur.v), free(m->scratch.v), free(m->todo.v), free(m->tcost),
+        free(m->key.v);
+    gmask_cache_free(m->cache);
     free(m);
+}
+
+void herd_gmatch_use_cache(herd_gmatch *m, bool on)
+{
+    if (!m) return;
+    m->no_cache = !on;
+    if (!on) gmask_cache_free(m->cache), m->cache = NULL;
 }
 
 const herd_gvocab *herd_gmatch_vocab(const herd_gmatch *m)
@@ -541,8 +555,17 @@ int herd_gmatch_mask(herd_gmatch *m, bool *allowed, uint32_t budget)
         herd_seterr(HERD_E_NOMEM, "grammar: out of memory");
         return 0;
     }
+    /* The key: the stacks, then the open UTF-8 sequence (node ids < 2^31). */
+    if (!m->cache && !m->no_cache) m->cache = gmask_cache_new(v->n_vocab);
+    if (!vec_reserve(m, &m->key, (uint64_t)m->cur.n + 2)) return 0;
+    memcpy(m->key.v, m->cur.v, m->cur.n * sizeof *m->cur.v);
+    m->key.v[m->cur.n] = 0x80000000u | m->remain, m->key.v[m->cur.n + 1] = 0x80000000u | m->partial;
+    uint32_t n_key = m->cur.n + 2;
+    int count = gmask_cache_get(m->cache, m->key.v, n_key, allowed, m->tcost);
+    if (count >= 0)
+        return budget == HERD_GMATCH_NO_BUDGET || !count ? count : apply_budget(m, allowed, budget);
     memset(allowed, 0, (size_t)v->n_vocab * sizeof *allowed);
-    int count = 0;
+    count = 0;
     if (herd_gmatch_can_end(m))
         for (int t = 0; t < v->n_vocab; t++)
             if (v->eog[t]) allowed[t] = true, count++, m->tcost[t] = 0;
@@ -555,6 +578,7 @@ int herd_gmatch_mask(herd_gmatch *m, bool *allowed, uint32_t budget)
         herd_seterr(HERD_E_NOMEM, "grammar: out of memory");
         return 0;
     }
+    gmask_cache_put(m->cache, m->key.v, n_key, allowed, m->tcost, count);
     return budget == HERD_GMATCH_NO_BUDGET || !count ? count : apply_budget(m, allowed, budget);
 }
 
