@@ -482,17 +482,27 @@ bool herd_gmatch_allows(herd_gmatch *m, int32_t token)
     return walk(m, b, n, &len, &value, &remain);
 }
 
-static uint32_t set_cost(const herd_gmatch *m, const uint32_t *set, uint32_t n)
+static uint32_t set_cost_stacks(const herd_gmatch *m, const uint32_t *set, uint32_t n,
+                                bool skip_empty)
 {
     uint32_t best = HERD_GMATCH_NO_BUDGET;
     for (uint32_t i = 0; i < n; i++)
-        if (m->nodes[set[i]].cost < best) best = m->nodes[set[i]].cost;
+        if ((set[i] || !skip_empty) && m->nodes[set[i]].cost < best) best = m->nodes[set[i]].cost;
     return best;
+}
+
+/* The cost of a state: its cheapest stack, where an open UTF-8 sequence
+ * counts its missing bytes (each may take a token of its own) in place of the
+ * one character the stack counts for it. */
+static uint32_t set_cost(const herd_gmatch *m, const uint32_t *set, uint32_t n, uint32_t remain)
+{
+    uint32_t c = set_cost_stacks(m, set, n, remain > 0); /* the empty stack takes no byte */
+    return c == HERD_GMATCH_NO_BUDGET || !remain ? c : (c ? c - 1 : 0) + remain;
 }
 
 uint32_t herd_gmatch_cost(const herd_gmatch *m)
 {
-    return m ? set_cost(m, m->cur.v, m->cur.n) : HERD_GMATCH_NO_BUDGET;
+    return m ? set_cost(m, m->cur.v, m->cur.n, m->remain) : HERD_GMATCH_NO_BUDGET;
 }
 
 uint32_t herd_gmatch_cost_after(herd_gmatch *m, int32_t token)
@@ -503,7 +513,7 @@ uint32_t herd_gmatch_cost_after(herd_gmatch *m, int32_t token)
     if (m->v->eog[token]) return herd_gmatch_can_end(m) ? 0 : HERD_GMATCH_NO_BUDGET;
     uint32_t len, value, remain;
     if (n == 0 || b[0] == 0 || !walk(m, b, n, &len, &value, &remain)) return HERD_GMATCH_NO_BUDGET;
-    return set_cost(m, m->scratch.v, len);
+    return set_cost(m, m->scratch.v, len, remain);
 }
 
 /* Keep the tokens whose cost is within the budget, or else the cheapest. */
@@ -538,7 +548,7 @@ static void mask_walk(herd_gmatch *m, uint32_t tnode, uint32_t off, uint32_t len
             continue;
         }
         if (nlen) {
-            uint32_t cost = v->tok[c] >= 0 ? set_cost(m, m->scratch.v + noff, nlen) : 0;
+            uint32_t cost = v->tok[c] >= 0 ? set_cost(m, m->scratch.v + noff, nlen, rem) : 0;
             for (int32_t t = v->tok[c]; t >= 0; t = v->tok_next[t])
                 allowed[t] = true, (*count)++, m->tcost[t] = cost;
             mask_walk(m, c, noff, nlen, val, rem, allowed, count);
