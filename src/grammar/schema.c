@@ -556,21 +556,3 @@ herd_status herd_schema_text_to_gbnf(const char *text, size_t len, char **gbnf)
     json_decref(s);
     return st;
 }
-
-const char *herd_gbnf_json_object(void)
-{
-    return "root ::= object\n"
-           "space ::= \" \"?\n"
-           "object ::= \"{\" space ( string space \":\" space value space (\",\" space string "
-           "space "
-           "\":\" space value space)* )? \"}\"\n"
-           "array ::= \"[\" space ( value space (\",\" space value space)* )? \"]\"\n"
-           "value ::= object | array | string | number | boolean | null\n"
-           "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | [\\\\] ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n"
-           "string ::= \"\\\"\" char* \"\\\"\"\n"
-           "number ::= \"-\"? integral-part (\".\" decimal-part)? ([eE] [-+]? [0-9]{1,2})?\n"
-           "integral-part ::= [0] | [1-9] [0-9]{0,15}\n"
-           "decimal-part ::= [0-9]{1,16}\n"
-           "boolean ::= \"true\" | \"false\"\n"
-           "null ::= \"null\"\n";
-}

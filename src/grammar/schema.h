@@ -35,7 +35,4 @@ herd_status herd_schema_to_gbnf(const json_t *schema, char **gbnf);
 /* The same from JSON text (at most HERD_SCHEMA_MAX_BYTES). */
 herd_status herd_schema_text_to_gbnf(const char *text, size_t len, char **gbnf);
 
-/* Any JSON object (json_object mode), as GBNF. */
-const char *herd_gbnf_json_object(void);
-
 #endif

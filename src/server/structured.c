@@ -42,6 +42,15 @@ bool structured_set_schema(api_request *r, const json_t *schema, const char *par
     return ok;
 }
 
+/* Any JSON object: json_object mode. */
+static bool any_object(api_request *r, const char *param, api_error *e)
+{
+    json_t *s = json_pack("{s:s}", "type", "object");
+    bool ok = s ? structured_set_schema(r, s, param, e) : api_fail(e, 500, NULL, "out of memory");
+    json_decref(s);
+    return ok;
+}
+
 static bool response_format(const json_t *rf, api_request *r, api_error *e)
 {
     const char *P = "response_format";
@@ -54,8 +63,7 @@ static bool response_format(const json_t *rf, api_request *r, api_error *e)
     if (!strcmp(type, "json_object")) {
         const json_t *schema = json_object_get(rf, "schema"); /* llama.cpp's extension */
         if (schema && !json_is_null(schema)) return structured_set_schema(r, schema, P, e);
-        const char *g = herd_gbnf_json_object();
-        return structured_set_gbnf(r, g, strlen(g), P, e);
+        return any_object(r, P, e);
     }
     if (strcmp(type, "json_schema"))
         return api_fail(e, 400, P,
@@ -70,9 +78,7 @@ static bool response_format(const json_t *rf, api_request *r, api_error *e)
     if (strict && !json_is_boolean(strict) && !json_is_null(strict))
         return api_fail(e, 400, P, "'response_format.json_schema.strict' must be a boolean");
     const json_t *schema = json_object_get(js, "schema");
-    if (!schema || json_is_null(schema)) /* OpenAI: no schema means any JSON object */
-        return structured_set_gbnf(r, herd_gbnf_json_object(), strlen(herd_gbnf_json_object()), P,
-                                   e);
+    if (!schema || json_is_null(schema)) return any_object(r, P, e); /* as OpenAI */
     return structured_set_schema(r, schema, P, e);
 }
 
