@@ -124,7 +124,8 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
 {
     herd_sampler *s;
     constraint k;
-    if (constraint_make(m, o, &k)) return 1;
+    int rc_k = constraint_make(m, o, &k);
+    if (rc_k) return rc_k;
     if (herd_sampler_new(&o->sp, herd_n_vocab(m), &s)) {
         constraint_free(&k);
         return cli_fail("sampler");
