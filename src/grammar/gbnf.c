@@ -507,7 +507,26 @@ static uint32_t cost_add(uint32_t a, uint32_t b)
     return a + b >= HERD_GCOST_INF ? HERD_GCOST_INF : a + b;
 }
 
-/* minrest: the shortest completions, from the rules' shortest lengths (found
+static uint32_t utf8_len(uint32_t c)
+{
+    return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+}
+
+/* The fewest UTF-8 bytes a character of the class at pos can take: a model
+ * whose vocabulary lacks a character may need a byte token for each. */
+static uint32_t class_bytes(const gelem *e, uint32_t pos)
+{
+    if (e[pos].type != GE_CHAR) return 1; /* '.' and [^...] take some ASCII character */
+    uint32_t best = 4;
+    do {
+        uint32_t n = utf8_len(e[pos].value); /* a range's lowest member is its shortest */
+        if (n < best) best = n;
+        pos += e[pos + 1].type == GE_CHAR_RNG ? 2 : 1;
+    } while (e[pos].type == GE_CHAR_ALT);
+    return best;
+}
+
+/* minrest: the shortest completions (in bytes), from the rules' shortest lengths (found
  * by relaxation: each pass can only lower them, so it ends). */
 static bool compute_minrest(herd_grammar *g)
 {
@@ -528,7 +547,7 @@ static bool compute_minrest(herd_grammar *g)
                 } else if (e[i].type == GE_RULE_REF) {
                     sum = cost_add(sum, rmin[e[i].value]);
                 } else if (gelem_is_char(&e[i])) {
-                    sum = cost_add(sum, 1);
+                    sum = cost_add(sum, class_bytes(e, i));
                 }
             }
             if (best < rmin[r]) rmin[r] = best, changed = true;
@@ -542,7 +561,7 @@ static bool compute_minrest(herd_grammar *g)
         else if (e[i].type == GE_RULE_REF)
             after = cost_add(after, rmin[e[i].value]);
         else if (gelem_is_char(&e[i]))
-            after = cost_add(after, 1);
+            after = cost_add(after, class_bytes(e, i));
         g->minrest[i] = after;
     }
     free(rmin);

@@ -73,9 +73,10 @@ bool herd_gmatch_allows(herd_gmatch *m, int32_t token);
 /* allowed[i] = may token i come next; returns how many may (0: the grammar is
  * stuck, which a caller must end rather than spin on).
  *
- * budget (HERD_GMATCH_NO_BUDGET: none) is the number of characters the output
- * may still take after this token. Each state has a cost, the fewest
- * characters that complete the grammar from it; with a budget only the tokens
+ * budget (HERD_GMATCH_NO_BUDGET: none) is the number of tokens the output may
+ * still take after this one. Each state has a cost, the fewest UTF-8 bytes
+ * that complete the grammar from it (a token can always be one byte: the
+ * vocabularies with byte fallback have one per byte); with a budget only the tokens
  * leading to a cost within it are allowed (or, if none does, those leading to
  * the lowest cost), so an output running out of tokens closes what it opened
  * instead of being cut. */

@@ -38,7 +38,7 @@ struct herd_grammar {
     uint32_t *rule_start; /* [n_rules] */
     uint32_t n_rules;
     uint32_t root;
-    /* minrest[pos]: fewest characters that finish the alternative from pos on
+    /* minrest[pos]: fewest bytes that finish the alternative from pos on
      * (HERD_GCOST_INF if it cannot finish), the cost of a stack's level. */
     uint32_t *minrest;
     int refs; /* atomic */

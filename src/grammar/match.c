@@ -31,7 +31,7 @@
 typedef struct {
     uint32_t pos, parent;
     uint32_t next;             /* node after the top class (NONE: not yet known) */
-    uint32_t cost;             /* fewest characters that empty the stack */
+    uint32_t cost;             /* fewest bytes that empty the stack */
     uint32_t exp_off, exp_len; /* expansion in pool (exp_off NONE: not yet known) */
 } snode;
 
@@ -493,7 +493,7 @@ static uint32_t set_cost_stacks(const herd_gmatch *m, const uint32_t *set, uint3
 
 /* The cost of a state: its cheapest stack, where an open UTF-8 sequence
  * counts its missing bytes (each may take a token of its own) in place of the
- * one character the stack counts for it. */
+ * (at least one) byte the stack counts for its character. */
 static uint32_t set_cost(const herd_gmatch *m, const uint32_t *set, uint32_t n, uint32_t remain)
 {
     uint32_t c = set_cost_stacks(m, set, n, remain > 0); /* the empty stack takes no byte */

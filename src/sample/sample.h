@@ -32,7 +32,7 @@ herd_status herd_sampler_set_grammar(herd_sampler *s, herd_gmatch *m);
 /* How many tokens the output may still take, this one included (-1: no
  * limit). With a grammar, the draws then steer toward a complete output by
  * the last of them: after each token the grammar must be completable in the
- * tokens left (counting a character per token). */
+ * tokens left (counting a byte per token, what byte-fallback tokens take). */
 void herd_sampler_set_budget(herd_sampler *s, int n_tokens);
 
 /* The seed actually in use (the chosen one when params.seed was random). */
