@@ -115,6 +115,7 @@ async function propertyTest() {
       const valid = ajv.validate(s, v);
       check(valid, `case ${i}: ${JSON.stringify(ajv.errors)}\n schema ${JSON.stringify(s)}\n output ${text}`);
       if (valid) ok++;
+      if ((i + 1) % 25 === 0) console.log(`property test: ${ok}/${i + 1} so far`);
     } catch (e) { check(false, `case ${i}: ${e}\n schema ${JSON.stringify(s)}`); }
   }
   console.log(`property test: ${ok}/${CASES} outputs parse and validate (ajv)`);
