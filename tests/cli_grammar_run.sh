@@ -35,4 +35,5 @@ expect_error 1 'allOf is not supported' -j '{"allOf":[]}'
 expect_error 1 'not JSON' -j '{"type":'
 expect_error 1 'cannot read' --grammar-file "$tmp/missing.gbnf"
 expect_error 2 'give one of' --grammar 'root ::= "a"' -j '{}'
+expect_error 2 'do not apply to --chat' --chat --grammar 'root ::= "a"'
 exit $fail

@@ -215,6 +215,8 @@ int cmd_run(int argc, char **argv)
 {
     cli_opts o;
     if (!cli_parse(argc, argv, &o)) return 2;
+    if (o.chat && (o.grammar || o.grammar_file || o.json_schema)) /* refused, never ignored */
+        return cli_error(2, "--grammar, --grammar-file and --json-schema do not apply to --chat");
     double t0 = herd_time();
     herd_model *m = cli_load_model(&o);
     if (!m) return 1;
