@@ -154,6 +154,9 @@ bool cli_parse(int argc, char **argv, unsigned allowed, cli_opts *o)
         else if (!strcmp(a, "--system")) { G(CLI_CHAT); NEED(); o->system = v; }
         else if (!strcmp(a, "--chat-template")) { G(CLI_CHAT); NEED(); o->chat_template = v; }
         else if (!strcmp(a, "--chat")) { G(CLI_CHAT); o->chat = 1; takes = false; }
+        else if (!strcmp(a, "--grammar")) { G(CLI_GEN); NEED(); o->grammar = v; }
+        else if (!strcmp(a, "--grammar-file")) { G(CLI_GEN); NEED(); o->grammar_file = v; }
+        else if (!strcmp(a, "--json-schema") || !strcmp(a, "-j")) { G(CLI_GEN); NEED(); o->json_schema = v; }
         else if (!strcmp(a, "--no-bos")) { G(CLI_PROMPT); o->no_bos = 1; takes = false; }
         else if (!strcmp(a, "--pieces")) { G(CLI_PIECES); o->pieces = 1; takes = false; }
         else if (!strcmp(a, "--no-display-prompt")) { G(CLI_GEN); o->no_display_prompt = 1; takes = false; }

@@ -31,6 +31,10 @@ typedef struct cli_opts {
     const char *system;        /* --system TEXT */
     const char *chat_template; /* --chat-template NAME|FILE */
     int chat;                  /* --chat: -p is a user message */
+    /* herd run: constrained output */
+    const char *grammar;      /* --grammar GBNF */
+    const char *grammar_file; /* --grammar-file FILE */
+    const char *json_schema;  /* --json-schema / -j SCHEMA (JSON text) */
 } cli_opts;
 
 /* The groups of options a command uses; an option of another group is an

@@ -7,6 +7,9 @@
 
 #include "chat/chat.h"
 #include "util/util.h"
+#include "grammar/grammar.h"
+#include "grammar/schema.h"
+#include "sample/sample.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +73,70 @@ static void print_piece(const herd_model *m, int32_t id)
     fflush(stdout);
 }
 
+/* --grammar, --grammar-file, --json-schema: the constraint, or none. */
+typedef struct {
+    herd_grammar *g;
+    herd_gvocab *v;
+    herd_gmatch *m;
+} constraint;
+
+static void constraint_free(constraint *k)
+{
+    herd_gmatch_free(k->m);
+    herd_gvocab_free(k->v);
+    herd_grammar_free(k->g);
+}
+
+static int constraint_make(const herd_model *model, const cli_opts *o, constraint *k)
+{
+    memset(k, 0, sizeof *k);
+    int given = !!o->grammar + !!o->grammar_file + !!o->json_schema;
+    if (given == 0) return 0;
+    if (given > 1) return cli_error(2, "give one of --grammar, --grammar-file and --json-schema");
+    char *text = NULL;
+    size_t len = 0;
+    herd_status st = HERD_OK;
+    if (o->grammar_file) {
+        FILE *f = fopen(o->grammar_file, "rb");
+        if (!f) return cli_error(1, "cannot read %s", o->grammar_file);
+        text = malloc(HERD_GRAMMAR_MAX_BYTES + 1);
+        len = text ? fread(text, 1, HERD_GRAMMAR_MAX_BYTES + 1, f) : 0;
+        fclose(f);
+        if (!text) return cli_error(1, "out of memory");
+    } else if (o->json_schema) {
+        st = herd_schema_text_to_gbnf(o->json_schema, strlen(o->json_schema), &text);
+        len = text ? strlen(text) : 0;
+    } else {
+        text = strdup(o->grammar);
+        len = text ? strlen(text) : 0;
+    }
+    if (!st) st = herd_grammar_parse(text ? text : "", len, &k->g);
+    free(text);
+    if (!st) st = herd_gvocab_from_model(model, &k->v);
+    if (!st) st = herd_gmatch_new(k->g, k->v, &k->m);
+    if (st) {
+        constraint_free(k);
+        return cli_fail(o->json_schema ? "--json-schema" : "--grammar");
+    }
+    return 0;
+}
+
 static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids, int n_prompt)
 {
     herd_sampler *s;
-    if (herd_sampler_new(&o->sp, herd_n_vocab(m), &s)) return cli_fail("sampler");
+    constraint k;
+    int rc_k = constraint_make(m, o, &k);
+    if (rc_k) return rc_k;
+    if (herd_sampler_new(&o->sp, herd_n_vocab(m), &s)) {
+        constraint_free(&k);
+        return cli_fail("sampler");
+    }
     for (int i = 0; i < n_prompt; i++) herd_sampler_accept(s, ids[i]);
+    if (k.m && herd_sampler_set_grammar(s, k.m)) {
+        herd_sampler_free(s);
+        constraint_free(&k);
+        return cli_fail("grammar");
+    }
     int n_ctx = herd_ctx_n_ctx(c);
     int n_predict = o->n_predict < 0 ? n_ctx - n_prompt : o->n_predict;
     double t0 = herd_time();
@@ -88,7 +150,12 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
             fprintf(stderr, "\nherd: context full (%d tokens), stopping\n", n_ctx);
             break;
         }
+        if (k.m) herd_sampler_set_budget(s, n_predict - n_gen); /* close JSON in time */
         int32_t tok = herd_sampler_sample(s, logits);
+        if (tok < 0) { /* the grammar admits nothing: end the output */
+            fprintf(stderr, "\nherd: %s\n", herd_errmsg());
+            break;
+        }
         if (herd_token_is_eog(m, tok)) break;
         herd_sampler_accept(s, tok);
         print_piece(m, tok);
@@ -108,6 +175,7 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
             n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1,
             n_gen / (t2 - t1 + 1e-12));
     herd_sampler_free(s);
+    constraint_free(&k);
     return rc;
 }
 
@@ -179,6 +247,8 @@ int cmd_run(int argc, char **argv)
     if (!cli_parse(argc, argv, CLI_MODEL | CLI_PROMPT | CLI_FILE | CLI_GEN | CLI_CTX | CLI_CHAT,
                    &o))
         return 2;
+    if (o.chat && (o.grammar || o.grammar_file || o.json_schema)) /* refused, never ignored */
+        return cli_error(2, "--grammar, --grammar-file and --json-schema do not apply to --chat");
     char *file_prompt = NULL;
     if (o.file && !(file_prompt = prompt_from_file(&o))) return o.prompt || o.ids ? 2 : 1;
     double t0 = herd_time();

@@ -17,6 +17,7 @@
  * the result never depends on the sort algorithm.
  */
 #include "sample/sample.h"
+#include "grammar/grammar.h"
 
 #include <float.h>
 #include <math.h>
@@ -35,9 +36,12 @@ struct herd_sampler {
     /* stamp[id] == stamp_gen marks a token already penalised this call. */
     uint32_t *stamp;
     uint32_t stamp_gen;
-    float *work;   /* [n_vocab] penalised logits */
-    int32_t *cand; /* [n_vocab] candidate ids */
-    float *prob;   /* [n_vocab] exp values of the candidates */
+    float *work;          /* [n_vocab] penalised logits */
+    int32_t *cand;        /* [n_vocab] candidate ids */
+    float *prob;          /* [n_vocab] exp values of the candidates */
+    herd_gmatch *grammar; /* the caller's, or NULL */
+    uint32_t budget;      /* characters the output may still take (grammar) */
+    bool *allowed;        /* [n_vocab] the grammar's mask, allocated with the grammar */
 };
 
 /* ------------------------------------------------------------------ RNG */
@@ -163,6 +167,7 @@ void herd_sampler_free(herd_sampler *s)
     free(s->prob);
     free(s->stamp);
     free(s->hist);
+    free(s->allowed);
     free(s);
 }
 
@@ -180,9 +185,32 @@ void herd_sampler_reset(herd_sampler *s)
     rng_seed(s);
 }
 
+herd_status herd_sampler_set_grammar(herd_sampler *s, herd_gmatch *m)
+{
+    if (!s) return herd_seterr(HERD_E_INVALID, "sampler: NULL");
+    if (m && herd_gvocab_n_vocab(herd_gmatch_vocab(m)) != s->n_vocab)
+        return herd_seterr(HERD_E_INVALID,
+                           "sampler: the grammar's vocabulary has %d tokens, not %d",
+                           herd_gvocab_n_vocab(herd_gmatch_vocab(m)), s->n_vocab);
+    if (m && !s->allowed && !(s->allowed = herd_calloc((size_t)s->n_vocab, sizeof *s->allowed)))
+        return HERD_E_NOMEM;
+    s->grammar = m;
+    s->budget = HERD_GMATCH_NO_BUDGET;
+    return HERD_OK;
+}
+
+void herd_sampler_set_budget(herd_sampler *s, int n_tokens)
+{
+    if (s)
+        s->budget =
+            n_tokens < 0 ? HERD_GMATCH_NO_BUDGET : (uint32_t)(n_tokens > 0 ? n_tokens - 1 : 0);
+}
+
 void herd_sampler_accept(herd_sampler *s, int32_t token)
 {
-    if (!s || s->p.repeat_last_n == 0) return;
+    if (!s) return;
+    if (s->grammar) herd_gmatch_accept(s->grammar, token); /* a refused token leaves it as is */
+    if (s->p.repeat_last_n == 0) return;
     s->hist[s->hist_head] = token;
     s->hist_head = (s->hist_head + 1) % s->p.repeat_last_n;
     if (s->hist_n < s->p.repeat_last_n) s->hist_n++;
@@ -346,15 +374,10 @@ static int32_t draw(herd_sampler *s, const int32_t *ids, int n)
     return ids[0];
 }
 
-int32_t herd_sampler_sample(herd_sampler *s, const float *logits)
+/* The chain from top-k on, over the (penalised, maybe masked) work row. */
+static int32_t run_chain(herd_sampler *s)
 {
-    if (!s || !logits) {
-        herd_seterr(HERD_E_INVALID, "sampler: %s is NULL", s ? "logits" : "sampler");
-        return -1;
-    }
     int n = s->n_vocab;
-    for (int i = 0; i < n; i++) s->work[i] = isnan(logits[i]) ? -INFINITY : logits[i];
-    apply_penalty(s);
     if (s->p.temp <= 0) return argmax(s->work, n);
 
     for (int i = 0; i < n; i++) s->cand[i] = i;
@@ -369,4 +392,48 @@ int32_t herd_sampler_sample(herd_sampler *s, const float *logits)
     }
     if (s->p.min_p > 0.0f) n = apply_min_p(s->work, s->cand, n, s->p.min_p);
     return draw(s, s->cand, n);
+}
+
+/* Does the grammar take the free draw as it is? With a budget, only if the
+ * draw keeps the output able to finish in time. */
+static bool free_draw_ok(herd_sampler *s, int32_t tok)
+{
+    if (s->budget == HERD_GMATCH_NO_BUDGET) return herd_gmatch_allows(s->grammar, tok);
+    return herd_gmatch_cost_after(s->grammar, tok) <= s->budget;
+}
+
+/* The grammar refused the free draw: mask the row and draw again. As
+ * llama.cpp's common sampler does, the cheap check of one token comes first,
+ * since most draws of a model that follows the format are allowed. */
+static int32_t constrained_draw(herd_sampler *s)
+{
+    int count = herd_gmatch_mask(s->grammar, s->allowed, s->budget);
+    if (count == 0) {
+        herd_seterr(HERD_E_INVALID, "sampler: the grammar admits no token here");
+        return -1;
+    }
+    int32_t first = -1;
+    for (int i = 0; i < s->n_vocab; i++) {
+        if (!s->allowed[i])
+            s->work[i] = -INFINITY;
+        else if (first < 0)
+            first = i;
+    }
+    int32_t tok = run_chain(s);
+    /* Every allowed token had logit -inf (or NaN): the first allowed one. */
+    return tok >= 0 && s->allowed[tok] ? tok : first;
+}
+
+int32_t herd_sampler_sample(herd_sampler *s, const float *logits)
+{
+    if (!s || !logits) {
+        herd_seterr(HERD_E_INVALID, "sampler: %s is NULL", s ? "logits" : "sampler");
+        return -1;
+    }
+    int n = s->n_vocab;
+    for (int i = 0; i < n; i++) s->work[i] = isnan(logits[i]) ? -INFINITY : logits[i];
+    apply_penalty(s);
+    int32_t tok = run_chain(s);
+    if (s->grammar && !free_draw_ok(s, tok)) tok = constrained_draw(s);
+    return tok;
 }

@@ -20,6 +20,21 @@
 /* params.seed value meaning "pick a random seed". */
 #define HERD_SEED_RANDOM UINT64_MAX
 
+typedef struct herd_gmatch herd_gmatch;
+
+/* Constrain every draw (greedy too) to a grammar: the draw is checked first
+ * and, if the grammar refuses it, the row is masked to the allowed tokens and
+ * drawn again. From then on herd_sampler_accept() also advances the matcher,
+ * so attach it after the prompt's tokens were accepted. The matcher stays the
+ * caller's (NULL detaches it). When the grammar admits no token at all,
+ * herd_sampler_sample() returns -1 with a message: the caller ends the output. */
+herd_status herd_sampler_set_grammar(herd_sampler *s, herd_gmatch *m);
+/* How many tokens the output may still take, this one included (-1: no
+ * limit). With a grammar, the draws then steer toward a complete output by
+ * the last of them: after each token the grammar must be completable in the
+ * tokens left (counting a byte per token, what byte-fallback tokens take). */
+void herd_sampler_set_budget(herd_sampler *s, int n_tokens);
+
 /* The seed actually in use (the chosen one when params.seed was random). */
 uint64_t herd_sampler_seed(const herd_sampler *s);
 

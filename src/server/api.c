@@ -10,6 +10,7 @@
  */
 #include "server/server_impl.h"
 
+#include "grammar/grammar.h"
 #include "sample/sample.h"
 
 #include <math.h>
@@ -199,6 +200,7 @@ static bool parse_common(const json_t *o, int n_vocab, api_request *r, api_error
         !get_stop(o, g, e) || !get_logit_bias(o, n_vocab, g, e) ||
         !get_bool(o, "stream", &r->stream, e))
         return false;
+    if (!structured_parse(o, r, e)) return false;
     json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) {
         if (!json_is_object(so))
@@ -344,7 +346,7 @@ bool api_parse_chat(const json_t *o, int n_vocab, api_request *r, api_error *e)
     if (top >= 0 && !logprobs)
         return api_fail(e, 400, "top_logprobs", "'top_logprobs' needs 'logprobs' set to true");
     r->gen.logprobs = logprobs ? (top < 0 ? 0 : (int)top) : -1;
-    return parse_messages(o, r, e) && template_extra(o, r, e);
+    return parse_messages(o, r, e) && template_extra(o, r, e) && tools_parse_request(o, r, e);
 }
 
 void api_request_free(api_request *r)
@@ -352,5 +354,8 @@ void api_request_free(api_request *r)
     json_decref(r->prompts);
     json_decref(r->messages);
     json_decref(r->extra);
-    r->prompts = r->messages = r->extra = NULL;
+    json_decref(r->tools);
+    r->prompts = r->messages = r->extra = r->tools = NULL;
+    herd_grammar_free(r->gen.grammar);
+    r->gen.grammar = NULL;
 }

@@ -10,6 +10,7 @@
  * between them.
  */
 #include "server/sched_impl.h"
+#include "grammar/grammar.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen)
     memcpy(j->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
     j->n_prompt = n_prompt;
     j->gen = *gen;
+    herd_grammar_retain(j->gen.grammar);
     j->refs = 1;
     pthread_cond_init(&j->cv, NULL);
     return j;
@@ -41,6 +43,7 @@ static void job_free(srv_job *j)
     free(j->prompt_lp);
     free(j->text);
     free(j->lp);
+    herd_grammar_free(j->gen.grammar);
     free(j);
 }
 

@@ -33,12 +33,14 @@ herd_status chat_setup(herd_server *srv, const char *override)
     srv->eos_text = token_text(m, herd_token_eos(m));
     const char *named = override ? herd_chat_named_canonical(override) : NULL;
     if (named) return (srv->chat_format = strdup(named)) ? HERD_OK : HERD_E_NOMEM;
+    srv->tool_format = tools_detect(override); /* a name (or none): generic */
     if (override) return herd_chat_template_parse(override, &srv->tmpl);
     gguf_str s;
     if (gguf_get_str(m->file, "tokenizer.chat_template", &s)) {
         char *src = strndup(s.ptr, s.len);
         if (!src) return herd_seterr(HERD_E_NOMEM, "out of memory");
         herd_status st = herd_chat_template_parse(src, &srv->tmpl);
+        srv->tool_format = tools_detect(src);
         free(src);
         if (!st) return HERD_OK;
         srv_log(srv, "the model's chat template cannot be used (%s); using the built-in format",

@@ -207,13 +207,29 @@ static json_t *finish_json(srv_finish f)
     return s ? json_string(s) : json_null();
 }
 
+json_t *reply_message(const srv_job *j, json_t **calls)
+{
+    const char *text = j->text ? j->text : "";
+    *calls = NULL;
+    if (!j->gen.tool_format)
+        return json_pack("{s:s,s:o}", "role", "assistant", "content",
+                         reply_string(text, j->text_len));
+    char *content = NULL;
+    *calls = tools_parse_output(j->gen.tool_format, text, j->text_len, &content);
+    json_t *m = json_pack("{s:s,s:o}", "role", "assistant", "content",
+                          content ? reply_string(content, strlen(content)) : json_null());
+    if (*calls) json_object_set_new(m, "tool_calls", *calls); /* *calls stays a borrowed flag */
+    free(content);
+    return m;
+}
+
 static json_t *full_choice(const reply_ctx *rc, const srv_job *j, int index, const char *echo)
 {
     json_t *c = json_pack("{s:i}", "index", index);
+    json_t *calls = NULL;
     if (rc->kind == API_CHAT) {
-        json_object_set_new(c, "message",
-                            json_pack("{s:s,s:o}", "role", "assistant", "content",
-                                      reply_string(j->text ? j->text : "", j->text_len)));
+        json_t *msg = reply_message(j, &calls);
+        json_object_set_new(c, "message", msg);
         json_object_set_new(c, "logprobs",
                             j->gen.logprobs >= 0 ? logprobs_chat(rc->model, j->lp, j->n_lp)
                                                  : json_null());
@@ -232,7 +248,8 @@ static json_t *full_choice(const reply_ctx *rc, const srv_job *j, int index, con
                                                         j->prompt, j->lp, j->n_lp, el)
                                 : json_null());
     }
-    json_object_set_new(c, "finish_reason", finish_json(j->finish));
+    json_object_set_new(c, "finish_reason",
+                        calls ? json_string("tool_calls") : finish_json(j->finish));
     return c;
 }
 

@@ -262,7 +262,8 @@ http_reply route_chat(http_req *r)
     json_decref(o);
     srv_prompt *p = ok ? calloc(1, sizeof *p) : NULL;
     if (ok && !p) ok = api_fail(&e, 500, NULL, "out of memory");
-    ok = ok && prompt_from_chat(s, req.messages, req.extra, p, NULL, &e) &&
+    ok = ok && tools_prepare(s, &req, &e) &&
+         prompt_from_chat(s, req.messages, req.extra, p, NULL, &e) &&
          prompt_fits(p->n, req.gen.max_tokens, sched_n_ctx_slot(s->sched), &e);
     if (ok) return run(r, &req, p, 1);
     if (p) prompt_free(p);

@@ -21,7 +21,8 @@ typedef struct slot {
     int32_t next; /* sampled, to be decoded in the next step */
     int n_gen;
     herd_sampler *smp;
-    int32_t *gen_ids; /* [n_ctx_slot] generated tokens (to reset counts) */
+    struct herd_gmatch *gm; /* the job's grammar matcher, or NULL */
+    int32_t *gen_ids;       /* [n_ctx_slot] generated tokens (to reset counts) */
     int n_gen_ids;
     int32_t *counts; /* [n_vocab] occurrences among the generated tokens */
     float *work;     /* [n_vocab] logits with penalties and biases applied */
@@ -42,7 +43,8 @@ struct srv_sched {
     herd_ctx *ctx;
     srv_metrics *metrics;
     int n_slots, n_ctx_slot, n_batch, queue_max, n_vocab;
-    bool reuse; /* prefix reuse (off with a sliding window) */
+    struct herd_gvocab *gvocab; /* the grammar tables, made at the first grammar */
+    bool reuse;                 /* prefix reuse (off with a sliding window) */
     slot *slots;
     pthread_mutex_t mu;
     pthread_cond_t work; /* new job, cancellation, pause change, closing */

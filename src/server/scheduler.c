@@ -23,6 +23,8 @@
  * sliding window evicts old cells as it goes, so it reuses nothing.
  */
 #include "server/sched_impl.h"
+#include "grammar/grammar.h"
+#include "sample/sample.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +125,8 @@ static void slot_release(srv_sched *s, slot *sl)
 {
     herd_sampler_free(sl->smp);
     sl->smp = NULL;
+    herd_gmatch_free(sl->gm);
+    sl->gm = NULL;
     for (int i = 0; i < sl->n_gen_ids; i++) sl->counts[sl->gen_ids[i]] = 0;
     sl->n_gen_ids = 0;
     sl->hold_len = 0;
@@ -143,6 +147,16 @@ static bool slot_assign(srv_sched *s, slot *sl, srv_job *j)
     sl->n_cache = keep;
     if (herd_sampler_new(&j->gen.sp, s->n_vocab, &sl->smp)) return false;
     for (int i = 0; i < j->n_prompt; i++) herd_sampler_accept(sl->smp, j->prompt[i]);
+    if (j->gen.grammar) { /* after the prompt: the grammar sees generated tokens only */
+        if ((!s->gvocab && herd_gvocab_from_model(s->model, &s->gvocab)) ||
+            herd_gmatch_new(j->gen.grammar, s->gvocab, &sl->gm) ||
+            herd_sampler_set_grammar(sl->smp, sl->gm)) {
+            herd_sampler_free(sl->smp);
+            herd_gmatch_free(sl->gm);
+            sl->smp = NULL, sl->gm = NULL;
+            return false;
+        }
+    }
     sl->job = j;
     sl->n_done = keep;
     sl->n_gen = 0;
@@ -449,6 +463,7 @@ void sched_free(srv_sched *s)
     free(s->b_pos);
     free(s->b_seq);
     free(s->b_want);
+    herd_gvocab_free(s->gvocab);
     herd_ctx_free(s->ctx);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->mu);

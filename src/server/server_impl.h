@@ -38,6 +38,12 @@ typedef struct srv_gen {
     char stop[SRV_MAX_STOP][SRV_STOP_BYTES];
     int logprobs;       /* -1: none; else how many alternatives (0..SRV_MAX_TOP) */
     bool echo_logprobs; /* also the log-probabilities of the prompt tokens */
+    /* The one pointer: a grammar constraining the output (response_format,
+     * json_schema, grammar, required tool calls), or NULL. The request and
+     * each job hold a reference (herd_grammar_retain / herd_grammar_free). */
+    struct herd_grammar *grammar;
+    int tool_format;    /* TOOLS_*: parse the output into tool calls; 0: do not */
+    bool tool_parallel; /* parallel_tool_calls */
 } srv_gen;
 
 /* One token's log-probability under the model (raw logits, before any
@@ -173,11 +179,22 @@ json_t *api_error_json(const api_error *e);
 
 typedef enum { API_COMPLETION, API_CHAT } api_kind;
 
+typedef enum {
+    TOOL_CHOICE_AUTO,
+    TOOL_CHOICE_NONE,
+    TOOL_CHOICE_REQUIRED,
+    TOOL_CHOICE_NAMED
+} tool_choice;
+
 typedef struct api_request {
     api_kind kind;
-    json_t *prompts;  /* completions: array of prompts (string or array of ids) */
-    json_t *messages; /* chat: messages with string contents */
-    json_t *extra;    /* chat: template variables (tools, chat_template_kwargs) or NULL */
+    json_t *tools; /* chat: the request's tools (validated), or NULL */
+    tool_choice tool_choice;
+    char tool_name[72]; /* TOOL_CHOICE_NAMED */
+    bool parallel;      /* parallel_tool_calls */
+    json_t *prompts;    /* completions: array of prompts (string or array of ids) */
+    json_t *messages;   /* chat: messages with string contents */
+    json_t *extra;      /* chat: template variables (tools, chat_template_kwargs) or NULL */
     srv_gen gen;
     bool stream, include_usage, echo;
 } api_request;
@@ -188,6 +205,30 @@ bool api_parse_chat(const json_t *body, int n_vocab, api_request *r, api_error *
 void api_request_free(api_request *r);
 /* Parse a request body: an object, or a 400 (malformed JSON / not an object). */
 json_t *api_parse_body(const char *body, size_t len, api_error *e);
+
+/* ----------------------------------------------------------- structured.c */
+
+/* response_format, json_schema and grammar into r->gen.grammar (or a 400). */
+bool structured_parse(const json_t *body, api_request *r, api_error *e);
+bool structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
+                         api_error *e);
+bool structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e);
+
+/* ---------------------------------------------------------------- tools.c */
+
+/* How a family writes tool calls (tools.c explains each). */
+enum { TOOLS_GENERIC = 1, TOOLS_HERMES, TOOLS_LLAMA3, TOOLS_MISTRAL };
+
+/* The family of a chat template (its Jinja source; NULL: a built-in format). */
+int tools_detect(const char *template_src);
+/* tools, tool_choice, parallel_tool_calls: checked into r (or a 400). */
+bool tools_parse_request(const json_t *body, api_request *r, api_error *e);
+/* With the server's family: the grammar, the system message and the history
+ * as the template needs them. Before the prompt is rendered. */
+bool tools_prepare(herd_server *srv, api_request *r, api_error *e);
+/* The calls in an answer (NULL: none) and the text beside them (*content,
+ * malloc'ed or NULL). */
+json_t *tools_parse_output(int fmt, const char *text, size_t len, char **content);
 
 /* ---------------------------------------------------------------- reply.c */
 
@@ -218,6 +259,9 @@ json_t *reply_timings(const srv_job *const *jobs, int n);
 /* Legacy completions logprobs: tokens, token_logprobs, top_logprobs, text_offset. */
 json_t *reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
                               const int32_t *prompt, const srv_lp *lp, int n_lp, size_t offset0);
+/* A chat answer's message: content, or tool calls (*calls, borrowed from the
+ * message, non-NULL when the job's tools were called). */
+json_t *reply_message(const srv_job *j, json_t **calls);
 /* A valid-UTF-8 JSON string of arbitrary bytes (invalid sequences become U+FFFD). */
 json_t *reply_string(const char *s, size_t len);
 char *reply_piece(const herd_model *m, int32_t id, bool special, size_t *len);
@@ -303,6 +347,7 @@ struct herd_server {
     struct herd_chat_template *tmpl;
     char *chat_format; /* built-in format when there is no Jinja template */
     char *bos_text, *eos_text;
+    int tool_format; /* TOOLS_*: how the template's family writes tool calls */
     /* http.c */
     struct MHD_Daemon *mhd;
     int port;

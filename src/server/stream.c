@@ -76,6 +76,28 @@ static bool put_echo(stream *st)
     return put_event(st, c);
 }
 
+/* With tools the answer is held back until it is whole (a call cannot be
+ * told from text before), then sent as one delta: content or tool_calls
+ * (each with its index). True in *called when tools were called. */
+static bool put_tool_answer(stream *st, bool *called)
+{
+    json_t *calls, *msg = reply_message(st->job, &calls);
+    json_t *c = reply_chunk(&st->rc, NULL, 0, NULL, 0, 0, SRV_FINISH_NONE, false);
+    json_t *delta = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+    *called = calls != NULL;
+    if (calls) {
+        size_t i;
+        json_t *call;
+        json_array_foreach(calls, i, call)
+            json_object_set_new(call, "index", json_integer((json_int_t)i));
+        json_object_set(delta, "tool_calls", calls);
+    } else {
+        json_object_set(delta, "content", json_object_get(msg, "content"));
+    }
+    json_decref(msg);
+    return put_event(st, c);
+}
+
 static bool put_final(stream *st)
 {
     const srv_job *j = st->job; /* done: the scheduler no longer writes it */
@@ -84,7 +106,13 @@ static bool put_final(stream *st)
         api_fail(&e, 503, NULL, "%s", j->error);
         return put_event(st, api_error_json(&e));
     }
+    bool called = false;
+    if (j->gen.tool_format && st->rc.kind == API_CHAT && !put_tool_answer(st, &called))
+        return false;
     json_t *c = reply_chunk(&st->rc, NULL, 0, NULL, 0, 0, j->finish, false);
+    if (called)
+        json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "finish_reason",
+                            json_string("tool_calls"));
     json_object_set_new(c, "timings", reply_timings(&j, 1));
     json_object_set_new(
         c, "context",
@@ -103,7 +131,8 @@ static bool run_step(stream *st)
     }
     bool ok = true;
     if (n.prompt_done && st->echo) ok = put_echo(st);
-    if (ok && (n.len || n.n_lp)) {
+    bool held = st->job->gen.tool_format && st->rc.kind == API_CHAT; /* see put_tool_answer */
+    if (ok && !held && (n.len || n.n_lp)) {
         ok = put_event(st, reply_chunk(&st->rc, n.text, n.len, n.n_lp ? n.lp : NULL, n.n_lp,
                                        st->sent, SRV_FINISH_NONE, false));
         st->sent += n.len;

@@ -13,8 +13,11 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "server/sched_impl.h"
+#include "grammar/grammar.h"
+#include "sample/sample.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- UTF-8 */
@@ -172,7 +175,18 @@ void tok_next(srv_sched *s, slot *sl, const float *logits)
         finish(sl, SRV_FINISH_LENGTH);
         return;
     }
+    if (sl->gm) { /* the tokens left, so that the grammar closes in time */
+        int left = s->n_ctx_slot - 1 - sl->n_cache + 1;
+        if (j->gen.max_tokens >= 0 && j->gen.max_tokens - sl->n_gen < left)
+            left = j->gen.max_tokens - sl->n_gen;
+        herd_sampler_set_budget(sl->smp, left);
+    }
     int32_t tok = herd_sampler_sample(sl->smp, adjusted(s, sl, logits));
+    if (tok < 0) { /* the grammar admits no token: end here, never spin */
+        fprintf(stderr, "herd: job ended: %s\n", herd_errmsg());
+        finish(sl, SRV_FINISH_LENGTH);
+        return;
+    }
     if (herd_token_is_eog(s->model, tok)) {
         finish(sl, SRV_FINISH_STOP);
         return;
