@@ -48,8 +48,9 @@ static scratch_layout layout_of(const herd_model *m, int n_batch)
     PLACE(off_xf, hp->n_embd);
     PLACE(off_ao, hp->n_embd);
     PLACE(off_fo, hp->n_embd);
-    PLACE(off_ffa, hp->n_ff);
-    PLACE(off_ffb, hp->n_ff);
+    const int ff = hp->n_ff > hp->n_ff_exp ? hp->n_ff : hp->n_ff_exp;
+    PLACE(off_ffa, ff);
+    PLACE(off_ffb, ff);
     PLACE(off_router, hp->n_expert);
     PLACE(off_moe_x, hp->n_expert ? hp->n_embd : 0);
     PLACE(off_moe_y, hp->n_expert ? hp->n_embd : 0);

@@ -174,8 +174,10 @@ static void act_range(const rows_job *j, int t0, int t1)
 /* RoPE over the first n_rot dims of every head. Normal mode rotates
  * consecutive pairs (x0,x1),(x2,x3)…; neox mode pairs dim i with i + n_rot/2.
  * theta starts at the position and is multiplied by theta_scale per pair, as
- * ggml's rope cache builds it. */
-static void rope(const herd_hparams *hp, herd_rope_kind mode, float *x, int n_heads, int pos)
+ * ggml's rope cache builds it; a frequency factor (Llama 3.1) divides pair i's
+ * angle before the linear scale multiplies it. */
+static void rope(const herd_hparams *hp, herd_rope_kind mode, const float *factors, float *x,
+                 int n_heads, int pos)
 {
     if (mode == ROPE_NONE) return;
     float cs[256], sn[256];
@@ -183,8 +185,9 @@ static void rope(const herd_hparams *hp, herd_rope_kind mode, float *x, int n_he
     const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
     for (int i = 0; i < half; i++) {
-        cs[i] = cosf(theta * hp->rope_freq_scale);
-        sn[i] = sinf(theta * hp->rope_freq_scale);
+        const float t = hp->rope_freq_scale * (factors ? theta / factors[i] : theta);
+        cs[i] = cosf(t);
+        sn[i] = sinf(t);
         theta *= theta_scale;
     }
     for (int h = 0; h < n_heads; h++) {
@@ -247,8 +250,9 @@ static void rope_range(const rows_job *j, int t0, int t1)
     const herd_scratch *s = &j->c->s;
     const int Q = herd_n_embd_q(hp), KV = hp->n_embd_kv;
     for (int t = t0; t < t1; t++) {
-        rope(hp, m->arch->rope, s->q + (size_t)t * Q, hp->n_head, j->b->pos[t]);
-        rope(hp, m->arch->rope, s->k + (size_t)t * KV, hp->n_head_kv, j->b->pos[t]);
+        rope(hp, m->arch->rope, m->rope_freqs.data, s->q + (size_t)t * Q, hp->n_head, j->b->pos[t]);
+        rope(hp, m->arch->rope, m->rope_freqs.data, s->k + (size_t)t * KV, hp->n_head_kv,
+             j->b->pos[t]);
     }
     if (m->arch->q_prescale) {
         const float scale = 1.0f / sqrtf((float)hp->head_dim);
@@ -273,6 +277,10 @@ static void project_qkv(herd_ctx *c, const herd_layer *L, const herd_batch *b, c
             memcpy(s->k + (size_t)t * KV, row + Q, (size_t)KV * sizeof(float));
             memcpy(s->v + (size_t)t * KV, row + Q + KV, (size_t)KV * sizeof(float));
         }
+        /* a fused matrix may come with separate biases (llama.cpp accepts it) */
+        add_bias(s->q, &L->bq, T, Q);
+        add_bias(s->k, &L->bk, T, KV);
+        add_bias(s->v, &L->bv, T, KV);
     } else {
         linear(c, &L->wq, &L->bq, in, T, s->q);
         linear(c, &L->wk, &L->bk, in, T, s->k);
