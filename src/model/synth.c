@@ -35,9 +35,10 @@ typedef struct {
     int head_dim; /* attention.key_length/value_length; 0: n_embd / n_head, no keys */
     float rope_base;
     int n_expert, n_expert_used;
-    int n_ff_exp;    /* expert_feed_forward_length (qwen3moe); 0: none */
-    bool tied;       /* no output.weight (also when the row says so) */
-    bool rope_freqs; /* rope_freqs.weight with Llama 3.1's factors */
+    int n_ff_exp;      /* expert_feed_forward_length (qwen3moe); 0: none */
+    bool tied;         /* no output.weight (also when the row says so) */
+    bool rope_freqs;   /* rope_freqs.weight with Llama 3.1's factors */
+    float rope_factor; /* their scaling factor: 8 (3.1) unless given (3.2: 32) */
     /* ../shared/vocab/ggml-vocab-<vocab>.gguf, or a path (with a '/'),
      * unless one is given */
     const char *vocab;
@@ -72,8 +73,8 @@ static const synth_shape shapes[] = {
     {"llama3.1-8b", "llama", 4096, 14336, 32, 8, 32, 131072, .rope_base = LLAMA3_BASE,
      .rope_freqs = true, .vocab = "llama-bpe"},
     {"llama3.2-1b", "llama", 2048, 8192, 32, 8, 16, 131072, .rope_base = LLAMA3_BASE,
-     .rope_freqs = true, .tied = true, .vocab = "llama-bpe"},
-    {"mistral-nemo-12b", "llama", 5120, 14336, 32, 8, 40, 131072, .head_dim = 128,
+     .rope_freqs = true, .rope_factor = 32, .tied = true, .vocab = "llama-bpe"},
+    {"mistral-nemo-12b", "llama", 5120, 14336, 32, 8, 40, 1024000, .head_dim = 128,
      .rope_base = 1e6f, .vocab = "llama-bpe"},
     {"qwen2.5-7b", "qwen2", 3584, 18944, 28, 4, 28, 32768, .rope_base = 1e6f, .vocab = "qwen2"},
     {"qwen3-8b", "qwen3", 4096, 12288, 32, 8, 36, 40960, .head_dim = 128, .rope_base = 1e6f,
@@ -339,12 +340,12 @@ static void fill_rows(void *arg, int ith, int nth)
 }
 
 /* Llama 3.1's RoPE frequency factors, as its converter computes them from
- * rope_scaling (factor 8, low/high frequency factors 1 and 4, original
- * context 8192): long wavelengths are stretched 8x, short ones kept, the band
- * between interpolated. */
-static void llama3_factors(float *f, int n, float base, int n_rot)
+ * rope_scaling (factor 8, 32 for Llama 3.2; low/high frequency factors 1 and
+ * 4, original context 8192): long wavelengths are stretched by the factor,
+ * short ones kept, the band between interpolated. */
+static void llama3_factors(float *f, int n, float base, int n_rot, double factor)
 {
-    const double pi = 3.14159265358979323846, factor = 8, lo = 1, hi = 4, orig = 8192;
+    const double pi = 3.14159265358979323846, lo = 1, hi = 4, orig = 8192;
     for (int i = 0; i < n; i++) {
         const double freq = 1.0 / pow(base, 2.0 * i / n_rot), wavelen = 2 * pi / freq;
         if (wavelen < orig / hi) {
@@ -365,7 +366,8 @@ static herd_status make_tensor(const synth_shape *sh, const synth_tensor *s, uin
 {
     if (s->fill == W_FACTORS) { /* one F32 row */
         llama3_factors((float *)(void *)out, (int)s->t.ne[0], sh->rope_base,
-                       sh->n_rot ? sh->n_rot : shape_head_dim(sh));
+                       sh->n_rot ? sh->n_rot : shape_head_dim(sh),
+                       sh->rope_factor > 0 ? sh->rope_factor : 8.0);
         return HERD_OK;
     }
     fill_job j = {.s = s,
