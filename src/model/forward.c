@@ -6,7 +6,8 @@
  *   xb  = norm(x) * attn_norm (+ bias)          LayerNorm or RMSNorm
  *   q, k, v = projections of xb (or of a second norm, attn_norm_2), fused or
  *             separate, with biases, clamp_kqv and per-head q/k norms where the
- *             file has them; RoPE (normal or neox, partial) at each position
+ *             file has them; RoPE (normal or neox, partial, with frequency
+ *             factors where the file has them) at each position
  *   K/V cache[cell] = k, v                      rounded to the cache type
  *   ao  = attention(q, cache) · wo (+ bias)     ALiBi / sliding window inside
  *   then attention and MLP meet the residual x as the row's layout says
