@@ -48,9 +48,9 @@ bench: build
 	bench/compare-llama-cpp
 
 # Gemma's sliding-window cache over a 10,000-token generation: resident memory
-# flat once the window has filled (tests/test_families.c; minutes).
+# flat once the window has filled (tests/test_gemma_phi3.c; minutes).
 soak-window: build
-	HERD_SOAK=1 ./build/test_families
+	HERD_SOAK=1 ./build/test_gemma_phi3
 
 # libFuzzer targets (clang), each run for FUZZ_TIME seconds (10 minutes by
 # default; `make fuzz FUZZ_TIME=30` for a smoke run). Corpora live in build-fuzz/.
