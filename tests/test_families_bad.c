@@ -157,6 +157,25 @@ static void check_factors(const char *dir)
     free(c);
 }
 
+/* Gemma 2 and Phi-3: a missing post-norm, LongRoPE factors of the wrong
+ * length or without their long half, a window pattern that is not a number. */
+static void check_gemma_phi3(const char *dir)
+{
+    char gemma2[512], phi3[512], bad[512];
+    snprintf(gemma2, sizeof gemma2, "%s/gemma2.gguf", dir);
+    snprintf(phi3, sizeof phi3, "%s/phi3.gguf", dir);
+    snprintf(bad, sizeof bad, "%s/bad-gp.gguf", dir);
+    if (!synth("gemma2", "tiny", gemma2) || !synth("phi3", "tiny", phi3)) return;
+    edit e = {.drop_tensor = "blk.1.post_ffw_norm.weight"};
+    if (rewrite(gemma2, bad, &e)) REFUSED("gemma2 post-norm", bad, "blk.1.post_ffw_norm.weight");
+    e = (edit){.str_key = "gemma2.attention.sliding_window_pattern", .str = "2"};
+    if (rewrite(gemma2, bad, &e)) REFUSED("window pattern", bad, "sliding_window_pattern");
+    e = (edit){.resize_tensor = "rope_factors_long.weight", .n = 15, .fill = 1.0f};
+    if (rewrite(phi3, bad, &e)) REFUSED("LongRoPE length", bad, "rope_factors_long.weight", "[15,");
+    e = (edit){.drop_tensor = "rope_factors_long.weight"};
+    if (rewrite(phi3, bad, &e)) REFUSED("short factors alone", bad, "rope_factors_short.weight");
+}
+
 int main(void)
 {
     char p[512];
@@ -209,5 +228,6 @@ int main(void)
     e = (edit){.str_key = "llama.rope.scaling.type", .str = "yarn"};
     if (rewrite(llama, bad, &e)) REFUSED("YaRN", bad, "llama.rope.scaling.type", "yarn");
     check_factors(dir);
+    check_gemma_phi3(dir);
     return test_report();
 }
