@@ -12,6 +12,9 @@
  *   differ, a sliding window larger than the context, a qwen3moe without
  *   experts, a RoPE scaling herd does not implement (YaRN).
  *
+ *   Head size: the KV cache of Mistral Nemo's shape is sized by its own head
+ *   size (128), not n_embd / n_head (64).
+ *
  *   Factors: with rope_freqs all ones the logits equal, bit for bit, those of
  *   the same file without the tensor; with Llama 3.1's factors they differ.
  */
@@ -228,6 +231,14 @@ int main(void)
     e = (edit){.str_key = "llama.rope.scaling.type", .str = "yarn"};
     if (rewrite(llama, bad, &e)) REFUSED("YaRN", bad, "llama.rope.scaling.type", "yarn");
     check_factors(dir);
+    herd_model *m = NULL;
+    CHECK(herd_model_load(nemo, NULL, &m) == HERD_OK);
+    if (m) { /* 2 layers x 256 cells x (K + V) x 2 KV heads x 128 x F16 */
+        herd_mem_estimate est = herd_estimate_memory(m, 256, 64);
+        CHECKF(est.kv_cache == 2ull * 256 * 2 * 2 * 128 * 2, "nemo KV cache %llu bytes",
+               (unsigned long long)est.kv_cache);
+    }
+    herd_model_free(m);
     check_gemma_phi3(dir);
     return test_report();
 }
