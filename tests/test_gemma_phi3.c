@@ -161,7 +161,8 @@ static void check_case(json_t *cs)
         CHECKF(herd_model_load(path, &g_mp, &m) == HERD_OK, "%s: %s", name, herd_errmsg());
         if (m) CHECK(herd_n_vocab(m) == V);
     }
-    if (m && herd_n_vocab(m) == V && (c = new_ctx(m, n_ctx, -1)) && run_prompt(c, ids, n, ours, V)) {
+    if (m && herd_n_vocab(m) == V && (c = new_ctx(m, n_ctx, -1)) &&
+        run_prompt(c, ids, n, ours, V)) {
         double d = 0, kl = 0;
         int agree = 0;
         for (int i = 0; i < n; i++) {
@@ -200,13 +201,15 @@ static void check_case(json_t *cs)
             if (herd_decode(c, &b) != HERD_OK) break;
             tok = argmax(herd_get_logits(c, 0), V);
         }
-        if (!exact) fprintf(stderr, "%-30s greedy: first %d of %d as llama.cpp\n", name, same, n_greedy);
+        if (!exact)
+            fprintf(stderr, "%-30s greedy: first %d of %d as llama.cpp\n", name, same, n_greedy);
         /* Gemma: the window is what makes these logits llama.cpp's. */
         if (!strcmp(type, "f32") && !strncmp(arch, "gemma", 5)) {
             herd_ctx *nowin = new_ctx(m, n_ctx, 0);
             if (nowin && run_prompt(nowin, ids, n, ours, V)) {
                 double dw = 0;
-                for (size_t i = 0; i < (size_t)n * V; i++) dw = fmax(dw, fabs((double)ours[i] - ref[i]));
+                for (size_t i = 0; i < (size_t)n * V; i++)
+                    dw = fmax(dw, fabs((double)ours[i] - ref[i]));
                 CHECKF(dw > 10 * g_f32_max, "%s: without the window the logits still match (%.2e)",
                        name, dw);
             }
@@ -259,8 +262,9 @@ static void check_window_memory(int n)
         if (p == n / 10) rss_1k = rss_kb();
     }
     long rss_10k = rss_kb();
-    fprintf(stderr, "gemma2 window 32: %d + %d cells, resident %ld kB after %d tokens, %ld kB "
-                    "after %d\n",
+    fprintf(stderr,
+            "gemma2 window 32: %d + %d cells, resident %ld kB after %d tokens, %ld kB "
+            "after %d\n",
             c ? c->kv_swa.n_cells : 0, c ? c->kv.n_cells : 0, rss_1k, n / 10, rss_10k, n);
     if (c) CHECK(c->kv.n_used == n);
 #ifndef __SANITIZE_ADDRESS__
