@@ -88,9 +88,9 @@ bench: build
 	bench/compare-llama-cpp
 
 # Gemma's sliding-window cache over a 10,000-token generation: resident memory
-# flat once the window has filled (tests/test_families.c; minutes).
+# flat once the window has filled (tests/test_gemma_phi3.c; minutes).
 soak-window: build
-	HERD_SOAK=1 ./build/test_families
+	HERD_SOAK=1 ./build/test_gemma_phi3
 
 # libFuzzer (clang): one target per tests/fuzz/fuzz_NAME.c, each run for
 # FUZZ_TIME seconds (10 minutes by default; `make fuzz FUZZ_TIME=60`; `make

@@ -76,7 +76,7 @@ void herd_model_free(herd_model *model);
 typedef struct herd_model_info {
     const char *arch;       /* general.architecture */
     const char *family;     /* e.g. "Llama", "Falcon", "Mixtral-style MoE" */
-    char features[160];     /* e.g. "GQA 4/2, SWA 4096, RoPE normal" */
+    char features[384];     /* e.g. "GQA 4/2, SWA 4096, RoPE normal" */
     const char *name;       /* general.name, or "" */
     const char *file_type;  /* e.g. "Q4_0" (the most common matrix type) */
     const char *tokenizer;  /* tokenizer.ggml.model */

@@ -18,7 +18,7 @@ static void progress(int done, int total, const char *tensor, void *user)
 int cmd_synth(int argc, char **argv)
 {
     /* No --vocab: the shape's own (../shared/vocab/ggml-vocab-<name>.gguf). */
-    herd_synth_params p = {.seed = 42};
+    herd_synth_params p = {.seed = 42, .type = "f32"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return cli_error(2, "synth: %s needs a value", a);
@@ -44,9 +44,10 @@ int cmd_synth(int argc, char **argv)
             return cli_error(2, "synth: unknown option %s", a);
         i++;
     }
-    if (!p.shape || !p.type || !p.out_path) {
-        fprintf(stderr, "usage: herd synth --shape SHAPE --type TYPE -o FILE [--vocab GGUF] "
-                        "[--seed N] [-t THREADS]\nshapes:");
+    if (!p.shape || !p.out_path) {
+        fprintf(stderr, "usage: herd synth --shape SHAPE [--arch ARCH] [--type TYPE] -o FILE "
+                        "[--vocab GGUF] [--seed N] [-t THREADS]\n"
+                        "(type f32 unless given; shape tiny needs --arch)\nshapes:");
         for (const char *const *s = herd_synth_shapes(); *s; s++) fprintf(stderr, " %s", *s);
         fprintf(stderr, "\ntypes:");
         for (const herd_ftype_info *f = herd_ftype_all(); f->name; f++)

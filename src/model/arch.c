@@ -25,6 +25,9 @@
  *                optional (a file may have them), or one shared row and
  *                required (the loader checks, synth writes them).
  *   rope         RoPE mode: none, normal (consecutive pairs) or neox (halves).
+ *   rope_freqs   a file may carry rope_freqs.weight, n_rot / 2 factors that
+ *                divide each pair's angle (Llama 3.1's scaling; loader, synth
+ *                for shapes that have them).
  *   alibi        ALiBi position biases instead of RoPE (attention.c).
  *   q_prescale   Q is scaled by 1/sqrt(head_dim) before attention, whose
  *                scores are then not scaled again (phi2).
@@ -32,6 +35,8 @@
  *                decides whether the file has an ffn_norm (herd_arch_ffn_norm).
  *   mlp          SwiGLU (gate, up, down) or GELU (up, down); with experts in
  *                the file the MLP is a mixture of SwiGLU experts (moe.c).
+ *   experts      whether experts are optional or required, and where an
+ *                expert's FFN length comes from (model.h; loader).
  *   tied_output  the converter writes no output.weight: token_embd is the lm
  *                head (synth). The loader ties any file without output.weight,
  *                as llama.cpp does.
@@ -58,8 +63,16 @@
  *   q_scale_embd_at  q_prescale rows scale Q by 1/√head_dim, except a file
  *                with this many layers (Gemma's 27B), which gets
  *                1/√(n_embd/n_head), as llama.cpp decides by model size.
+ *   ffn_fused    the converter writes gate and up as one ffn_up of 2 n_ff
+ *                rows, gate first (Phi-3; synth). The loader tells a fused
+ *                ffn_up by its shape, for any SwiGLU row.
+ *   swa_beyond_context  a window longer than the context is accepted as no
+ *                window (real Phi-3.5 files: 262144 for 131072); elsewhere
+ *                the loader refuses it.
  *
- * Llama 2, Vicuna, Yi, Mistral, Zephyr and Mixtral files all say "llama".
+ * Llama 2 and 3.x, Vicuna, Yi, Mistral (7B, Nemo, Small), Zephyr and Mixtral
+ * files all say "llama"; Qwen 1.5, 2 and 2.5 (and the DeepSeek-R1 distills on
+ * them) say "qwen2".
  */
 #include "model/model.h"
 
@@ -77,8 +90,37 @@ static const herd_arch arch_table[] = {
      .eps_key = RMS_EPS,
      .qkv = QKV_SEPARATE,
      .rope = ROPE_NORMAL,
+     .rope_freqs = true,
      .residual = RES_SEQ,
      .mlp = MLP_SWIGLU},
+    {.name = "qwen2",
+     .family = "Qwen 2",
+     .norm = NORM_RMS,
+     .eps_key = RMS_EPS,
+     .qkv = QKV_SEPARATE,
+     .biases = BIAS_QKV,
+     .rope = ROPE_NEOX,
+     .residual = RES_SEQ,
+     .mlp = MLP_SWIGLU},
+    {.name = "qwen3",
+     .family = "Qwen 3",
+     .norm = NORM_RMS,
+     .eps_key = RMS_EPS,
+     .qkv = QKV_SEPARATE,
+     .qk_norm = QK_NORM_SHARED,
+     .rope = ROPE_NEOX,
+     .residual = RES_SEQ,
+     .mlp = MLP_SWIGLU},
+    {.name = "qwen3moe",
+     .family = "Qwen 3 mixture of experts",
+     .norm = NORM_RMS,
+     .eps_key = RMS_EPS,
+     .qkv = QKV_SEPARATE,
+     .qk_norm = QK_NORM_SHARED,
+     .rope = ROPE_NEOX,
+     .residual = RES_SEQ,
+     .mlp = MLP_SWIGLU,
+     .experts = EXPERTS_REQUIRED},
     {.name = "falcon",
      .family = "Falcon",
      .norm = NORM_LAYER,
@@ -175,7 +217,9 @@ static const herd_arch arch_table[] = {
      .rope = ROPE_NEOX,
      .q_prescale = true,
      .residual = RES_SEQ,
-     .mlp = MLP_SWIGLU},
+     .mlp = MLP_SWIGLU,
+     .swa_beyond_context = true,
+     .ffn_fused = true},
 };
 #define N_ARCH (sizeof arch_table / sizeof arch_table[0])
 

@@ -49,9 +49,10 @@ static scratch_layout layout_of(const herd_model *m, int n_batch)
     PLACE(off_ao, hp->n_embd);
     PLACE(off_fo, hp->n_embd);
     /* A fused gate+up (Phi-3) lands in ffa whole: 2 n_ff per row. */
+    const int ff = hp->n_ff > hp->n_ff_exp ? hp->n_ff : hp->n_ff_exp;
     const bool fused = m->layers && m->layers[0].w_up.ne[1] == 2 * (int64_t)hp->n_ff;
-    PLACE(off_ffa, fused ? 2 * hp->n_ff : hp->n_ff);
-    PLACE(off_ffb, hp->n_ff);
+    PLACE(off_ffa, fused ? 2 * ff : ff);
+    PLACE(off_ffb, ff);
     PLACE(off_router, hp->n_expert);
     PLACE(off_moe_x, hp->n_expert ? hp->n_embd : 0);
     PLACE(off_moe_y, hp->n_expert ? hp->n_embd : 0);
@@ -194,7 +195,7 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
      * 256 as llama.cpp pads it) passes the original context. */
     const int64_t n_ctx_seq = ((int64_t)(p.n_ctx + 255) / 256 * 256 / p.n_seq_max + 255) / 256 * 256;
     const herd_weight *ff = n_ctx_seq > m->hp.n_ctx_orig ? &m->rope_long : &m->rope_short;
-    c->rope_factors = ff->data;
+    c->rope_factors = m->rope_freqs.data ? m->rope_freqs.data : ff->data; /* llama.cpp's order */
     herd_status st =
         herd_kv_init(&c->kv, &m->hp, c->swa, false, cache_cells(m, &p, false), p.type_k);
     if (!st)

@@ -6,7 +6,8 @@
  *   xb  = norm(x) * attn_norm (+ bias)          LayerNorm or RMSNorm
  *   q, k, v = projections of xb (or of a second norm, attn_norm_2), fused or
  *             separate, with biases, clamp_kqv and per-head q/k norms where the
- *             file has them; RoPE (normal or neox, partial) at each position
+ *             file has them; RoPE (normal or neox, partial, with frequency
+ *             factors where the file has them) at each position
  *   K/V cache[cell] = k, v                      rounded to the cache type
  *   ao  = attention(q, cache) · wo (+ bias)     ALiBi / sliding window inside
  *   then attention and MLP meet the residual x as the row's layout says
@@ -204,7 +205,9 @@ static rope_cfg rope_of(const herd_ctx *c, int il)
  * consecutive pairs (x0,x1),(x2,x3)…; neox mode pairs dim i with i + n_rot/2.
  * theta starts at the position and is multiplied by theta_scale per pair, as
  * ggml's rope cache builds it: pair i turns by cos/sin(theta / ff[i] · scale),
- * both times mscale. */
+ * both times mscale; the frequency factors ff (Llama 3.1's rope_freqs,
+ * Phi-3's LongRoPE long or short) divide pair i's angle before the linear
+ * scale multiplies it. */
 static void rope(const herd_hparams *hp, const rope_cfg *rc, herd_rope_kind mode, float *x,
                  int n_heads, int pos)
 {
@@ -307,6 +310,10 @@ static void project_qkv(herd_ctx *c, int il, const herd_batch *b, const float *i
             memcpy(s->k + (size_t)t * KV, row + Q, (size_t)KV * sizeof(float));
             memcpy(s->v + (size_t)t * KV, row + Q + KV, (size_t)KV * sizeof(float));
         }
+        /* a fused matrix may come with separate biases (llama.cpp accepts it) */
+        add_bias(s->q, &L->bq, T, Q);
+        add_bias(s->k, &L->bk, T, KV);
+        add_bias(s->v, &L->bv, T, KV);
     } else {
         linear(c, &L->wq, &L->bq, in, T, s->q);
         linear(c, &L->wk, &L->bk, in, T, s->k);

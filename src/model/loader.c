@@ -78,17 +78,6 @@ static herd_status read_family_hparams(herd_model *m)
         return herd_seterr(HERD_E_FORMAT, "%s: a negative soft-cap", m->path);
     hp->q_scale = 1.0f / sqrtf((float)(hp->n_layer == a->q_scale_embd_at ? hp->n_embd / hp->n_head
                                                                          : hp->head_dim));
-    /* rope.scaling.type: linear (the default) scales by 1/factor, none never
-     * scales, longrope takes its factors from tensors; yarn is not done. */
-    char type[32] = "linear";
-    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch_name);
-    gguf_get_strz(m->file, key, type, sizeof type);
-    if (strcmp(type, "linear") && strcmp(type, "none") && strcmp(type, "longrope"))
-        return herd_seterr(HERD_E_UNSUPPORTED, "%s: rope scaling '%s' is not supported", m->path,
-                           type);
-    float factor = get_float(m, "%s.rope.scaling.factor", 0.0f);
-    if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
-    if (!strcmp(type, "none")) hp->rope_freq_scale = 1.0f;
     hp->rope_base_swa = a->rope_swa == RSWA_OWN ? 10000.0f : hp->rope_freq_base;
     hp->rope_base_swa = get_float(m, "%s.rope.freq_base_swa", hp->rope_base_swa);
     hp->rope_scale_swa = a->rope_swa == RSWA_OWN ? 1.0f : hp->rope_freq_scale;
@@ -127,6 +116,29 @@ static herd_status read_head_size(herd_model *m)
     return HERD_OK;
 }
 
+/* Linear RoPE scaling (rope.scaling.factor, else the older rope.scale_linear),
+ * as llama.cpp reads it. YaRN is not implemented: such a file is refused
+ * rather than run with the wrong angles. */
+static herd_status read_rope_scaling(herd_model *m)
+{
+    herd_hparams *hp = &m->hp;
+    char key[128], type[32] = "";
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch_name);
+    /* longrope (Phi-3): its factors are tensors, rope_factors_long/short. */
+    if (gguf_get_strz(m->file, key, type, sizeof type) && strcmp(type, "none") != 0 &&
+        strcmp(type, "linear") != 0 && strcmp(type, "longrope") != 0)
+        return herd_seterr(HERD_E_UNSUPPORTED,
+                           "%s: %s = '%s' is not supported (linear and longrope are)", m->path,
+                           key, type);
+    float factor = get_float(m, "%s.rope.scaling.factor", 0.0f);
+    if (factor == 0.0f) factor = get_float(m, "%s.rope.scale_linear", 0.0f);
+    if (!(factor >= 0.0f) || factor > 1e6f)
+        return herd_seterr(HERD_E_FORMAT, "%s: rope scaling factor %g is out of range", m->path,
+                           factor);
+    hp->rope_freq_scale = factor > 0 ? 1.0f / factor : 1.0f;
+    return HERD_OK;
+}
+
 static herd_status read_hparams(herd_model *m)
 {
     herd_hparams *hp = &m->hp;
@@ -157,6 +169,26 @@ static herd_status read_hparams(herd_model *m)
         return herd_seterr(HERD_E_FORMAT, "%s: %d experts with %d used is not a valid mixture",
                            m->path, hp->n_expert, hp->n_expert_used);
     if (hp->n_expert == 0) hp->n_expert_used = 0;
+    if (hp->n_expert == 0 && m->arch->experts == EXPERTS_REQUIRED)
+        return herd_seterr(HERD_E_FORMAT, "%s: %s.expert_count is missing: %s needs experts",
+                           m->path, m->arch_name, m->arch_name);
+    /* an expert's FFN length: llama (Mixtral) uses n_ff; qwen3moe its own key,
+     * else n_ff / n_expert_used, as llama.cpp reads them */
+    hp->n_ff_exp = hp->n_ff;
+    if (hp->n_expert && m->arch->experts == EXPERTS_REQUIRED &&
+        (st = get_int(m, "%s.expert_feed_forward_length", &hp->n_ff_exp, false,
+                      hp->n_ff / hp->n_expert_used)))
+        return st;
+    if (hp->n_ff_exp < 1)
+        return herd_seterr(HERD_E_FORMAT, "%s: expert FFN length %d is out of range", m->path,
+                           hp->n_ff_exp);
+    /* Phi-3.5-mini and Phi-3-mini-128k say 262144 for a context of 131072:
+     * a window that can never bind is no window. */
+    if (hp->swa_window > hp->n_ctx_train && m->arch->swa_beyond_context) hp->swa_window = 0;
+    if (hp->swa_window > hp->n_ctx_train)
+        return herd_seterr(HERD_E_FORMAT,
+                           "%s: %s.attention.sliding_window %d is larger than the context %d",
+                           m->path, m->arch_name, hp->swa_window, hp->n_ctx_train);
     hp->max_alibi_bias = get_float(m, "%s.attention.max_alibi_bias", 0.0f);
     hp->clamp_kqv = get_float(m, "%s.attention.clamp_kqv", 0.0f);
     char key[128];
@@ -165,9 +197,7 @@ static herd_status read_hparams(herd_model *m)
     hp->parallel_residual = gguf_get_bool(m->file, key, &par) && par;
     hp->norm_eps = get_float(m, m->arch->eps_key, 1e-5f);
     hp->rope_freq_base = get_float(m, "%s.rope.freq_base", 10000.0f);
-    hp->rope_freq_scale = 1.0f;
-    float factor = get_float(m, "%s.rope.scale_linear", 0.0f);
-    if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
+    if ((st = read_rope_scaling(m))) return st;
     return read_family_hparams(m);
 }
 
@@ -199,6 +229,7 @@ static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t
     if ((flags & F32_ONLY) && t->type != HERD_TYPE_F32)
         return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s must be F32, not %s", m->path, name,
                            herd_type_name(t->type));
+    if (m->used) m->used[t - gguf_tensor_at(m->file, 0)] = 1;
     w->data = t->data;
     w->type = t->type;
     memcpy(w->ne, t->ne, sizeof w->ne);
@@ -211,7 +242,7 @@ static herd_status bind_layer(herd_model *m, int il)
 {
     const herd_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, Q = herd_n_embd_q(hp), KV = hp->n_embd_kv, F = hp->n_ff,
-                  X = hp->n_expert, D = hp->head_dim;
+                  X = hp->n_expert, D = hp->head_dim, FX = hp->n_ff_exp;
     herd_layer *L = &m->layers[il];
     char nm[96];
     herd_status st;
@@ -255,9 +286,9 @@ static herd_status bind_layer(herd_model *m, int il)
     BIND(post_ffn_norm, "post_ffw_norm.weight", E, 0, 0, post);
     if (X > 0) {
         BIND(router, "ffn_gate_inp.weight", E, X, 0, REQUIRED);
-        BIND(gate_exps, "ffn_gate_exps.weight", E, F, X, REQUIRED);
-        BIND(up_exps, "ffn_up_exps.weight", E, F, X, REQUIRED);
-        BIND(down_exps, "ffn_down_exps.weight", F, E, X, REQUIRED);
+        BIND(gate_exps, "ffn_gate_exps.weight", E, FX, X, REQUIRED);
+        BIND(up_exps, "ffn_up_exps.weight", E, FX, X, REQUIRED);
+        BIND(down_exps, "ffn_down_exps.weight", FX, E, X, REQUIRED);
     } else {
         /* SwiGLU's gate may be fused into ffn_up (2 n_ff rows, gate first: Phi-3). */
         const herd_mlp_kind mk = m->arch->mlp;
@@ -305,10 +336,27 @@ static herd_status bind_weights(herd_model *m)
                            m->path);
     m->tied_output = m->output.data == NULL;
     if (m->tied_output) m->output = m->tok_embd;
+    /* Llama 3.1's frequency factors, one per rotated pair */
+    if (m->arch->rope_freqs && hp->n_rot > 0 &&
+        (st = bind(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, 0, F32_ONLY)))
+        return st;
     m->layers = herd_calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return HERD_E_NOMEM;
     for (int il = 0; il < hp->n_layer; il++)
         if ((st = bind_layer(m, il))) return st;
+    return HERD_OK;
+}
+
+/* Every tensor must have been bound: one the block does not use (a Llama 3.1
+ * file's rope_freqs read by an older herd, an ffn_norm in a parallel layout,
+ * a tensor of a layer past block_count) would otherwise be silently ignored,
+ * and the logits quietly wrong. llama.cpp refuses such files too. */
+static herd_status check_all_used(const herd_model *m)
+{
+    for (int64_t i = 0; i < gguf_n_tensors(m->file); i++)
+        if (!m->used[i])
+            return herd_seterr(HERD_E_FORMAT, "%s: tensor %s is not used by a %s model", m->path,
+                               gguf_tensor_at(m->file, i)->name_z, m->arch_name);
     return HERD_OK;
 }
 
@@ -381,7 +429,14 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
                          m->arch_name, list);
         goto fail;
     }
-    if ((st = read_hparams(m)) || (st = bind_weights(m))) goto fail;
+    m->used = herd_calloc((size_t)gguf_n_tensors(m->file) + 1, 1);
+    if (!m->used) {
+        st = HERD_E_NOMEM;
+        goto fail;
+    }
+    if ((st = read_hparams(m)) || (st = bind_weights(m)) || (st = check_all_used(m))) goto fail;
+    free(m->used);
+    m->used = NULL;
     if ((st = herd_vocab_load(m->file, &m->vocab))) goto fail;
     if (herd_vocab_n_tokens(m->vocab) != m->hp.n_vocab) {
         st = herd_seterr(HERD_E_FORMAT, "%s: vocabulary has %d tokens but token_embd has %d rows",
@@ -402,6 +457,7 @@ void herd_model_free(herd_model *m)
     if (!m) return;
     herd_vocab_free(m->vocab);
     free(m->layers);
+    free(m->used);
     gguf_close(m->file);
     free(m);
 }
@@ -433,11 +489,12 @@ static void describe_features(const herd_model *m, char *buf, size_t cap)
         ADD(", RoPE %s%s", m->arch->rope == ROPE_NEOX ? "neox" : "normal",
             hp->n_rot < hp->head_dim ? " partial" : "");
     if (hp->n_rot && hp->n_rot < hp->head_dim) ADD(" %d/%d", hp->n_rot, hp->head_dim);
+    if (m->rope_freqs.data) ADD(" with frequency factors (Llama 3.1 scaling)");
+    if (hp->rope_freq_scale != 1.0f) ADD(" linear scaling x%g", 1.0f / hp->rope_freq_scale);
+    if (hp->rope_freq_scale != 1.0f && hp->rope_scale_swa != hp->rope_freq_scale)
+        ADD(" on global layers");
     if (m->arch->swa_pattern && hp->swa_window && hp->rope_base_swa != hp->rope_freq_base)
         ADD(" (window layers: base %g)", hp->rope_base_swa);
-    if (hp->rope_freq_scale != 1.0f)
-        ADD(", linear rope scaling x%g%s", 1.0f / hp->rope_freq_scale,
-            hp->rope_scale_swa != hp->rope_freq_scale ? " on global layers" : "");
     if (m->rope_long.data)
         ADD(", LongRoPE (original context %d, attention factor %.4g)", hp->n_ctx_orig,
             hp->rope_attn_factor);
@@ -447,6 +504,7 @@ static void describe_features(const herd_model *m, char *buf, size_t cap)
     if (L0->post_attn_norm.data) ADD(", post-attention/MLP norms");
     if (hp->clamp_kqv > 0) ADD(", clamp_kqv %g", hp->clamp_kqv);
     if (L0->wqkv.data) ADD(", fused QKV");
+    if (L0->bq.data || L0->bqkv.data) ADD(", q/k/v biases");
     if (L0->q_norm.data) ADD(", q/k norm");
     if (herd_residual(m, L0) != RES_SEQ) ADD(", parallel attention+MLP");
     ADD(", %s, %s", m->arch->norm == NORM_RMS ? "RMSNorm" : "LayerNorm",

@@ -49,6 +49,11 @@ typedef enum { QK_NORM_NONE, QK_NORM_PER_HEAD, QK_NORM_SHARED } herd_qk_norm_kin
  * file (the only place that does). */
 typedef enum { RES_SEQ, RES_PARALLEL, RES_NEOX, RES_STABLELM } herd_residual_kind;
 
+/* Experts: a file of the architecture may have them (llama: Mixtral) and an
+ * expert's FFN is n_ff long, or must have them and an expert's FFN is
+ * expert_feed_forward_length long (else n_ff / n_expert_used: qwen3moe). */
+typedef enum { EXPERTS_OPTIONAL, EXPERTS_REQUIRED } herd_experts_kind;
+
 /* Which biases the converter writes (herd_arch.biases). */
 enum {
     BIAS_NORM = 1,     /* LayerNorm biases: attn_norm, ffn_norm, output_norm */
@@ -69,10 +74,12 @@ typedef struct herd_arch {
     unsigned biases;
     herd_qk_norm_kind qk_norm;
     herd_rope_kind rope;
+    bool rope_freqs;
     bool alibi;
     bool q_prescale;
     herd_residual_kind residual;
     herd_mlp_kind mlp;
+    herd_experts_kind experts;
     bool tied_output;
     /* Gemma 2/3 and Phi-3; arch.c says what each means. */
     bool embd_scale;
@@ -82,6 +89,8 @@ typedef struct herd_arch {
     herd_rope_swa rope_swa;
     float attn_softcap, final_softcap;
     int q_scale_embd_at;
+    bool swa_beyond_context;
+    bool ffn_fused;
 } herd_arch;
 
 const herd_arch *herd_arch_find(const char *name);
@@ -100,6 +109,7 @@ typedef struct herd_hparams {
     float norm_eps, rope_freq_base, rope_freq_scale;
     float max_alibi_bias, clamp_kqv; /* 0: off */
     int n_expert, n_expert_used;     /* 0: dense MLP */
+    int n_ff_exp;                    /* an expert's FFN length */
     int swa_window;                  /* from the file; 0: none */
     /* Layers that attend to everything although the model has a window
      * (Gemma's global layers); all false: every layer is windowed (Mistral). */
@@ -144,6 +154,7 @@ struct herd_model {
     herd_hparams hp;
     herd_vocab *vocab;
     herd_weight tok_embd, output_norm, output_norm_b, output, output_b;
+    herd_weight rope_freqs; /* [n_rot / 2] RoPE frequency factors (Llama 3.1) */
     herd_weight rope_long, rope_short; /* LongRoPE frequency factors [n_rot / 2] (Phi-3) */
     herd_layer *layers;
     bool tied_output;
@@ -151,6 +162,7 @@ struct herd_model {
     int n_threads;
     uint64_t n_params, tensor_bytes;
     uint32_t file_type; /* the most common matrix type */
+    uint8_t *used;      /* while loading: which of the file's tensors are bound */
     char arch_name[64], name[256];
 };
 

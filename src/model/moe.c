@@ -1,5 +1,5 @@
 /*
- * moe.c — the mixture-of-experts MLP (Mixtral): a router picks, for each
+ * moe.c — the mixture-of-experts MLP (Mixtral, Qwen 3 MoE): a router picks, for each
  * token, the top-k of n_expert SwiGLU experts; their outputs are mixed with
  * the router's probabilities renormalised over the chosen ones.
  *
@@ -67,11 +67,12 @@ void herd_moe(herd_ctx *c, const herd_layer *L, const float *in, int T, float *o
 {
     const herd_hparams *hp = &c->model->hp;
     herd_scratch *s = &c->s;
-    const int X = hp->n_expert, K = hp->n_expert_used, E = hp->n_embd, F = hp->n_ff;
+    const int X = hp->n_expert, K = hp->n_expert_used, E = hp->n_embd, F = hp->n_ff_exp;
     mm(c, &L->router, in, T, s->router);
     for (int t = 0; t < T; t++) {
         softmax(s->router + (size_t)t * X, X);
-        top_k(s->router + (size_t)t * X, X, K, c->moe_sel + (size_t)t * K, c->moe_w + (size_t)t * K);
+        top_k(s->router + (size_t)t * X, X, K, c->moe_sel + (size_t)t * K,
+              c->moe_w + (size_t)t * K);
     }
     for (int e = 0; e < X; e++) {
         int n = 0; /* rows (t, slot) routed to expert e */
@@ -79,7 +80,8 @@ void herd_moe(herd_ctx *c, const herd_layer *L, const float *in, int T, float *o
             for (int j = 0; j < K; j++)
                 if (c->moe_sel[t * K + j] == e) {
                     c->moe_rows[n] = t * K + j;
-                    memcpy(s->moe_x + (size_t)n++ * E, in + (size_t)t * E, (size_t)E * sizeof(float));
+                    memcpy(s->moe_x + (size_t)n++ * E, in + (size_t)t * E,
+                           (size_t)E * sizeof(float));
                 }
         if (n == 0) continue;
         herd_weight g = expert(&L->gate_exps, e), u = expert(&L->up_exps, e),

@@ -28,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TINY_VOCAB "../shared/models/tiny/phi2-f32.gguf" /* 512 tokens */
-
 typedef struct {
     const char *name, *arch;
     int n_embd, n_ff, n_head, n_head_kv, n_layer, n_ctx;
@@ -37,34 +35,82 @@ typedef struct {
     int head_dim; /* attention.key_length/value_length; 0: n_embd / n_head, no keys */
     float rope_base;
     int n_expert, n_expert_used;
-    const char *vocab; /* ../shared/vocab/ggml-vocab-<vocab>.gguf unless one is given */
+    int n_ff_exp;      /* expert_feed_forward_length (qwen3moe); 0: none */
+    bool tied;         /* no output.weight (also when the row says so) */
+    bool rope_freqs;   /* rope_freqs.weight with Llama 3.1's factors */
+    float rope_factor; /* their scaling factor: 8 (3.1) unless given (3.2: 32) */
+    /* ../shared/vocab/ggml-vocab-<vocab>.gguf, or a path (with a '/'),
+     * unless one is given */
+    const char *vocab;
 } synth_shape;
 
+/* The vocabulary of the "tiny" shapes: GPT-2's first 512 tokens, as in
+ * ../shared/models/tiny (README there), so that references stay small. */
+#define TINY_VOCAB "../shared/models/tiny/gptneox-f32.gguf"
+/* Llama 3.x's rope_theta; Qwen 2.5 / 3 and Mistral Nemo use 1e6. */
+#define LLAMA3_BASE 500000.0f
+
 /* Hyper-parameters of the published models (their config.json / GGUF
- * conversions). The vocabulary size is the vocabulary file's. */
+ * conversions). The vocabulary size is the vocabulary file's: Mistral Nemo's
+ * Tekken vocabulary (131072) is not available here, Llama 3's (128256) stands
+ * in. The "tiny" shapes are for parity tests: every row length a multiple of
+ * 256 so that K-quants apply, two layers, a 512-token vocabulary. */
 static const synth_shape shapes[] = {
-    {"tinyllama-1.1b", "llama", 2048, 5632, 32, 4, 22, 2048, 0, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"llama2-7b", "llama", 4096, 11008, 32, 32, 32, 4096, 0, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"mistral-7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"mixtral-8x7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 0, 1e6f, 8, 2, "llama-spm"},
-    {"phi-2", "phi2", 2560, 10240, 32, 32, 32, 2048, 32, 0, 10000.0f, 0, 0, "gpt-2"},
-    {"falcon-7b", "falcon", 4544, 18176, 71, 1, 32, 2048, 0, 0, 10000.0f, 0, 0, "falcon"},
-    {"mpt-7b", "mpt", 4096, 16384, 32, 32, 32, 2048, 0, 0, 0, 0, 0, "mpt"},
-    {"stablelm-3b", "stablelm", 2560, 6912, 32, 32, 32, 4096, 20, 0, 10000.0f, 0, 0, "gpt-neox"},
-    /* Gemma and Phi-3: the tiny ones are for parity tests (their 512-token
-     * vocabulary keeps llama.cpp's stored logits small); the others are the
-     * published configs. Gemma's own vocabularies (256000, 262144 tokens) are
-     * not available here, so its real shapes take llama-spm's: the lm head
-     * is smaller than the real one. Phi-4's (100352) is stood in by
-     * llama-bpe's (128256). */
-    {"tiny", "gemma2", 256, 512, 4, 2, 4, 16384, 0, 64, 10000.0f, 0, 0, TINY_VOCAB},
-    {"tiny", "gemma3", 256, 512, 4, 2, 7, 16384, 0, 64, 1e6f, 0, 0, TINY_VOCAB},
-    {"tiny", "phi3", 256, 512, 4, 2, 3, 4096, 32, 0, 10000.0f, 0, 0, TINY_VOCAB},
-    {"tiny-separate", "phi3", 256, 512, 4, 2, 3, 4096, 32, 0, 10000.0f, 0, 0, TINY_VOCAB},
-    {"gemma2-9b", "gemma2", 3584, 14336, 16, 8, 42, 8192, 0, 256, 10000.0f, 0, 0, "llama-spm"},
-    {"gemma3-4b", "gemma3", 2560, 10240, 8, 4, 34, 131072, 0, 256, 1e6f, 0, 0, "llama-spm"},
-    {"phi-3.5-mini", "phi3", 3072, 8192, 32, 32, 32, 131072, 0, 0, 10000.0f, 0, 0, "phi-3"},
-    {"phi-4", "phi3", 5120, 17920, 40, 10, 40, 16384, 0, 0, 250000.0f, 0, 0, "llama-bpe"},
+    {"tinyllama-1.1b", "llama", 2048, 5632, 32, 4, 22, 2048, .rope_base = 10000.0f,
+     .vocab = "llama-spm"},
+    {"llama2-7b", "llama", 4096, 11008, 32, 32, 32, 4096, .rope_base = 10000.0f,
+     .vocab = "llama-spm"},
+    {"mistral-7b", "llama", 4096, 14336, 32, 8, 32, 32768, .rope_base = 10000.0f,
+     .vocab = "llama-spm"},
+    {"mixtral-8x7b", "llama", 4096, 14336, 32, 8, 32, 32768, .rope_base = 1e6f, .n_expert = 8,
+     .n_expert_used = 2, .vocab = "llama-spm"},
+    {"phi-2", "phi2", 2560, 10240, 32, 32, 32, 2048, .n_rot = 32, .rope_base = 10000.0f,
+     .vocab = "gpt-2"},
+    {"falcon-7b", "falcon", 4544, 18176, 71, 1, 32, 2048, .rope_base = 10000.0f, .vocab = "falcon"},
+    {"mpt-7b", "mpt", 4096, 16384, 32, 32, 32, 2048, .vocab = "mpt"},
+    {"stablelm-3b", "stablelm", 2560, 6912, 32, 32, 32, 4096, .n_rot = 20, .rope_base = 10000.0f,
+     .vocab = "gpt-neox"},
+    {"llama3.1-8b", "llama", 4096, 14336, 32, 8, 32, 131072, .rope_base = LLAMA3_BASE,
+     .rope_freqs = true, .vocab = "llama-bpe"},
+    {"llama3.2-1b", "llama", 2048, 8192, 32, 8, 16, 131072, .rope_base = LLAMA3_BASE,
+     .rope_freqs = true, .rope_factor = 32, .tied = true, .vocab = "llama-bpe"},
+    {"mistral-nemo-12b", "llama", 5120, 14336, 32, 8, 40, 1024000, .head_dim = 128,
+     .rope_base = 1e6f, .vocab = "llama-bpe"},
+    {"qwen2.5-7b", "qwen2", 3584, 18944, 28, 4, 28, 32768, .rope_base = 1e6f, .vocab = "qwen2"},
+    {"qwen3-8b", "qwen3", 4096, 12288, 32, 8, 36, 40960, .head_dim = 128, .rope_base = 1e6f,
+     .vocab = "qwen2"},
+    {"qwen3-30b-a3b", "qwen3moe", 2048, 6144, 32, 4, 48, 40960, .head_dim = 128, .rope_base = 1e6f,
+     .n_expert = 128, .n_expert_used = 8, .n_ff_exp = 768, .vocab = "qwen2"},
+    /* parity shapes */
+    {"tiny", "llama", 256, 512, 4, 2, 2, 4096, .rope_base = LLAMA3_BASE, .vocab = TINY_VOCAB},
+    {"tiny-llama3.1", "llama", 256, 512, 4, 2, 2, 4096, .rope_base = LLAMA3_BASE,
+     .rope_freqs = true, .vocab = TINY_VOCAB},
+    {"tiny-nemo", "llama", 256, 512, 4, 2, 2, 4096, .head_dim = 128, .rope_base = 1e6f,
+     .vocab = TINY_VOCAB},
+    {"tiny", "qwen2", 256, 512, 4, 2, 2, 4096, .rope_base = 1e6f, .tied = true,
+     .vocab = TINY_VOCAB},
+    {"tiny", "qwen3", 256, 512, 4, 2, 2, 4096, .head_dim = 128, .rope_base = 1e6f,
+     .vocab = TINY_VOCAB},
+    {"tiny", "qwen3moe", 256, 512, 4, 2, 2, 4096, .head_dim = 128, .rope_base = 1e6f,
+     .n_expert = 16, .n_expert_used = 8, .n_ff_exp = 256, .vocab = TINY_VOCAB},
+    /* Gemma and Phi-3. Gemma's own vocabularies (256000, 262144 tokens) are
+     * not available here, so its real shapes take llama-spm's (the lm head is
+     * smaller than the real one); Phi-4's (100352) is stood in by llama-bpe's. */
+    {"gemma2-9b", "gemma2", 3584, 14336, 16, 8, 42, 8192, .head_dim = 256, .rope_base = 10000.0f,
+     .vocab = "llama-spm"},
+    {"gemma3-4b", "gemma3", 2560, 10240, 8, 4, 34, 131072, .head_dim = 256, .rope_base = 1e6f,
+     .vocab = "llama-spm"},
+    {"phi-3.5-mini", "phi3", 3072, 8192, 32, 32, 32, 131072, .rope_base = 10000.0f,
+     .vocab = "phi-3"},
+    {"phi-4", "phi3", 5120, 17920, 40, 10, 40, 16384, .rope_base = 250000.0f, .vocab = "llama-bpe"},
+    {"tiny", "gemma2", 256, 512, 4, 2, 4, 16384, .head_dim = 64, .rope_base = 10000.0f,
+     .vocab = TINY_VOCAB},
+    {"tiny", "gemma3", 256, 512, 4, 2, 7, 16384, .head_dim = 64, .rope_base = 1e6f,
+     .vocab = TINY_VOCAB},
+    {"tiny", "phi3", 256, 512, 4, 2, 3, 4096, .n_rot = 32, .rope_base = 10000.0f,
+     .vocab = TINY_VOCAB},
+    {"tiny-separate", "phi3", 256, 512, 4, 2, 3, 4096, .n_rot = 32, .rope_base = 10000.0f,
+     .vocab = TINY_VOCAB},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -106,18 +152,50 @@ static int shape_head_dim(const synth_shape *sh)
     return sh->head_dim ? sh->head_dim : sh->n_embd / sh->n_head;
 }
 
+/* Each name once ("tiny" is one per architecture). */
 const char *const *herd_synth_shapes(void)
 {
     static const char *names[N_SHAPES + 1];
-    for (size_t i = 0; i < N_SHAPES; i++) names[i] = shapes[i].name;
+    size_t n = 0;
+    for (size_t i = 0; i < N_SHAPES; i++) {
+        size_t k = 0;
+        while (k < i && strcmp(shapes[k].name, shapes[i].name) != 0) k++;
+        if (k == i) names[n++] = shapes[i].name;
+    }
+    names[n] = NULL;
     return names;
+}
+
+/* The shape of that name (and architecture, which a name shared by several
+ * architectures needs). */
+static herd_status find_shape(const char *name, const char *arch, const synth_shape **out)
+{
+    const synth_shape *found = NULL;
+    int n_named = 0;
+    char archs[128] = "";
+    for (size_t i = 0; i < N_SHAPES; i++) {
+        if (strcmp(shapes[i].name, name) != 0) continue;
+        const size_t len = strlen(archs);
+        snprintf(archs + len, sizeof archs - len, "%s%s", n_named++ ? ", " : "", shapes[i].arch);
+        if (!arch || !strcmp(arch, shapes[i].arch)) found = found ? found : &shapes[i];
+    }
+    if (!n_named) return herd_seterr(HERD_E_INVALID, "synth: unknown shape '%s'", name);
+    if (!found)
+        return herd_seterr(HERD_E_INVALID, "synth: shape %s is for %s, not '%s'", name, archs,
+                           arch);
+    if (!arch && n_named > 1)
+        return herd_seterr(HERD_E_INVALID, "synth: shape %s needs --arch (one of %s)", name, archs);
+    *out = found;
+    return HERD_OK;
 }
 
 /* ------------------------------------------------------------ tensors */
 
-/* W_RAMP: LongRoPE factors, 1 + k·i/n across the row (k = 0.5 short, 4
- * long), so that they differ from each other and from 1. */
-enum { W_RANDOM, W_ONES, W_ZEROS, W_RAMP_SHORT, W_RAMP_LONG };
+/* Matrices and biases are uniform with std 0.02; norm weights 1 ± 0.17, so
+ * that a norm applied with the wrong row shows; rope factors are computed
+ * (W_RAMP_*: LongRoPE's, 1 + k·i/n across the row, k = 0.5 short and 4
+ * long, so that they differ from each other and from 1). */
+enum { W_RANDOM, W_NORM, W_FACTORS, W_RAMP_SHORT, W_RAMP_LONG };
 
 typedef struct {
     struct {
@@ -161,23 +239,26 @@ static void add(tensor_list *l, int fill, int64_t ne0, int64_t ne1, int64_t ne2,
 
 /* A matrix; "%d" in the name is the layer. */
 #define MAT(in, out, nm) add(l, W_RANDOM, in, out, 1, nm, il)
-#define NORM(n, nm)      add(l, W_ONES, n, 1, 1, nm, il)
-#define BIAS(n, nm)      add(l, W_ZEROS, n, 1, 1, nm, il)
+#define NORM(n, nm)      add(l, W_NORM, n, 1, 1, nm, il)
+#define BIAS(n, nm)      add(l, W_RANDOM, n, 1, 1, nm, il)
 
 /* An architecture's tensors, as llama.cpp's converter writes them: the
  * row's columns (arch.c) say which are fused, biased, normed or tied. */
 static void arch_tensors(const synth_shape *sh, const herd_arch *a, const synth_extra *x,
                          int64_t V, tensor_list *l)
 {
-    const int64_t E = sh->n_embd, F = sh->n_ff, D = shape_head_dim(sh), Q = D * sh->n_head,
+    const int64_t E = sh->n_embd, D = shape_head_dim(sh), Q = D * sh->n_head,
                   KV = D * sh->n_head_kv;
+    int64_t F = sh->n_ff;
     const bool norm_b = a->biases & BIAS_NORM, qkv_b = a->biases & BIAS_QKV,
                ffn_b = a->biases & BIAS_FFN;
     int il = 0;
     MAT(E, V, "token_embd.weight");
     NORM(E, "output_norm.weight");
     if (norm_b) BIAS(E, "output_norm.bias");
-    if (!a->tied_output) MAT(E, V, "output.weight");
+    if (!a->tied_output && !sh->tied) MAT(E, V, "output.weight");
+    if (sh->rope_freqs)
+        add(l, W_FACTORS, (sh->n_rot ? sh->n_rot : D) / 2, 1, 1, "rope_freqs.weight", 0);
     if (a->biases & BIAS_LOGITS) BIAS(V, "output.bias");
     if (x && x->n_ctx_orig) {
         const int64_t n_rot = sh->n_rot ? sh->n_rot : D;
@@ -212,14 +293,14 @@ static void arch_tensors(const synth_shape *sh, const herd_arch *a, const synth_
         if (a->post_norms) NORM(E, "blk.%d.post_ffw_norm.weight");
         if (sh->n_expert) {
             const int64_t X = sh->n_expert;
+            if (sh->n_ff_exp) F = sh->n_ff_exp;
             MAT(E, X, "blk.%d.ffn_gate_inp.weight");
             add(l, W_RANDOM, E, F, X, "blk.%d.ffn_gate_exps.weight", il);
             add(l, W_RANDOM, F, E, X, "blk.%d.ffn_down_exps.weight", il);
             add(l, W_RANDOM, E, F, X, "blk.%d.ffn_up_exps.weight", il);
             continue;
         }
-        /* Phi-3's converter fuses gate and up into one ffn_up, gate first. */
-        const bool fused_up = a->qkv == QKV_FUSED && a->mlp == MLP_SWIGLU;
+        const bool fused_up = a->ffn_fused;
         if (a->mlp != MLP_GELU && !fused_up) MAT(E, F, "blk.%d.ffn_gate.weight");
         MAT(E, fused_up ? 2 * F : F, "blk.%d.ffn_up.weight");
         if (ffn_b) BIAS(F, "blk.%d.ffn_up.bias");
@@ -313,6 +394,8 @@ static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const h
     if (!st && arch->alibi) st = gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
     if (!st && sh->n_expert && !(st = gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
         st = gguf_set_u32(w, KEY("expert_used_count"), (uint32_t)sh->n_expert_used);
+    if (!st && sh->n_ff_exp)
+        st = gguf_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)sh->n_ff_exp);
     if (!st && x) st = write_extra(w, sh, x);
 #undef KEY
     for (int64_t i = 0; i < gguf_n_kv(vocab) && !st; i++) {
@@ -362,28 +445,53 @@ static void fill_rows(void *arg, int ith, int nth)
     for (int64_t c; (c = atomic_fetch_add(&j->next, 1)) * CHUNK < j->rows;) {
         for (int64_t r = c * CHUNK; r < (c + 1) * CHUNK && r < j->rows; r++) {
             uint64_t st = j->seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
-            const int fill = j->s->fill;
-            if (fill == W_RAMP_SHORT || fill == W_RAMP_LONG) {
-                for (int64_t i = 0; i < j->cols; i++)
-                    row[i] = 1.0f + (fill == W_RAMP_LONG ? 4.0f : 0.5f) * (float)i / (float)j->cols;
-                j->tt->from_float_ref(row, j->out + j->rb * (size_t)r, j->cols);
-                continue;
+            for (int64_t i = 0; i < j->cols; i++) {
+                const float u = (float)(splitmix(&st) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+                row[i] = j->s->fill == W_NORM ? 1.0f + 5 * a * u : a * u;
             }
-            for (int64_t i = 0; i < j->cols; i++)
-                row[i] = j->s->fill == W_ONES ? 1.0f
-                         : j->s->fill == W_ZEROS
-                             ? 0.0f
-                             : a * ((float)(splitmix(&st) >> 40) * (2.0f / 16777216.0f) - 1.0f);
             j->tt->from_float_ref(row, j->out + j->rb * (size_t)r, j->cols);
         }
     }
     free(row);
 }
 
+/* Llama 3.1's RoPE frequency factors, as its converter computes them from
+ * rope_scaling (factor 8, 32 for Llama 3.2; low/high frequency factors 1 and
+ * 4, original context 8192): long wavelengths are stretched by the factor,
+ * short ones kept, the band between interpolated. */
+static void llama3_factors(float *f, int n, float base, int n_rot, double factor)
+{
+    const double pi = 3.14159265358979323846, lo = 1, hi = 4, orig = 8192;
+    for (int i = 0; i < n; i++) {
+        const double freq = 1.0 / pow(base, 2.0 * i / n_rot), wavelen = 2 * pi / freq;
+        if (wavelen < orig / hi) {
+            f[i] = 1.0f;
+        } else if (wavelen > orig / lo) {
+            f[i] = (float)factor;
+        } else {
+            const double smooth = (orig / wavelen - lo) / (hi - lo);
+            f[i] = (float)(1.0 / ((1 - smooth) / factor + smooth));
+        }
+    }
+}
+
 /* Fill one tensor's rows (uniform with std 0.02, or constant) and convert
  * them to its type, on n_threads threads; each row has its own seed. */
-static herd_status make_tensor(const synth_tensor *s, uint8_t *out, uint64_t seed, int n_threads)
+static herd_status make_tensor(const synth_shape *sh, const synth_tensor *s, uint8_t *out,
+                               uint64_t seed, int n_threads)
 {
+    if (s->fill == W_RAMP_SHORT || s->fill == W_RAMP_LONG) { /* one F32 row */
+        float *f = (float *)(void *)out;
+        for (int64_t i = 0; i < s->t.ne[0]; i++)
+            f[i] = 1.0f + (s->fill == W_RAMP_LONG ? 4.0f : 0.5f) * (float)i / (float)s->t.ne[0];
+        return HERD_OK;
+    }
+    if (s->fill == W_FACTORS) { /* one F32 row */
+        llama3_factors((float *)(void *)out, (int)s->t.ne[0], sh->rope_base,
+                       sh->n_rot ? sh->n_rot : shape_head_dim(sh),
+                       sh->rope_factor > 0 ? sh->rope_factor : 8.0);
+        return HERD_OK;
+    }
     fill_job j = {.s = s,
                   .tt = herd_type(s->t.type),
                   .out = out,
@@ -413,15 +521,8 @@ herd_status herd_synth(const herd_synth_params *p)
         return herd_seterr(HERD_E_INVALID, "synth: shape, type and output are required");
     /* A name may be several architectures' ("tiny"): --arch picks one. */
     const synth_shape *sh = NULL;
-    for (size_t i = 0; i < N_SHAPES && !sh; i++)
-        if (!strcmp(shapes[i].name, p->shape) && (!p->arch || !strcmp(shapes[i].arch, p->arch)))
-            sh = &shapes[i];
-    for (size_t i = 0; i < N_SHAPES && !sh; i++)
-        if (!strcmp(shapes[i].name, p->shape)) sh = &shapes[i];
-    if (!sh) return herd_seterr(HERD_E_INVALID, "synth: unknown shape '%s'", p->shape);
-    if (p->arch && strcmp(p->arch, sh->arch) != 0)
-        return herd_seterr(HERD_E_INVALID, "synth: %s is a '%s' model, not '%s'", sh->name,
-                           sh->arch, p->arch);
+    herd_status st = find_shape(p->shape, p->arch, &sh);
+    if (st) return st;
     const herd_arch *arch = herd_arch_find(sh->arch);
     if (!arch) return herd_seterr(HERD_E_INVALID, "synth: no architecture '%s'", sh->arch);
     const herd_ftype_info *ft = herd_ftype_find(p->type);
@@ -434,7 +535,7 @@ herd_status herd_synth(const herd_synth_params *p)
     else
         snprintf(vpath, sizeof vpath, "../shared/vocab/ggml-vocab-%s.gguf", sh->vocab);
     gguf_file *vocab;
-    herd_status st = gguf_open(vpath, &vocab);
+    st = gguf_open(vpath, &vocab);
     if (st) return st;
     const gguf_kv *toks = gguf_find_kv(vocab, "tokenizer.ggml.tokens");
     if (!toks || toks->type != GGUF_TYPE_ARRAY || toks->arr_n == 0 || toks->arr_n > INT32_MAX) {
@@ -479,7 +580,7 @@ herd_status herd_synth(const herd_synth_params *p)
         const synth_tensor *s = &l.v[i];
         const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
         if (p->progress) p->progress(i, l.n, s->t.name, p->user);
-        if (!(st = make_tensor(s, buf, splitmix(&k), nt))) st = herd_gguf_out_write(out, buf, b);
+        if (!(st = make_tensor(sh, s, buf, splitmix(&k), nt))) st = herd_gguf_out_write(out, buf, b);
     }
     st = herd_gguf_out_end(out, st);
     free(buf);

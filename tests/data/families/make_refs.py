@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the references of tests/test_families.c from llama.cpp, through the
+"""Make the references of tests/test_gemma_phi3.c from llama.cpp, through the
 oracle (../shared/oracle/oracle), never from herd.
 
 For each case: `herd synth` writes the tiny F32 model (the file llama.cpp and
