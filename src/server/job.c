@@ -77,8 +77,15 @@ void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error)
     j->t_end = herd_time();
     if (!j->prompt_done) j->t_prompt = j->t_end;
     if (error) snprintf(j->error, sizeof j->error, "%s", error);
-    metrics_job(s->metrics, j->n_cached, j->cancelled);
+    metrics_job(s->metrics, j);
     pthread_cond_broadcast(&j->cv);
+    sched_notify(s);
+}
+
+void sched_notify(srv_sched *s)
+{
+    s->epoch++;
+    pthread_cond_broadcast(&s->news);
 }
 
 /* Append bytes to the job's text (s->mu held). */
@@ -140,6 +147,29 @@ static bool has_news(const srv_job *j, const srv_cursor *c)
 {
     return j->text_len > c->text || j->n_lp > c->lp || (j->prompt_done && !c->prompt_seen) ||
            (j->done && !c->done_seen);
+}
+
+bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c)
+{
+    bool ready = true;
+    pthread_mutex_lock(&s->mu);
+    if (c)
+        ready = has_news(jobs[0], c);
+    else
+        for (int i = 0; i < n && ready; i++) ready = jobs[i]->done;
+    pthread_mutex_unlock(&s->mu);
+    return ready;
+}
+
+void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms)
+{
+    struct timespec ts;
+    deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    while (s->epoch == *seen)
+        if (pthread_cond_timedwait(&s->news, &s->mu, &ts)) break;
+    *seen = s->epoch;
+    pthread_mutex_unlock(&s->mu);
 }
 
 bool sched_poll(srv_sched *s, srv_job *j, srv_cursor *c, srv_news *n, int timeout_ms)

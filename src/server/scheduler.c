@@ -319,6 +319,7 @@ static void step(srv_sched *s)
     double now = herd_time();
     for (int i = 0; i < s->n_slots; i++)
         if (s->slots[i].job) publish_slot(s, &s->slots[i], now);
+    sched_notify(s);
 }
 
 static void *sched_main(void *arg)
@@ -379,6 +380,7 @@ herd_status sched_start(const srv_sched_params *p, srv_sched **out)
     s->n_vocab = herd_n_vocab(p->model);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->news, NULL);
     herd_ctx_params cp = herd_ctx_default_params();
     cp.n_ctx = p->n_ctx;
     /* one token of every slot must fit a step */
@@ -451,6 +453,7 @@ void sched_free(srv_sched *s)
     free(s->b_want);
     herd_ctx_free(s->ctx);
     pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->news);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -118,6 +118,11 @@ srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen);
 sched_result sched_submit(srv_sched *s, srv_job *const *jobs, int n);
 void sched_cancel(srv_sched *s, srv_job *job);
 void sched_release(srv_sched *s, srv_job *job);
+/* Without waiting: with a cursor, has jobs[0] news past it; without, is
+ * every job done? */
+bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c);
+/* Wait at most timeout_ms for news of any job since *seen (an epoch). */
+void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms);
 /* Wait at most timeout_ms for the job to finish; true if it has. */
 bool sched_wait_done(srv_sched *s, srv_job *job, int timeout_ms);
 /* Wait at most timeout_ms for news past the cursor; copy it and advance.
@@ -137,13 +142,23 @@ size_t utf8_partial_tail(const char *s, size_t n);
 
 /* ---------------------------------------------------------------- metrics.c */
 
+/* A latency histogram: cumulative counts per upper bound, as Prometheus
+ * wants them (the last bucket is +Inf). */
+#define SRV_HIST_BUCKETS 12
+typedef struct srv_hist {
+    uint64_t le[SRV_HIST_BUCKETS], count;
+    double sum;
+} srv_hist;
+
 struct srv_metrics {
     pthread_mutex_t mu;
     double t_start;
-    uint64_t requests, requests_failed, jobs_done, jobs_cancelled;
+    uint64_t requests, requests_failed, jobs_done, jobs_cancelled, prefix_hits;
     uint64_t prompt_tokens, cached_tokens, generated_tokens, decode_steps;
     double decode_seconds, prompt_seconds, generation_seconds;
     uint64_t status[6]; /* responses by class: 1xx..5xx ([0] unused) */
+    srv_hist ttft;      /* submit to first generated token, seconds */
+    srv_hist tpot;      /* time per generated token after the first, seconds */
 };
 
 void metrics_init(srv_metrics *m);
@@ -151,7 +166,8 @@ void metrics_destroy(srv_metrics *m);
 void metrics_response(srv_metrics *m, int status);
 /* One decode step: prompt and generated tokens in it, its duration. */
 void metrics_step(srv_metrics *m, int n_prompt, int n_gen, double seconds);
-void metrics_job(srv_metrics *m, int n_cached, bool cancelled);
+/* A finished job: cache reuse, cancellation, its latencies. */
+void metrics_job(srv_metrics *m, const srv_job *j);
 /* Prometheus text exposition (malloc'ed). */
 char *metrics_render(srv_metrics *m, const herd_server_stats *st);
 
@@ -259,10 +275,37 @@ typedef struct http_req {
     size_t len;
 } http_req;
 
-/* A handler's answer: a status and a response (JSON or a stream). */
+/* A connection suspended until its jobs have news (watch.c). The node
+ * lives in the waiting request's own state. */
+typedef struct srv_park {
+    struct MHD_Connection *conn;
+    int fd;
+    srv_job *const *jobs;
+    int n_jobs;
+    const srv_cursor *cur; /* NULL: wake when every job is done; else when jobs[0]
+                              has news past the cursor */
+    bool gone;             /* the client went away (its jobs were cancelled) */
+    double checked;        /* when its socket was last looked at */
+    struct srv_park *next;
+} srv_park;
+
+struct http_reply;
+
+/* An answer that must wait for jobs: the handler returns it, http.c parks
+ * the connection, and once the jobs are ready calls finish (unless the
+ * client left), then free when the request is over. */
+typedef struct srv_wait {
+    srv_park park;
+    struct http_reply (*finish)(struct srv_wait *w);
+    void (*free)(struct srv_wait *w);
+} srv_wait;
+
+/* A handler's answer: a status and a response (JSON or a stream), or a
+ * wait. */
 typedef struct http_reply {
     int status;
     struct MHD_Response *resp;
+    srv_wait *wait;
 } http_reply;
 
 http_reply http_json(int status, json_t *j); /* steals j */
@@ -285,9 +328,40 @@ http_reply route_metrics(http_req *r);
 http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
                         const reply_ctx *rc);
 
+/* Suspend the connection of p (from a request handler or a content reader)
+ * until its jobs are ready; p->conn and p->fd are set by the caller. */
+void http_park(herd_server *srv, srv_park *p);
+
 herd_status http_start(herd_server *srv);
 void http_quiesce(herd_server *srv);
 void http_stop(herd_server *srv);
+
+/* ------------------------------------------------------------------ watch.c */
+
+/* One open connection, as the watcher sees it (libmicrohttpd's socket
+ * context). */
+typedef struct watch_conn {
+    int fd;
+    double since;   /* when it started waiting for its current request */
+    bool receiving; /* no complete request yet: the deadline runs */
+    bool cut;
+    struct watch_conn *prev, *next;
+} watch_conn;
+
+typedef struct srv_watch srv_watch;
+
+herd_status watch_start(herd_server *srv);
+/* Resume every parked connection and park none from now on (the jobs must
+ * be over: the scheduler closed). */
+void watch_release_all(herd_server *srv);
+void watch_stop(herd_server *srv);
+watch_conn *watch_conn_open(herd_server *srv, int fd);
+void watch_conn_close(herd_server *srv, watch_conn *c);
+/* The request is complete (receiving = false) or answered (true again). */
+void watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving);
+/* Park a connection already suspended. */
+void watch_park(herd_server *srv, srv_park *p);
+void watch_stats(herd_server *srv, herd_server_stats *out);
 
 /* ---------------------------------------------------------------- server.c */
 
@@ -307,7 +381,27 @@ struct herd_server {
     struct MHD_Daemon *mhd;
     int port;
     long created;
+    srv_watch *watch;
+    bool quiesced;
+    /* life (server.c): ready once loaded, not ready again while draining */
+    pthread_mutex_t life_mu;
+    pthread_cond_t life_cv;
+    pthread_t loader;
+    bool loader_started, owns_model;
+    int loaded;   /* atomic: the model, chat format and scheduler are set up */
+    int draining; /* atomic: answer 503 to new requests */
+    bool load_done;
+    herd_status load_status;
+    char load_error[512];
+    int requests_active; /* under life_mu */
 };
+
+/* Loaded (srv->sched and the chat format may be used)? Ready for new
+ * generation requests (loaded and not draining)? */
+bool srv_loaded(herd_server *srv);
+bool srv_ready(herd_server *srv);
+void srv_request_begin(herd_server *srv);
+void srv_request_end(herd_server *srv);
 
 void srv_log(herd_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
