@@ -198,7 +198,7 @@ static http_reply check_headers(herd_server *srv, struct MHD_Connection *c, cons
         if (r.resp) MHD_add_response_header(r.resp, MHD_HTTP_HEADER_ALLOW, path_match->method);
         return r;
     }
-    if (!cs->rt->public && !srv_ready(srv)) {
+    if (!cs->rt->public && cs->rt->fn != route_metrics && !srv_ready(srv)) {
         bool draining = srv_loaded(srv);
         http_reply r = error_reply(503, draining ? "draining" : "loading", "%s",
                                    draining ? "the server is shutting down; retry elsewhere"
@@ -350,7 +350,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-    srv_log(srv, "http: %s", line);
+    if (!srv->mhd) /* starting: the reason goes into the error instead */
+        snprintf(srv->start_error, sizeof srv->start_error, "%s", line);
+    else
+        srv_log(srv, "http: %s", line);
 }
 
 /* Connections the process's file limit leaves room for (a few dozen
@@ -389,8 +392,8 @@ herd_status http_start(herd_server *srv)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         srv, MHD_OPTION_END);
     if (!srv->mhd)
-        return herd_seterr(HERD_E_IO, "cannot listen on %s port %d (in use, or not allowed)",
-                           srv->host, srv->p.port);
+        return herd_seterr(HERD_E_IO, "cannot listen on %s port %d: %s", srv->host, srv->p.port,
+                           srv->start_error[0] ? srv->start_error : "in use, or not allowed");
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : srv->p.port;
     return HERD_OK;

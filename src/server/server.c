@@ -168,7 +168,6 @@ herd_status herd_server_start(const herd_server_params *params, herd_server **ou
     if (!st && s->model) /* loaded by the caller: set up now, as before */
         set_up_done(s, st = set_up(s));
     else if (!st) {
-        srv_log(s, "listening on %s port %d; loading %s", s->host, s->port, s->p.model_path);
         if (pthread_create(&s->loader, NULL, loader_main, s))
             st = herd_seterr(HERD_E_NOMEM, "cannot start the loader thread");
         else
@@ -190,6 +189,16 @@ herd_status herd_server_wait_ready(herd_server *s)
     pthread_mutex_unlock(&s->life_mu);
     if (st) herd_seterr(st, "%s", s->load_error);
     return st;
+}
+
+bool herd_server_load_done(herd_server *s, herd_status *status)
+{
+    pthread_mutex_lock(&s->life_mu);
+    bool done = s->load_done;
+    *status = s->load_status;
+    pthread_mutex_unlock(&s->life_mu);
+    if (done && *status) herd_seterr(*status, "%s", s->load_error);
+    return done;
 }
 
 bool herd_server_drain(herd_server *s, double timeout_s)

@@ -97,6 +97,8 @@ herd_status herd_server_start(const herd_server_params *params, herd_server **ou
 /* Wait until the model is loaded and the server ready: the load's status
  * (the server keeps answering 503 after a failed load; stop it). */
 herd_status herd_server_wait_ready(herd_server *s);
+/* Without waiting: has loading ended (true), and how (*status)? */
+bool herd_server_load_done(herd_server *s, herd_status *status);
 /* Graceful drain: stop accepting connections, answer 503 to new requests,
  * let the running ones finish for at most timeout_s seconds. True when
  * every request finished in time. herd_server_stop comes after. */
