@@ -28,10 +28,8 @@ http_reply route_health(http_req *r)
     herd_server *s = r->srv;
     herd_server_stats st;
     herd_server_get_stats(s, &st);
-    const char *status = !srv_loaded(s) ? "loading"
-                         : !st.ready    ? "draining"
-                         : st.slots_busy >= st.n_slots && st.queue_depth >= s->p.queue_max ? "busy"
-                                                                                           : "ok";
+    bool full = st.slots_busy + st.queue_depth >= st.n_slots + s->p.queue_max;
+    const char *status = !srv_loaded(s) ? "loading" : !st.ready ? "draining" : full ? "busy" : "ok";
     json_t *j =
         json_pack("{s:s,s:i,s:i,s:i}", "status", status, "slots_idle", st.n_slots - st.slots_busy,
                   "slots_processing", st.slots_busy, "queue_depth", st.queue_depth);
