@@ -7,7 +7,7 @@ DEBIAN_DEPS = build-essential cmake pkg-config libjansson-dev libpcre2-dev libmi
 DEMO_MODEL ?= models/kjv-llama-q8_0.gguf
 DEMO_PROMPT ?= And God said
 
-.PHONY: all deps build asan test test-plain test-asan demo bench fuzz format check clean
+.PHONY: all deps build asan test test-plain test-asan demo bench fuzz format check clean soak fleet
 
 all: build
 
@@ -46,6 +46,15 @@ demo: build
 
 bench: build
 	bench/compare-llama-cpp
+
+# `herd serve` against 1,000 idle or trickling connections for 60 s (bench/soak);
+# test_server_conn runs a 200-connection, 5-second version in `make test`.
+soak: build
+	nice -n 19 bench/soak
+
+# Three replicas behind nginx, a SIGKILL and a drain under load (bench/fleet).
+fleet: build
+	nice -n 19 bench/fleet/run
 
 # libFuzzer targets (clang), each run for FUZZ_TIME seconds (10 minutes by
 # default; `make fuzz FUZZ_TIME=30` for a smoke run). Corpora live in build-fuzz/.
