@@ -415,6 +415,7 @@ static herd_status find_stops(herd_conv *c, const char *const *extra)
 static size_t find_stop(const herd_conv *c, const char *s, size_t from, size_t n)
 {
     size_t at = n;
+    if (!s || from >= n) return n; /* memmem(NULL, 0, ...) is undefined */
     for (char **p = c->stops; *p; p++) {
         const char *hit = memmem(s + from, n - from, *p, strlen(*p));
         if (hit && (size_t)(hit - s) < at) at = (size_t)(hit - s);

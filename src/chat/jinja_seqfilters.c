@@ -57,7 +57,7 @@ herd_status f_join(fcall *c, jv v, jv *p, jv *out)
     herd_status st = jf_iter(c, v, &items);
     if (st) return st;
     jbuf b = {0};
-    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+    for (size_t i = 0; i < items.u.l->n && !st && !jv_nomem; i++) {
         if (i && given(p[0]) && !jv_to_str(&b, p[0]))
             st = jerr(HERD_E_INVALID, c->line, "bad separator");
         jv it = jv_retain(items.u.l->v[i]);
@@ -128,7 +128,9 @@ herd_status f_sort(fcall *c, jv v, jv *p, jv *out)
         size_t j = i, cur = idx[i];
         while (j > 0 && !st) {
             int cmp;
-            if (!jv_compare(keys[idx[j - 1]], keys[cur], &cmp))
+            if (!jv_charge(1)) /* insertion sort is quadratic: pay per comparison */
+                st = jv_stop_error(c->line);
+            else if (!jv_compare(keys[idx[j - 1]], keys[cur], &cmp))
                 st = jerr(HERD_E_INVALID, c->line,
                           "'<' not supported between instances of '%s' and '%s'",
                           jv_type_name(keys[idx[j - 1]]), jv_type_name(keys[cur]));
@@ -166,8 +168,8 @@ herd_status f_sum(fcall *c, jv v, jv *p, jv *out)
                       jv_type_name(acc), jv_type_name(it));
         else if (acc.kind == JV_FLOAT || it.kind == JV_FLOAT)
             next = jv_float(jv_num(acc) + jv_num(it));
-        else
-            next = jv_int((int64_t)jv_num(acc) + (int64_t)jv_num(it));
+        else /* exact, and an overflow is an error, as for + */
+            st = jinja_int_op('+', jv_ival(acc), jv_ival(it), c->line, &next);
         jv_release(it);
         if (!st) {
             jv_release(acc);
@@ -196,7 +198,9 @@ herd_status f_unique(fcall *c, jv v, jv *p, jv *out)
         if (k.kind == JV_LIST || k.kind == JV_DICT)
             st = jerr(HERD_E_INVALID, c->line, "unhashable type: '%s'", jv_type_name(k));
         bool dup = false;
-        for (size_t j = 0; j < seen.u.l->n && !dup; j++) dup = jv_equal(seen.u.l->v[j], k);
+        for (size_t j = 0; j < seen.u.l->n && !dup && jv_charge(1); j++)
+            dup = jv_equal(seen.u.l->v[j], k);
+        if (jv_nomem && !st) st = jv_stop_error(c->line);
         if (!dup && !st) {
             jv_list_push_take(seen, k);
             jv_list_push_take(*out, jv_retain(items.u.l->v[i]));

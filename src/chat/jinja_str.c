@@ -186,14 +186,10 @@ jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
             return out;
         }
         size_t start = 0;
-        for (size_t i = 0; i + m <= n && maxsplit != 0;) {
-            if (memcmp(p + i, jv_sp(sep), m) == 0) {
-                jv_list_push_take(out, jv_str(p + start, i - start));
-                i += m;
-                start = i;
-                maxsplit--;
-            } else
-                i++;
+        for (const char *hit; maxsplit != 0 && !jv_nomem; maxsplit--) {
+            if (!(hit = memmem(p + start, n - start, jv_sp(sep), m))) break;
+            jv_list_push_take(out, jv_str(p + start, (size_t)(hit - p) - start));
+            start = (size_t)(hit - p) + m;
         }
         jv_list_push_take(out, jv_str(p + start, n - start));
         return out;
@@ -294,7 +290,7 @@ jv pystr_replace(jv s, jv old, jv neu, int64_t count)
     jbuf b = {0};
     if (m == 0) { /* Python inserts neu between every character */
         size_t i = 0;
-        while (count != 0) {
+        while (count != 0 && !jv_nomem) {
             jbuf_put(&b, jv_sp(neu), jv_slen(neu));
             count--;
             if (i >= n) break;
@@ -307,14 +303,13 @@ jv pystr_replace(jv s, jv old, jv neu, int64_t count)
         return r.kind == JV_STR ? r : jv_str("", 0);
     }
     size_t i = 0;
-    while (i < n) {
-        if (count != 0 && i + m <= n && memcmp(p + i, o, m) == 0) {
-            jbuf_put(&b, jv_sp(neu), jv_slen(neu));
-            i += m;
-            count--;
-        } else
-            jbuf_putc(&b, p[i++]);
+    for (const char *hit; count != 0 && !jv_nomem; count--) {
+        if (!(hit = memmem(p + i, n - i, o, m))) break;
+        jbuf_put(&b, p + i, (size_t)(hit - p) - i);
+        jbuf_put(&b, jv_sp(neu), jv_slen(neu));
+        i = (size_t)(hit - p) + m;
     }
+    jbuf_put(&b, p + i, n - i);
     return b.p ? jbuf_to_str(&b) : jv_str("", 0);
 }
 
@@ -343,6 +338,7 @@ jv pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop,
     const char *p = jv_sp(s);
     size_t n = jv_slen(s);
     size_t cps = u8_len(p, n);
+    if (!jv_charge_bytes((cps + 1) * sizeof(size_t))) return jv_undef(NULL);
     size_t *off = malloc((cps + 1) * sizeof *off);
     if (!off) {
         jv_nomem = true;
@@ -356,8 +352,10 @@ jv pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop,
     off[cps] = n;
     norm_slice((int64_t)cps, has_start, &start, has_stop, &stop, step);
     jbuf b = {0};
-    for (int64_t j = start; step > 0 ? j < stop : j > stop; j += step)
+    for (int64_t j = start; step > 0 ? j < stop : j > stop;) {
         jbuf_put(&b, p + off[j], off[j + 1] - off[j]);
+        if (!jinja_slice_next(&j, stop, step)) break;
+    }
     free(off);
     return b.p ? jbuf_to_str(&b) : jv_str("", 0);
 }
@@ -374,19 +372,33 @@ jv pystr_index(jv s, int64_t i)
     return jv_str(p + a, z - a);
 }
 
+/* The last occurrence of q in p, in linear time: the first in the reversed strings. */
+static const char *last_memmem(const char *p, size_t n, const char *q, size_t m)
+{
+    char *rp = malloc(n + 1), *rq = malloc(m + 1);
+    const char *hit = NULL;
+    if (rp && rq && jv_charge_bytes(n + m)) {
+        for (size_t i = 0; i < n; i++) rp[i] = p[n - 1 - i];
+        for (size_t i = 0; i < m; i++) rq[i] = q[m - 1 - i];
+        const char *r = memmem(rp, n, rq, m);
+        if (r) hit = p + (n - (size_t)(r - rp) - m);
+    } else if (!rp || !rq)
+        jv_nomem = true;
+    free(rp);
+    free(rq);
+    return hit;
+}
+
 int64_t pystr_find(jv s, jv sub, bool reverse)
 {
     const char *p = jv_sp(s), *q = jv_sp(sub);
     size_t n = jv_slen(s), m = jv_slen(sub);
     if (m > n) return -1;
-    int64_t found = -1;
-    for (size_t i = 0; i + m <= n; i++) {
-        if (memcmp(p + i, q, m) == 0) {
-            found = (int64_t)i;
-            if (!reverse) break;
-        }
-    }
-    return found < 0 ? -1 : (int64_t)u8_len(p, (size_t)found);
+    jv_charge_bytes(n);
+    const char *hit = m == 0    ? p + (reverse ? n : 0)
+                      : reverse ? last_memmem(p, n, q, m)
+                                : memmem(p, n, q, m); /* linear; a plain scan is O(n*m) */
+    return hit ? (int64_t)u8_len(p, (size_t)(hit - p)) : -1;
 }
 
 int64_t pystr_count(jv s, jv sub)
@@ -395,12 +407,11 @@ int64_t pystr_count(jv s, jv sub)
     size_t n = jv_slen(s), m = jv_slen(sub);
     if (m == 0) return (int64_t)u8_len(p, n) + 1;
     int64_t k = 0;
-    for (size_t i = 0; i + m <= n;) {
-        if (memcmp(p + i, q, m) == 0) {
-            k++;
-            i += m;
-        } else
-            i++;
+    jv_charge_bytes(n);
+    for (size_t i = 0; i + m <= n; k++) {
+        const char *hit = memmem(p + i, n - i, q, m);
+        if (!hit) break;
+        i = (size_t)(hit - p) + m;
     }
     return k;
 }
@@ -408,6 +419,6 @@ int64_t pystr_count(jv s, jv sub)
 jv pystr_repeat(jv s, int64_t n)
 {
     jbuf b = {0};
-    for (int64_t i = 0; i < n; i++) jbuf_put(&b, jv_sp(s), jv_slen(s));
+    for (int64_t i = 0; i < n && !jv_nomem; i++) jbuf_put(&b, jv_sp(s), jv_slen(s));
     return b.p ? jbuf_to_str(&b) : jv_str("", 0);
 }

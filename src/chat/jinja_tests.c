@@ -121,6 +121,7 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
     (void)r;
     (void)s;
     test_kind k = tests[id].kind;
+    if (!jv_charge(1)) return jv_stop_error(line);
     jv arg = n > 0 ? a[0] : jv_undef(NULL);
     bool needs = k == T_DIVISIBLEBY || k == T_EQ || k == T_GE || k == T_GT || k == T_IN ||
                  k == T_LE || k == T_LT || k == T_NE || k == T_SAMEAS;
