@@ -9,7 +9,9 @@
  * generation; the per-address connection limit; /health saying 503 while
  * the model loads, when every slot and queue place is taken, and while
  * draining; a model that fails to load; a drain that lets running requests
- * finish, and one that times out; /metrics histograms that add up.
+ * finish, and one that times out; /metrics histograms that add up; a chat
+ * template past its render budget (500 naming the limit) and a render
+ * cancelled by the server stopping.
  */
 #include "helpers.h"
 #include "http_client.h"
@@ -380,6 +382,45 @@ static void test_drain(void)
     reply_free(&plain.r);
 }
 
+/* ---------------------------------------------------------------- templates */
+
+/* A chat template that would run 10^9 steps: the render's budget stops it
+ * (500 naming the limit, in well under 2 s), and a render in progress stops
+ * when the server does (503 cancelled). */
+static void test_template_limits(void)
+{
+    herd_server_params p = params(1, 4);
+    p.chat_template = "{% for i in range(1000) %}{% for j in range(1000) %}"
+                      "{% for k in range(1000) %}x{% endfor %}{% endfor %}{% endfor %}";
+    herd_server *s = start(&p);
+    int port = herd_server_port(s);
+    double t0 = herd_time();
+    reply r = post(port, "/v1/chat/completions", CHAT);
+    double took = herd_time() - t0;
+    json_t *j = body_json(&r), *e = json_object_get(j, "error");
+    CHECKF(r.status == 500 && took < 2, "hostile template: %d after %.2f s", r.status, took);
+    CHECKF(json_is_string(json_object_get(e, "code")) &&
+               !strcmp(json_string_value(json_object_get(e, "code")), "template_limit_exceeded") &&
+               strstr(json_string_value(json_object_get(e, "message")), "HERD_CHAT_MAX_STEPS"),
+           "hostile template error: %s", r.body);
+    json_decref(j);
+    reply_free(&r);
+    expect_health(port, 200, "\"ok\"");
+
+    bg_req b;
+    bg_start(&b, port, "/v1/chat/completions", CHAT);
+    herd_server_stats st;
+    do {
+        herd_server_get_stats(s, &st);
+    } while (st.requests_active == 0);
+    usleep(30000);
+    herd_server_stop(s);
+    bg_join(&b);
+    CHECKF(b.r.status == 503 && b.r.body && strstr(b.r.body, "\"cancelled\""),
+           "a render during shutdown: %d %s", b.r.status, b.r.body ? b.r.body : "");
+    reply_free(&b.r);
+}
+
 /* ---------------------------------------------------------------- metrics */
 
 /* A sample's value (name includes labels and the space after). */
@@ -440,6 +481,7 @@ int main(void)
     test_loading();
     test_drain();
     test_metrics();
+    test_template_limits();
     herd_model_free(model);
     return test_report();
 }

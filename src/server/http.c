@@ -120,6 +120,14 @@ bool http_client_gone(int fd)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* The handler this polling thread is running (for its cancel flag). */
+static _Thread_local srv_running *running;
+
+const atomic_bool *http_cancel_flag(void)
+{
+    return running ? &running->cancel : NULL;
+}
+
 static void add_cors(herd_server *srv, struct MHD_Response *resp, bool preflight)
 {
     if (!srv->cors_origin) return;
@@ -312,7 +320,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     http_req req = {srv, c, ci ? ci->connect_fd : -1, cs->body ? cs->body : "", cs->len};
-    return answer(srv, c, cs->rt->fn(&req), cs);
+    srv_running run = {.fd = req.fd};
+    watch_run_begin(srv, &run);
+    running = &run;
+    http_reply r = cs->rt->fn(&req);
+    running = NULL;
+    watch_run_end(srv, &run);
+    return answer(srv, c, r, cs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

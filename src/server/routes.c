@@ -163,7 +163,7 @@ http_reply route_apply_template(http_req *r)
     if (!ok)
         rep = http_error(&e);
     else if (chat_render(r->srv, req.messages, req.extra, &text, &len, &raised))
-        rep = fail(400, "messages", herd_errmsg());
+        rep = render_stopped(r->srv, &e) ? http_error(&e) : fail(400, "messages", herd_errmsg());
     else
         rep = http_json(200, json_pack("{s:o}", "prompt", reply_string(text, len)));
     free(text);

@@ -141,9 +141,9 @@ static void set_up_done(herd_server *s, herd_status st)
     pthread_cond_broadcast(&s->life_cv);
     pthread_mutex_unlock(&s->life_mu);
     if (!st)
-        srv_log(s, "ready on %s port %d: %d slot%s of %d tokens, chat format %s", s->host, s->port,
-                s->p.n_parallel, s->p.n_parallel == 1 ? "" : "s", sched_n_ctx_slot(s->sched),
-                s->tmpl ? "from the model's template" : s->chat_format);
+        srv_log(s, "listening on %s port %d: %d slot%s of %d tokens, chat format %s", s->host,
+                s->port, s->p.n_parallel, s->p.n_parallel == 1 ? "" : "s",
+                sched_n_ctx_slot(s->sched), s->tmpl ? "from the model's template" : s->chat_format);
 }
 
 static void *loader_main(void *arg)
@@ -201,10 +201,9 @@ bool herd_server_load_done(herd_server *s, herd_status *status)
     return done;
 }
 
-bool herd_server_drain(herd_server *s, double timeout_s)
+/* Wait at most timeout_s for every request to be answered; true if they were. */
+static bool wait_requests(herd_server *s, double timeout_s)
 {
-    atomic_store((_Atomic int *)&s->draining, 1);
-    http_quiesce(s);
     double until = herd_time() + timeout_s;
     pthread_mutex_lock(&s->life_mu);
     while (s->requests_active > 0 && herd_time() < until) {
@@ -217,6 +216,13 @@ bool herd_server_drain(herd_server *s, double timeout_s)
     bool all = s->requests_active == 0;
     pthread_mutex_unlock(&s->life_mu);
     return all;
+}
+
+bool herd_server_drain(herd_server *s, double timeout_s)
+{
+    atomic_store((_Atomic int *)&s->draining, 1);
+    http_quiesce(s);
+    return wait_requests(s, timeout_s);
 }
 
 int herd_server_port(const herd_server *s)
@@ -232,6 +238,9 @@ void herd_server_stop(herd_server *s)
     if (s->loader_started) pthread_join(s->loader, NULL);
     sched_close(s->sched);
     watch_release_all(s);
+    /* The requests just ended answer "shutting down" (503): give those
+     * answers a moment to leave before every connection is closed. */
+    wait_requests(s, 0.5);
     http_stop(s);
     watch_stop(s);
     sched_free(s->sched);

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct MHD_Connection;
 struct MHD_Response;
@@ -261,6 +262,9 @@ bool prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
  * *raised: the template called raise_exception(). */
 herd_status chat_render(herd_server *srv, const json_t *messages, const json_t *extra, char **out,
                         size_t *len, bool *raised);
+/* After a failed chat_render: was it the render's budget or its cancel
+ * flag? Then e says so (500 naming the limit, or 503). */
+bool render_stopped(herd_server *srv, api_error *e);
 herd_status chat_setup(herd_server *srv, const char *override);
 void chat_teardown(herd_server *srv);
 
@@ -313,6 +317,9 @@ http_reply http_error(const api_error *e);
 http_reply http_text(int status, const char *type, char *text); /* steals text */
 /* Has the client closed its end? */
 bool http_client_gone(int fd);
+/* The cancel flag of the handler this thread runs (NULL outside one): set
+ * when its client leaves or the server stops. */
+const atomic_bool *http_cancel_flag(void);
 
 http_reply route_health(http_req *r);
 http_reply route_models(http_req *r);
@@ -350,6 +357,16 @@ typedef struct watch_conn {
 
 typedef struct srv_watch srv_watch;
 
+/* A handler running in a polling thread (a template render may take a
+ * while): the watcher sets cancel when its client leaves or the server
+ * stops. */
+typedef struct srv_running {
+    int fd;
+    atomic_bool cancel;
+    double checked;
+    struct srv_running *prev, *next;
+} srv_running;
+
 herd_status watch_start(herd_server *srv);
 /* Resume every parked connection and park none from now on (the jobs must
  * be over: the scheduler closed). */
@@ -362,6 +379,8 @@ void watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving);
 /* Park a connection already suspended. */
 void watch_park(herd_server *srv, srv_park *p);
 void watch_stats(herd_server *srv, herd_server_stats *out);
+void watch_run_begin(herd_server *srv, srv_running *r);
+void watch_run_end(herd_server *srv, srv_running *r);
 
 /* ---------------------------------------------------------------- server.c */
 

@@ -21,6 +21,10 @@
  * seconds, not minutes, whatever it sends; a request being answered (a
  * generation, a stream) is never subject to that deadline.
  *
+ * Handlers that run in a polling thread (a chat template's render) are
+ * registered too: the watcher sets their cancel flag when their client goes
+ * away or the server stops, and the renderer stops within a millisecond.
+ *
  * Locks: the watcher's mutex, then the scheduler's (sched_ready,
  * sched_cancel); libmicrohttpd is called (resume) with neither held.
  */
@@ -42,6 +46,7 @@ struct srv_watch {
     bool started, stop, closing;
     watch_conn *conns;
     srv_park *parked;
+    srv_running *running;
     int n_conns, n_parked;
     uint64_t n_cut;
     double last_cut;
@@ -59,6 +64,17 @@ static void cut_late(herd_server *srv, srv_watch *w, double now)
             c->cut = true;
             w->n_cut++;
         }
+}
+
+/* Cancel the handlers whose client left, or all when closing (w->mu held). */
+static void cancel_gone(srv_watch *w, double now)
+{
+    for (srv_running *r = w->running; r; r = r->next) {
+        if (w->closing) atomic_store(&r->cancel, true);
+        if (now - r->checked < PEEK_S || atomic_load(&r->cancel)) continue;
+        r->checked = now;
+        if (http_client_gone(r->fd)) atomic_store(&r->cancel, true);
+    }
 }
 
 /* Unlink the parked connections that can go on (w->mu held). */
@@ -116,6 +132,7 @@ static void *watch_main(void *arg)
             w->last_cut = now;
             cut_late(srv, w, now);
         }
+        cancel_gone(w, now);
         srv_park *wake = w->parked ? take_ready(srv, w, now) : NULL;
         pthread_mutex_unlock(&w->mu);
         resume_all(wake);
@@ -141,6 +158,7 @@ void watch_release_all(herd_server *srv)
     if (!w) return;
     pthread_mutex_lock(&w->mu);
     w->closing = true;
+    cancel_gone(w, herd_time());
     srv_park *wake = w->parked;
     w->parked = NULL;
     w->n_parked = 0;
@@ -228,5 +246,31 @@ void watch_stats(herd_server *srv, herd_server_stats *out)
     pthread_mutex_lock(&w->mu);
     out->conns_open = w->n_conns;
     out->conns_cut = w->n_cut;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void watch_run_begin(herd_server *srv, srv_running *r)
+{
+    srv_watch *w = srv->watch;
+    atomic_init(&r->cancel, false);
+    r->checked = herd_time();
+    r->prev = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->closing) atomic_store(&r->cancel, true);
+    r->next = w->running;
+    if (w->running) w->running->prev = r;
+    w->running = r;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void watch_run_end(herd_server *srv, srv_running *r)
+{
+    srv_watch *w = srv->watch;
+    pthread_mutex_lock(&w->mu);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->running = r->next;
+    if (r->next) r->next->prev = r->prev;
     pthread_mutex_unlock(&w->mu);
 }
