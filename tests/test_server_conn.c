@@ -28,6 +28,14 @@
 
 #define MODEL "models/tiny/llama-f32.gguf"
 
+/* The render budget stops a hostile template within a second or two of
+ * optimized code; a -O0 sanitizer build on a shared machine takes longer. */
+#ifdef __SANITIZE_ADDRESS__
+#define RENDER_BOUND_S 10.0
+#else
+#define RENDER_BOUND_S 2.0
+#endif
+
 static herd_model *model;
 static char model_path[256];
 
@@ -172,9 +180,9 @@ static void test_crowd(void)
     for (int i = 0; i < CROWD; i++)
         if (fd[i] >= 0) close(fd[i]);
     close(busy);
-    wait_stats(s, 0, 0); /* every connection closed, the stream's slot freed */
-    herd_server_get_stats(s, &st);
-    CHECKF(st.slots_busy == 0, "crowd: a slot is still busy after its client left");
+    wait_stats(s, 0, 0); /* every connection closed */
+    for (int i = 0; i < 300 && (herd_server_get_stats(s, &st), st.slots_busy); i++) usleep(10000);
+    CHECKF(st.slots_busy == 0, "crowd: a slot is still busy 3 s after its client left");
     herd_server_stop(s);
 }
 
@@ -398,7 +406,8 @@ static void test_template_limits(void)
     reply r = post(port, "/v1/chat/completions", CHAT);
     double took = herd_time() - t0;
     json_t *j = body_json(&r), *e = json_object_get(j, "error");
-    CHECKF(r.status == 500 && took < 2, "hostile template: %d after %.2f s", r.status, took);
+    CHECKF(r.status == 500 && took < RENDER_BOUND_S, "hostile template: %d after %.2f s", r.status,
+           took);
     CHECKF(json_is_string(json_object_get(e, "code")) &&
                !strcmp(json_string_value(json_object_get(e, "code")), "template_limit_exceeded") &&
                strstr(json_string_value(json_object_get(e, "message")), "HERD_CHAT_MAX_STEPS"),

@@ -402,7 +402,7 @@ struct herd_server {
     long created;
     srv_watch *watch;
     bool quiesced;
-    char start_error[256]; /* libmicrohttpd's complaint while starting */
+    char start_error[512]; /* libmicrohttpd's complaint while starting */
     /* life (server.c): ready once loaded, not ready again while draining */
     pthread_mutex_t life_mu;
     pthread_cond_t life_cv;
