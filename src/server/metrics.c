@@ -163,7 +163,7 @@ char *metrics_render(srv_metrics *m, const herd_server_stats *st)
            c.generation_seconds > 0 ? (double)c.generated_tokens / c.generation_seconds : 0);
     metric(&b, "queue_depth", "gauge", "Jobs waiting for a slot.", (double)st->queue_depth);
     metric(&b, "slots_busy", "gauge", "Slots running a job.", (double)st->slots_busy);
-    metric(&b, "slots_total", "gauge", "Slots (sequences decoded together).", (double)st->n_slots);
+    metric(&b, "slots", "gauge", "Slots (sequences decoded together).", (double)st->n_slots);
     metric(&b, "slot_context_size", "gauge", "Context of one slot, tokens.",
            (double)st->n_ctx_slot);
     histogram(&b, "time_to_first_token_seconds",
