@@ -70,9 +70,11 @@ async function turn(conv, stream) {
 
 async function worker(w) {
   for (let c = 0; Date.now() < deadline; c++) {
-    const id = `w${w}-c${c}-${process.pid}`;
+    const id = `${Math.random().toString(36).slice(2, 10)}-w${w}c${c}`;
+    // The id comes first: what two conversations share is only the template's
+    // own opening, so a reused prefix is a conversation's own history.
     const conv = { id, messages: [{ role: 'system',
-      content: `Conversation ${id}. You are a careful assistant; answer in a few words.` }] };
+      content: `${id}: you are a careful assistant; answer in a few words.` }] };
     stats.conversations++;
     for (let t = 0; t < Number(opt.turns) && Date.now() < deadline; t++) {
       conv.messages.push({ role: 'user', content: `Question ${t} of conversation ${id}: tell me more.` });

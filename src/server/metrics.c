@@ -69,7 +69,10 @@ void metrics_job(srv_metrics *m, const srv_job *j)
     pthread_mutex_lock(&m->mu);
     m->jobs_done++;
     m->cached_tokens += (uint64_t)j->n_cached;
-    if (j->n_cached > 0) m->prefix_hits++;
+    /* A hit is a prompt mostly served from the cache (a conversation's next
+     * turn on the replica that holds it), not the few tokens of a chat
+     * template's opening that every prompt shares. */
+    if (j->n_cached > 0 && 2 * j->n_cached >= j->n_prompt) m->prefix_hits++;
     if (j->cancelled) m->jobs_cancelled++;
     /* Only jobs that generated: the first token comes out of the step that
      * finishes the prompt, so t_prompt is when it was there. */
@@ -145,7 +148,7 @@ char *metrics_render(srv_metrics *m, const herd_server_stats *st)
     metric(&b, "jobs_cancelled_total", "counter", "Prompts whose client went away.",
            (double)c.jobs_cancelled);
     metric(&b, "prefix_cache_hits_total", "counter",
-           "Prompts that reused at least one token of a slot's cache.", (double)c.prefix_hits);
+           "Prompts that took at least half their tokens from a slot's cache.", (double)c.prefix_hits);
     metric(&b, "prompt_tokens_total", "counter", "Prompt tokens computed.",
            (double)c.prompt_tokens);
     metric(&b, "prompt_tokens_cached_total", "counter",

@@ -119,7 +119,7 @@ typedef struct herd_server_stats {
     uint64_t generated_tokens;
     uint64_t decode_steps;
     double decode_seconds; /* time spent in herd_decode */
-    uint64_t prefix_hits;  /* jobs that reused part of a slot's cache */
+    uint64_t prefix_hits;  /* jobs that took at least half their prompt from a cache */
     int conns_open;        /* HTTP connections open */
     int requests_active;   /* requests not yet answered in full */
     uint64_t conns_cut;    /* connections cut for sending their request too slowly */
