@@ -148,7 +148,8 @@ char *metrics_render(srv_metrics *m, const herd_server_stats *st)
     metric(&b, "jobs_cancelled_total", "counter", "Prompts whose client went away.",
            (double)c.jobs_cancelled);
     metric(&b, "prefix_cache_hits_total", "counter",
-           "Prompts that took at least half their tokens from a slot's cache.", (double)c.prefix_hits);
+           "Prompts that took at least half their tokens from a slot's cache.",
+           (double)c.prefix_hits);
     metric(&b, "prompt_tokens_total", "counter", "Prompt tokens computed.",
            (double)c.prompt_tokens);
     metric(&b, "prompt_tokens_cached_total", "counter",
@@ -174,6 +175,9 @@ char *metrics_render(srv_metrics *m, const herd_server_stats *st)
     histogram(&b, "time_per_output_token_seconds",
               "Mean time per generated token after the first, per prompt.", &c.tpot, tpot_le);
     metric(&b, "connections_open", "gauge", "HTTP connections open.", (double)st->conns_open);
+    metric(&b, "connections_cut_total", "counter",
+           "Connections closed for not sending a whole request within --request-timeout.",
+           (double)st->conns_cut);
     metric(&b, "requests_active", "gauge", "HTTP requests being received, run or answered.",
            (double)st->requests_active);
     metric(&b, "ready", "gauge", "1 when the model is loaded and the server not draining.",
