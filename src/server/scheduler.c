@@ -11,8 +11,8 @@
  *   3. (unlocked) herd_decode the batch; for every slot whose logits came
  *                 out, compute log-probabilities, sample, cut stop strings
  *                 (token.c) — into the slot's private staging area;
- *   4. (locked)   publish the staged output to the jobs, wake their waiters,
- *                 free the slots whose jobs finished.
+ *   4. (locked)   publish the staged output to the jobs, free the slots whose
+ *                 jobs finished, wake the watcher (sched_notify).
  *
  * The decode runs unlocked so that HTTP threads can queue, cancel and read
  * while the model works; slots are touched only by this thread, so step 3
@@ -262,8 +262,7 @@ static void publish_slot(srv_sched *s, slot *sl, double now)
     if (sl->st_finish != SRV_FINISH_NONE) {
         job_finish(s, j, sl->st_finish, ok ? NULL : "out of memory");
         slot_release(s, sl);
-    } else if (sl->st_len || sl->st_has_lp || sl->st_prompt_done)
-        pthread_cond_broadcast(&j->cv);
+    }
 }
 
 /* A failed decode ends every job that had tokens in the batch. */

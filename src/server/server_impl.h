@@ -71,7 +71,6 @@ typedef struct srv_job {
     int n_gen;    /* tokens generated (not counting end-of-generation) */
     double t_submit, t_start, t_prompt, t_end;
     /* bookkeeping (scheduler mutex) */
-    pthread_cond_t cv;
     int refs;
     struct srv_job *next;
 } srv_job;
@@ -124,11 +123,9 @@ void sched_release(srv_sched *s, srv_job *job);
 bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c);
 /* Wait at most timeout_ms for news of any job since *seen (an epoch). */
 void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms);
-/* Wait at most timeout_ms for the job to finish; true if it has. */
-bool sched_wait_done(srv_sched *s, srv_job *job, int timeout_ms);
-/* Wait at most timeout_ms for news past the cursor; copy it and advance.
+/* Copy the news past the cursor, if any, and advance it (never waits).
  * False if there was none. */
-bool sched_poll(srv_sched *s, srv_job *job, srv_cursor *cur, srv_news *news, int timeout_ms);
+bool sched_poll(srv_sched *s, srv_job *job, srv_cursor *cur, srv_news *news);
 void srv_news_free(srv_news *n);
 void sched_pause(srv_sched *s, bool paused);
 void sched_stats(srv_sched *s, herd_server_stats *out);

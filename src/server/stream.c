@@ -97,7 +97,7 @@ static bool run_step(stream *st, bool *parked)
 {
     srv_news n;
     if (st->park.gone) return false; /* the watcher cancelled the job */
-    if (!sched_poll(st->srv->sched, st->job, &st->cur, &n, 0)) {
+    if (!sched_poll(st->srv->sched, st->job, &st->cur, &n)) {
         http_park(st->srv, &st->park);
         *parked = true;
         return true;
