@@ -13,11 +13,13 @@ DEBIAN_DEPS = build-essential cmake pkg-config libjansson-dev libpcre2-dev libmi
 TEST_DEBIAN_DEPS = tmux chromium nodejs clang python3
 OPENAI_DIR = build-deps/openai
 OPENAI_VERSION = 7
+# cli_structured.sh: the clients whose structured-output helpers it drives.
+STRUCTURED_DIR = build-deps/structured
 DEMO_MODEL ?= models/kjv-llama-q8_0.gguf
 DEMO_PROMPT ?= And God said
 
 .PHONY: all deps test-deps build asan test test-plain test-asan test-fuzz demo bench fuzz \
-        fuzz-build soak-window format check clean install structured
+        fuzz-build soak-window format check clean install structured soak fleet
 
 all: build
 
@@ -47,6 +49,10 @@ test-deps: deps
 	@[ -f $(OPENAI_DIR)/node_modules/openai/package.json ] || { mkdir -p $(OPENAI_DIR) && \
 	  echo "installing the openai npm package into $(OPENAI_DIR)" && \
 	  cd $(OPENAI_DIR) && npm install --no-audit --no-fund --loglevel=error openai@$(OPENAI_VERSION); }
+	@[ -f $(STRUCTURED_DIR)/node_modules/@langchain/openai/package.json ] || { mkdir -p $(STRUCTURED_DIR) && \
+	  echo "installing openai, zod, ajv and LangChain into $(STRUCTURED_DIR)" && \
+	  cd $(STRUCTURED_DIR) && npm install --no-audit --no-fund --loglevel=error openai zod@3 ajv \
+	    ajv-formats @langchain/openai @langchain/core; }
 	@[ ! -x ../shared/oracle/oracle ] || ../shared/oracle/oracle info $(DEMO_MODEL) >/dev/null
 
 # Warnings are errors here and in CI (HERD_WERROR), not in a user's own cmake
@@ -91,6 +97,15 @@ bench: build
 # flat once the window has filled (tests/test_gemma_phi3.c; minutes).
 soak-window: build
 	HERD_SOAK=1 ./build/test_gemma_phi3
+
+# `herd serve` against 1,000 idle or trickling connections for 60 s (bench/soak);
+# test_server_conn runs a 200-connection, 5-second version in `make test`.
+soak: build
+	nice -n 19 bench/soak
+
+# Three replicas behind nginx, a SIGKILL and a drain under load (bench/fleet).
+fleet: build
+	nice -n 19 bench/fleet/run
 
 # libFuzzer (clang): one target per tests/fuzz/fuzz_NAME.c, each run for
 # FUZZ_TIME seconds (10 minutes by default; `make fuzz FUZZ_TIME=60`; `make
@@ -137,5 +152,5 @@ clean:
 
 # The structured-output property test at full size: 200 random JSON Schemas on
 # the KJV llama, each answer validated by ajv (make test runs 12 of them).
-structured: build
+structured: build test-deps
 	CASES=200 sh tests/cli_structured.sh build/herd

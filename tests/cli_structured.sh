@@ -4,21 +4,16 @@
 # a property test over random JSON Schemas on the shipped KJV llama (CASES of
 # them: 12 here, 200 with `make structured`), zodResponseFormat, a tool-calling
 # loop and the 400s of bad input; then LangChain's withStructuredOutput and
-# bindTools (tests/structured/langchain.cjs). The npm packages are installed into the build
-# directory once; without node, npm or the registry the test is skipped (77).
+# bindTools (tests/structured/langchain.cjs). `make test-deps` installs the npm packages into
+# build-deps/structured; without them the test is skipped (77).
 set -u
 HERD=$1
 M=models/kjv-llama-q8_0.gguf
 [ -f "$M" ] || { echo "skip: $M missing"; exit 77; }
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "skip: node/npm not installed"; exit 77; }
-dir=$(cd "$(dirname "$HERD")" && pwd)/structured-npm
-if [ ! -f "$dir/node_modules/ajv-formats/package.json" ] || [ ! -f "$dir/node_modules/@langchain/openai/package.json" ]; then
-  mkdir -p "$dir"
-  if ! (cd "$dir" && timeout 400 npm install --no-audit --no-fund --loglevel=error openai zod@3 ajv ajv-formats \
-        @langchain/openai @langchain/core >npm.log 2>&1); then
-    echo "skip: npm install failed (offline?)"; tail -3 "$dir/npm.log"; exit 77
-  fi
-fi
+dir=$(pwd)/build-deps/structured
+[ -f "$dir/node_modules/ajv-formats/package.json" ] && [ -f "$dir/node_modules/@langchain/openai/package.json" ] ||
+  { echo "skip: the npm clients are not in $dir (make test-deps installs them)"; exit 77; }
 tmp=$(mktemp -d)
 # One slot with a large context: the generic tool prompt is long in KJV tokens.
 "$HERD" serve -m "$M" --port 0 --parallel 1 -c 4096 2>"$tmp/log" &

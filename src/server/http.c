@@ -2,17 +2,28 @@
  * http.c — the HTTP side, on libmicrohttpd: the daemon, the route table,
  * request bodies, the API key, CORS, and sending replies.
  *
- * libmicrohttpd runs one thread per connection, so a handler may block while
- * its job runs (routes.c, stream.c) without holding anyone else up. It calls
+ * libmicrohttpd polls every connection with epoll from a small pool of
+ * threads (http_threads), so an idle or slow socket costs a file descriptor
+ * and a little memory, never a thread. No handler may therefore block on a
+ * generation: a handler that must wait for jobs returns a wait (srv_wait),
+ * and its connection is suspended and parked with the watcher (watch.c),
+ * which resumes it when the jobs are done; a stream's reader does the same
+ * whenever it has nothing to send (stream.c). libmicrohttpd calls
  * on_request several times per request: first with the headers only (where
  * the route, method, key and declared body size are checked, so that a bad
  * request is answered before its body is read), then with pieces of the
- * body, then once more with none, when the handler runs.
+ * body, then once more with none, when the handler runs — and once more
+ * after a parked connection is resumed.
+ *
+ * The crowd limits: at most max_conns connections (capped below the
+ * process's file limit), at most conns_per_ip from one address, a request
+ * deadline enforced by the watcher, and libmicrohttpd's idle timeout.
  *
  * Errors are OpenAI-style JSON: 404 for an unknown path, 405 (with Allow) for
  * a known path with the wrong method, 401 for a missing or wrong key, 413 for
- * a body past the limit. CORS headers are sent only when --cors names an
- * origin; preflight OPTIONS requests then get 204.
+ * a body past the limit, 503 while the model loads or the server drains.
+ * CORS headers are sent only when --cors names an origin; preflight OPTIONS
+ * requests then get 204.
  */
 #define _GNU_SOURCE /* POLLRDHUP, strncasecmp */
 #include "server/server_impl.h"
@@ -26,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,13 +72,16 @@ typedef struct conn_state {
     bool too_big;  /* the body passed the limit: the rest is dropped */
     size_t dropped;
     double t0;
+    srv_wait *wait; /* parked until its jobs are done */
+    watch_conn *wc;
+    const char *method, *url; /* for the log line after a wait */
 } conn_state;
 
 /* ---------------------------------------------------------------- replies */
 
 http_reply http_text(int status, const char *type, char *text)
 {
-    http_reply r = {status, NULL};
+    http_reply r = {status, NULL, NULL};
     if (!text) return r;
     r.resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!r.resp)
@@ -80,7 +95,7 @@ http_reply http_json(int status, json_t *j)
 {
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    if (!s) return (http_reply){500, NULL};
+    if (!s) return (http_reply){500, NULL, NULL};
     return http_text(status, "application/json; charset=utf-8", s);
 }
 
@@ -103,6 +118,14 @@ bool http_client_gone(int fd)
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* The handler this polling thread is running (for its cancel flag). */
+static _Thread_local srv_running *running;
+
+const atomic_bool *http_cancel_flag(void)
+{
+    return running ? &running->cancel : NULL;
 }
 
 static void add_cors(herd_server *srv, struct MHD_Response *resp, bool preflight)
@@ -164,7 +187,7 @@ static bool key_ok(herd_server *srv, struct MHD_Connection *c)
 static http_reply check_headers(herd_server *srv, struct MHD_Connection *c, const char *url,
                                 const char *method, conn_state *cs)
 {
-    http_reply none = {0, NULL};
+    http_reply none = {0, NULL, NULL};
     const route *path_match = NULL;
     bool head = !strcmp(method, "HEAD");
     for (size_t i = 0; i < N_ROUTES; i++) {
@@ -175,12 +198,21 @@ static http_reply check_headers(herd_server *srv, struct MHD_Connection *c, cons
     }
     if (!path_match) return error_reply(404, "not_found", "no such endpoint: %s", url);
     if (!strcmp(method, "OPTIONS") && srv->cors_origin) {
-        http_reply r = {204, MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT)};
+        http_reply r = {204, MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT), NULL};
         return r;
     }
     if (!cs->rt) {
         http_reply r = error_reply(405, "method_not_allowed", "%s is not allowed here", method);
         if (r.resp) MHD_add_response_header(r.resp, MHD_HTTP_HEADER_ALLOW, path_match->method);
+        return r;
+    }
+    if (!cs->rt->public && cs->rt->fn != route_metrics && !srv_ready(srv)) {
+        bool draining = srv_loaded(srv);
+        http_reply r = error_reply(503, draining ? "draining" : "loading", "%s",
+                                   draining ? "the server is shutting down; retry elsewhere"
+                                            : "the model is loading; retry later");
+        if (r.resp && draining)
+            MHD_add_response_header(r.resp, MHD_HTTP_HEADER_CONNECTION, "close");
         return r;
     }
     if (srv->api_key && !cs->rt->public && !key_ok(srv, c))
@@ -195,6 +227,34 @@ static http_reply check_headers(herd_server *srv, struct MHD_Connection *c, cons
 
 /* ---------------------------------------------------------------- MHD */
 
+void http_park(herd_server *srv, srv_park *p)
+{
+    MHD_suspend_connection(p->conn);
+    watch_park(srv, p);
+}
+
+static watch_conn *conn_watch(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The handler's answer: send it, or park the connection until it is ready. */
+static enum MHD_Result answer(herd_server *srv, struct MHD_Connection *c, http_reply r,
+                              conn_state *cs)
+{
+    cs->answered = true;
+    if (!r.wait) return send_reply(srv, c, r, cs->method, cs->url, cs);
+    cs->wait = r.wait;
+    r.wait->park.conn = c;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r.wait->park.fd = ci ? ci->connect_fd : -1;
+    http_park(srv, &r.wait->park);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -204,10 +264,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cs) {
         if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
         cs->t0 = herd_time();
+        cs->method = method;
+        cs->url = url;
+        cs->wc = conn_watch(c);
         *con_cls = cs;
+        srv_request_begin(srv);
         http_reply r = check_headers(srv, c, url, method, cs);
         if (!r.resp && !r.status) return MHD_YES;
+        watch_conn_receiving(srv, cs->wc, false);
         cs->answered = true;
+        return send_reply(srv, c, r, method, url, cs);
+    }
+    if (cs->wait) { /* resumed: the jobs are done, or the client left */
+        srv_wait *w = cs->wait;
+        http_reply r = w->park.gone ? (http_reply){0, NULL, NULL} : w->finish(w);
+        cs->wait = NULL;
+        w->free(w);
         return send_reply(srv, c, r, method, url, cs);
     }
     if (cs->answered) {
@@ -238,6 +310,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    watch_conn_receiving(srv, cs->wc, false);
     if (cs->too_big) {
         cs->answered = true;
         return send_reply(
@@ -247,18 +320,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     http_req req = {srv, c, ci ? ci->connect_fd : -1, cs->body ? cs->body : "", cs->len};
-    cs->answered = true;
-    return send_reply(srv, c, cs->rt->fn(&req), method, url, cs);
+    srv_running run = {.fd = req.fd};
+    watch_run_begin(srv, &run);
+    running = &run;
+    http_reply r = cs->rt->fn(&req);
+    running = NULL;
+    watch_run_end(srv, &run);
+    return answer(srv, c, r, cs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    herd_server *srv = cls;
     conn_state *cs = *con_cls;
     if (!cs) return;
+    if (cs->wait) cs->wait->free(cs->wait);  /* only when the daemon stops */
+    watch_conn_receiving(srv, cs->wc, true); /* the next request's deadline starts */
+    srv_request_end(srv);
     free(cs->body);
     free(cs);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    herd_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? watch_conn_open(srv, ci->connect_fd) : NULL;
+    } else {
+        watch_conn_close(srv, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -268,7 +364,21 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-    srv_log(srv, "http: %s", line);
+    if (!srv->mhd) /* starting: the reason goes into the error instead */
+        snprintf(srv->start_error, sizeof srv->start_error, "%s", line);
+    else
+        srv_log(srv, "http: %s", line);
+}
+
+/* Connections the process's file limit leaves room for (a few dozen
+ * descriptors stay for the model, logs and libmicrohttpd's own). */
+static unsigned conn_limit(int want)
+{
+    struct rlimit rl;
+    rlim_t cap =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20;
+    cap = cap > 128 ? cap - 64 : 64;
+    return (rlim_t)want < cap ? (unsigned)want : (unsigned)cap;
 }
 
 herd_status http_start(herd_server *srv)
@@ -276,8 +386,8 @@ herd_status http_start(herd_server *srv)
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->p.port)};
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)srv->p.port)};
     struct sockaddr *addr = (struct sockaddr *)&a4;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (inet_pton(AF_INET, srv->host, &a4.sin_addr) != 1) {
         if (inet_pton(AF_INET6, srv->host, &a6.sin6_addr) != 1)
             return herd_seterr(HERD_E_INVALID, "--host '%s' is not a numeric IPv4 or IPv6 address",
@@ -285,15 +395,19 @@ herd_status http_start(herd_server *srv)
         addr = (struct sockaddr *)&a6;
         flags |= MHD_USE_IPv6;
     }
+    unsigned per_ip = srv->p.conns_per_ip > 0 ? (unsigned)srv->p.conns_per_ip : 0;
     /* The logger goes first, so that it sees errors about the other options. */
-    srv->mhd = MHD_start_daemon(flags, (uint16_t)srv->p.port, NULL, NULL, on_request, srv,
-                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR,
-                                addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->p.timeout_s,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)srv->p.port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)srv->p.timeout_s, MHD_OPTION_CONNECTION_LIMIT, conn_limit(srv->p.max_conns),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)srv->p.http_threads, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_END);
     if (!srv->mhd)
-        return herd_seterr(HERD_E_IO, "cannot listen on %s port %d (in use, or not allowed)",
-                           srv->host, srv->p.port);
+        return herd_seterr(HERD_E_IO, "cannot listen on %s port %d: %s", srv->host, srv->p.port,
+                           srv->start_error[0] ? srv->start_error : "in use, or not allowed");
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : srv->p.port;
     return HERD_OK;
@@ -301,7 +415,8 @@ herd_status http_start(herd_server *srv)
 
 void http_quiesce(herd_server *srv)
 {
-    if (!srv->mhd) return;
+    if (!srv->mhd || srv->quiesced) return;
+    srv->quiesced = true;
     MHD_socket s = MHD_quiesce_daemon(srv->mhd);
     if (s != MHD_INVALID_SOCKET) close(s);
 }

@@ -4,10 +4,10 @@
  * A job is shared by the HTTP thread that submitted it and the scheduler;
  * each holds a reference, and whoever drops the last one frees it, so a
  * client that hangs up mid-step never frees memory the scheduler is using.
- * Everything a waiter reads is guarded by the scheduler's mutex; each job
- * has its own condition variable so that one token wakes one waiter. Waits
- * are bounded (the caller's slice) so that a waiter can look at its socket
- * between them.
+ * Everything a reader sees is guarded by the scheduler's mutex. Nobody
+ * blocks on a job: a request whose job has nothing new parks its connection
+ * with the watcher (watch.c), which sched_notify wakes after every step and
+ * every job that ends, and which asks sched_ready whether to resume it.
  */
 #include "server/sched_impl.h"
 #include "grammar/grammar.h"
@@ -32,13 +32,11 @@ srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen)
     j->gen = *gen;
     herd_grammar_retain(j->gen.grammar);
     j->refs = 1;
-    pthread_cond_init(&j->cv, NULL);
     return j;
 }
 
 static void job_free(srv_job *j)
 {
-    pthread_cond_destroy(&j->cv);
     free(j->prompt);
     free(j->prompt_lp);
     free(j->text);
@@ -72,7 +70,7 @@ void sched_cancel(srv_sched *s, srv_job *j)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* End a job (s->mu held): record why, wake its waiter. */
+/* End a job (s->mu held): record why, wake the watcher. */
 void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error)
 {
     j->finish = f;
@@ -80,8 +78,14 @@ void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error)
     j->t_end = herd_time();
     if (!j->prompt_done) j->t_prompt = j->t_end;
     if (error) snprintf(j->error, sizeof j->error, "%s", error);
-    metrics_job(s->metrics, j->n_cached, j->cancelled);
-    pthread_cond_broadcast(&j->cv);
+    metrics_job(s->metrics, j);
+    sched_notify(s);
+}
+
+void sched_notify(srv_sched *s)
+{
+    s->epoch++;
+    pthread_cond_broadcast(&s->news);
 }
 
 /* Append bytes to the job's text (s->mu held). */
@@ -127,32 +131,39 @@ static void deadline_in(struct timespec *ts, int ms)
     }
 }
 
-bool sched_wait_done(srv_sched *s, srv_job *j, int timeout_ms)
-{
-    struct timespec ts;
-    deadline_in(&ts, timeout_ms);
-    pthread_mutex_lock(&s->mu);
-    while (!j->done)
-        if (pthread_cond_timedwait(&j->cv, &s->mu, &ts)) break;
-    bool done = j->done;
-    pthread_mutex_unlock(&s->mu);
-    return done;
-}
-
 static bool has_news(const srv_job *j, const srv_cursor *c)
 {
     return j->text_len > c->text || j->n_lp > c->lp || (j->prompt_done && !c->prompt_seen) ||
            (j->done && !c->done_seen);
 }
 
-bool sched_poll(srv_sched *s, srv_job *j, srv_cursor *c, srv_news *n, int timeout_ms)
+bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c)
 {
-    memset(n, 0, sizeof *n);
+    bool ready = true;
+    pthread_mutex_lock(&s->mu);
+    if (c)
+        ready = has_news(jobs[0], c);
+    else
+        for (int i = 0; i < n && ready; i++) ready = jobs[i]->done;
+    pthread_mutex_unlock(&s->mu);
+    return ready;
+}
+
+void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms)
+{
     struct timespec ts;
     deadline_in(&ts, timeout_ms);
     pthread_mutex_lock(&s->mu);
-    while (!has_news(j, c))
-        if (pthread_cond_timedwait(&j->cv, &s->mu, &ts)) break;
+    while (s->epoch == *seen)
+        if (pthread_cond_timedwait(&s->news, &s->mu, &ts)) break;
+    *seen = s->epoch;
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool sched_poll(srv_sched *s, srv_job *j, srv_cursor *c, srv_news *n)
+{
+    memset(n, 0, sizeof *n);
+    pthread_mutex_lock(&s->mu);
     bool any = has_news(j, c);
     if (any) {
         n->len = j->text_len - c->text;

@@ -136,8 +136,29 @@ herd_status chat_render(herd_server *srv, const json_t *messages, const json_t *
                           .extra = extra,
                           .bos_token = srv->bos_text,
                           .eos_token = srv->eos_text,
-                          .add_generation_prompt = true};
+                          .add_generation_prompt = true,
+                          .cancel = http_cancel_flag()};
     return herd_chat_template_render(srv->tmpl, &in, out, len, raised);
+}
+
+/* A render stopped by its budget (500 naming the limit: the template is the
+ * server's, not the client's) or cancelled (503: the client left or the
+ * server stops). False when the failure was something else. */
+bool render_stopped(herd_server *srv, api_error *e)
+{
+    if (!srv->tmpl) return false; /* a built-in format: no Jinja render ran */
+    herd_chat_usage u;
+    herd_chat_last_usage(&u);
+    if (u.limit == HERD_CHAT_LIMIT_NONE) return false;
+    if (u.limit == HERD_CHAT_CANCELLED) {
+        api_fail(e, 503, NULL, "%s", "the request was cancelled (client gone, or shutting down)");
+        e->code = "cancelled";
+        return true;
+    }
+    api_fail(e, 500, "messages", "the chat template exceeded %s: %s", herd_chat_limit_name(u.limit),
+             herd_errmsg());
+    e->code = "template_limit_exceeded";
+    return true;
 }
 
 bool prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *extra,
@@ -149,6 +170,7 @@ bool prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *ex
     bool raised = false;
     herd_status st = chat_render(srv, messages, extra, &text, &len, &raised);
     if (st == HERD_E_NOMEM) return api_fail(e, 500, NULL, "out of memory");
+    if (st && render_stopped(srv, e)) return false;
     if (st)
         return api_fail(e, st == HERD_E_UNSUPPORTED ? 500 : 400, "messages",
                         "the chat template refused the messages: %s", herd_errmsg());

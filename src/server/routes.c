@@ -1,18 +1,17 @@
 /*
  * routes.c — the endpoints. Each takes a request (body complete) and returns
  * a reply; the generation endpoints turn their prompts into jobs, submit
- * them to the scheduler, and either wait (checking every 50 ms whether the
- * client is still there, and cancelling its jobs if not) or hand the job to
- * a streamed response (stream.c).
+ * them to the scheduler, and either return a wait (http.c parks the
+ * connection until every job is done; a client that leaves meanwhile has
+ * its jobs cancelled by the watcher) or hand the job to a streamed response
+ * (stream.c).
  */
 #include "model/model.h"
 #include "server/server_impl.h"
 
+#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* How long a waiting handler sleeps between looks at its client's socket. */
-#define WAIT_SLICE_MS 50
 
 static http_reply fail(int status, const char *param, const char *msg)
 {
@@ -21,9 +20,22 @@ static http_reply fail(int status, const char *param, const char *msg)
     return http_error(&e);
 }
 
+/* 200 when a request sent now would be taken; 503 while loading, while
+ * draining, and when every slot is busy and the queue is full, so that a
+ * balancer sends the request elsewhere. */
 http_reply route_health(http_req *r)
 {
-    return http_json(200, json_pack("{s:s}", "status", "ok"));
+    herd_server *s = r->srv;
+    herd_server_stats st;
+    herd_server_get_stats(s, &st);
+    bool full = st.slots_busy + st.queue_depth >= st.n_slots + s->p.queue_max;
+    const char *status = !srv_loaded(s) ? "loading" : !st.ready ? "draining" : full ? "busy" : "ok";
+    json_t *j =
+        json_pack("{s:s,s:i,s:i,s:i}", "status", status, "slots_idle", st.n_slots - st.slots_busy,
+                  "slots_processing", st.slots_busy, "queue_depth", st.queue_depth);
+    http_reply rep = http_json(strcmp(status, "ok") ? 503 : 200, j);
+    if (rep.resp && rep.status == 503) MHD_add_response_header(rep.resp, "Retry-After", "1");
+    return rep;
 }
 
 http_reply route_models(http_req *r)
@@ -116,7 +128,7 @@ http_reply route_detokenize(http_req *r)
     if (!o) return http_error(&e);
     size_t n = json_array_size(toks);
     int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    http_reply rep = {0, NULL};
+    http_reply rep = {0, NULL, NULL};
     if (!json_is_array(toks)) rep = fail(400, "tokens", "'tokens' must be an array of token ids");
     for (size_t i = 0; ids && !rep.status && i < n; i++) {
         json_t *v = json_array_get(toks, i);
@@ -151,7 +163,7 @@ http_reply route_apply_template(http_req *r)
     if (!ok)
         rep = http_error(&e);
     else if (chat_render(r->srv, req.messages, req.extra, &text, &len, &raised))
-        rep = fail(400, "messages", herd_errmsg());
+        rep = render_stopped(r->srv, &e) ? http_error(&e) : fail(400, "messages", herd_errmsg());
     else
         rep = http_json(200, json_pack("{s:o}", "prompt", reply_string(text, len)));
     free(text);
@@ -161,19 +173,7 @@ http_reply route_apply_template(http_req *r)
 
 /* ---------------------------------------------------------------- generation */
 
-/* Wait for every job; false if the client left (the jobs are cancelled). */
-static bool wait_jobs(http_req *r, srv_job **jobs, int n)
-{
-    for (int i = 0; i < n; i++)
-        while (!sched_wait_done(r->srv->sched, jobs[i], WAIT_SLICE_MS))
-            if (http_client_gone(r->fd)) {
-                for (int k = 0; k < n; k++) sched_cancel(r->srv->sched, jobs[k]);
-                return false;
-            }
-    return true;
-}
-
-static http_reply finished(http_req *r, const reply_ctx *rc, srv_job **jobs, int n, char **echo)
+static http_reply finished(const reply_ctx *rc, srv_job **jobs, int n, char **echo)
 {
     for (int i = 0; i < n; i++)
         if (jobs[i]->finish == SRV_FINISH_ERROR) {
@@ -183,13 +183,68 @@ static http_reply finished(http_req *r, const reply_ctx *rc, srv_job **jobs, int
     return http_json(200, reply_full(rc, jobs, n, echo));
 }
 
+/* A non-streamed request waiting for its jobs (parked by http.c). */
+typedef struct pending {
+    srv_wait w; /* first: the wait is the pending */
+    herd_server *srv;
+    srv_job **jobs;
+    char **echo;
+    int n;
+    reply_ctx rc;
+    api_request req;
+    srv_prompt *p;
+} pending;
+
+static http_reply pending_finish(srv_wait *w)
+{
+    pending *pd = (pending *)w;
+    return finished(&pd->rc, pd->jobs, pd->n, pd->echo);
+}
+
+static void pending_free(srv_wait *w)
+{
+    pending *pd = (pending *)w;
+    for (int i = 0; i < pd->n; i++) {
+        sched_cancel(pd->srv->sched, pd->jobs[i]); /* a no-op once done */
+        sched_release(pd->srv->sched, pd->jobs[i]);
+        prompt_free(&pd->p[i]);
+    }
+    free(pd->jobs);
+    free(pd->echo);
+    free(pd->p);
+    api_request_free(&pd->req);
+    free(pd);
+}
+
+/* Hand the submitted jobs to a wait; takes over everything. */
+static http_reply wait_for_jobs(herd_server *s, api_request *req, srv_prompt *p, srv_job **jobs,
+                                char **echo, int n, const reply_ctx *rc)
+{
+    pending *pd = calloc(1, sizeof *pd);
+    if (!pd) {
+        for (int i = 0; i < n; i++) sched_cancel(s->sched, jobs[i]);
+        return fail(500, NULL, "out of memory");
+    }
+    *pd = (pending){.w = {.finish = pending_finish, .free = pending_free},
+                    .srv = s,
+                    .jobs = jobs,
+                    .echo = echo,
+                    .n = n,
+                    .rc = *rc,
+                    .req = *req,
+                    .p = p};
+    pd->w.park.jobs = jobs;
+    pd->w.park.n_jobs = n;
+    return (http_reply){0, NULL, &pd->w};
+}
+
 /* Submit the prompts as jobs; stream or wait. Takes over req and prompts. */
 static http_reply run(http_req *r, api_request *req, srv_prompt *p, int n)
 {
     herd_server *s = r->srv;
     srv_job **jobs = calloc((size_t)n, sizeof *jobs);
     char **echo = calloc((size_t)n, sizeof *echo);
-    http_reply rep = {0, NULL};
+    http_reply rep = {0, NULL, NULL};
     reply_ctx rc;
     reply_ctx_init(&rc, s, req->kind);
     int made = 0;
@@ -213,8 +268,10 @@ static http_reply run(http_req *r, api_request *req, srv_prompt *p, int n)
         rep = stream_start(r, req, jobs[0], echo[0], &rc);
         jobs[0] = NULL;
         if (echo[0]) p[0].text = echo[0] = NULL;
-    } else if (wait_jobs(r, jobs, n))
-        rep = finished(r, &rc, jobs, n, echo);
+    } else {
+        rep = wait_for_jobs(s, req, p, jobs, echo, n, &rc);
+        if (rep.wait) return rep; /* the wait owns the rest */
+    }
     for (int i = 0; i < made; i++) sched_release(s->sched, jobs[i]);
     free(jobs);
     free(echo);

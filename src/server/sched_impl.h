@@ -48,6 +48,8 @@ struct srv_sched {
     slot *slots;
     pthread_mutex_t mu;
     pthread_cond_t work; /* new job, cancellation, pause change, closing */
+    pthread_cond_t news; /* some job has news (the watcher waits on it) */
+    uint64_t epoch;      /* counts the news broadcasts */
     srv_job *qhead, *qtail;
     int n_queued;
     bool closing, paused, started;
@@ -67,6 +69,9 @@ void job_unref(srv_job *j);
 void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error);
 bool job_append(srv_job *j, const char *p, size_t n);
 bool job_push_lp(srv_job *j, const srv_lp *lp);
+
+/* Tell the watcher that some job has news (s->mu held). */
+void sched_notify(srv_sched *s);
 
 /* scheduler.c: end and unlink the queued jobs marked cancelled (s->mu held). */
 void queue_drop_cancelled(srv_sched *s);

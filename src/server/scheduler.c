@@ -11,8 +11,8 @@
  *   3. (unlocked) herd_decode the batch; for every slot whose logits came
  *                 out, compute log-probabilities, sample, cut stop strings
  *                 (token.c) — into the slot's private staging area;
- *   4. (locked)   publish the staged output to the jobs, wake their waiters,
- *                 free the slots whose jobs finished.
+ *   4. (locked)   publish the staged output to the jobs, free the slots whose
+ *                 jobs finished, wake the watcher (sched_notify).
  *
  * The decode runs unlocked so that HTTP threads can queue, cancel and read
  * while the model works; slots are touched only by this thread, so step 3
@@ -276,8 +276,7 @@ static void publish_slot(srv_sched *s, slot *sl, double now)
     if (sl->st_finish != SRV_FINISH_NONE) {
         job_finish(s, j, sl->st_finish, ok ? NULL : "out of memory");
         slot_release(s, sl);
-    } else if (sl->st_len || sl->st_has_lp || sl->st_prompt_done)
-        pthread_cond_broadcast(&j->cv);
+    }
 }
 
 /* A failed decode ends every job that had tokens in the batch. */
@@ -333,6 +332,7 @@ static void step(srv_sched *s)
     double now = herd_time();
     for (int i = 0; i < s->n_slots; i++)
         if (s->slots[i].job) publish_slot(s, &s->slots[i], now);
+    sched_notify(s);
 }
 
 static void *sched_main(void *arg)
@@ -393,6 +393,7 @@ herd_status sched_start(const srv_sched_params *p, srv_sched **out)
     s->n_vocab = herd_n_vocab(p->model);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->news, NULL);
     herd_ctx_params cp = herd_ctx_default_params();
     cp.n_ctx = p->n_ctx;
     /* one token of every slot must fit a step */
@@ -466,6 +467,7 @@ void sched_free(srv_sched *s)
     herd_gvocab_free(s->gvocab);
     herd_ctx_free(s->ctx);
     pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->news);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

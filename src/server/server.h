@@ -4,8 +4,9 @@
  *
  * The story of a request:
  *
- *   http.c       libmicrohttpd accepts the connection (one thread per
- *                connection), checks the route, the method, the API key and
+ *   http.c       libmicrohttpd accepts the connection (a few threads poll
+ *                every connection with epoll; an idle socket holds no
+ *                thread), checks the route, the method, the API key and
  *                the body size (413 past the limit), answers CORS preflights,
  *                and hands the body to the route's handler (routes.c).
  *   api.c        turns the JSON body into a request struct, checking every
@@ -32,14 +33,21 @@
  *   metrics.c    counters and gauges, printed as Prometheus text.
  *   server.c     start and stop, in that order and its reverse.
  *
- * Waiting threads never block blindly: while a handler or a stream reader
- * waits for tokens it wakes every few tens of milliseconds to peek at its
- * socket, and a client that went away cancels its job, which frees the slot
- * at the next step.
+ *   watch.c      one thread that watches what the polling threads must not
+ *                wait for: a request waiting for its jobs suspends its
+ *                connection and is parked; the watcher resumes it when the
+ *                jobs have news, cancels the jobs of a client that went away
+ *                (which frees the slot at the next step), and cuts
+ *                connections that take too long to send a request.
+ *
+ * No polling thread ever blocks on a generation, so /health is answered
+ * while every slot is busy and a thousand idle sockets are open.
  *
  * Shutdown (herd_server_stop): new connections are refused, every job still
- * queued or running ends with an error, libmicrohttpd's threads are joined,
- * then the scheduler's; everything is freed.
+ * queued or running ends with an error, parked connections are resumed to
+ * say so, libmicrohttpd's threads are joined, then the watcher's and the
+ * scheduler's; everything is freed. herd_server_drain before it lets the
+ * running requests finish first.
  */
 #ifndef HERD_SERVER_H
 #define HERD_SERVER_H
@@ -52,7 +60,11 @@ typedef struct herd_server herd_server;
 typedef void (*herd_server_log_fn)(void *ud, const char *line);
 
 typedef struct herd_server_params {
-    herd_model *model;         /* loaded by the caller; must outlive the server */
+    herd_model *model; /* loaded by the caller; must outlive the server. NULL:
+                          the server loads model_path itself after it starts
+                          listening (/health says 503 until it is ready) */
+    const char *model_path;
+    herd_model_params model_params;
     const char *model_id;      /* what /v1/models and responses call it */
     const char *host;          /* numeric IPv4/IPv6 address; NULL = 127.0.0.1 */
     int port;                  /* 0 = any free port (herd_server_port tells) */
@@ -64,7 +76,13 @@ typedef struct herd_server_params {
     size_t body_max;           /* request body limit in bytes (413 past it); 0 = 8 MiB */
     const char *api_key;       /* NULL or "": no authentication */
     const char *cors_origin;   /* NULL: no CORS headers at all */
-    int timeout_s;             /* idle connection timeout; 0 = 600 */
+    int timeout_s;             /* a connection silent this long is closed; 0 = 600 */
+    int request_timeout_s;     /* a connection must deliver a whole request (headers and
+                                  body) this long after it opens or its last answer ends;
+                                  0 = 10. Never applies while a request is answered. */
+    int max_conns;             /* connections open at once; 0 = 4096 (capped by the fd limit) */
+    int conns_per_ip;          /* connections from one address; 0 = 64, < 0 = no limit */
+    int http_threads;          /* threads polling the connections; 0 = 4 */
     const char *chat_template; /* a built-in format name or Jinja source; NULL = the model's */
     herd_server_log_fn log;    /* NULL: silent */
     void *log_ud;
@@ -76,6 +94,15 @@ herd_server_params herd_server_default_params(void);
 /* Start listening and scheduling; on success the server runs in threads of
  * its own until herd_server_stop. */
 herd_status herd_server_start(const herd_server_params *params, herd_server **out);
+/* Wait until the model is loaded and the server ready: the load's status
+ * (the server keeps answering 503 after a failed load; stop it). */
+herd_status herd_server_wait_ready(herd_server *s);
+/* Without waiting: has loading ended (true), and how (*status)? */
+bool herd_server_load_done(herd_server *s, herd_status *status);
+/* Graceful drain: stop accepting connections, answer 503 to new requests,
+ * let the running ones finish for at most timeout_s seconds. True when
+ * every request finished in time. herd_server_stop comes after. */
+bool herd_server_drain(herd_server *s, double timeout_s);
 /* The port the server listens on (useful with port 0). */
 int herd_server_port(const herd_server *s);
 /* Stop, join every thread and free everything (NULL is fine). */
@@ -92,6 +119,11 @@ typedef struct herd_server_stats {
     uint64_t generated_tokens;
     uint64_t decode_steps;
     double decode_seconds; /* time spent in herd_decode */
+    uint64_t prefix_hits;  /* jobs that took at least half their prompt from a cache */
+    int conns_open;        /* HTTP connections open */
+    int requests_active;   /* requests not yet answered in full */
+    uint64_t conns_cut;    /* connections cut for sending their request too slowly */
+    bool ready;            /* loaded and not draining */
 } herd_server_stats;
 
 void herd_server_get_stats(herd_server *s, herd_server_stats *out);

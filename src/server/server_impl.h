@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct MHD_Connection;
 struct MHD_Response;
@@ -76,7 +77,6 @@ typedef struct srv_job {
     int n_gen;    /* tokens generated (not counting end-of-generation) */
     double t_submit, t_start, t_prompt, t_end;
     /* bookkeeping (scheduler mutex) */
-    pthread_cond_t cv;
     int refs;
     struct srv_job *next;
 } srv_job;
@@ -124,11 +124,14 @@ srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen);
 sched_result sched_submit(srv_sched *s, srv_job *const *jobs, int n);
 void sched_cancel(srv_sched *s, srv_job *job);
 void sched_release(srv_sched *s, srv_job *job);
-/* Wait at most timeout_ms for the job to finish; true if it has. */
-bool sched_wait_done(srv_sched *s, srv_job *job, int timeout_ms);
-/* Wait at most timeout_ms for news past the cursor; copy it and advance.
+/* Without waiting: with a cursor, has jobs[0] news past it; without, is
+ * every job done? */
+bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c);
+/* Wait at most timeout_ms for news of any job since *seen (an epoch). */
+void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms);
+/* Copy the news past the cursor, if any, and advance it (never waits).
  * False if there was none. */
-bool sched_poll(srv_sched *s, srv_job *job, srv_cursor *cur, srv_news *news, int timeout_ms);
+bool sched_poll(srv_sched *s, srv_job *job, srv_cursor *cur, srv_news *news);
 void srv_news_free(srv_news *n);
 void sched_pause(srv_sched *s, bool paused);
 void sched_stats(srv_sched *s, herd_server_stats *out);
@@ -143,13 +146,23 @@ size_t utf8_partial_tail(const char *s, size_t n);
 
 /* ---------------------------------------------------------------- metrics.c */
 
+/* A latency histogram: cumulative counts per upper bound, as Prometheus
+ * wants them (the last bucket is +Inf). */
+#define SRV_HIST_BUCKETS 12
+typedef struct srv_hist {
+    uint64_t le[SRV_HIST_BUCKETS], count;
+    double sum;
+} srv_hist;
+
 struct srv_metrics {
     pthread_mutex_t mu;
     double t_start;
-    uint64_t requests, requests_failed, jobs_done, jobs_cancelled;
+    uint64_t requests, requests_failed, jobs_done, jobs_cancelled, prefix_hits;
     uint64_t prompt_tokens, cached_tokens, generated_tokens, decode_steps;
     double decode_seconds, prompt_seconds, generation_seconds;
     uint64_t status[6]; /* responses by class: 1xx..5xx ([0] unused) */
+    srv_hist ttft;      /* submit to first generated token, seconds */
+    srv_hist tpot;      /* time per generated token after the first, seconds */
 };
 
 void metrics_init(srv_metrics *m);
@@ -157,7 +170,8 @@ void metrics_destroy(srv_metrics *m);
 void metrics_response(srv_metrics *m, int status);
 /* One decode step: prompt and generated tokens in it, its duration. */
 void metrics_step(srv_metrics *m, int n_prompt, int n_gen, double seconds);
-void metrics_job(srv_metrics *m, int n_cached, bool cancelled);
+/* A finished job: cache reuse, cancellation, its latencies. */
+void metrics_job(srv_metrics *m, const srv_job *j);
 /* Prometheus text exposition (malloc'ed). */
 char *metrics_render(srv_metrics *m, const herd_server_stats *st);
 
@@ -289,6 +303,9 @@ bool prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
  * *raised: the template called raise_exception(). */
 herd_status chat_render(herd_server *srv, const json_t *messages, const json_t *extra, char **out,
                         size_t *len, bool *raised);
+/* After a failed chat_render: was it the render's budget or its cancel
+ * flag? Then e says so (500 naming the limit, or 503). */
+bool render_stopped(herd_server *srv, api_error *e);
 herd_status chat_setup(herd_server *srv, const char *override);
 void chat_teardown(herd_server *srv);
 
@@ -303,10 +320,37 @@ typedef struct http_req {
     size_t len;
 } http_req;
 
-/* A handler's answer: a status and a response (JSON or a stream). */
+/* A connection suspended until its jobs have news (watch.c). The node
+ * lives in the waiting request's own state. */
+typedef struct srv_park {
+    struct MHD_Connection *conn;
+    int fd;
+    srv_job *const *jobs;
+    int n_jobs;
+    const srv_cursor *cur; /* NULL: wake when every job is done; else when jobs[0]
+                              has news past the cursor */
+    bool gone;             /* the client went away (its jobs were cancelled) */
+    double checked;        /* when its socket was last looked at */
+    struct srv_park *next;
+} srv_park;
+
+struct http_reply;
+
+/* An answer that must wait for jobs: the handler returns it, http.c parks
+ * the connection, and once the jobs are ready calls finish (unless the
+ * client left), then free when the request is over. */
+typedef struct srv_wait {
+    srv_park park;
+    struct http_reply (*finish)(struct srv_wait *w);
+    void (*free)(struct srv_wait *w);
+} srv_wait;
+
+/* A handler's answer: a status and a response (JSON or a stream), or a
+ * wait. */
 typedef struct http_reply {
     int status;
     struct MHD_Response *resp;
+    srv_wait *wait;
 } http_reply;
 
 http_reply http_json(int status, json_t *j); /* steals j */
@@ -314,6 +358,9 @@ http_reply http_error(const api_error *e);
 http_reply http_text(int status, const char *type, char *text); /* steals text */
 /* Has the client closed its end? */
 bool http_client_gone(int fd);
+/* The cancel flag of the handler this thread runs (NULL outside one): set
+ * when its client leaves or the server stops. */
+const atomic_bool *http_cancel_flag(void);
 
 http_reply route_health(http_req *r);
 http_reply route_models(http_req *r);
@@ -329,9 +376,52 @@ http_reply route_metrics(http_req *r);
 http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
                         const reply_ctx *rc);
 
+/* Suspend the connection of p (from a request handler or a content reader)
+ * until its jobs are ready; p->conn and p->fd are set by the caller. */
+void http_park(herd_server *srv, srv_park *p);
+
 herd_status http_start(herd_server *srv);
 void http_quiesce(herd_server *srv);
 void http_stop(herd_server *srv);
+
+/* ------------------------------------------------------------------ watch.c */
+
+/* One open connection, as the watcher sees it (libmicrohttpd's socket
+ * context). */
+typedef struct watch_conn {
+    int fd;
+    double since;   /* when it started waiting for its current request */
+    bool receiving; /* no complete request yet: the deadline runs */
+    bool cut;
+    struct watch_conn *prev, *next;
+} watch_conn;
+
+typedef struct srv_watch srv_watch;
+
+/* A handler running in a polling thread (a template render may take a
+ * while): the watcher sets cancel when its client leaves or the server
+ * stops. */
+typedef struct srv_running {
+    int fd;
+    atomic_bool cancel;
+    double checked;
+    struct srv_running *prev, *next;
+} srv_running;
+
+herd_status watch_start(herd_server *srv);
+/* Resume every parked connection and park none from now on (the jobs must
+ * be over: the scheduler closed). */
+void watch_release_all(herd_server *srv);
+void watch_stop(herd_server *srv);
+watch_conn *watch_conn_open(herd_server *srv, int fd);
+void watch_conn_close(herd_server *srv, watch_conn *c);
+/* The request is complete (receiving = false) or answered (true again). */
+void watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving);
+/* Park a connection already suspended. */
+void watch_park(herd_server *srv, srv_park *p);
+void watch_stats(herd_server *srv, herd_server_stats *out);
+void watch_run_begin(herd_server *srv, srv_running *r);
+void watch_run_end(herd_server *srv, srv_running *r);
 
 /* ---------------------------------------------------------------- server.c */
 
@@ -352,7 +442,28 @@ struct herd_server {
     struct MHD_Daemon *mhd;
     int port;
     long created;
+    srv_watch *watch;
+    bool quiesced;
+    char start_error[512]; /* libmicrohttpd's complaint while starting */
+    /* life (server.c): ready once loaded, not ready again while draining */
+    pthread_mutex_t life_mu;
+    pthread_cond_t life_cv;
+    pthread_t loader;
+    bool loader_started, owns_model;
+    int loaded;   /* atomic: the model, chat format and scheduler are set up */
+    int draining; /* atomic: answer 503 to new requests */
+    bool load_done;
+    herd_status load_status;
+    char load_error[512];
+    int requests_active; /* under life_mu */
 };
+
+/* Loaded (srv->sched and the chat format may be used)? Ready for new
+ * generation requests (loaded and not draining)? */
+bool srv_loaded(herd_server *srv);
+bool srv_ready(herd_server *srv);
+void srv_request_begin(herd_server *srv);
+void srv_request_end(herd_server *srv);
 
 void srv_log(herd_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -7,20 +7,19 @@
  * then `data: [DONE]\n\n`. An error after the headers went out (the server
  * shutting down) is sent as `data: {"error": ...}` before [DONE].
  *
- * libmicrohttpd calls reader() from the connection's thread whenever it can
- * send more; reader() blocks until the job has news, waking every 50 ms to
- * see whether the client is still there. When it is not, the job is
- * cancelled at once (its slot is free at the scheduler's next step) and the
- * connection is dropped; stream_free() runs when libmicrohttpd lets go of
- * the response, whatever the reason.
+ * libmicrohttpd calls reader() from a polling thread whenever it can send
+ * more; reader() never blocks: with nothing to send it suspends the
+ * connection and parks it with the watcher (watch.c), which resumes it when
+ * the job has news, or cancels the job when the client has gone (its slot
+ * is free at the scheduler's next step) and the connection is dropped.
+ * stream_free() runs when libmicrohttpd lets go of the response, whatever
+ * the reason.
  */
 #include "server/server_impl.h"
 
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define STREAM_SLICE_MS 50
 
 typedef enum { PH_START, PH_RUN, PH_USAGE, PH_DONE, PH_END } phase;
 
@@ -30,7 +29,7 @@ typedef struct stream {
     api_request req;
     reply_ctx rc;
     char *echo;
-    int fd;
+    srv_park park; /* while waiting for news */
     srv_cursor cur;
     size_t sent; /* bytes of text sent (text_offset of the next token) */
     phase ph;
@@ -120,14 +119,16 @@ static bool put_final(stream *st)
     return put_event(st, c);
 }
 
-/* Turn news into events; false when the client left. */
-static bool run_step(stream *st)
+/* Turn news into events; without news, park until there is some. False
+ * when the client left. */
+static bool run_step(stream *st, bool *parked)
 {
     srv_news n;
-    if (!sched_poll(st->srv->sched, st->job, &st->cur, &n, STREAM_SLICE_MS)) {
-        if (!http_client_gone(st->fd)) return true;
-        sched_cancel(st->srv->sched, st->job);
-        return false;
+    if (st->park.gone) return false; /* the watcher cancelled the job */
+    if (!sched_poll(st->srv->sched, st->job, &st->cur, &n)) {
+        http_park(st->srv, &st->park);
+        *parked = true;
+        return true;
     }
     bool ok = true;
     if (n.prompt_done && st->echo) ok = put_echo(st);
@@ -145,11 +146,12 @@ static bool run_step(stream *st)
     return ok;
 }
 
-/* Fill the buffer with the next events; false at the end or on failure. */
-static bool refill(stream *st)
+/* Fill the buffer with the next events (nothing when *parked); false at
+ * the end or on failure. */
+static bool refill(stream *st, bool *parked)
 {
     st->len = st->off = 0;
-    while (st->len == 0) {
+    while (st->len == 0 && !*parked) {
         switch (st->ph) {
         case PH_START:
             st->ph = PH_RUN;
@@ -158,7 +160,7 @@ static bool refill(stream *st)
                 return false;
             break;
         case PH_RUN:
-            if (!run_step(st)) return false;
+            if (!run_step(st, parked)) return false;
             break;
         case PH_USAGE:
             st->ph = PH_DONE;
@@ -178,9 +180,11 @@ static bool refill(stream *st)
 static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     stream *st = cls;
-    if (st->off == st->len && !refill(st))
+    bool parked = false;
+    if (st->off == st->len && !refill(st, &parked))
         return st->ph == PH_END ? MHD_CONTENT_READER_END_OF_STREAM
                                 : MHD_CONTENT_READER_END_WITH_ERROR;
+    if (parked) return 0; /* called again once resumed */
     size_t n = st->len - st->off < max ? st->len - st->off : max;
     memcpy(out, st->buf + st->off, n);
     st->off += n;
@@ -202,7 +206,7 @@ http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_
                         const reply_ctx *rc)
 {
     stream *st = calloc(1, sizeof *st);
-    http_reply rep = {500, NULL};
+    http_reply rep = {500, NULL, NULL};
     if (!st) {
         sched_cancel(r->srv->sched, job);
         sched_release(r->srv->sched, job);
@@ -215,7 +219,8 @@ http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_
     memset(req, 0, sizeof *req); /* the stream owns its JSON now */
     st->rc = *rc;
     st->echo = echo_text;
-    st->fd = r->fd;
+    st->park =
+        (srv_park){.conn = r->conn, .fd = r->fd, .jobs = &st->job, .n_jobs = 1, .cur = &st->cur};
     rep.resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, st, stream_free);
     if (!rep.resp) {
