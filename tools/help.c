@@ -79,11 +79,12 @@ static const usage_entry usages[] = {
               "  -r N                   repetitions (default 5)\n"
               "  --json                 llama-bench's JSON fields\n" MODEL_OPTS},
     {"synth",
-     "usage: herd synth --shape SHAPE --type TYPE -o FILE [--vocab GGUF] [--seed N] [-t N]\n"
+     "usage: herd synth [--arch ARCH] --shape SHAPE [--type TYPE] -o FILE [--vocab GGUF] [--seed N]\n"
      "Write a random-weight model of a real shape (herd synth with no option lists the\n"
      "shapes and types). Progress goes to stderr when it is a terminal.\n\n"
-     "  --shape SHAPE          e.g. tinyllama-1.1b, llama2-7b, phi-2\n"
-     "  --type TYPE            f32, f16, q8_0, q4_0, q4_k_m, …\n"
+     "  --shape SHAPE          e.g. tinyllama-1.1b, llama3.1-8b, qwen2.5-7b, gemma3-4b, or tiny\n"
+     "  --arch ARCH            the architecture, for a shape several have (tiny, tiny-…)\n"
+     "  --type TYPE            f32 (default), f16, q8_0, q4_0, q4_k_m, …\n"
      "  -o, --out FILE         the output file\n"
      "  --vocab GGUF           take the vocabulary from this file\n"
      "  --seed N               random seed (default 42)\n"
