@@ -64,7 +64,7 @@ typedef struct herd_model_params {
                       slower: see GGUF_READ in src/gguf/gguf.h) */
     bool vocab_only; /* load the vocabulary and the file's facts only (as
                         llama.cpp's vocab_only): for tokenizing, and for files
-                        that hold no tensors (../shared/vocab); such a model
+                        that hold no tensors (vocabulary-only files); such a model
                         cannot make a context */
 } herd_model_params;
 

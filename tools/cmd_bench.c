@@ -7,7 +7,7 @@
  * One warm-up run, then -r repetitions (src/eval/bench.c, which `herd
  * compare` measures with too); tokens/s as mean ± sample standard deviation,
  * and the median. The table and the JSON fields are llama-bench's (plus
- * "test", as ../shared/oracle prints it), so results line up. On a terminal,
+ * "test", as the llama.cpp oracle prints it), so results line up. On a terminal,
  * stderr shows which run is going.
  */
 #include "cli.h"

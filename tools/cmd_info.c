@@ -12,7 +12,7 @@ static void print_size(const char *label, uint64_t bytes)
     printf("%-16s %.2f MiB\n", label, (double)bytes / (1024.0 * 1024.0));
 }
 
-/* A file with no tensors (../shared/vocab): what the vocabulary is. */
+/* A file with no tensors (a vocabulary-only GGUF): what the vocabulary is. */
 static void vocab_info(const herd_model_info *in)
 {
     printf("%-16s %s\n", "contents", "vocabulary only (no weights)");

@@ -1,7 +1,7 @@
 /*
  * herd.c — the herd program: one binary, one subcommand per job. The
  * subcommands parse arguments, call libherd and print; the library holds the
- * logic (../shared/DESIGN.md, decision 2).
+ * logic (DESIGN.md, decision 2).
  */
 #include "cli.h"
 #include "tensor/tensor.h"

@@ -7,7 +7,7 @@
  * the data cannot drift from the binary. Each model entry is a set of facts;
  * a fact is a JSON object with a "value" and a "source":
  *
- *   seed:LINE     a line of ../shared/seed/landscape.txt, with a "quote" that
+ *   seed:LINE     a line of the landscape document (seed/landscape.txt), with a "quote" that
  *                 must appear on that line (herd_catalog_verify checks it);
  *   gguf:KEY      the GGUF metadata key a model file carries the value in;
  *   https://...   a model card, paper or licence page, for what the seed lacks

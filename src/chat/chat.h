@@ -78,7 +78,7 @@ void herd_chat_template_free(herd_chat_template *t);
  *                         and of printing one: a namespace that contains
  *                         itself is refused when printed.
  *
- * Measured on the 795 template cases of ../shared/chat (test_chat_template
+ * Measured on the 795 template cases of the real models' templates (test_chat_template
  * prints the figures and checks the 100x margins): the most any case needs is
  * 798 steps, 2,980 output bytes and depth 8. The limits are 1,250x, 1,400x
  * and 125x that, and low enough that a hostile template stops within a second

@@ -2,7 +2,7 @@
  * arch.c — the architecture table: what each general.architecture uses.
  *
  * The forward pass reads a row of this table instead of branching on the
- * architecture's name, so a new family is a new row (../shared/DESIGN.md,
+ * architecture's name, so a new family is a new row (DESIGN.md,
  * decision 1). What varies within one architecture (biases, a second norm,
  * per-head q/k norms, experts, a sliding window, a head size of its own, a
  * tied output) is read from the file: the loader binds the tensors that are

@@ -1,7 +1,7 @@
 /*
  * attention.c — scaled dot-product attention over the KV cache, computed the
  * way ggml's CPU flash attention computes it, so that logits match llama.cpp's
- * (../shared/models/tiny/README.md, Numerics):
+ * (ggml's CPU backend):
  *
  *   batches of fewer than 64 tokens (every decode step, short prompts) take
  *   ggml's vector path: Q rounded to F16, Q·K with ggml_vec_dot_f16, an online

@@ -5,7 +5,7 @@
  *
  * Everything is allocated here, once, from sizes that herd_estimate_memory()
  * computes with the same functions, so `herd info`'s estimate is what a
- * context really takes (../shared/DESIGN.md, decision 4).
+ * context really takes (DESIGN.md, decision 4).
  */
 #include "model/model.h"
 

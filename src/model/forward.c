@@ -17,7 +17,7 @@
  * and the logits are (norm(x) * output_norm) · output (+ bias) for the rows
  * that want them. Every matrix product goes through herd_matmul, so a prompt is
  * one matrix-matrix product per weight. The elementwise steps follow ggml's
- * order of operations (../shared/models/tiny/README.md, Numerics).
+ * order of operations, as llama.cpp's CPU backend computes them.
  */
 #include "model/model.h"
 #include "util/pool.h"

@@ -10,7 +10,7 @@
  * and scratch buffers sized once for the largest batch.
  *
  * The forward pass (forward.c) is one transformer block driven by the
- * architecture row (arch.c, ../shared/DESIGN.md decision 1).
+ * architecture row (arch.c, DESIGN.md decision 1).
  */
 #ifndef HERD_MODEL_H
 #define HERD_MODEL_H

@@ -1,7 +1,7 @@
 /*
  * api.c — OpenAI request bodies → api_request.
  *
- * The rules (../shared/NOTES.md, issue 7): a field herd does not know is
+ * The rules (as OpenAI-compatible servers do): a field herd does not know is
  * ignored, because clients send extras (user, metadata, ...); a field it
  * knows must have the right type and a possible value, else the request is a
  * 400 naming the field, in OpenAI's error shape. JSON null means "default",

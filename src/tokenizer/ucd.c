@@ -22,7 +22,7 @@
  * code point PCRE2 calls unassigned takes its class from there. (A PCRE2 on
  * Unicode 16 or later would know characters llama.cpp calls unassigned.)
  * With that, all 1,114,112 code points get the flags llama.cpp's own tables
- * (unicode-data.cpp of ../shared/oracle's llama.cpp) give them: checked once,
+ * (llama.cpp's unicode-data.cpp) give them: checked once,
  * code point by code point.
  */
 #include "tokenizer/pretok.h"

@@ -292,7 +292,7 @@ static int32_t find_z(const herd_vocab *v, const char *text)
 
 /* The first text of the list the vocabulary has, or -1. llama.cpp takes the
  * first in its hash map's order; list order gives the same answers on the
- * vocabularies in ../shared (<|end|> over <|endoftext|> for Phi-3, <|im_end|>
+ * real vocabularies (<|end|> over <|endoftext|> for Phi-3, <|im_end|>
  * for Qwen2, <|eot_id|> for Llama 3) and does not depend on a hash. */
 static int32_t first_of(const herd_vocab *v, const char *const *texts)
 {
