@@ -269,13 +269,24 @@ bool herd_amx_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows
                      int64_t n_tok, float *y, void *work, int n_threads);
 extern bool herd_amx_enabled; /* set by herd_kernels_install_simd */
 
+/* AVX-512 VNNI without AMX (kernels_avx512_mm.c): batched products for
+ * Q4_0, Q8_0, Q4_K, Q5_K and Q6_K with 16 weight rows per vector, used by
+ * matmul for prompts (where AMX does not take them) once
+ * herd_kernels_install_simd set herd_mm512_enabled. Same contract as the
+ * AMX functions above. */
+bool herd_mm512_supports(uint32_t wtype, int64_t n_in);
+size_t herd_mm512_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok);
+bool herd_mm512_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
+                       int64_t n_tok, float *y, void *work, int n_threads);
+extern bool herd_mm512_enabled;
+
 /* Per-ISA installers, called by herd_kernels_install_simd after checking the
  * CPU (kernels_avx2.c, kernels_avx512.c). HERD_SIMD=avx2 in the environment
  * stops at AVX2 even on an AVX-512 CPU (tests use it). */
 void herd_kernels_install_avx2(herd_type_traits *traits);
 void herd_kernels_install_avx2_k(herd_type_traits *traits); /* kernels_avx2_k.c */
 void herd_kernels_install_avx512(herd_type_traits *traits);
-void herd_kernels_install_avx512_k(herd_type_traits *traits);    /* kernels_avx512_k.c */
+void herd_kernels_install_avx512_k(herd_type_traits *traits);      /* kernels_avx512_k.c */
 void herd_kernels_install_avx512_gemv(herd_type_traits *traits);   /* kernels_avx512_gemv.c */
 void herd_kernels_install_avx512_gemv_k(herd_type_traits *traits); /* kernels_avx512_gemv_k.c */
 

@@ -519,6 +519,7 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
         /* The AVX-512 file fills only what it does better; AVX2 the rest. */
         herd_kernels_install_avx2(traits);
         herd_kernels_install_avx512(traits);
+        herd_mm512_enabled = true;
         if (allow_amx && herd_amx_init()) {
             herd_amx_enabled = true;
             return "amx";
