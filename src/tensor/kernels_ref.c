@@ -514,7 +514,7 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
     const bool allow_amx = !cap || (strcmp(cap, "avx2") != 0 && strcmp(cap, "avx512") != 0);
     if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("f16c")) {
         /* The AVX-512 file fills only what it does better; AVX2 the rest. */
         herd_kernels_install_avx2(traits);
