@@ -18,6 +18,7 @@
  * from_float_ref stays the file-making reference.
  */
 #include "tensor/kernels.h"
+#include "tensor/kernels_mm.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -519,7 +520,7 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
         /* The AVX-512 file fills only what it does better; AVX2 the rest. */
         herd_kernels_install_avx2(traits);
         herd_kernels_install_avx512(traits);
-        herd_mm512_enabled = true;
+        herd_mm_select(&herd_mm_isa_avx512);
         if (allow_amx && herd_amx_init()) {
             herd_amx_enabled = true;
             return "amx";
@@ -529,6 +530,8 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("f16c")) {
         herd_kernels_install_avx2(traits);
+        herd_mm_select(__builtin_cpu_supports("avxvnni") ? &herd_mm_isa_avx2vnni
+                                                         : &herd_mm_isa_avx2);
         return "avx2";
     }
     return "scalar";
