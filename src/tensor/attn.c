@@ -37,6 +37,14 @@ static inline float cache_val(const uint8_t *row, uint32_t type, int i)
     return f;
 }
 
+/* q·k scaled and, where the model asks for it, soft-capped (ggml's order:
+ * the scale divided by the cap, tanh, times the cap). */
+static inline float softcap(const herd_attn_args *a, float qk)
+{
+    if (a->softcap == 0.0f) return qk * a->scale;
+    return a->softcap * tanhf(qk * (a->scale / a->softcap));
+}
+
 /* ------------------------------------------------------------ scalar */
 
 static void attn_scalar(const herd_attn_args *a)
@@ -54,7 +62,7 @@ static void attn_scalar(const herd_attn_args *a)
                           *v = a->v + (size_t)c * a->row_bytes;
             float s = 0.0f;
             for (int i = 0; i < D; i++) s += qv[i] * cache_val(k, a->type, i);
-            s = s * a->scale + mv;
+            s = softcap(a, s) + mv;
             float ms = 1.0f, vs = 1.0f;
             if (s > M) {
                 ms = expf(M - s);
@@ -199,9 +207,10 @@ static T512 void accumulate16(float *const *out, int nqg, const float *P, const 
             switch ((nq4 - 1) * 4 + w - 1) {
                 ACC_CASE(1, 1)
                 ACC_CASE(1, 2)
-                ACC_CASE(1, 3) ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3)
-                    ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4)
-                        ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
+                ACC_CASE(1, 3)
+                ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3) ACC_CASE(2, 4)
+                    ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4) ACC_CASE(4, 1)
+                        ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
             }
         }
     }
@@ -222,7 +231,14 @@ static inline T512 void chunk16(const herd_attn_args *a, int g, const float *QT,
     const __m512 scale = _mm512_set1_ps(a->scale), ninf = _mm512_set1_ps(-INFINITY);
     __m512 cmax = ninf;
     for (int j = 0; j < nk; j++) {
-        sc[j] = _mm512_add_ps(_mm512_mul_ps(sc[j], scale), mask16(a, qp, kpos[j]));
+        if (a->softcap != 0.0f) { /* rare (Gemma 2): lane by lane */
+            float l[GROUP];
+            _mm512_storeu_ps(l, sc[j]);
+            for (int i = 0; i < GROUP; i++) l[i] = softcap(a, l[i]);
+            sc[j] = _mm512_add_ps(_mm512_loadu_ps(l), mask16(a, qp, kpos[j]));
+        } else {
+            sc[j] = _mm512_add_ps(_mm512_mul_ps(sc[j], scale), mask16(a, qp, kpos[j]));
+        }
         cmax = _mm512_max_ps(cmax, sc[j]);
     }
     if (_mm512_cmp_ps_mask(cmax, ninf, _CMP_NEQ_OQ) == 0) return; /* nothing visible */
