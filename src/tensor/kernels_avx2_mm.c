@@ -12,6 +12,9 @@
  * (2·2·63·127 = 32004 < 32767) — Q4_0 and the K-quants. Q8_0's q + 128 is
  * not (one pair can reach 64770), so Q8_0 has no plain-AVX2 tile and
  * keeps the 4 × 4 tiles of kernels_avx2.c.
+ *
+ * Panel offsets are multiples of 32 bytes from a 64-byte aligned buffer:
+ * aligned loads, which compilers tuned for older cores do not split.
  */
 #include "tensor/kernels_mm.h"
 
@@ -50,10 +53,12 @@ static inline __attribute__((always_inline)) __m256i
 dot_groups(bool vnni, __m256i acc, const __m256i *w, int ng, const uint8_t *a)
 {
     if (vnni) {
+#pragma GCC unroll 8
         for (int g = 0; g < ng; g++) acc = dpbusd_vnni(acc, w[g], bcast32(a + 4 * g));
         return acc;
     }
     const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
     for (int g = 0; g < ng; g += 2) {
         const __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(w[g], bcast32(a + 4 * g)),
                                            _mm256_maddubs_epi16(w[g + 1], bcast32(a + 4 * g + 4)));
@@ -80,12 +85,15 @@ static inline __attribute__((always_inline)) void tile_q32(bool vnni, const uint
                                                            int nr)
 {
     __m256 acc[4];
+#pragma GCC unroll 4
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *u = wp + b * MM_WU_Q32(8), *ab = a + b * MM_AU_Q32;
         __m256i w[8];
-        for (int g = 0; g < 8; g++) w[g] = _mm256_loadu_si256((const __m256i *)(u + 32 * g));
-        const __m256 dw = _mm256_loadu_ps((const float *)(const void *)(u + 256));
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) w[g] = _mm256_load_si256((const __m256i *)(u + 32 * g));
+        const __m256 dw = _mm256_load_ps((const float *)(const void *)(u + 256));
+#pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const uint8_t *at = ab + t * as;
             const __m256i p = dot_groups(vnni, bcast32(at + 32), w, 8, at);
@@ -93,6 +101,7 @@ static inline __attribute__((always_inline)) void tile_q32(bool vnni, const uint
                 _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, bcastf(at + 36)), acc[t]);
         }
     }
+#pragma GCC unroll 4
     for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
 }
 
@@ -103,15 +112,18 @@ static inline __attribute__((always_inline)) void tile_k45(bool vnni, const uint
                                                            int nr)
 {
     __m256 acc[4];
+#pragma GCC unroll 4
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t s = 0; s < ns; s++) {
         const uint8_t *us = wp + s * MM_WU_K(8), *as0 = a + s * MM_AU_K;
         for (int j = 0; j < 8; j++) {
             const uint8_t *u = us + 256 * j;
             __m256i w[8];
-            for (int g = 0; g < 8; g++) w[g] = _mm256_loadu_si256((const __m256i *)(u + 32 * g));
-            const __m256 dsc = _mm256_loadu_ps((const float *)(const void *)(us + 2048 + 32 * j));
-            const __m256 dmm = _mm256_loadu_ps((const float *)(const void *)(us + 2304 + 32 * j));
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) w[g] = _mm256_load_si256((const __m256i *)(u + 32 * g));
+            const __m256 dsc = _mm256_load_ps((const float *)(const void *)(us + 2048 + 32 * j));
+            const __m256 dmm = _mm256_load_ps((const float *)(const void *)(us + 2304 + 32 * j));
+#pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
                 const uint8_t *at = as0 + t * as;
                 const __m256i p = dot_groups(vnni, _mm256_setzero_si256(), w, 8, at + 32 * j);
@@ -121,6 +133,7 @@ static inline __attribute__((always_inline)) void tile_k45(bool vnni, const uint
             }
         }
     }
+#pragma GCC unroll 4
     for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
 }
 
@@ -130,14 +143,17 @@ static inline __attribute__((always_inline)) void tile_k6(bool vnni, const uint8
                                                           float *y, size_t ys, int nr)
 {
     __m256 acc[4];
+#pragma GCC unroll 4
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t s = 0; s < ns; s++) {
         const uint8_t *us = wp + s * MM_WU_K(8), *as0 = a + s * MM_AU_K;
         for (int j = 0; j < 16; j++) {
             const uint8_t *u = us + 128 * j;
             __m256i w[4];
-            for (int g = 0; g < 4; g++) w[g] = _mm256_loadu_si256((const __m256i *)(u + 32 * g));
-            const __m256 dsc = _mm256_loadu_ps((const float *)(const void *)(us + 2048 + 32 * j));
+#pragma GCC unroll 8
+            for (int g = 0; g < 4; g++) w[g] = _mm256_load_si256((const __m256i *)(u + 32 * g));
+            const __m256 dsc = _mm256_load_ps((const float *)(const void *)(us + 2048 + 32 * j));
+#pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
                 const uint8_t *at = as0 + t * as;
                 const __m256i p =
@@ -147,6 +163,7 @@ static inline __attribute__((always_inline)) void tile_k6(bool vnni, const uint8
             }
         }
     }
+#pragma GCC unroll 4
     for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
 }
 
