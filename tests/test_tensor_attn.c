@@ -2,7 +2,8 @@
  * test_tensor_attn.c — herd_attn (src/tensor/attn.c) against attention
  * computed in double from the same cache values: causal masks, sliding
  * windows, ALiBi, soft-capped scores, F16 and F32 caches, head sizes that take the vector path
- * and one that does not, cells in any order and groups of many queries.
+ * and one that does not, cells in any order and groups of many queries; at
+ * each kernel level the CPU has (AVX-512, AVX2, scalar).
  */
 #include "helpers.h"
 #include "tensor/tensor.h"
@@ -137,10 +138,27 @@ static void check_case(uint32_t type, int D, int nq, int n_cells, int swa, float
     free(q_pos);
 }
 
-int main(void)
+/* The other kernel levels this CPU can run (AVX2's 8-lane path, the scalar
+ * one), each in a child process: the level is chosen once per process. */
+static void run_child(const char *argv0, const char *env)
+{
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s '%s' --child", env, argv0);
+    fflush(stdout);
+    const int st = test_run(cmd, &out, NULL);
+    CHECKF(st == 0, "%s run failed (%d): %s", env, st, out ? out : "");
+    free(out);
+}
+
+int main(int argc, char **argv)
 {
     herd_tensor_init();
     printf("kernel level: %s\n", herd_tensor_simd_level());
+    const bool child = argc > 1 && !strcmp(argv[1], "--child");
+    if (!child && strcmp(herd_tensor_simd_level(), "scalar") != 0) {
+        if (strcmp(herd_tensor_simd_level(), "avx2") != 0) run_child(argv[0], "HERD_SIMD=avx2");
+        run_child(argv[0], "HERD_NO_SIMD=1");
+    }
     static const uint32_t types[] = {HERD_TYPE_F16, HERD_TYPE_F32};
     for (int t = 0; t < 2; t++) {
         check_case(types[t], 64, 1, 1, 0, 0, 0);
