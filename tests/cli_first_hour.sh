@@ -35,7 +35,7 @@ expect 2 run -m "$M" -p "a" -f "$M"
 expect 2 info "$M" -p "Hello"
 expect 2 chat -m "$M" -f "$M"
 expect 2 perplexity -m "$M" -f tests/data/kjv-heldout-20k.txt --temp 0
-expect 2 bench -m "$M" -c 128
+expect 2 bench -m "$M" --temp 0.5
 expect 2 tokenize -m "$M" -p "Hello" -n 4
 
 # ---- -f FILE: the prompt is the file, less one final newline (llama.cpp's -f)

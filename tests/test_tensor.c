@@ -12,6 +12,7 @@
  */
 #include "helpers.h"
 #include "tensor/kernels.h"
+#include "tensor/kernels_mm.h"
 #include "tensor/tensor.h"
 
 #include <math.h>
@@ -406,6 +407,37 @@ static void test_matmul_case(uint32_t type, int64_t n_in, int64_t n_rows, int64_
     free(work);
 }
 
+/* The panel products for prompts without AMX (kernels_mm.c), each ISA's
+ * tiles this CPU can run, whichever herd_tensor_init picked: ragged panels
+ * (rows not a multiple of 8 or 16), every token tile size, more than one
+ * token group (n_in 4096 Q4_0: 160 KB of activations per 32 tokens...). */
+static void test_mm_isas(void)
+{
+    const herd_mm_isa *saved = herd_mm_selected();
+    if (!saved) return; /* scalar: herd_matmul never takes this path */
+    const herd_mm_isa *isas[3] = {&herd_mm_isa_avx2, NULL, NULL};
+    if (__builtin_cpu_supports("avxvnni")) isas[1] = &herd_mm_isa_avx2vnni;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        isas[2] = &herd_mm_isa_avx512;
+    static const uint32_t types[] = {HERD_TYPE_Q4_0, HERD_TYPE_Q8_0, HERD_TYPE_Q4_K, HERD_TYPE_Q5_K,
+                                     HERD_TYPE_Q6_K};
+    for (int i = 0; i < 3; i++) {
+        if (!isas[i]) continue;
+        herd_mm_select(isas[i]);
+        for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+            const bool has = herd_mm_supports(types[k], 512);
+            CHECKF(has == (types[k] != HERD_TYPE_Q8_0 || isas[i] != &herd_mm_isa_avx2),
+                   "%s: %s supported: %d", isas[i]->name, herd_type_name(types[k]), has);
+            test_matmul_case(types[k], 512, 7, 16, 1);
+            test_matmul_case(types[k], 512, 40, 31, 2);
+            test_matmul_case(types[k], 1024, 172, 33, 2);
+        }
+        test_matmul_case(HERD_TYPE_Q4_0, 4096, 24, 300, 2);
+    }
+    herd_mm_select(saved);
+}
+
 static void test_matmul(void)
 {
     static const int64_t rows[] = {1, 7, 64, 172};
@@ -606,6 +638,7 @@ int main(int argc, char **argv)
         test_from_float_exact();
         test_vec_dot();
         test_matmul();
+        test_mm_isas();
         return test_report();
     }
     test_half();
@@ -613,6 +646,7 @@ int main(int argc, char **argv)
     test_from_float_exact();
     test_vec_dot();
     test_matmul();
+    test_mm_isas();
     test_against_llamacpp("models/tiny/ladder-q8_0.gguf");
     test_against_llamacpp("models/tiny/ladder-q4_0.gguf");
     test_against_llamacpp("models/tiny/ladder-q6_k.gguf");

@@ -3,6 +3,9 @@
  *
  *   pp<N>: one batch of N random tokens decoded from an empty cache;
  *   tg<N>: N single-token decodes from an empty cache.
+ *   -d D:  llama-bench's depth: before each run (untimed) D random tokens
+ *          are put in the cache, and the test continues after them; the
+ *          tests are then named pp<N>@d<D>, tg<N>@d<D>.
  *
  * One warm-up run, then -r repetitions (src/eval/bench.c, which `herd
  * compare` measures with too); tokens/s as mean ± sample standard deviation,
@@ -42,7 +45,7 @@ static void model_desc(const herd_model *m, char *buf, size_t cap)
 
 int cmd_bench(int argc, char **argv)
 {
-    int n_prompt = 512, n_gen = 128, reps = 5, json = 0;
+    int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, json = 0;
     /* -p/-n/-r mean counts here, as in llama-bench; pull them out first. */
     char **rest = malloc((size_t)argc * sizeof *rest);
     int nr = 0;
@@ -50,6 +53,7 @@ int cmd_bench(int argc, char **argv)
         const char *a = argv[i];
         int *dst = !strcmp(a, "-p")   ? &n_prompt
                    : !strcmp(a, "-n") ? &n_gen
+                   : !strcmp(a, "-d") ? &n_depth
                    : !strcmp(a, "-r") ? &reps
                                       : NULL;
         if (dst && i + 1 < argc) {
@@ -66,14 +70,27 @@ int cmd_bench(int argc, char **argv)
             rest[nr++] = argv[i];
     }
     cli_opts o;
-    bool ok = cli_parse(nr, rest, CLI_MODEL, &o);
+    bool ok = cli_parse(nr, rest, CLI_MODEL | CLI_CTX, &o);
     free(rest);
     if (!ok) return 2;
     herd_model *m = cli_load_model(&o);
     if (!m) return 1;
+    /* The cache holds the depth and the longer test: within -c if given,
+     * else within the model's training context (beyond it positions mean
+     * nothing). */
+    const int longest = n_prompt > n_gen ? n_prompt : n_gen, need = n_depth + longest;
+    const int limit = o.n_ctx > 0 ? o.n_ctx : herd_n_ctx_train(m);
+    if (n_depth > 0 && limit > 0 && need > limit) {
+        herd_model_free(m);
+        return cli_error(2,
+                         "bench: -d %d: depth plus the longest test (%d) exceeds the context of %d "
+                         "(accepted: 0 to %d)",
+                         n_depth, longest, limit, limit > longest ? limit - longest : 0);
+    }
     herd_ctx_params cp = herd_ctx_default_params();
-    cp.n_ctx = n_prompt + n_gen + 16;
-    cp.n_batch = n_prompt > 0 ? n_prompt : 1;
+    cp.n_ctx = n_depth + n_prompt + n_gen + 16;
+    cp.n_batch = n_prompt > 0 ? n_prompt : 512;
+    const herd_bench_depth depth = {.depth = n_depth, .n_batch = cp.n_batch};
     cp.n_threads = o.n_threads;
     herd_ctx *c;
     if (herd_ctx_new(m, &cp, &c)) {
@@ -90,30 +107,35 @@ int cmd_bench(int argc, char **argv)
     unsigned rng = 1234;
     int rc = 0;
     if (!json)
-        printf("| %-24s | %10s | %8s | %7s | %6s | %20s |\n", "model", "size", "params", "threads",
+        printf("| %-24s | %10s | %8s | %7s | %13s | %20s |\n", "model", "size", "params", "threads",
                "test", "t/s");
     for (int test = 0; test < 2 && !rc; test++) {
         int n = test == 0 ? n_prompt : n_gen;
         if (n <= 0) continue;
         herd_bench_result s;
         herd_status st =
-            herd_bench_test(c, m, test == 0, n, reps, &rng, tty ? progress : NULL, NULL, &s);
+            herd_bench_test(c, m, test == 0, n, reps, &depth, &rng, tty ? progress : NULL, NULL,
+                            &s);
         if (tty) fprintf(stderr, "\r\033[K");
         if (st) {
             rc = cli_fail("bench");
             break;
         }
         char name[32];
-        snprintf(name, sizeof name, "%s%d", test == 0 ? "pp" : "tg", n);
+        if (n_depth > 0)
+            snprintf(name, sizeof name, "%s%d@d%d", test == 0 ? "pp" : "tg", n, n_depth);
+        else
+            snprintf(name, sizeof name, "%s%d", test == 0 ? "pp" : "tg", n);
         if (json)
             json_array_append_new(
-                arr, json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:f, s:f, s:f}", "model_type",
-                               desc, "model_size", (json_int_t)in.tensor_bytes, "model_n_params",
-                               (json_int_t)in.n_params, "n_threads", threads, "n_prompt",
-                               test == 0 ? n : 0, "n_gen", test == 1 ? n : 0, "test", name,
-                               "avg_ts", s.mean, "stddev_ts", s.sd, "median_ts", s.median));
+                arr,
+                json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:s, s:f, s:f, s:f}", "model_type",
+                          desc, "model_size", (json_int_t)in.tensor_bytes, "model_n_params",
+                          (json_int_t)in.n_params, "n_threads", threads, "n_prompt",
+                          test == 0 ? n : 0, "n_gen", test == 1 ? n : 0, "n_depth", n_depth, "test",
+                          name, "avg_ts", s.mean, "stddev_ts", s.sd, "median_ts", s.median));
         else
-            printf("| %-24s | %6.2f MiB | %6.2f M | %7d | %6s | %9.2f ± %-8.2f |\n", desc,
+            printf("| %-24s | %6.2f MiB | %6.2f M | %7d | %13s | %9.2f ± %-8.2f |\n", desc,
                    in.tensor_bytes / 1048576.0, in.n_params / 1e6, threads, name, s.mean, s.sd);
         fflush(stdout);
     }

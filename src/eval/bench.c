@@ -3,7 +3,10 @@
  * `herd compare` alike:
  *
  *   pp<N>: one batch of N random tokens decoded from an empty cache;
- *   tg<N>: N single-token decodes from an empty cache (the first is BOS).
+ *   tg<N>: N single-token decodes from an empty cache (the first is BOS);
+ *   with a depth D (llama-bench's -d): before each run, untimed, D random
+ *   tokens are put in the cache and the test continues after them
+ *   (pp<N>@d<D>, tg<N>@d<D>).
  *
  * One warm-up run (it pages the weights in and settles the caches), then
  * n_reps timed runs; tokens/s as mean, sample standard deviation, median and
@@ -34,16 +37,36 @@ static void summarize(double *ts, int n, herd_bench_result *out)
     out->max = ts[n - 1];
 }
 
-/* One timed run; tokens/s in *tps. */
+/* Put `depth` random tokens in the cache in batches of n_batch (untimed). */
+static herd_status fill_depth(herd_ctx *c, int nv, int depth, int n_batch, int32_t *toks,
+                              int32_t *pos, unsigned *rng)
+{
+    herd_status st = HERD_OK;
+    for (int p0 = 0; p0 < depth && !st; p0 += n_batch) {
+        const int n = depth - p0 < n_batch ? depth - p0 : n_batch;
+        for (int j = 0; j < n; j++)
+            toks[j] = (int32_t)(rand_r(rng) % (unsigned)nv), pos[j] = p0 + j;
+        herd_batch b = {.n_tokens = n, .token = toks, .pos = pos};
+        st = herd_decode(c, &b);
+    }
+    return st;
+}
+
+/* One timed run (after the untimed depth); tokens/s in *tps. toks and pos
+ * hold max(n, n_batch) entries. */
 static herd_status run_once(herd_ctx *c, const herd_model *m, bool prompt, int32_t *toks,
-                            int32_t *pos, int n, unsigned *rng, double *tps)
+                            int32_t *pos, int n, const herd_bench_depth *d, unsigned *rng,
+                            double *tps)
 {
     const int nv = herd_n_vocab(m);
-    for (int j = 0; j < n; j++) toks[j] = (int32_t)(rand_r(rng) % (unsigned)nv), pos[j] = j;
-    if (!prompt && herd_token_bos(m) >= 0) toks[0] = herd_token_bos(m);
     herd_kv_remove(c, -1, 0, -1);
+    herd_status st = d && d->depth > 0 ? fill_depth(c, nv, d->depth, d->n_batch, toks, pos, rng)
+                                       : HERD_OK;
+    if (st) return st;
+    const int p0 = d ? d->depth : 0;
+    for (int j = 0; j < n; j++) toks[j] = (int32_t)(rand_r(rng) % (unsigned)nv), pos[j] = p0 + j;
+    if (!prompt && !p0 && herd_token_bos(m) >= 0) toks[0] = herd_token_bos(m);
     const double t0 = herd_time();
-    herd_status st = HERD_OK;
     if (prompt) {
         herd_batch b = {.n_tokens = n, .token = toks, .pos = pos};
         st = herd_decode(c, &b);
@@ -59,19 +82,20 @@ static herd_status run_once(herd_ctx *c, const herd_model *m, bool prompt, int32
 }
 
 herd_status herd_bench_test(herd_ctx *c, const herd_model *m, bool prompt, int n, int n_reps,
-                            unsigned *rng, herd_bench_progress progress, void *user,
-                            herd_bench_result *out)
+                            const herd_bench_depth *d, unsigned *rng, herd_bench_progress progress,
+                            void *user, herd_bench_result *out)
 {
-    if (n < 1 || n_reps < 1)
+    if (n < 1 || n_reps < 1 || (d && d->depth > 0 && d->n_batch < 1))
         return herd_seterr(HERD_E_INVALID, "bench: %d tokens, %d repetitions", n, n_reps);
-    int32_t *toks = malloc((size_t)n * sizeof *toks), *pos = malloc((size_t)n * sizeof *pos);
+    const int cap = d && d->depth > 0 && d->n_batch > n ? d->n_batch : n;
+    int32_t *toks = malloc((size_t)cap * sizeof *toks), *pos = malloc((size_t)cap * sizeof *pos);
     double *ts = malloc((size_t)n_reps * sizeof *ts);
     herd_status st =
         toks && pos && ts ? HERD_OK : herd_seterr(HERD_E_NOMEM, "bench: out of memory");
     for (int r = -1; r < n_reps && !st; r++) {
-        double v;
+        double v = 0;
         if (progress) progress(prompt, n, r, n_reps, user);
-        st = run_once(c, m, prompt, toks, pos, n, rng, &v);
+        st = run_once(c, m, prompt, toks, pos, n, d, rng, &v);
         if (r >= 0) ts[r] = v;
     }
     if (!st) {

@@ -125,9 +125,9 @@ static herd_status bench(herd_model *m, const herd_compare_opts *o, herd_compare
     if (!c) return HERD_E_NOMEM;
     unsigned rng = 1234; /* the same tokens for every model of a comparison */
     herd_bench_result r;
-    herd_status st = herd_bench_test(c, m, true, pp, reps, &rng, NULL, NULL, &r);
+    herd_status st = herd_bench_test(c, m, true, pp, reps, NULL, &rng, NULL, NULL, &r);
     if (!st) row->pp_ts = r.median, row->pp_sd = r.sd;
-    if (!st) st = herd_bench_test(c, m, false, tg, reps, &rng, NULL, NULL, &r);
+    if (!st) st = herd_bench_test(c, m, false, tg, reps, NULL, &rng, NULL, NULL, &r);
     if (!st) row->tg_ts = r.median, row->tg_sd = r.sd;
     row->pp_n = pp, row->tg_n = tg, row->reps = reps;
     herd_ctx_free(c);

@@ -239,8 +239,14 @@ typedef void (*herd_bench_progress)(bool prompt, int n, int rep, int n_reps, voi
  * generation (tg<n>: n single decodes), each run from an empty cache; one
  * warm-up run, then n_reps timed ones. The context holds n tokens, and for
  * a prompt test a batch of n. Tokens are drawn with rand_r(rng). */
+/* llama-bench's depth: `depth` random tokens decoded into the cache (in
+ * batches of n_batch, untimed) before each run; NULL or depth 0: none. */
+typedef struct herd_bench_depth {
+    int depth, n_batch;
+} herd_bench_depth;
+
 herd_status herd_bench_test(herd_ctx *ctx, const herd_model *m, bool prompt, int n, int n_reps,
-                            unsigned *rng, herd_bench_progress progress, void *user,
+                            const herd_bench_depth *depth, unsigned *rng, herd_bench_progress progress, void *user,
                             herd_bench_result *out);
 
 /* ------------------------------------------------------------- compare */

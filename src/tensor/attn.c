@@ -18,7 +18,8 @@
  * queries' accumulators with their weights. The running maximum of each
  * query is updated once per chunk, not per key. Chunks whose keys no query
  * can see (all in the future, or all outside the sliding window) are
- * skipped without being read.
+ * skipped without being read. On AVX2 (no 16-lane groups) the queries go
+ * one by one, 8 lanes along the head.
  */
 #include "tensor/kernels.h"
 
@@ -36,6 +37,14 @@ static inline float cache_val(const uint8_t *row, uint32_t type, int i)
     float f;
     memcpy(&f, row + 4 * i, 4);
     return f;
+}
+
+/* q·k scaled and, where the model asks for it, soft-capped (ggml's order:
+ * the scale divided by the cap, tanh, times the cap). */
+static inline float softcap(const herd_attn_args *a, float qk)
+{
+    if (a->softcap == 0.0f) return qk * a->scale;
+    return a->softcap * tanhf(qk * (a->scale / a->softcap));
 }
 
 /* ------------------------------------------------------------ scalar */
@@ -62,9 +71,7 @@ static void attn_scalar(const herd_attn_args *a)
                           *v = a->v + (size_t)c * a->row_bytes;
             float s = 0.0f;
             for (int i = 0; i < D; i++) s += qv[i] * cache_val(k, a->type, i);
-            s = s * scale;
-            if (a->softcap != 0.0f) s = a->softcap * tanhf(s);
-            s += mv;
+            s = softcap(a, s) + mv;
             float ms = 1.0f, vs = 1.0f;
             if (s > M) {
                 ms = expf(M - s);
@@ -80,6 +87,82 @@ static void attn_scalar(const herd_attn_args *a)
         for (int i = 0; i < D; i++) out[i] *= inv;
     }
 }
+
+/* ------------------------------------------------------------ AVX2 */
+
+#ifdef __x86_64__
+#define T256 __attribute__((target("avx2,fma,f16c")))
+
+/* 8 values of a cache row from element i, as F32. */
+static inline T256 __m256 ld_row8(const uint8_t *row, uint32_t type, int i)
+{
+    if (type == HERD_TYPE_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i)));
+    return _mm256_loadu_ps((const float *)(const void *)(row + 4 * i));
+}
+
+static inline T256 float hsum8(__m256 v)
+{
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/* The AVX2 path (head_dim a multiple of 8, up to 512): one query at a time,
+ * the keys in chunks of CHUNK with one rescale per chunk (online softmax),
+ * the dot products and the weighted V sums 8 lanes wide. attn_scalar's
+ * arithmetic in another order. */
+static T256 void attn_avx2(const herd_attn_args *a)
+{
+    const int D = a->head_dim;
+    for (int q = 0; q < a->nq; q++) {
+        const float *qv = a->q[q];
+        const int qp = a->q_pos[q];
+        __m256 acc[64];
+        for (int i = 0; i < D / 8; i++) acc[i] = _mm256_setzero_ps();
+        float M = -INFINITY, S = 0.0f;
+        for (int j0 = 0; j0 < a->n_cells; j0 += CHUNK) {
+            const int nk = a->n_cells - j0 < CHUNK ? a->n_cells - j0 : CHUNK;
+            float sc[CHUNK], cmax = -INFINITY;
+            for (int j = 0; j < nk; j++) {
+                const int c = a->cells[j0 + j];
+                const float mv = herd_attn_mask(qp, a->cell_pos[c], a->swa, a->slope);
+                sc[j] = -INFINITY;
+                if (mv == -INFINITY) continue;
+                const uint8_t *k = a->k + (size_t)c * a->row_bytes;
+                __m256 d = _mm256_setzero_ps();
+                for (int i = 0; i < D; i += 8)
+                    d = _mm256_fmadd_ps(_mm256_loadu_ps(qv + i), ld_row8(k, a->type, i), d);
+                sc[j] = softcap(a, hsum8(d)) + mv;
+                if (sc[j] > cmax) cmax = sc[j];
+            }
+            if (cmax == -INFINITY) continue;
+            if (cmax > M) {
+                if (M != -INFINITY) {
+                    const float ms = expf(M - cmax);
+                    const __m256 m = _mm256_set1_ps(ms);
+                    for (int i = 0; i < D / 8; i++) acc[i] = _mm256_mul_ps(acc[i], m);
+                    S *= ms;
+                }
+                M = cmax;
+            }
+            for (int j = 0; j < nk; j++) {
+                if (sc[j] == -INFINITY) continue;
+                const float p = expf(sc[j] - M);
+                const uint8_t *v = a->v + (size_t)a->cells[j0 + j] * a->row_bytes;
+                const __m256 pv = _mm256_set1_ps(p);
+                for (int i = 0; i < D / 8; i++)
+                    acc[i] = _mm256_fmadd_ps(ld_row8(v, a->type, 8 * i), pv, acc[i]);
+                S += p;
+            }
+        }
+        const __m256 inv = _mm256_set1_ps(S > 0 ? 1.0f / S : 0.0f);
+        for (int i = 0; i < D / 8; i++)
+            _mm256_storeu_ps(a->out[q] + 8 * i, _mm256_mul_ps(acc[i], inv));
+    }
+}
+#endif
 
 /* ------------------------------------------------------------ AVX-512 */
 
@@ -210,9 +293,10 @@ static T512 void accumulate16(float *const *out, int nqg, const float *P, const 
                 ACC_CASE(1, 1)
                 ACC_CASE(1, 2)
                 ACC_CASE(1, 3)
-                ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3) ACC_CASE(2, 4)
-                    ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4) ACC_CASE(4, 1)
-                        ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
+                ACC_CASE(1, 4)
+                ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3) ACC_CASE(2, 4) ACC_CASE(3, 1)
+                    ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4) ACC_CASE(4, 1) ACC_CASE(4, 2)
+                        ACC_CASE(4, 3) ACC_CASE(4, 4)
             }
         }
     }
@@ -233,14 +317,14 @@ static inline T512 void chunk16(const herd_attn_args *a, int g, const float *QT,
     const __m512 scale = _mm512_set1_ps(capped_scale(a)), ninf = _mm512_set1_ps(-INFINITY);
     __m512 cmax = ninf;
     for (int j = 0; j < nk; j++) {
-        sc[j] = _mm512_mul_ps(sc[j], scale);
-        if (a->softcap != 0.0f) { /* libm's tanhf lane by lane, as ggml_vec_tanh_f32 */
-            float t[16];
-            _mm512_storeu_ps(t, sc[j]);
-            for (int l = 0; l < 16; l++) t[l] = a->softcap * tanhf(t[l]);
-            sc[j] = _mm512_loadu_ps(t);
+        if (a->softcap != 0.0f) { /* rare (Gemma 2): lane by lane */
+            float l[GROUP];
+            _mm512_storeu_ps(l, sc[j]);
+            for (int i = 0; i < GROUP; i++) l[i] = softcap(a, l[i]);
+            sc[j] = _mm512_add_ps(_mm512_loadu_ps(l), mask16(a, qp, kpos[j]));
+        } else {
+            sc[j] = _mm512_add_ps(_mm512_mul_ps(sc[j], scale), mask16(a, qp, kpos[j]));
         }
-        sc[j] = _mm512_add_ps(sc[j], mask16(a, qp, kpos[j]));
         cmax = _mm512_max_ps(cmax, sc[j]);
     }
     if (_mm512_cmp_ps_mask(cmax, ninf, _CMP_NEQ_OQ) == 0) return; /* nothing visible */
@@ -337,6 +421,11 @@ void herd_attn(const herd_attn_args *a, void *scratch)
     if (a->head_dim % 16 == 0 && (!strcmp(lvl, "avx512") || !strcmp(lvl, "amx")) &&
         (a->type == HERD_TYPE_F16 || a->type == HERD_TYPE_F32)) {
         attn_avx512(a, (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63));
+        return;
+    }
+    if (a->head_dim % 8 == 0 && a->head_dim <= 512 && strcmp(lvl, "scalar") != 0 &&
+        (a->type == HERD_TYPE_F16 || a->type == HERD_TYPE_F32)) {
+        attn_avx2(a);
         return;
     }
 #endif

@@ -269,13 +269,26 @@ bool herd_amx_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows
                      int64_t n_tok, float *y, void *work, int n_threads);
 extern bool herd_amx_enabled; /* set by herd_kernels_install_simd */
 
+/* Panel products for prompts without AMX (kernels_mm.c; layouts in
+ * kernels_mm.h): Q4_0, Q8_0, Q4_K, Q5_K and Q6_K with P weight rows per
+ * vector, on AVX-512 VNNI (P = 16) or AVX2 with or without AVX-VNNI (P = 8).
+ * herd_kernels_install_simd selects the ISA; matmul uses it for batches
+ * that AMX does not take. Same contract as the AMX functions above. */
+struct herd_mm_isa;
+void herd_mm_select(const struct herd_mm_isa *isa); /* NULL: none */
+const struct herd_mm_isa *herd_mm_selected(void);
+bool herd_mm_supports(uint32_t wtype, int64_t n_in);
+size_t herd_mm_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok);
+bool herd_mm_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
+                    int64_t n_tok, float *y, void *work, int n_threads);
+
 /* Per-ISA installers, called by herd_kernels_install_simd after checking the
  * CPU (kernels_avx2.c, kernels_avx512.c). HERD_SIMD=avx2 in the environment
  * stops at AVX2 even on an AVX-512 CPU (tests use it). */
 void herd_kernels_install_avx2(herd_type_traits *traits);
 void herd_kernels_install_avx2_k(herd_type_traits *traits); /* kernels_avx2_k.c */
 void herd_kernels_install_avx512(herd_type_traits *traits);
-void herd_kernels_install_avx512_k(herd_type_traits *traits);    /* kernels_avx512_k.c */
+void herd_kernels_install_avx512_k(herd_type_traits *traits);      /* kernels_avx512_k.c */
 void herd_kernels_install_avx512_gemv(herd_type_traits *traits);   /* kernels_avx512_gemv.c */
 void herd_kernels_install_avx512_gemv_k(herd_type_traits *traits); /* kernels_avx512_gemv_k.c */
 

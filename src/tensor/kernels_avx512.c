@@ -1,5 +1,6 @@
 /*
- * kernels_avx512.c — AVX-512 kernels (F, BW, VL, VNNI, BF16).
+ * kernels_avx512.c — AVX-512 kernels (F, BW, VL, VNNI; BF16 for the BF16
+ * products only, installed where the CPU has it).
  *
  * Compiled for those extensions by a target pragma and only called after
  * herd_kernels_install_simd() checked the CPU. The activation converters of
@@ -594,7 +595,10 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
 {
     traits[HERD_TYPE_F32].vec_dot = vec_dot_f32_avx512;
     traits[HERD_TYPE_F16].vec_dot = vec_dot_f16_avx512;
-    traits[HERD_TYPE_BF16].vec_dot = vec_dot_bf16_avx512;
+    /* Only the BF16 products need AVX512_BF16 (Ice Lake and Cascade Lake
+     * lack it); without it they stay AVX2's and the rest is AVX-512. */
+    const bool bf16 = __builtin_cpu_supports("avx512bf16");
+    if (bf16) traits[HERD_TYPE_BF16].vec_dot = vec_dot_bf16_avx512;
     traits[HERD_TYPE_Q8_0].vec_dot = vec_dot_q8_0_avx512;
     traits[HERD_TYPE_Q4_0].vec_dot = vec_dot_q4_0_avx512;
     traits[HERD_TYPE_Q6_K].vec_dot = vec_dot_q6_K_avx512;
@@ -609,7 +613,7 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
                                                           .gemv_pack = pack_f16,
                                                           .gemv_pack_block = 16,
                                                           .gemv_pack_block_bytes = 64};
-    herd_gemm_kernels[HERD_TYPE_BF16] = (herd_gemm_kernel){.gemm = gemm_bf16_avx512};
+    if (bf16) herd_gemm_kernels[HERD_TYPE_BF16] = (herd_gemm_kernel){.gemm = gemm_bf16_avx512};
     herd_gemm_kernels[HERD_TYPE_Q8_0] = (herd_gemm_kernel){.gemm = gemm_q8_0_avx512,
                                                            .pack = pack_q8_0,
                                                            .pack_block = 64,

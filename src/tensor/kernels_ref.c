@@ -18,6 +18,7 @@
  * from_float_ref stays the file-making reference.
  */
 #include "tensor/kernels.h"
+#include "tensor/kernels_mm.h"
 
 #include <cpuid.h>
 #include <math.h>
@@ -512,6 +513,14 @@ static bool cpu_f16c(void)
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
+/* AVX-VNNI (VEX-encoded vpdpbusd): CPUID leaf 7, subleaf 1, EAX bit 4. Read
+ * directly, as clang 14 does not know the name "avxvnni". */
+static bool cpu_avxvnni(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+}
+
 /* HERD_SIMD=avx2 (or avx512) caps the level below what the CPU has, so that
  * tests can reach the AVX2 (AVX-512 without AMX) kernels on a machine with
  * more. */
@@ -523,10 +532,11 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
     const bool allow_amx = !cap || (strcmp(cap, "avx2") != 0 && strcmp(cap, "avx512") != 0);
     if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") && cpu_f16c()) {
+        __builtin_cpu_supports("fma") && cpu_f16c()) {
         /* The AVX-512 file fills only what it does better; AVX2 the rest. */
         herd_kernels_install_avx2(traits);
         herd_kernels_install_avx512(traits);
+        herd_mm_select(&herd_mm_isa_avx512);
         if (allow_amx && herd_amx_init()) {
             herd_amx_enabled = true;
             return "amx";
@@ -535,6 +545,8 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c()) {
         herd_kernels_install_avx2(traits);
+        herd_mm_select(cpu_avxvnni() ? &herd_mm_isa_avx2vnni
+                                                         : &herd_mm_isa_avx2);
         return "avx2";
     }
     return "scalar";

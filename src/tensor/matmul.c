@@ -15,7 +15,8 @@
  *               HERD_GEMM_MAX_R rows × HERD_GEMM_MAX_T tokens per pass, so a
  *               weight block fetched from cache is used for several tokens.
  *               With AMX (kernels_amx.c), batches of 16 tokens or more go to
- *               the tile unit instead.
+ *               the tile unit instead; without it, to the panel products
+ *               of kernels_mm.c (AVX-512 VNNI or AVX2).
  *
  * Threads come from the process's one pool (util/pool.h), whose workers
  * sleep soon after a job: OpenMP's spin for long, which on a shared machine
@@ -31,6 +32,11 @@
 /* Batches of at least this many tokens go to the AMX kernels where there
  * are some: a tile is 16 tokens, and below that the AVX-512 tiles win. */
 #define AMX_MIN_TOK 16
+/* The same for the panel products without AMX (kernels_mm.c): unpacking a
+ * panel costs about as much as multiplying it with ten tokens. */
+#ifndef MM_MIN_TOK
+#define MM_MIN_TOK 16
+#endif
 
 /* Bytes of one converted activation row: the gemm kernel's own layout if it
  * has one, else a row of vec_dot_type; 0 when X is used as it is (F32). */
@@ -59,6 +65,10 @@ size_t herd_matmul_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok)
     if (herd_amx_enabled && n_tok >= AMX_MIN_TOK) {
         const size_t amx = herd_amx_work_size(wtype, n_in, n_tok);
         if (amx > bytes) bytes = amx;
+    }
+    if (n_tok >= MM_MIN_TOK) {
+        const size_t mm = herd_mm_work_size(wtype, n_in, n_tok);
+        if (mm > bytes) bytes = mm;
     }
     return (size_t)bytes;
 }
@@ -211,6 +221,9 @@ void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, co
     if ((uint64_t)n_rows * (uint64_t)n_tok * (uint64_t)n_in < 32768) n_threads = 1;
     if (herd_amx_enabled && n_tok >= AMX_MIN_TOK && herd_amx_supports(wtype, n_in) &&
         herd_amx_matmul(w, wtype, n_in, n_rows, x, n_tok, y, work, n_threads))
+        return;
+    if (n_tok >= MM_MIN_TOK && herd_mm_supports(wtype, n_in) &&
+        herd_mm_matmul(w, wtype, n_in, n_rows, x, n_tok, y, work, n_threads))
         return;
     mm_job j = {.t = t,
                 .vt = herd_type(t->vec_dot_type),

@@ -104,12 +104,11 @@ void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, co
 
 /* Attention of nq queries (each head_dim floats, all reading the same KV
  * head) over cache rows, in F32: per query, softmax over the visible cells
- * of (q·k)·scale + mask, applied to v. Cells are visited in the order given
- * (any order gives the same result up to F32 rounding). A query at position
- * pos sees a cell at kpos if kpos ≤ pos and, with a sliding window swa > 0,
- * kpos > pos − swa; ALiBi adds slope·F16(−(pos − kpos)) (slope 0: none).
- * Rows of k and v are row_bytes apart, head_dim values of `type` (F16 or
- * F32) each, starting at the KV head's offset. scratch: at least
+ * of (q·k)·scale + mask (soft-capped first if softcap > 0), applied to v. Cells are visited in the
+ * order given (any order gives the same result up to F32 rounding). A query at position pos sees a
+ * cell at kpos if kpos ≤ pos and, with a sliding window swa > 0, kpos > pos − swa; ALiBi adds
+ * slope·F16(−(pos − kpos)) (slope 0: none). Rows of k and v are row_bytes apart, head_dim values of
+ * `type` (F16 or F32) each, starting at the KV head's offset. scratch: at least
  * herd_attn_scratch_size(head_dim, nq) bytes. Each K/V row is widened once
  * per call for all nq queries, so callers should group every query that
  * shares a KV head (heads of a group, tokens of a batch). */
@@ -126,8 +125,9 @@ typedef struct herd_attn_args {
     int n_cells;
     float scale, slope;
     int swa;
-    float softcap; /* c > 0: scores are c·tanh(q·k·scale / c) before the mask
-                    * (Gemma 2), computed as ggml does; 0: none */
+    /* Soft-capping (Gemma 2): scores become softcap·tanh(q·k·scale/softcap)
+     * before the mask is added, as in ggml's flash attention; 0: none. */
+    float softcap;
 } herd_attn_args;
 size_t herd_attn_scratch_size(int head_dim, int nq);
 void herd_attn(const herd_attn_args *a, void *scratch);

@@ -1,0 +1,209 @@
+/*
+ * kernels_avx2_mm.c — the AVX2 tiles of the panel products (kernels_mm.c,
+ * layouts in kernels_mm.h): 8 weight rows per vector, up to 4 tokens per
+ * pass (8 weight registers and 4 accumulators of the 16).
+ *
+ * Two versions of each tile. With AVX-VNNI (Alder Lake and later, Zen 4/5)
+ * a group of 4 quants is one vpdpbusd, as on AVX-512 (issued through an asm
+ * statement, so that this file needs no AVX-VNNI target and the same body
+ * serves both). Without it, vpmaddubsw (unsigned × signed bytes into int16
+ * pairs, saturating) then vpmaddwd by ones: two groups are added in int16
+ * before widening, which stays exact while the unsigned side is at most 63
+ * (2·2·63·127 = 32004 < 32767) — Q4_0 and the K-quants. Q8_0's q + 128 is
+ * not (one pair can reach 64770), so Q8_0 has no plain-AVX2 tile and
+ * keeps the 4 × 4 tiles of kernels_avx2.c.
+ *
+ * Panel offsets are multiples of 32 bytes from a 64-byte aligned buffer:
+ * aligned loads, which compilers tuned for older cores do not split.
+ */
+#include "tensor/kernels_mm.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
+static inline __m256i bcast32(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+static inline __m256 bcastf(const uint8_t *p)
+{
+    float v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_ps(v);
+}
+
+static inline __m256i dpbusd_vnni(__m256i acc, __m256i u, __m256i s)
+{
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
+    return acc;
+}
+
+/* acc + Σ over ng groups of 4 (ng even) of w[g] (unsigned) · the 4 signed
+ * quants at a + 4g, per 32-bit lane. */
+static inline __attribute__((always_inline)) __m256i
+dot_groups(bool vnni, __m256i acc, const __m256i *w, int ng, const uint8_t *a)
+{
+    if (vnni) {
+#pragma GCC unroll 8
+        for (int g = 0; g < ng; g++) acc = dpbusd_vnni(acc, w[g], bcast32(a + 4 * g));
+        return acc;
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g += 2) {
+        const __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(w[g], bcast32(a + 4 * g)),
+                                           _mm256_maddubs_epi16(w[g + 1], bcast32(a + 4 * g + 4)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(s, ones));
+    }
+    return acc;
+}
+
+static inline void store_rows(float *y, __m256 v, int nr)
+{
+    if (nr == 8) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    const __m256i m =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(y, m, v);
+}
+
+/* 8 rows × NT tokens, Q4_0 or Q8_0. */
+static inline __attribute__((always_inline)) void tile_q32(bool vnni, const uint8_t *wp, int64_t nb,
+                                                           const uint8_t *a, size_t as,
+                                                           const int NT, float *y, size_t ys,
+                                                           int nr)
+{
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *u = wp + b * MM_WU_Q32(8), *ab = a + b * MM_AU_Q32;
+        __m256i w[8];
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) w[g] = _mm256_load_si256((const __m256i *)(u + 32 * g));
+        const __m256 dw = _mm256_load_ps((const float *)(const void *)(u + 256));
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *at = ab + t * as;
+            const __m256i p = dot_groups(vnni, bcast32(at + 32), w, 8, at);
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, bcastf(at + 36)), acc[t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
+}
+
+/* 8 rows × NT tokens, Q4_K or Q5_K. */
+static inline __attribute__((always_inline)) void tile_k45(bool vnni, const uint8_t *wp, int64_t ns,
+                                                           const uint8_t *a, size_t as,
+                                                           const int NT, float *y, size_t ys,
+                                                           int nr)
+{
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t s = 0; s < ns; s++) {
+        const uint8_t *us = wp + s * MM_WU_K(8), *as0 = a + s * MM_AU_K;
+        for (int j = 0; j < 8; j++) {
+            const uint8_t *u = us + 256 * j;
+            __m256i w[8];
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) w[g] = _mm256_load_si256((const __m256i *)(u + 32 * g));
+            const __m256 dsc = _mm256_load_ps((const float *)(const void *)(us + 2048 + 32 * j));
+            const __m256 dmm = _mm256_load_ps((const float *)(const void *)(us + 2304 + 32 * j));
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *at = as0 + t * as;
+                const __m256i p = dot_groups(vnni, _mm256_setzero_si256(), w, 8, at + 32 * j);
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
+                                         _mm256_mul_ps(dsc, bcastf(at + MM_AK_D)), acc[t]);
+                acc[t] = _mm256_fnmadd_ps(dmm, bcastf(at + MM_AK_BSD + 4 * j), acc[t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
+}
+
+/* 8 rows × NT tokens, Q6_K: sub-blocks of 16 (4 groups of 4). */
+static inline __attribute__((always_inline)) void tile_k6(bool vnni, const uint8_t *wp, int64_t ns,
+                                                          const uint8_t *a, size_t as, const int NT,
+                                                          float *y, size_t ys, int nr)
+{
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t s = 0; s < ns; s++) {
+        const uint8_t *us = wp + s * MM_WU_K(8), *as0 = a + s * MM_AU_K;
+        for (int j = 0; j < 16; j++) {
+            const uint8_t *u = us + 128 * j;
+            __m256i w[4];
+#pragma GCC unroll 8
+            for (int g = 0; g < 4; g++) w[g] = _mm256_load_si256((const __m256i *)(u + 32 * g));
+            const __m256 dsc = _mm256_load_ps((const float *)(const void *)(us + 2048 + 32 * j));
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *at = as0 + t * as;
+                const __m256i p =
+                    dot_groups(vnni, bcast32(at + MM_AK_C16 + 4 * j), w, 4, at + 16 * j);
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
+                                         _mm256_mul_ps(dsc, bcastf(at + MM_AK_D)), acc[t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
+}
+
+#define TILE_FN(NAME, BODY, V, T)                                                                  \
+    static void NAME##_##T(const uint8_t *wp, int64_t nu, const uint8_t *a, size_t as, float *y,   \
+                           size_t ys, int nr)                                                      \
+    {                                                                                              \
+        BODY(V, wp, nu, a, as, T, y, ys, nr);                                                      \
+    }
+#define TILE_SET(NAME, BODY, V)                                                                    \
+    TILE_FN(NAME, BODY, V, 1) TILE_FN(NAME, BODY, V, 2) TILE_FN(NAME, BODY, V, 4)
+TILE_SET(v_q32, tile_q32, true)
+TILE_SET(v_k45, tile_k45, true)
+TILE_SET(v_k6, tile_k6, true)
+TILE_SET(p_q32, tile_q32, false)
+TILE_SET(p_k45, tile_k45, false)
+TILE_SET(p_k6, tile_k6, false)
+
+#define TILES(NAME)                                                                                \
+    {                                                                                              \
+        NAME##_1, NAME##_2, NAME##_4, NULL, NULL                                                   \
+    }
+const herd_mm_isa herd_mm_isa_avx2vnni = {
+    .name = "avx2+avx-vnni",
+    .rows = 8,
+    .tiles = {[HERD_MM_Q4_0] = TILES(v_q32),
+              [HERD_MM_Q8_0] = TILES(v_q32),
+              [HERD_MM_K4] = TILES(v_k45),
+              [HERD_MM_K5] = TILES(v_k45),
+              [HERD_MM_K6] = TILES(v_k6)},
+};
+const herd_mm_isa herd_mm_isa_avx2 = {
+    .name = "avx2",
+    .rows = 8,
+    .tiles = {[HERD_MM_Q4_0] = TILES(p_q32),
+              [HERD_MM_K4] = TILES(p_k45),
+              [HERD_MM_K5] = TILES(p_k45),
+              [HERD_MM_K6] = TILES(p_k6)},
+};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

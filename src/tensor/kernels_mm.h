@@ -1,0 +1,62 @@
+/*
+ * kernels_mm.h — internal: the layouts shared by the panel products for
+ * prompts without AMX (kernels_mm.c drives them; kernels_avx512_mm.c and
+ * kernels_avx2_mm.c hold the vector tiles).
+ *
+ * A vector holds P weight ROWS (P = 16 with AVX-512, 8 with AVX2), so the
+ * float work of a block is shared by P outputs and outputs need no
+ * horizontal sums. The weights are unpacked per panel of P rows into a
+ * per-thread buffer; the activations are packed once per product.
+ *
+ * Weight panel (P rows), as unsigned bytes for vpdpbusd / vpmaddubsw:
+ *   Q4_0, Q8_0  per block of 32: element k of row r at byte 4·P·(k/4) +
+ *               4·r + k%4 (Q4_0 nibbles 0..15, Q8_0 q + 128), then the P
+ *               rows' F32 scales at 32·P.                       (36·P bytes)
+ *   K-quants    per super-block: sub-block j of 32 at 32·P·j, laid out as a
+ *               block above (Q6_K's sub-block j of 16 at 16·P·j); then at
+ *               256·P per row and sub-block the F32 d·sc_j (4·P·j + 4·r;
+ *               16 of them for Q6_K, 8 for Q4_K/Q5_K) and, for Q4_K/Q5_K,
+ *               dmin·m_j at 288·P + 4·P·j + 4·r.                (320·P bytes)
+ * Activations, per token:
+ *   Q4_0, Q8_0  per block: the Q8_0 quants, the int32 correction −8·Σq
+ *               (Q4_0: nibbles are q + 8) or −128·Σq (Q8_0), the F32 d.
+ *   K-quants    per super-block: the Q8_K quants, d, d·(sum of each 32
+ *               quants) as 8 F32, −32·(sum of each 16) as 16 int32 (Q6_K's
+ *               quants are stored as q + 32).
+ * So every block's (sub-block's) integer sum is ggml's exactly; only the F32
+ * steps after it are in another order.
+ */
+#ifndef HERD_KERNELS_MM_H
+#define HERD_KERNELS_MM_H
+
+#include "tensor/kernels.h"
+
+enum { HERD_MM_Q4_0, HERD_MM_Q8_0, HERD_MM_K4, HERD_MM_K5, HERD_MM_K6, HERD_MM_KINDS };
+
+#define MM_WU_Q32(P) (36 * (P))
+#define MM_WU_K(P)   (320 * (P))
+#define MM_AU_Q32    40
+#define MM_AU_K      384
+#define MM_AK_D      256
+#define MM_AK_BSD    260
+#define MM_AK_C16    292
+
+/* P rows × nt tokens (nt fixed per function): y[t·ys + r] for r < nr, over
+ * nu blocks (super-blocks) of the panel wp and the activations a (token
+ * rows as bytes apart). */
+typedef void (*herd_mm_tile_fn)(const uint8_t *wp, int64_t nu, const uint8_t *a, size_t as,
+                                float *y, size_t ys, int nr);
+
+/* One vector ISA's tiles: tiles[kind][k] does 1 << k tokens; NULL where it
+ * has none (a kind with no 1-token tile is not supported). */
+typedef struct herd_mm_isa {
+    const char *name;
+    int rows; /* P */
+    herd_mm_tile_fn tiles[HERD_MM_KINDS][5];
+} herd_mm_isa;
+
+extern const herd_mm_isa herd_mm_isa_avx512;   /* kernels_avx512_mm.c */
+extern const herd_mm_isa herd_mm_isa_avx2;     /* kernels_avx2_mm.c */
+extern const herd_mm_isa herd_mm_isa_avx2vnni; /* kernels_avx2_mm.c, AVX-VNNI */
+
+#endif
