@@ -49,16 +49,9 @@ static inline float softcap(const herd_attn_args *a, float qk)
 
 /* ------------------------------------------------------------ scalar */
 
-/* ggml folds the soft-cap into the scale: s·(scale / c), then c·tanh. */
-static inline float capped_scale(const herd_attn_args *a)
-{
-    return a->softcap != 0.0f ? a->scale / a->softcap : a->scale;
-}
-
 static void attn_scalar(const herd_attn_args *a)
 {
     const int D = a->head_dim;
-    const float scale = capped_scale(a);
     for (int q = 0; q < a->nq; q++) {
         const float *qv = a->q[q];
         float *out = a->out[q], M = -INFINITY, S = 0.0f;
@@ -314,7 +307,7 @@ static inline T512 void chunk16(const herd_attn_args *a, int g, const float *QT,
     const __m512i qp = _mm512_loadu_si512(qpa);
     __m512 sc[CHUNK];
     scores16(QT, KF, D, nk, sc); /* keys past nk score 0 and are not used */
-    const __m512 scale = _mm512_set1_ps(capped_scale(a)), ninf = _mm512_set1_ps(-INFINITY);
+    const __m512 scale = _mm512_set1_ps(a->scale), ninf = _mm512_set1_ps(-INFINITY);
     __m512 cmax = ninf;
     for (int j = 0; j < nk; j++) {
         if (a->softcap != 0.0f) { /* rare (Gemma 2): lane by lane */
