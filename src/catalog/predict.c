@@ -36,6 +36,11 @@ void herd_shape_of_model(const herd_model *m, herd_shape *s)
                       .swa = hp->swa_window};
 }
 
+uint32_t herd_model_matrix_type(const herd_model *m)
+{
+    return m->file_type;
+}
+
 double herd_shape_params(const herd_shape *s, bool active)
 {
     const double E = s->n_embd, hd = s->head_dim > 0 ? s->head_dim : (double)s->n_embd / s->n_head;

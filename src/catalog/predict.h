@@ -81,8 +81,9 @@ typedef struct herd_prediction {
     int threads;         /* the threads the probe measured that were used */
 } herd_prediction;
 
-/* The shape of a loaded model. */
+/* The shape of a loaded model, and the type most of its matrices have. */
 void herd_shape_of_model(const herd_model *m, herd_shape *s);
+uint32_t herd_model_matrix_type(const herd_model *m);
 /* Parameters of the products a token goes through (active: the experts it
  * uses), and all of them, from the shape. */
 double herd_shape_params(const herd_shape *s, bool active);
