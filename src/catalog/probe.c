@@ -7,8 +7,11 @@
  * bandwidth. Weights are one quantized row of random values copied over a
  * buffer much larger than the caches: the kernels' speed does not depend on
  * the values, and quantizing 128 MB would take longer than the probe.
- * Each figure is the best of a few passes: the machine may be shared, and
- * the best pass is the one least disturbed.
+ * Each figure is the best of a few passes, timed in CPU time of the
+ * process divided by the threads: on a shared machine a pass may wait for a
+ * core, and wall-clock time would charge the wait to the kernel. (The pool's
+ * workers spin while they wait for each other, so on an idle machine the two
+ * clocks agree.)
  */
 #include "catalog/predict.h"
 #include "tensor/tensor.h"
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GEMV_BYTES (128u << 20) /* well beyond the L3 of a desktop or server part */
@@ -52,6 +56,14 @@ void herd_probe_identity(char *cpu, size_t cpu_cap, char *herd, size_t herd_cap)
 #endif
 }
 
+/* Seconds of CPU time the process has used. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* ------------------------------------------------------- bandwidth */
 
 typedef struct {
@@ -75,9 +87,9 @@ static double read_gbs(const void *buf, size_t bytes, int nth)
     read_job j = {.p = buf, .n = bytes / 8};
     double best = 0;
     for (int r = 0; r < PASSES; r++) {
-        double t0 = herd_time();
+        double t0 = cpu_s();
         herd_parallel(nth, read_part, &j);
-        double dt = herd_time() - t0;
+        double dt = (cpu_s() - t0) / nth;
         if (dt > 0 && bytes / dt / 1e9 > best) best = bytes / dt / 1e9;
     }
     return best;
@@ -108,9 +120,9 @@ static double time_matmul(const void *w, uint32_t type, int64_t rows, const floa
 {
     double best = 1e30;
     for (int r = 0; r <= PASSES; r++) {
-        double t0 = herd_time();
+        double t0 = cpu_s();
         herd_matmul(w, type, N_IN, rows, x, ntok, y, work, nth);
-        double dt = herd_time() - t0;
+        double dt = (cpu_s() - t0) / nth;
         if (r > 0 && dt < best) best = dt;
     }
     return best;
@@ -157,9 +169,9 @@ static double attn_cost(int nq, uint16_t *kv, int32_t *cells, float *q, float *o
                         .scale = 0.088f};
     double best = 1e30;
     for (int r = 0; r <= PASSES; r++) {
-        double t0 = herd_time();
+        double t0 = cpu_s();
         herd_attn(&a, scratch);
-        double dt = herd_time() - t0;
+        double dt = cpu_s() - t0;
         if (r > 0 && dt < best) best = dt;
     }
     return best / nq / ATT_CELLS;

@@ -133,6 +133,31 @@ herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
     return HERD_OK;
 }
 
+herd_status herd_catalog_predict(const herd_catalog *cat, int model, int quant,
+                                 const herd_catalog_query *q, herd_prediction *out)
+{
+    const herd_catalog_model *cm = herd_catalog_model_at(cat, model);
+    const shape_fact *f = cm ? shape_of(cm) : NULL;
+    if (!f || !q || !q->probe || quant < 0 || quant >= cm->n_quants)
+        return herd_seterr(HERD_E_INVALID, "no shape facts or no probe for model %d", model);
+    herd_shape s = {.n_layer = f->n_layer,
+                    .n_embd = f->n_embd,
+                    .n_head = f->n_head,
+                    .n_head_kv = f->n_head_kv,
+                    .head_dim = f->n_embd / f->n_head,
+                    .n_ff = f->n_ff,
+                    .n_vocab = f->n_vocab,
+                    .n_expert = f->n_expert,
+                    .n_expert_used = f->n_expert_used,
+                    .swa = f->swa};
+    herd_mem_estimate e;
+    int n_ctx = 0;
+    herd_status st = herd_catalog_estimate(cat, model, quant, q, &e, &n_ctx);
+    if (st) return st;
+    return herd_predict(q->probe, &s, type_of_quant(cm->quants[quant].type), cm->quants[quant].bpw,
+                        q->threads, 512, 128, n_ctx, out);
+}
+
 /* ------------------------------------------------------- code facts */
 
 /* What the seed says about a model and code: +1 trained or measured on it,
@@ -180,22 +205,32 @@ static double need_gb(const herd_catalog *cat, int model, int quant, const herd_
     return (double)e.total / 1e9;
 }
 
-/* The largest quantization up to Q8_0 that fits in max_ram_gb; with no
- * limit, Q4_K_M. -1 if none fits. */
+/* Is the quantization predicted to generate at least q->min_tg tokens/s? */
+static bool fast_enough(const herd_catalog *cat, int model, int quant, const herd_catalog_query *q)
+{
+    herd_prediction p;
+    if (!q->probe || q->min_tg <= 0) return true;
+    return herd_catalog_predict(cat, model, quant, q, &p) == HERD_OK && p.tg >= q->min_tg;
+}
+
+/* The largest quantization up to Q8_0 that fits in max_ram_gb and is fast
+ * enough; with no limits, Q4_K_M. -1 if none fits, -2 if some fit but none
+ * is fast enough. */
 static int pick_quant(const herd_catalog *cat, int model, const herd_catalog_query *q)
 {
     const herd_catalog_model *m = &cat->m[model];
     int top = quant_index(m, TOP_QUANT);
     if (top < 0) top = m->n_quants - 1;
-    if (q->max_ram_gb <= 0) {
-        int good = quant_index(m, GOOD_QUANT);
-        return good >= 0 ? good : top;
+    int good = quant_index(m, GOOD_QUANT);
+    if (good < 0) good = top;
+    bool fits = false;
+    for (int i = q->max_ram_gb > 0 ? top : good; i >= 0; i--) {
+        double need = q->max_ram_gb > 0 ? need_gb(cat, model, i, q) : 0;
+        if (need < 0 || need > q->max_ram_gb) continue;
+        fits = true;
+        if (fast_enough(cat, model, i, q)) return i;
     }
-    for (int i = top; i >= 0; i--) {
-        double need = need_gb(cat, model, i, q);
-        if (need >= 0 && need <= q->max_ram_gb) return i;
-    }
-    return -1;
+    return fits ? -2 : -1;
 }
 
 /* The variant for the task; for code an assistant if there is one. */
@@ -235,8 +270,8 @@ bool herd_catalog_matches(const herd_catalog *cat, int model, const herd_catalog
         why = m->context_length ? "context too short" : "context length unknown";
     else if (q->estimate && !shape_of(m))
         why = "no shape facts to estimate its memory";
-    else if (q->max_ram_gb > 0 && pick_quant(cat, model, q) < 0)
-        why = "does not fit in memory";
+    else if ((q->max_ram_gb > 0 || q->min_tg > 0) && pick_quant(cat, model, q) < 0)
+        why = pick_quant(cat, model, q) == -1 ? "does not fit in memory" : "too slow";
     if (why_not) *why_not = why;
     return why == NULL;
 }
@@ -319,6 +354,12 @@ static void explain(const herd_catalog *cat, const herd_catalog_query *q, herd_r
     text t = {r->reasons, 0, sizeof r->reasons};
     r->reasons[0] = 0;
     memory_reason(cat, q, r, &t);
+    if (r->has_pred)
+        line(&t,
+             "predicted here: generation %.1f tokens/s (tg128), prompt %.1f tokens/s (pp512), %d "
+             "thread%s [computed: herd probe of this machine on the shape from %s]",
+             r->pred.tg, r->pred.pp, r->pred.threads, r->pred.threads > 1 ? "s" : "",
+             shape_of(m)->source);
     if (r->low_quant)
         line(&t, "only a quantization below " GOOD_QUANT " fits: expect lower quality");
     line(&t, "%s variant: %s [%s]", herd_task_name(v->task), v->repo, v->source);
@@ -368,6 +409,23 @@ static void memory_why(const herd_catalog *cat, int model, const herd_catalog_qu
     }
 }
 
+/* The speed cause of an exclusion: the fastest quantization that fits. */
+static void speed_why(const herd_catalog *cat, int model, const herd_catalog_query *q, char *buf,
+                      size_t cap)
+{
+    const herd_catalog_model *m = &cat->m[model];
+    herd_prediction p = {0};
+    int i = 0;
+    while (i + 1 < m->n_quants && q->max_ram_gb > 0 && need_gb(cat, model, i, q) > q->max_ram_gb)
+        i++;
+    herd_catalog_predict(cat, model, i, q, &p);
+    snprintf(buf, cap,
+             "too slow: even %s is predicted at %.1f tokens/s, below --min-speed %g [computed: "
+             "herd probe of this machine, %d thread%s, on the shape from %s]",
+             m->quants[i].type, p.tg, q->min_tg, p.threads, p.threads > 1 ? "s" : "",
+             shape_of(m)->source);
+}
+
 bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog_query *q,
                           char *buf, size_t cap)
 {
@@ -401,6 +459,8 @@ bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog
                  q->min_context, m->context_source);
     else if (!strcmp(why, "does not fit in memory"))
         memory_why(cat, model, q, buf, cap);
+    else if (!strcmp(why, "too slow"))
+        speed_why(cat, model, q, buf, cap);
     else
         snprintf(buf, cap, "%s", why);
     return true;
@@ -418,6 +478,15 @@ static int cmp_rec(const herd_recommendation *a, const herd_recommendation *b,
     if (ma->params_b != mb->params_b) return ma->params_b > mb->params_b ? -1 : 1;
     if (ma->mmlu != mb->mmlu) return ma->mmlu > mb->mmlu ? -1 : 1;
     return a->model - b->model;
+}
+
+const char *herd_catalog_ranking_rule(const herd_catalog_query *q)
+{
+    return q->min_context > 0
+               ? "ranking: fits at " GOOD_QUANT " or better first, then longer context, then more "
+                 "parameters, then higher MMLU"
+               : "ranking: fits at " GOOD_QUANT " or better first, then more parameters, then "
+                 "higher MMLU";
 }
 
 /* qsort has no context argument in C11; an insertion sort over the few dozen
@@ -451,6 +520,8 @@ herd_status herd_catalog_recommend(const herd_catalog *cat, const herd_catalog_q
         r->quant = pick_quant(cat, i, q);
         r->ram_gb = need_gb(cat, i, r->quant, q);
         if (q->estimate) herd_catalog_estimate(cat, i, r->quant, q, &r->mem, &r->n_ctx);
+        r->has_pred = q->estimate && q->probe &&
+                      herd_catalog_predict(cat, i, r->quant, q, &r->pred) == HERD_OK;
         good = quant_index(m, GOOD_QUANT);
         r->low_quant = good >= 0 && m->quants[r->quant].bpw < m->quants[good].bpw;
     }
