@@ -80,6 +80,10 @@ typedef struct herd_catalog_model {
     const char *mmlu_source;
     herd_catalog_quant quants[HERD_CATALOG_MAX_QUANT]; /* ascending bpw */
     int n_quants;
+    /* What the memory and speed formulas need, from the model's config.json
+     * (the "shape" fact); shape_source NULL: the catalog has no shape. */
+    herd_shape shape;
+    const char *shape_source;
 } herd_catalog_model;
 
 typedef struct herd_catalog herd_catalog;
