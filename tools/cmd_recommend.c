@@ -232,7 +232,7 @@ static void print_explained(const herd_catalog *cat, const herd_catalog_query *q
 
 static void print_table(const herd_catalog *cat, const herd_recommendation *r, int n)
 {
-    printf("\n%-3s %-24s %-32s %-7s %7s %7s %7s %8s %-28s %7s %s\n", "#", "model", "variant",
+    printf("\n%-3s %-27s %-32s %-7s %7s %7s %7s %8s %-28s %7s %s\n", "#", "model", "variant",
            "type", "file GB", "RAM GB", "tg t/s", "pp t/s", "licence", "context", "quality");
     for (int i = 0; i < n; i++) {
         const herd_catalog_model *m = herd_catalog_model_at(cat, r[i].model);
@@ -242,7 +242,7 @@ static void print_table(const herd_catalog *cat, const herd_recommendation *r, i
             snprintf(tg, sizeof tg, "%.1f", r[i].pred.tg),
                 snprintf(pp, sizeof pp, "%.0f", r[i].pred.pp);
         if (m->mmlu >= 0) snprintf(quality, sizeof quality, "MMLU %.1f", m->mmlu);
-        printf("%-3d %-24s %-32.32s %-7s %7.2f %7.2f %7s %8s %-28.28s %7d %s\n", i + 1, m->id,
+        printf("%-3d %-27s %-32.32s %-7s %7.2f %7.2f %7s %8s %-28.28s %7d %s\n", i + 1, m->id,
                m->variants[r[i].variant].repo, qu->type, qu->size_gb, r[i].ram_gb, tg, pp,
                m->licence, m->context_length, quality);
     }
