@@ -31,6 +31,9 @@
 extern "C" {
 #endif
 
+/* herd's version, as `herd --version` prints it. */
+#define HERD_VERSION "0.1.0"
+
 typedef enum herd_status {
     HERD_OK = 0,
     HERD_E_INVALID = 1,     /* bad argument from the caller */
@@ -59,6 +62,10 @@ typedef struct herd_model_params {
     bool mmap;     /* map the file instead of reading it into huge pages
                       (starts at once, shares the page cache; decodes
                       slower: see GGUF_READ in src/gguf/gguf.h) */
+    bool vocab_only; /* load the vocabulary and the file's facts only (as
+                        llama.cpp's vocab_only): for tokenizing, and for files
+                        that hold no tensors (../shared/vocab); such a model
+                        cannot make a context */
 } herd_model_params;
 
 herd_model_params herd_model_default_params(void);
@@ -83,6 +90,7 @@ typedef struct herd_model_info {
     float rope_freq_base, norm_eps;
     bool has_chat_template;
     bool tied_output;
+    bool vocab_only; /* loaded with vocab_only: no weights, no shape facts */
 } herd_model_info;
 
 void herd_model_get_info(const herd_model *model, herd_model_info *info);
@@ -220,6 +228,9 @@ typedef struct herd_synth_params {
     const char *arch, *shape, *type, *vocab_path, *out_path;
     uint64_t seed;
     int n_threads;
+    /* Called before each tensor is made (done of total); may be NULL. */
+    void (*progress)(int done, int total, const char *tensor, void *user);
+    void *user;
 } herd_synth_params;
 
 herd_status herd_synth(const herd_synth_params *p);

@@ -3,8 +3,8 @@
 # run from the repository root. Ends with "N passed, M failed".
 HERD=${1:-build/herd}
 case $HERD in /*) ;; *) HERD=$(pwd)/$HERD ;; esac
-TMP=$(mktemp -d /tmp/herd-cli-catalog.XXXXXX) || exit 1
-trap 'rm -rf "$TMP"' EXIT
+. tests/lib.sh
+need_tool python3
 pass=0
 fail=0
 
@@ -37,7 +37,7 @@ grep -q '^mpt-7b-chat .* no ' "$TMP/table.out" && ok || bad "mpt-7b-chat is not 
 run json catalog --json
 [ "$(rc json)" = 0 ] && ok || bad "--json exits $(rc json)"
 has json '"source": "seed:106"' && ok || bad "--json lacks seed sources"
-if command -v python3 >/dev/null 2>&1; then
+if true; then
     python3 -m json.tool "$TMP/json.out" >/dev/null && ok || bad "--json is not valid JSON"
     run jsonf catalog --json --commercial --lang en
     python3 -m json.tool "$TMP/jsonf.out" >/dev/null && ok || bad "filtered --json is not valid JSON"
@@ -45,8 +45,6 @@ if command -v python3 >/dev/null 2>&1; then
     has jsonf '"id": "mpt-7b-chat"' && bad "filtered --json has a non-commercial model" || ok
     run jsonm catalog phi-2 --json
     python3 -m json.tool "$TMP/jsonm.out" >/dev/null && ok || bad "MODEL --json is not valid JSON"
-else
-    echo "skip: python3 not found, JSON validity not checked" >&2
 fi
 
 # One model: each fact with its source, the seed's stale statement kept.
@@ -90,12 +88,10 @@ run none catalog --max-ram 0.5
     bad "herd catalog outside the repository"
 
 # Every fact checked against the seed.
-if [ -r ../shared/seed/landscape.txt ]; then
+if have_shared ../shared/seed/landscape.txt; then
     run verify catalog --verify ../shared/seed/landscape.txt
     [ "$(rc verify)" = 0 ] && ok || { bad "--verify"; cat "$TMP/verify.err" >&2; }
-else
-    echo "skip: ../shared/seed/landscape.txt not found" >&2
 fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish "$fail"

@@ -13,10 +13,11 @@
 set -u
 HERD=$1
 M=../shared/models/tiny/llama-f32.gguf
-[ -f "$M" ] || { echo "skip: $M missing"; exit 0; }
+. tests/lib.sh
+need_shared "$M"
 export OMP_WAIT_POLICY=passive
 fail=0
-tmp=$(mktemp -d)
+tmp=$TMP
 SOCK=herd-chat-test-$$
 cleanup() {
     if command -v tmux >/dev/null 2>&1; then
@@ -59,13 +60,10 @@ if [ $# -eq 10 ]; then
     check "$(($7 + $8))" "$6" "turn 2 decodes only its new tokens"
 else bad "-v stats: $(cat "$tmp/stats")"; fi
 
-# ---- terminal: tmux
+# ---- terminal: tmux (installed by `make test-deps`)
 if ! command -v tmux >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] && apt-get install -y tmux >/dev/null 2>&1
-fi
-if ! command -v tmux >/dev/null 2>&1; then
-    echo "skip: tmux not available, terminal tests not run"
-    exit $fail
+    skip_part "tmux not installed (make test-deps installs it), terminal tests not run"
+    finish $fail
 fi
 T() { tmux -L "$SOCK" -f /dev/null "$@"; }
 S=none n_sess=0 # the current tmux session
@@ -178,4 +176,4 @@ while ! screen | grep -q '^\[exit 0\]$'; do
     sleep 0.1
 done
 [ $fail = 0 ] && echo "cli_chat: all passed"
-exit $fail
+finish $fail

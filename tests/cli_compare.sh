@@ -1,22 +1,18 @@
 #!/bin/sh
 # cli_compare.sh — `herd compare` on three quantizations of the tiny ladder:
 # the table, then the HTML report rendered by headless Chromium (Debian's
-# chromium, installed here when running as root): the rendered DOM has the
+# chromium, installed by `make test-deps`): the rendered DOM has the
 # table rows and the SVG chart elements, and the screenshot shows the charts
 # (their colours are counted in its pixels).
 #
-# Without chromium (not installed and not root, or no network for apt) the
-# rendering part is skipped with a "skip:" line; the table and the report's
-# static checks still run.
+# Without chromium the rendering part is skipped (the test exits 77 after the
+# table and the report's static checks have run).
 set -u
 HERD=$1
 case $HERD in /*) ;; *) HERD=$(pwd)/$HERD ;; esac
 T=../shared/models/tiny
-for q in q4_0 q8_0 f16; do
-    [ -f "$T/ladder-$q.gguf" ] || { echo "skip: $T/ladder-$q.gguf missing"; exit 0; }
-done
-TMP=$(mktemp -d /tmp/herd-cli-compare.XXXXXX) || exit 1
-trap 'rm -rf "$TMP"' EXIT
+. tests/lib.sh
+need_shared "$T/ladder-q4_0.gguf" "$T/ladder-q8_0.gguf" "$T/ladder-f16.gguf" ../shared/DESIGN.md
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
@@ -55,14 +51,9 @@ grep -q "^| mistral-7b-v0.1.Q4_0.gguf.*| apache-2.0 *| Apache-2.0 (mistral-7b)" 
 
 # ---- rendering in headless Chromium
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$CHROMIUM" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 ||
-        { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1; }
-    CHROMIUM=$(command -v chromium || true)
-fi
 if [ -z "$CHROMIUM" ]; then
-    echo "skip: chromium is not installed and cannot be installed here; report not rendered"
-    exit $fail
+    skip_part "chromium not installed (make test-deps installs it); report not rendered"
+    finish $fail
 fi
 chrome() {
     timeout 180 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
@@ -138,4 +129,4 @@ for colour in want.values():
 print("screenshot pixels:", counts)
 sys.exit(0 if ok else 1)
 EOF
-exit $fail
+finish $fail

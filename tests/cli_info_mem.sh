@@ -12,15 +12,15 @@
 # for. Peak RSS is the child's ru_maxrss (getrusage RUSAGE_CHILDREN, through
 # python3: /usr/bin/time is not installed by default).
 #
-# Skipped under AddressSanitizer (its shadow memory and quarantine are not
-# herd's memory, and the 1.1B run would take minutes) and without python3.
+# Skipped (exit 77) under AddressSanitizer: its shadow memory and quarantine
+# are not herd's memory, and the 1.1B run would take minutes.
 set -u
 HERD=$1
 case $HERD in /*) ;; *) HERD=$(pwd)/$HERD ;; esac
-if ldd "$HERD" 2>/dev/null | grep -q libasan; then echo "skip: ASan build"; exit 0; fi
-command -v python3 >/dev/null 2>&1 || { echo "skip: python3 not found"; exit 0; }
-TMP=$(mktemp -d /tmp/herd-info-mem.XXXXXX) || exit 1
-trap 'rm -rf "$TMP"' EXIT
+. tests/lib.sh
+if ldd "$HERD" 2>/dev/null | grep -q libasan; then skip "ASan build (RSS is not herd's)"; fi
+need_tool python3
+need_shared ../shared/vocab/ggml-vocab-llama-spm.gguf
 fail=0
 CTX=128
 M=$TMP/tinyllama-q4_0.gguf
@@ -64,4 +64,4 @@ if [ -f "$S" ]; then
     python3 -c "import sys; sys.exit(0 if abs(float(sys.argv[2]) - 4 * float(sys.argv[1])) < 0.02 else 1)" "$k1" "$k4" ||
         { echo "FAIL: SWA KV cache $k1 MiB for one sequence, $k4 MiB for four"; fail=1; }
 fi
-exit $fail
+finish $fail

@@ -1,24 +1,20 @@
 #!/bin/sh
 # cli_openai.sh — the official `openai` npm client against `herd serve` on the
 # tiny llama: completions, chat, streaming, errors (tests/openai/check.cjs).
-# The client is installed with npm into the build directory once; without
-# node, npm or a reachable registry the test is skipped, not failed.
+# `make test-deps` installs node and the client (npm, into build-deps/openai);
+# without them the test is skipped (exit 77), never installed from here.
 set -u
 HERD=$1
 M=../shared/models/tiny/llama-f32.gguf
-[ -f "$M" ] || { echo "skip: $M missing"; exit 0; }
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "skip: node/npm not installed"; exit 0; }
-dir=$(cd "$(dirname "$HERD")" && pwd)/openai-npm
-if [ ! -f "$dir/node_modules/openai/package.json" ]; then
-  mkdir -p "$dir"
-  if ! (cd "$dir" && timeout 180 npm install --no-audit --no-fund --loglevel=error openai >npm.log 2>&1); then
-    echo "skip: npm install openai failed (offline?)"; tail -3 "$dir/npm.log"; exit 0
-  fi
-fi
-tmp=$(mktemp -d)
+. tests/lib.sh
+need_shared "$M"
+need_tool node
+dir=$(pwd)/build-deps/openai
+[ -f "$dir/node_modules/openai/package.json" ] || skip "the openai npm package is not in $dir (make test-deps installs it)"
+tmp=$TMP
 "$HERD" serve -m "$M" --port 0 --parallel 2 -c 1024 --api-key sekret 2>"$tmp/log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $pid 2>/dev/null; cleanup_tmp' EXIT
 port=""
 for i in $(seq 1 100); do
   port=$(sed -n 's/.*listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$tmp/log")

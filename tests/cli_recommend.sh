@@ -4,8 +4,7 @@
 # reason with a source, memory by herd info's formula.
 set -u
 HERD=$1
-TMP=$(mktemp -d /tmp/herd-cli-recommend.XXXXXX) || exit 1
-trap 'rm -rf "$TMP"' EXIT
+. tests/lib.sh
 # The probe (a few seconds) is measured once, into the test's own cache.
 export XDG_CACHE_HOME="$TMP/cache"
 fail=0

@@ -6,8 +6,8 @@
 HERD=${1:?usage: cli_template.sh HERD_BINARY}
 T=../shared/chat/templates
 TINY=../shared/models/tiny
-D=$(mktemp -d "${TMPDIR:-/tmp}/herd-cli-template.XXXXXX") || exit 1
-trap 'rm -rf "$D"' EXIT
+. tests/lib.sh
+D=$TMP
 fails=0
 
 fail() {
@@ -41,10 +41,7 @@ expect_error() {
     grep -qF -- "$needle" "$D/err" || fail "$name: stderr lacks '$needle': $(cat "$D/err")"
 }
 
-if [ ! -d "$T" ]; then
-    echo "skip: $T not found" >&2
-    exit 0
-fi
+need_shared "$T" "$TINY"
 
 cat >"$D/chat.json" <<'EOF'
 [{"role": "system", "content": "Be brief."},
@@ -108,6 +105,32 @@ expect_error "syntax error" 1 "template syntax error" --chat-template "$D/broken
 printf '{%% include "x" %%}' >"$D/unsup.jinja"
 expect_error "unsupported" 1 "unsupported template construct" --chat-template "$D/unsup.jinja" --messages "$D/chat.json"
 expect_error "missing model" 1 "$D/none.gguf" -m "$D/none.gguf" --messages "$D/chat.json"
+# Hostile templates (issue 21): one error line naming the limit, exit 1,
+# nothing rendered; before the render budget these crashed, hung or ate memory.
+hostile() {
+    name=$1 needle=$2
+    printf '%s' "$3" >"$D/hostile.jinja"
+    expect_error "$name" 1 "$needle" --chat-template "$D/hostile.jinja" --messages "$D/chat.json"
+}
+hostile "namespace containing itself" HERD_CHAT_MAX_DEPTH \
+    '{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns }}'
+hostile "list nested 100,000 deep" HERD_CHAT_MAX_DEPTH \
+    '{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l == ns.l }}'
+hostile "2 ** INT64_MAX" "big integers" '{{ 2 ** 9223372036854775807 }}'
+hostile "three nested range(1000)" HERD_CHAT_MAX_STEPS \
+    '{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}'
+hostile "string repetition" HERD_CHAT_MAX_OUTPUT "{{ 'aaaa' * 4611686018427387904 }}"
+hostile "center width" HERD_CHAT_MAX_OUTPUT "{{ 'x' | center(9223372036854775807) }}"
+hostile "indent width" HERD_CHAT_MAX_OUTPUT "{{ 'x' | indent(9223372036854775807) }}"
+hostile "large string in a long loop" HERD_CHAT_MAX_OUTPUT \
+    "{% set s = 'x' * 1000000 %}{% for i in range(100000) %}{{ s }}{% endfor %}"
+hostile "70-digit integer" "integer literal 1234567890123456789012345678901234567890" \
+    '{{ 1234567890123456789012345678901234567890123456789012345678901234567890 }}'
+printf '{{ 1%072d.5 }}' 0 >"$D/float.jinja"
+expect "long float literal" '1e+72' --chat-template "$D/float.jinja" --messages "$D/chat.json"
+printf '{{ 1 ** 9223372036854775807 }}' >"$D/pow.jinja"
+expect "1 ** INT64_MAX" '1' --chat-template "$D/pow.jinja" --messages "$D/chat.json"
+
 "$HERD" template --messages "$D/chat.json" >/dev/null 2>&1
 [ $? -eq 2 ] || fail "no template source: want exit 2"
 "$HERD" template --chat-template chatml --bogus >/dev/null 2>&1

@@ -2,30 +2,53 @@
 #define _GNU_SOURCE
 #include "helpers.h"
 
+#include <ftw.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-int test_checks, test_failures;
+int test_checks, test_failures, test_skips;
 
 int test_report(void)
 {
-    fprintf(stderr, "%d checks, %d failed\n", test_checks, test_failures);
-    return test_failures ? 1 : 0;
+    fprintf(stderr, "%d checks, %d failed, %d parts skipped\n", test_checks, test_failures,
+            test_skips);
+    return test_failures ? 1 : test_skips ? 77 : 0;
+}
+
+void test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "skip: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    test_skips++;
 }
 
 char *test_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return NULL;
+    }
     long n = ftell(f);
-    if (n < 0) { fclose(f); return NULL; }
+    if (n < 0) {
+        fclose(f);
+        return NULL;
+    }
     rewind(f);
     char *buf = malloc((size_t)n + 1);
-    if (!buf) { fclose(f); return NULL; }
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
     size_t got = fread(buf, 1, (size_t)n, f);
     fclose(f);
     buf[got] = 0;
@@ -41,14 +64,34 @@ bool test_write_file(const char *path, const void *data, size_t len)
     return fclose(f) == 0 && ok;
 }
 
+static char tmp_dir[256];
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_tmpdir(void)
+{
+    const char *keep = getenv("HERD_TEST_KEEP");
+    if (keep && *keep && strcmp(keep, "0") != 0)
+        fprintf(stderr, "kept %s\n", tmp_dir);
+    else
+        nftw(tmp_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *test_tmpdir(void)
 {
-    static char dir[256];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/herd-test-XXXXXX");
-        if (!mkdtemp(dir)) { perror("mkdtemp"); exit(2); }
+    if (!tmp_dir[0]) {
+        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/herd-test-XXXXXX");
+        if (!mkdtemp(tmp_dir)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+        atexit(remove_tmpdir);
     }
-    return dir;
+    return tmp_dir;
 }
 
 int test_run(const char *cmd, char **out, char **err)
@@ -78,6 +121,12 @@ bool test_shared(const char *rel, char *path, size_t cap)
 {
     snprintf(path, cap, "../shared/%s", rel);
     if (access(path, R_OK) == 0) return true;
-    fprintf(stderr, "skip: %s not found\n", path);
+    const char *req = getenv("HERD_REQUIRE_SHARED");
+    if (req && *req && strcmp(req, "0") != 0) {
+        test_checks++, test_failures++;
+        fprintf(stderr, "FAIL: %s not found, and HERD_REQUIRE_SHARED is set\n", path);
+    } else {
+        test_skip("%s not found", path);
+    }
     return false;
 }

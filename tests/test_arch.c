@@ -131,7 +131,7 @@ static void test_window_memory(void)
     herd_model *m;
     if (herd_model_load(TINY "llama-swa-f32.gguf", NULL, &m)) return;
     herd_ctx *c = ctx_with(m, 10240, 512, 64);
-    CHECK(c && c->kv.n_cells == 64 - 1 + 512);
+    CHECK(c && c->kv_swa.n_cells == 64 - 1 + 512);
     int32_t tok = 1;
     long rss_1k = 0;
     for (int p = 0; c && p < 10000; p++) {
@@ -144,12 +144,12 @@ static void test_window_memory(void)
         int best = 0;
         for (int i = 1; i < herd_n_vocab(m); i++) best = l[i] > l[best] ? i : best;
         tok = best;
-        CHECK(c->kv.n_used <= 64);
+        CHECK(c->kv_swa.n_used <= 64);
         if (p == 1000) rss_1k = rss_kb();
     }
     long rss_10k = rss_kb();
     fprintf(stderr, "window 64: %d cells, resident %ld kB after 1,000 tokens, %ld kB after 10,000\n",
-            c ? c->kv.n_cells : 0, rss_1k, rss_10k);
+            c ? c->kv_swa.n_cells : 0, rss_1k, rss_10k);
 #ifndef __SANITIZE_ADDRESS__
     /* (Under ASan freed blocks sit in its quarantine, so RSS grows anyway.) */
     CHECK(rss_10k - rss_1k < 1024);
@@ -258,7 +258,7 @@ static void test_info_features(void)
 int main(void)
 {
     char path[512];
-    if (!test_shared("models/tiny/llama-swa-f32.gguf", path, sizeof path)) return 0;
+    if (!test_shared("models/tiny/llama-swa-f32.gguf", path, sizeof path)) return test_report();
     test_window_exact();
     test_window_memory();
     test_experts_untouched();

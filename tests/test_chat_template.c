@@ -31,6 +31,9 @@ static const char *str_or_null(const json_t *j)
     return json_is_string(j) ? json_string_value(j) : NULL;
 }
 
+/* The most any case used of the render budget (chat.h's limits). */
+static herd_chat_usage most;
+
 /* One case of cases.jsonl; true if it passes. */
 static bool run_case(const json_t *c, const char *tmpl_dir)
 {
@@ -54,6 +57,12 @@ static bool run_case(const json_t *c, const char *tmpl_dir)
     bool raised = false;
     herd_status st = herd_chat_render(src, &in, &out, NULL, &raised);
     free(src);
+    herd_chat_usage u;
+    herd_chat_last_usage(&u);
+    CHECKF(u.limit == HERD_CHAT_LIMIT_NONE, "%s hit %s", name, herd_chat_limit_name(u.limit));
+    if (u.steps > most.steps) most.steps = u.steps;
+    if (u.output > most.output) most.output = u.output;
+    if (u.depth > most.depth) most.depth = u.depth;
     const char *want = str_or_null(json_object_get(c, "expected"));
     const char *err = str_or_null(json_object_get(c, "error"));
     bool ok;
@@ -101,10 +110,13 @@ static bool run_file(const char *rel, bool named, const char *tmpl_dir)
     if (!f) return false;
     char *line = NULL;
     size_t cap = 0;
-    int total = 0, passed = 0;
+    int total = 0, passed = 0, lineno = 0;
     while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        if (strspn(line, " \t\r\n") == strlen(line)) continue; /* a blank line */
         json_error_t e;
         json_t *c = json_loads(line, 0, &e);
+        CHECKF(c != NULL, "%s:%d: %s", rel, lineno, e.text); /* a case that does not parse fails */
         if (!c) continue;
         total++;
         bool ok = named ? run_named_case(c) : run_case(c, tmpl_dir);
@@ -329,7 +341,7 @@ static void test_cli_model(void)
 {
     const char *bin = test_herd_bin();
     if (access(bin, X_OK) != 0) {
-        fprintf(stderr, "skip: no herd binary at %s\n", bin);
+        test_skip("no herd binary at %s", bin);
         return;
     }
     char gguf[512], msgs[512], cmd[2048];
@@ -380,6 +392,12 @@ int main(void)
     char tmpl_dir[1024];
     if (test_shared("chat/templates", tmpl_dir, sizeof tmpl_dir)) {
         run_file("chat/cases.jsonl", false, tmpl_dir);
+        /* chat.h's limits are meant to be over 100x what real templates need. */
+        fprintf(stderr, "most a case needs: %llu steps, %zu output bytes, depth %d\n",
+                (unsigned long long)most.steps, most.output, most.depth);
+        CHECK(most.steps > 0 && most.steps * 100 <= HERD_CHAT_MAX_STEPS);
+        CHECK(most.output > 0 && most.output * 100 <= HERD_CHAT_MAX_OUTPUT);
+        CHECK(most.depth > 0 && most.depth * 100 <= HERD_CHAT_MAX_DEPTH);
         run_file("chat/named.jsonl", true, tmpl_dir);
     }
     test_unsupported();

@@ -388,7 +388,7 @@ static void test_sliding_window(void)
 int main(void)
 {
     char path[512];
-    if (!test_shared("models/tiny/llama-f32.gguf", path, sizeof path)) return 0;
+    if (!test_shared("models/tiny/llama-f32.gguf", path, sizeof path)) return test_report();
     herd_model_params mp = herd_model_default_params();
     mp.n_threads = 2;
     if (herd_model_load(path, &mp, &model)) {

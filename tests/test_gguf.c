@@ -22,6 +22,8 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static bool verbose;
 
@@ -207,7 +209,10 @@ static gguf_writer *make_writer(uint8_t **tdata)
     st |= gguf_set_str(w, "s.replace", "second"); /* replaces, keeps its place */
     for (int i = 0; i < N_TSPECS; i++) {
         const tspec *s = &tspecs[i];
-        st |= gguf_add_tensor(w, s->name, s->type, s->n_dims, s->ne, tdata[i], tspec_bytes(s));
+        if (tdata) /* else described only, for herd_gguf_out */
+            st |= gguf_add_tensor(w, s->name, s->type, s->n_dims, s->ne, tdata[i], tspec_bytes(s));
+        else
+            st |= herd_gguf_add_tensor_info(w, s->name, s->type, s->n_dims, s->ne);
     }
     CHECKF(st == HERD_OK, "building the writer: %s", herd_errmsg());
     return w;
@@ -419,6 +424,111 @@ static void test_roundtrip(void)
 }
 
 /* ------------------------------------------------------------ writer */
+
+/* Files in the test's folder whose name starts with prefix. */
+static int count_files(const char *prefix)
+{
+    DIR *d = opendir(test_tmpdir());
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d) closedir(d);
+    return n;
+}
+
+static bool file_is(const char *path, const uint8_t *buf, size_t len)
+{
+    size_t flen = 0;
+    char *f = test_read_file(path, &flen);
+    bool same = f && flen == len && memcmp(f, buf, len) == 0;
+    free(f);
+    return same;
+}
+
+/* Stream the tensors of tspecs (the first n of them, the last one with
+ * `cut` bytes fewer) through herd_gguf_out and end with status st. */
+static herd_status stream(const gguf_writer *w, const char *path, const char *input,
+                          uint8_t **tdata, int n, size_t cut)
+{
+    herd_gguf_out *o = NULL;
+    herd_status st = herd_gguf_out_begin(&o, w, path, input);
+    if (st) return st;
+    for (int i = 0; i < n && !st; i++)
+        st = herd_gguf_out_write(o, tdata[i], tspec_bytes(&tspecs[i]) - (i == n - 1 ? cut : 0));
+    return herd_gguf_out_end(o, st);
+}
+
+/* herd_gguf_out: the same bytes as gguf_write_mem, tensor by tensor; an
+ * incomplete or refused write leaves the existing output as it was and no
+ * temporary file; the output may not be the input, under any name. */
+static void test_stream(void)
+{
+    uint8_t *tdata[N_TSPECS];
+    for (int i = 0; i < N_TSPECS; i++) tdata[i] = tspec_data(i);
+    gguf_writer *full = make_writer(tdata), *desc = make_writer(NULL);
+    uint8_t *buf = NULL, *none = NULL;
+    size_t len = 0, nlen = 0;
+    CHECK(gguf_write_mem(full, &buf, &len) == HERD_OK);
+    CHECK(gguf_write_mem(desc, &none, &nlen) == HERD_E_INVALID && !none); /* no data */
+
+    char path[512], slink[512], hard[512];
+    snprintf(path, sizeof path, "%s/stream.gguf", test_tmpdir());
+    snprintf(slink, sizeof slink, "%s/stream-symlink.gguf", test_tmpdir());
+    snprintf(hard, sizeof hard, "%s/stream-hardlink.gguf", test_tmpdir());
+    CHECK(gguf_write_file(desc, path) == HERD_E_INVALID && access(path, F_OK) != 0);
+    CHECKF(stream(desc, path, NULL, tdata, N_TSPECS, 0) == HERD_OK, "%s", herd_errmsg());
+    CHECK(file_is(path, buf, len));
+
+    /* Failures: too few tensors, a short tensor, a tensor too many, an error
+     * status from the caller. The old file stays, nothing else is left. */
+    CHECK(stream(desc, path, NULL, tdata, N_TSPECS - 1, 0) == HERD_E_INVALID);
+    CHECK(stream(desc, path, NULL, tdata, 2, 1) == HERD_E_INVALID);
+    herd_gguf_out *o = NULL;
+    CHECK(herd_gguf_out_begin(&o, desc, path, NULL) == HERD_OK);
+    for (int i = 0; i < N_TSPECS; i++) herd_gguf_out_write(o, tdata[i], tspec_bytes(&tspecs[i]));
+    CHECK(herd_gguf_out_write(o, tdata[0], tspec_bytes(&tspecs[0])) == HERD_E_INVALID);
+    CHECK(herd_gguf_out_end(o, HERD_E_IO) == HERD_E_IO);
+    CHECK(herd_gguf_out_end(NULL, HERD_E_NOMEM) == HERD_E_NOMEM);
+    CHECK(file_is(path, buf, len));
+    CHECK(count_files("stream.gguf.tmp") == 0);
+
+    /* The output is the input: refused, by any name, before anything is
+     * written. */
+    CHECK(symlink(path, slink) == 0 && link(path, hard) == 0);
+    CHECK(stream(desc, path, path, tdata, N_TSPECS, 0) == HERD_E_INVALID);
+    CHECK(strstr(herd_errmsg(), "input") != NULL);
+    CHECK(stream(desc, slink, path, tdata, N_TSPECS, 0) == HERD_E_INVALID);
+    CHECK(stream(desc, path, hard, tdata, N_TSPECS, 0) == HERD_E_INVALID);
+    CHECK(file_is(path, buf, len));
+    CHECK(count_files("stream") == 3);
+
+    /* Through a symlink to another file: the target is replaced, the link
+     * stays a link. */
+    CHECK(unlink(hard) == 0 && unlink(path) == 0 && test_write_file(path, "old", 3));
+    CHECK(stream(desc, slink, NULL, tdata, N_TSPECS, 0) == HERD_OK);
+    struct stat sb;
+    CHECK(lstat(slink, &sb) == 0 && S_ISLNK(sb.st_mode) && file_is(path, buf, len));
+
+    /* An output that is not a regular file (a FIFO here, /dev/null for a
+     * user) is written in place: a rename would replace it with a plain file
+     * (as it once replaced /dev/null). */
+    char fifo[512], copy[512], cmd[1200];
+    snprintf(fifo, sizeof fifo, "%s/stream.fifo", test_tmpdir());
+    snprintf(copy, sizeof copy, "%s/stream.copy", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "timeout 20 cat %s > %s", fifo, copy);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    FILE *reader = popen(cmd, "r");
+    CHECK(reader != NULL);
+    if (reader) {
+        CHECKF(stream(desc, fifo, NULL, tdata, N_TSPECS, 0) == HERD_OK, "%s", herd_errmsg());
+        pclose(reader);
+        CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode) && file_is(copy, buf, len));
+    }
+    free(buf);
+    gguf_writer_free(full);
+    gguf_writer_free(desc);
+    for (int i = 0; i < N_TSPECS; i++) free(tdata[i]);
+}
 
 static void test_writer_checks(void)
 {
@@ -666,6 +776,7 @@ int main(void)
     verbose = getenv("HERD_TEST_VERBOSE") != NULL;
     test_roundtrip();
     test_writer_checks();
+    test_stream();
     test_nested();
     test_shared_files();
     test_malformed();

@@ -28,17 +28,18 @@ typedef struct {
 
 static bool load_ref(const char *name, reference *r)
 {
-    char path[512];
-    snprintf(path, sizeof path, "../shared/" TINY "ref/%s.json", name);
+    char path[512], rel[256];
+    snprintf(rel, sizeof rel, TINY "ref/%s.json", name);
+    if (!test_shared(rel, path, sizeof path)) return false;
     json_error_t jerr;
     json_t *j = json_load_file(path, 0, &jerr);
-    if (!j) {
-        fprintf(stderr, "skip: %s: %s\n", path, jerr.text);
-        return false;
-    }
+    CHECKF(j != NULL, "%s: %s", path, jerr.text); /* there, but unreadable: a failure */
+    if (!j) return false;
     json_t *ids = json_object_get(j, "ids"), *g = json_object_get(j, "greedy16");
     r->n = (int)json_array_size(ids);
     r->n_vocab = (int)json_integer_value(json_object_get(j, "n_vocab"));
+    CHECKF(r->n > 0 && r->n_vocab > 0 && json_array_size(g) == 16,
+           "%s: no ids, n_vocab or greedy16", path);
     r->ids = malloc((size_t)r->n * sizeof *r->ids);
     for (int i = 0; i < r->n; i++) r->ids[i] = (int32_t)json_integer_value(json_array_get(ids, i));
     for (int i = 0; i < 16; i++) r->greedy[i] = (int32_t)json_integer_value(json_array_get(g, i));
@@ -159,7 +160,8 @@ static void check_file_n(const char *name, double max_diff, double kl_max, doubl
             kl += kl_div(b, a, r.n_vocab) / r.n;
             agree += argmax(a, r.n_vocab) == argmax(b, r.n_vocab);
         }
-        fprintf(stderr, "%-16s max|diff| %.2e  mean KL %.2e  top-1 %d/%d\n", name, d, kl, agree, r.n);
+        fprintf(stderr, "%-16s max|diff| %.2e  mean KL %.2e  top-1 %d/%d\n", name, d, kl, agree,
+                r.n);
         CHECKF(d <= max_diff, "%s: max |logit diff| %.3e > %.3e", name, d, max_diff);
         if (kl_max >= 0) {
             CHECKF(kl <= kl_max, "%s: mean KL %.3e > %.3e", name, kl, kl_max);
@@ -247,13 +249,14 @@ static void check_bad_batches(void)
 int main(void)
 {
     char path[512];
-    if (!test_shared(TINY "thresholds.json", path, sizeof path)) return 0;
+    if (!test_shared(TINY "thresholds.json", path, sizeof path)) return test_report();
     json_t *th = json_load_file(path, 0, NULL);
     CHECK(th != NULL);
-    double f32_max = json_real_value(json_object_get(json_object_get(th, "f32"), "max_abs_logit_diff"));
-    const char *f32_files[] = {"llama-f32", "ladder-f32", "llama-moe-f32", "falcon7b-f32",
-                               "falcon40b-f32", "mpt-f32", "phi2-f32", "gptneox-f32",
-                               "stablelm-f32", "stablelm-qknorm-f32"};
+    double f32_max =
+        json_real_value(json_object_get(json_object_get(th, "f32"), "max_abs_logit_diff"));
+    const char *f32_files[] = {
+        "llama-f32", "ladder-f32", "llama-moe-f32", "falcon7b-f32", "falcon40b-f32",
+        "mpt-f32",   "phi2-f32",   "gptneox-f32",   "stablelm-f32", "stablelm-qknorm-f32"};
     for (size_t i = 0; i < sizeof f32_files / sizeof f32_files[0]; i++)
         check_file(f32_files[i], f32_max, -1, 0);
     /* llama.cpp ignores llama-swa's window (../shared/NOTES.md): with the
@@ -263,8 +266,8 @@ int main(void)
     check_file("llama-swa-f32", f32_max, -1, 0);
     g_swa = -1;
     const char *families[] = {"llama", "ladder"};
-    const char *types[] = {"f16",  "bf16", "q8_0", "q4_0",   "q4_1",   "q5_0",  "q5_1",
-                           "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"};
+    const char *types[] = {"f16",  "bf16", "q8_0",   "q4_0",   "q4_1",   "q5_0",
+                           "q5_1", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"};
     for (int f = 0; f < 2; f++)
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             json_t *row = json_object_get(json_object_get(th, families[f]), types[t]);

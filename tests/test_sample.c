@@ -214,7 +214,6 @@ static void test_large_vocab(void)
     herd_sampler_params p = herd_sampler_default_params();
     p.seed = 5;
     herd_sampler *s = make(p, N);
-    double t0 = herd_time();
     for (int i = 0; i < 20; i++) {
         int32_t t = herd_sampler_sample(s, l);
         CHECK(t >= 0 && t < N && l[t] > 9.0f);
@@ -229,8 +228,6 @@ static void test_large_vocab(void)
         CHECK(t >= 0 && t < N);
     }
     herd_sampler_free(s);
-    double dt = herd_time() - t0;
-    CHECKF(dt < 5.0, "25 samples over 256k took %.2f s", dt);
     free(l);
 }
 

@@ -877,7 +877,7 @@ static void test_load_smoke(void)
 int main(void)
 {
     char path[256];
-    if (!test_shared(MODEL, path, sizeof path)) return 0;
+    if (!test_shared(MODEL, path, sizeof path)) return test_report();
     signal(SIGPIPE, SIG_IGN);
     herd_model_params mp = herd_model_default_params();
     mp.n_threads = 2;

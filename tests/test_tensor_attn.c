@@ -1,8 +1,8 @@
 /*
  * test_tensor_attn.c — herd_attn (src/tensor/attn.c) against attention
  * computed in double from the same cache values: causal masks, sliding
- * windows, ALiBi, F16 and F32 caches, head sizes that take the vector path
- * and one that does not, cells in any order and groups of many queries.
+ * windows, ALiBi, Gemma 2's score soft-cap, F16 and F32 caches, head sizes that take the vector
+ * path and one that does not, cells in any order and groups of many queries.
  */
 #include "helpers.h"
 #include "tensor/tensor.h"
@@ -31,6 +31,8 @@ static double cache_at(const uint8_t *row, uint32_t type, int i)
     memcpy(&f, row + 4 * i, 4);
     return f;
 }
+
+static float g_softcap; /* soft-cap of the cases run (0: none) */
 
 static void check_case(uint32_t type, int D, int nq, int n_cells, int swa, float slope)
 {
@@ -89,7 +91,8 @@ static void check_case(uint32_t type, int D, int nq, int n_cells, int swa, float
                         .n_cells = n_cells,
                         .scale = scale,
                         .slope = slope,
-                        .swa = swa};
+                        .swa = swa,
+                        .softcap = g_softcap};
     void *scratch = malloc(herd_attn_scratch_size(D, nq));
     herd_attn(&a, scratch);
     double worst = 0;
@@ -104,6 +107,7 @@ static void check_case(uint32_t type, int D, int nq, int n_cells, int swa, float
             double s = 0;
             for (int i = 0; i < D; i++)
                 s += (double)q[j][i] * cache_at(k + (size_t)c * row_bytes, type, i);
+            if (g_softcap != 0) s = g_softcap * tanh(s * scale / g_softcap) / scale;
             sc[c] = s * scale +
                     (slope != 0 ? slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(qp - kp))) : 0);
             if (sc[c] > M) M = sc[c];
@@ -120,8 +124,8 @@ static void check_case(uint32_t type, int D, int nq, int n_cells, int swa, float
         }
         free(sc);
     }
-    CHECKF(worst < 2e-5, "attn %s D=%d nq=%d cells=%d swa=%d slope=%g: max error %g",
-           herd_type_name(type), D, nq, n_cells, swa, slope, worst);
+    CHECKF(worst < 2e-5, "attn %s D=%d nq=%d cells=%d swa=%d slope=%g softcap=%g: max error %g",
+           herd_type_name(type), D, nq, n_cells, swa, slope, g_softcap, worst);
     free(scratch);
     free(k);
     free(v);
@@ -148,6 +152,12 @@ int main(void)
         check_case(types[t], 64, 20, 90, 0, 0.0625f); /* ALiBi */
         check_case(types[t], 80, 12, 75, 0, 0);       /* not a multiple of 16: scalar path */
         check_case(types[t], 16, 5, 33, 5, 0.5f);
+        /* Soft-capped scores (Gemma 2): a cap small enough to bite. */
+        g_softcap = 0.5f;
+        check_case(types[t], 64, 40, 130, 0, 0);
+        check_case(types[t], 64, 33, 130, 8, 0);
+        check_case(types[t], 80, 12, 75, 0, 0);
+        g_softcap = 0;
     }
     return test_report();
 }

@@ -4,65 +4,29 @@
  *   pp<N>: one batch of N random tokens decoded from an empty cache;
  *   tg<N>: N single-token decodes from an empty cache.
  *
- * One warm-up run, then -r repetitions; tokens/s as mean ± sample standard
- * deviation, and the median. The table and the JSON fields are llama-bench's
- * (plus "test", as ../shared/oracle prints it), so results line up.
+ * One warm-up run, then -r repetitions (src/eval/bench.c, which `herd
+ * compare` measures with too); tokens/s as mean ± sample standard deviation,
+ * and the median. The table and the JSON fields are llama-bench's (plus
+ * "test", as ../shared/oracle prints it), so results line up. On a terminal,
+ * stderr shows which run is going.
  */
 #include "cli.h"
+#include "eval/eval.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-typedef struct {
-    double mean, sd, median;
-} stats;
-
-static int cmp_double(const void *a, const void *b)
+/* On a terminal, which run is going: "pp512 run 3/5" (rep -1: warm-up). */
+static void progress(bool prompt, int n, int rep, int n_reps, void *user)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static stats summarize(double *ts, int n)
-{
-    stats s = {0};
-    for (int i = 0; i < n; i++) s.mean += ts[i] / n;
-    for (int i = 0; i < n; i++) s.sd += (ts[i] - s.mean) * (ts[i] - s.mean);
-    s.sd = n > 1 ? sqrt(s.sd / (n - 1)) : 0;
-    qsort(ts, (size_t)n, sizeof *ts, cmp_double);
-    s.median = ts[n / 2];
-    return s;
-}
-
-/* One timed run of a test; returns tokens/s or a negative value on error. */
-static double run_once(herd_ctx *c, const herd_model *m, bool prompt, int n, unsigned *rng)
-{
-    int nv = herd_n_vocab(m);
-    int32_t *toks = malloc((size_t)n * sizeof *toks), *pos = malloc((size_t)n * sizeof *pos);
-    if (!toks || !pos) {
-        free(toks), free(pos);
-        return -1;
-    }
-    for (int j = 0; j < n; j++) toks[j] = (int32_t)(rand_r(rng) % (unsigned)nv), pos[j] = j;
-    if (!prompt && herd_token_bos(m) >= 0) toks[0] = herd_token_bos(m);
-    herd_kv_remove(c, -1, 0, -1);
-    double t0 = herd_time();
-    herd_status st = HERD_OK;
-    if (prompt) {
-        herd_batch b = {.n_tokens = n, .token = toks, .pos = pos};
-        st = herd_decode(c, &b);
-    } else {
-        for (int j = 0; j < n && !st; j++) {
-            herd_batch b = {.n_tokens = 1, .token = toks + j, .pos = pos + j};
-            st = herd_decode(c, &b);
-        }
-    }
-    double dt = herd_time() - t0;
-    free(toks);
-    free(pos);
-    return st ? -1 : n / dt;
+    (void)user;
+    if (rep < 0)
+        fprintf(stderr, "\r\033[K%s%d warm-up", prompt ? "pp" : "tg", n);
+    else
+        fprintf(stderr, "\r\033[K%s%d run %d/%d", prompt ? "pp" : "tg", n, rep + 1, n_reps);
+    fflush(stderr);
 }
 
 static void model_desc(const herd_model *m, char *buf, size_t cap)
@@ -70,8 +34,10 @@ static void model_desc(const herd_model *m, char *buf, size_t cap)
     herd_model_info in;
     herd_model_get_info(m, &in);
     double b = in.n_params / 1e9;
-    if (b >= 1) snprintf(buf, cap, "%s %.0fB %s", in.arch, b, in.file_type);
-    else snprintf(buf, cap, "%s %.0fM %s", in.arch, in.n_params / 1e6, in.file_type);
+    if (b >= 1)
+        snprintf(buf, cap, "%s %.0fB %s", in.arch, b, in.file_type);
+    else
+        snprintf(buf, cap, "%s %.0fM %s", in.arch, in.n_params / 1e6, in.file_type);
 }
 
 int cmd_bench(int argc, char **argv)
@@ -82,7 +48,10 @@ int cmd_bench(int argc, char **argv)
     int nr = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        int *dst = !strcmp(a, "-p") ? &n_prompt : !strcmp(a, "-n") ? &n_gen : !strcmp(a, "-r") ? &reps : NULL;
+        int *dst = !strcmp(a, "-p")   ? &n_prompt
+                   : !strcmp(a, "-n") ? &n_gen
+                   : !strcmp(a, "-r") ? &reps
+                                      : NULL;
         if (dst && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -91,11 +60,13 @@ int cmd_bench(int argc, char **argv)
                 return cli_error(2, "bench: %s: invalid count '%s'", a, argv[i]);
             }
             *dst = (int)v;
-        } else if (!strcmp(a, "--json")) json = 1;
-        else rest[nr++] = argv[i];
+        } else if (!strcmp(a, "--json"))
+            json = 1;
+        else
+            rest[nr++] = argv[i];
     }
     cli_opts o;
-    bool ok = cli_parse(nr, rest, &o);
+    bool ok = cli_parse(nr, rest, CLI_MODEL, &o);
     free(rest);
     if (!ok) return 2;
     herd_model *m = cli_load_model(&o);
@@ -115,28 +86,32 @@ int cmd_bench(int argc, char **argv)
     model_desc(m, desc, sizeof desc);
     int threads = o.n_threads > 0 ? o.n_threads : in.n_threads;
     json_t *arr = json_array();
-    double *ts = malloc((size_t)reps * sizeof *ts);
+    const bool tty = isatty(STDERR_FILENO);
     unsigned rng = 1234;
     int rc = 0;
-    if (!json) printf("| %-24s | %10s | %8s | %7s | %6s | %20s |\n", "model", "size", "params", "threads", "test", "t/s");
+    if (!json)
+        printf("| %-24s | %10s | %8s | %7s | %6s | %20s |\n", "model", "size", "params", "threads",
+               "test", "t/s");
     for (int test = 0; test < 2 && !rc; test++) {
         int n = test == 0 ? n_prompt : n_gen;
         if (n <= 0) continue;
-        for (int r = -1; r < reps && !rc; r++) {
-            double v = run_once(c, m, test == 0, n, &rng);
-            if (v < 0) rc = cli_fail("bench");
-            else if (r >= 0) ts[r] = v;
+        herd_bench_result s;
+        herd_status st =
+            herd_bench_test(c, m, test == 0, n, reps, &rng, tty ? progress : NULL, NULL, &s);
+        if (tty) fprintf(stderr, "\r\033[K");
+        if (st) {
+            rc = cli_fail("bench");
+            break;
         }
-        if (rc) break;
-        stats s = summarize(ts, reps);
         char name[32];
         snprintf(name, sizeof name, "%s%d", test == 0 ? "pp" : "tg", n);
         if (json)
-            json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:f, s:f, s:f}",
-                "model_type", desc, "model_size", (json_int_t)in.tensor_bytes, "model_n_params",
-                (json_int_t)in.n_params, "n_threads", threads, "n_prompt", test == 0 ? n : 0,
-                "n_gen", test == 1 ? n : 0, "test", name, "avg_ts", s.mean, "stddev_ts", s.sd,
-                "median_ts", s.median));
+            json_array_append_new(
+                arr, json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:f, s:f, s:f}", "model_type",
+                               desc, "model_size", (json_int_t)in.tensor_bytes, "model_n_params",
+                               (json_int_t)in.n_params, "n_threads", threads, "n_prompt",
+                               test == 0 ? n : 0, "n_gen", test == 1 ? n : 0, "test", name,
+                               "avg_ts", s.mean, "stddev_ts", s.sd, "median_ts", s.median));
         else
             printf("| %-24s | %6.2f MiB | %6.2f M | %7d | %6s | %9.2f ± %-8.2f |\n", desc,
                    in.tensor_bytes / 1048576.0, in.n_params / 1e6, threads, name, s.mean, s.sd);
@@ -148,7 +123,6 @@ int cmd_bench(int argc, char **argv)
         free(txt);
     }
     json_decref(arr);
-    free(ts);
     herd_ctx_free(c);
     herd_model_free(m);
     return rc;

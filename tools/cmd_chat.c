@@ -251,7 +251,8 @@ static int chat_loop(session *s)
 int cmd_chat(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_GEN | CLI_CTX | CLI_CHAT | CLI_VERBOSE, &o))
+        return 2;
     herd_model *m = cli_load_model(&o);
     if (!m) return 1;
     herd_ctx *ctx = chat_ctx(m, &o);

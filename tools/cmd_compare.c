@@ -1,8 +1,9 @@
 /*
  * cmd_compare.c — `herd compare M1 M2 … [--text F] [--task F] [--html OUT]
- * [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] [-t N]`: every model
- * measured the same way (src/eval/compare.c), one table, and optionally a
- * standalone HTML report with charts (src/eval/report.c).
+ * [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] [-r N] [-t N]`: every
+ * model measured the same way (src/eval/compare.c; speed with herd bench's
+ * code), one table, and optionally a standalone HTML report with charts
+ * (src/eval/report.c). stderr shows each model's phases as they start.
  *
  * Each model is measured in a child process of its own (fork), so that the
  * child's peak resident set (wait4's ru_maxrss) is that model's peak memory,
@@ -11,6 +12,7 @@
  */
 #include "cli.h"
 #include "eval/eval.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,8 +74,10 @@ static int parse_args(int argc, char **argv, compare_args *a)
             ok = int_arg(f, v, 1, &a->o.pp_n);
         else if (!strcmp(f, "-n"))
             ok = int_arg(f, v, 1, &a->o.tg_n);
+        else if (!strcmp(f, "-r"))
+            ok = int_arg(f, v, 3, &a->o.reps);
         else if (!strcmp(f, "-t") || !strcmp(f, "--threads"))
-            ok = int_arg(f, v, 1, &a->o.n_threads);
+            ok = cli_threads(f, v, &a->o.n_threads);
         else
             return cli_error(2, "compare: unknown option %s", f);
         if (!ok) return 2;
@@ -81,7 +85,15 @@ static int parse_args(int argc, char **argv, compare_args *a)
     }
     if (a->n_models == 0)
         return cli_error(2, "compare: usage: herd compare M1 M2 ... [--text F] [--task F] "
-                            "[--html OUT] [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG]");
+                            "[--html OUT] [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] "
+                            "[-r N] (herd compare --help)");
+    for (int i = 0; a->html && i < a->n_models; i++)
+        if (herd_same_file(a->html, a->models[i]))
+            return cli_error(2, "compare: --html %s is one of the models; choose another name",
+                             a->html);
+    if (a->html &&
+        (herd_same_file(a->html, a->o.text_path) || herd_same_file(a->html, a->task_path)))
+        return cli_error(2, "compare: --html %s is an input file; choose another name", a->html);
     if (a->task_path) {
         herd_mc_task *t;
         if (herd_mc_load(a->task_path, limit, &t)) return cli_fail("compare");
@@ -115,6 +127,14 @@ static bool write_full(int fd, const void *buf, size_t n)
     return true;
 }
 
+/* Each phase of a model's measurement, on the line the parent started. */
+static void phase(const char *what, void *user)
+{
+    (void)user;
+    fprintf(stderr, " %s …", what);
+    fflush(stderr);
+}
+
 /* Measure one model in a child; its row, with the child's peak RSS. */
 static void measure(const char *path, const herd_compare_opts *o, herd_compare_row *row)
 {
@@ -128,7 +148,9 @@ static void measure(const char *path, const herd_compare_opts *o, herd_compare_r
     if (pid == 0) {
         close(fd[0]);
         herd_compare_row r;
-        herd_compare_measure(path, o, &r);
+        herd_compare_opts co = *o;
+        co.phase = phase;
+        herd_compare_measure(path, &co, &r);
         _exit(write_full(fd[1], &r, sizeof r) ? 0 : 1);
     }
     close(fd[1]);
@@ -160,14 +182,30 @@ static void print_num(double v, int width, const char *fmt)
     printf(" %*s |", width, b);
 }
 
+/* "123.4 ± 5.6": a speed with its spread. */
+static void print_speed(double v, double sd)
+{
+    char b[40] = "-";
+    if (v >= 0) snprintf(b, sizeof b, "%.1f ± %.1f", v, sd);
+    printf(" %17s |", b);
+}
+
+/* Rows whose perplexities are over different tokens (vocabularies). */
+static bool mixed_vocabularies(const herd_compare_row *r, int n)
+{
+    for (int i = 1; i < n; i++)
+        if (r[i].ppl >= 0 && r[0].ppl >= 0 && r[i].vocab_hash != r[0].vocab_hash) return true;
+    return false;
+}
+
 static void print_table(const compare_args *a, const herd_compare_row *r, int n)
 {
     int w = 5; /* the model column fits the longest file name (up to 48) */
     for (int i = 0; i < n; i++) w = (int)strlen(r[i].label) > w ? (int)strlen(r[i].label) : w;
     w = w < 48 ? w : 48;
-    printf("| %-*s | %-8s | %8s | %-6s | %9s | %9s | %7s | %9s | %9s |", w, "model", "arch",
+    printf("| %-*s | %-8s | %8s | %-6s | %9s | %9s | %7s | %17s | %17s |", w, "model", "arch",
            "params", "type", "file MiB", "peak MiB", "load ms", "pp t/s", "tg t/s");
-    if (a->o.text_path) printf(" %18s |", "perplexity");
+    if (a->o.text_path) printf(" %18s | %6s |", "perplexity", "bpb");
     if (a->o.task) printf(" %8s | %8s |", "acc", "acc_norm");
     printf(" %-16s | %-34s | %7s |\n", "licence (file)", "licence (catalog)", "context");
     for (int i = 0; i < n; i++) {
@@ -177,12 +215,13 @@ static void print_table(const compare_args *a, const herd_compare_row *r, int n)
         print_num(r[i].file_bytes >= 0 ? r[i].file_bytes / 1048576.0 : -1, 9, "%.2f");
         print_num(r[i].peak_rss_bytes >= 0 ? r[i].peak_rss_bytes / 1048576.0 : -1, 9, "%.1f");
         print_num(r[i].load_s >= 0 ? r[i].load_s * 1e3 : -1, 7, "%.1f");
-        print_num(r[i].pp_ts, 9, "%.1f");
-        print_num(r[i].tg_ts, 9, "%.1f");
+        print_speed(r[i].pp_ts, r[i].pp_sd);
+        print_speed(r[i].tg_ts, r[i].tg_sd);
         if (a->o.text_path) {
             char b[40] = "-";
             if (r[i].ppl >= 0) snprintf(b, sizeof b, "%.4f ± %.4f", r[i].ppl, r[i].ppl_err);
             printf(" %18s |", b);
+            print_num(r[i].bpb, 6, "%.4f");
         }
         if (a->o.task) {
             print_num(r[i].acc, 8, "%.4f");
@@ -197,6 +236,23 @@ static void print_table(const compare_args *a, const herd_compare_row *r, int n)
     }
     for (int i = 0; i < n; i++)
         if (r[i].error[0]) printf("%s: %s\n", r[i].label, r[i].error);
+    for (int i = 0; i < n; i++)
+        if (r[i].reps > 0) {
+            printf("speed: herd bench's measurement: pp%d and tg%d, a warm-up then %d runs each; "
+                   "median ± standard deviation\n",
+                   r[i].pp_n, r[i].tg_n, r[i].reps);
+            break;
+        }
+    if (a->o.text_path) {
+        printf("perplexity: %s in chunks of -c tokens (", a->o.text_path);
+        for (int i = 0, k = 0; i < n; i++)
+            if (r[i].ppl >= 0) printf("%s%s %d", k++ ? ", " : "", r[i].label, r[i].ppl_ctx);
+        printf(")%s; bpb: bits per byte of the scored text\n",
+               a->o.n_ctx > 0 ? "" : ", by default min(training context, 512)");
+        if (mixed_vocabularies(r, n))
+            printf("note: these models have different vocabularies, so their perplexities are over "
+                   "different tokens and not comparable; bits per byte is\n");
+    }
     if (a->o.task)
         printf("task: %s, %d questions from %s (lm-evaluation-harness's acc and acc_norm)\n",
                herd_mc_kind_name(a->o.task->kind), a->o.task->n, a->task_path);
@@ -204,11 +260,13 @@ static void print_table(const compare_args *a, const herd_compare_row *r, int n)
 
 static int write_html(const compare_args *a, const herd_compare_row *rows, int n)
 {
-    FILE *f = fopen(a->html, "w");
-    if (!f) return cli_error(1, "compare: cannot write %s", a->html);
-    herd_status st = herd_compare_html(f, &a->o, rows, n);
-    if (fclose(f) != 0 && !st) st = HERD_E_IO;
-    if (st) return cli_error(1, "compare: writing %s failed", a->html);
+    herd_out out;
+    if (herd_out_open(&out, a->html, NULL)) return cli_fail("compare");
+    if (herd_compare_html(out.fp, &a->o, rows, n)) {
+        herd_out_abort(&out);
+        return cli_fail("compare");
+    }
+    if (herd_out_commit(&out)) return cli_fail("compare");
     fprintf(stderr, "compare: wrote %s\n", a->html);
     return 0;
 }
@@ -221,12 +279,16 @@ int cmd_compare(int argc, char **argv)
     herd_compare_row *rows = calloc((size_t)a.n_models, sizeof *rows);
     if (!rows) rc = cli_error(1, "compare: out of memory");
     for (int i = 0; rows && i < a.n_models; i++) {
-        fprintf(stderr, "compare: [%d/%d] %s ...", i + 1, a.n_models, a.models[i]);
+        fprintf(stderr, "compare: [%d/%d] %s:", i + 1, a.n_models, a.models[i]);
         const double t0 = herd_time();
         measure(a.models[i], &a.o, &rows[i]);
         fprintf(stderr, " %.1f s%s%s\n", herd_time() - t0, rows[i].error[0] ? ": " : "",
                 rows[i].error);
         if (rows[i].error[0]) rc = 1;
+        if (a.o.n_ctx > 0 && a.o.text_path && rows[i].ctx_train > 0 &&
+            a.o.n_ctx > rows[i].ctx_train)
+            fprintf(stderr, "herd: warning: -c %d is more than the %d tokens %s was trained on\n",
+                    a.o.n_ctx, rows[i].ctx_train, rows[i].label);
     }
     if (rows) {
         print_table(&a, rows, a.n_models);

@@ -93,7 +93,7 @@ static int evaluate(herd_model *m, const cli_opts *o, const herd_mc_task *t)
 int cmd_eval(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_CTX | CLI_EVAL, &o)) return 2;
     if (!o.task) return cli_error(2, "eval: --task FILE is required");
     herd_mc_task *t;
     if (herd_mc_load(o.task, o.limit, &t)) return cli_fail("eval");

@@ -10,6 +10,7 @@
  */
 #include "cli.h"
 #include "eval/eval.h"
+#include "util/util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,26 +20,6 @@ static void progress(int chunk, double ppl, void *user)
     (void)user;
     printf("[%d]%.4f,", chunk, ppl);
     fflush(stdout);
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf) *len = n;
-    return buf;
 }
 
 static herd_ctx *make_ctx(herd_model *m, const cli_opts *o, int n_chunk)
@@ -57,11 +38,8 @@ static herd_ctx *make_ctx(herd_model *m, const cli_opts *o, int n_chunk)
 static int32_t *tokenize_file(herd_model *m, const char *path, int *n)
 {
     size_t len = 0;
-    char *text = read_text(path, &len);
-    if (!text) {
-        cli_error(1, "perplexity: cannot read %s", path);
-        return NULL;
-    }
+    char *text = cli_read_file(path, &len);
+    if (!text) return NULL;
     int32_t *ids = NULL;
     herd_status st = herd_tokenize(m, text, len, herd_add_bos(m), false, NULL, 0, n);
     if (!st && (ids = malloc(((size_t)*n + 1) * sizeof *ids)))
@@ -78,7 +56,7 @@ static int32_t *tokenize_file(herd_model *m, const char *path, int *n)
 /* The plain run; with o->kl_base, the base run that saves distributions. */
 static int perplexity(herd_model *m, const cli_opts *o)
 {
-    int n_chunk = o->n_ctx > 0 ? o->n_ctx : 512, n = 0, rc = 0;
+    int n_chunk = herd_ppl_default_chunk(m, o->n_ctx), n = 0, rc = 0;
     int32_t *ids = tokenize_file(m, o->file, &n);
     herd_ctx *c = ids ? make_ctx(m, o, n_chunk) : NULL;
     herd_kld_writer *w = NULL;
@@ -99,6 +77,10 @@ static int perplexity(herd_model *m, const cli_opts *o)
             rc = cli_fail("perplexity");
         } else {
             printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.err);
+            /* A figure means nothing without the chunk length it was made with. */
+            printf("%d chunks of %d tokens (-c %d%s)\n", herd_ppl_chunks(n, n_chunk, o->n_chunks),
+                   n_chunk, n_chunk,
+                   o->n_ctx > 0 ? "" : ", the default: min(training context, 512)");
             fprintf(stderr, "perplexity: %ld tokens scored in %.2f s\n", r.count, herd_time() - t0);
             if (o->kl_base)
                 fprintf(stderr, "perplexity: saved %ld distributions to %s\n", r.count, o->kl_base);
@@ -198,10 +180,21 @@ static int kl_divergence(herd_model *m, const cli_opts *o)
 int cmd_perplexity(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_FILE | CLI_CTX | CLI_PPL, &o)) return 2;
     if (o.kl_divergence && !o.kl_base)
         return cli_error(2, "perplexity: --kl-divergence needs --kl-divergence-base FILE");
     if (!o.kl_divergence && !o.file) return cli_error(2, "perplexity: -f TEXTFILE is required");
+    if (o.kl_divergence && o.file)
+        return cli_error(2,
+                         "perplexity: --kl-divergence reads its tokens from the base file; "
+                         "drop -f %s",
+                         o.file);
+    /* The base file is written while the model and the text are read. */
+    if (o.kl_base && !o.kl_divergence &&
+        (herd_same_file(o.kl_base, o.file) || (o.model && herd_same_file(o.kl_base, o.model))))
+        return cli_error(
+            2, "perplexity: --kl-divergence-base %s is an input file; choose another name",
+            o.kl_base);
     herd_model *m = cli_load_model(&o);
     if (!m) return 1;
     int rc = o.kl_divergence ? kl_divergence(m, &o) : perplexity(m, &o);

@@ -1,6 +1,7 @@
 /* cmd_quantize.c — `herd quantize IN OUT TYPE`: llama-quantize's job. */
 #include "cli.h"
 #include "quant/quant.h"
+#include "tensor/tensor.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +15,29 @@ static int usage(void)
     return 2;
 }
 
+/* One line per tensor, as llama-quantize prints. */
+static void show_progress(const herd_quantize_progress *q, void *user)
+{
+    (void)user;
+    fprintf(stderr, "[%4d/%4d] %-36s %-6s -> %-6s %9.2f MiB -> %9.2f MiB\n", q->i + 1, q->n,
+            q->name, herd_type_name(q->type_in), herd_type_name(q->type_out),
+            q->bytes_in / 1048576.0, q->bytes_out / 1048576.0);
+}
+
 int cmd_quantize(int argc, char **argv)
 {
-    herd_quantize_params p = {.n_threads = 2, .verbose = true};
+    herd_quantize_params p = {.n_threads = 2, .progress = show_progress};
     const char *pos[3];
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (i + 1 >= argc) return cli_error(2, "quantize: %s needs a value", a);
-            p.n_threads = atoi(argv[++i]);
+            if (!cli_threads(a, argv[++i], &p.n_threads)) return 2;
         } else if (!strcmp(a, "--pure")) {
             p.pure = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            p.verbose = false;
+            p.progress = NULL;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 0;

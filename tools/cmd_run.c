@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include "chat/chat.h"
+#include "util/util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,8 @@ static int decode_all(herd_ctx *c, const cli_opts *o, const int32_t *ids, int n,
             break;
         }
         for (int j = 0; sink && j < k; j++)
-            if (fwrite(herd_get_logits(c, j), sizeof(float), (size_t)n_vocab, sink) != (size_t)n_vocab)
+            if (fwrite(herd_get_logits(c, j), sizeof(float), (size_t)n_vocab, sink) !=
+                (size_t)n_vocab)
                 rc = cli_error(1, "write failed");
     }
     free(pos);
@@ -97,9 +99,14 @@ static int generate(herd_model *m, herd_ctx *c, const cli_opts *o, int32_t *ids,
         pos++;
     }
     double t2 = herd_time();
+    /* The text ends with a newline, on stdout before the timing on stderr. */
     printf("\n");
-    fprintf(stderr, "herd: prompt %d tokens in %.3f s (%.2f tokens/s), generated %d tokens in %.3f s (%.2f tokens/s)\n",
-            n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1, n_gen / (t2 - t1 + 1e-12));
+    fflush(stdout);
+    fprintf(stderr,
+            "herd: prompt %d tokens in %.3f s (%.2f tokens/s), generated %d tokens in %.3f s (%.2f "
+            "tokens/s)\n",
+            n_prompt, t1 - t0, n_prompt / (t1 - t0 + 1e-12), n_gen, t2 - t1,
+            n_gen / (t2 - t1 + 1e-12));
     herd_sampler_free(s);
     return rc;
 }
@@ -124,6 +131,13 @@ static int run_chat(herd_model *m, herd_ctx *c, const cli_opts *o)
     p.sampling = o->sp;
     herd_conv *conv;
     if (herd_conv_new(m, c, &p, &conv)) return cli_fail("chat");
+    herd_model_info in;
+    herd_model_get_info(m, &in);
+    if (!o->chat_template && !in.has_chat_template)
+        fprintf(stderr,
+                "herd: %s has no chat template; using the built-in '%s' format (chosen "
+                "from its architecture and name; --chat-template NAME|FILE picks another)\n",
+                o->model, herd_conv_format(conv));
     herd_conv_io io = {.text = print_text};
     double t0 = herd_time();
     int rc = herd_conv_reply(conv, o->prompt ? o->prompt : "", &io, NULL) ? cli_fail("chat") : 0;
@@ -131,26 +145,56 @@ static int run_chat(herd_model *m, herd_ctx *c, const cli_opts *o)
     herd_conv_stats s;
     herd_conv_get_stats(conv, &s);
     printf("\n");
+    fflush(stdout);
     fprintf(stderr, "herd: chat prompt %d tokens, generated %d tokens in %.3f s (%.2f tokens/s)\n",
             s.n_prompt, s.n_generated, t1 - t0, s.n_generated / (t1 - t0 + 1e-12));
     herd_conv_free(conv);
     return rc;
 }
 
+/* -f FILE: the prompt is the file's text, less one final newline, as
+ * llama.cpp's -f reads it. */
+static char *prompt_from_file(cli_opts *o)
+{
+    if (o->prompt || o->ids) {
+        cli_error(2, "run: -f FILE and %s are two prompts; give one", o->prompt ? "-p" : "--ids");
+        return NULL;
+    }
+    size_t len = 0;
+    char *text = cli_read_file(o->file, &len);
+    if (!text) return NULL;
+    if (len && text[len - 1] == '\n') text[--len] = 0;
+    if (strlen(text) != len) {
+        cli_error(1, "run: %s holds a NUL byte; a prompt is text", o->file);
+        free(text);
+        return NULL;
+    }
+    o->prompt = text;
+    return text;
+}
+
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_PROMPT | CLI_FILE | CLI_GEN | CLI_CTX | CLI_CHAT,
+                   &o))
+        return 2;
+    char *file_prompt = NULL;
+    if (o.file && !(file_prompt = prompt_from_file(&o))) return o.prompt || o.ids ? 2 : 1;
     double t0 = herd_time();
     herd_model *m = cli_load_model(&o);
-    if (!m) return 1;
-    fprintf(stderr, "herd: loaded %s in %.3f s\n", o.model ? o.model : o.positional[0],
-            herd_time() - t0);
+    if (!m) {
+        free(file_prompt);
+        return 1;
+    }
+    fprintf(stderr, "herd: loaded %s in %.3f s\n", o.model, herd_time() - t0);
     int n = 0, rc = 1;
     int32_t *ids = o.chat ? NULL : cli_prompt_ids(m, &o, &n);
     herd_ctx *c = ids || o.chat ? make_ctx(m, &o, 1) : NULL;
-    if (c && o.chat) rc = run_chat(m, c, &o);
-    else if (c && n == 0) rc = cli_error(1, "the prompt is empty");
+    if (c && o.chat)
+        rc = run_chat(m, c, &o);
+    else if (c && n == 0)
+        rc = cli_error(1, "the prompt is empty");
     else if (c && n > herd_ctx_n_ctx(c))
         rc = cli_error(1, "prompt has %d tokens, more than the context (%d)", n, herd_ctx_n_ctx(c));
     else if (c) {
@@ -159,6 +203,7 @@ int cmd_run(int argc, char **argv)
     }
     herd_ctx_free(c);
     free(ids);
+    free(file_prompt);
     herd_model_free(m);
     return rc;
 }
@@ -166,27 +211,35 @@ int cmd_run(int argc, char **argv)
 int cmd_logits(int argc, char **argv)
 {
     cli_opts o;
-    if (!cli_parse(argc, argv, &o)) return 2;
+    if (!cli_parse(argc, argv, CLI_MODEL | CLI_PROMPT | CLI_FILE | CLI_CTX | CLI_OUT, &o)) return 2;
     if (!o.out) return cli_error(2, "logits: --out FILE is required");
-    if (!o.prompt && !o.ids) return cli_error(2, "logits: -p TEXT or --ids \"1 2 3\" is required");
+    char *file_prompt = NULL;
+    if (o.file && !(file_prompt = prompt_from_file(&o))) return 2;
+    if (!o.prompt && !o.ids)
+        return cli_error(2, "logits: -p TEXT, -f FILE or --ids \"1 2 3\" is required");
     herd_model *m = cli_load_model(&o);
-    if (!m) return 1;
     int n = 0, rc = 1;
-    int32_t *ids = cli_prompt_ids(m, &o, &n);
+    int32_t *ids = m ? cli_prompt_ids(m, &o, &n) : NULL;
     herd_ctx *c = ids ? make_ctx(m, &o, 1) : NULL;
+    herd_out out;
     if (c && (n == 0 || n > herd_ctx_n_ctx(c)))
         rc = cli_error(1, "need 1..%d tokens, got %d", herd_ctx_n_ctx(c), n);
+    else if (c && herd_out_open(&out, o.out, o.model))
+        rc = cli_fail("logits");
     else if (c) {
-        FILE *f = fopen(o.out, "wb");
-        if (!f) rc = cli_error(1, "cannot write %s", o.out);
-        else {
-            rc = decode_all(c, &o, ids, n, 0, true, f, herd_n_vocab(m));
-            if (fclose(f) != 0 && !rc) rc = cli_error(1, "write to %s failed", o.out);
-            if (!rc) fprintf(stderr, "herd: wrote %d x %d logits to %s\n", n, herd_n_vocab(m), o.out);
-        }
+        /* Written to a temporary file renamed into place: a failed run leaves
+         * no half file, and --out can never truncate the model being read. */
+        rc = decode_all(c, &o, ids, n, 0, true, out.fp, herd_n_vocab(m));
+        if (rc)
+            herd_out_abort(&out);
+        else if (herd_out_commit(&out))
+            rc = cli_fail("logits");
+        else
+            fprintf(stderr, "herd: wrote %d x %d logits to %s\n", n, herd_n_vocab(m), o.out);
     }
     herd_ctx_free(c);
     free(ids);
+    free(file_prompt);
     herd_model_free(m);
     return rc;
 }

@@ -84,6 +84,10 @@ static bool parse(int argc, char **argv, serve_opts *o)
             if (!v) return cli_error(2, "%s needs a value", a), false;
             *str = v;
             i++;
+        } else if (num == &o->n_threads) {
+            if (!v) return cli_error(2, "%s needs a value", a), false;
+            if (!cli_threads(a, v, num)) return false;
+            i++;
         } else if (num) {
             if (!int_arg(a, v, lo, hi, num)) return false;
             i++;

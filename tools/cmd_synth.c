@@ -2,8 +2,18 @@
 #include "cli.h"
 #include "quant/quant.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* On a terminal: "[ 12/ 201] blk.1.attn_q.weight", redrawn in place. */
+static void progress(int done, int total, const char *tensor, void *user)
+{
+    (void)user;
+    fprintf(stderr, "\r\033[K[%4d/%4d] %s", done + 1, total, tensor);
+    fflush(stderr);
+}
 
 int cmd_synth(int argc, char **argv)
 {
@@ -22,11 +32,15 @@ int cmd_synth(int argc, char **argv)
             p.vocab_path = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--out"))
             p.out_path = v;
-        else if (!strcmp(a, "--seed"))
-            p.seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "-t"))
-            p.n_threads = atoi(v);
-        else
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            p.seed = strtoull(v, &end, 10);
+            if (errno || end == v || *end || *v == '-')
+                return cli_error(2, "synth: --seed: '%s' is not a number >= 0", v);
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!cli_threads(a, v, &p.n_threads)) return 2;
+        } else
             return cli_error(2, "synth: unknown option %s", a);
         i++;
     }
@@ -41,7 +55,12 @@ int cmd_synth(int argc, char **argv)
         return 2;
     }
     double t0 = herd_time();
-    if (herd_synth(&p)) return cli_fail("synth");
+    if (isatty(STDERR_FILENO)) p.progress = progress;
+    if (herd_synth(&p)) {
+        if (p.progress) fprintf(stderr, "\r\033[K");
+        return cli_fail("synth");
+    }
+    if (p.progress) fprintf(stderr, "\r\033[K");
     fprintf(stderr, "herd: wrote %s (%s, %s) in %.1f s\n", p.out_path, p.shape, p.type,
             herd_time() - t0);
     return 0;

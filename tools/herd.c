@@ -4,7 +4,9 @@
  * logic (../shared/DESIGN.md, decision 2).
  */
 #include "cli.h"
+#include "tensor/tensor.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Subcommands that live in files of their own (tools/cmd_*.c). They are weak
@@ -20,13 +22,54 @@ typedef struct {
     const char *help;
 } command;
 
-static void usage(const command *cmds, size_t n)
+static void usage(const command *cmds, size_t n, FILE *out)
 {
-    fprintf(stderr, "usage: herd COMMAND [options]\n\ncommands:\n");
+    fprintf(out,
+            "usage: herd COMMAND [options]   (herd COMMAND --help: its options)\n\ncommands:\n");
     for (size_t i = 0; i < n; i++)
-        if (cmds[i].fn) fprintf(stderr, "  %-10s %s\n", cmds[i].name, cmds[i].help);
-    fprintf(stderr, "\nOptions follow llama.cpp: -m MODEL -p PROMPT -n N -c CTX -t THREADS "
-                    "--temp T --top-k K --top-p P --min-p P --repeat-penalty R --seed S\n");
+        if (cmds[i].fn) fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+    fprintf(out, "  %-10s %s\n", "version", "herd's version, the SIMD kernels in use, the CPU");
+    fprintf(out, "\nOptions follow llama.cpp: -m MODEL -p PROMPT -n N -c CTX -t THREADS "
+                 "--temp T --top-k K --top-p P --min-p P --repeat-penalty R --seed S\n");
+}
+
+/* The CPU's name as /proc/cpuinfo gives it ("model name"). */
+static void cpu_name(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        colon += 1 + (colon[1] == ' ');
+        snprintf(buf, cap, "%.*s", (int)strcspn(colon, "\n"), colon);
+        break;
+    }
+    fclose(f);
+}
+
+/* `herd --version`: the version, the kernels the dispatch chose for this CPU
+ * (HERD_SIMD=avx2|avx512 caps them) and the CPU. */
+static int version(void)
+{
+    static const char *const names[][2] = {
+        {"scalar", "scalar"}, {"avx2", "AVX2"}, {"avx512", "AVX-512"}, {"amx", "AMX"}};
+    const char *level = herd_tensor_simd_level(), *shown = level;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(level, names[i][0])) shown = names[i][1];
+    char cpu[256];
+    cpu_name(cpu, sizeof cpu);
+    /* The environment variables that chose a lower level than the CPU has. */
+    const char *no_simd = getenv("HERD_NO_SIMD"), *cap = getenv("HERD_SIMD");
+    char why[128] = "";
+    if (no_simd && *no_simd && strcmp(no_simd, "0"))
+        snprintf(why, sizeof why, " (HERD_NO_SIMD=%s)", no_simd);
+    else if (cap && *cap)
+        snprintf(why, sizeof why, " (HERD_SIMD=%s)", cap);
+    printf("herd %s\nkernels: %s%s\ncpu: %s\n", HERD_VERSION, shown, why, cpu);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -39,7 +82,8 @@ int main(int argc, char **argv)
         {"perplexity", cmd_perplexity, "perplexity of a text, as llama-perplexity computes it"},
         {"bench", cmd_bench, "measure prompt and generation speed (llama-bench's tests)"},
         {"synth", cmd_synth, "write a random-weight model of a real shape"},
-        {"quantize", cmd_quantize, "convert an F32/F16/BF16 model to q4_0, q4_k_m, … as llama-quantize"},
+        {"quantize", cmd_quantize,
+         "convert an F32/F16/BF16 model to q4_0, q4_k_m, … as llama-quantize"},
         {"chat", cmd_chat, "talk with a model: multi-turn chat in its prompt format"},
         {"template", cmd_template, "render a chat template for a list of messages"},
         {"serve", cmd_serve, "an OpenAI-compatible HTTP server with continuous batching"},
@@ -51,11 +95,17 @@ int main(int argc, char **argv)
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        usage(cmds, n);
+        usage(cmds, n, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (cmds[i].fn && !strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) return version();
+    for (size_t i = 0; i < n; i++) {
+        if (!cmds[i].fn || strcmp(argv[1], cmds[i].name)) continue;
+        /* One --help for every command (tools/help.c). */
+        const char *text = cli_usage(cmds[i].name);
+        if (text && cli_asks_help(argc - 1, argv + 1)) return fputs(text, stdout) < 0;
+        return cmds[i].fn(argc - 1, argv + 1);
+    }
     fprintf(stderr, "herd: unknown command '%s' (herd --help lists them)\n", argv[1]);
     return 2;
 }

@@ -45,15 +45,6 @@ void herd_chat_template_free(herd_chat_template *t)
     free(t);
 }
 
-static jscope *make_scope(jscope *parent)
-{
-    jscope *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->parent = parent;
-    s->vars = jv_dict_new();
-    return s;
-}
-
 static void set_var(jscope *s, const char *name, jv v)
 {
     jscope_set_take(s, name, v);
@@ -132,20 +123,22 @@ herd_status herd_chat_template_render(const herd_chat_template *t, const herd_ch
     if (in->extra && !json_is_object(in->extra) && !json_is_null(in->extra))
         return herd_seterr(HERD_E_INVALID, "extra variables must be a JSON object");
     jv_nomem = false;
+    jv_budget_start(in->cancel); /* the input's values count too */
     jrender r = {.namespaces = jv_list_new(0, false), .filter_input = jv_undef(NULL)};
-    jscope *g = make_scope(NULL), *ctx = make_scope(g);
+    jscope *g = jscope_new(NULL), *ctx = g ? jscope_new(g) : NULL;
     herd_status st = HERD_OK;
     if (!g || !ctx)
-        st = herd_seterr(HERD_E_NOMEM, "out of memory");
+        st = jv_stop_error(0);
     else {
         r.globals = g;
         fill_context(g, ctx, in);
         if (jv_nomem)
-            st = herd_seterr(HERD_E_NOMEM, "out of memory");
+            st = jv_stop_error(0);
         else if (jinja_exec(&r, ctx, t->root) != JF_OK)
             st = r.st ? r.st : HERD_E_INVALID;
-        if (!st && jv_nomem) st = herd_seterr(HERD_E_NOMEM, "out of memory");
+        if (!st && jv_nomem) st = jv_stop_error(0); /* never a rendering cut short */
     }
+    jv_budget_stop(st ? 0 : r.out.n);
     if (!st) {
         *out = r.out.p ? r.out.p : calloc(1, 1);
         if (len) *len = r.out.n;

@@ -21,6 +21,7 @@
  *                     undefined): truth, ==, <, str(), repr();
  *   jinja_ops.c       arithmetic, comparisons, `in`;
  *   jinja_eval.c      runs the AST: scopes, loops, macros, set, output;
+ *   jinja_budget.c    the render's budget: steps, sizes, depth, cancel;
  *   jinja_methods.c   a.b / a[b] with the sandbox's rules, str/dict/list
  *                     methods, the global functions;
  *   jinja_filters.c, jinja_seqfilters.c, jinja_tests.c   filters and tests;
@@ -46,6 +47,8 @@
 
 #include "util/util.h"
 #include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 /* A parsed template; immutable after parsing, so one may be rendered by
  * several threads at once. */
@@ -57,24 +60,86 @@ typedef struct herd_chat_template herd_chat_template;
 herd_status herd_chat_template_parse(const char *src, herd_chat_template **out);
 void herd_chat_template_free(herd_chat_template *t);
 
+/*
+ * The budget of every rendering. A template is code that arrives with a model
+ * file or a request, so no template may run forever, exhaust memory or the C
+ * stack. Each render counts, and stops with an error (never a truncated
+ * rendering passed on as complete) when one of these is exceeded:
+ *
+ *   HERD_CHAT_MAX_STEPS   steps: one per statement, loop iteration and call
+ *                         (macro, function, method, filter, test), one per
+ *                         element a built-in visits (==, in, sort, +, |join,
+ *                         ...) and one per 64 bytes of string written. As every
+ *                         byte and element made is paid for, the steps also
+ *                         bound what a render allocates (~64 bytes a step).
+ *   HERD_CHAT_MAX_OUTPUT  bytes of the rendering, and of any string made on
+ *                         the way (the messages' own strings included).
+ *   HERD_CHAT_MAX_DEPTH   nesting of a value (lists, dicts, the JSON input)
+ *                         and of printing one: a namespace that contains
+ *                         itself is refused when printed.
+ *
+ * Measured on the 795 template cases of ../shared/chat (test_chat_template
+ * prints the figures and checks the 100x margins): the most any case needs is
+ * 798 steps, 2,980 output bytes and depth 8. The limits are 1,250x, 1,400x
+ * and 125x that, and low enough that a hostile template stops within a second
+ * or two, ASan included, and well under 256 MB.
+ */
+#ifndef HERD_CHAT_MAX_STEPS /* the fuzz build lowers it, to spend its time elsewhere */
+#define HERD_CHAT_MAX_STEPS 1000000
+#endif
+#define HERD_CHAT_MAX_OUTPUT (4u << 20)
+#define HERD_CHAT_MAX_DEPTH  1000
+
+/* Which limit stopped a render. */
+typedef enum herd_chat_limit {
+    HERD_CHAT_LIMIT_NONE = 0,
+    HERD_CHAT_LIMIT_STEPS,
+    HERD_CHAT_LIMIT_OUTPUT,
+    HERD_CHAT_LIMIT_DEPTH,
+    HERD_CHAT_CANCELLED, /* herd_chat_input.cancel was set */
+} herd_chat_limit;
+
 /* The inputs of one rendering. messages is a JSON array of message objects
  * (object key order is kept: tojson and |items depend on it). extra is NULL or
  * an object: its "tools" and "documents" become `tools` / `documents`, every
- * other key a top-level variable. bos / eos NULL leave the variable undefined. */
+ * other key a top-level variable. bos / eos NULL leave the variable undefined.
+ *
+ * cancel, if not NULL, is a flag another thread may set (a server whose client
+ * left, or that is shutting down) to stop the render: it is read with the step
+ * counter, every few thousand steps (well under a millisecond), and a set flag
+ * ends the render with HERD_CHAT_CANCELLED. */
 typedef struct herd_chat_input {
     const json_t *messages;
     const json_t *extra;
     const char *bos_token;
     const char *eos_token;
     bool add_generation_prompt;
+    const atomic_bool *cancel;
 } herd_chat_input;
+
+/* What the last render on this thread used, and which limit (if any) stopped
+ * it. A limit hit is HERD_E_UNSUPPORTED (valid Jinja that herd will not run to
+ * the end) with a message naming the limit ("... exceeded HERD_CHAT_MAX_STEPS
+ * (1000000 steps)"); a cancelled render is HERD_E_INVALID "template render
+ * cancelled". */
+typedef struct herd_chat_usage {
+    uint64_t steps;
+    size_t output; /* bytes of the rendering */
+    int depth;     /* the deepest value made or walked */
+    herd_chat_limit limit;
+} herd_chat_usage;
+void herd_chat_last_usage(herd_chat_usage *out);
+/* "HERD_CHAT_MAX_STEPS", ... ; "" for HERD_CHAT_LIMIT_NONE. */
+const char *herd_chat_limit_name(herd_chat_limit l);
 
 /* Render to a malloc'ed NUL-terminated string (*out, caller frees; its length
  * in *len if len is not NULL). When the template calls raise_exception(msg),
  * the status is HERD_E_INVALID and herd_errmsg() is exactly msg, with
  * *raised (if not NULL) set to true. Other runtime errors (an undefined value
  * in '+', a type error) are HERD_E_INVALID with "template error, line N: ..."
- * and unimplemented features HERD_E_UNSUPPORTED. */
+ * and unimplemented features HERD_E_UNSUPPORTED, as is a render that exceeds
+ * its budget (above; herd_chat_last_usage says which limit). On any error *out
+ * is NULL: a rendering is never returned cut short. */
 herd_status herd_chat_template_render(const herd_chat_template *t, const herd_chat_input *in,
                                       char **out, size_t *len, bool *raised);
 

@@ -415,6 +415,7 @@ static herd_status find_stops(herd_conv *c, const char *const *extra)
 static size_t find_stop(const herd_conv *c, const char *s, size_t from, size_t n)
 {
     size_t at = n;
+    if (!s || from >= n) return n; /* memmem(NULL, 0, ...) is undefined */
     for (char **p = c->stops; *p; p++) {
         const char *hit = memmem(s + from, n - from, *p, strlen(*p));
         if (hit && (size_t)(hit - s) < at) at = (size_t)(hit - s);
@@ -684,10 +685,16 @@ const json_t *herd_conv_messages(const herd_conv *c)
 
 herd_status herd_conv_save(const herd_conv *c, const char *path)
 {
-    FILE *f = fopen(path, "w");
-    bool ok = f && json_dumpf(c->messages, f, JSON_INDENT(2)) == 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f) != 0) ok = false;
-    return ok ? HERD_OK : herd_seterr(HERD_E_IO, "cannot write %s", path);
+    /* Through a temporary file: /save onto the model (or any file being
+     * read) is refused, and a failed write leaves the old file as it was. */
+    herd_out out;
+    herd_status st = herd_out_open(&out, path, c->model->path);
+    if (st) return st;
+    if (json_dumpf(c->messages, out.fp, JSON_INDENT(2)) != 0 || fputc('\n', out.fp) == EOF) {
+        herd_out_abort(&out);
+        return herd_seterr(HERD_E_IO, "%s: write failed", path);
+    }
+    return herd_out_commit(&out);
 }
 
 const char *herd_conv_format(const herd_conv *c)

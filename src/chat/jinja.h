@@ -75,12 +75,15 @@ struct jv_list {
     bool tuple;
     uint8_t view;  /* what Python object the list stands for (JV_VIEW_*) */
     bool consumed; /* an iterator that has been iterated (it is empty now) */
+    int depth;     /* 1 + the deepest item's depth (see jv_depth) */
     size_t n, cap;
     jv *v;
 };
 
 struct jv_dict {
     int refs;
+    int depth;  /* as for lists; a namespace counts 1, whatever it holds */
+    bool scope; /* the variables of a scope: not a value, depth not tracked */
     size_t n, cap;
     jv_string **k;
     jv *v;
@@ -106,7 +109,49 @@ struct jv_macro {
     struct jscope *scope;    /* where it was defined (kept until render end) */
 };
 
+/* Set when a value could not be made: allocation failed, or the render's
+ * budget (below) ran out. The evaluator stops at the next check. */
 extern _Thread_local bool jv_nomem;
+
+/* ------------------------------------------------------------------ budget */
+
+/* The budget of the render running on this thread (jinja_budget.c; the
+ * limits are in chat.h). Thread-local, like jv_nomem, because values are made
+ * and compared deep inside helpers that know nothing of the render; one render
+ * runs on one thread. Outside a render (parsing, named formats) nothing is
+ * charged, but the depth of values and walks is still bounded. A limit hit sets
+ * jv_nomem, so every path that stops on allocation failure stops on it too, and
+ * jerr() then reports the limit instead of whatever failed because of it. */
+typedef struct jbudget {
+    bool active;
+    uint64_t steps, next_check; /* the slow path runs when steps reach next_check */
+    size_t bytes;               /* bytes written, not yet charged (< 64) */
+    int walk;                   /* nesting of the current printing walk */
+    int depth_seen;
+    const atomic_bool *cancel;
+    herd_chat_limit hit;
+} jbudget;
+extern _Thread_local jbudget jv_budget;
+
+void jv_budget_start(const atomic_bool *cancel);
+void jv_budget_stop(size_t output);
+bool jv_budget_slow(void);
+/* Record a limit hit (the first one wins); returns false. */
+bool jv_limit(herd_chat_limit which);
+/* Charge n steps; false once the budget is spent (or the render cancelled). */
+static inline bool jv_charge(uint64_t n)
+{
+    jv_budget.steps += n;
+    return jv_budget.steps < jv_budget.next_check || jv_budget_slow();
+}
+/* Charge writing n bytes (a step per 64). */
+bool jv_charge_bytes(size_t n);
+/* May a string of have bytes grow by add? false (limit recorded) if not. */
+bool jv_room(size_t have, size_t add);
+/* May a value of this depth be made / a walk go this deep? */
+bool jv_depth_ok(int depth);
+/* The error for jv_nomem: the limit hit, or out of memory; line 0: none. */
+herd_status jv_stop_error(int line);
 
 static inline jv jv_undef(const char *hint)
 {
@@ -170,6 +215,8 @@ static inline bool jv_is_iterator(jv v)
            (v.u.l->view == JV_VIEW_GENERATOR || v.u.l->view == JV_VIEW_REVERSED);
 }
 jv jv_list_new(size_t cap, bool tuple);
+/* The nesting depth of v: 0 for scalars, 1 for an empty list. */
+int jv_depth(jv v);
 /* Mark a new list as an iterator / view (returns it). */
 jv jv_list_as(jv list, int view);
 void jv_list_push_take(jv list, jv item);
@@ -177,6 +224,8 @@ jv jv_dict_new(void);
 jv jv_ns_new(void);
 /* Insert or replace (keeps the first position, as Python dicts do). */
 void jv_dict_set_take(jv dict, const char *key, size_t klen, jv val);
+/* Append a key known to be new (a copy of a dict, JSON input): no search. */
+void jv_dict_append_take(jv dict, jv_string *key, jv val);
 /* Drop every entry (breaks namespace cycles at the end of a render). */
 void jv_dict_clear(jv dict);
 /* Borrowed value, or NULL if absent. */
@@ -243,10 +292,21 @@ bool py_isdigit(uint32_t cp);
 jv pystr_strip(jv s, jv chars, bool left, bool right);
 jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok);
 jv pystr_splitlines(const char *s, size_t n);
+/* The line at s[i] (str.splitlines' breaks): where its text ends; *next is
+ * past its line break, n at the end. */
+size_t pystr_line(const char *s, size_t n, size_t i, size_t *next);
 jv pystr_case(jv s, int mode); /* 0 lower, 1 upper, 2 title (str.title), 3 capitalize,
                                   4 jinja |title */
 jv pystr_replace(jv s, jv old, jv neu, int64_t count);
 jv pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop, int64_t step);
+/* The next index of a slice running from *j towards stop (exclusive) by step;
+ * false when there is none. Never overflows, whatever the step. */
+static inline bool jinja_slice_next(int64_t *j, int64_t stop, int64_t step)
+{
+    if (step > 0 ? (stop - *j) - step <= 0 : (*j - stop) + step <= 0) return false;
+    *j += step;
+    return true;
+}
 jv pystr_index(jv s, int64_t i); /* undefined if out of range */
 int64_t pystr_find(jv s, jv sub, bool reverse);
 int64_t pystr_count(jv s, jv sub);
@@ -382,6 +442,7 @@ typedef struct jrender {
 /* Control flow out of a statement. */
 typedef enum jflow { JF_OK, JF_BREAK, JF_CONTINUE, JF_ERROR } jflow;
 
+jscope *jscope_new(jscope *parent); /* NULL (jv_nomem set) if out of memory */
 herd_status jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out);
 jflow jinja_exec(jrender *r, jscope *s, const jnode *n);
 herd_status jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,

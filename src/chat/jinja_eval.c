@@ -24,8 +24,11 @@
 #define MAX_CALL_DEPTH 200
 #define MAX_EVAL_DEPTH 3000
 
+/* Once the budget ran out (or memory), whatever failed because of it
+ * reports that instead ("printing a list" failed: the depth limit). */
 herd_status jerr(herd_status st, int line, const char *fmt, ...)
 {
+    if (jv_nomem) return jv_stop_error(line);
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
@@ -40,14 +43,14 @@ herd_status jerr_undef(jv v, int line)
     return jerr(HERD_E_INVALID, line, "an undefined value was used");
 }
 
-static herd_status check_mem(void)
+static herd_status check_mem(int line)
 {
-    return jv_nomem ? herd_seterr(HERD_E_NOMEM, "out of memory rendering the template") : HERD_OK;
+    return jv_nomem ? jv_stop_error(line) : HERD_OK;
 }
 
 /* ---------------------------------------------------------------- scopes */
 
-static jscope *scope_new(jscope *parent)
+jscope *jscope_new(jscope *parent)
 {
     jscope *s = calloc(1, sizeof *s);
     if (!s) {
@@ -56,6 +59,11 @@ static jscope *scope_new(jscope *parent)
     }
     s->parent = parent;
     s->vars = jv_dict_new();
+    if (s->vars.kind != JV_DICT) {
+        free(s);
+        return NULL;
+    }
+    s->vars.u.d->scope = true;
     return s;
 }
 
@@ -184,8 +192,10 @@ static herd_status eval_slice(jrender *r, jscope *s, const jnode *n, jv obj, jv 
             else if (z >= len)
                 z = step < 0 ? len - 1 : len;
             *out = jv_list_as(jv_list_new(0, obj.u.l->tuple), obj.u.l->view);
-            for (int64_t i = a; step > 0 ? i < z : i > z; i += step)
+            for (int64_t i = a; step > 0 ? i < z : i > z;) {
                 jv_list_push_take(*out, jv_retain(obj.u.l->v[i]));
+                if (!jinja_slice_next(&i, z, step)) break;
+            }
         } else /* slices bypass jinja2's getitem: a TypeError is an error */
             st = jerr(HERD_E_INVALID, n->line,
                       obj.kind == JV_DICT ? "unhashable type: 'slice'"
@@ -346,10 +356,12 @@ herd_status jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out)
     herd_status st;
     if (++r->eval_depth > MAX_EVAL_DEPTH)
         st = jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate");
+    else if (jv_nomem)
+        st = jv_stop_error(n->line);
     else
         st = eval_inner(r, s, n, out);
     r->eval_depth--;
-    if (!st) st = check_mem();
+    if (!st && jv_nomem) st = jv_stop_error(n->line);
     if (st) {
         r->st = st;
         jv_release(*out);
@@ -384,10 +396,10 @@ static jflow capture(jrender *r, jscope *s, const jnode *body, jv *text)
  * jinja2, so assignments inside do not leak. */
 static jflow capture_scoped(jrender *r, jscope *s, const jnode *body, jv *text)
 {
-    jscope *bs = scope_new(s);
+    jscope *bs = jscope_new(s);
     if (!bs) {
         *text = jv_undef(NULL);
-        return fail(r, check_mem());
+        return fail(r, check_mem(body->line));
     }
     jflow f = capture(r, bs, body, text);
     scope_end(r, bs);
@@ -415,10 +427,14 @@ static jflow exec_for(jrender *r, jscope *s, const jnode *n)
     if (n->d) { /* for x in xs if cond: filter first, loop.* counts what passes */
         jv kept = jv_list_new(items.u.l->n, false);
         for (size_t i = 0; !st && i < items.u.l->n; i++) {
-            jscope *fs = scope_new(s);
+            if (!jv_charge(1)) { /* every item tested is an iteration */
+                st = jv_stop_error(n->line);
+                break;
+            }
+            jscope *fs = jscope_new(s);
             jv c = jv_undef(NULL);
             if (!fs)
-                st = check_mem();
+                st = check_mem(n->line);
             else if (!(st = assign(fs, n->names, n->nnames, items.u.l->v[i], n->line)) &&
                      !(st = jinja_eval(r, fs, n->d, &c)) && jv_truthy(c))
                 jv_list_push_take(kept, jv_retain(items.u.l->v[i]));
@@ -435,9 +451,13 @@ static jflow exec_for(jrender *r, jscope *s, const jnode *n)
     jflow f = JF_OK;
     size_t count = items.kind == JV_LIST ? items.u.l->n : 0;
     for (size_t i = 0; i < count && f != JF_ERROR; i++) {
-        jscope *ls = scope_new(s);
+        if (!jv_charge(1)) {
+            f = fail(r, jv_stop_error(n->line));
+            break;
+        }
+        jscope *ls = jscope_new(s);
         if (!ls) {
-            f = fail(r, check_mem());
+            f = fail(r, check_mem(n->line));
             break;
         }
         jscope_set_take(ls, "loop", jv_loop_new(items, i));
@@ -486,11 +506,11 @@ static jflow exec_set(jrender *r, jscope *s, const jnode *n)
         }
         jv_dict_set_take(ns, n->str, strlen(n->str), v);
         jv_release(ns);
-        return fail(r, check_mem());
+        return fail(r, check_mem(n->line));
     }
     st = assign(s, n->names, n->nnames, v, n->line);
     jv_release(v);
-    return fail(r, st ? st : check_mem());
+    return fail(r, st ? st : check_mem(n->line));
 }
 
 static jflow exec_output(jrender *r, jscope *s, const jnode *n)
@@ -501,7 +521,7 @@ static jflow exec_output(jrender *r, jscope *s, const jnode *n)
     if (!jv_to_str(&r->out, v))
         st = jerr(HERD_E_UNSUPPORTED, n->line, "printing a %s value", jv_type_name(v));
     jv_release(v);
-    return fail(r, st ? st : check_mem());
+    return fail(r, st ? st : check_mem(n->line));
 }
 
 static jflow exec_macro_def(jrender *r, jscope *s, const jnode *n)
@@ -513,13 +533,13 @@ static jflow exec_macro_def(jrender *r, jscope *s, const jnode *n)
     m->scope = s;
     s->captured = true;
     jscope_set_take(s, n->str, (jv){.kind = JV_MACRO, .u.m = m});
-    return fail(r, check_mem());
+    return fail(r, check_mem(n->line));
 }
 
 static jflow exec_with(jrender *r, jscope *s, const jnode *n)
 {
-    jscope *ws = scope_new(s);
-    if (!ws) return fail(r, check_mem());
+    jscope *ws = jscope_new(s);
+    if (!ws) return fail(r, check_mem(n->line));
     jflow f = JF_OK;
     for (size_t i = 0; i < n->nargs && f == JF_OK; i++) {
         jv v;
@@ -540,6 +560,7 @@ static jflow exec_inner(jrender *r, jscope *s, const jnode *n);
  * exhaust the C stack. */
 jflow jinja_exec(jrender *r, jscope *s, const jnode *n)
 {
+    if (!jv_charge(1)) return fail(r, jv_stop_error(n->line));
     if (++r->eval_depth > MAX_EVAL_DEPTH) {
         r->eval_depth--;
         return fail(r, jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate"));
@@ -560,7 +581,7 @@ static jflow exec_inner(jrender *r, jscope *s, const jnode *n)
         return JF_OK;
     case S_TEXT:
         jbuf_put(&r->out, jv_sp(n->val), jv_slen(n->val));
-        return fail(r, check_mem());
+        return fail(r, check_mem(n->line));
     case S_OUTPUT:
         return exec_output(r, s, n);
     case S_IF: {
@@ -659,8 +680,8 @@ static herd_status call_macro(jrender *r, jv_macro *m, jv *args, size_t nargs, c
 {
     if (r->depth >= MAX_CALL_DEPTH)
         return jerr(HERD_E_INVALID, line, "maximum recursion depth exceeded in macro calls");
-    jscope *ms = scope_new(m->scope);
-    if (!ms) return check_mem();
+    jscope *ms = jscope_new(m->scope);
+    if (!ms) return check_mem(line);
     herd_status st = bind_macro_args(r, ms, m->def, args, nargs, kwnames, kwargs, nkw, line);
     if (!st) {
         r->depth++;
@@ -676,6 +697,7 @@ herd_status jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, cha
                        jv *kwargs, size_t nkw, int line, jv *out)
 {
     (void)s;
+    if (!jv_charge(1)) return jv_stop_error(line);
     switch (fn.kind) {
     case JV_MACRO:
         return call_macro(r, fn.u.m, args, nargs, kwnames, kwargs, nkw, line, out);

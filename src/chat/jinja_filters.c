@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "chat/jinja_filters.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,20 @@ herd_status jf_attr_get(fcall *c, jv item, jv attr, jv def, jv *out)
         *out = jv_retain(def);
     }
     return HERD_OK;
+}
+
+bool jf_fill(jbuf *b, char ch, int64_t n)
+{
+    if (n <= 0) return true;
+    if ((uint64_t)n > HERD_CHAT_MAX_OUTPUT) /* a width is checked before anything is made */
+        return jv_limit(HERD_CHAT_LIMIT_OUTPUT);
+    char chunk[256];
+    memset(chunk, ch, sizeof chunk);
+    for (int64_t k; n > 0 && !jv_nomem; n -= k) {
+        k = n < (int64_t)sizeof chunk ? n : (int64_t)sizeof chunk;
+        jbuf_put(b, chunk, (size_t)k);
+    }
+    return !jv_nomem;
 }
 
 herd_status jf_iter(fcall *c, jv v, jv *out)
@@ -204,28 +219,48 @@ static herd_status f_float(fcall *c, jv v, jv *p, jv *out)
     return HERD_OK;
 }
 
+/* int(d) for a float, as Python: NaN is a ValueError (the default), an
+ * infinity or a value beyond 64 bits an error (Python would make a big int). */
+static herd_status float_to_int(fcall *c, double d, jv def, jv *out)
+{
+    if (isnan(d)) {
+        *out = given(def) ? jv_retain(def) : jv_int(0);
+        return HERD_OK;
+    }
+    if (!(fabs(d) < 9.2e18))
+        return jerr(HERD_E_UNSUPPORTED, c->line, "integer overflow (big integers)");
+    *out = jv_int((int64_t)d);
+    return HERD_OK;
+}
+
 static herd_status f_int(fcall *c, jv v, jv *p, jv *out)
 {
-    (void)c;
     int base = given(p[1]) && p[1].kind == JV_INT ? (int)p[1].u.i : 10;
-    if (v.kind == JV_INT || v.kind == JV_BOOL)
-        *out = jv_int(v.kind == JV_BOOL ? v.u.b : v.u.i);
-    else if (v.kind == JV_FLOAT && isfinite(v.u.f) && fabs(v.u.f) < 9e18)
-        *out = jv_int((int64_t)v.u.f);
-    else {
-        char *end = NULL;
-        jv t = v.kind == JV_STR ? pystr_strip(v, jv_none(), true, true) : jv_none();
-        long long x = t.kind == JV_STR ? strtoll(jv_sp(t), &end, base) : 0;
-        if (t.kind == JV_STR && jv_slen(t) && *end == 0)
-            *out = jv_int(x);
-        else if (t.kind == JV_STR && jv_slen(t) && (*end == '.' || *end == 'e' || *end == 'E')) {
-            double d = strtod(jv_sp(t), &end);
-            *out = *end == 0 ? jv_int((int64_t)d) : given(p[0]) ? jv_retain(p[0]) : jv_int(0);
-        } else
-            *out = given(p[0]) ? jv_retain(p[0]) : jv_int(0);
-        jv_release(t);
+    jv def = given(p[0]) ? p[0] : jv_int(0);
+    if (v.kind == JV_INT || v.kind == JV_BOOL) {
+        *out = jv_int(jv_ival(v));
+        return HERD_OK;
     }
-    return HERD_OK;
+    if (v.kind == JV_FLOAT) return float_to_int(c, v.u.f, def, out);
+    herd_status st = HERD_OK;
+    char *end = NULL;
+    jv t = v.kind == JV_STR ? pystr_strip(v, jv_none(), true, true) : jv_none();
+    errno = 0;
+    long long x = t.kind == JV_STR ? strtoll(jv_sp(t), &end, base) : 0;
+    if (t.kind == JV_STR && jv_slen(t) && *end == 0 && errno == ERANGE)
+        st = jerr(HERD_E_UNSUPPORTED, c->line, "integer overflow (big integers)");
+    else if (t.kind == JV_STR && jv_slen(t) && *end == 0)
+        *out = jv_int(x);
+    else if (t.kind == JV_STR && jv_slen(t)) { /* "42.23" | int is 42 */
+        double d = strtod(jv_sp(t), &end);
+        if (*end == 0)
+            st = float_to_int(c, d, def, out);
+        else
+            *out = jv_retain(def);
+    } else
+        *out = jv_retain(def);
+    jv_release(t);
+    return st;
 }
 
 /* jinja2's do_indent, including its "s += newline" quirk. */
@@ -240,26 +275,28 @@ static herd_status f_indent(fcall *c, jv v, jv *p, jv *out)
         int64_t w = !given(p[0]) ? 4 : p[0].kind == JV_INT ? p[0].u.i : -1;
         if (w < 0 && given(p[0]) && p[0].kind != JV_INT)
             return jerr(HERD_E_INVALID, c->line, "indent width must be an int or a string");
-        for (int64_t i = 0; i < w; i++) jbuf_putc(&ind, ' ');
+        if (!jf_fill(&ind, ' ', w)) return jv_stop_error(c->line);
     }
     bool first = given(p[1]) && jv_truthy(p[1]), blank = given(p[2]) && jv_truthy(p[2]);
-    jbuf t = {0};
+    jbuf t = {0}; /* the lines of s + "\n", streamed rather than split into a list */
     jbuf_put(&t, jv_sp(v), jv_slen(v));
     jbuf_putc(&t, '\n');
-    jv lines = pystr_splitlines(t.p, t.n);
-    jbuf_free(&t);
     jbuf b = {0};
     if (first) jbuf_put(&b, ind.p, ind.n);
-    for (size_t i = 0; lines.kind == JV_LIST && i < lines.u.l->n; i++) {
-        jv ln = lines.u.l->v[i];
-        if (i) {
+    for (size_t i = 0, next, k = 0; i < t.n && !jv_nomem; i = next, k++) {
+        size_t end = pystr_line(t.p, t.n, i, &next);
+        if (k) {
             jbuf_putc(&b, '\n');
-            if (blank || jv_slen(ln)) jbuf_put(&b, ind.p, ind.n);
+            if (blank || end > i) jbuf_put(&b, ind.p, ind.n);
         }
-        jbuf_put(&b, jv_sp(ln), jv_slen(ln));
+        jbuf_put(&b, t.p + i, end - i);
     }
-    jv_release(lines);
+    jbuf_free(&t);
     jbuf_free(&ind);
+    if (jv_nomem) {
+        jbuf_free(&b);
+        return jv_stop_error(c->line);
+    }
     *out = b.p ? jbuf_to_str(&b) : jv_str("", 0);
     return HERD_OK;
 }
@@ -363,6 +400,7 @@ static herd_status f_wordcount(fcall *c, jv v, jv *p, jv *out)
     if (st) return st;
     int64_t k = 0;
     bool in = false;
+    jv_charge_bytes(jv_slen(s));
     for (size_t i = 0; i < jv_slen(s);) {
         uint32_t ch = u8_next(jv_sp(s), jv_slen(s), &i);
         bool w = py_isalpha(ch) || py_isdigit(ch) || ch == '_';
@@ -392,10 +430,13 @@ static herd_status f_center(fcall *c, jv v, jv *p, jv *out)
     }
     int64_t left = marg / 2 + (marg & width & 1);
     jbuf b = {0};
-    for (int64_t i = 0; i < left; i++) jbuf_putc(&b, ' ');
-    jbuf_put(&b, jv_sp(s), jv_slen(s));
-    for (int64_t i = 0; i < marg - left; i++) jbuf_putc(&b, ' ');
+    if (jf_fill(&b, ' ', left)) jbuf_put(&b, jv_sp(s), jv_slen(s));
+    if (!jv_nomem) jf_fill(&b, ' ', marg - left);
     jv_release(s);
+    if (jv_nomem) {
+        jbuf_free(&b);
+        return jv_stop_error(c->line);
+    }
     *out = jbuf_to_str(&b);
     return HERD_OK;
 }
@@ -414,7 +455,7 @@ static herd_status f_round(fcall *c, jv v, jv *p, jv *out)
             *out = jv_int(v.kind == JV_BOOL ? v.u.b : v.u.i);
             return HERD_OK;
         }
-        char buf[400];
+        char buf[700]; /* 1e308 with 300 decimals */
         snprintf(buf, sizeof buf, "%.*f", (int)prec, v.u.f);
         *out = jv_float(strtod(buf, NULL));
         return HERD_OK;
@@ -494,6 +535,7 @@ herd_status jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, size_t
                          char **kwnames, jv *kwargs, size_t nkw, int line, jv *out)
 {
     const filter_def *f = &filters[id];
+    if (!jv_charge(1)) return jv_stop_error(line);
     fcall c = {r, s, line, args, nargs, kwnames, kwargs, nkw};
     jv p[MAXP];
     for (int i = 0; i < MAXP; i++) p[i] = jv_undef(jf_missing);

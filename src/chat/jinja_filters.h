@@ -37,6 +37,9 @@ herd_status jf_need_str(fcall *c, jv v, const char *filter);
 herd_status jf_to_s(fcall *c, jv v, jv *out);
 /* jinja2's make_attrgetter: "a.b.0" looked up item-first; def when undefined. */
 herd_status jf_attr_get(fcall *c, jv item, jv attr, jv def, jv *out);
+/* Append n copies of ch; a width beyond HERD_CHAT_MAX_OUTPUT is refused
+ * before anything is written. false (the limit recorded) if it does not fit. */
+bool jf_fill(jbuf *b, char ch, int64_t n);
 /* The items of an iterable, as a list. */
 herd_status jf_iter(fcall *c, jv v, jv *out);
 /* A sort / unique / sum key: the attribute if given, lower-cased unless cs. */

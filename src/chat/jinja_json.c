@@ -14,21 +14,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-jv jv_from_json(const json_t *j)
+static jv from_json(const json_t *j, int depth)
 {
+    if (!jv_depth_ok(depth)) return jv_none(); /* jv_nomem is set: the render stops */
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
         jv d = jv_dict_new();
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)j, k, v) jv_dict_set_take(d, k, strlen(k), jv_from_json(v));
+        json_object_foreach((json_t *)j, k, v)
+        {
+            jv key = jv_cstr(k); /* Jansson's keys are unique: no search needed */
+            if (key.kind != JV_STR) break;
+            jv_dict_append_take(d, key.u.s, from_json(v, depth + 1));
+        }
         return d;
     }
     case JSON_ARRAY: {
         jv l = jv_list_new(json_array_size(j), false);
         size_t i;
         json_t *v;
-        json_array_foreach(j, i, v) jv_list_push_take(l, jv_from_json(v));
+        json_array_foreach(j, i, v) jv_list_push_take(l, from_json(v, depth + 1));
         return l;
     }
     case JSON_STRING:
@@ -45,6 +51,11 @@ jv jv_from_json(const json_t *j)
         return jv_none();
     }
     return jv_none();
+}
+
+jv jv_from_json(const json_t *j)
+{
+    return from_json(j, 1);
 }
 
 static void json_str(jbuf *b, const char *s, size_t n, bool ensure_ascii)
@@ -146,6 +157,7 @@ static bool dump_dict(jbuf *b, const jv_dict *d, const jopts *o, int level)
 
 static bool dump(jbuf *b, jv v, const jopts *o, int level)
 {
+    if (!jv_depth_ok(level + 1)) return false; /* values are bounded when made; kept as a guard */
     switch (v.kind) {
     case JV_NONE:
         jbuf_puts(b, "null");

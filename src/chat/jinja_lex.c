@@ -261,61 +261,97 @@ static bool isdig(char c)
 {
     return c >= '0' && c <= '9';
 }
+/* The value of a hex digit (any base up to 16), or -1. */
+static int digit_of(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)(c | 32);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 static bool isname0(char c)
 {
     return ((c | 32) >= 'a' && (c | 32) <= 'z') || c == '_';
 }
 
+/* An integer literal beyond 64 bits: Python's ints are unbounded, herd's are
+ * not, so it is refused, naming the literal (cut short if very long). */
+static herd_status big_literal(const lexer *lx, const char *lit, size_t n)
+{
+    return herd_seterr(HERD_E_UNSUPPORTED,
+                       "unsupported template construct, line %d: the integer literal %.*s%s is "
+                       "beyond 64 bits",
+                       lx->line, (int)(n > 60 ? 60 : n), lit, n > 60 ? "..." : "");
+}
+
+/* Digits of base at s[i..n) with single '_' between them, as Python (and
+ * jinja2's lexer) accept; appended to b without the underscores. */
+static size_t scan_digits(const char *s, size_t i, size_t n, int base, bool lead_us, jbuf *b)
+{
+    for (bool first = !lead_us; i < n; first = false) {
+        size_t j = i + (!first && s[i] == '_');
+        int d = j < n ? digit_of(s[j]) : -1;
+        if (d < 0 || d >= base) break;
+        jbuf_putc(b, s[j]);
+        i = j + 1;
+    }
+    return i;
+}
+
+/* A number: 0x / 0o / 0b integers, decimal integers, and floats with a
+ * fraction or an exponent. Floats are read by strtod from every digit of the
+ * literal, so they round exactly as Python's float() does; integers are exact
+ * or refused. */
 static herd_status lex_number(lexer *lx)
 {
     const char *s = lx->s;
     size_t i = lx->pos, n = lx->n;
-    char buf[64];
-    size_t bn = 0;
+    jbuf b = {0};
     bool is_float = false;
-    if (s[i] == '0' && i + 1 < n && (s[i + 1] | 32) == 'x') {
-        char *end;
-        jtok *k = push(lx, TK_INT);
-        if (!k) return herd_seterr(HERD_E_NOMEM, "out of memory");
-        k->ival = (int64_t)strtoll(s + i + 2, &end, 16);
-        lx->pos = (size_t)(end - s);
-        return HERD_OK;
+    int base = 10;
+    if (s[i] == '0' && i + 1 < n) {
+        char x = (char)(s[i + 1] | 32);
+        base = x == 'x' ? 16 : x == 'o' ? 8 : x == 'b' ? 2 : 10;
+        if (base != 10 && i + 2 < n && digit_of(s[i + 2 + (s[i + 2] == '_')]) >= 0 &&
+            digit_of(s[i + 2 + (s[i + 2] == '_')]) < base)
+            i = scan_digits(s, i + 2, n, base, true, &b);
+        else
+            base = 10; /* "0" then a name, as in jinja2 */
     }
-    while (i < n && (isdig(s[i]) || (s[i] == '_' && i + 1 < n && isdig(s[i + 1])))) {
-        if (s[i] != '_' && bn < sizeof buf - 1) buf[bn++] = s[i];
-        i++;
-    }
-    bool after_dot = lx->pos > 0 && s[lx->pos - 1] == '.';
-    if (!after_dot && i + 1 < n && s[i] == '.' && isdig(s[i + 1])) {
-        is_float = true;
-        buf[bn++] = s[i++];
-        while (i < n && (isdig(s[i]) || s[i] == '_'))
-            if (s[i++] != '_' && bn < sizeof buf - 1) buf[bn++] = s[i - 1];
-    }
-    if (!after_dot && i < n && (s[i] | 32) == 'e') {
-        size_t j = i + 1;
-        if (j < n && (s[j] == '+' || s[j] == '-')) j++;
-        if (j < n && isdig(s[j])) {
+    if (base == 10) {
+        i = scan_digits(s, i, n, 10, false, &b);
+        bool after_dot = lx->pos > 0 && s[lx->pos - 1] == '.';
+        if (!after_dot && i + 1 < n && s[i] == '.' && isdig(s[i + 1])) {
             is_float = true;
-            while (i < j && bn < sizeof buf - 1) buf[bn++] = s[i++];
-            while (i < n && (isdig(s[i]) || s[i] == '_'))
-                if (s[i++] != '_' && bn < sizeof buf - 1) buf[bn++] = s[i - 1];
+            jbuf_putc(&b, '.');
+            i = scan_digits(s, i + 1, n, 10, false, &b);
+        }
+        if (!after_dot && i < n && (s[i] | 32) == 'e') {
+            size_t j = i + 1;
+            if (j < n && (s[j] == '+' || s[j] == '-')) j++;
+            if (j < n && isdig(s[j])) {
+                is_float = true;
+                jbuf_put(&b, s + i, j - i);
+                i = scan_digits(s, j, n, 10, false, &b);
+            }
         }
     }
-    buf[bn] = 0;
-    jtok *k = push(lx, is_float ? TK_FLOAT : TK_INT);
-    if (!k) return herd_seterr(HERD_E_NOMEM, "out of memory");
-    if (is_float)
-        k->fval = strtod(buf, NULL);
+    herd_status st = HERD_OK;
+    jtok *k = jv_nomem || !b.p ? NULL : push(lx, is_float ? TK_FLOAT : TK_INT);
+    if (!k)
+        st = herd_seterr(HERD_E_NOMEM, "out of memory");
+    else if (is_float)
+        k->fval = strtod(b.p, NULL);
     else {
-        unsigned long long v = strtoull(buf, NULL, 10);
-        if (bn > 19 || v > INT64_MAX)
-            return herd_seterr(HERD_E_UNSUPPORTED, "unsupported template construct, line %d: %s",
-                               lx->line, "integer literals beyond 64 bits");
-        k->ival = (int64_t)v;
+        int64_t v = 0;
+        for (size_t d = 0; d < b.n && !st; d++)
+            if (__builtin_mul_overflow(v, base, &v) ||
+                __builtin_add_overflow(v, digit_of(b.p[d]), &v))
+                st = big_literal(lx, s + lx->pos, i - lx->pos);
+        k->ival = v;
     }
+    jbuf_free(&b);
     lx->pos = i;
-    return HERD_OK;
+    return st;
 }
 
 static const char *const ops2[] = {"//", "**", "==", "!=", ">=", "<=", NULL};

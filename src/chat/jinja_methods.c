@@ -227,6 +227,7 @@ static bool str_is(jv s, bool (*pred)(uint32_t))
     const char *p = jv_sp(s);
     size_t n = jv_slen(s);
     if (n == 0) return false;
+    jv_charge_bytes(n);
     for (size_t i = 0; i < n;)
         if (!pred(u8_next(p, n, &i))) return false;
     return true;
@@ -241,6 +242,7 @@ static herd_status str_case_is(jv s, bool upper, jv *out)
     const char *p = jv_sp(s);
     size_t n = jv_slen(s);
     bool cased = false, ok = true;
+    jv_charge_bytes(n);
     for (size_t i = 0; i < n && ok;) {
         uint32_t c = u8_next(p, n, &i);
         if (!py_iscased(c)) continue;
@@ -342,8 +344,10 @@ static herd_status call_dict(jv d, const char *m, jv *a, size_t n, int line, jv 
     }
     if (!strcmp(m, "copy")) {
         *out = jv_dict_new();
-        for (size_t i = 0; i < d.u.d->n; i++)
-            jv_dict_set_take(*out, d.u.d->k[i]->p, d.u.d->k[i]->len, jv_retain(d.u.d->v[i]));
+        for (size_t i = 0; i < d.u.d->n; i++) {
+            d.u.d->k[i]->refs++; /* keys are shared, and known to be unique */
+            jv_dict_append_take(*out, d.u.d->k[i], jv_retain(d.u.d->v[i]));
+        }
         return HERD_OK;
     }
     int mode = !strcmp(m, "keys") ? 0 : !strcmp(m, "values") ? 1 : !strcmp(m, "items") ? 2 : -1;
@@ -376,7 +380,7 @@ static herd_status call_list(jv l, const char *m, jv *a, size_t n, int line, jv 
     }
     if ((!strcmp(m, "count") || !strcmp(m, "index")) && n == 1) {
         int64_t k = 0, at = -1;
-        for (size_t i = 0; i < l.u.l->n; i++) {
+        for (size_t i = 0; i < l.u.l->n && jv_charge(1); i++) {
             if (!jv_equal(l.u.l->v[i], a[0])) continue;
             k++;
             if (at < 0) at = (int64_t)i;
@@ -434,13 +438,16 @@ static herd_status fn_range(jv *a, size_t n, int line, jv *out)
         v[n == 1 ? 1 : i] = a[i].kind == JV_BOOL ? a[i].u.b : a[i].u.i;
     }
     if (v[2] == 0) return jerr(HERD_E_INVALID, line, "range() arg 3 must not be zero");
-    double count = ((double)v[1] - (double)v[0]) / (double)v[2];
+    /* Python's length: ceil((stop - start) / step), exact in 128 bits. */
+    __int128 span = (__int128)v[1] - v[0], step = v[2];
+    __int128 count = step > 0 ? (span + step - 1) / step : (span + step + 1) / step;
+    if (count < 0) count = 0;
     if (count > MAX_RANGE)
         return jerr(HERD_E_INVALID, line,
                     "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-    *out = jv_list_as(jv_list_new(count > 0 ? (size_t)count + 1 : 0, false), JV_VIEW_RANGE);
-    for (int64_t i = v[0]; v[2] > 0 ? i < v[1] : i > v[1]; i += v[2])
-        jv_list_push_take(*out, jv_int(i));
+    *out = jv_list_as(jv_list_new((size_t)count, false), JV_VIEW_RANGE);
+    for (int64_t k = 0; k < (int64_t)count; k++) /* start + k*step stays within the bounds */
+        jv_list_push_take(*out, jv_int((int64_t)(v[0] + (__int128)k * step)));
     return HERD_OK;
 }
 
@@ -453,9 +460,10 @@ static herd_status fn_mapping(jrender *r, bool ns, jv *a, size_t n, char **kwn, 
                     ns ? "namespace" : "dict");
     *out = ns ? jv_ns_new() : jv_dict_new();
     if (n == 1)
-        for (size_t i = 0; i < a[0].u.d->n; i++)
-            jv_dict_set_take(*out, a[0].u.d->k[i]->p, a[0].u.d->k[i]->len,
-                             jv_retain(a[0].u.d->v[i]));
+        for (size_t i = 0; i < a[0].u.d->n; i++) {
+            a[0].u.d->k[i]->refs++; /* a fresh mapping: the keys are still unique */
+            jv_dict_append_take(*out, a[0].u.d->k[i], jv_retain(a[0].u.d->v[i]));
+        }
     for (size_t i = 0; i < nkw; i++)
         jv_dict_set_take(*out, kwn[i], strlen(kwn[i]), jv_retain(kw[i]));
     if (ns) jv_list_push_take(r->namespaces, jv_retain(*out)); /* emptied at the end */

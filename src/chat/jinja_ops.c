@@ -22,6 +22,31 @@ static herd_status type_error(const char *op, jv a, jv b, int line)
                 jv_type_name(a), jv_type_name(b));
 }
 
+/* x ** y for y >= 0 by squaring: at most 63 squarings, and the bases whose
+ * powers never grow (0, 1, -1) answered at once. false on overflow: a result
+ * beyond 64 bits, which Python would compute as a big integer. */
+static bool int_pow(int64_t x, int64_t y, int64_t *out)
+{
+    if (x == 0 || x == 1 || y == 0) {
+        *out = y == 0 ? 1 : x;
+        return true;
+    }
+    if (x == -1) {
+        *out = y & 1 ? -1 : 1;
+        return true;
+    }
+    if (y >= 64) return false; /* |x| >= 2: 2**63 is already out of range */
+    int64_t r = 1, base = x;
+    for (;;) {
+        if ((y & 1) && __builtin_mul_overflow(r, base, &r)) return false;
+        y >>= 1;
+        if (!y) break;
+        if (__builtin_mul_overflow(base, base, &base)) return false;
+    }
+    *out = r;
+    return true;
+}
+
 herd_status jinja_int_op(char op, int64_t x, int64_t y, int line, jv *out)
 {
     int64_t r = 0;
@@ -49,8 +74,7 @@ herd_status jinja_int_op(char op, int64_t x, int64_t y, int line, jv *out)
         }
         break;
     case 'p':
-        r = 1;
-        for (int64_t i = 0; i < y && !ovf; i++) ovf = __builtin_mul_overflow(r, x, &r);
+        ovf = !int_pow(x, y, &r);
         break;
     }
     if (ovf) return jerr(HERD_E_UNSUPPORTED, line, "integer overflow (big integers)");
@@ -113,6 +137,7 @@ herd_status jinja_binop(const char *op, jv a, jv b, int line, jv *out)
         }
         if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->tuple == b.u.l->tuple &&
             !a.u.l->view && !b.u.l->view) {
+            if (!jv_charge(a.u.l->n + b.u.l->n)) return jv_stop_error(line);
             *out = jv_list_new(a.u.l->n + b.u.l->n, a.u.l->tuple);
             for (size_t i = 0; i < a.u.l->n; i++) jv_list_push_take(*out, jv_retain(a.u.l->v[i]));
             for (size_t i = 0; i < b.u.l->n; i++) jv_list_push_take(*out, jv_retain(b.u.l->v[i]));
@@ -123,17 +148,24 @@ herd_status jinja_binop(const char *op, jv a, jv b, int line, jv *out)
         jv seq = jv_is_intlike(a) ? b : a;
         int64_t k = jv_is_intlike(a) ? jv_ival(a) : jv_ival(b);
         if (k < 0) k = 0;
-        if (seq.kind == JV_STR) {
-            if (k > 0 && jv_slen(seq) * (uint64_t)k > (64u << 20))
-                return jerr(HERD_E_INVALID, line, "string repetition too large");
-            *out = pystr_repeat(seq, k);
+        if (seq.kind == JV_STR) { /* the size checked before anything is made */
+            size_t len = jv_slen(seq);
+            if (len && (uint64_t)k > HERD_CHAT_MAX_OUTPUT / len) {
+                jv_limit(HERD_CHAT_LIMIT_OUTPUT);
+                return jv_stop_error(line);
+            }
+            *out = pystr_repeat(seq, len ? k : 0);
             return HERD_OK;
         }
         if (seq.kind == JV_LIST && !seq.u.l->view) {
-            if (k > 0 && seq.u.l->n * (uint64_t)k > (1u << 20))
-                return jerr(HERD_E_INVALID, line, "list repetition too large");
-            *out = jv_list_new(seq.u.l->n * (size_t)k, seq.u.l->tuple);
-            for (int64_t j = 0; j < k; j++)
+            size_t n = seq.u.l->n;
+            if (n && (uint64_t)k > HERD_CHAT_MAX_STEPS / n) {
+                jv_limit(HERD_CHAT_LIMIT_STEPS);
+                return jv_stop_error(line);
+            }
+            if (!n) k = 0;
+            *out = jv_list_new(n * (size_t)k, seq.u.l->tuple);
+            for (int64_t j = 0; j < k && !jv_nomem; j++)
                 for (size_t i = 0; i < seq.u.l->n; i++)
                     jv_list_push_take(*out, jv_retain(seq.u.l->v[i]));
             return HERD_OK;
@@ -155,6 +187,7 @@ static herd_status contains(jv container, jv item, int line, bool *out)
             return jerr(HERD_E_INVALID, line,
                         "'in <string>' requires string as left operand, not %s",
                         jv_type_name(item));
+        jv_charge_bytes(jv_slen(container));
         *out = jv_slen(item) == 0 ||
                memmem(jv_sp(container), jv_slen(container), jv_sp(item), jv_slen(item)) != NULL;
         return HERD_OK;
@@ -163,7 +196,8 @@ static herd_status contains(jv container, jv item, int line, bool *out)
         herd_status st = jinja_iterate(container, line, &items);
         if (st) return st;
         *out = false;
-        for (size_t i = 0; i < items.u.l->n && !*out; i++) *out = jv_equal(items.u.l->v[i], item);
+        for (size_t i = 0; i < items.u.l->n && !*out && jv_charge(1); i++)
+            *out = jv_equal(items.u.l->v[i], item);
         jv_release(items);
         return HERD_OK;
     }

@@ -57,7 +57,7 @@ herd_status f_join(fcall *c, jv v, jv *p, jv *out)
     herd_status st = jf_iter(c, v, &items);
     if (st) return st;
     jbuf b = {0};
-    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+    for (size_t i = 0; i < items.u.l->n && !st && jv_charge(1); i++) {
         if (i && given(p[0]) && !jv_to_str(&b, p[0]))
             st = jerr(HERD_E_INVALID, c->line, "bad separator");
         jv it = jv_retain(items.u.l->v[i]);
@@ -128,7 +128,9 @@ herd_status f_sort(fcall *c, jv v, jv *p, jv *out)
         size_t j = i, cur = idx[i];
         while (j > 0 && !st) {
             int cmp;
-            if (!jv_compare(keys[idx[j - 1]], keys[cur], &cmp))
+            if (!jv_charge(1)) /* insertion sort is quadratic: pay per comparison */
+                st = jv_stop_error(c->line);
+            else if (!jv_compare(keys[idx[j - 1]], keys[cur], &cmp))
                 st = jerr(HERD_E_INVALID, c->line,
                           "'<' not supported between instances of '%s' and '%s'",
                           jv_type_name(keys[idx[j - 1]]), jv_type_name(keys[cur]));
@@ -158,7 +160,7 @@ herd_status f_sum(fcall *c, jv v, jv *p, jv *out)
     herd_status st = jf_iter(c, v, &items);
     if (st) return st;
     jv acc = given(p[1]) ? jv_retain(p[1]) : jv_int(0);
-    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+    for (size_t i = 0; i < items.u.l->n && !st && jv_charge(1); i++) {
         jv it, next;
         if ((st = jf_sort_key(c, items.u.l->v[i], p[0], true, &it))) break;
         if (!jv_is_number(acc) || !jv_is_number(it))
@@ -166,8 +168,8 @@ herd_status f_sum(fcall *c, jv v, jv *p, jv *out)
                       jv_type_name(acc), jv_type_name(it));
         else if (acc.kind == JV_FLOAT || it.kind == JV_FLOAT)
             next = jv_float(jv_num(acc) + jv_num(it));
-        else
-            next = jv_int((int64_t)jv_num(acc) + (int64_t)jv_num(it));
+        else /* exact, and an overflow is an error, as for + */
+            st = jinja_int_op('+', jv_ival(acc), jv_ival(it), c->line, &next);
         jv_release(it);
         if (!st) {
             jv_release(acc);
@@ -196,7 +198,9 @@ herd_status f_unique(fcall *c, jv v, jv *p, jv *out)
         if (k.kind == JV_LIST || k.kind == JV_DICT)
             st = jerr(HERD_E_INVALID, c->line, "unhashable type: '%s'", jv_type_name(k));
         bool dup = false;
-        for (size_t j = 0; j < seen.u.l->n && !dup; j++) dup = jv_equal(seen.u.l->v[j], k);
+        for (size_t j = 0; j < seen.u.l->n && !dup && jv_charge(1); j++)
+            dup = jv_equal(seen.u.l->v[j], k);
+        if (jv_nomem && !st) st = jv_stop_error(c->line);
         if (!dup && !st) {
             jv_list_push_take(seen, k);
             jv_list_push_take(*out, jv_retain(items.u.l->v[i]));
@@ -265,7 +269,7 @@ static herd_status select_common(fcall *c, jv v, bool by_attr, bool keep, jv *ou
     if (c->nkw) return jerr(HERD_E_UNSUPPORTED, c->line, "keyword arguments to select filters");
     jv items;
     herd_status st = jf_iter(c, v, &items);
-    for (size_t i = 0; !st && i < items.u.l->n; i++) {
+    for (size_t i = 0; !st && i < items.u.l->n && jv_charge(1); i++) {
         jv x;
         bool t = false;
         if (by_attr)
@@ -318,7 +322,7 @@ static herd_status min_max(fcall *c, jv v, jv *p, bool want_max, jv *out)
     bool cs = given(p[0]) && jv_truthy(p[0]);
     jv best_key = jv_undef(NULL);
     size_t best = 0;
-    for (size_t i = 0; i < items.u.l->n && !st; i++) {
+    for (size_t i = 0; i < items.u.l->n && !st && jv_charge(1); i++) {
         jv k;
         int cmp = 0;
         if ((st = jf_sort_key(c, items.u.l->v[i], p[1], cs, &k))) break;

@@ -69,6 +69,7 @@ void u8_put(jbuf *b, uint32_t cp)
 
 size_t u8_len(const char *s, size_t n)
 {
+    jv_charge_bytes(n); /* a walk over the string: paid like writing it */
     size_t k = 0;
     for (size_t i = 0; i < n; k++) u8_next(s, n, &i);
     return k;
@@ -76,6 +77,7 @@ size_t u8_len(const char *s, size_t n)
 
 size_t u8_offset(const char *s, size_t n, size_t k)
 {
+    jv_charge_bytes(k);
     size_t i = 0;
     while (k-- > 0 && i < n) u8_next(s, n, &i);
     return i;
@@ -167,8 +169,25 @@ jv pystr_strip(jv s, jv chars, bool left, bool right)
             z = st;
         }
     }
+    jv_charge_bytes(a + (n - z)); /* what was scanned and dropped */
     if (a == 0 && z == n) return jv_retain(s);
     return jv_str(p + a, z - a);
+}
+
+/* The next occurrence of q (m > 0 bytes) in p[0..n), for loops that search
+ * again after each hit (split, replace, count). memmem is linear, but
+ * sanitizers check the whole haystack on every call, which makes such a loop
+ * quadratic under ASan; so search a window that doubles until it holds a hit,
+ * which costs O(distance to the hit + m) per call. */
+static const char *find_next(const char *p, size_t n, const char *q, size_t m)
+{
+    if (m == 1) return memchr(p, q[0], n); /* checked only up to the hit */
+    for (size_t w = 2 * m + 32;; w *= 2) {
+        size_t len = w < n ? w : n;
+        const char *hit = memmem(p, len, q, m);
+        if (hit || len == n) return hit;
+        if (w > SIZE_MAX / 4) return memmem(p, n, q, m);
+    }
 }
 
 /* str.split(): with a separator, every occurrence; without, runs of
@@ -179,6 +198,7 @@ jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
     size_t n = jv_slen(s);
     jv out = jv_list_new(4, false);
     *ok = true;
+    jv_charge_bytes(n);
     if (sep.kind == JV_STR) {
         size_t m = jv_slen(sep);
         if (m == 0) {
@@ -186,14 +206,10 @@ jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
             return out;
         }
         size_t start = 0;
-        for (size_t i = 0; i + m <= n && maxsplit != 0;) {
-            if (memcmp(p + i, jv_sp(sep), m) == 0) {
-                jv_list_push_take(out, jv_str(p + start, i - start));
-                i += m;
-                start = i;
-                maxsplit--;
-            } else
-                i++;
+        for (const char *hit; maxsplit != 0 && !jv_nomem; maxsplit--) {
+            if (!(hit = find_next(p + start, n - start, jv_sp(sep), m))) break;
+            jv_list_push_take(out, jv_str(p + start, (size_t)(hit - p) - start));
+            start = (size_t)(hit - p) + m;
         }
         jv_list_push_take(out, jv_str(p + start, n - start));
         return out;
@@ -222,22 +238,32 @@ jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok)
     return out;
 }
 
-/* str.splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, \u2028, \u2029. */
-jv pystr_splitlines(const char *p, size_t n)
+/* str.splitlines()'s line breaks: \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85,
+ * \u2028, \u2029. The line at p[i]: returns where its text ends, and sets
+ * *next past its line break (n at the end). */
+size_t pystr_line(const char *p, size_t n, size_t i, size_t *next)
 {
-    jv out = jv_list_new(4, false);
-    size_t start = 0, i = 0;
     while (i < n) {
         size_t at = i;
         uint32_t c = u8_next(p, n, &i);
         bool nl = c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1e) ||
                   c == 0x85 || c == 0x2028 || c == 0x2029;
         if (!nl) continue;
-        jv_list_push_take(out, jv_str(p + start, at - start));
         if (c == '\r' && i < n && p[i] == '\n') i++;
-        start = i;
+        *next = i;
+        return at;
     }
-    if (start < n) jv_list_push_take(out, jv_str(p + start, n - start));
+    *next = n;
+    return n;
+}
+
+jv pystr_splitlines(const char *p, size_t n)
+{
+    jv out = jv_list_new(4, false);
+    for (size_t i = 0, next; i < n && !jv_nomem; i = next) {
+        size_t end = pystr_line(p, n, i, &next);
+        jv_list_push_take(out, jv_str(p + i, end - i));
+    }
     return out;
 }
 
@@ -294,7 +320,7 @@ jv pystr_replace(jv s, jv old, jv neu, int64_t count)
     jbuf b = {0};
     if (m == 0) { /* Python inserts neu between every character */
         size_t i = 0;
-        while (count != 0) {
+        while (count != 0 && !jv_nomem) {
             jbuf_put(&b, jv_sp(neu), jv_slen(neu));
             count--;
             if (i >= n) break;
@@ -307,14 +333,13 @@ jv pystr_replace(jv s, jv old, jv neu, int64_t count)
         return r.kind == JV_STR ? r : jv_str("", 0);
     }
     size_t i = 0;
-    while (i < n) {
-        if (count != 0 && i + m <= n && memcmp(p + i, o, m) == 0) {
-            jbuf_put(&b, jv_sp(neu), jv_slen(neu));
-            i += m;
-            count--;
-        } else
-            jbuf_putc(&b, p[i++]);
+    for (const char *hit; count != 0 && !jv_nomem; count--) {
+        if (!(hit = find_next(p + i, n - i, o, m))) break;
+        jbuf_put(&b, p + i, (size_t)(hit - p) - i);
+        jbuf_put(&b, jv_sp(neu), jv_slen(neu));
+        i = (size_t)(hit - p) + m;
     }
+    jbuf_put(&b, p + i, n - i);
     return b.p ? jbuf_to_str(&b) : jv_str("", 0);
 }
 
@@ -343,6 +368,7 @@ jv pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop,
     const char *p = jv_sp(s);
     size_t n = jv_slen(s);
     size_t cps = u8_len(p, n);
+    if (!jv_charge_bytes((cps + 1) * sizeof(size_t))) return jv_undef(NULL);
     size_t *off = malloc((cps + 1) * sizeof *off);
     if (!off) {
         jv_nomem = true;
@@ -356,8 +382,10 @@ jv pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop,
     off[cps] = n;
     norm_slice((int64_t)cps, has_start, &start, has_stop, &stop, step);
     jbuf b = {0};
-    for (int64_t j = start; step > 0 ? j < stop : j > stop; j += step)
+    for (int64_t j = start; step > 0 ? j < stop : j > stop;) {
         jbuf_put(&b, p + off[j], off[j + 1] - off[j]);
+        if (!jinja_slice_next(&j, stop, step)) break;
+    }
     free(off);
     return b.p ? jbuf_to_str(&b) : jv_str("", 0);
 }
@@ -374,19 +402,33 @@ jv pystr_index(jv s, int64_t i)
     return jv_str(p + a, z - a);
 }
 
+/* The last occurrence of q in p, in linear time: the first in the reversed strings. */
+static const char *last_memmem(const char *p, size_t n, const char *q, size_t m)
+{
+    char *rp = malloc(n + 1), *rq = malloc(m + 1);
+    const char *hit = NULL;
+    if (rp && rq && jv_charge_bytes(n + m)) {
+        for (size_t i = 0; i < n; i++) rp[i] = p[n - 1 - i];
+        for (size_t i = 0; i < m; i++) rq[i] = q[m - 1 - i];
+        const char *r = memmem(rp, n, rq, m);
+        if (r) hit = p + (n - (size_t)(r - rp) - m);
+    } else if (!rp || !rq)
+        jv_nomem = true;
+    free(rp);
+    free(rq);
+    return hit;
+}
+
 int64_t pystr_find(jv s, jv sub, bool reverse)
 {
     const char *p = jv_sp(s), *q = jv_sp(sub);
     size_t n = jv_slen(s), m = jv_slen(sub);
     if (m > n) return -1;
-    int64_t found = -1;
-    for (size_t i = 0; i + m <= n; i++) {
-        if (memcmp(p + i, q, m) == 0) {
-            found = (int64_t)i;
-            if (!reverse) break;
-        }
-    }
-    return found < 0 ? -1 : (int64_t)u8_len(p, (size_t)found);
+    jv_charge_bytes(n);
+    const char *hit = m == 0    ? p + (reverse ? n : 0)
+                      : reverse ? last_memmem(p, n, q, m)
+                                : memmem(p, n, q, m); /* linear; a plain scan is O(n*m) */
+    return hit ? (int64_t)u8_len(p, (size_t)(hit - p)) : -1;
 }
 
 int64_t pystr_count(jv s, jv sub)
@@ -395,12 +437,11 @@ int64_t pystr_count(jv s, jv sub)
     size_t n = jv_slen(s), m = jv_slen(sub);
     if (m == 0) return (int64_t)u8_len(p, n) + 1;
     int64_t k = 0;
-    for (size_t i = 0; i + m <= n;) {
-        if (memcmp(p + i, q, m) == 0) {
-            k++;
-            i += m;
-        } else
-            i++;
+    jv_charge_bytes(n);
+    for (size_t i = 0; i + m <= n; k++) {
+        const char *hit = find_next(p + i, n - i, q, m);
+        if (!hit) break;
+        i = (size_t)(hit - p) + m;
     }
     return k;
 }
@@ -408,6 +449,6 @@ int64_t pystr_count(jv s, jv sub)
 jv pystr_repeat(jv s, int64_t n)
 {
     jbuf b = {0};
-    for (int64_t i = 0; i < n; i++) jbuf_put(&b, jv_sp(s), jv_slen(s));
+    for (int64_t i = 0; i < n && !jv_nomem; i++) jbuf_put(&b, jv_sp(s), jv_slen(s));
     return b.p ? jbuf_to_str(&b) : jv_str("", 0);
 }

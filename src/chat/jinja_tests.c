@@ -121,6 +121,7 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
     (void)r;
     (void)s;
     test_kind k = tests[id].kind;
+    if (!jv_charge(1)) return jv_stop_error(line);
     jv arg = n > 0 ? a[0] : jv_undef(NULL);
     bool needs = k == T_DIVISIBLEBY || k == T_EQ || k == T_GE || k == T_GT || k == T_IN ||
                  k == T_LE || k == T_LT || k == T_NE || k == T_SAMEAS;
@@ -186,11 +187,12 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
         *out = jv_is_number(v);
         break;
     case T_IN:
-        if (arg.kind == JV_STR && v.kind == JV_STR)
+        if (arg.kind == JV_STR && v.kind == JV_STR && jv_charge_bytes(jv_slen(arg)))
             *out = memmem(jv_sp(arg), jv_slen(arg), jv_sp(v), jv_slen(v)) != NULL || !jv_slen(v);
         else if (arg.kind == JV_LIST) {
             *out = false;
-            for (size_t i = 0; i < arg.u.l->n && !*out; i++) *out = jv_equal(arg.u.l->v[i], v);
+            for (size_t i = 0; i < arg.u.l->n && !*out && jv_charge(1); i++)
+                *out = jv_equal(arg.u.l->v[i], v);
         } else if (arg.kind == JV_DICT)
             *out = v.kind == JV_STR && jv_dict_get(arg, jv_sp(v), jv_slen(v));
         else if (arg.kind == JV_UNDEF)

@@ -105,6 +105,7 @@ void jv_release(jv v)
 
 jv jv_str(const char *p, size_t n)
 {
+    if (!jv_room(0, n) || !jv_charge_bytes(n)) return jv_undef(NULL);
     jv_string *s = jalloc(sizeof *s + n + 1);
     if (!s) return jv_undef(NULL);
     s->refs = 1;
@@ -138,6 +139,7 @@ jv jv_list_new(size_t cap, bool tuple)
     if (!l) return jv_undef(NULL);
     l->refs = 1;
     l->tuple = tuple;
+    l->depth = 1;
     if (cap) {
         l->v = jalloc(cap * sizeof *l->v);
         if (l->v) l->cap = cap;
@@ -145,9 +147,40 @@ jv jv_list_new(size_t cap, bool tuple)
     return (jv){.kind = JV_LIST, .u.l = l};
 }
 
+int jv_depth(jv v)
+{
+    switch (v.kind) {
+    case JV_LIST:
+        return v.u.l->depth;
+    case JV_DICT:
+        return v.u.d->depth;
+    case JV_NS: /* its entries are not counted: see jv_dict_set_take */
+        return 1;
+    case JV_METHOD:
+        return 1 + jv_depth(v.u.bm->self);
+    case JV_LOOP:
+        return 1 + jv_depth(v.u.lp->items);
+    default:
+        return 0;
+    }
+}
+
+/* A container's depth with item added; false (limit recorded) if too deep.
+ * Bounding depth where values are made bounds every recursive walk of them
+ * (==, <, tojson, release); only namespaces can change after they are made,
+ * and only printing walks into them (jv_to_str counts its own depth). */
+static bool deepen(int *depth, jv item)
+{
+    int d = jv_depth(item) + 1;
+    if (d <= *depth) return true;
+    if (!jv_depth_ok(d)) return false;
+    *depth = d;
+    return true;
+}
+
 void jv_list_push_take(jv list, jv item)
 {
-    if (list.kind != JV_LIST) {
+    if (list.kind != JV_LIST || !jv_charge(1) || !deepen(&list.u.l->depth, item)) {
         jv_release(item);
         return;
     }
@@ -177,6 +210,7 @@ static jv dict_new(jv_kind kind)
     jv_dict *d = jalloc(sizeof *d);
     if (!d) return jv_undef(NULL);
     d->refs = 1;
+    d->depth = 1;
     return (jv){.kind = kind, .u.d = d};
 }
 
@@ -191,9 +225,35 @@ jv jv_ns_new(void)
 
 static long dict_find(const jv_dict *d, const char *key, size_t klen)
 {
+    if (d->n > 16) jv_charge(d->n / 16); /* a linear search: dicts in templates are small */
     for (size_t i = 0; i < d->n; i++)
         if (d->k[i]->len == klen && memcmp(d->k[i]->p, key, klen) == 0) return (long)i;
     return -1;
+}
+
+/* Room for one more entry; false (val released) if not. */
+static bool dict_room(jv dict, jv val)
+{
+    jv_dict *d = dict.u.d;
+    bool deep_ok = dict.kind == JV_NS || d->scope || deepen(&d->depth, val);
+    if (!jv_charge(1) || !deep_ok) {
+        jv_release(val);
+        return false;
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 4;
+        jv_string **k = realloc(d->k, cap * sizeof *k);
+        if (k) d->k = k;
+        jv *v = k ? realloc(d->v, cap * sizeof *v) : NULL;
+        if (!v) {
+            jv_nomem = true;
+            jv_release(val);
+            return false;
+        }
+        d->v = v;
+        d->cap = cap;
+    }
+    return true;
 }
 
 void jv_dict_set_take(jv dict, const char *key, size_t klen, jv val)
@@ -205,29 +265,33 @@ void jv_dict_set_take(jv dict, const char *key, size_t klen, jv val)
     jv_dict *d = dict.u.d;
     long at = dict_find(d, key, klen);
     if (at >= 0) {
+        if (dict.kind == JV_DICT && !d->scope && !deepen(&d->depth, val)) {
+            jv_release(val);
+            return;
+        }
         jv_release(d->v[at]);
         d->v[at] = val;
         return;
     }
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 4;
-        jv_string **k = realloc(d->k, cap * sizeof *k);
-        if (k) d->k = k;
-        jv *v = k ? realloc(d->v, cap * sizeof *v) : NULL;
-        if (!v) {
-            jv_nomem = true;
-            jv_release(val);
-            return;
-        }
-        d->v = v;
-        d->cap = cap;
-    }
+    if (!dict_room(dict, val)) return;
     jv ks = jv_str(key, klen);
     if (ks.kind != JV_STR) {
         jv_release(val);
         return;
     }
     d->k[d->n] = ks.u.s;
+    d->v[d->n++] = val;
+}
+
+void jv_dict_append_take(jv dict, jv_string *key, jv val)
+{
+    if ((dict.kind != JV_DICT && dict.kind != JV_NS) || !dict_room(dict, val)) {
+        if (key && --key->refs == 0) free(key);
+        if (dict.kind != JV_DICT && dict.kind != JV_NS) jv_release(val);
+        return;
+    }
+    jv_dict *d = dict.u.d;
+    d->k[d->n] = key;
     d->v[d->n++] = val;
 }
 
@@ -319,6 +383,7 @@ static bool dict_equal(const jv_dict *a, const jv_dict *b)
 {
     if (a->n != b->n) return false;
     for (size_t i = 0; i < a->n; i++) {
+        if (!jv_charge(1)) return false;
         long j = dict_find(b, a->k[i]->p, a->k[i]->len);
         if (j < 0 || !jv_equal(a->v[i], b->v[j])) return false;
     }
@@ -340,13 +405,15 @@ bool jv_equal(jv a, jv b)
     case JV_NONE:
         return true;
     case JV_STR:
-        return a.u.s->len == b.u.s->len && memcmp(a.u.s->p, b.u.s->p, a.u.s->len) == 0;
+        if (a.u.s->len != b.u.s->len) return false;
+        jv_charge_bytes(a.u.s->len);
+        return memcmp(a.u.s->p, b.u.s->p, a.u.s->len) == 0;
     case JV_LIST:
         if (jv_is_iterator(a) || jv_is_iterator(b)) return a.u.l == b.u.l; /* identity */
         if (a.u.l->view != b.u.l->view) return false;
         if (a.u.l->tuple != b.u.l->tuple || a.u.l->n != b.u.l->n) return false;
         for (size_t i = 0; i < a.u.l->n; i++)
-            if (!jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
+            if (!jv_charge(1) || !jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
         return true;
     case JV_DICT:
         return a.u.d == b.u.d || dict_equal(a.u.d, b.u.d);
@@ -382,6 +449,7 @@ bool jv_compare(jv a, jv b, int *cmp)
     }
     if (a.kind == JV_STR && b.kind == JV_STR) {
         /* UTF-8 byte order is code point order. */
+        jv_charge_bytes(a.u.s->len < b.u.s->len ? a.u.s->len : b.u.s->len);
         size_t n = a.u.s->len < b.u.s->len ? a.u.s->len : b.u.s->len;
         int c = memcmp(a.u.s->p, b.u.s->p, n);
         if (c == 0) c = (a.u.s->len > b.u.s->len) - (a.u.s->len < b.u.s->len);
@@ -454,7 +522,7 @@ const char *jv_type_name(jv v)
 
 void jbuf_put(jbuf *b, const char *s, size_t n)
 {
-    if (n == 0) return;
+    if (n == 0 || !jv_room(b->n, n) || !jv_charge_bytes(n)) return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->n + n + 1) cap *= 2;
@@ -629,6 +697,28 @@ static bool dict_repr(jbuf *b, const jv_dict *d)
     return true;
 }
 
+/* str() of a container. Printing is the one walk that enters namespaces,
+ * which may contain themselves, so it counts its own depth. */
+static bool container_str(jbuf *b, jv v)
+{
+    if (!jv_depth_ok(++jv_budget.walk)) {
+        jv_budget.walk--;
+        return false;
+    }
+    bool ok;
+    if (v.kind == JV_LIST)
+        ok = seq_repr(b, v.u.l);
+    else if (v.kind == JV_DICT)
+        ok = dict_repr(b, v.u.d);
+    else {
+        jbuf_puts(b, "<Namespace ");
+        ok = dict_repr(b, v.u.d);
+        jbuf_putc(b, '>');
+    }
+    jv_budget.walk--;
+    return ok && !jv_nomem;
+}
+
 bool jv_to_str(jbuf *b, jv v)
 {
     switch (v.kind) {
@@ -650,14 +740,9 @@ bool jv_to_str(jbuf *b, jv v)
         jbuf_put(b, v.u.s->p, v.u.s->len);
         return true;
     case JV_LIST:
-        return seq_repr(b, v.u.l);
     case JV_DICT:
-        return dict_repr(b, v.u.d);
     case JV_NS:
-        jbuf_puts(b, "<Namespace ");
-        if (!dict_repr(b, v.u.d)) return false;
-        jbuf_putc(b, '>');
-        return true;
+        return container_str(b, v);
     case JV_LOOP:
         jbuf_printf(b, "<LoopContext %zu/%zu>", v.u.lp->index0 + 1, v.u.lp->length);
         return true;

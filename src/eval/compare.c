@@ -4,12 +4,13 @@
  * child's peak RSS is that model's peak memory).
  *
  *   load      herd_model_load, wall time;
- *   bench     a quick llama-bench: one warm-up decode (it pages the weights
- *             in), then pp = one batch of pp_n tokens from an empty cache, tg =
- *             tg_n single-token decodes; tokens/s of one run each, so short
- *             and indicative, not `herd bench`'s repeated measurement;
- *   quality   perplexity on a text (llama.cpp's method, herd_perplexity) and
- *             accuracy on a multiple-choice task (herd_mc_evaluate);
+ *   bench     `herd bench`'s measurement (bench.c) at small sizes: a warm-up,
+ *             then reps runs of pp (one batch of pp_n tokens) and tg (tg_n
+ *             single decodes); the median and the standard deviation;
+ *   quality   perplexity on a text (llama.cpp's method, in chunks of
+ *             herd_ppl_default_chunk), its bits per byte (comparable across
+ *             vocabularies, where perplexity is not), and accuracy on a
+ *             multiple-choice task (herd_mc_evaluate);
  *   facts     architecture, parameters, file type and size, training context,
  *             general.license, and the catalog entry whose id the file's name
  *             or general.name contains (its licence and commercial terms).
@@ -19,6 +20,7 @@
 #include "model/model.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,21 @@ static void match_catalog(herd_compare_row *row)
     herd_catalog_free(cat);
 }
 
+/* FNV-1a over every token's text: two models with the same hash split text
+ * the same way, so their perplexities are over the same tokens. */
+static uint64_t vocab_hash(const herd_model *m)
+{
+    uint64_t h = 1469598103934665603ull;
+    char buf[512];
+    for (int id = 0; id < herd_n_vocab(m); id++) {
+        int n = herd_token_to_piece(m, id, true, buf, sizeof buf);
+        for (int k = 0; k < n && k < (int)sizeof buf; k++)
+            h = (h ^ (uint8_t)buf[k]) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull; /* a byte no UTF-8 text holds: the separator */
+    }
+    return h;
+}
+
 static void file_facts(const herd_model *m, const char *path, herd_compare_row *row)
 {
     herd_model_info in;
@@ -82,6 +99,8 @@ static void file_facts(const herd_model *m, const char *path, herd_compare_row *
     if (!gguf_get_strz(m->file, "general.license", row->licence, sizeof row->licence))
         row->licence[0] = 0;
     row->params = (double)in.n_params;
+    row->n_vocab = in.n_vocab;
+    row->vocab_hash = vocab_hash(m);
     row->file_bytes = (double)in.file_size;
     row->ctx_train = in.n_ctx_train;
     match_catalog(row);
@@ -97,42 +116,39 @@ static herd_ctx *new_ctx(herd_model *m, int n_ctx, int n_batch, int n_threads)
     return herd_ctx_new(m, &cp, &c) ? NULL : c;
 }
 
-/* Decode n tokens at positions from.. as one batch or one at a time;
- * tokens/s, or < 0 on failure. */
-static double timed_decode(herd_ctx *c, const int32_t *tok, int32_t *pos, int n, bool batch)
-{
-    for (int i = 0; i < n; i++) pos[i] = i;
-    herd_kv_remove(c, -1, 0, -1);
-    const double t0 = herd_time();
-    herd_status st = HERD_OK;
-    for (int i = 0; i < n && !st; i += batch ? n : 1) {
-        herd_batch b = {.n_tokens = batch ? n : 1, .token = tok + i, .pos = pos + i};
-        st = herd_decode(c, &b);
-    }
-    const double dt = herd_time() - t0;
-    return st ? -1 : n / (dt > 0 ? dt : 1e-9);
-}
-
-static herd_status quick_bench(herd_model *m, const herd_compare_opts *o, herd_compare_row *row)
+/* herd bench's measurement (bench.c), at compare's sizes. */
+static herd_status bench(herd_model *m, const herd_compare_opts *o, herd_compare_row *row)
 {
     const int pp = o->pp_n > 0 ? o->pp_n : 64, tg = o->tg_n > 0 ? o->tg_n : 16;
-    const int n = pp > tg ? pp : tg;
-    herd_ctx *c = new_ctx(m, n + 8, pp, o->n_threads);
-    int32_t *tok = malloc((size_t)n * sizeof *tok), *pos = malloc((size_t)n * sizeof *pos);
-    herd_status st = c && tok && pos ? HERD_OK : HERD_E_NOMEM;
-    uint32_t rng = 1234; /* the same tokens for every model of a comparison */
-    for (int i = 0; tok && i < n; i++) {
-        rng = rng * 1664525u + 1013904223u;
-        tok[i] = (int32_t)((rng >> 8) % (uint32_t)herd_n_vocab(m));
-    }
-    if (!st && timed_decode(c, tok, pos, 8 < pp ? 8 : pp, true) < 0)
-        st = HERD_E_INVALID; /* warm-up */
-    if (!st && (row->pp_ts = timed_decode(c, tok, pos, pp, true)) < 0) st = HERD_E_INVALID;
-    if (!st && (row->tg_ts = timed_decode(c, tok, pos, tg, false)) < 0) st = HERD_E_INVALID;
-    row->pp_n = pp, row->tg_n = tg;
-    free(tok), free(pos);
+    const int reps = o->reps > 0 ? o->reps : 3;
+    herd_ctx *c = new_ctx(m, (pp > tg ? pp : tg) + 8, pp, o->n_threads);
+    if (!c) return HERD_E_NOMEM;
+    unsigned rng = 1234; /* the same tokens for every model of a comparison */
+    herd_bench_result r;
+    herd_status st = herd_bench_test(c, m, true, pp, reps, &rng, NULL, NULL, &r);
+    if (!st) row->pp_ts = r.median, row->pp_sd = r.sd;
+    if (!st) st = herd_bench_test(c, m, false, tg, reps, &rng, NULL, NULL, &r);
+    if (!st) row->tg_ts = r.median, row->tg_sd = r.sd;
+    row->pp_n = pp, row->tg_n = tg, row->reps = reps;
     herd_ctx_free(c);
     return st;
+}
+
+typedef struct {
+    const herd_model *m;
+    double bytes;
+} byte_count;
+
+/* Bytes of text the scored tokens stand for (a herd_ppl_each_fn). */
+static herd_status count_bytes(const float *logits, int n_vocab, int32_t next, void *user)
+{
+    (void)logits;
+    (void)n_vocab;
+    byte_count *bc = user;
+    char buf[8];
+    const int n = herd_token_to_piece(bc->m, next, false, buf, sizeof buf); /* length needed */
+    if (n > 0) bc->bytes += n;
+    return HERD_OK;
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -157,7 +173,7 @@ static herd_status perplexity(herd_model *m, const herd_compare_opts *o, herd_co
     size_t len = 0;
     char *text = read_all(o->text_path, &len);
     if (!text) return herd_seterr(HERD_E_IO, "%s: cannot read", o->text_path);
-    const int chunk = o->n_ctx > 0 ? o->n_ctx : 512;
+    const int chunk = herd_ppl_default_chunk(m, o->n_ctx);
     int n = 0;
     int32_t *ids = NULL;
     herd_status st = herd_tokenize(m, text, len, herd_add_bos(m), false, NULL, 0, &n);
@@ -167,8 +183,12 @@ static herd_status perplexity(herd_model *m, const herd_compare_opts *o, herd_co
     herd_ctx *c = st ? NULL : new_ctx(m, chunk, 512, o->n_threads);
     herd_ppl_result r;
     if (!st && !c) st = HERD_E_NOMEM;
-    if (!st) st = herd_perplexity(c, ids, n, chunk, o->max_chunks, NULL, NULL, &r);
-    if (!st) row->ppl = r.ppl, row->ppl_err = r.err;
+    byte_count bc = {m, 0};
+    if (!st) st = herd_perplexity_each(c, ids, n, chunk, o->max_chunks, NULL, count_bytes, &bc, &r);
+    if (!st) row->ppl = r.ppl, row->ppl_err = r.err, row->ppl_ctx = chunk;
+    /* Bits per byte: the same total log-loss, per byte of the text scored
+     * rather than per token, so that it does not depend on the vocabulary. */
+    if (!st && bc.bytes > 0) row->bpb = r.nll / (M_LN2 * bc.bytes);
     herd_ctx_free(c);
     free(ids);
     return st;
@@ -190,6 +210,11 @@ static herd_status accuracy(herd_model *m, const herd_compare_opts *o, herd_comp
     return st;
 }
 
+static void phase(const herd_compare_opts *o, const char *what)
+{
+    if (o->phase) o->phase(what, o->user);
+}
+
 herd_status herd_compare_measure(const char *path, const herd_compare_opts *o,
                                  herd_compare_row *row)
 {
@@ -198,22 +223,26 @@ herd_status herd_compare_measure(const char *path, const herd_compare_opts *o,
     const char *base = strrchr(path, '/');
     snprintf(row->label, sizeof row->label, "%s", base ? base + 1 : path);
     row->params = row->file_bytes = row->load_s = row->peak_rss_bytes = -1;
-    row->pp_ts = row->tg_ts = row->ppl = row->ppl_err = -1;
+    row->pp_ts = row->tg_ts = row->pp_sd = row->tg_sd = row->ppl = row->ppl_err = row->bpb = -1;
     row->acc = row->acc_err = row->acc_norm = row->acc_norm_err = -1;
     herd_model_params mp = herd_model_default_params();
     mp.n_threads = o->n_threads;
     herd_model *m = NULL;
     herd_status first = HERD_OK, st;
     const double t0 = herd_time();
+    phase(o, "load");
     if ((st = herd_model_load(path, &mp, &m))) {
         note(row, &first, st, "load: %s", herd_errmsg());
         return first;
     }
     row->load_s = herd_time() - t0;
     file_facts(m, path, row);
-    if ((st = quick_bench(m, o, row))) note(row, &first, st, "bench: %s", herd_errmsg());
+    phase(o, "bench");
+    if ((st = bench(m, o, row))) note(row, &first, st, "bench: %s", herd_errmsg());
+    if (o->text_path) phase(o, "perplexity");
     if (o->text_path && (st = perplexity(m, o, row)))
         note(row, &first, st, "perplexity: %s", herd_errmsg());
+    if (o->task) phase(o, "task");
     if (o->task && (st = accuracy(m, o, row))) note(row, &first, st, "task: %s", herd_errmsg());
     herd_model_free(m);
     return first;

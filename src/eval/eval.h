@@ -21,6 +21,8 @@
  *   mc.c          scoring them: the log-likelihood of each continuation, with
  *                 the computation of the context shared by the choices; acc,
  *                 acc_norm and llama.cpp's per-token variant.
+ *   bench.c       llama-bench's pp and tg tests with warm-up and repetitions,
+ *                 for `herd bench` and `herd compare` alike.
  *   compare.c     one model's figures for `herd compare`: load time, a quick
  *                 bench, perplexity, task accuracy, licence (the file's and
  *                 the catalog's).
@@ -42,6 +44,12 @@
 /* How many chunks herd_perplexity scores: n_tokens / n_chunk, at most
  * max_chunks when that is >= 0. */
 int herd_ppl_chunks(int n_tokens, int n_chunk, int max_chunks);
+
+/* The chunk length `herd perplexity` and `herd compare` use: n_ctx when it is
+ * given (> 0), else min(the model's training context, 512): llama.cpp's 512,
+ * but never longer than what the model was trained on (a model trained on
+ * 256 tokens scored in chunks of 512 gives a meaningless figure). */
+int herd_ppl_default_chunk(const herd_model *m, int n_ctx);
 
 /* Called for every scored position, in order (chunk by chunk, position by
  * position): its logits and the token that follows it. A status other than
@@ -195,7 +203,7 @@ typedef struct herd_mc_result {
     int correct[HERD_MC_N_METRICS];
     double value[HERD_MC_N_METRICS];
     double stderr_[HERD_MC_N_METRICS]; /* standard error (stderr is stdio's) */
-    long tokens_decoded; /* model evaluations, shared prefixes counted once */
+    long tokens_decoded;               /* model evaluations, shared prefixes counted once */
 } herd_mc_result;
 
 /* The token sequence choice i of q is scored on (lm-evaluation-harness's
@@ -216,6 +224,25 @@ typedef void (*herd_mc_progress)(int done, int total, const herd_mc_result *sofa
 herd_status herd_mc_evaluate(herd_ctx *ctx, const herd_mc_task *t, herd_mc_progress progress,
                              void *user, herd_mc_scores *scores, herd_mc_result *out);
 
+/* --------------------------------------------------------------- bench */
+
+/* One test's figures, in tokens per second. */
+typedef struct herd_bench_result {
+    int n, n_reps; /* tokens of the test, timed runs */
+    double mean, sd, median, min, max;
+} herd_bench_result;
+
+/* Called before each run: rep -1 is the warm-up, then 0 .. n_reps-1. */
+typedef void (*herd_bench_progress)(bool prompt, int n, int rep, int n_reps, void *user);
+
+/* llama-bench's test on ctx: prompt (pp<n>: one batch of n random tokens) or
+ * generation (tg<n>: n single decodes), each run from an empty cache; one
+ * warm-up run, then n_reps timed ones. The context holds n tokens, and for
+ * a prompt test a batch of n. Tokens are drawn with rand_r(rng). */
+herd_status herd_bench_test(herd_ctx *ctx, const herd_model *m, bool prompt, int n, int n_reps,
+                            unsigned *rng, herd_bench_progress progress, void *user,
+                            herd_bench_result *out);
+
 /* ------------------------------------------------------------- compare */
 
 /* One model's row of a comparison. Figures not measured are < 0 (strings
@@ -227,9 +254,14 @@ typedef struct herd_compare_row {
     char catalog_licence[96], catalog_commercial[16];
     double params, file_bytes, load_s;
     double peak_rss_bytes; /* filled by the caller, who ran the measurement */
-    int pp_n, tg_n;        /* the quick bench: a pp_n-token batch, tg_n single decodes */
-    double pp_ts, tg_ts;   /* tokens per second */
+    int pp_n, tg_n, reps;  /* the bench: a pp_n-token batch, tg_n single decodes, reps runs */
+    double pp_ts, tg_ts;   /* tokens per second, median of the runs */
+    double pp_sd, tg_sd;   /* their standard deviation: the spread */
     double ppl, ppl_err;
+    double bpb;  /* bits per byte of the scored text: comparable across vocabularies */
+    int ppl_ctx; /* the perplexity's chunk length (-c) */
+    int n_vocab;
+    uint64_t vocab_hash; /* of every token's text: equal hashes, same vocabulary */
     double acc, acc_err, acc_norm, acc_norm_err;
     int ctx_train;
     char error[256]; /* non-empty: this measurement failed, with this message */
@@ -239,13 +271,18 @@ typedef struct herd_compare_opts {
     const char *text_path;    /* perplexity on this text; NULL: none */
     const herd_mc_task *task; /* accuracy on this task; NULL: none */
     const char *task_path;
-    int n_ctx;      /* perplexity chunk (llama.cpp's -c); 0: 512 */
+    int n_ctx;      /* perplexity chunk (llama.cpp's -c); 0: herd_ppl_default_chunk */
     int max_chunks; /* -1: all */
-    int pp_n, tg_n; /* quick bench sizes; 0: 64 and 16 */
+    int pp_n, tg_n; /* bench sizes; 0: 64 and 16 */
+    int reps;       /* bench repetitions after the warm-up; 0: 3 */
     int n_threads;  /* 0: the model's default */
+    /* Called as each phase starts ("load", "bench", "perplexity", "task");
+     * may be NULL. */
+    void (*phase)(const char *phase, void *user);
+    void *user;
 } herd_compare_opts;
 
-/* Measure one model file in this process: load time, the quick bench,
+/* Measure one model file in this process: load time, the bench,
  * perplexity and task accuracy as asked, what the file and the catalog say
  * about it. A failed measurement is recorded in row->error and the figures
  * it could not take are < 0; the status is that of the first failure. */

@@ -60,6 +60,7 @@ static uint32_t get_u32(const unsigned char *p)
 /* ------------------------------------------------------------ writer */
 
 struct herd_kld_writer {
+    herd_out out; /* a temporary file, renamed over the path by a complete run */
     FILE *f;
     char path[512];
     int n_vocab;
@@ -101,16 +102,15 @@ herd_status herd_kld_writer_open(const char *path, int n_vocab, const int32_t *t
     w->n_vocab = n_vocab;
     w->expected = (long)n_chunks * per_chunk(n_chunk);
     w->row = malloc((size_t)n_vocab * sizeof *w->row);
-    w->f = fopen(path, "wb");
     herd_status st = HERD_OK;
     if (!w->row)
         st = herd_seterr(HERD_E_NOMEM, "kl-divergence base: out of memory");
-    else if (!w->f)
-        st = herd_seterr(HERD_E_IO, "%s: cannot create", path);
-    else
+    else if (!(st = herd_out_open(&w->out, path, NULL))) {
+        w->f = w->out.fp;
         st = write_header(w, tokens, n_chunk, n_chunks);
+    }
     if (st) {
-        if (w->f) fclose(w->f);
+        herd_out_abort(&w->out);
         free(w->row);
         free(w);
         return st;
@@ -139,13 +139,16 @@ herd_status herd_kld_writer_close(herd_kld_writer *w)
 {
     if (!w) return HERD_OK;
     herd_status st = HERD_OK;
-    if (fclose(w->f) != 0 && !w->failed)
-        st = herd_seterr(HERD_E_IO, "%s: write failed", w->path);
-    else if (!w->failed && w->written != w->expected)
+    /* Only a complete file replaces the path; anything less is removed. */
+    if (w->failed)
+        st = HERD_E_IO;
+    else if (w->written != w->expected)
         st = herd_seterr(HERD_E_INVALID, "%s: %ld positions written, the header says %ld", w->path,
                          w->written, w->expected);
-    else if (w->failed)
-        st = HERD_E_IO;
+    if (st)
+        herd_out_abort(&w->out);
+    else
+        st = herd_out_commit(&w->out);
     free(w->row);
     free(w);
     return st;

@@ -40,8 +40,7 @@ typedef struct {
 /* Decode one chunk in batches of the context's n_batch, scoring as we go.
  * pos and want are scratch of n_batch entries. */
 static herd_status score_chunk(herd_ctx *c, const int32_t *buf, const int32_t *next, int n,
-                               int32_t *pos, int8_t *want, const ppl_hook *hook,
-                               herd_ppl_result *r)
+                               int32_t *pos, int8_t *want, const ppl_hook *hook, herd_ppl_result *r)
 {
     const int nb = c->params.n_batch, V = c->model->hp.n_vocab, first = n / 2;
     herd_kv_remove(c, -1, 0, -1);
@@ -70,6 +69,13 @@ int herd_ppl_chunks(int n_tokens, int n, int max_chunks)
     return max_chunks >= 0 && max_chunks < n_chunks ? max_chunks : n_chunks;
 }
 
+int herd_ppl_default_chunk(const herd_model *m, int n_ctx)
+{
+    if (n_ctx > 0) return n_ctx;
+    const int train = herd_n_ctx_train(m);
+    return train > 0 && train < 512 ? train : 512;
+}
+
 herd_status herd_perplexity(herd_ctx *c, const int32_t *tokens, int n_tokens, int n, int max_chunks,
                             herd_ppl_progress progress, void *user, herd_ppl_result *r)
 {
@@ -82,15 +88,17 @@ herd_status herd_perplexity_each(herd_ctx *c, const int32_t *tokens, int n_token
 {
     memset(r, 0, sizeof *r);
     if (!c || !tokens || n < 4)
-        return herd_seterr(HERD_E_INVALID, "perplexity: need a context and chunks of at least 4 tokens");
+        return herd_seterr(HERD_E_INVALID,
+                           "perplexity: need a context and chunks of at least 4 tokens");
     if (n > c->params.n_ctx)
-        return herd_seterr(HERD_E_INVALID, "perplexity: chunk of %d tokens exceeds the context (%d)",
-                           n, c->params.n_ctx);
+        return herd_seterr(HERD_E_INVALID,
+                           "perplexity: chunk of %d tokens exceeds the context (%d)", n,
+                           c->params.n_ctx);
     const int n_chunks = herd_ppl_chunks(n_tokens, n, max_chunks);
     const ppl_hook hook = {each, user};
     if (n_chunks < 1)
-        return herd_seterr(HERD_E_INVALID, "perplexity: need at least %d tokens, the text has %d", n,
-                           n_tokens);
+        return herd_seterr(HERD_E_INVALID, "perplexity: need at least %d tokens, the text has %d",
+                           n, n_tokens);
     const herd_vocab *v = c->model->vocab;
     int32_t *buf = malloc((size_t)n * sizeof *buf);
     int32_t *pos = malloc((size_t)c->params.n_batch * sizeof *pos);

@@ -73,6 +73,17 @@ static void cell_num(FILE *f, double v, const char *fmt)
     fputs("</td>", f);
 }
 
+/* A value with its spread, or a dash when it was not measured. */
+static void cell_pm(FILE *f, double v, double pm, const char *fmt)
+{
+    fputs("<td>", f);
+    if (v >= 0)
+        fprintf(f, fmt, v, pm);
+    else
+        fputs("&#8211;", f);
+    fputs("</td>", f);
+}
+
 static void cell_str(FILE *f, const char *s)
 {
     fputs("<td class=\"l\">", f);
@@ -90,7 +101,7 @@ static void table(FILE *f, const herd_compare_opts *o, const herd_compare_row *r
           "<th>peak memory (MiB)</th><th>load (ms)</th>",
           f);
     fprintf(f, "<th>pp%d (t/s)</th><th>tg%d (t/s)</th>", n ? r[0].pp_n : 0, n ? r[0].tg_n : 0);
-    if (o->text_path) fputs("<th>perplexity</th>", f);
+    if (o->text_path) fputs("<th>perplexity</th><th>bits per byte</th>", f);
     if (o->task) fputs("<th>acc</th><th>acc_norm</th>", f);
     fputs("<th>licence (file)</th><th>licence (catalog)</th><th>context</th><th>note</th>"
           "</tr></thead><tbody>\n",
@@ -107,15 +118,11 @@ static void table(FILE *f, const herd_compare_opts *o, const herd_compare_row *r
         cell_num(f, r[i].file_bytes >= 0 ? r[i].file_bytes / 1048576.0 : -1, "%.2f");
         cell_num(f, r[i].peak_rss_bytes >= 0 ? r[i].peak_rss_bytes / 1048576.0 : -1, "%.1f");
         cell_num(f, r[i].load_s >= 0 ? r[i].load_s * 1e3 : -1, "%.1f");
-        cell_num(f, r[i].pp_ts, "%.1f");
-        cell_num(f, r[i].tg_ts, "%.1f");
+        cell_pm(f, r[i].pp_ts, r[i].pp_sd, "%.1f &#177; %.1f");
+        cell_pm(f, r[i].tg_ts, r[i].tg_sd, "%.1f &#177; %.1f");
         if (o->text_path) {
-            fputs("<td>", f);
-            if (r[i].ppl >= 0)
-                fprintf(f, "%.4f &#177; %.4f", r[i].ppl, r[i].ppl_err);
-            else
-                fputs("&#8211;", f);
-            fputs("</td>", f);
+            cell_pm(f, r[i].ppl, r[i].ppl_err, "%.4f &#177; %.4f");
+            cell_num(f, r[i].bpb, "%.4f");
         }
         if (o->task) {
             cell_num(f, r[i].acc, "%.4f");
@@ -291,15 +298,34 @@ herd_status herd_compare_html(FILE *f, const herd_compare_opts *o, const herd_co
             "<title>herd compare</title><style>%s</style></head><body>\n"
             "<h1>herd compare: %d models</h1>\n<p class=\"about\">",
             CSS, n);
+    int reps = 0, pp_n = 0, tg_n = 0, ctx = 0;
+    bool mixed = false;
+    for (int i = 0; i < n; i++) {
+        if (r[i].reps > 0 && !reps) reps = r[i].reps, pp_n = r[i].pp_n, tg_n = r[i].tg_n;
+        if (r[i].ppl < 0) continue;
+        mixed |= ctx && r[i].ppl_ctx != ctx;
+        ctx = r[i].ppl_ctx;
+    }
     fprintf(f,
-            "Quick bench: one batch of %d tokens (pp), then %d single-token decodes (tg), "
-            "one run each after a warm-up. ",
-            n ? r[0].pp_n : 0, n ? r[0].tg_n : 0);
+            "Speed as herd bench measures it: one batch of %d tokens (pp) and %d single-token "
+            "decodes (tg), a warm-up then %d runs each; median &#177; standard deviation. ",
+            pp_n, tg_n, reps);
     if (o->text_path) {
         fputs("Perplexity: llama.cpp's method on ", f);
         esc(f, o->text_path);
-        fprintf(f, " with chunks of %d tokens%s. ", o->n_ctx > 0 ? o->n_ctx : 512,
+        if (mixed)
+            fputs(" with chunks of min(training context, 512) tokens", f);
+        else
+            fprintf(f, " with chunks of %d tokens", ctx);
+        fprintf(f, "%s; bits per byte: the same loss per byte of text. ",
                 o->max_chunks >= 0 ? " (limited)" : "");
+        bool other_vocab = false;
+        for (int i = 1; i < n; i++)
+            other_vocab |= r[i].ppl >= 0 && r[0].ppl >= 0 && r[i].vocab_hash != r[0].vocab_hash;
+        if (other_vocab)
+            fputs("<strong>These models have different vocabularies: their perplexities are over "
+                  "different tokens and not comparable; bits per byte is.</strong> ",
+                  f);
     }
     if (o->task) {
         fprintf(f, "Task: %s, %d questions from ", herd_mc_kind_name(o->task->kind), o->task->n);

@@ -168,8 +168,29 @@ herd_status gguf_copy_kv(gguf_writer *w, const gguf_kv *kv);
 herd_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                             const int64_t *ne, const void *data, uint64_t nbytes);
 
-/* Serialize to a malloc'ed buffer (caller frees) or to a file. */
+/* A tensor described only: its data is given later to herd_gguf_out_write,
+ * so that a model written one tensor at a time is never in memory whole. */
+herd_status herd_gguf_add_tensor_info(gguf_writer *w, const char *name, uint32_t type,
+                                      uint32_t n_dims, const int64_t *ne);
+
+/* Serialize to a malloc'ed buffer (caller frees) or to a file (as
+ * herd_gguf_out does). Every tensor must carry its data. */
 herd_status gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len);
 herd_status gguf_write_file(const gguf_writer *w, const char *path);
+
+/* Writing a file, the tensors' data given one at a time. begin writes the
+ * header, metadata and tensor list of w (which must stay unchanged until end)
+ * to a temporary file beside `path` (herd_out, src/util/util.h); it refuses an
+ * output that is the file `input` (also through a symlink or a hard link;
+ * input may be NULL). write gives the next tensor's data, in the order the
+ * tensors were added, exactly its size. end(o, st) with st == HERD_OK checks
+ * that every tensor was written and renames the file into place; with an
+ * error (or after a failed write) it removes the temporary file, leaving any
+ * existing output as it was, and returns st. end accepts o == NULL. */
+typedef struct herd_gguf_out herd_gguf_out;
+herd_status herd_gguf_out_begin(herd_gguf_out **out, const gguf_writer *w, const char *path,
+                                const char *input);
+herd_status herd_gguf_out_write(herd_gguf_out *o, const void *data, size_t nbytes);
+herd_status herd_gguf_out_end(herd_gguf_out *o, herd_status st);
 
 #endif

@@ -3,13 +3,17 @@
  *
  * Metadata values are serialized when they are set (type tag and value bytes,
  * kept per key so that setting a key again can replace it in place); tensors
- * keep a copy of their data. Tensor offsets are assigned only when the file is
- * written, because general.alignment may still change until then.
+ * keep a copy of their data, or only their description when the data comes
+ * later through herd_gguf_out (a 7B model in F16 is 13 GB: quantize and synth
+ * write one tensor at a time). Tensor offsets are assigned only when the file
+ * is written, because general.alignment may still change until then.
  *
- * One serializer produces the file. It writes through a sink that either
- * counts bytes, fills a buffer, or writes to a FILE, so gguf_write_mem can
- * size its buffer exactly and gguf_write_file never holds the file in memory
- * twice.
+ * One serializer produces the file's layout (header, metadata, tensor list,
+ * padding). It writes through a sink that either counts bytes, fills a
+ * buffer, or writes to a FILE, so gguf_write_mem can size its buffer exactly.
+ * Files are written through herd_out (src/util/util.h): to a temporary file
+ * beside the output, renamed into place only when complete, so a failed or
+ * refused write never truncates a file, least of all the one being read.
  */
 #include "gguf/gguf.h"
 #include "tensor/tensor.h"
@@ -30,7 +34,7 @@ typedef struct wtensor {
     char name[GGUF_MAX_NAME];
     uint32_t n_dims, type;
     int64_t ne[GGUF_MAX_DIMS];
-    uint8_t *data;
+    uint8_t *data; /* NULL: described only, written through herd_gguf_out */
     uint64_t nbytes;
 } wtensor;
 
@@ -377,8 +381,9 @@ herd_status gguf_copy_kv(gguf_writer *w, const gguf_kv *kv)
 
 /* ------------------------------------------------------------- tensors */
 
+/* A tensor's name, type and dims are valid and new; *nbytes is its size. */
 static herd_status check_tensor(const gguf_writer *w, const char *name, uint32_t type,
-                                uint32_t n_dims, const int64_t *ne, uint64_t nbytes)
+                                uint32_t n_dims, const int64_t *ne, uint64_t *nbytes)
 {
     const herd_type_traits *tt = herd_type(type);
     if (strlen(name) >= GGUF_MAX_NAME)
@@ -403,27 +408,23 @@ static herd_status check_tensor(const gguf_writer *w, const char *name, uint32_t
                            "block size %lld",
                            name, (long long)ne[0], tt->name, (long long)tt->blck_size);
     if (!herd_mul_ok((uint64_t)(ne[0] / tt->blck_size), tt->type_size, &row) ||
-        !herd_mul_ok(row, rows, &expect) || expect != nbytes)
-        return herd_seterr(HERD_E_INVALID,
-                           "gguf writer: tensor '%s': %llu bytes given, type %s and dims need %llu",
-                           name, (unsigned long long)nbytes, tt->name, (unsigned long long)expect);
+        !herd_mul_ok(row, rows, &expect) || expect > SIZE_MAX)
+        return herd_seterr(HERD_E_INVALID, "gguf writer: tensor '%s' is too large", name);
+    *nbytes = expect;
     return HERD_OK;
 }
 
-herd_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                            const int64_t *ne, const void *data, uint64_t nbytes)
+/* Append a checked tensor; data (nbytes) is copied, or NULL for a tensor
+ * described only. */
+static herd_status add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                              const int64_t *ne, const void *data, uint64_t nbytes)
 {
-    if (!w || !name || (!data && nbytes))
-        return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
-    herd_status st = check_tensor(w, name, type, n_dims, ne, nbytes);
-    if (st) return st;
-    if (nbytes > SIZE_MAX) return herd_seterr(HERD_E_NOMEM, "gguf writer: tensor too large");
-    uint8_t *copy = malloc(nbytes ? (size_t)nbytes : 1);
-    if (!copy || !grow((void **)&w->t, &w->cap_t, w->n_t, sizeof *w->t)) {
+    uint8_t *copy = data ? malloc((size_t)nbytes) : NULL;
+    if ((data && !copy) || !grow((void **)&w->t, &w->cap_t, w->n_t, sizeof *w->t)) {
         free(copy);
         return herd_seterr(HERD_E_NOMEM, "gguf writer: out of memory for tensor '%s'", name);
     }
-    if (nbytes) memcpy(copy, data, (size_t)nbytes);
+    if (copy) memcpy(copy, data, (size_t)nbytes);
     wtensor *t = &w->t[w->n_t++];
     memset(t, 0, sizeof *t);
     strcpy(t->name, name);
@@ -433,6 +434,29 @@ herd_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uin
     t->data = copy;
     t->nbytes = nbytes;
     return HERD_OK;
+}
+
+herd_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                            const int64_t *ne, const void *data, uint64_t nbytes)
+{
+    if (!w || !name || !data) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
+    uint64_t expect = 0;
+    herd_status st = check_tensor(w, name, type, n_dims, ne, &expect);
+    if (!st && expect != nbytes)
+        st = herd_seterr(HERD_E_INVALID,
+                         "gguf writer: tensor '%s': %llu bytes given, type %s and dims need %llu",
+                         name, (unsigned long long)nbytes, herd_type_name(type),
+                         (unsigned long long)expect);
+    return st ? st : add_tensor(w, name, type, n_dims, ne, data, nbytes);
+}
+
+herd_status herd_gguf_add_tensor_info(gguf_writer *w, const char *name, uint32_t type,
+                                      uint32_t n_dims, const int64_t *ne)
+{
+    if (!w || !name) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
+    uint64_t nbytes = 0;
+    herd_status st = check_tensor(w, name, type, n_dims, ne, &nbytes);
+    return st ? st : add_tensor(w, name, type, n_dims, ne, NULL, nbytes);
 }
 
 /* ---------------------------------------------------------- serialize */
@@ -478,7 +502,8 @@ static uint64_t pad_to(uint64_t n, uint64_t align)
     return (n + align - 1) / align * align;
 }
 
-static void serialize(const gguf_writer *w, sink *s)
+/* Everything before the tensor data: header, metadata, tensor list, padding. */
+static void serialize_head(const gguf_writer *w, sink *s)
 {
     emit(s, "GGUF", 4);
     emit_le(s, w->version, 4);
@@ -500,13 +525,34 @@ static void serialize(const gguf_writer *w, sink *s)
         emit_le(s, off, 8);
         off += pad_to(t->nbytes, w->alignment);
     }
-    /* Like ggml, pad after every tensor, the last included. A file without
-     * tensors ends here: padding to a large alignment would only add zeros. */
+    /* A file without tensors ends here: padding to a large alignment would
+     * only add zeros. */
     if (w->n_t) emit_pad(s, w->alignment);
-    for (int64_t i = 0; i < w->n_t; i++) {
-        emit(s, w->t[i].data, (size_t)w->t[i].nbytes);
-        emit_pad(s, w->alignment);
-    }
+}
+
+/* One tensor's data, then (like ggml, after every tensor, the last included)
+ * the padding to the alignment. The head ended aligned, so the sink's
+ * position gives the padding. */
+static void serialize_data(const gguf_writer *w, sink *s, const void *data, uint64_t nbytes)
+{
+    emit(s, data, (size_t)nbytes);
+    emit_pad(s, w->alignment);
+}
+
+static void serialize(const gguf_writer *w, sink *s)
+{
+    serialize_head(w, s);
+    for (int64_t i = 0; i < w->n_t; i++) serialize_data(w, s, w->t[i].data, w->t[i].nbytes);
+}
+
+static herd_status check_data(const gguf_writer *w)
+{
+    for (int64_t i = 0; i < w->n_t; i++)
+        if (!w->t[i].data)
+            return herd_seterr(HERD_E_INVALID,
+                               "gguf writer: tensor '%s' has no data (write it with herd_gguf_out)",
+                               w->t[i].name);
+    return HERD_OK;
 }
 
 herd_status gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len)
@@ -514,6 +560,8 @@ herd_status gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len)
     if (!w || !buf || !len) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
     *buf = NULL;
     *len = 0;
+    herd_status st = check_data(w);
+    if (st) return st;
     sink count = {0};
     serialize(w, &count);
     if (count.pos > SIZE_MAX) return herd_seterr(HERD_E_NOMEM, "gguf writer: file too large");
@@ -527,21 +575,69 @@ herd_status gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len)
     return HERD_OK;
 }
 
+/* ------------------------------------------------------ file output */
+
+struct herd_gguf_out {
+    herd_out out;
+    const gguf_writer *w;
+    sink s;
+    int64_t next; /* the tensor whose data comes next */
+};
+
+herd_status herd_gguf_out_begin(herd_gguf_out **out, const gguf_writer *w, const char *path,
+                                const char *input)
+{
+    *out = NULL;
+    if (!w || !path) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
+    herd_gguf_out *o = herd_calloc(1, sizeof *o);
+    if (!o) return HERD_E_NOMEM;
+    herd_status st = herd_out_open(&o->out, path, input);
+    if (st) {
+        free(o);
+        return st;
+    }
+    o->w = w;
+    o->s.fp = o->out.fp;
+    serialize_head(w, &o->s);
+    *out = o;
+    return HERD_OK;
+}
+
+herd_status herd_gguf_out_write(herd_gguf_out *o, const void *data, size_t nbytes)
+{
+    const gguf_writer *w = o->w;
+    if (o->next >= w->n_t || nbytes != w->t[o->next].nbytes || (!data && nbytes))
+        return herd_seterr(HERD_E_INVALID, "gguf writer: tensor %lld: %zu bytes, expected %llu",
+                           (long long)o->next, nbytes,
+                           o->next < w->n_t ? (unsigned long long)w->t[o->next].nbytes : 0ull);
+    serialize_data(w, &o->s, data, nbytes);
+    o->next++;
+    return o->s.err ? herd_seterr(HERD_E_IO, "%s: write failed: %s", o->out.path, strerror(errno))
+                    : HERD_OK;
+}
+
+herd_status herd_gguf_out_end(herd_gguf_out *o, herd_status st)
+{
+    if (!o) return st;
+    if (!st && o->next != o->w->n_t)
+        st = herd_seterr(HERD_E_INVALID, "gguf writer: %lld of %lld tensors written",
+                         (long long)o->next, (long long)o->w->n_t);
+    if (!st && o->s.err)
+        st = herd_seterr(HERD_E_IO, "%s: write failed: %s", o->out.path, strerror(errno));
+    if (st)
+        herd_out_abort(&o->out); /* the temporary file goes; the output is untouched */
+    else
+        st = herd_out_commit(&o->out);
+    free(o);
+    return st;
+}
+
 herd_status gguf_write_file(const gguf_writer *w, const char *path)
 {
-    if (!w || !path) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return herd_seterr(HERD_E_IO, "%s: cannot create: %s", path, strerror(errno));
-    sink s = {.fp = fp};
-    serialize(w, &s);
-    int saved = errno;
-    bool ok = !s.err && fflush(fp) == 0;
-    if (!ok) saved = errno;
-    if (fclose(fp) != 0 && ok) {
-        ok = false;
-        saved = errno;
-    }
-    if (ok) return HERD_OK;
-    remove(path); /* no half-written file left behind */
-    return herd_seterr(HERD_E_IO, "%s: write failed: %s", path, strerror(saved));
+    herd_status st = w ? check_data(w) : HERD_OK;
+    herd_gguf_out *o = NULL;
+    if (!st) st = herd_gguf_out_begin(&o, w, path, NULL);
+    for (int64_t i = 0; !st && i < w->n_t; i++)
+        st = herd_gguf_out_write(o, w->t[i].data, (size_t)w->t[i].nbytes);
+    return herd_gguf_out_end(o, st);
 }

@@ -115,8 +115,8 @@ static void (*mad_f16)(uint16_t *, const uint16_t *, float, int) = mad_f16_ref;
 static void pick_kernels(void)
 {
 #ifdef __x86_64__
-    if (strcmp(herd_tensor_simd_level(), "scalar") != 0 && __builtin_cpu_supports("f16c") &&
-        __builtin_cpu_supports("fma")) {
+    /* Every SIMD level herd picks has F16C and FMA (kernels_ref.c checks). */
+    if (strcmp(herd_tensor_simd_level(), "scalar") != 0) {
         dot_f16 = dot_f16_ggml_avx2;
         mad_f16 = mad_f16_avx2;
     }
@@ -131,8 +131,9 @@ typedef struct {
     float scale;
     const int32_t *cells; /* cells of the sequence, in cell order */
     int n_cells;
-    int swa;     /* sliding window (0: none) */
-    float slope; /* ALiBi slope of this head (0: none) */
+    int swa;       /* sliding window (0: none) */
+    float slope;   /* ALiBi slope of this head (0: none) */
+    float softcap; /* scores c·tanh(s / c) (Gemma 2; 0: none) */
 } att_view;
 
 /* Whether a query at pos sees the cell at kpos, and the mask value added to
@@ -158,7 +159,10 @@ static void attend_vector(const att_view *a, const float *q, int pos, float *out
             (const uint16_t *)(a->kv->k[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
         const uint16_t *v =
             (const uint16_t *)(a->kv->v[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
-        float s = dot_f16(q16, k, D) * a->scale + mv;
+        /* ggml folds the cap into the scale: c·tanh(q·k·(scale / c)) */
+        float s = dot_f16(q16, k, D) * a->scale;
+        if (a->softcap != 0.0f) s = a->softcap * tanhf(s);
+        s += mv;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
             ms = expf(M - s);
@@ -202,6 +206,8 @@ static void group_cells(const herd_kv_cache *kv, int n_seq, int32_t *seg, int32_
 typedef struct {
     herd_ctx *ctx;
     int il;
+    const herd_kv_cache *kv; /* the layer's cache */
+    int swa;                 /* the layer's window (0: none) */
     const herd_batch *b;
     const int32_t *seq;
     bool vector; /* ggml's vector path (attention_worker), else herd_attn */
@@ -215,20 +221,23 @@ static void attention_worker(void *arg, int ith, int nth)
     att_job *j = arg;
     const herd_ctx *ctx = j->ctx;
     const herd_hparams *hp = &ctx->model->hp;
-    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv,
+              Q = herd_n_embd_q(hp);
     for (int th; (th = herd_parallel_next(&j->next)) < j->b->n_tokens * H;) {
         const int t = th / H, h = th % H, sq = j->seq[t];
-        att_view a = {.kv = &ctx->kv,
+        att_view a = {.kv = j->kv,
                       .il = j->il,
                       .kv_off = (h / group) * D,
                       .head_dim = D,
                       .scale = j->scale,
                       .cells = ctx->vis + ctx->seg[sq],
                       .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
-                      .swa = ctx->swa,
-                      .slope = alibi_slope(hp, ctx->model->arch, h)};
-        const float *q = ctx->s.q + (size_t)t * hp->n_embd + (size_t)h * D;
-        float *out = ctx->s.att + (size_t)t * hp->n_embd + (size_t)h * D;
+                      .swa = j->swa,
+                      .slope = alibi_slope(hp, ctx->model->arch, h),
+                      .softcap = hp->attn_softcap};
+        if (a.softcap != 0.0f) a.scale /= a.softcap;
+        const float *q = ctx->s.q + (size_t)t * Q + (size_t)h * D;
+        float *out = ctx->s.att + (size_t)t * Q + (size_t)h * D;
         attend_vector(&a, q, j->b->pos[t], out);
     }
 }
@@ -243,7 +252,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
     att_job *j = arg;
     const herd_ctx *ctx = j->ctx;
     const herd_hparams *hp = &ctx->model->hp;
-    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int H = hp->n_head, D = hp->head_dim, group = hp->n_head / hp->n_head_kv,
+              Q = herd_n_embd_q(hp);
     const bool alibi = alibi_slope(hp, ctx->model->arch, 0) != 0.0f;
     const int per = alibi ? 1 : group, n_units = H / per, T = j->b->n_tokens;
     const int n_tiles = (T + ATT_TILE - 1) / ATT_TILE, nq_max = per * ATT_TILE;
@@ -251,7 +261,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
     const float **q = malloc((size_t)nq_max * sizeof *q);
     float **out = malloc((size_t)nq_max * sizeof *out);
     int32_t *qpos = malloc((size_t)nq_max * sizeof *qpos);
-    const size_t esz = ctx->kv.type == HERD_TYPE_F16 ? 2 : 4;
+    const herd_kv_cache *kv = j->kv;
+    const size_t esz = kv->type == HERD_TYPE_F16 ? 2 : 4;
     for (int it; (it = herd_parallel_next(&j->next)) < n_tiles * n_units;) {
         const int u = it % n_units, t0 = (it / n_units) * ATT_TILE;
         const int h0 = u * per, g = h0 / group;
@@ -263,8 +274,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
             int nq = 0;
             for (int h = h0; h < h0 + per; h++)
                 for (int tt = t; tt < t1; tt++, nq++) {
-                    q[nq] = ctx->s.q + (size_t)tt * hp->n_embd + (size_t)h * D;
-                    out[nq] = ctx->s.att + (size_t)tt * hp->n_embd + (size_t)h * D;
+                    q[nq] = ctx->s.q + (size_t)tt * Q + (size_t)h * D;
+                    out[nq] = ctx->s.att + (size_t)tt * Q + (size_t)h * D;
                     qpos[nq] = j->b->pos[tt];
                 }
             herd_attn_args a = {.q = q,
@@ -272,16 +283,17 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
                                 .q_pos = qpos,
                                 .nq = nq,
                                 .head_dim = D,
-                                .k = ctx->kv.k[j->il] + esz * (size_t)g * D,
-                                .v = ctx->kv.v[j->il] + esz * (size_t)g * D,
-                                .row_bytes = ctx->kv.row_bytes,
-                                .type = ctx->kv.type,
+                                .k = kv->k[j->il] + esz * (size_t)g * D,
+                                .v = kv->v[j->il] + esz * (size_t)g * D,
+                                .row_bytes = kv->row_bytes,
+                                .type = kv->type,
                                 .cells = ctx->vis + ctx->seg[sq],
-                                .cell_pos = ctx->kv.pos,
+                                .cell_pos = kv->pos,
                                 .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
                                 .scale = j->scale,
                                 .slope = alibi_slope(hp, ctx->model->arch, h0),
-                                .swa = ctx->swa};
+                                .swa = j->swa,
+                                .softcap = hp->attn_softcap};
             herd_attn(&a, scratch);
             t = t1;
         }
@@ -298,19 +310,22 @@ void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *s
     pthread_once(&once, pick_kernels);
     const herd_hparams *hp = &ctx->model->hp;
     const int T = b->n_tokens;
+    const herd_kv_cache *kv = herd_ctx_kv(ctx, il);
     /* phi2 scales Q before attention, so its scores are not scaled again */
     att_job job = {.ctx = ctx,
                    .il = il,
+                   .kv = kv,
+                   .swa = herd_layer_windowed(hp, ctx->swa, il) ? ctx->swa : 0,
                    .b = b,
                    .seq = seq,
-                   .vector = T < TILED_MIN_TOKENS && ctx->kv.type == HERD_TYPE_F16,
+                   .vector = T < TILED_MIN_TOKENS && kv->type == HERD_TYPE_F16,
                    .scale =
                        ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)hp->head_dim)};
     atomic_init(&job.next, 0);
-    group_cells(&ctx->kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
+    group_cells(kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
     /* Threads only pay off when there is enough work to split: waking them
      * costs microseconds, a tiny model's decode step is about that long. */
-    const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * ctx->kv.n_used;
+    const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * kv->n_used;
     herd_parallel(work > 65536 ? ctx->n_threads : 1,
                   job.vector ? attention_worker : attention_worker_tiled, &job);
 }

@@ -40,15 +40,17 @@ static scratch_layout layout_of(const herd_model *m, int n_batch)
     off += ((nb * (size_t)(floats) * sizeof(float)) + 63) & ~(size_t)63
     PLACE(off_x, hp->n_embd);
     PLACE(off_xb, hp->n_embd);
-    PLACE(off_q, hp->n_embd);
+    PLACE(off_q, herd_n_embd_q(hp));
     PLACE(off_k, hp->n_embd_kv);
     PLACE(off_v, hp->n_embd_kv);
-    PLACE(off_att, hp->n_embd);
-    PLACE(off_qkv, hp->n_embd + 2 * hp->n_embd_kv);
+    PLACE(off_att, herd_n_embd_q(hp));
+    PLACE(off_qkv, herd_n_embd_q(hp) + 2 * hp->n_embd_kv);
     PLACE(off_xf, hp->n_embd);
     PLACE(off_ao, hp->n_embd);
     PLACE(off_fo, hp->n_embd);
-    PLACE(off_ffa, hp->n_ff);
+    /* A fused gate+up (Phi-3) lands in ffa whole: 2 n_ff per row. */
+    const bool fused = m->layers && m->layers[0].w_up.ne[1] == 2 * (int64_t)hp->n_ff;
+    PLACE(off_ffa, fused ? 2 * hp->n_ff : hp->n_ff);
     PLACE(off_ffb, hp->n_ff);
     PLACE(off_router, hp->n_expert);
     PLACE(off_moe_x, hp->n_expert ? hp->n_embd : 0);
@@ -101,13 +103,24 @@ static int effective_swa(const herd_model *m, const herd_ctx_params *p)
     return p->swa < 0 ? m->hp.swa_window : p->swa;
 }
 
-/* Cells the cache needs: with a sliding window only the last W positions of
- * a sequence are ever read, so W - 1 cells plus one batch suffice per
- * sequence and memory stays flat however long the generation. */
-static int cache_cells(const herd_model *m, const herd_ctx_params *p)
+/* Layers of the window's cache (windowed = true) or of the full one. */
+static int pool_layers(const herd_model *m, int swa, bool windowed)
 {
-    int w = effective_swa(m, p);
-    if (w <= 0) return p->n_ctx;
+    int n = 0;
+    for (int il = 0; il < m->hp.n_layer; il++)
+        n += herd_layer_windowed(&m->hp, swa, il) == windowed;
+    return n;
+}
+
+/* Cells a cache needs. The full one: the context. The window's: only the
+ * last W positions of a sequence are ever read, so W - 1 cells plus one
+ * batch suffice per sequence and memory stays flat however long the
+ * generation. A cache no layer uses has none. */
+static int cache_cells(const herd_model *m, const herd_ctx_params *p, bool windowed)
+{
+    const int w = effective_swa(m, p);
+    if (!pool_layers(m, w, windowed)) return 0;
+    if (!windowed) return p->n_ctx;
     int64_t need = ((int64_t)w - 1 + p->n_batch) * p->n_seq_max;
     return need < p->n_ctx ? (int)need : p->n_ctx;
 }
@@ -139,7 +152,10 @@ herd_mem_estimate herd_estimate_memory_ctx(const herd_model *m, const herd_ctx_p
     /* Weights are mmapped; a decode touches every matrix, so all of the file
      * becomes resident (measured: tests/cli_info_mem.sh). */
     e.weights = m->file ? gguf_file_size(m->file) : m->tensor_bytes;
-    e.kv_cache = herd_kv_bytes(&m->hp, cache_cells(m, &p), p.type_k);
+    const int w = effective_swa(m, &p);
+    e.kv_cache =
+        herd_kv_bytes(&m->hp, pool_layers(m, w, false), cache_cells(m, &p, false), p.type_k) +
+        herd_kv_bytes(&m->hp, pool_layers(m, w, true), cache_cells(m, &p, true), p.type_k);
     e.scratch = herd_scratch_bytes(m, p.n_batch) + (uint64_t)p.n_ctx * 8;
     e.total = e.weights + e.kv_cache + e.scratch;
     return e;
@@ -157,6 +173,9 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
 {
     *out = NULL;
     if (!m) return herd_seterr(HERD_E_INVALID, "herd_ctx_new: no model");
+    if (m->vocab_only)
+        return herd_seterr(HERD_E_INVALID, "%s: loaded as a vocabulary only, no weights to run",
+                           m->path);
     herd_ctx_params p = resolve_params(m, params);
     if (p.n_ctx < 1 || p.n_ctx > (1 << 24))
         return herd_seterr(HERD_E_INVALID, "context size %d is out of range", p.n_ctx);
@@ -171,7 +190,15 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->params = p;
     c->n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
     c->swa = effective_swa(m, &p);
-    herd_status st = herd_kv_init(&c->kv, &m->hp, cache_cells(m, &p), p.type_k);
+    /* LongRoPE: the long factors once the context per sequence (padded to
+     * 256 as llama.cpp pads it) passes the original context. */
+    const int64_t n_ctx_seq = ((int64_t)(p.n_ctx + 255) / 256 * 256 / p.n_seq_max + 255) / 256 * 256;
+    const herd_weight *ff = n_ctx_seq > m->hp.n_ctx_orig ? &m->rope_long : &m->rope_short;
+    c->rope_factors = ff->data;
+    herd_status st =
+        herd_kv_init(&c->kv, &m->hp, c->swa, false, cache_cells(m, &p, false), p.type_k);
+    if (!st)
+        st = herd_kv_init(&c->kv_swa, &m->hp, c->swa, true, cache_cells(m, &p, true), p.type_k);
     if (st) goto fail;
     scratch_layout L = layout_of(m, p.n_batch);
     char *base = herd_alloc_aligned(L.total);
@@ -179,16 +206,19 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->s.work = herd_alloc_aligned(c->s.work_bytes);
     c->logits = herd_alloc_aligned((size_t)p.n_batch * (size_t)m->hp.n_vocab * sizeof(float));
     c->cells = herd_calloc((size_t)p.n_batch, sizeof *c->cells);
+    c->cells_swa = herd_calloc((size_t)p.n_batch, sizeof *c->cells_swa);
     c->logit_row = herd_calloc((size_t)p.n_batch, sizeof *c->logit_row);
     c->seq = herd_calloc((size_t)p.n_batch, sizeof *c->seq);
-    c->vis = herd_calloc((size_t)c->kv.n_cells, sizeof *c->vis);
+    c->vis = herd_calloc(
+        (size_t)(c->kv.n_cells > c->kv_swa.n_cells ? c->kv.n_cells : c->kv_swa.n_cells) + 1,
+        sizeof *c->vis);
     c->seg = herd_calloc((size_t)p.n_seq_max + 1, sizeof *c->seg);
     size_t n_slots = (size_t)p.n_batch * (size_t)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
     c->moe_sel = herd_calloc(n_slots, sizeof *c->moe_sel);
     c->moe_w = herd_calloc(n_slots, sizeof *c->moe_w);
     c->moe_rows = herd_calloc(n_slots, sizeof *c->moe_rows);
-    if (!base || !c->s.work || !c->logits || !c->cells || !c->logit_row || !c->seq || !c->vis ||
-        !c->seg || !c->moe_sel || !c->moe_w || !c->moe_rows) {
+    if (!base || !c->s.work || !c->logits || !c->cells || !c->cells_swa || !c->logit_row ||
+        !c->seq || !c->vis || !c->seg || !c->moe_sel || !c->moe_w || !c->moe_rows) {
         free(base);
         st = HERD_E_NOMEM;
         goto fail;
@@ -222,10 +252,12 @@ void herd_ctx_free(herd_ctx *c)
 {
     if (!c) return;
     herd_kv_free(&c->kv, c->model->hp.n_layer);
+    herd_kv_free(&c->kv_swa, c->model->hp.n_layer);
     free(c->s.x); /* the base of all scratch buffers */
     free(c->s.work);
     free(c->logits);
     free(c->cells);
+    free(c->cells_swa);
     free(c->logit_row);
     free(c->seq);
     free(c->vis);
@@ -266,7 +298,7 @@ static herd_status check_batch(const herd_ctx *c, const herd_batch *b)
  * is P reads positions from P - W + 2 on: older cells are freed. */
 static void evict_outside_window(herd_ctx *c)
 {
-    herd_kv_cache *kv = &c->kv;
+    herd_kv_cache *kv = &c->kv_swa;
     int32_t *last = c->seg; /* n_seq_max + 1 ints of scratch, free between decodes */
     for (int s = 0; s < c->params.n_seq_max; s++) last[s] = -1;
     for (int i = 0; i < kv->n_cells; i++)
@@ -289,13 +321,19 @@ herd_status herd_decode(herd_ctx *c, const herd_batch *b)
         c->logit_row[i] = want ? n_out++ : -1;
     }
     for (int i = b->n_tokens; i < c->params.n_batch; i++) c->logit_row[i] = -1;
-    if ((st = herd_kv_claim(&c->kv, b, c->cells))) return st;
+    if (c->kv.n_cells && (st = herd_kv_claim(&c->kv, b, c->cells))) return st;
+    if (c->kv_swa.n_cells && (st = herd_kv_claim(&c->kv_swa, b, c->cells_swa))) {
+        if (c->kv.n_cells) herd_kv_release(&c->kv, c->cells, b->n_tokens);
+        return st;
+    }
     for (int i = 0; i < b->n_tokens; i++) c->seq[i] = b->seq_id ? b->seq_id[i] : 0;
     st = herd_forward(c, b);
-    if (st)
-        herd_kv_release(&c->kv, c->cells, b->n_tokens);
-    else if (c->swa > 0)
+    if (st) {
+        if (c->kv.n_cells) herd_kv_release(&c->kv, c->cells, b->n_tokens);
+        if (c->kv_swa.n_cells) herd_kv_release(&c->kv_swa, c->cells_swa, b->n_tokens);
+    } else if (c->kv_swa.n_cells) {
         evict_outside_window(c);
+    }
     return st;
 }
 

@@ -76,6 +76,7 @@ struct rows_job {
     const float *x;
     const herd_weight *w, *bias;
     int T, n;
+    int il; /* the layer (RoPE) */
 };
 
 static void rows_worker(void *arg, int ith, int nth)
@@ -165,26 +166,57 @@ static void swiglu(float *gate, const float *up, size_t n)
 static void act_range(const rows_job *j, int t0, int t1)
 {
     const size_t o = (size_t)t0 * j->n, n = (size_t)(t1 - t0) * j->n;
-    if (j->c->model->arch->mlp == MLP_SWIGLU)
-        swiglu(j->y + o, j->x + o, n);
-    else
-        gelu(j->y + o, j->x + o, n);
+    switch (j->c->model->arch->mlp) {
+    case MLP_SWIGLU: swiglu(j->y + o, j->x + o, n); break;
+    case MLP_GELU: gelu(j->y + o, j->x + o, n); break;
+    case MLP_GEGLU: /* ggml_vec_geglu_f32: the GELU table's value times up */
+        gelu(j->y + o, j->y + o, n);
+        for (size_t i = 0; i < n; i++) j->y[o + i] *= j->x[o + i];
+        break;
+    }
+}
+
+/* ggml_scale, ggml_tanh, ggml_scale: c·tanh(x·(1/c)) (Gemma's logit cap). */
+static void softcap(float *x, size_t n, float c)
+{
+    const float inv = 1.0f / c;
+    for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i] * inv) * c;
+}
+
+/* The RoPE of one layer: base and scale (a window's layers may have their
+ * own), LongRoPE's frequency factors and attention factor. */
+typedef struct {
+    float base, scale, mscale;
+    const float *ff; /* [n_rot / 2] divisors of each pair's angle, or NULL */
+} rope_cfg;
+
+static rope_cfg rope_of(const herd_ctx *c, int il)
+{
+    const herd_hparams *hp = &c->model->hp;
+    const bool local = c->model->arch->swa_pattern > 0 && hp->swa_window > 0 && !hp->swa_dense[il];
+    return (rope_cfg){.base = local ? hp->rope_base_swa : hp->rope_freq_base,
+                      .scale = local ? hp->rope_scale_swa : hp->rope_freq_scale,
+                      .mscale = hp->rope_attn_factor,
+                      .ff = c->rope_factors};
 }
 
 /* RoPE over the first n_rot dims of every head. Normal mode rotates
  * consecutive pairs (x0,x1),(x2,x3)…; neox mode pairs dim i with i + n_rot/2.
  * theta starts at the position and is multiplied by theta_scale per pair, as
- * ggml's rope cache builds it. */
-static void rope(const herd_hparams *hp, herd_rope_kind mode, float *x, int n_heads, int pos)
+ * ggml's rope cache builds it: pair i turns by cos/sin(theta / ff[i] · scale),
+ * both times mscale. */
+static void rope(const herd_hparams *hp, const rope_cfg *rc, herd_rope_kind mode, float *x,
+                 int n_heads, int pos)
 {
     if (mode == ROPE_NONE) return;
     float cs[256], sn[256];
     const int half = hp->n_rot / 2;
-    const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    const float theta_scale = powf(rc->base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
     for (int i = 0; i < half; i++) {
-        cs[i] = cosf(theta * hp->rope_freq_scale);
-        sn[i] = sinf(theta * hp->rope_freq_scale);
+        const float th = rc->ff ? theta / rc->ff[i] : theta;
+        cs[i] = cosf(th * rc->scale) * rc->mscale;
+        sn[i] = sinf(th * rc->scale) * rc->mscale;
         theta *= theta_scale;
     }
     for (int h = 0; h < n_heads; h++) {
@@ -220,16 +252,21 @@ static void clamp(float *x, size_t n, float lim)
     for (size_t i = 0; i < n; i++) x[i] = x[i] < -lim ? -lim : x[i] > lim ? lim : x[i];
 }
 
-/* Per-head LayerNorm of q or k (StableLM-2 12B), weight row h for head h. */
+/* Per-head norm of q or k in the model's norm kind: weight row h for head h
+ * (StableLM-2 12B) or one row for all heads (Qwen 3, Gemma 3). */
 static void head_norm(const herd_model *m, float *x, const herd_weight *w, int T, int n_heads)
 {
     if (!w->data) return;
     const int D = m->hp.head_dim;
+    const bool shared = w->ne[1] == 1;
     for (int t = 0; t < T; t++)
         for (int h = 0; h < n_heads; h++) {
             float *xh = x + ((size_t)t * n_heads + h) * D;
-            const float *wh = (const float *)w->data + (size_t)h * D;
-            layer_norm(xh, xh, D, m->hp.norm_eps);
+            const float *wh = (const float *)w->data + (shared ? 0 : (size_t)h * D);
+            if (m->arch->norm == NORM_RMS)
+                rms_norm(xh, xh, D, m->hp.norm_eps);
+            else
+                layer_norm(xh, xh, D, m->hp.norm_eps);
             for (int i = 0; i < D; i++) xh[i] *= wh[i];
         }
 }
@@ -240,56 +277,59 @@ static void rope_range(const rows_job *j, int t0, int t1)
     const herd_model *m = j->c->model;
     const herd_hparams *hp = &m->hp;
     const herd_scratch *s = &j->c->s;
-    const int E = hp->n_embd, KV = hp->n_embd_kv;
+    const int Q = herd_n_embd_q(hp), KV = hp->n_embd_kv;
+    const rope_cfg rc = rope_of(j->c, j->il);
     for (int t = t0; t < t1; t++) {
-        rope(hp, m->arch->rope, s->q + (size_t)t * E, hp->n_head, j->b->pos[t]);
-        rope(hp, m->arch->rope, s->k + (size_t)t * KV, hp->n_head_kv, j->b->pos[t]);
+        rope(hp, &rc, m->arch->rope, s->q + (size_t)t * Q, hp->n_head, j->b->pos[t]);
+        rope(hp, &rc, m->arch->rope, s->k + (size_t)t * KV, hp->n_head_kv, j->b->pos[t]);
     }
     if (m->arch->q_prescale) {
-        const float scale = 1.0f / sqrtf((float)hp->head_dim);
-        for (size_t i = (size_t)t0 * E; i < (size_t)t1 * E; i++) s->q[i] *= scale;
+        const float scale = hp->q_scale;
+        for (size_t i = (size_t)t0 * Q; i < (size_t)t1 * Q; i++) s->q[i] *= scale;
     }
 }
 
 /* q, k, v of the batch from the attention input, positioned and ready for
  * the cache. */
-static void project_qkv(herd_ctx *c, const herd_layer *L, const herd_batch *b, const float *in)
+static void project_qkv(herd_ctx *c, int il, const herd_batch *b, const float *in)
 {
+    const herd_layer *L = &c->model->layers[il];
     const herd_model *m = c->model;
     const herd_hparams *hp = &m->hp;
     herd_scratch *s = &c->s;
-    const int T = b->n_tokens, E = hp->n_embd, KV = hp->n_embd_kv;
+    const int T = b->n_tokens, Q = herd_n_embd_q(hp), KV = hp->n_embd_kv;
     if (L->wqkv.data) {
         linear(c, &L->wqkv, &L->bqkv, in, T, s->qkv);
-        clamp(s->qkv, (size_t)T * (E + 2 * KV), hp->clamp_kqv);
+        clamp(s->qkv, (size_t)T * (Q + 2 * KV), hp->clamp_kqv);
         for (int t = 0; t < T; t++) {
-            const float *row = s->qkv + (size_t)t * (E + 2 * KV);
-            memcpy(s->q + (size_t)t * E, row, (size_t)E * sizeof(float));
-            memcpy(s->k + (size_t)t * KV, row + E, (size_t)KV * sizeof(float));
-            memcpy(s->v + (size_t)t * KV, row + E + KV, (size_t)KV * sizeof(float));
+            const float *row = s->qkv + (size_t)t * (Q + 2 * KV);
+            memcpy(s->q + (size_t)t * Q, row, (size_t)Q * sizeof(float));
+            memcpy(s->k + (size_t)t * KV, row + Q, (size_t)KV * sizeof(float));
+            memcpy(s->v + (size_t)t * KV, row + Q + KV, (size_t)KV * sizeof(float));
         }
     } else {
         linear(c, &L->wq, &L->bq, in, T, s->q);
         linear(c, &L->wk, &L->bk, in, T, s->k);
         linear(c, &L->wv, &L->bv, in, T, s->v);
-        clamp(s->q, (size_t)T * E, hp->clamp_kqv);
+        clamp(s->q, (size_t)T * Q, hp->clamp_kqv);
         clamp(s->k, (size_t)T * KV, hp->clamp_kqv);
         clamp(s->v, (size_t)T * KV, hp->clamp_kqv);
     }
     head_norm(m, s->q, &L->q_norm, T, hp->n_head);
     head_norm(m, s->k, &L->k_norm, T, hp->n_head_kv);
-    rows_job j = {.fn = rope_range, .c = c, .b = b, .T = T, .n = E + KV};
+    rows_job j = {.fn = rope_range, .c = c, .b = b, .T = T, .n = Q + KV, .il = il};
     for_rows(&j, (size_t)j.n);
 }
 
 /* Write the batch's K and V rows into their cache cells. */
 static void store_kv(herd_ctx *c, int il, int T)
 {
-    const herd_kv_cache *kv = &c->kv;
+    const herd_kv_cache *kv = herd_ctx_kv(c, il);
+    const int32_t *cells = herd_ctx_cells(c, il);
     const int n = c->model->hp.n_embd_kv;
     for (int t = 0; t < T; t++) {
-        uint8_t *kd = kv->k[il] + (size_t)c->cells[t] * kv->row_bytes;
-        uint8_t *vd = kv->v[il] + (size_t)c->cells[t] * kv->row_bytes;
+        uint8_t *kd = kv->k[il] + (size_t)cells[t] * kv->row_bytes;
+        uint8_t *vd = kv->v[il] + (size_t)cells[t] * kv->row_bytes;
         const float *ks = c->s.k + (size_t)t * n, *vs = c->s.v + (size_t)t * n;
         if (kv->type == HERD_TYPE_F32) {
             memcpy(kd, ks, (size_t)n * sizeof(float));
@@ -308,10 +348,20 @@ static void store_kv(herd_ctx *c, int il, int T)
 static void mlp_dense(herd_ctx *c, const herd_layer *L, const float *in, int T, float *out)
 {
     herd_scratch *s = &c->s;
-    linear(c, &L->w_up, &L->b_up, in, T, s->ffb);
-    if (c->model->arch->mlp == MLP_SWIGLU) linear(c, &L->w_gate, &L->b_gate, in, T, s->ffa);
-    rows_job j = {
-        .fn = act_range, .c = c, .y = s->ffa, .x = s->ffb, .T = T, .n = c->model->hp.n_ff};
+    const int F = c->model->hp.n_ff;
+    if (L->w_up.ne[1] == 2 * (int64_t)F) {
+        /* Phi-3: one product gives [gate | up] rows of 2 F (ffa is sized
+         * for it); up goes to ffb, the gates close ranks in ffa. */
+        linear(c, &L->w_up, &L->b_up, in, T, s->ffa);
+        for (int t = 0; t < T; t++) {
+            memcpy(s->ffb + (size_t)t * F, s->ffa + (size_t)t * 2 * F + F, (size_t)F * sizeof(float));
+            memmove(s->ffa + (size_t)t * F, s->ffa + (size_t)t * 2 * F, (size_t)F * sizeof(float));
+        }
+    } else {
+        linear(c, &L->w_up, &L->b_up, in, T, s->ffb);
+        if (c->model->arch->mlp != MLP_GELU) linear(c, &L->w_gate, &L->b_gate, in, T, s->ffa);
+    }
+    rows_job j = {.fn = act_range, .c = c, .y = s->ffa, .x = s->ffb, .T = T, .n = F};
     for_rows(&j, (size_t)j.n);
     linear(c, &L->w_down, &L->b_down, s->ffa, T, out);
 }
@@ -338,19 +388,18 @@ static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
         norm_rows(c, s->xf, s->x, &L->attn_norm_2, &L->attn_norm_2_b, T, E);
         att_in = s->xf;
     }
-    project_qkv(c, L, b, att_in);
+    project_qkv(c, il, b, att_in);
     store_kv(c, il, T);
     herd_attention(c, il, b, c->seq);
     linear(c, &L->wo, &L->bo, s->att, T, s->ao);
+    if (L->post_attn_norm.data) norm_rows(c, s->ao, s->ao, &L->post_attn_norm, NULL, T, E);
 
-    herd_residual_kind res = m->arch->residual;
-    if (res == RES_NEOX && !m->hp.parallel_residual) res = RES_SEQ;
-    if (res == RES_STABLELM && L->ffn_norm.data) res = RES_SEQ;
-    switch (res) {
+    switch (herd_residual(m, L)) {
     case RES_SEQ: /* x += ao; x += mlp(norm(x)) */
         for (size_t i = 0; i < n; i++) s->x[i] = s->ao[i] + s->x[i];
         norm_rows(c, s->xf, s->x, &L->ffn_norm, &L->ffn_norm_b, T, E);
         mlp(c, L, s->xf, T, s->fo);
+        if (L->post_ffn_norm.data) norm_rows(c, s->fo, s->fo, &L->post_ffn_norm, NULL, T, E);
         for (size_t i = 0; i < n; i++) s->x[i] = s->fo[i] + s->x[i];
         break;
     case RES_PARALLEL: /* x = (mlp(xb) + ao) + x */
@@ -375,6 +424,10 @@ herd_status herd_forward(herd_ctx *c, const herd_batch *b)
     const int E = m->hp.n_embd, T = b->n_tokens;
     for (int t = 0; t < T; t++)
         herd_get_row(m->tok_embd.data, m->tok_embd.type, E, b->token[t], c->s.x + (size_t)t * E);
+    if (m->arch->embd_scale) { /* Gemma: ggml_scale by √n_embd */
+        const float sc = sqrtf((float)E);
+        for (size_t i = 0; i < (size_t)T * E; i++) c->s.x[i] *= sc;
+    }
     for (int il = 0; il < m->hp.n_layer; il++) layer_forward(c, b, il);
 
     int n_out = 0;
@@ -385,5 +438,7 @@ herd_status herd_forward(herd_ctx *c, const herd_batch *b)
     if (n_out == 0) return HERD_OK;
     norm_rows(c, c->s.outx, c->s.xb, &m->output_norm, &m->output_norm_b, n_out, E);
     linear(c, &m->output, &m->output_b, c->s.outx, n_out, c->logits);
+    if (m->hp.final_softcap > 0)
+        softcap(c->logits, (size_t)n_out * m->hp.n_vocab, m->hp.final_softcap);
     return HERD_OK;
 }

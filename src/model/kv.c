@@ -13,28 +13,35 @@
 
 static uint32_t kv_type(herd_kv_type t) { return t == HERD_KV_F32 ? HERD_TYPE_F32 : HERD_TYPE_F16; }
 
-uint64_t herd_kv_bytes(const herd_hparams *hp, int n_cells, herd_kv_type tk)
+uint64_t herd_kv_bytes(const herd_hparams *hp, int n_layers, int n_cells, herd_kv_type tk)
 {
     uint64_t row = herd_row_bytes(kv_type(tk), hp->n_embd_kv);
-    return 2ull * (uint64_t)hp->n_layer * (uint64_t)n_cells * row;
+    return 2ull * (uint64_t)n_layers * (uint64_t)n_cells * row;
 }
 
-herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int n_cells, herd_kv_type tk)
+herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int swa, bool windowed,
+                         int n_cells, herd_kv_type tk)
 {
     memset(kv, 0, sizeof *kv);
     kv->n_cells = n_cells;
     kv->type = kv_type(tk);
     kv->row_bytes = herd_row_bytes(kv->type, hp->n_embd_kv);
-    kv->pos = herd_calloc((size_t)n_cells, sizeof *kv->pos);
-    kv->seq = herd_calloc((size_t)n_cells, sizeof *kv->seq);
+    kv->pos = herd_calloc((size_t)n_cells + 1, sizeof *kv->pos);
+    kv->seq = herd_calloc((size_t)n_cells + 1, sizeof *kv->seq);
     kv->k = herd_calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = herd_calloc((size_t)hp->n_layer, sizeof *kv->v);
     if (!kv->pos || !kv->seq || !kv->k || !kv->v) return HERD_E_NOMEM;
     for (int i = 0; i < n_cells; i++) kv->pos[i] = -1;
     for (int il = 0; il < hp->n_layer; il++) {
+        if (herd_layer_windowed(hp, swa, il) != windowed) continue;
         kv->k[il] = herd_alloc_aligned(kv->row_bytes * (size_t)n_cells);
         kv->v[il] = herd_alloc_aligned(kv->row_bytes * (size_t)n_cells);
         if (!kv->k[il] || !kv->v[il]) return HERD_E_NOMEM;
+        /* Touched now, as llama.cpp clears its cache buffer: the memory a
+         * context holds is resident from the start and does not grow while
+         * the full-attention layers fill up. */
+        memset(kv->k[il], 0, kv->row_bytes * (size_t)n_cells);
+        memset(kv->v[il], 0, kv->row_bytes * (size_t)n_cells);
     }
     return HERD_OK;
 }
@@ -88,13 +95,15 @@ void herd_kv_release(herd_kv_cache *kv, const int32_t *cells, int n)
 herd_status herd_kv_remove(herd_ctx *ctx, int seq_id, int p0, int p1)
 {
     if (!ctx) return herd_seterr(HERD_E_INVALID, "herd_kv_remove: no context");
-    herd_kv_cache *kv = &ctx->kv;
-    for (int c = 0; c < kv->n_cells; c++) {
-        if (kv->pos[c] < 0) continue;
-        if (seq_id >= 0 && kv->seq[c] != seq_id) continue;
-        if (kv->pos[c] < p0 || (p1 >= 0 && kv->pos[c] >= p1)) continue;
-        kv->pos[c] = -1;
-        kv->n_used--;
+    for (int w = 0; w < 2; w++) {
+        herd_kv_cache *kv = w ? &ctx->kv_swa : &ctx->kv;
+        for (int c = 0; c < kv->n_cells; c++) {
+            if (kv->pos[c] < 0) continue;
+            if (seq_id >= 0 && kv->seq[c] != seq_id) continue;
+            if (kv->pos[c] < p0 || (p1 >= 0 && kv->pos[c] >= p1)) continue;
+            kv->pos[c] = -1;
+            kv->n_used--;
+        }
     }
     return HERD_OK;
 }

@@ -5,6 +5,7 @@
  */
 #include "model/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,83 @@ static float get_float(const herd_model *m, const char *fmt, float dflt)
     return gguf_get_f32(m->file, key, &v) ? v : dflt;
 }
 
+/* What Gemma 2/3 and Phi-3 add, read as llama.cpp's loader reads it
+ * (src/models/gemma2.cpp, gemma3.cpp, phi3.cpp and llama-model.cpp): the
+ * window and its layer pattern, the soft-caps, the Q scale, the RoPE of the
+ * window's layers, rope scaling and LongRoPE's context and attention factor. */
+static herd_status read_family_hparams(herd_model *m)
+{
+    herd_hparams *hp = &m->hp;
+    const herd_arch *a = m->arch;
+    char key[128];
+    if (!hp->swa_window) hp->swa_window = a->swa_default;
+    if (hp->swa_window > 0 && a->swa_pattern > 0) {
+        uint32_t n = (uint32_t)a->swa_pattern;
+        snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", m->arch_name);
+        if (gguf_find_kv(m->file, key) && !gguf_get_u32(m->file, key, &n))
+            return herd_seterr(HERD_E_UNSUPPORTED,
+                               "%s: %s is not a number (a per-layer list is not supported)",
+                               m->path, key);
+        for (int il = 0; il < hp->n_layer; il++)
+            hp->swa_dense[il] = n != 0 && il % (int)n == (int)n - 1;
+    }
+    hp->attn_softcap = a->attn_softcap > 0
+                           ? get_float(m, "%s.attn_logit_softcapping", a->attn_softcap)
+                           : 0.0f;
+    hp->final_softcap = get_float(m, "%s.final_logit_softcapping", a->final_softcap);
+    if (hp->attn_softcap < 0 || hp->final_softcap < 0)
+        return herd_seterr(HERD_E_FORMAT, "%s: a negative soft-cap", m->path);
+    hp->q_scale = 1.0f / sqrtf((float)(hp->n_layer == a->q_scale_embd_at ? hp->n_embd / hp->n_head
+                                                                         : hp->head_dim));
+    /* rope.scaling.type: linear (the default) scales by 1/factor, none never
+     * scales, longrope takes its factors from tensors; yarn is not done. */
+    char type[32] = "linear";
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch_name);
+    gguf_get_strz(m->file, key, type, sizeof type);
+    if (strcmp(type, "linear") && strcmp(type, "none") && strcmp(type, "longrope"))
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: rope scaling '%s' is not supported", m->path,
+                           type);
+    float factor = get_float(m, "%s.rope.scaling.factor", 0.0f);
+    if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
+    if (!strcmp(type, "none")) hp->rope_freq_scale = 1.0f;
+    hp->rope_base_swa = a->rope_swa == RSWA_OWN ? 10000.0f : hp->rope_freq_base;
+    hp->rope_base_swa = get_float(m, "%s.rope.freq_base_swa", hp->rope_base_swa);
+    hp->rope_scale_swa = a->rope_swa == RSWA_OWN ? 1.0f : hp->rope_freq_scale;
+    hp->rope_attn_factor = get_float(m, "%s.rope.scaling.attn_factor", 1.0f);
+    herd_status st;
+    if ((st = get_int(m, "%s.rope.scaling.original_context_length", &hp->n_ctx_orig, false,
+                      hp->n_ctx_train)))
+        return st;
+    return HERD_OK;
+}
+
+/* The head size: attention.key_length when the file gives one (Mistral Nemo,
+ * Qwen 3: head_dim * n_head need not be n_embd), else n_embd / n_head. K and
+ * V heads of different sizes (value_length != key_length) are not supported. */
+static herd_status read_head_size(herd_model *m)
+{
+    herd_hparams *hp = &m->hp;
+    herd_status st;
+    int k = 0, v = 0;
+    if ((st = get_int(m, "%s.attention.key_length", &k, false, 0)) ||
+        (st = get_int(m, "%s.attention.value_length", &v, false, k)))
+        return st;
+    if (hp->n_head % hp->n_head_kv)
+        return herd_seterr(HERD_E_FORMAT, "%s: %d heads are not a multiple of %d KV heads", m->path,
+                           hp->n_head, hp->n_head_kv);
+    if (!k && hp->n_embd % hp->n_head)
+        return herd_seterr(HERD_E_FORMAT, "%s: embedding %d is not a multiple of %d heads", m->path,
+                           hp->n_embd, hp->n_head);
+    if (v != k)
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: key head size %d and value head size %d differ",
+                           m->path, k, v);
+    hp->head_dim = k ? k : hp->n_embd / hp->n_head;
+    if (hp->head_dim > 512) /* attention keeps a head on the stack */
+        return herd_seterr(HERD_E_UNSUPPORTED, "%s: head size %d is larger than 512", m->path,
+                           hp->head_dim);
+    return HERD_OK;
+}
+
 static herd_status read_hparams(herd_model *m)
 {
     herd_hparams *hp = &m->hp;
@@ -63,14 +141,7 @@ static herd_status read_hparams(herd_model *m)
     if (hp->n_layer > HERD_MAX_LAYERS)
         return herd_seterr(HERD_E_FORMAT, "%s: %d layers is more than herd supports (%d)", m->path,
                            hp->n_layer, HERD_MAX_LAYERS);
-    if (hp->n_embd % hp->n_head || hp->n_head % hp->n_head_kv)
-        return herd_seterr(HERD_E_FORMAT,
-                           "%s: embedding %d, %d heads and %d KV heads do not divide evenly",
-                           m->path, hp->n_embd, hp->n_head, hp->n_head_kv);
-    hp->head_dim = hp->n_embd / hp->n_head;
-    if (hp->head_dim > 512) /* attention keeps a head on the stack */
-        return herd_seterr(HERD_E_UNSUPPORTED, "%s: head size %d is larger than 512", m->path,
-                           hp->head_dim);
+    if ((st = read_head_size(m))) return st;
     hp->n_embd_kv = hp->head_dim * hp->n_head_kv;
     if ((st = get_int(m, "%s.rope.dimension_count", &hp->n_rot, false, hp->head_dim))) return st;
     if (m->arch->rope == ROPE_NONE) hp->n_rot = 0;
@@ -81,8 +152,8 @@ static herd_status read_hparams(herd_model *m)
         (st = get_int(m, "%s.expert_used_count", &hp->n_expert_used, false, 0)) ||
         (st = get_int(m, "%s.attention.sliding_window", &hp->swa_window, false, 0)))
         return st;
-    if (hp->n_expert > 0 && (hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert ||
-                             hp->n_expert > 256))
+    if (hp->n_expert > 0 &&
+        (hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert || hp->n_expert > 256))
         return herd_seterr(HERD_E_FORMAT, "%s: %d experts with %d used is not a valid mixture",
                            m->path, hp->n_expert, hp->n_expert_used);
     if (hp->n_expert == 0) hp->n_expert_used = 0;
@@ -97,7 +168,7 @@ static herd_status read_hparams(herd_model *m)
     hp->rope_freq_scale = 1.0f;
     float factor = get_float(m, "%s.rope.scale_linear", 0.0f);
     if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
-    return HERD_OK;
+    return read_family_hparams(m);
 }
 
 enum { OPTIONAL = 0, REQUIRED = 1, F32_ONLY = 2 };
@@ -116,14 +187,15 @@ static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t
     }
     int64_t want[4] = {ne0, ne1 ? ne1 : 1, ne2 ? ne2 : 1, 1};
     if (t->ne[0] != want[0] || t->ne[1] != want[1] || t->ne[2] != want[2] || t->ne[3] != 1)
-        return herd_seterr(HERD_E_FORMAT,
-                           "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
-                           m->path, name, (long long)t->ne[0], (long long)t->ne[1],
-                           (long long)t->ne[2], (long long)t->ne[3], (long long)want[0],
-                           (long long)want[1], (long long)want[2]);
+        return herd_seterr(
+            HERD_E_FORMAT,
+            "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
+            m->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+            (long long)t->ne[3], (long long)want[0], (long long)want[1], (long long)want[2]);
     if (!herd_type_can_compute(t->type))
-        return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s has type %s, which herd cannot compute with yet",
-                           m->path, name, herd_type_name(t->type));
+        return herd_seterr(HERD_E_UNSUPPORTED,
+                           "%s: tensor %s has type %s, which herd cannot compute with yet", m->path,
+                           name, herd_type_name(t->type));
     if ((flags & F32_ONLY) && t->type != HERD_TYPE_F32)
         return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s must be F32, not %s", m->path, name,
                            herd_type_name(t->type));
@@ -138,47 +210,66 @@ static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t
 static herd_status bind_layer(herd_model *m, int il)
 {
     const herd_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd, KV = hp->n_embd_kv, F = hp->n_ff, X = hp->n_expert;
+    const int64_t E = hp->n_embd, Q = herd_n_embd_q(hp), KV = hp->n_embd_kv, F = hp->n_ff,
+                  X = hp->n_expert, D = hp->head_dim;
     herd_layer *L = &m->layers[il];
     char nm[96];
     herd_status st;
 #define BIND(field, suffix, ne0, ne1, ne2, flags)                                                  \
     do {                                                                                           \
         snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
-        if ((st = bind(m, &L->field, nm, ne0, ne1, ne2, flags))) return st;                         \
+        if ((st = bind(m, &L->field, nm, ne0, ne1, ne2, flags))) return st;                        \
     } while (0)
     BIND(attn_norm, "attn_norm.weight", E, 0, 0, REQUIRED | F32_ONLY);
     BIND(attn_norm_b, "attn_norm.bias", E, 0, 0, F32_ONLY);
     BIND(attn_norm_2, "attn_norm_2.weight", E, 0, 0, F32_ONLY);
     BIND(attn_norm_2_b, "attn_norm_2.bias", E, 0, 0, F32_ONLY);
-    BIND(wqkv, "attn_qkv.weight", E, E + 2 * KV, 0, OPTIONAL);
-    BIND(bqkv, "attn_qkv.bias", E + 2 * KV, 0, 0, F32_ONLY);
+    BIND(wqkv, "attn_qkv.weight", E, Q + 2 * KV, 0, OPTIONAL);
+    BIND(bqkv, "attn_qkv.bias", Q + 2 * KV, 0, 0, F32_ONLY);
     const int sep = L->wqkv.data ? OPTIONAL : REQUIRED;
-    BIND(wq, "attn_q.weight", E, E, 0, sep);
-    BIND(bq, "attn_q.bias", E, 0, 0, F32_ONLY);
+    BIND(wq, "attn_q.weight", E, Q, 0, sep);
+    BIND(bq, "attn_q.bias", Q, 0, 0, F32_ONLY);
     BIND(wk, "attn_k.weight", E, KV, 0, sep);
     BIND(bk, "attn_k.bias", KV, 0, 0, F32_ONLY);
     BIND(wv, "attn_v.weight", E, KV, 0, sep);
     BIND(bv, "attn_v.bias", KV, 0, 0, F32_ONLY);
-    BIND(q_norm, "attn_q_norm.weight", hp->head_dim, hp->n_head, 0, F32_ONLY);
-    BIND(k_norm, "attn_k_norm.weight", hp->head_dim, hp->n_head_kv, 0, F32_ONLY);
-    BIND(wo, "attn_output.weight", E, E, 0, REQUIRED);
+    /* q/k norms: one row per head (optional), or one row shared (required) */
+    const herd_qk_norm_kind qkn = m->arch->qk_norm;
+    if (qkn != QK_NORM_NONE) {
+        const int shared = qkn == QK_NORM_SHARED;
+        BIND(q_norm, "attn_q_norm.weight", D, shared ? 1 : hp->n_head, 0,
+             (shared ? REQUIRED : OPTIONAL) | F32_ONLY);
+        BIND(k_norm, "attn_k_norm.weight", D, shared ? 1 : hp->n_head_kv, 0,
+             (shared ? REQUIRED : OPTIONAL) | F32_ONLY);
+    }
+    BIND(wo, "attn_output.weight", Q, E, 0, REQUIRED);
     BIND(bo, "attn_output.bias", E, 0, 0, F32_ONLY);
-    /* llama, mpt and gptneox always normalise before the MLP; stablelm may not
-     * (then it runs attention and MLP in parallel); falcon and phi2 never do. */
-    const herd_residual_kind res = m->arch->residual;
-    BIND(ffn_norm, "ffn_norm.weight", E, 0, 0,
-         (res == RES_SEQ || res == RES_NEOX ? REQUIRED : OPTIONAL) | F32_ONLY);
-    BIND(ffn_norm_b, "ffn_norm.bias", E, 0, 0, F32_ONLY);
+    const herd_ffn_norm_rule fn = herd_arch_ffn_norm(m->arch);
+    if (fn != FFN_NORM_NEVER) {
+        BIND(ffn_norm, "ffn_norm.weight", E, 0, 0,
+             (fn == FFN_NORM_ALWAYS ? REQUIRED : OPTIONAL) | F32_ONLY);
+        BIND(ffn_norm_b, "ffn_norm.bias", E, 0, 0, F32_ONLY);
+    }
+    const int post = m->arch->post_norms ? REQUIRED | F32_ONLY : F32_ONLY;
+    BIND(post_attn_norm, "post_attention_norm.weight", E, 0, 0, post);
+    BIND(post_ffn_norm, "post_ffw_norm.weight", E, 0, 0, post);
     if (X > 0) {
         BIND(router, "ffn_gate_inp.weight", E, X, 0, REQUIRED);
         BIND(gate_exps, "ffn_gate_exps.weight", E, F, X, REQUIRED);
         BIND(up_exps, "ffn_up_exps.weight", E, F, X, REQUIRED);
         BIND(down_exps, "ffn_down_exps.weight", F, E, X, REQUIRED);
     } else {
-        BIND(w_gate, "ffn_gate.weight", E, F, 0, m->arch->mlp == MLP_SWIGLU ? REQUIRED : OPTIONAL);
+        /* SwiGLU's gate may be fused into ffn_up (2 n_ff rows, gate first: Phi-3). */
+        const herd_mlp_kind mk = m->arch->mlp;
+        snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", il);
+        const gguf_tensor *up = gguf_find_tensor(m->file, nm);
+        const bool fused = mk == MLP_SWIGLU && up && up->ne[1] == 2 * F;
+        BIND(w_gate, "ffn_gate.weight", E, F, 0, mk != MLP_GELU && !fused ? REQUIRED : OPTIONAL);
+        if (fused && L->w_gate.data)
+            return herd_seterr(HERD_E_FORMAT, "%s: blk.%d has ffn_gate and a fused ffn_up", m->path,
+                               il);
         BIND(b_gate, "ffn_gate.bias", F, 0, 0, F32_ONLY);
-        BIND(w_up, "ffn_up.weight", E, F, 0, REQUIRED);
+        BIND(w_up, "ffn_up.weight", E, fused ? 2 * F : F, 0, REQUIRED);
         BIND(b_up, "ffn_up.bias", F, 0, 0, F32_ONLY);
         BIND(w_down, "ffn_down.weight", F, E, 0, REQUIRED);
         BIND(b_down, "ffn_down.bias", E, 0, 0, F32_ONLY);
@@ -204,6 +295,14 @@ static herd_status bind_weights(herd_model *m)
         (st = bind(m, &m->output, "output.weight", E, V, 0, OPTIONAL)) ||
         (st = bind(m, &m->output_b, "output.bias", V, 0, 0, F32_ONLY)))
         return st;
+    /* LongRoPE's factors: both or neither, n_rot / 2 each. */
+    if ((st = bind(m, &m->rope_long, "rope_factors_long.weight", hp->n_rot / 2, 0, 0, F32_ONLY)) ||
+        (st = bind(m, &m->rope_short, "rope_factors_short.weight", hp->n_rot / 2, 0, 0,
+                   F32_ONLY | (m->rope_long.data ? REQUIRED : 0))))
+        return st;
+    if (m->rope_short.data && !m->rope_long.data)
+        return herd_seterr(HERD_E_FORMAT, "%s: rope_factors_short.weight without rope_factors_long.weight",
+                           m->path);
     m->tied_output = m->output.data == NULL;
     if (m->tied_output) m->output = m->tok_embd;
     m->layers = herd_calloc((size_t)hp->n_layer, sizeof *m->layers);
@@ -229,6 +328,27 @@ static void summarize(herd_model *m)
     m->file_type = best;
 }
 
+/* herd_model_params.vocab_only: the vocabulary and what the file says of
+ * itself; no hyper-parameter or tensor is required (llama.cpp's vocabulary
+ * files hold none), and the architecture need not be one herd can run. */
+static herd_status load_vocab_only(herd_model *m)
+{
+    m->vocab_only = true;
+    gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name);
+    gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
+    m->arch = herd_arch_find(m->arch_name);
+    char key[128];
+    uint32_t v;
+    snprintf(key, sizeof key, "%s.context_length", m->arch_name);
+    if (gguf_get_u32(m->file, key, &v) && v <= (1u << 24)) m->hp.n_ctx_train = (int)v;
+    herd_status st = herd_vocab_load(m->file, &m->vocab);
+    if (st) return st;
+    m->hp.n_vocab = herd_vocab_n_tokens(m->vocab);
+    summarize(m);
+    m->n_threads = 1;
+    return HERD_OK;
+}
+
 herd_status herd_model_load(const char *path, const herd_model_params *params, herd_model **out)
 {
     *out = NULL;
@@ -236,9 +356,17 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     herd_model *m = herd_calloc(1, sizeof *m);
     if (!m) return HERD_E_NOMEM;
     snprintf(m->path, sizeof m->path, "%s", path);
+    const bool vocab_only = params && params->vocab_only;
+    /* A vocabulary is a few megabytes of a file that may hold gigabytes of
+     * weights: map it rather than read it all. */
     herd_status st =
-        gguf_open_ex(path, params && params->mmap ? GGUF_MAP : GGUF_READ, &m->file);
+        gguf_open_ex(path, vocab_only || (params && params->mmap) ? GGUF_MAP : GGUF_READ, &m->file);
     if (st) goto fail;
+    if (vocab_only) {
+        if ((st = load_vocab_only(m))) goto fail;
+        *out = m;
+        return HERD_OK;
+    }
     if (!gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name)) {
         st = herd_seterr(HERD_E_FORMAT, "%s: missing general.architecture", path);
         goto fail;
@@ -246,8 +374,11 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
     m->arch = herd_arch_find(m->arch_name);
     if (!m->arch) {
-        st = herd_seterr(HERD_E_UNSUPPORTED, "%s: architecture '%s' is not supported", path,
-                         m->arch_name);
+        char list[256];
+        herd_arch_list(list, sizeof list);
+        st = herd_seterr(HERD_E_UNSUPPORTED,
+                         "%s: architecture '%s' is not supported (herd runs: %s)", path,
+                         m->arch_name, list);
         goto fail;
     }
     if ((st = read_hparams(m)) || (st = bind_weights(m))) goto fail;
@@ -283,25 +414,47 @@ static void describe_features(const herd_model *m, char *buf, size_t cap)
     size_t n = 0;
 #define ADD(...) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__)
     buf[0] = 0;
-    if (hp->n_head_kv == hp->n_head) ADD("MHA");
-    else if (hp->n_head_kv == 1) ADD("MQA");
-    else ADD("GQA %d/%d", hp->n_head, hp->n_head_kv);
-    if (hp->swa_window) ADD(", SWA %d", hp->swa_window);
+    if (hp->n_head_kv == hp->n_head)
+        ADD("MHA");
+    else if (hp->n_head_kv == 1)
+        ADD("MQA");
+    else
+        ADD("GQA %d/%d", hp->n_head, hp->n_head_kv);
+    ADD(", head size %d%s", hp->head_dim, herd_n_embd_q(hp) != hp->n_embd ? " (own)" : "");
+    if (hp->swa_window) {
+        int n_win = 0;
+        for (int il = 0; il < hp->n_layer; il++) n_win += !hp->swa_dense[il];
+        ADD(", SWA %d", hp->swa_window);
+        if (n_win < hp->n_layer) ADD(" on %d of %d layers", n_win, hp->n_layer);
+    }
     if (hp->n_expert) ADD(", MoE %d experts (%d used)", hp->n_expert, hp->n_expert_used);
     if (m->arch->alibi) ADD(", ALiBi (max bias %g)", hp->max_alibi_bias);
     if (m->arch->rope != ROPE_NONE)
         ADD(", RoPE %s%s", m->arch->rope == ROPE_NEOX ? "neox" : "normal",
             hp->n_rot < hp->head_dim ? " partial" : "");
     if (hp->n_rot && hp->n_rot < hp->head_dim) ADD(" %d/%d", hp->n_rot, hp->head_dim);
+    if (m->arch->swa_pattern && hp->swa_window && hp->rope_base_swa != hp->rope_freq_base)
+        ADD(" (window layers: base %g)", hp->rope_base_swa);
+    if (hp->rope_freq_scale != 1.0f)
+        ADD(", linear rope scaling x%g%s", 1.0f / hp->rope_freq_scale,
+            hp->rope_scale_swa != hp->rope_freq_scale ? " on global layers" : "");
+    if (m->rope_long.data)
+        ADD(", LongRoPE (original context %d, attention factor %.4g)", hp->n_ctx_orig,
+            hp->rope_attn_factor);
+    if (hp->attn_softcap > 0) ADD(", attention soft-cap %g", hp->attn_softcap);
+    if (hp->final_softcap > 0) ADD(", logit soft-cap %g", hp->final_softcap);
+    if (m->arch->embd_scale) ADD(", embeddings x sqrt(n_embd)");
+    if (L0->post_attn_norm.data) ADD(", post-attention/MLP norms");
     if (hp->clamp_kqv > 0) ADD(", clamp_kqv %g", hp->clamp_kqv);
     if (L0->wqkv.data) ADD(", fused QKV");
     if (L0->q_norm.data) ADD(", q/k norm");
-    bool parallel = m->arch->residual == RES_PARALLEL ||
-                    (m->arch->residual == RES_NEOX && hp->parallel_residual) ||
-                    (m->arch->residual == RES_STABLELM && !L0->ffn_norm.data);
-    if (parallel) ADD(", parallel attention+MLP");
+    if (herd_residual(m, L0) != RES_SEQ) ADD(", parallel attention+MLP");
     ADD(", %s, %s", m->arch->norm == NORM_RMS ? "RMSNorm" : "LayerNorm",
-        hp->n_expert ? "SwiGLU experts" : m->arch->mlp == MLP_GELU ? "GELU" : "SwiGLU");
+        hp->n_expert                ? "SwiGLU experts"
+        : m->arch->mlp == MLP_GELU  ? "GELU"
+        : m->arch->mlp == MLP_GEGLU ? "GeGLU"
+        : L0->w_gate.data           ? "SwiGLU"
+                                    : "SwiGLU (fused gate+up)");
 #undef ADD
 }
 
@@ -309,8 +462,14 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
 {
     memset(info, 0, sizeof *info);
     info->arch = m->arch_name;
-    info->family = m->hp.n_expert ? "Mixtral-style mixture of experts" : m->arch->family;
-    describe_features(m, info->features, sizeof info->features);
+    info->vocab_only = m->vocab_only;
+    info->family = !m->arch                                 ? "(not supported by herd)"
+                   : m->hp.n_expert && m->arch->family_moe ? m->arch->family_moe
+                                                           : m->arch->family;
+    if (m->layers)
+        describe_features(m, info->features, sizeof info->features);
+    else
+        snprintf(info->features, sizeof info->features, "vocabulary only");
     info->n_expert = m->hp.n_expert;
     info->n_expert_used = m->hp.n_expert_used;
     info->swa_window = m->hp.swa_window;
@@ -336,15 +495,33 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
     info->tied_output = m->tied_output;
 }
 
-int herd_n_vocab(const herd_model *m) { return m->hp.n_vocab; }
-int herd_n_ctx_train(const herd_model *m) { return m->hp.n_ctx_train; }
+int herd_n_vocab(const herd_model *m)
+{
+    return m->hp.n_vocab;
+}
+int herd_n_ctx_train(const herd_model *m)
+{
+    return m->hp.n_ctx_train;
+}
 
 /* ------------------------------------------------ tokenizer, forwarded */
 
-int32_t herd_token_bos(const herd_model *m) { return herd_vocab_bos(m->vocab); }
-int32_t herd_token_eos(const herd_model *m) { return herd_vocab_eos(m->vocab); }
-bool herd_add_bos(const herd_model *m) { return herd_vocab_add_bos(m->vocab); }
-bool herd_token_is_eog(const herd_model *m, int32_t id) { return herd_vocab_is_eog(m->vocab, id); }
+int32_t herd_token_bos(const herd_model *m)
+{
+    return herd_vocab_bos(m->vocab);
+}
+int32_t herd_token_eos(const herd_model *m)
+{
+    return herd_vocab_eos(m->vocab);
+}
+bool herd_add_bos(const herd_model *m)
+{
+    return herd_vocab_add_bos(m->vocab);
+}
+bool herd_token_is_eog(const herd_model *m, int32_t id)
+{
+    return herd_vocab_is_eog(m->vocab, id);
+}
 
 herd_status herd_tokenize(const herd_model *m, const char *text, size_t len, bool add_bos,
                           bool parse_special, int32_t *ids, int cap, int *n_ids)

@@ -23,7 +23,18 @@
 
 typedef enum { NORM_RMS, NORM_LAYER } herd_norm_kind;
 typedef enum { ROPE_NONE, ROPE_NORMAL, ROPE_NEOX } herd_rope_kind;
-typedef enum { MLP_SWIGLU, MLP_GELU } herd_mlp_kind;
+/* MLP_GEGLU: gelu(gate) * up (Gemma); MLP_SWIGLU's gate and up may be one
+ * fused ffn_up of 2 n_ff rows, gate first (Phi-3). */
+typedef enum { MLP_SWIGLU, MLP_GELU, MLP_GEGLU } herd_mlp_kind;
+/* The RoPE of sliding-window layers: the global one (RSWA_SAME, which a
+ * rope.freq_base_swa key may rebase: Gemma 2), or its own base from that key
+ * or 10000 and no scaling (RSWA_OWN: Gemma 3). */
+typedef enum { RSWA_SAME, RSWA_OWN } herd_rope_swa;
+typedef enum { QKV_SEPARATE, QKV_FUSED } herd_qkv_kind;
+/* Per-head q/k norms: none, one weight row per head in the row's norm kind
+ * (StableLM-2 12B: [head_dim, heads]), or one RMSNorm weight shared by every
+ * head (Qwen 3: [head_dim]). */
+typedef enum { QK_NORM_NONE, QK_NORM_PER_HEAD, QK_NORM_SHARED } herd_qk_norm_kind;
 
 /* How attention and MLP combine with the residual stream x. In every layout
  * the attention reads the (first) attention norm of x.
@@ -33,34 +44,80 @@ typedef enum { MLP_SWIGLU, MLP_GELU } herd_mlp_kind;
  *                 else RES_SEQ                                     (gptneox)
  *   RES_STABLELM  with ffn_norm RES_SEQ, else mlp reads norm_attn(x):
  *                 x = mlp(norm_attn(x)) + (attn + x)               (stablelm)
- * The orders of the adds are llama.cpp's, so rounding matches. */
+ * The orders of the adds are llama.cpp's, so rounding matches. A row names
+ * the architecture's rule; herd_residual() resolves it for one layer of one
+ * file (the only place that does). */
 typedef enum { RES_SEQ, RES_PARALLEL, RES_NEOX, RES_STABLELM } herd_residual_kind;
 
-/* One row per supported general.architecture. */
+/* Which biases the converter writes (herd_arch.biases). */
+enum {
+    BIAS_NORM = 1,     /* LayerNorm biases: attn_norm, ffn_norm, output_norm */
+    BIAS_QKV = 2,      /* attn_q/k/v (or attn_qkv) */
+    BIAS_OUT_ATTN = 4, /* attn_output */
+    BIAS_FFN = 8,      /* ffn_up, ffn_down */
+    BIAS_LOGITS = 16   /* output.bias */
+};
+
+/* One row per supported general.architecture; arch.c says what each column
+ * means and who reads it. */
 typedef struct herd_arch {
     const char *name;
-    const char *family; /* what `herd info` calls it */
+    const char *family, *family_moe;
     herd_norm_kind norm;
-    const char *eps_key; /* "%s.attention.layer_norm_rms_epsilon", … */
+    const char *eps_key;
+    herd_qkv_kind qkv;
+    unsigned biases;
+    herd_qk_norm_kind qk_norm;
     herd_rope_kind rope;
-    herd_mlp_kind mlp;
+    bool alibi;
+    bool q_prescale;
     herd_residual_kind residual;
-    bool alibi;     /* ALiBi position biases instead of RoPE */
-    bool q_prescale; /* Q scaled by 1/sqrt(head_dim) before attention (phi2) */
+    herd_mlp_kind mlp;
+    bool tied_output;
+    /* Gemma 2/3 and Phi-3; arch.c says what each means. */
+    bool embd_scale;
+    bool post_norms;
+    int swa_pattern;
+    int swa_default;
+    herd_rope_swa rope_swa;
+    float attn_softcap, final_softcap;
+    int q_scale_embd_at;
 } herd_arch;
 
 const herd_arch *herd_arch_find(const char *name);
+/* "llama, falcon, …": the architectures herd runs, for error messages. */
+void herd_arch_list(char *buf, size_t cap);
+
+/* Whether the architecture has an ffn_norm: always (RES_SEQ, RES_NEOX),
+ * never (RES_PARALLEL) or when the file says so (RES_STABLELM). */
+typedef enum { FFN_NORM_NEVER, FFN_NORM_ALWAYS, FFN_NORM_OPTIONAL } herd_ffn_norm_rule;
+herd_ffn_norm_rule herd_arch_ffn_norm(const herd_arch *a);
 
 typedef struct herd_hparams {
     int n_ctx_train, n_embd, n_layer, n_ff, n_head, n_head_kv, n_rot, n_vocab;
-    int head_dim;   /* n_embd / n_head */
-    int n_embd_kv;  /* head_dim * n_head_kv */
+    int head_dim;  /* attention.key_length, else n_embd / n_head */
+    int n_embd_kv; /* head_dim * n_head_kv */
     float norm_eps, rope_freq_base, rope_freq_scale;
     float max_alibi_bias, clamp_kqv; /* 0: off */
     int n_expert, n_expert_used;     /* 0: dense MLP */
     int swa_window;                  /* from the file; 0: none */
+    /* Layers that attend to everything although the model has a window
+     * (Gemma's global layers); all false: every layer is windowed (Mistral). */
+    bool swa_dense[HERD_MAX_LAYERS];
     bool parallel_residual;          /* gptneox.use_parallel_residual */
+    float attn_softcap, final_softcap; /* c·tanh(x / c) of scores / logits; 0: off */
+    float q_scale;                     /* Q × this before attention (q_prescale rows) */
+    float rope_base_swa, rope_scale_swa; /* RoPE of sliding-window layers */
+    float rope_attn_factor;            /* cos and sin × this (rope.scaling.attn_factor) */
+    int n_ctx_orig;                    /* longer contexts take rope_factors_long */
 } herd_hparams;
+
+/* Rows of Q (and of the attention output): head_dim * n_head, which is
+ * n_embd unless the file gives a head size of its own (Mistral Nemo, Qwen 3). */
+static inline int herd_n_embd_q(const herd_hparams *hp)
+{
+    return hp->head_dim * hp->n_head;
+}
 
 /* A weight as stored in the file: row-major, ne[0] elements per row. An
  * absent optional weight has data == NULL. */
@@ -77,6 +134,7 @@ typedef struct herd_layer {
     herd_weight ffn_norm, ffn_norm_b;
     herd_weight w_gate, b_gate, w_up, b_up, w_down, b_down;
     herd_weight router, gate_exps, up_exps, down_exps; /* mixture of experts */
+    herd_weight post_attn_norm, post_ffn_norm; /* Gemma: norms of the block outputs */
 } herd_layer;
 
 struct herd_model {
@@ -86,8 +144,10 @@ struct herd_model {
     herd_hparams hp;
     herd_vocab *vocab;
     herd_weight tok_embd, output_norm, output_norm_b, output, output_b;
+    herd_weight rope_long, rope_short; /* LongRoPE frequency factors [n_rot / 2] (Phi-3) */
     herd_layer *layers;
     bool tied_output;
+    bool vocab_only; /* herd_model_params.vocab_only: no weights bound */
     int n_threads;
     uint64_t n_params, tensor_bytes;
     uint32_t file_type; /* the most common matrix type */
@@ -96,19 +156,34 @@ struct herd_model {
 
 /* ------------------------------------------------------------- KV cache */
 
+/* A context keeps one cache for the layers that attend to everything and one
+ * for the sliding-window layers (Gemma alternates them): the window's cache
+ * holds W - 1 + n_batch cells per sequence and forgets the older ones, so its
+ * memory stays flat however long the generation. A model without a window
+ * has only the first, Mistral (every layer windowed) only the second. */
 typedef struct herd_kv_cache {
-    int n_cells;
-    uint32_t type; /* HERD_TYPE_F16 or HERD_TYPE_F32 */
+    int n_cells;      /* 0: no layer uses this cache */
+    uint32_t type;    /* HERD_TYPE_F16 or HERD_TYPE_F32 */
     size_t row_bytes; /* bytes of one cell's K (or V) in one layer */
     int32_t *pos;     /* [n_cells]; -1 = free */
     int32_t *seq;     /* [n_cells] */
     int n_used;
-    uint8_t **k, **v; /* [n_layer] → [n_cells][n_embd_kv] */
+    uint8_t **k, **v; /* [n_layer] → [n_cells][n_embd_kv]; NULL: the other cache's layer */
 } herd_kv_cache;
 
-herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int n_cells, herd_kv_type tk);
+/* Whether layer il attends through the window in a context whose window is
+ * swa (0: none). */
+static inline bool herd_layer_windowed(const herd_hparams *hp, int swa, int il)
+{
+    return swa > 0 && !hp->swa_dense[il];
+}
+
+/* A cache of n_cells for the layers whose herd_layer_windowed() is `windowed`. */
+herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int swa, bool windowed,
+                         int n_cells, herd_kv_type tk);
 void herd_kv_free(herd_kv_cache *kv, int n_layer);
-uint64_t herd_kv_bytes(const herd_hparams *hp, int n_cells, herd_kv_type tk);
+/* Bytes of a cache of n_cells for n_layers layers. */
+uint64_t herd_kv_bytes(const herd_hparams *hp, int n_layers, int n_cells, herd_kv_type tk);
 /* Claim one free cell per batch token (in order); fails if the cache is full
  * or a (seq, pos) pair is already cached. */
 herd_status herd_kv_claim(herd_kv_cache *kv, const herd_batch *b, int32_t *cells);
@@ -118,47 +193,64 @@ void herd_kv_release(herd_kv_cache *kv, const int32_t *cells, int n);
 
 /* Scratch for one batch of up to n_batch tokens, allocated once. */
 typedef struct herd_scratch {
-    float *x;      /* [n_batch][n_embd] residual stream */
-    float *xb;     /* [n_batch][n_embd] normed input */
-    float *q;      /* [n_batch][n_embd] */
-    float *k, *v;  /* [n_batch][n_embd_kv] */
-    float *att;    /* [n_batch][n_embd] attention output */
-    float *qkv;    /* [n_batch][n_embd + 2 n_embd_kv] fused projection */
-    float *xf;     /* [n_batch][n_embd] MLP input (a second norm of x) */
-    float *ao;     /* [n_batch][n_embd] attention block output (after wo) */
-    float *fo;     /* [n_batch][n_embd] MLP output */
-    float *ffa;    /* [n_batch][n_ff] gate, then gate*up */
-    float *ffb;    /* [n_batch][n_ff] up */
-    float *router; /* [n_batch][n_expert] router logits, then probabilities */
-    float *moe_x;  /* [n_batch][n_embd] rows routed to one expert */
-    float *moe_y;  /* [n_batch][n_embd] that expert's output */
+    float *x;       /* [n_batch][n_embd] residual stream */
+    float *xb;      /* [n_batch][n_embd] normed input */
+    float *q;       /* [n_batch][n_embd_q] (herd_n_embd_q) */
+    float *k, *v;   /* [n_batch][n_embd_kv] */
+    float *att;     /* [n_batch][n_embd_q] attention output */
+    float *qkv;     /* [n_batch][n_embd_q + 2 n_embd_kv] fused projection */
+    float *xf;      /* [n_batch][n_embd] MLP input (a second norm of x) */
+    float *ao;      /* [n_batch][n_embd] attention block output (after wo) */
+    float *fo;      /* [n_batch][n_embd] MLP output */
+    float *ffa;     /* [n_batch][n_ff] gate, then gate*up */
+    float *ffb;     /* [n_batch][n_ff] up */
+    float *router;  /* [n_batch][n_expert] router logits, then probabilities */
+    float *moe_x;   /* [n_batch][n_embd] rows routed to one expert */
+    float *moe_y;   /* [n_batch][n_embd] that expert's output */
     float *moe_out; /* [n_batch][n_expert_used][n_embd] each slot's output */
-    float *outx;   /* [n_batch][n_embd] rows whose logits are wanted */
-    void *work;    /* matmul activation conversion */
+    float *outx;    /* [n_batch][n_embd] rows whose logits are wanted */
+    void *work;     /* matmul activation conversion */
     size_t work_bytes;
 } herd_scratch;
 
 struct herd_ctx {
     herd_model *model;
     herd_ctx_params params;
-    herd_kv_cache kv;
+    herd_kv_cache kv;     /* layers that attend to everything */
+    herd_kv_cache kv_swa; /* sliding-window layers */
     herd_scratch s;
-    int32_t *cells; /* [n_batch] cell of each batch token */
-    float *logits;  /* [n_batch][n_vocab] */
-    int32_t *logit_row; /* [n_batch] row in logits of each batch token, or -1 */
-    int32_t *seq;       /* [n_batch] sequence of each batch token */
-    int32_t *vis;       /* [n_ctx] used cells grouped by sequence (attention.c) */
-    int32_t *seg;       /* [n_seq_max + 1] where each sequence's group starts */
-    int32_t *moe_sel;   /* [n_batch][n_expert_used] chosen experts */
-    float *moe_w;       /* [n_batch][n_expert_used] their weights */
-    int32_t *moe_rows;  /* [n_batch] batch rows routed to one expert */
-    int swa;            /* sliding window in use (0: full attention) */
+    int32_t *cells;            /* [n_batch] cell of each batch token in kv */
+    int32_t *cells_swa;        /* [n_batch] … in kv_swa */
+    float *logits;             /* [n_batch][n_vocab] */
+    int32_t *logit_row;        /* [n_batch] row in logits of each batch token, or -1 */
+    int32_t *seq;              /* [n_batch] sequence of each batch token */
+    int32_t *vis;              /* [n_ctx] used cells grouped by sequence (attention.c) */
+    int32_t *seg;              /* [n_seq_max + 1] where each sequence's group starts */
+    int32_t *moe_sel;          /* [n_batch][n_expert_used] chosen experts */
+    float *moe_w;              /* [n_batch][n_expert_used] their weights */
+    int32_t *moe_rows;         /* [n_batch] batch rows routed to one expert */
+    int swa;                   /* sliding window in use (0: full attention) */
+    const float *rope_factors; /* LongRoPE factors this context uses, or NULL */
     uint64_t expert_rows_read; /* weight rows of experts multiplied (for tests) */
     int n_threads;
 };
 
+/* The cache of layer il and the cells of the batch's tokens in it. */
+static inline herd_kv_cache *herd_ctx_kv(herd_ctx *c, int il)
+{
+    return herd_layer_windowed(&c->model->hp, c->swa, il) ? &c->kv_swa : &c->kv;
+}
+static inline const int32_t *herd_ctx_cells(const herd_ctx *c, int il)
+{
+    return herd_layer_windowed(&c->model->hp, c->swa, il) ? c->cells_swa : c->cells;
+}
+
 /* Run the layers over a batch whose tokens already have cells; writes logits. */
 herd_status herd_forward(herd_ctx *ctx, const herd_batch *b);
+
+/* The residual layout layer L of model m really uses: RES_SEQ, RES_PARALLEL,
+ * or RES_NEOX / RES_STABLELM meaning their parallel forms (model.h). */
+herd_residual_kind herd_residual(const herd_model *m, const herd_layer *L);
 
 /* Mixture-of-experts MLP over the batch (moe.c). */
 void herd_moe(herd_ctx *ctx, const herd_layer *L, const float *in, int T, float *out);

@@ -17,19 +17,24 @@
  * twice).
  */
 #include "gguf/gguf.h"
+#include "model/model.h"
 #include "quant/quant.h"
 #include "tensor/tensor.h"
 #include "util/pool.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define TINY_VOCAB "../shared/models/tiny/phi2-f32.gguf" /* 512 tokens */
+
 typedef struct {
     const char *name, *arch;
     int n_embd, n_ff, n_head, n_head_kv, n_layer, n_ctx;
-    int n_rot; /* rotary dimensions; 0: the whole head */
+    int n_rot;    /* rotary dimensions; 0: the whole head */
+    int head_dim; /* attention.key_length/value_length; 0: n_embd / n_head, no keys */
     float rope_base;
     int n_expert, n_expert_used;
     const char *vocab; /* ../shared/vocab/ggml-vocab-<vocab>.gguf unless one is given */
@@ -38,16 +43,68 @@ typedef struct {
 /* Hyper-parameters of the published models (their config.json / GGUF
  * conversions). The vocabulary size is the vocabulary file's. */
 static const synth_shape shapes[] = {
-    {"tinyllama-1.1b", "llama", 2048, 5632, 32, 4, 22, 2048, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"llama2-7b", "llama", 4096, 11008, 32, 32, 32, 4096, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"mistral-7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 10000.0f, 0, 0, "llama-spm"},
-    {"mixtral-8x7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 1e6f, 8, 2, "llama-spm"},
-    {"phi-2", "phi2", 2560, 10240, 32, 32, 32, 2048, 32, 10000.0f, 0, 0, "gpt-2"},
-    {"falcon-7b", "falcon", 4544, 18176, 71, 1, 32, 2048, 0, 10000.0f, 0, 0, "falcon"},
-    {"mpt-7b", "mpt", 4096, 16384, 32, 32, 32, 2048, 0, 0, 0, 0, "mpt"},
-    {"stablelm-3b", "stablelm", 2560, 6912, 32, 32, 32, 4096, 20, 10000.0f, 0, 0, "gpt-neox"},
+    {"tinyllama-1.1b", "llama", 2048, 5632, 32, 4, 22, 2048, 0, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"llama2-7b", "llama", 4096, 11008, 32, 32, 32, 4096, 0, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"mistral-7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 0, 10000.0f, 0, 0, "llama-spm"},
+    {"mixtral-8x7b", "llama", 4096, 14336, 32, 8, 32, 32768, 0, 0, 1e6f, 8, 2, "llama-spm"},
+    {"phi-2", "phi2", 2560, 10240, 32, 32, 32, 2048, 32, 0, 10000.0f, 0, 0, "gpt-2"},
+    {"falcon-7b", "falcon", 4544, 18176, 71, 1, 32, 2048, 0, 0, 10000.0f, 0, 0, "falcon"},
+    {"mpt-7b", "mpt", 4096, 16384, 32, 32, 32, 2048, 0, 0, 0, 0, 0, "mpt"},
+    {"stablelm-3b", "stablelm", 2560, 6912, 32, 32, 32, 4096, 20, 0, 10000.0f, 0, 0, "gpt-neox"},
+    /* Gemma and Phi-3: the tiny ones are for parity tests (their 512-token
+     * vocabulary keeps llama.cpp's stored logits small); the others are the
+     * published configs. Gemma's own vocabularies (256000, 262144 tokens) are
+     * not available here, so its real shapes take llama-spm's: the lm head
+     * is smaller than the real one. Phi-4's (100352) is stood in by
+     * llama-bpe's (128256). */
+    {"tiny", "gemma2", 256, 512, 4, 2, 4, 16384, 0, 64, 10000.0f, 0, 0, TINY_VOCAB},
+    {"tiny", "gemma3", 256, 512, 4, 2, 7, 16384, 0, 64, 1e6f, 0, 0, TINY_VOCAB},
+    {"tiny", "phi3", 256, 512, 4, 2, 3, 4096, 32, 0, 10000.0f, 0, 0, TINY_VOCAB},
+    {"tiny-separate", "phi3", 256, 512, 4, 2, 3, 4096, 32, 0, 10000.0f, 0, 0, TINY_VOCAB},
+    {"gemma2-9b", "gemma2", 3584, 14336, 16, 8, 42, 8192, 0, 256, 10000.0f, 0, 0, "llama-spm"},
+    {"gemma3-4b", "gemma3", 2560, 10240, 8, 4, 34, 131072, 0, 256, 1e6f, 0, 0, "llama-spm"},
+    {"phi-3.5-mini", "phi3", 3072, 8192, 32, 32, 32, 131072, 0, 0, 10000.0f, 0, 0, "phi-3"},
+    {"phi-4", "phi3", 5120, 17920, 40, 10, 40, 16384, 0, 0, 250000.0f, 0, 0, "llama-bpe"},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+/* What the newer families' converters write beyond the common keys
+ * (conversion/gemma.py, phi.py), and layouts other than the row's. */
+typedef struct {
+    const char *shape, *arch;
+    int swa;                           /* attention.sliding_window (-1: not written) */
+    float attn_softcap, final_softcap; /* written when > 0 */
+    float rope_linear;                 /* rope.scaling.type linear, factor (0: none) */
+    int n_ctx_orig; /* LongRoPE: original_context_length, attn_factor, factor tensors */
+    bool separate_qkv;   /* attn_q/k/v although the row fuses them */
+    const char *chat_template; /* ../shared/chat/templates/NAME.jinja, or NULL */
+} synth_extra;
+
+/* The tiny shapes' caps are small enough to bite on tiny random weights,
+ * whose scores and logits are far below Gemma's 50 and 30. */
+static const synth_extra extras[] = {
+    {"tiny", "gemma2", 32, 0.1f, 1.0f, 0, 0, false, "gemma-2-it"},
+    {"tiny", "gemma3", 32, 0, 0, 8.0f, 0, false, NULL},
+    {"tiny", "phi3", 1024, 0, 0, 0, 256, false, "phi-3.5-mini-instruct"},
+    {"tiny-separate", "phi3", 1024, 0, 0, 0, 256, true, "phi-3-mini-4k"},
+    {"gemma2-9b", "gemma2", 4096, 50.0f, 30.0f, 0, 0, false, "gemma-2-it"},
+    {"gemma3-4b", "gemma3", 1024, 0, 0, 8.0f, 0, false, NULL},
+    {"phi-3.5-mini", "phi3", 262144, 0, 0, 0, 4096, false, "phi-3.5-mini-instruct"},
+    {"phi-4", "phi3", 0, 0, 0, 0, 0, false, "phi-4"},
+};
+
+static const synth_extra *extra_of(const synth_shape *sh)
+{
+    for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++)
+        if (!strcmp(extras[i].shape, sh->name) && !strcmp(extras[i].arch, sh->arch))
+            return &extras[i];
+    return NULL;
+}
+
+static int shape_head_dim(const synth_shape *sh)
+{
+    return sh->head_dim ? sh->head_dim : sh->n_embd / sh->n_head;
+}
 
 const char *const *herd_synth_shapes(void)
 {
@@ -58,10 +115,16 @@ const char *const *herd_synth_shapes(void)
 
 /* ------------------------------------------------------------ tensors */
 
-enum { W_RANDOM, W_ONES, W_ZEROS };
+/* W_RAMP: LongRoPE factors, 1 + k·i/n across the row (k = 0.5 short, 4
+ * long), so that they differ from each other and from 1. */
+enum { W_RANDOM, W_ONES, W_ZEROS, W_RAMP_SHORT, W_RAMP_LONG };
 
 typedef struct {
-    herd_gguf_out_tensor t;
+    struct {
+        char name[96];
+        uint32_t type, n_dims;
+        int64_t ne[4];
+    } t;
     int fill;
 } synth_tensor;
 
@@ -101,39 +164,52 @@ static void add(tensor_list *l, int fill, int64_t ne0, int64_t ne1, int64_t ne2,
 #define NORM(n, nm)      add(l, W_ONES, n, 1, 1, nm, il)
 #define BIAS(n, nm)      add(l, W_ZEROS, n, 1, 1, nm, il)
 
-/* Each architecture's tensors, as llama.cpp's loader wants them
- * (src/llama-model.cpp) and ../shared/models/tiny/README.md describes. */
-static void arch_tensors(const synth_shape *sh, int64_t V, tensor_list *l)
+/* An architecture's tensors, as llama.cpp's converter writes them: the
+ * row's columns (arch.c) say which are fused, biased, normed or tied. */
+static void arch_tensors(const synth_shape *sh, const herd_arch *a, const synth_extra *x,
+                         int64_t V, tensor_list *l)
 {
-    const int64_t E = sh->n_embd, F = sh->n_ff, KV = E / sh->n_head * sh->n_head_kv;
-    const char *a = sh->arch;
+    const int64_t E = sh->n_embd, F = sh->n_ff, D = shape_head_dim(sh), Q = D * sh->n_head,
+                  KV = D * sh->n_head_kv;
+    const bool norm_b = a->biases & BIAS_NORM, qkv_b = a->biases & BIAS_QKV,
+               ffn_b = a->biases & BIAS_FFN;
     int il = 0;
-    const bool ln_bias = strcmp(a, "mpt") != 0; /* MPT's LayerNorms have no bias */
     MAT(E, V, "token_embd.weight");
     NORM(E, "output_norm.weight");
-    if (strcmp(a, "llama") && ln_bias) BIAS(E, "output_norm.bias");
-    if (strcmp(a, "mpt")) MAT(E, V, "output.weight"); /* MPT ties it to token_embd */
-    if (!strcmp(a, "phi2")) BIAS(V, "output.bias");
+    if (norm_b) BIAS(E, "output_norm.bias");
+    if (!a->tied_output) MAT(E, V, "output.weight");
+    if (a->biases & BIAS_LOGITS) BIAS(V, "output.bias");
+    if (x && x->n_ctx_orig) {
+        const int64_t n_rot = sh->n_rot ? sh->n_rot : D;
+        add(l, W_RAMP_LONG, n_rot / 2, 1, 1, "rope_factors_long.weight", 0);
+        add(l, W_RAMP_SHORT, n_rot / 2, 1, 1, "rope_factors_short.weight", 0);
+    }
     for (il = 0; il < sh->n_layer; il++) {
         NORM(E, "blk.%d.attn_norm.weight");
-        if (strcmp(a, "llama") && ln_bias) BIAS(E, "blk.%d.attn_norm.bias");
-        if (!strcmp(a, "falcon") || !strcmp(a, "mpt")) {
-            MAT(E, E + 2 * KV, "blk.%d.attn_qkv.weight");
+        if (norm_b) BIAS(E, "blk.%d.attn_norm.bias");
+        if (a->qkv == QKV_FUSED && !(x && x->separate_qkv)) {
+            MAT(E, Q + 2 * KV, "blk.%d.attn_qkv.weight");
+            if (qkv_b) BIAS(Q + 2 * KV, "blk.%d.attn_qkv.bias");
         } else {
-            MAT(E, E, "blk.%d.attn_q.weight");
-            if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.attn_q.bias");
+            MAT(E, Q, "blk.%d.attn_q.weight");
+            if (qkv_b) BIAS(Q, "blk.%d.attn_q.bias");
             MAT(E, KV, "blk.%d.attn_k.weight");
-            if (!strcmp(a, "phi2")) BIAS(KV, "blk.%d.attn_k.bias");
+            if (qkv_b) BIAS(KV, "blk.%d.attn_k.bias");
             MAT(E, KV, "blk.%d.attn_v.weight");
-            if (!strcmp(a, "phi2")) BIAS(KV, "blk.%d.attn_v.bias");
+            if (qkv_b) BIAS(KV, "blk.%d.attn_v.bias");
         }
-        MAT(E, E, "blk.%d.attn_output.weight");
-        if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.attn_output.bias");
-        /* Falcon and Phi-2 run the MLP in parallel from the attention norm. */
-        if (strcmp(a, "falcon") && strcmp(a, "phi2")) {
+        if (a->qk_norm == QK_NORM_SHARED) { /* required; per-head ones are optional */
+            NORM(D, "blk.%d.attn_q_norm.weight");
+            NORM(D, "blk.%d.attn_k_norm.weight");
+        }
+        MAT(Q, E, "blk.%d.attn_output.weight");
+        if (a->biases & BIAS_OUT_ATTN) BIAS(E, "blk.%d.attn_output.bias");
+        if (a->post_norms) NORM(E, "blk.%d.post_attention_norm.weight");
+        if (herd_arch_ffn_norm(a) != FFN_NORM_NEVER) {
             NORM(E, "blk.%d.ffn_norm.weight");
-            if (!strcmp(a, "stablelm")) BIAS(E, "blk.%d.ffn_norm.bias");
+            if (norm_b) BIAS(E, "blk.%d.ffn_norm.bias");
         }
+        if (a->post_norms) NORM(E, "blk.%d.post_ffw_norm.weight");
         if (sh->n_expert) {
             const int64_t X = sh->n_expert;
             MAT(E, X, "blk.%d.ffn_gate_inp.weight");
@@ -142,18 +218,70 @@ static void arch_tensors(const synth_shape *sh, int64_t V, tensor_list *l)
             add(l, W_RANDOM, E, F, X, "blk.%d.ffn_up_exps.weight", il);
             continue;
         }
-        if (!strcmp(a, "llama") || !strcmp(a, "stablelm")) MAT(E, F, "blk.%d.ffn_gate.weight");
-        MAT(E, F, "blk.%d.ffn_up.weight");
-        if (!strcmp(a, "phi2")) BIAS(F, "blk.%d.ffn_up.bias");
+        /* Phi-3's converter fuses gate and up into one ffn_up, gate first. */
+        const bool fused_up = a->qkv == QKV_FUSED && a->mlp == MLP_SWIGLU;
+        if (a->mlp != MLP_GELU && !fused_up) MAT(E, F, "blk.%d.ffn_gate.weight");
+        MAT(E, fused_up ? 2 * F : F, "blk.%d.ffn_up.weight");
+        if (ffn_b) BIAS(F, "blk.%d.ffn_up.bias");
         MAT(F, E, "blk.%d.ffn_down.weight");
-        if (!strcmp(a, "phi2")) BIAS(E, "blk.%d.ffn_down.bias");
+        if (ffn_b) BIAS(E, "blk.%d.ffn_down.bias");
     }
 }
 
 /* ------------------------------------------------------------ metadata */
 
-static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const herd_ftype_info *ft,
-                                  int64_t n_vocab, const gguf_file *vocab)
+/* A whole text file, NUL-terminated (a chat template). */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && n < (1 << 20) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) == (size_t)n)
+            buf[n] = 0;
+        else
+            free(buf), buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* The keys of extras (above). */
+static herd_status write_extra(gguf_writer *w, const synth_shape *sh, const synth_extra *x)
+{
+    char key[128], path[256];
+    herd_status st = HERD_OK;
+#define KEY(k) (snprintf(key, sizeof key, "%s." k, sh->arch), key)
+    if (x->swa >= 0) st = gguf_set_u32(w, KEY("attention.sliding_window"), (uint32_t)x->swa);
+    if (!st && x->attn_softcap > 0)
+        st = gguf_set_f32(w, KEY("attn_logit_softcapping"), x->attn_softcap);
+    if (!st && x->final_softcap > 0)
+        st = gguf_set_f32(w, KEY("final_logit_softcapping"), x->final_softcap);
+    if (!st && x->rope_linear > 0 && !(st = gguf_set_str(w, KEY("rope.scaling.type"), "linear")))
+        st = gguf_set_f32(w, KEY("rope.scaling.factor"), x->rope_linear);
+    if (!st && x->n_ctx_orig) { /* conversion/phi.py: attn_factor of LongRoPE */
+        const double scale = (double)sh->n_ctx / x->n_ctx_orig;
+        const double f = scale > 1 ? sqrt(1 + log(scale) / log((double)x->n_ctx_orig)) : 1.0;
+        if (!(st = gguf_set_str(w, KEY("rope.scaling.type"), "longrope")) &&
+            !(st = gguf_set_u32(w, KEY("rope.scaling.original_context_length"),
+                                (uint32_t)x->n_ctx_orig)))
+            st = gguf_set_f32(w, KEY("rope.scaling.attn_factor"), (float)f);
+    }
+#undef KEY
+    if (!st && x->chat_template) {
+        snprintf(path, sizeof path, "../shared/chat/templates/%s.jinja", x->chat_template);
+        char *t = read_text(path);
+        if (!t) return herd_seterr(HERD_E_IO, "synth: cannot read %s", path);
+        st = gguf_set_str(w, "tokenizer.chat_template", t);
+        free(t);
+    }
+    return st;
+}
+
+static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const herd_arch *arch,
+                                  const synth_extra *x, const herd_ftype_info *ft, int64_t n_vocab,
+                                  const gguf_file *vocab)
 {
     char name[128], key[128];
     const char *a = sh->arch;
@@ -172,18 +300,20 @@ static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const h
         (st = gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)sh->n_head_kv)) ||
         (st = gguf_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab)))
         return st;
-    if (!strcmp(a, "llama"))
-        st = gguf_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
-    else
-        st = gguf_set_f32(w, KEY("attention.layer_norm_epsilon"), 1e-5f);
-    if (!st && strcmp(a, "mpt") != 0) {
-        const int n_rot = sh->n_rot ? sh->n_rot : sh->n_embd / sh->n_head;
+    snprintf(key, sizeof key, arch->eps_key, a);
+    st = gguf_set_f32(w, key, 1e-5f);
+    if (!st && sh->head_dim &&
+        !(st = gguf_set_u32(w, KEY("attention.key_length"), (uint32_t)sh->head_dim)))
+        st = gguf_set_u32(w, KEY("attention.value_length"), (uint32_t)sh->head_dim);
+    if (!st && arch->rope != ROPE_NONE) {
+        const int n_rot = sh->n_rot ? sh->n_rot : shape_head_dim(sh);
         if (!(st = gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)n_rot)))
             st = gguf_set_f32(w, KEY("rope.freq_base"), sh->rope_base);
     }
-    if (!st && !strcmp(a, "mpt")) st = gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
+    if (!st && arch->alibi) st = gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
     if (!st && sh->n_expert && !(st = gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
         st = gguf_set_u32(w, KEY("expert_used_count"), (uint32_t)sh->n_expert_used);
+    if (!st && x) st = write_extra(w, sh, x);
 #undef KEY
     for (int64_t i = 0; i < gguf_n_kv(vocab) && !st; i++) {
         const gguf_kv *kv = gguf_kv_at(vocab, i);
@@ -232,6 +362,13 @@ static void fill_rows(void *arg, int ith, int nth)
     for (int64_t c; (c = atomic_fetch_add(&j->next, 1)) * CHUNK < j->rows;) {
         for (int64_t r = c * CHUNK; r < (c + 1) * CHUNK && r < j->rows; r++) {
             uint64_t st = j->seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
+            const int fill = j->s->fill;
+            if (fill == W_RAMP_SHORT || fill == W_RAMP_LONG) {
+                for (int64_t i = 0; i < j->cols; i++)
+                    row[i] = 1.0f + (fill == W_RAMP_LONG ? 4.0f : 0.5f) * (float)i / (float)j->cols;
+                j->tt->from_float_ref(row, j->out + j->rb * (size_t)r, j->cols);
+                continue;
+            }
             for (int64_t i = 0; i < j->cols; i++)
                 row[i] = j->s->fill == W_ONES ? 1.0f
                          : j->s->fill == W_ZEROS
@@ -274,18 +411,26 @@ herd_status herd_synth(const herd_synth_params *p)
     herd_tensor_init();
     if (!p || !p->shape || !p->type || !p->out_path)
         return herd_seterr(HERD_E_INVALID, "synth: shape, type and output are required");
+    /* A name may be several architectures' ("tiny"): --arch picks one. */
     const synth_shape *sh = NULL;
-    for (size_t i = 0; i < N_SHAPES; i++)
+    for (size_t i = 0; i < N_SHAPES && !sh; i++)
+        if (!strcmp(shapes[i].name, p->shape) && (!p->arch || !strcmp(shapes[i].arch, p->arch)))
+            sh = &shapes[i];
+    for (size_t i = 0; i < N_SHAPES && !sh; i++)
         if (!strcmp(shapes[i].name, p->shape)) sh = &shapes[i];
     if (!sh) return herd_seterr(HERD_E_INVALID, "synth: unknown shape '%s'", p->shape);
     if (p->arch && strcmp(p->arch, sh->arch) != 0)
         return herd_seterr(HERD_E_INVALID, "synth: %s is a '%s' model, not '%s'", sh->name,
                            sh->arch, p->arch);
+    const herd_arch *arch = herd_arch_find(sh->arch);
+    if (!arch) return herd_seterr(HERD_E_INVALID, "synth: no architecture '%s'", sh->arch);
     const herd_ftype_info *ft = herd_ftype_find(p->type);
     if (!ft) return herd_seterr(HERD_E_INVALID, "synth: unknown type '%s'", p->type);
     char vpath[512];
     if (p->vocab_path)
         snprintf(vpath, sizeof vpath, "%s", p->vocab_path);
+    else if (strchr(sh->vocab, '/'))
+        snprintf(vpath, sizeof vpath, "%s", sh->vocab);
     else
         snprintf(vpath, sizeof vpath, "../shared/vocab/ggml-vocab-%s.gguf", sh->vocab);
     gguf_file *vocab;
@@ -299,11 +444,11 @@ herd_status herd_synth(const herd_synth_params *p)
     const int64_t n_vocab = (int64_t)toks->arr_n;
 
     tensor_list l = {0};
-    arch_tensors(sh, n_vocab, &l);
+    const synth_extra *x = extra_of(sh);
+    arch_tensors(sh, arch, x, n_vocab, &l);
     gguf_writer *w = gguf_writer_new();
-    herd_gguf_out_tensor *out_t = l.oom ? NULL : malloc((size_t)l.n * sizeof *out_t);
     const char **names = l.oom ? NULL : malloc((size_t)l.n * sizeof *names);
-    if (!w || !out_t || !names) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
+    if (!w || !names) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
     size_t max_bytes = 1;
     if (!st) {
         /* llama.cpp's order, in which its quantizer counts attn_v/ffn_down. */
@@ -312,32 +457,33 @@ herd_status herd_synth(const herd_synth_params *p)
         herd_quant_plan plan;
         herd_quant_plan_init(&plan, ft, sh->arch, sh->n_layer, sh->n_head, sh->n_head_kv,
                              sh->n_expert, names, l.n);
-        for (int i = 0; i < l.n; i++) {
+        st = write_metadata(w, sh, arch, x, ft, n_vocab, vocab);
+        for (int i = 0; i < l.n && !st; i++) {
             synth_tensor *s = &l.v[i];
             s->t.type = herd_quant_tensor_type(&plan, s->t.name, (int)s->t.n_dims, s->t.ne[0],
                                                HERD_TYPE_F32);
-            out_t[i] = s->t;
             const size_t b =
                 herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
             if (b > max_bytes) max_bytes = b;
+            st = herd_gguf_add_tensor_info(w, s->t.name, s->t.type, s->t.n_dims, s->t.ne);
         }
-        st = write_metadata(w, sh, ft, n_vocab, vocab);
     }
     herd_gguf_out *out = NULL;
     uint8_t *buf = NULL;
-    if (!st) st = herd_gguf_out_begin(&out, p->out_path, w, out_t, l.n, GGUF_DEFAULT_ALIGNMENT);
+    /* Writing the model over its own vocabulary file is surely a mistake. */
+    if (!st) st = herd_gguf_out_begin(&out, w, p->out_path, vpath);
     if (!st && !(buf = malloc(max_bytes))) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
     const int nt = p->n_threads > 0 ? p->n_threads : 2;
     uint64_t k = p->seed;
     for (int i = 0; i < l.n && !st; i++) {
         const synth_tensor *s = &l.v[i];
         const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
+        if (p->progress) p->progress(i, l.n, s->t.name, p->user);
         if (!(st = make_tensor(s, buf, splitmix(&k), nt))) st = herd_gguf_out_write(out, buf, b);
     }
     st = herd_gguf_out_end(out, st);
     free(buf);
     free(names);
-    free(out_t);
     free(l.v);
     gguf_writer_free(w);
     gguf_close(vocab);

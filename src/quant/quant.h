@@ -58,11 +58,22 @@ int herd_quant_name_cmp(const char *a, const char *b);
 
 /* ------------------------------------------------------------ files */
 
+/* Where quantizing is, for a caller that shows it (the library prints
+ * nothing): tensor i of n, about to be written. */
+typedef struct herd_quantize_progress {
+    int i, n;
+    const char *name;
+    uint32_t type_in, type_out;
+    uint64_t bytes_in, bytes_out;
+} herd_quantize_progress;
+
 typedef struct herd_quantize_params {
     const char *in_path, *out_path, *type; /* type: a herd_ftype_find name */
     int n_threads;                         /* ≤ 0: 2 */
     bool pure;
-    bool verbose; /* one line per tensor on stderr, as llama-quantize prints */
+    /* Called before each tensor is written (NULL: not called). */
+    void (*progress)(const herd_quantize_progress *p, void *user);
+    void *progress_user;
 } herd_quantize_params;
 
 typedef struct herd_quantize_stats {
@@ -71,28 +82,9 @@ typedef struct herd_quantize_stats {
 } herd_quantize_stats;
 
 /* Convert an F32/F16/BF16 GGUF file (tensors already in their target type
- * are copied as they are). stats may be NULL. */
+ * are copied as they are). stats may be NULL. The output is written beside
+ * out_path and renamed into place when complete; an output that is the input
+ * (also through a link) is refused before anything is written. */
 herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *stats);
-
-/* ------------------------------------------------------------ GGUF output */
-
-/* Writing a GGUF file one tensor at a time, so that a model never has to be
- * in memory whole: the metadata (a gguf_writer without tensors) and the
- * tensor list first, then each tensor's data in list order. */
-typedef struct herd_gguf_out_tensor {
-    char name[96];
-    uint32_t type, n_dims;
-    int64_t ne[4];
-} herd_gguf_out_tensor;
-
-typedef struct gguf_writer gguf_writer;
-typedef struct herd_gguf_out herd_gguf_out;
-
-herd_status herd_gguf_out_begin(herd_gguf_out **out, const char *path, const gguf_writer *meta,
-                                const herd_gguf_out_tensor *t, int64_t n, uint32_t alignment);
-/* The next tensor's data (exactly its size). */
-herd_status herd_gguf_out_write(herd_gguf_out *o, const void *data, size_t nbytes);
-/* Close; on failure (st != OK or a write error) the file is removed. */
-herd_status herd_gguf_out_end(herd_gguf_out *o, herd_status st);
 
 #endif

@@ -8,9 +8,9 @@
  * importance matrix), the metadata (every key copied, then
  * general.quantization_version = 2 and general.file_type set as llama.cpp
  * does, split keys dropped) and the tensor order (llama.cpp's, see
- * herd_quant_name_cmp). The file is written one tensor at a time; a tensor
- * is converted to F32 rows and quantized row by row on all threads, which
- * gives the same bytes whatever the thread count.
+ * herd_quant_name_cmp). The file is written one tensor at a time
+ * (herd_gguf_out); a tensor is converted to F32 rows and quantized row by row
+ * on all threads, which gives the same bytes whatever the thread count.
  */
 #include "quant/quant.h"
 #include "gguf/gguf.h"
@@ -18,7 +18,7 @@
 #include "util/pool.h"
 
 #include <stdatomic.h>
-#include <stdio.h>
+#include <stdio.h> /* snprintf */
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,9 +138,9 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     const int64_t n = gguf_n_tensors(f);
     int64_t *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
     const char **names = malloc((size_t)(n > 0 ? n : 1) * sizeof *names);
-    herd_gguf_out_tensor *out_t = calloc((size_t)(n > 0 ? n : 1), sizeof *out_t);
+    uint32_t *to = calloc((size_t)(n > 0 ? n : 1), sizeof *to); /* each tensor's new type */
     gguf_writer *w = gguf_writer_new();
-    if (!order || !names || !out_t || !w) {
+    if (!order || !names || !to || !w) {
         st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
         goto done;
     }
@@ -157,43 +157,37 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     plan.pure = p->pure;
     herd_quantize_stats s = {0};
     size_t max_bytes = 1;
-    for (int64_t i = 0; i < n; i++) {
+    st = write_meta(w, f, ft->ftype); /* general.alignment included */
+    for (int64_t i = 0; i < n && !st; i++) {
         const gguf_tensor *t = gguf_tensor_at(f, order[i]);
-        herd_gguf_out_tensor *o = &out_t[i];
-        snprintf(o->name, sizeof o->name, "%s", t->name_z);
-        o->n_dims = t->n_dims;
-        memcpy(o->ne, t->ne, sizeof o->ne);
-        o->type = herd_quant_tensor_type(&plan, t->name_z, (int)t->n_dims, t->ne[0], t->type);
-        const size_t bytes =
-            herd_row_bytes(o->type, t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
+        to[i] = herd_quant_tensor_type(&plan, t->name_z, (int)t->n_dims, t->ne[0], t->type);
+        const size_t bytes = herd_row_bytes(to[i], t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
         if (bytes > max_bytes) max_bytes = bytes;
         s.bytes_in += t->nbytes;
         s.bytes_out += bytes;
         s.n_elements += t->n_elements;
-        s.n_quantized += o->type != t->type;
+        s.n_quantized += to[i] != t->type;
+        st = herd_gguf_add_tensor_info(w, t->name_z, to[i], t->n_dims, t->ne);
     }
     s.n_tensors = (int)n;
     s.n_fallback = plan.n_fallback;
 
-    uint32_t align = GGUF_DEFAULT_ALIGNMENT;
-    gguf_get_u32(f, "general.alignment", &align);
     herd_gguf_out *out = NULL;
     uint8_t *buf = NULL;
-    if (!(st = write_meta(w, f, ft->ftype)))
-        st = herd_gguf_out_begin(&out, p->out_path, w, out_t, n, align);
+    if (!st) st = herd_gguf_out_begin(&out, w, p->out_path, p->in_path);
     if (!st && !(buf = malloc(max_bytes)))
         st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
     for (int64_t i = 0; i < n && !st; i++) {
         const gguf_tensor *t = gguf_tensor_at(f, order[i]);
-        const uint32_t to = out_t[i].type;
-        const size_t bytes = herd_row_bytes(to, t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
-        if (p->verbose)
-            fprintf(stderr, "[%4lld/%4lld] %-36s %-6s -> %-6s %9.2f MiB -> %9.2f MiB\n",
-                    (long long)i + 1, (long long)n, t->name_z, herd_type_name(t->type),
-                    herd_type_name(to), t->nbytes / 1048576.0, bytes / 1048576.0);
-        if (to == t->type) {
+        const size_t bytes = herd_row_bytes(to[i], t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
+        if (p->progress) {
+            const herd_quantize_progress pr = {(int)i, (int)n,    t->name_z, t->type,
+                                               to[i],  t->nbytes, bytes};
+            p->progress(&pr, p->progress_user);
+        }
+        if (to[i] == t->type) {
             st = herd_gguf_out_write(out, t->data, (size_t)t->nbytes);
-        } else if (!(st = convert(t, to, buf, nt))) {
+        } else if (!(st = convert(t, to[i], buf, nt))) {
             st = herd_gguf_out_write(out, buf, bytes);
         }
     }
@@ -202,7 +196,7 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     if (!st && stats) *stats = s;
 done:
     gguf_writer_free(w);
-    free(out_t);
+    free(to);
     free(names);
     free(order);
     gguf_close(f);

@@ -4,7 +4,8 @@
  * more), organized for speed.
  *
  * Per query the result is what an online softmax over the visible cells
- * gives: scores s = q·k·scale + mask, weights exp(s − max), output
+ * gives: scores s = q·k·scale + mask (with a soft-cap c, s = c·tanh(q·k·
+ * (scale / c)) + mask, ggml's order), weights exp(s − max), output
  * Σ exp(s − max)·v / Σ exp(s − max), all in F32 with K and V read from the
  * cache as stored (F16 rounded values, widened exactly). Only the order of
  * the F32 sums differs from a query-by-query loop.
@@ -39,9 +40,16 @@ static inline float cache_val(const uint8_t *row, uint32_t type, int i)
 
 /* ------------------------------------------------------------ scalar */
 
+/* ggml folds the soft-cap into the scale: s·(scale / c), then c·tanh. */
+static inline float capped_scale(const herd_attn_args *a)
+{
+    return a->softcap != 0.0f ? a->scale / a->softcap : a->scale;
+}
+
 static void attn_scalar(const herd_attn_args *a)
 {
     const int D = a->head_dim;
+    const float scale = capped_scale(a);
     for (int q = 0; q < a->nq; q++) {
         const float *qv = a->q[q];
         float *out = a->out[q], M = -INFINITY, S = 0.0f;
@@ -54,7 +62,9 @@ static void attn_scalar(const herd_attn_args *a)
                           *v = a->v + (size_t)c * a->row_bytes;
             float s = 0.0f;
             for (int i = 0; i < D; i++) s += qv[i] * cache_val(k, a->type, i);
-            s = s * a->scale + mv;
+            s = s * scale;
+            if (a->softcap != 0.0f) s = a->softcap * tanhf(s);
+            s += mv;
             float ms = 1.0f, vs = 1.0f;
             if (s > M) {
                 ms = expf(M - s);
@@ -199,9 +209,10 @@ static T512 void accumulate16(float *const *out, int nqg, const float *P, const 
             switch ((nq4 - 1) * 4 + w - 1) {
                 ACC_CASE(1, 1)
                 ACC_CASE(1, 2)
-                ACC_CASE(1, 3) ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3)
-                    ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4)
-                        ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
+                ACC_CASE(1, 3)
+                ACC_CASE(1, 4) ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3) ACC_CASE(2, 4)
+                    ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4) ACC_CASE(4, 1)
+                        ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
             }
         }
     }
@@ -219,10 +230,17 @@ static inline T512 void chunk16(const herd_attn_args *a, int g, const float *QT,
     const __m512i qp = _mm512_loadu_si512(qpa);
     __m512 sc[CHUNK];
     scores16(QT, KF, D, nk, sc); /* keys past nk score 0 and are not used */
-    const __m512 scale = _mm512_set1_ps(a->scale), ninf = _mm512_set1_ps(-INFINITY);
+    const __m512 scale = _mm512_set1_ps(capped_scale(a)), ninf = _mm512_set1_ps(-INFINITY);
     __m512 cmax = ninf;
     for (int j = 0; j < nk; j++) {
-        sc[j] = _mm512_add_ps(_mm512_mul_ps(sc[j], scale), mask16(a, qp, kpos[j]));
+        sc[j] = _mm512_mul_ps(sc[j], scale);
+        if (a->softcap != 0.0f) { /* libm's tanhf lane by lane, as ggml_vec_tanh_f32 */
+            float t[16];
+            _mm512_storeu_ps(t, sc[j]);
+            for (int l = 0; l < 16; l++) t[l] = a->softcap * tanhf(t[l]);
+            sc[j] = _mm512_loadu_ps(t);
+        }
+        sc[j] = _mm512_add_ps(sc[j], mask16(a, qp, kpos[j]));
         cmax = _mm512_max_ps(cmax, sc[j]);
     }
     if (_mm512_cmp_ps_mask(cmax, ninf, _CMP_NEQ_OQ) == 0) return; /* nothing visible */

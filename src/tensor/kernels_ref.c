@@ -19,6 +19,7 @@
  */
 #include "tensor/kernels.h"
 
+#include <cpuid.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,6 +504,14 @@ void herd_kernels_install_ref(herd_type_traits *traits)
     herd_kernels_install_kquants_ref(traits);
 }
 
+/* F16C (CPUID leaf 1, ECX bit 29): gcc's __builtin_cpu_supports knows it,
+ * clang 14's (the fuzz build's compiler) does not. */
+static bool cpu_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 /* HERD_SIMD=avx2 (or avx512) caps the level below what the CPU has, so that
  * tests can reach the AVX2 (AVX-512 without AMX) kernels on a machine with
  * more. */
@@ -514,8 +523,7 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
     const bool allow_amx = !cap || (strcmp(cap, "avx2") != 0 && strcmp(cap, "avx512") != 0);
     if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c")) {
+        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") && cpu_f16c()) {
         /* The AVX-512 file fills only what it does better; AVX2 the rest. */
         herd_kernels_install_avx2(traits);
         herd_kernels_install_avx512(traits);
@@ -525,8 +533,7 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
         }
         return "avx512";
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c()) {
         herd_kernels_install_avx2(traits);
         return "avx2";
     }

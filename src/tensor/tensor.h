@@ -126,6 +126,8 @@ typedef struct herd_attn_args {
     int n_cells;
     float scale, slope;
     int swa;
+    float softcap; /* c > 0: scores are c·tanh(q·k·scale / c) before the mask
+                    * (Gemma 2), computed as ggml does; 0: none */
 } herd_attn_args;
 size_t herd_attn_scratch_size(int head_dim, int nq);
 void herd_attn(const herd_attn_args *a, void *scratch);

@@ -88,6 +88,20 @@ herd_status herd_out_open(herd_out *o, const char *path, const char *input)
     if (input && herd_same_file(path, input))
         return herd_seterr(HERD_E_INVALID, "%s: output is the input file; choose another name",
                            path);
+    /* Not a regular file (/dev/null, /dev/stdout, a FIFO): written in place,
+     * since renaming a temporary file over it would replace the device or
+     * pipe with a plain file. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        o->path = strdup(path);
+        o->fp = o->path ? fopen(path, "wb") : NULL;
+        if (o->fp) return HERD_OK;
+        herd_status err = o->path
+                              ? herd_seterr(HERD_E_IO, "%s: cannot open: %s", path, strerror(errno))
+                              : herd_seterr(HERD_E_NOMEM, "out of memory");
+        herd_out_abort(o);
+        return err;
+    }
     /* A symlink as output: write through it to its target's folder, so that
      * the rename replaces the target and keeps the link. */
     char *real = realpath(path, NULL);
@@ -126,7 +140,8 @@ herd_status herd_out_open(herd_out *o, const char *path, const char *input)
 herd_status herd_out_commit(herd_out *o)
 {
     int bad = ferror(o->fp);
-    if (fflush(o->fp) != 0 || fsync(fileno(o->fp)) != 0) bad = 1;
+    /* fsync only what is renamed into place (a device may not support it). */
+    if (fflush(o->fp) != 0 || (o->tmp && fsync(fileno(o->fp)) != 0)) bad = 1;
     if (fclose(o->fp) != 0) bad = 1;
     o->fp = NULL;
     if (bad) {
@@ -134,7 +149,7 @@ herd_status herd_out_commit(herd_out *o)
         herd_out_abort(o);
         return st;
     }
-    if (rename(o->tmp, o->path) != 0) {
+    if (o->tmp && rename(o->tmp, o->path) != 0) {
         herd_status st =
             herd_seterr(HERD_E_IO, "%s: cannot rename into place: %s", o->path, strerror(errno));
         herd_out_abort(o);

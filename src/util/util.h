@@ -46,7 +46,9 @@ double herd_time(void);
  *
  * herd_out_open refuses (HERD_E_INVALID) when `path` names the same file as
  * `input` (same device and inode: also through a symlink or a hard link);
- * pass input = NULL when the output reads no file.
+ * pass input = NULL when the output reads no file. An output that exists and
+ * is not a regular file (/dev/null, a FIFO) is written directly: a rename
+ * would replace the device itself.
  */
 typedef struct herd_out {
     FILE *fp;

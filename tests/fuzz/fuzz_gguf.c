@@ -2,19 +2,11 @@
  * fuzz_gguf.c — libFuzzer target for the GGUF reader (and, on what it
  * accepts, the writer).
  *
- * Not built by CMake. From the project root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *         -Iinclude -Isrc -o /tmp/fuzz_gguf tests/fuzz/fuzz_gguf.c \
- *         src/gguf/gguf.c src/gguf/gguf_write.c src/util/util.c src/tensor/types.c \
- *         -lm -lpthread
- *   mkdir -p /tmp/gguf-corpus
- *   cp /tmp/herd-test-??????/[mr]?*.gguf /tmp/gguf-corpus
- *   /tmp/fuzz_gguf -max_len=4096 -max_total_time=120 -malloc_limit_mb=64 /tmp/gguf-corpus
- *
- * The seeds are the files test_gguf leaves in its temporary directory
- * (roundtrip.gguf, malformed-NN.gguf): run it first. -malloc_limit_mb makes
- * any allocation out of proportion to the input a failure.
+ * Built and run by `make fuzz` (CMake with HERD_FUZZ=ON and clang) from the
+ * seeds in tests/fuzz/corpus/gguf: small files of every metadata type, a
+ * tensor of each shape class, and malformed ones (the kinds test_gguf builds).
+ * -malloc_limit_mb makes any allocation out of proportion to the input a
+ * failure.
  *
  * Properties checked, beyond "no crash, no bad read, no leak":
  *   - a rejected input leaves a message and no file;
@@ -23,25 +15,10 @@
  *     writer gives a file that is accepted again, with the same counts.
  */
 #include "gguf/gguf.h"
-#include "tensor/kernels.h"
 #include "tensor/tensor.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* The reader needs only herd_type() from src/tensor. types.c also refers to
- * the kernel installers (for herd_tensor_init, never called here): no-op
- * stand-ins keep the kernel files, and the -m flags they need, out of this
- * build. */
-void herd_kernels_install_ref(herd_type_traits *traits)
-{
-    (void)traits;
-}
-const char *herd_kernels_install_simd(herd_type_traits *traits)
-{
-    (void)traits;
-    return "scalar";
-}
 
 static const uint8_t *lo, *hi;
 

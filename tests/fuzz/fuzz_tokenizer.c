@@ -4,19 +4,10 @@
  * PCRE2 on collapsed text, PCRE2 on UTF-8), with special tokens parsed or
  * not, and detokenizing what comes out.
  *
- * Not built by CMake. From the project root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *         -Iinclude -Isrc -o /tmp/fuzz_tokenizer tests/fuzz/fuzz_tokenizer.c \
- *         src/tokenizer/[a-z]*.c src/gguf/gguf.c src/util/util.c src/tensor/types.c \
- *         $(pkg-config --cflags --libs libpcre2-8) -lm -lpthread
- *   mkdir -p /tmp/tok-corpus
- *   for f in ../shared/vocab/ggml-vocab-[a-z]*.inp; do
- *     awk -v d=/tmp/tok-corpus -v b="$(basename $f)" 'BEGIN{RS="\n__ggml_vocab_test__\n"}
- *       {print > (d "/" b "-" NR)}' "$f"; done
- *   /tmp/fuzz_tokenizer -max_len=2048 -max_total_time=600 -malloc_limit_mb=512 /tmp/tok-corpus
- *
- * The seeds are the vocabularies' test inputs, one file each.
+ * Built and run by `make fuzz` (CMake with HERD_FUZZ=ON and clang) from the
+ * seeds in tests/fuzz/corpus/tokenizer: inputs of ../shared/vocab's test
+ * vectors, each behind the byte that picks its vocabulary
+ * (tests/fuzz/make-seeds writes them).
  *
  * Run from the project root (the vocabularies are read from ../shared/vocab,
  * or $HERD_FUZZ_VOCAB). The first input byte picks the vocabulary and the
@@ -29,26 +20,12 @@
  *     from its pieces unchanged (special tokens unparsed).
  */
 #include "gguf/gguf.h"
-#include "tensor/kernels.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The GGUF reader needs herd_type() from src/tensor/types.c, which refers to
- * the kernel installers (never called here): no-op stand-ins keep the kernel
- * files out of this build, as in fuzz_gguf.c. */
-void herd_kernels_install_ref(herd_type_traits *traits)
-{
-    (void)traits;
-}
-const char *herd_kernels_install_simd(herd_type_traits *traits)
-{
-    (void)traits;
-    return "scalar";
-}
 
 static const char *const names[] = {"llama-spm", "phi-3",     "gpt-2",        "llama-bpe",
                                     "qwen2",     "falcon",    "deepseek-llm", "deepseek-coder",

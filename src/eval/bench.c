@@ -1,0 +1,86 @@
+/*
+ * bench.c — llama-bench's two tests, measured once for `herd bench` and
+ * `herd compare` alike:
+ *
+ *   pp<N>: one batch of N random tokens decoded from an empty cache;
+ *   tg<N>: N single-token decodes from an empty cache (the first is BOS).
+ *
+ * One warm-up run (it pages the weights in and settles the caches), then
+ * n_reps timed runs; tokens/s as mean, sample standard deviation, median and
+ * range, so that a figure comes with its spread.
+ */
+#include "eval/eval.h"
+#include "util/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void summarize(double *ts, int n, herd_bench_result *out)
+{
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; i++) mean += ts[i] / n;
+    for (int i = 0; i < n; i++) var += (ts[i] - mean) * (ts[i] - mean);
+    qsort(ts, (size_t)n, sizeof *ts, cmp_double);
+    out->mean = mean;
+    out->sd = n > 1 ? sqrt(var / (n - 1)) : 0;
+    out->median = n % 2 ? ts[n / 2] : (ts[n / 2 - 1] + ts[n / 2]) / 2;
+    out->min = ts[0];
+    out->max = ts[n - 1];
+}
+
+/* One timed run; tokens/s in *tps. */
+static herd_status run_once(herd_ctx *c, const herd_model *m, bool prompt, int32_t *toks,
+                            int32_t *pos, int n, unsigned *rng, double *tps)
+{
+    const int nv = herd_n_vocab(m);
+    for (int j = 0; j < n; j++) toks[j] = (int32_t)(rand_r(rng) % (unsigned)nv), pos[j] = j;
+    if (!prompt && herd_token_bos(m) >= 0) toks[0] = herd_token_bos(m);
+    herd_kv_remove(c, -1, 0, -1);
+    const double t0 = herd_time();
+    herd_status st = HERD_OK;
+    if (prompt) {
+        herd_batch b = {.n_tokens = n, .token = toks, .pos = pos};
+        st = herd_decode(c, &b);
+    } else {
+        for (int j = 0; j < n && !st; j++) {
+            herd_batch b = {.n_tokens = 1, .token = toks + j, .pos = pos + j};
+            st = herd_decode(c, &b);
+        }
+    }
+    const double dt = herd_time() - t0;
+    *tps = n / (dt > 0 ? dt : 1e-9);
+    return st;
+}
+
+herd_status herd_bench_test(herd_ctx *c, const herd_model *m, bool prompt, int n, int n_reps,
+                            unsigned *rng, herd_bench_progress progress, void *user,
+                            herd_bench_result *out)
+{
+    if (n < 1 || n_reps < 1)
+        return herd_seterr(HERD_E_INVALID, "bench: %d tokens, %d repetitions", n, n_reps);
+    int32_t *toks = malloc((size_t)n * sizeof *toks), *pos = malloc((size_t)n * sizeof *pos);
+    double *ts = malloc((size_t)n_reps * sizeof *ts);
+    herd_status st =
+        toks && pos && ts ? HERD_OK : herd_seterr(HERD_E_NOMEM, "bench: out of memory");
+    for (int r = -1; r < n_reps && !st; r++) {
+        double v;
+        if (progress) progress(prompt, n, r, n_reps, user);
+        st = run_once(c, m, prompt, toks, pos, n, rng, &v);
+        if (r >= 0) ts[r] = v;
+    }
+    if (!st) {
+        out->n = n;
+        out->n_reps = n_reps;
+        summarize(ts, n_reps, out);
+    }
+    free(toks);
+    free(pos);
+    free(ts);
+    return st;
+}
