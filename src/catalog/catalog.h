@@ -198,8 +198,8 @@ herd_status herd_catalog_recommend(const herd_catalog *cat, const herd_catalog_q
                                    herd_recommendation *out, int cap, int *n);
 
 /* The memory herd needs to run model at its quant-th quantization, from the
- * model's shape (layers, widths, heads, vocabulary: config.json facts kept
- * by the recommender, each with its source) through herd_estimate_memory_ctx,
+ * model's shape (layers, widths, heads, vocabulary: the "shape" fact of
+ * data/catalog.json, from config.json) through herd_estimate_memory_ctx,
  * the code behind `herd info`; the weights are the quantization's file size.
  * q gives n_ctx and n_seq; *n_ctx gets the context used. */
 herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,

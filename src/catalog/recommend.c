@@ -10,8 +10,8 @@
  * Memory comes one of two ways. The catalog's rule of thumb is the file plus
  * the working memory its memory fact states. `herd recommend` asks for herd's
  * own figure instead (query.estimate): the model's shape (layers, widths,
- * heads, vocabulary, experts, window: from its config.json, each row with its
- * source below) goes through herd_estimate_memory_ctx, the very formula
+ * heads, vocabulary, experts, window: the "shape" fact of data/catalog.json,
+ * from config.json) goes through herd_estimate_memory_ctx, the very formula
  * `herd info` prints for a file and tests/cli_info_mem.sh checks against a
  * measured peak RSS; the weights are the quantization's file size.
  *
