@@ -5,6 +5,8 @@
 set -u
 HERD=$1
 . tests/lib.sh
+# The probe (a few seconds) is measured once, into the test's own cache.
+export XDG_CACHE_HOME="$TMP/cache"
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 # suggested NAME ID / excluded NAME ID [PATTERN]: the model's line in a section.
@@ -18,8 +20,12 @@ excluded() {
 }
 
 # The issue's case: 8 GB, commercial use.
-"$HERD" recommend --ram 8G --license commercial >"$TMP/rc" 2>"$TMP/rc.err" || bad "exit status $?"
-grep -q '^herd recommend: --ram 8G (8.59 GB) --license commercial' "$TMP/rc" || bad "header"
+"$HERD" recommend --ram 8G --license commercial --explain >"$TMP/rc" 2>"$TMP/rc.err" ||
+    bad "exit status $?"
+grep -q '^herd recommend: --ram 8G (8.59 GB, less a reserve of 1.00 GB: 7.59 GB for the model) --license commercial' "$TMP/rc" || bad "header"
+grep -q "^herd: probe: measured this machine" "$TMP/rc.err" || bad "first run did not say it measured"
+[ -s "$TMP/cache/herd/probe.json" ] || bad "no probe.json in XDG_CACHE_HOME"
+grep -q '^ranking: ' "$TMP/rc" || bad "no ranking rule line"
 suggested rc mistral-7b
 suggested rc phi-2
 suggested rc llama-2-7b
@@ -27,8 +33,8 @@ not_suggested rc mpt-7b-chat
 excluded rc mpt-7b-chat "commercial use no"
 excluded rc stablelm-tuned-alpha-7b "commercial use no"
 excluded rc vicuna-33b-v1.3 "commercial use no"
-excluded rc llama-2-70b "does not fit in 8.59 GB"
-excluded rc falcon-180b "does not fit in 8.59 GB"
+excluded rc llama-2-70b "does not fit in 7.59 GB"
+excluded rc falcon-180b "does not fit in 7.59 GB"
 excluded rc mixtral-8x7b "KV cache"
 # Every model is in exactly one of the two lists.
 n=$("$HERD" catalog --json | grep -c '^      "id": ')
@@ -37,29 +43,87 @@ e=$(section rc Excluded | grep -c '^  [a-z]')
 [ $((s + e)) -eq "$n" ] || bad "$s suggested + $e excluded != $n models"
 # Suggested: each fits by herd's estimate, has a licence line with a source.
 section rc Suggested | grep '^ *[0-9]*\. ' | while read -r _ id quant gb _; do
-    awk -v g="$gb" 'BEGIN { exit !(g > 0 && g <= 8.59) }' || echo "FAIL: $id needs $gb GB"
+    awk -v g="$gb" 'BEGIN { exit !(g > 0 && g <= 7.59) }' || echo "FAIL: $id needs $gb GB"
 done | grep . && fail=1
 [ "$(section rc Suggested | grep -c '^      licence .* commercial use: \(yes\|conditional\) \[')" -eq "$s" ] ||
     bad "a suggestion lacks its licence reason"
 [ "$(section rc Suggested | grep -c "herd's estimate .*(weights .* + KV cache .* + scratch")" -eq "$s" ] ||
     bad "a suggestion lacks its memory estimate"
+[ "$(section rc Suggested | grep -c "predicted here: generation [0-9.]* tokens/s (tg128), prompt [0-9.]* tokens/s (pp512).*\[computed: herd probe")" -eq "$s" ] ||
+    bad "a suggestion lacks its predicted speed"
 
-# Chinese: only Yi lists it.
-"$HERD" recommend --lang zh >"$TMP/zh" || bad "--lang zh exit status"
+# The compact table: the same picks, one row each, with the reused probe.
+"$HERD" recommend --ram 8G --license commercial >"$TMP/table" 2>"$TMP/table.err" || bad "table exit"
+[ -s "$TMP/table.err" ] && bad "the stored probe was not reused: $(cat "$TMP/table.err")"
+grep -q '^#  *model  *variant  *type  *file GB  *RAM GB  *tg t/s  *pp t/s  *licence  *context  *quality' "$TMP/table" ||
+    bad "table header"
+[ "$(grep -c '^[0-9][0-9]*  *[a-z]' "$TMP/table")" -eq "$s" ] || bad "table rows != $s picks"
+grep -q '^[0-9]*  *mistral-7b .* MMLU 60.1$' "$TMP/table" || bad "mistral's row lacks MMLU 60.1"
+grep -q '^ranking: ' "$TMP/table" || bad "table: no ranking rule line"
+
+# --reserve: a larger reserve leaves less for the model.
+"$HERD" recommend --ram 8G --reserve 75% --explain >"$TMP/res" || bad "--reserve exit"
+grep -q 'less a reserve of 6.44 GB: 2.15 GB for the model' "$TMP/res" || bad "--reserve 75%"
+not_suggested res mistral-7b
+suggested res phi-2
+"$HERD" recommend --ram 8G --reserve 9G >/dev/null 2>"$TMP/err"
+[ $? -eq 2 ] && grep -q "leaves nothing" "$TMP/err" || bad "--reserve 9G of 8G accepted"
+
+# --min-speed: no model generates 100,000 tokens/s; each is excluded as too slow.
+"$HERD" recommend --ram 8G --min-speed 100000 --explain >"$TMP/slow" || bad "--min-speed exit"
+[ "$(section slow Suggested | grep -c '^ *[0-9]*\. ')" -eq 0 ] || bad "--min-speed 1e5 suggests"
+excluded slow mistral-7b "too slow: even"
+
+# --json: valid, with a prediction and a quality figure per pick.
+"$HERD" recommend --ram 8G --license commercial --json >"$TMP/json" || bad "--json exit"
+python3 - "$TMP/json" "$s" <<'PY' || bad "--json content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ranking"].startswith("ranking: ") and abs(d["reserve_gb"] - 1.0) < 1e-9
+assert len(d["picks"]) == int(sys.argv[2]), len(d["picks"])
+for p in d["picks"]:
+    assert p["predict"]["tg128"] > 0 and p["predict"]["pp512"] > 0, p
+    assert p["ram_gb"] <= d["ram_gb"] - d["reserve_gb"], p
+PY
+
+# --ram below every model: the smallest candidate and its need, exit 1.
+"$HERD" recommend --ram 1G >/dev/null 2>"$TMP/err"
+[ $? -eq 1 ] && grep -q "nothing fits in .*the smallest candidate, phi-2 as Q2_K, needs" "$TMP/err" ||
+    bad "--ram 1G: $(cat "$TMP/err")"
+
+# A bad probe file is measured again, with one line saying why.
+printf '{"schema": 1, "cpu": "' >"$TMP/cache/herd/probe.json"
+"$HERD" recommend --ram 8G >/dev/null 2>"$TMP/err" || bad "truncated probe: exit"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q "probe.json: not JSON.*measured again" "$TMP/err" ||
+    bad "truncated probe: $(cat "$TMP/err")"
+sed 's/"cpu": "[^"]*"/"cpu": "Some Other CPU, 64 cores"/' "$TMP/cache/herd/probe.json" >"$TMP/p" &&
+    mv "$TMP/p" "$TMP/cache/herd/probe.json"
+"$HERD" probe >/dev/null 2>"$TMP/err" || bad "foreign probe: exit"
+grep -q "made on another CPU (Some Other CPU, 64 cores).*measured again" "$TMP/err" ||
+    bad "foreign probe: $(cat "$TMP/err")"
+sed 's/"herd": "[^"]*"/"herd": "herd 0.0 scalar probe 1"/' "$TMP/cache/herd/probe.json" >"$TMP/p" &&
+    mv "$TMP/p" "$TMP/cache/herd/probe.json"
+"$HERD" probe >/dev/null 2>"$TMP/err" || bad "old herd's probe: exit"
+grep -q "made by another herd" "$TMP/err" || bad "old herd's probe: $(cat "$TMP/err")"
+
+# Chinese: Yi of 2023's models, Qwen 2.5 and Mistral NeMo of today's.
+"$HERD" recommend --lang zh --explain >"$TMP/zh" || bad "--lang zh exit status"
 suggested zh yi-34b
-[ "$(section zh Suggested | grep -c '^ *[0-9]*\. ')" -eq 1 ] || bad "--lang zh suggests more than Yi"
+suggested zh qwen2.5-7b
+suggested zh mistral-nemo-12b
+[ "$(section zh Suggested | grep -c '^ *[0-9]*\. ')" -eq 3 ] || bad "--lang zh suggests other models"
 excluded zh mistral-7b "language 'zh' not listed (en)"
 
 # Long context: memory at the whole context; a sliding window keeps Mistral's
 # cache small, MPT-StoryWriter's 65k cache does not fit.
-"$HERD" recommend --ram 8G --task long-context >"$TMP/lc" || bad "long-context exit status"
+"$HERD" recommend --ram 8G --task long-context --explain >"$TMP/lc" || bad "long-context exit status"
 suggested lc mistral-7b
 grep -q "KV cache 0.60 at -c 32768" "$TMP/lc" || bad "mistral's KV at 32768 (window 4096) is not 0.60 GB"
 excluded lc mpt-7b-storywriter "at -c 65536"
 excluded lc llama-2-7b "context 4096 tokens, less than 8192"
 
 # Code: models with code facts; Zephyr is said to lag.
-"$HERD" recommend --task code >"$TMP/code" || bad "code exit status"
+"$HERD" recommend --task code --explain >"$TMP/code" || bad "code exit status"
 suggested code phi-2
 excluded code zephyr-7b "seed:25"
 excluded code yi-34b "no fact"
@@ -78,6 +142,12 @@ fi
 # Bad arguments: usage error, exit 2.
 "$HERD" recommend --ram lots >/dev/null 2>"$TMP/err"
 [ $? -eq 2 ] && grep -q "is not a size" "$TMP/err" || bad "--ram lots accepted"
-"$HERD" recommend --task poetry >/dev/null 2>&1
-[ $? -eq 2 ] || bad "--task poetry accepted"
+"$HERD" recommend --task poetry >/dev/null 2>"$TMP/err"
+[ $? -eq 2 ] && grep -q "chat, instruct, text, code, long-context" "$TMP/err" || bad "--task poetry"
+"$HERD" recommend --lang xx >/dev/null 2>"$TMP/err"
+[ $? -eq 2 ] && grep -q "'xx' is not listed by any model; known: en, .*zh" "$TMP/err" || bad "--lang xx"
+"$HERD" recommend --license gpl >/dev/null 2>"$TMP/err"
+[ $? -eq 2 ] && grep -q "not one of: commercial, any" "$TMP/err" || bad "--license gpl"
+"$HERD" recommend --min-speed fast >/dev/null 2>&1
+[ $? -eq 2 ] || bad "--min-speed fast accepted"
 exit $fail

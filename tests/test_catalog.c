@@ -349,17 +349,29 @@ static void test_recommend(const herd_catalog *cat)
     /* The best 7B-class assistant that fits in 8 GB is not a 13B squeezed to Q2_K. */
     if (n > 0) CHECK(!r[0].low_quant);
 
-    /* Chinese: only Yi lists it. */
+    /* Chinese: of 2023's models only Yi lists it; of today's, Qwen 2.5 and
+     * Mistral NeMo (Qwen 3's list of 119 languages is not in the catalog). */
     herd_catalog_query zh = {.language = "zh"};
-    CHECK(herd_catalog_recommend(cat, &zh, r, 64, &n) == HERD_OK);
-    CHECK(n == 1 && herd_catalog_find(cat, "yi-34b") == r[0].model);
+    CHECK(herd_catalog_recommend(cat, &zh, r, 64, &n) == HERD_OK && n == 3);
+    for (int i = 0; i < n && i < 3; i++) {
+        const char *id = herd_catalog_model_at(cat, r[i].model)->id;
+        CHECKF(!strcmp(id, "yi-34b") || !strcmp(id, "qwen2.5-7b") ||
+                   !strcmp(id, "mistral-nemo-12b"),
+               "zh: %s", id);
+    }
     /* Nothing fits in 1 GB. */
     herd_catalog_query tiny = {.max_ram_gb = 1};
     CHECK(herd_catalog_recommend(cat, &tiny, r, 64, &n) == HERD_OK && n == 0);
     /* Long context. */
     herd_catalog_query lc = {.min_context = 60000};
-    CHECK(herd_catalog_recommend(cat, &lc, r, 64, &n) == HERD_OK && n == 1);
-    if (n == 1) CHECK(herd_catalog_find(cat, "mpt-7b-storywriter") == r[0].model);
+    CHECK(herd_catalog_recommend(cat, &lc, r, 64, &n) == HERD_OK && n >= 2);
+    bool storywriter = false;
+    for (int i = 0; i < n; i++) {
+        const herd_catalog_model *m = herd_catalog_model_at(cat, r[i].model);
+        CHECKF(m->context_length >= 60000, "%s: context %d", m->id, m->context_length);
+        storywriter |= !strcmp(m->id, "mpt-7b-storywriter");
+    }
+    CHECK(storywriter);
     /* cap smaller than the matches: the best are kept, n counts all. */
     herd_catalog_query any = {0};
     CHECK(herd_catalog_recommend(cat, &any, r, 2, &n) == HERD_OK);

@@ -3,13 +3,69 @@
  * `herd tokenize`.
  */
 #include "cli.h"
+#include "cmd_probe.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void print_size(const char *label, uint64_t bytes)
 {
     printf("%-16s %.2f MiB\n", label, (double)bytes / (1024.0 * 1024.0));
+}
+
+/* The memory herd info reports, at -c (default min(training context, 4096)). */
+static herd_mem_estimate estimate(const herd_model *m, const herd_model_info *in, const cli_opts *o,
+                                  int *n_ctx)
+{
+    *n_ctx = o->n_ctx > 0 ? o->n_ctx : (in->n_ctx_train < 4096 ? in->n_ctx_train : 4096);
+    herd_ctx_params cp = herd_ctx_default_params();
+    cp.n_ctx = *n_ctx;
+    cp.n_batch = o->n_batch;
+    cp.n_seq_max = o->n_parallel;
+    cp.swa = o->swa;
+    cp.type_k = cp.type_v = o->cache_type;
+    return herd_estimate_memory_ctx(m, &cp);
+}
+
+/* The predicted speed of this file on this machine (src/catalog/predict.h):
+ * pp512, tg128, and one token at the end of the context. */
+static bool predict_file(const herd_model *m, const herd_model_info *in, const cli_opts *o,
+                         int n_ctx, herd_prediction *pr)
+{
+    herd_probe p;
+    if (cli_probe(&p)) return false;
+    herd_shape s;
+    herd_shape_of_model(m, &s);
+    double bpw = 8.0 * (double)in->file_size / (double)(in->n_params ? in->n_params : 1);
+    int threads = o->n_threads > 0 ? o->n_threads : cli_default_threads();
+    if (herd_predict(&p, &s, herd_model_matrix_type(m), bpw, threads, 512, 128, n_ctx, pr))
+        return cli_fail("predict"), false;
+    return true;
+}
+
+/* herd info --json: the figures of the text output tools need, with
+ * "predict": {"pp512", "tg128", "threads", ...}. */
+static int info_json(const herd_model *m, const herd_model_info *in, const cli_opts *o)
+{
+    int n_ctx;
+    herd_mem_estimate e = estimate(m, in, o, &n_ctx);
+    herd_prediction pr;
+    if (!predict_file(m, in, o, n_ctx, &pr)) return 1;
+    json_t *j = json_pack(
+        "{s:s, s:s, s:I, s:s, s:I, s:i, s:{s:i, s:I, s:I, s:I, s:I}, s:{s:f, s:f, s:f, s:i, s:i}}",
+        "name", in->name, "architecture", in->arch, "parameters", (json_int_t)in->n_params,
+        "file_type", in->file_type, "file_size", (json_int_t)in->file_size, "context_length",
+        in->n_ctx_train, "memory", "n_ctx", n_ctx, "weights", (json_int_t)e.weights, "kv_cache",
+        (json_int_t)e.kv_cache, "scratch", (json_int_t)e.scratch, "total", (json_int_t)e.total,
+        "predict", "pp512", pr.pp, "tg128", pr.tg, "tg_at_ctx", pr.tg_depth, "n_ctx", n_ctx,
+        "threads", pr.threads);
+    char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    if (!s) return cli_error(1, "info: out of memory");
+    printf("%s\n", s);
+    free(s);
+    return 0;
 }
 
 /* A file with no tensors (a vocabulary-only GGUF): what the vocabulary is. */
@@ -28,12 +84,25 @@ static void vocab_info(const herd_model_info *in)
 
 int cmd_info(int argc, char **argv)
 {
+    /* --json is info's own; the other options are cli_parse's. */
+    bool json = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--json")) {
+            json = true;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i - 1) * sizeof *argv);
+            argc--, i--;
+        }
     cli_opts o;
     if (!cli_parse(argc, argv, CLI_MODEL | CLI_CTX | CLI_PARALLEL, &o)) return 2;
     herd_model *m = cli_load_model_as(&o, CLI_LOAD_ANY);
     if (!m) return 1;
     herd_model_info in;
     herd_model_get_info(m, &in);
+    if (json && !in.vocab_only) {
+        int rc = info_json(m, &in, &o);
+        herd_model_free(m);
+        return rc;
+    }
     printf("%-16s %s\n", "file", o.model);
     if (in.vocab_only) {
         vocab_info(&in);
@@ -64,14 +133,8 @@ int cmd_info(int argc, char **argv)
     printf("%-16s %s\n", "tokenizer", in.tokenizer);
     printf("%-16s %s\n", "output", in.tied_output ? "tied to token_embd" : "separate");
     printf("%-16s %s\n", "chat template", in.has_chat_template ? "yes" : "no");
-    int n_ctx = o.n_ctx > 0 ? o.n_ctx : (in.n_ctx_train < 4096 ? in.n_ctx_train : 4096);
-    herd_ctx_params cp = herd_ctx_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_batch = o.n_batch;
-    cp.n_seq_max = o.n_parallel;
-    cp.swa = o.swa;
-    cp.type_k = cp.type_v = o.cache_type;
-    herd_mem_estimate e = herd_estimate_memory_ctx(m, &cp);
+    int n_ctx;
+    herd_mem_estimate e = estimate(m, &in, &o, &n_ctx);
     if (o.n_parallel > 1)
         printf("memory at -c %d, --parallel %d:\n", n_ctx, o.n_parallel);
     else
@@ -80,6 +143,11 @@ int cmd_info(int argc, char **argv)
     print_size("  KV cache", e.kv_cache);
     print_size("  scratch", e.scratch);
     print_size("  total", e.total);
+    herd_prediction pr;
+    if (predict_file(m, &in, &o, n_ctx, &pr))
+        printf("predicted here (herd probe), %d thread%s: pp512 %.1f tokens/s, tg128 %.1f "
+               "tokens/s, one token at -c %d %.1f tokens/s\n",
+               pr.threads, pr.threads > 1 ? "s" : "", pr.pp, pr.tg, n_ctx, pr.tg_depth);
     herd_model_free(m);
     return 0;
 }

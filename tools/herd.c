@@ -14,6 +14,7 @@
 int cmd_template(int argc, char **argv) __attribute__((weak));
 int cmd_serve(int argc, char **argv) __attribute__((weak));
 int cmd_catalog(int argc, char **argv) __attribute__((weak));
+int cmd_probe(int argc, char **argv) __attribute__((weak));
 
 typedef struct {
     const char *name;
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
         {"catalog", cmd_catalog, "the landscape of open models, with sources"},
         {"eval", cmd_eval, "multiple-choice accuracy (HellaSwag, ARC, MMLU, Winogrande)"},
         {"compare", cmd_compare, "compare models side by side, with an HTML report"},
+        {"probe", cmd_probe, "measure this machine for the speed predictions"},
         {"recommend", cmd_recommend, "which catalog models fit your machine, licence and task"},
     };
     const size_t n = sizeof cmds / sizeof cmds[0];

@@ -172,6 +172,39 @@ static herd_status fill_lists(const json_t *e, herd_catalog_model *m)
     return HERD_OK;
 }
 
+/* The optional "shape" fact: integers the formulas need; head_dim defaults
+ * to n_embd / n_head, the experts and the window to 0. */
+static herd_status fill_shape(const json_t *e, herd_catalog_model *m)
+{
+    const json_t *f = json_object_get(e, "shape");
+    if (!f) return HERD_OK;
+    const json_t *v = json_object_get(f, "value");
+    if (!catalog_fact(e, "shape") || !json_is_object(v))
+        return BAD("%s: 'shape' must be a fact whose value is an object", m->id);
+    static const char *const keys[] = {"n_layer", "n_embd",  "n_head",   "n_head_kv",
+                                       "n_ff",    "n_vocab", "n_expert", "n_expert_used",
+                                       "swa",     "head_dim"};
+    herd_shape *sh = &m->shape;
+    int *dst[] = {&sh->n_layer, &sh->n_embd,   &sh->n_head,        &sh->n_head_kv, &sh->n_ff,
+                  &sh->n_vocab, &sh->n_expert, &sh->n_expert_used, &sh->swa,       &sh->head_dim};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const json_t *x = json_object_get(v, keys[i]);
+        bool optional = i >= 6;
+        if (!x && optional) continue;
+        if (!json_is_integer(x) || json_integer_value(x) < (optional ? 0 : 1) ||
+            json_integer_value(x) > (1 << 24))
+            return BAD("%s: shape.%s must be a %s integer", m->id, keys[i],
+                       optional ? "non-negative" : "positive");
+        *dst[i] = (int)json_integer_value(x);
+    }
+    if (!sh->head_dim) sh->head_dim = sh->n_embd / sh->n_head;
+    if (sh->n_head_kv > sh->n_head || sh->n_expert_used > sh->n_expert || sh->head_dim < 1)
+        return BAD("%s: shape: more KV heads than heads, or more experts used than there are",
+                   m->id);
+    m->shape_source = catalog_source(f);
+    return HERD_OK;
+}
+
 static herd_status fill_model(const json_t *e, size_t idx, herd_catalog_model *m)
 {
     herd_status st;
@@ -236,6 +269,7 @@ static herd_status fill_model(const json_t *e, size_t idx, herd_catalog_model *m
         return BAD("%s: 'languages' must be an array of codes or null", m->id);
     }
     m->languages_source = catalog_source(f);
+    if ((st = fill_shape(e, m))) return st;
     return fill_lists(e, m);
 }
 
@@ -384,6 +418,22 @@ static char *value_text(const json_t *v)
             int w = snprintf(buf + at, sizeof buf - at, "%s%s", i ? ", " : "", s);
             free(s);
             if (w < 0 || (size_t)w >= sizeof buf - at) break; /* long lists are cut */
+            at += (size_t)w;
+        }
+        break;
+    }
+    case JSON_OBJECT: {
+        const char *k;
+        const json_t *x;
+        size_t at = 0;
+        buf[0] = 0;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            char *s = value_text(x);
+            if (!s) return NULL;
+            int w = snprintf(buf + at, sizeof buf - at, "%s%s %s", at ? ", " : "", k, s);
+            free(s);
+            if (w < 0 || (size_t)w >= sizeof buf - at) break;
             at += (size_t)w;
         }
         break;

@@ -26,6 +26,7 @@
 #ifndef HERD_CATALOG_H
 #define HERD_CATALOG_H
 
+#include "catalog/predict.h"
 #include "herd.h"
 
 #define HERD_CATALOG_MAX_LANG    12
@@ -79,6 +80,10 @@ typedef struct herd_catalog_model {
     const char *mmlu_source;
     herd_catalog_quant quants[HERD_CATALOG_MAX_QUANT]; /* ascending bpw */
     int n_quants;
+    /* What the memory and speed formulas need, from the model's config.json
+     * (the "shape" fact); shape_source NULL: the catalog has no shape. */
+    herd_shape shape;
+    const char *shape_source;
 } herd_catalog_model;
 
 typedef struct herd_catalog herd_catalog;
@@ -157,6 +162,12 @@ typedef struct herd_catalog_query {
     bool estimate;
     int n_ctx, n_seq;
     bool code;
+    /* Speed (with estimate): predicted by the performance model from this
+     * probe at `threads`; min_tg > 0 keeps only quantizations predicted to
+     * generate at least min_tg tokens/s. */
+    const herd_probe *probe;
+    int threads;
+    double min_tg;
 } herd_catalog_query;
 
 /* Does the model pass the query (at some quantization)? If not and why_not is
@@ -175,6 +186,8 @@ typedef struct herd_recommendation {
     char reasons[HERD_REASONS_MAX]; /* lines "text [source]" */
     herd_mem_estimate mem;          /* with query.estimate: the breakdown of ram_gb */
     int n_ctx;                      /* ... and the context it is for */
+    herd_prediction pred;           /* with query.probe: pp512, tg128 at the quantization */
+    bool has_pred;
 } herd_recommendation;
 
 /* Rank the models that pass the query: those that fit at Q4_K_M or better
@@ -185,12 +198,18 @@ herd_status herd_catalog_recommend(const herd_catalog *cat, const herd_catalog_q
                                    herd_recommendation *out, int cap, int *n);
 
 /* The memory herd needs to run model at its quant-th quantization, from the
- * model's shape (layers, widths, heads, vocabulary: config.json facts kept
- * by the recommender, each with its source) through herd_estimate_memory_ctx,
+ * model's shape (layers, widths, heads, vocabulary: the "shape" fact of
+ * data/catalog.json, from config.json) through herd_estimate_memory_ctx,
  * the code behind `herd info`; the weights are the quantization's file size.
  * q gives n_ctx and n_seq; *n_ctx gets the context used. */
 herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
                                   const herd_catalog_query *q, herd_mem_estimate *out, int *n_ctx);
+/* The predicted speed of model at its quant-th quantization (q: probe and
+ * threads; the prompt is 512 tokens, generation 128, depth q's context). */
+herd_status herd_catalog_predict(const herd_catalog *cat, int model, int quant,
+                                 const herd_catalog_query *q, herd_prediction *out);
+/* The one-line ranking rule herd_catalog_recommend applies to q. */
+const char *herd_catalog_ranking_rule(const herd_catalog_query *q);
 /* The source of a model's shape facts, or NULL if the recommender has none. */
 const char *herd_catalog_shape_source(const herd_catalog *cat, int model);
 

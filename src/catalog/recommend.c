@@ -10,8 +10,8 @@
  * Memory comes one of two ways. The catalog's rule of thumb is the file plus
  * the working memory its memory fact states. `herd recommend` asks for herd's
  * own figure instead (query.estimate): the model's shape (layers, widths,
- * heads, vocabulary, experts, window: from its config.json, each row with its
- * source below) goes through herd_estimate_memory_ctx, the very formula
+ * heads, vocabulary, experts, window: the "shape" fact of data/catalog.json,
+ * from config.json) goes through herd_estimate_memory_ctx, the very formula
  * `herd info` prints for a file and tests/cli_info_mem.sh checks against a
  * measured peak RSS; the weights are the quantization's file size.
  *
@@ -39,57 +39,16 @@
 
 /* ------------------------------------------------------------ shapes */
 
-/* What the memory formula needs of a model, from its config.json. */
-typedef struct {
-    const char *id;
-    int n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab;
-    int n_expert, n_expert_used, swa;
-    const char *source;
-} shape_fact;
-
-#define HF(repo) "https://huggingface.co/" repo "/blob/main/config.json"
-static const shape_fact SHAPES[] = {
-    {"llama-2-7b", 32, 4096, 32, 32, 11008, 32000, 0, 0, 0, HF("meta-llama/Llama-2-7b-hf")},
-    {"llama-2-13b", 40, 5120, 40, 40, 13824, 32000, 0, 0, 0, HF("meta-llama/Llama-2-13b-hf")},
-    {"llama-2-70b", 80, 8192, 64, 8, 28672, 32000, 0, 0, 0, HF("meta-llama/Llama-2-70b-hf")},
-    {"vicuna-7b-v1.5", 32, 4096, 32, 32, 11008, 32000, 0, 0, 0, HF("lmsys/vicuna-7b-v1.5")},
-    {"vicuna-13b-v1.5", 40, 5120, 40, 40, 13824, 32000, 0, 0, 0, HF("lmsys/vicuna-13b-v1.5")},
-    {"vicuna-33b-v1.3", 60, 6656, 52, 52, 17920, 32000, 0, 0, 0, HF("lmsys/vicuna-33b-v1.3")},
-    {"mistral-7b", 32, 4096, 32, 8, 14336, 32000, 0, 0, 4096, HF("mistralai/Mistral-7B-v0.1")},
-    {"zephyr-7b", 32, 4096, 32, 8, 14336, 32000, 0, 0, 4096, HF("HuggingFaceH4/zephyr-7b-beta")},
-    {"mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 8, 2, 0, HF("mistralai/Mixtral-8x7B-v0.1")},
-    {"yi-34b", 60, 7168, 56, 8, 20480, 64000, 0, 0, 0, HF("01-ai/Yi-34B")},
-    {"falcon-7b", 32, 4544, 71, 1, 18176, 65024, 0, 0, 0, HF("tiiuae/falcon-7b")},
-    {"falcon-40b", 60, 8192, 128, 8, 32768, 65024, 0, 0, 0, HF("tiiuae/falcon-40b")},
-    {"falcon-180b", 80, 14848, 232, 8, 59392, 65024, 0, 0, 0, HF("tiiuae/falcon-180B")},
-    {"mpt-7b", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0, HF("mosaicml/mpt-7b")},
-    {"mpt-7b-instruct", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0, HF("mosaicml/mpt-7b-instruct")},
-    {"mpt-7b-chat", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0, HF("mosaicml/mpt-7b-chat")},
-    {"mpt-7b-storywriter", 32, 4096, 32, 32, 16384, 50432, 0, 0, 0,
-     HF("mosaicml/mpt-7b-storywriter")},
-    {"mpt-30b", 48, 7168, 64, 64, 28672, 50432, 0, 0, 0, HF("mosaicml/mpt-30b")},
-    {"mpt-30b-chat", 48, 7168, 64, 64, 28672, 50432, 0, 0, 0, HF("mosaicml/mpt-30b-chat")},
-    {"phi-2", 32, 2560, 32, 32, 10240, 51200, 0, 0, 0, HF("microsoft/phi-2")},
-    {"stablelm-base-alpha-7b", 16, 6144, 48, 48, 24576, 50432, 0, 0, 0,
-     HF("stabilityai/stablelm-base-alpha-7b")},
-    {"stablelm-tuned-alpha-7b", 16, 6144, 48, 48, 24576, 50432, 0, 0, 0,
-     HF("stabilityai/stablelm-tuned-alpha-7b")},
-    {"stablelm-3b-4e1t", 32, 2560, 32, 32, 6912, 50304, 0, 0, 0,
-     HF("stabilityai/stablelm-3b-4e1t")},
-};
-
-static const shape_fact *shape_of(const herd_catalog_model *m)
+/* The shape facts the formulas need (data/catalog.json's "shape"), or NULL. */
+static const herd_shape *shape_of(const herd_catalog_model *m)
 {
-    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
-        if (!strcmp(SHAPES[i].id, m->id)) return &SHAPES[i];
-    return NULL;
+    return m->shape_source ? &m->shape : NULL;
 }
 
 const char *herd_catalog_shape_source(const herd_catalog *cat, int model)
 {
     const herd_catalog_model *m = herd_catalog_model_at(cat, model);
-    const shape_fact *s = m ? shape_of(m) : NULL;
-    return s ? s->source : NULL;
+    return m ? m->shape_source : NULL;
 }
 
 /* The tensor type of a llama.cpp file type name: "Q4_K_M" -> Q4_K. */
@@ -108,7 +67,7 @@ herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
                                   const herd_catalog_query *q, herd_mem_estimate *out, int *n_ctx)
 {
     const herd_catalog_model *cm = herd_catalog_model_at(cat, model);
-    const shape_fact *s = cm ? shape_of(cm) : NULL;
+    const herd_shape *s = cm ? shape_of(cm) : NULL;
     if (!s || quant < 0 || quant >= cm->n_quants)
         return herd_seterr(HERD_E_INVALID, "no shape facts for model %d", model);
     /* A model of that shape, with no file: herd_estimate_memory_ctx takes
@@ -119,7 +78,7 @@ herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
     hp->n_ctx_train = cm->context_length > 0 ? cm->context_length : 2048;
     hp->n_layer = s->n_layer, hp->n_embd = s->n_embd, hp->n_ff = s->n_ff;
     hp->n_head = s->n_head, hp->n_head_kv = s->n_head_kv, hp->n_vocab = s->n_vocab;
-    hp->head_dim = s->n_embd / s->n_head;
+    hp->head_dim = s->head_dim;
     hp->n_embd_kv = hp->head_dim * s->n_head_kv;
     hp->n_expert = s->n_expert, hp->n_expert_used = s->n_expert_used;
     hp->swa_window = s->swa;
@@ -131,6 +90,21 @@ herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
     *out = herd_estimate_memory_ctx(&m, &p);
     if (n_ctx) *n_ctx = p.n_ctx > 0 ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     return HERD_OK;
+}
+
+herd_status herd_catalog_predict(const herd_catalog *cat, int model, int quant,
+                                 const herd_catalog_query *q, herd_prediction *out)
+{
+    const herd_catalog_model *cm = herd_catalog_model_at(cat, model);
+    const herd_shape *s = cm ? shape_of(cm) : NULL;
+    if (!s || !q || !q->probe || quant < 0 || quant >= cm->n_quants)
+        return herd_seterr(HERD_E_INVALID, "no shape facts or no probe for model %d", model);
+    herd_mem_estimate e;
+    int n_ctx = 0;
+    herd_status st = herd_catalog_estimate(cat, model, quant, q, &e, &n_ctx);
+    if (st) return st;
+    return herd_predict(q->probe, s, type_of_quant(cm->quants[quant].type), cm->quants[quant].bpw,
+                        q->threads, 512, 128, n_ctx, out);
 }
 
 /* ------------------------------------------------------- code facts */
@@ -180,22 +154,32 @@ static double need_gb(const herd_catalog *cat, int model, int quant, const herd_
     return (double)e.total / 1e9;
 }
 
-/* The largest quantization up to Q8_0 that fits in max_ram_gb; with no
- * limit, Q4_K_M. -1 if none fits. */
+/* Is the quantization predicted to generate at least q->min_tg tokens/s? */
+static bool fast_enough(const herd_catalog *cat, int model, int quant, const herd_catalog_query *q)
+{
+    herd_prediction p;
+    if (!q->probe || q->min_tg <= 0) return true;
+    return herd_catalog_predict(cat, model, quant, q, &p) == HERD_OK && p.tg >= q->min_tg;
+}
+
+/* The largest quantization up to Q8_0 that fits in max_ram_gb and is fast
+ * enough; with no limits, Q4_K_M. -1 if none fits, -2 if some fit but none
+ * is fast enough. */
 static int pick_quant(const herd_catalog *cat, int model, const herd_catalog_query *q)
 {
     const herd_catalog_model *m = &cat->m[model];
     int top = quant_index(m, TOP_QUANT);
     if (top < 0) top = m->n_quants - 1;
-    if (q->max_ram_gb <= 0) {
-        int good = quant_index(m, GOOD_QUANT);
-        return good >= 0 ? good : top;
+    int good = quant_index(m, GOOD_QUANT);
+    if (good < 0) good = top;
+    bool fits = false;
+    for (int i = q->max_ram_gb > 0 ? top : good; i >= 0; i--) {
+        double need = q->max_ram_gb > 0 ? need_gb(cat, model, i, q) : 0;
+        if (need < 0 || need > q->max_ram_gb) continue;
+        fits = true;
+        if (fast_enough(cat, model, i, q)) return i;
     }
-    for (int i = top; i >= 0; i--) {
-        double need = need_gb(cat, model, i, q);
-        if (need >= 0 && need <= q->max_ram_gb) return i;
-    }
-    return -1;
+    return fits ? -2 : -1;
 }
 
 /* The variant for the task; for code an assistant if there is one. */
@@ -235,8 +219,8 @@ bool herd_catalog_matches(const herd_catalog *cat, int model, const herd_catalog
         why = m->context_length ? "context too short" : "context length unknown";
     else if (q->estimate && !shape_of(m))
         why = "no shape facts to estimate its memory";
-    else if (q->max_ram_gb > 0 && pick_quant(cat, model, q) < 0)
-        why = "does not fit in memory";
+    else if ((q->max_ram_gb > 0 || q->min_tg > 0) && pick_quant(cat, model, q) < 0)
+        why = pick_quant(cat, model, q) == -1 ? "does not fit in memory" : "too slow";
     if (why_not) *why_not = why;
     return why == NULL;
 }
@@ -283,12 +267,12 @@ static void memory_reason(const herd_catalog *cat, const herd_catalog_query *q,
             line(t,
                  "fits in %.2f GB as %s: herd's estimate %s [computed: herd info's formula "
                  "on the shape from %s; file: params_b x bpw / 8]",
-                 q->max_ram_gb, qu->type, b, shape_of(m)->source);
+                 q->max_ram_gb, qu->type, b, m->shape_source);
         else
             line(t,
                  "%s: herd's estimate %s [computed: herd info's formula on the shape from "
                  "%s; file: params_b x bpw / 8]",
-                 qu->type, b, shape_of(m)->source);
+                 qu->type, b, m->shape_source);
         return;
     }
     const char *osrc;
@@ -319,6 +303,12 @@ static void explain(const herd_catalog *cat, const herd_catalog_query *q, herd_r
     text t = {r->reasons, 0, sizeof r->reasons};
     r->reasons[0] = 0;
     memory_reason(cat, q, r, &t);
+    if (r->has_pred)
+        line(&t,
+             "predicted here: generation %.1f tokens/s (tg128), prompt %.1f tokens/s (pp512), %d "
+             "thread%s [computed: herd probe of this machine on the shape from %s]",
+             r->pred.tg, r->pred.pp, r->pred.threads, r->pred.threads > 1 ? "s" : "",
+             m->shape_source);
     if (r->low_quant)
         line(&t, "only a quantization below " GOOD_QUANT " fits: expect lower quality");
     line(&t, "%s variant: %s [%s]", herd_task_name(v->task), v->repo, v->source);
@@ -358,7 +348,7 @@ static void memory_why(const herd_catalog *cat, int model, const herd_catalog_qu
         snprintf(buf, cap,
                  "does not fit in %.2f GB: even %s needs %s [computed: herd info's "
                  "formula on the shape from %s]",
-                 q->max_ram_gb, m->quants[0].type, b, shape_of(m)->source);
+                 q->max_ram_gb, m->quants[0].type, b, m->shape_source);
     } else {
         snprintf(buf, cap,
                  "does not fit in %g GB: even %s needs %.2f GB [computed: params_b x "
@@ -366,6 +356,23 @@ static void memory_why(const herd_catalog *cat, int model, const herd_catalog_qu
                  q->max_ram_gb, m->quants[0].type, m->quants[0].size_gb + cat->overhead_gb,
                  cat->overhead_source);
     }
+}
+
+/* The speed cause of an exclusion: the fastest quantization that fits. */
+static void speed_why(const herd_catalog *cat, int model, const herd_catalog_query *q, char *buf,
+                      size_t cap)
+{
+    const herd_catalog_model *m = &cat->m[model];
+    herd_prediction p = {0};
+    int i = 0;
+    while (i + 1 < m->n_quants && q->max_ram_gb > 0 && need_gb(cat, model, i, q) > q->max_ram_gb)
+        i++;
+    herd_catalog_predict(cat, model, i, q, &p);
+    snprintf(buf, cap,
+             "too slow: even %s is predicted at %.1f tokens/s, below --min-speed %g [computed: "
+             "herd probe of this machine, %d thread%s, on the shape from %s]",
+             m->quants[i].type, p.tg, q->min_tg, p.threads, p.threads > 1 ? "s" : "",
+             m->shape_source);
 }
 
 bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog_query *q,
@@ -401,6 +408,8 @@ bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog
                  q->min_context, m->context_source);
     else if (!strcmp(why, "does not fit in memory"))
         memory_why(cat, model, q, buf, cap);
+    else if (!strcmp(why, "too slow"))
+        speed_why(cat, model, q, buf, cap);
     else
         snprintf(buf, cap, "%s", why);
     return true;
@@ -418,6 +427,15 @@ static int cmp_rec(const herd_recommendation *a, const herd_recommendation *b,
     if (ma->params_b != mb->params_b) return ma->params_b > mb->params_b ? -1 : 1;
     if (ma->mmlu != mb->mmlu) return ma->mmlu > mb->mmlu ? -1 : 1;
     return a->model - b->model;
+}
+
+const char *herd_catalog_ranking_rule(const herd_catalog_query *q)
+{
+    return q->min_context > 0
+               ? "ranking: fits at " GOOD_QUANT " or better first, then longer context, then more "
+                 "parameters, then higher MMLU"
+               : "ranking: fits at " GOOD_QUANT " or better first, then more parameters, then "
+                 "higher MMLU";
 }
 
 /* qsort has no context argument in C11; an insertion sort over the few dozen
@@ -451,6 +469,8 @@ herd_status herd_catalog_recommend(const herd_catalog *cat, const herd_catalog_q
         r->quant = pick_quant(cat, i, q);
         r->ram_gb = need_gb(cat, i, r->quant, q);
         if (q->estimate) herd_catalog_estimate(cat, i, r->quant, q, &r->mem, &r->n_ctx);
+        r->has_pred = q->estimate && q->probe &&
+                      herd_catalog_predict(cat, i, r->quant, q, &r->pred) == HERD_OK;
         good = quant_index(m, GOOD_QUANT);
         r->low_quant = good >= 0 && m->quants[r->quant].bpw < m->quants[good].bpw;
     }

@@ -1,0 +1,117 @@
+/*
+ * predict.c — tokens per second of a shape on this machine, from the probe.
+ *
+ * The products dominate both phases, so the model is theirs, timed by the
+ * probe on the same kernels (predict.h gives the formulas). What a token
+ * reads when decoding is every weight matrix of the layers (for a mixture of
+ * experts, the attention, the router and only the experts used) plus the
+ * output matrix; the token embedding is one row, not a product. A prompt
+ * multiplies every token by the same matrices, so its cost is flops at the
+ * batched kernels' rate. Attention adds a cost per query and cached token,
+ * scaled by head size, split over the threads.
+ *
+ * Weight types the probe did not time use the nearest timed one (by bits
+ * per weight): K-quant mixtures such as Q4_K_M are mostly their base type.
+ */
+#include "catalog/predict.h"
+#include "model/model.h"
+#include "tensor/tensor.h"
+#include "util/util.h"
+
+#include <math.h>
+#include <string.h>
+
+void herd_shape_of_model(const herd_model *m, herd_shape *s)
+{
+    const herd_hparams *hp = &m->hp;
+    *s = (herd_shape){.n_layer = hp->n_layer,
+                      .n_embd = hp->n_embd,
+                      .n_head = hp->n_head,
+                      .n_head_kv = hp->n_head_kv,
+                      .head_dim = hp->head_dim,
+                      .n_ff = hp->n_ff,
+                      .n_vocab = hp->n_vocab,
+                      .n_expert = hp->n_expert,
+                      .n_expert_used = hp->n_expert_used,
+                      .swa = hp->swa_window};
+}
+
+uint32_t herd_model_matrix_type(const herd_model *m)
+{
+    return m->file_type;
+}
+
+double herd_shape_params(const herd_shape *s, bool active)
+{
+    const double E = s->n_embd, hd = s->head_dim > 0 ? s->head_dim : (double)s->n_embd / s->n_head;
+    double attn = E * hd * (2.0 * s->n_head + 2.0 * s->n_head_kv);
+    double ffn = 3.0 * E * s->n_ff;
+    if (s->n_expert > 0) ffn *= active ? s->n_expert_used : s->n_expert, attn += E * s->n_expert;
+    return s->n_layer * (attn + ffn) + (double)s->n_vocab * E;
+}
+
+/* The probed type nearest to `type` in bits per weight. */
+static const herd_probe_type *rates_for(const herd_probe *p, uint32_t type)
+{
+    const herd_type_traits *want = herd_type(type);
+    double bw = want && want->blck_size ? 8.0 * want->type_size / want->blck_size : 16;
+    const herd_probe_type *best = NULL;
+    double dist = 1e30;
+    for (int i = 0; i < p->n_types; i++) {
+        if (p->types[i].type == type) return &p->types[i];
+        const herd_type_traits *tt = herd_type(p->types[i].type);
+        double d = fabs(8.0 * tt->type_size / tt->blck_size - bw);
+        if (d < dist) dist = d, best = &p->types[i];
+    }
+    return best;
+}
+
+/* Seconds of attention for n queries over `cells` cached tokens each. */
+static double attn_s(const herd_probe *p, const herd_shape *s, double queries_x_cells, bool batch,
+                     int t)
+{
+    double hd = s->head_dim > 0 ? s->head_dim : (double)s->n_embd / s->n_head;
+    double ns = batch ? p->attn_ns_prompt : p->attn_ns_decode;
+    return s->n_layer * (double)s->n_head * queries_x_cells * ns * 1e-9 * hd / 128.0 / t;
+}
+
+/* Cells a query at position pos sees: pos + 1, or the window. */
+static double visible(const herd_shape *s, double pos)
+{
+    return s->swa > 0 && pos + 1 > s->swa ? s->swa : pos + 1;
+}
+
+herd_status herd_predict(const herd_probe *p, const herd_shape *s, uint32_t type, double bpw,
+                         int threads, int n_prompt, int n_gen, int depth, herd_prediction *out)
+{
+    memset(out, 0, sizeof *out);
+    const herd_probe_type *r = p ? rates_for(p, type) : NULL;
+    if (!r || s->n_layer <= 0 || s->n_embd <= 0 || s->n_head <= 0 || !(bpw > 0))
+        return herd_seterr(HERD_E_INVALID, "predict: no probe rates or no shape");
+    const int t = threads < 1 ? 1 : threads > p->max_threads ? p->max_threads : threads;
+    out->threads = t;
+    /* Decode: bytes read once per token, and a fixed cost per product. */
+    const double active = herd_shape_params(s, true);
+    const double bytes = active * bpw / 8.0;
+    const int per_layer = s->n_expert > 0 ? 4 + 3 * s->n_expert_used + 1 : 7;
+    const double t_tok =
+        bytes / (r->gemv_gbs[t] * 1e9) + (s->n_layer * per_layer + 1) * p->call_us[t] * 1e-6;
+    out->gb_per_token = bytes / 1e9;
+    if (n_gen > 0) {
+        /* Token j of n_gen attends to j + 1 cells (from an empty cache). */
+        double cells = 0;
+        for (int j = 0; j < n_gen; j++) cells += visible(s, j);
+        out->tg = n_gen / (n_gen * t_tok + attn_s(p, s, cells, false, t));
+    }
+    out->tg_depth = 1.0 / (t_tok + attn_s(p, s, visible(s, depth), false, t));
+    if (n_prompt > 0) {
+        /* Every layer's products for all tokens, the output for the last. */
+        const double lay = active - (double)s->n_vocab * s->n_embd;
+        const double flops = 2.0 * n_prompt * lay + 2.0 * s->n_vocab * s->n_embd;
+        double cells = 0;
+        for (int j = 0; j < n_prompt; j++) cells += visible(s, j);
+        out->pp = n_prompt / (flops / (r->gemm_gflops[t] * 1e9) + attn_s(p, s, cells, true, t) +
+                              (s->n_layer * per_layer + 1) * p->call_us[t] * 1e-6);
+    }
+    return HERD_OK;
+}

@@ -1,0 +1,243 @@
+/*
+ * probe.c — measure this machine for the performance model (predict.h).
+ *
+ * Every figure is timed through the library's own code: herd_matmul for the
+ * products (so the kernels, the tiling and the thread pool are the ones a
+ * model runs with), herd_attn for attention, herd_parallel for the read
+ * bandwidth. Weights are one quantized row of random values copied over a
+ * buffer much larger than the caches: the kernels' speed does not depend on
+ * the values, and quantizing 128 MB would take longer than the probe.
+ * Each figure is the best of a few passes, timed in CPU time of the
+ * process divided by the threads: on a shared machine a pass may wait for a
+ * core, and wall-clock time would charge the wait to the kernel. (The pool's
+ * workers spin while they wait for each other, so on an idle machine the two
+ * clocks agree.)
+ */
+#include "catalog/predict.h"
+#include "tensor/tensor.h"
+#include "util/pool.h"
+#include "util/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GEMV_BYTES (128u << 20) /* well beyond the L3 of a desktop or server part */
+#define N_IN       4096
+#define GEMM_ROWS  512
+#define GEMM_TOK   512
+#define ATT_DIM    128
+#define ATT_CELLS  4096
+#define PASSES     3
+
+static const uint32_t PROBE_TYPES[] = {HERD_TYPE_F16,  HERD_TYPE_Q8_0, HERD_TYPE_Q4_0,
+                                       HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K};
+
+void herd_probe_identity(char *cpu, size_t cpu_cap, char *herd, size_t herd_cap)
+{
+    char name[96] = "unknown CPU", line[256];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            snprintf(name, sizeof name, "%s", strchr(line, ':') + 2);
+            name[strcspn(name, "\n")] = 0;
+            break;
+        }
+    if (f) fclose(f);
+    snprintf(cpu, cpu_cap, "%s, %ld cores", name, sysconf(_SC_NPROCESSORS_ONLN));
+    herd_tensor_init();
+#ifdef HERD_VERSION
+    snprintf(herd, herd_cap, "herd %s %s probe %d", HERD_VERSION, herd_tensor_simd_level(),
+             HERD_PROBE_SCHEMA);
+#else
+    snprintf(herd, herd_cap, "herd %s probe %d", herd_tensor_simd_level(), HERD_PROBE_SCHEMA);
+#endif
+}
+
+/* Seconds of CPU time the process has used. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------- bandwidth */
+
+typedef struct {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum[HERD_MAX_THREADS];
+} read_job;
+
+static void read_part(void *arg, int ith, int nth)
+{
+    read_job *j = arg;
+    size_t lo = j->n * (size_t)ith / (size_t)nth, hi = j->n * (size_t)(ith + 1) / (size_t)nth;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = lo; i + 4 <= hi; i += 4)
+        s0 += j->p[i], s1 += j->p[i + 1], s2 += j->p[i + 2], s3 += j->p[i + 3];
+    j->sum[ith] = s0 + s1 + s2 + s3;
+}
+
+static double read_gbs(const void *buf, size_t bytes, int nth)
+{
+    read_job j = {.p = buf, .n = bytes / 8};
+    double best = 0;
+    for (int r = 0; r < PASSES; r++) {
+        double t0 = cpu_s();
+        herd_parallel(nth, read_part, &j);
+        double dt = (cpu_s() - t0) / nth;
+        if (dt > 0 && bytes / dt / 1e9 > best) best = bytes / dt / 1e9;
+    }
+    return best;
+}
+
+/* --------------------------------------------------------- products */
+
+/* Fill buf with copies of one row of `type` quantized from random values. */
+static herd_status fill_rows(uint32_t type, uint8_t *buf, size_t bytes, size_t *row_bytes)
+{
+    const herd_type_traits *tt = herd_type(type);
+    if (!tt || !tt->from_float || !herd_type_can_compute(type))
+        return herd_seterr(HERD_E_INVALID, "probe: no kernel for %s", herd_type_name(type));
+    float x[N_IN];
+    unsigned s = 12345;
+    for (int i = 0; i < N_IN; i++)
+        s = s * 1103515245u + 12345u, x[i] = (float)(s >> 8) / 16777216.f - .5f;
+    *row_bytes = herd_row_bytes(type, N_IN);
+    (tt->from_float_ref ? tt->from_float_ref : tt->from_float)(x, buf, N_IN);
+    for (size_t at = *row_bytes; at + *row_bytes <= bytes; at += *row_bytes)
+        memcpy(buf + at, buf, *row_bytes);
+    return HERD_OK;
+}
+
+/* Best seconds of PASSES calls of one product (after one warm-up call). */
+static double time_matmul(const void *w, uint32_t type, int64_t rows, const float *x, int64_t ntok,
+                          float *y, void *work, int nth)
+{
+    double best = 1e30;
+    for (int r = 0; r <= PASSES; r++) {
+        double t0 = cpu_s();
+        herd_matmul(w, type, N_IN, rows, x, ntok, y, work, nth);
+        double dt = (cpu_s() - t0) / nth;
+        if (r > 0 && dt < best) best = dt;
+    }
+    return best;
+}
+
+static herd_status probe_type(herd_probe_type *pt, uint8_t *buf, const float *x, float *y,
+                              void *work, int max_threads)
+{
+    size_t rb;
+    herd_status st = fill_rows(pt->type, buf, GEMV_BYTES, &rb);
+    if (st) return st;
+    const int64_t rows = (int64_t)(GEMV_BYTES / rb);
+    for (int t = 1; t <= max_threads; t++) {
+        double dt = time_matmul(buf, pt->type, rows, x, 1, y, work, t);
+        pt->gemv_gbs[t] = (double)rows * rb / dt / 1e9;
+        dt = time_matmul(buf, pt->type, GEMM_ROWS, x, GEMM_TOK, y, work, t);
+        pt->gemm_gflops[t] = 2.0 * N_IN * GEMM_ROWS * GEMM_TOK / dt / 1e9;
+    }
+    return HERD_OK;
+}
+
+/* -------------------------------------------------------- attention */
+
+/* Seconds per query x cell of herd_attn over ATT_CELLS F16 cells. */
+static double attn_cost(int nq, uint16_t *kv, int32_t *cells, float *q, float *o, void *scratch)
+{
+    const float *qs[64];
+    float *os[64];
+    int32_t qpos[64];
+    for (int i = 0; i < nq; i++)
+        qs[i] = q + (size_t)i * ATT_DIM, os[i] = o + (size_t)i * ATT_DIM, qpos[i] = ATT_CELLS;
+    herd_attn_args a = {.q = qs,
+                        .out = os,
+                        .q_pos = qpos,
+                        .nq = nq,
+                        .head_dim = ATT_DIM,
+                        .k = (const uint8_t *)kv,
+                        .v = (const uint8_t *)kv,
+                        .row_bytes = ATT_DIM * 2,
+                        .type = HERD_TYPE_F16,
+                        .cells = cells,
+                        .cell_pos = cells,
+                        .n_cells = ATT_CELLS,
+                        .scale = 0.088f};
+    double best = 1e30;
+    for (int r = 0; r <= PASSES; r++) {
+        double t0 = cpu_s();
+        herd_attn(&a, scratch);
+        double dt = cpu_s() - t0;
+        if (r > 0 && dt < best) best = dt;
+    }
+    return best / nq / ATT_CELLS;
+}
+
+static herd_status probe_attention(herd_probe *p)
+{
+    uint16_t *kv = malloc((size_t)ATT_CELLS * ATT_DIM * 2);
+    int32_t *cells = malloc(ATT_CELLS * sizeof *cells);
+    float *q = malloc(64 * ATT_DIM * sizeof *q), *o = malloc(64 * ATT_DIM * sizeof *o);
+    void *scratch = malloc(herd_attn_scratch_size(ATT_DIM, 64));
+    herd_status st = HERD_OK;
+    if (!kv || !cells || !q || !o || !scratch) {
+        st = herd_seterr(HERD_E_NOMEM, "probe: out of memory");
+    } else {
+        for (int i = 0; i < ATT_CELLS * ATT_DIM; i++)
+            kv[i] = herd_f32_to_f16((float)(i % 97) / 97.f - .5f);
+        for (int i = 0; i < ATT_CELLS; i++) cells[i] = i;
+        for (int i = 0; i < 64 * ATT_DIM; i++) q[i] = (float)(i % 13) / 13.f - .5f;
+        p->attn_ns_decode = attn_cost(4, kv, cells, q, o, scratch) * 1e9;
+        p->attn_ns_prompt = attn_cost(64, kv, cells, q, o, scratch) * 1e9;
+    }
+    free(kv), free(cells), free(q), free(o), free(scratch);
+    return st;
+}
+
+/* ------------------------------------------------------------ probe */
+
+herd_status herd_probe_run(int max_threads, herd_probe *p)
+{
+    memset(p, 0, sizeof *p);
+    if (max_threads < 1) max_threads = 1;
+    if (max_threads > HERD_PROBE_MAX_THREADS) max_threads = HERD_PROBE_MAX_THREADS;
+    herd_probe_identity(p->cpu, sizeof p->cpu, p->herd, sizeof p->herd);
+    p->max_threads = max_threads;
+    const double t0 = herd_time();
+    uint8_t *buf = malloc(GEMV_BYTES);
+    float *x = malloc((size_t)GEMM_TOK * N_IN * sizeof *x);
+    /* Outputs: 512 x 512 for the batch; the one-token product has at most
+     * GEMV_BYTES / 2048 rows (no probed type has smaller rows of 4096). */
+    float *y = malloc((size_t)GEMM_TOK * GEMM_ROWS * sizeof *y);
+    size_t ws = 0;
+    for (size_t i = 0; i < sizeof PROBE_TYPES / sizeof PROBE_TYPES[0]; i++) {
+        size_t w = herd_matmul_work_size(PROBE_TYPES[i], N_IN, GEMM_TOK);
+        if (w > ws) ws = w;
+    }
+    void *work = malloc(ws ? ws : 1);
+    herd_status st = HERD_OK;
+    if (!buf || !x || !y || !work) st = herd_seterr(HERD_E_NOMEM, "probe: out of memory");
+    if (!st) {
+        memset(buf, 1, GEMV_BYTES);
+        for (size_t i = 0; i < (size_t)GEMM_TOK * N_IN; i++) x[i] = (float)(i % 31) / 31.f - .5f;
+        for (int t = 1; t <= max_threads; t++) {
+            p->read_gbs[t] = read_gbs(buf, GEMV_BYTES, t);
+            /* One small product: what every call costs beyond its bytes. */
+            p->call_us[t] = time_matmul(buf, HERD_TYPE_Q8_0, 16, x, 1, y, work, t) * 1e6;
+        }
+    }
+    for (size_t i = 0; !st && i < sizeof PROBE_TYPES / sizeof PROBE_TYPES[0]; i++) {
+        herd_probe_type *pt = &p->types[p->n_types];
+        pt->type = PROBE_TYPES[i];
+        if (probe_type(pt, buf, x, y, work, max_threads) == HERD_OK) p->n_types++;
+    }
+    if (!st) st = probe_attention(p);
+    free(buf), free(x), free(y), free(work);
+    p->seconds = herd_time() - t0;
+    if (!st && p->n_types == 0) st = herd_seterr(HERD_E_INVALID, "probe: no product kernel ran");
+    return st;
+}

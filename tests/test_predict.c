@@ -1,0 +1,183 @@
+/*
+ * test_predict.c — the probe's file format and the performance model.
+ *
+ * The probe file is shown broken in every way herd_probe_parse claims to
+ * catch (truncated, not JSON, another CPU, another herd, a field missing or
+ * out of range). The model is checked against figures worked out by hand
+ * here from a probe with round rates: bytes per token over bandwidth for
+ * decode, flops over throughput for the prompt, only the used experts of a
+ * mixture, and a sliding window capping attention.
+ */
+#include "catalog/predict.h"
+#include "helpers.h"
+#include "tensor/tensor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static herd_probe round_probe(void)
+{
+    herd_probe p;
+    memset(&p, 0, sizeof p);
+    herd_probe_identity(p.cpu, sizeof p.cpu, p.herd, sizeof p.herd);
+    p.max_threads = 2;
+    for (int t = 1; t <= 2; t++) p.read_gbs[t] = 10.0 * t, p.call_us[t] = 1e-9;
+    p.attn_ns_decode = p.attn_ns_prompt = 1e-9; /* attention negligible unless asked */
+    p.n_types = 2;
+    p.types[0].type = HERD_TYPE_Q4_0;
+    p.types[1].type = HERD_TYPE_F16;
+    for (int t = 1; t <= 2; t++) {
+        p.types[0].gemv_gbs[t] = 20.0 * t, p.types[0].gemm_gflops[t] = 100.0 * t;
+        p.types[1].gemv_gbs[t] = 10.0 * t, p.types[1].gemm_gflops[t] = 50.0 * t;
+    }
+    return p;
+}
+
+static bool parses(const char *text)
+{
+    herd_probe q;
+    return herd_probe_parse(text, strlen(text), &q) == HERD_OK;
+}
+
+/* text with the first occurrence of from replaced by to (malloc'ed). */
+static char *replace(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    if (!at) return NULL;
+    char *out = malloc(strlen(text) + strlen(to) + 1);
+    if (!out) return NULL;
+    size_t k = (size_t)(at - text);
+    memcpy(out, text, k);
+    strcpy(out + k, to);
+    strcat(out, at + strlen(from));
+    return out;
+}
+
+static void test_probe_file(void)
+{
+    herd_probe p = round_probe(), back;
+    char *text = herd_probe_json(&p);
+    CHECK(text != NULL);
+    if (!text) return;
+    CHECK(herd_probe_parse(text, strlen(text), &back) == HERD_OK);
+    CHECK(back.max_threads == 2 && back.n_types == 2 && back.types[1].type == HERD_TYPE_F16);
+    CHECK(back.types[0].gemv_gbs[2] == 40.0 && back.read_gbs[1] == 10.0);
+    /* Truncated anywhere: refused. */
+    for (size_t n = 0; n < strlen(text); n += 7)
+        CHECKF(herd_probe_parse(text, n, &back) != HERD_OK, "cut at %zu", n);
+    CHECK(!parses("") && !parses("[]") && !parses("{}") && !parses("null"));
+    /* Another CPU, another herd: refused, saying which. */
+    char cpu[160], *bad;
+    snprintf(cpu, sizeof cpu, "\"cpu\": \"%s\"", p.cpu);
+    bad = replace(text, cpu, "\"cpu\": \"Other CPU, 96 cores\"");
+    CHECK(bad && herd_probe_parse(bad, strlen(bad), &back) == HERD_E_INVALID &&
+          strstr(herd_errmsg(), "another CPU (Other CPU, 96 cores)"));
+    free(bad);
+    char herd[128];
+    snprintf(herd, sizeof herd, "\"herd\": \"%s\"", p.herd);
+    bad = replace(text, herd, "\"herd\": \"herd 0.1 scalar probe 1\"");
+    CHECK(bad && herd_probe_parse(bad, strlen(bad), &back) == HERD_E_INVALID &&
+          strstr(herd_errmsg(), "another herd"));
+    free(bad);
+    /* A figure out of range, a field missing, an unknown type, another schema. */
+    static const char *const breaks[][2] = {
+        {"\"schema\": 1", "\"schema\": 2"},
+        {"\"max_threads\": 2", "\"max_threads\": 3"},
+        {"\"max_threads\": 2", "\"max_threads\": 0"},
+        {"\"type\": \"F16\"", "\"type\": \"F17\""},
+        {"\"read_gbs\"", "\"read_gbz\""},
+        {"\"attn_ns_decode\"", "\"attn_ns_decodf\""},
+        {"\"gemv_gbs\": [\n        20.0", "\"gemv_gbs\": [\n        -20.0"},
+        {"\"types\"", "\"typez\""},
+    };
+    for (size_t i = 0; i < sizeof breaks / sizeof breaks[0]; i++) {
+        bad = replace(text, breaks[i][0], breaks[i][1]);
+        CHECKF(bad != NULL, "case %zu: '%s' not in the probe JSON", i, breaks[i][0]);
+        if (bad) CHECKF(!parses(bad), "case %zu accepted", i);
+        free(bad);
+    }
+    free(text);
+}
+
+static const herd_shape LLAMA2_7B = {.n_layer = 32,
+                                     .n_embd = 4096,
+                                     .n_head = 32,
+                                     .n_head_kv = 32,
+                                     .head_dim = 128,
+                                     .n_ff = 11008,
+                                     .n_vocab = 32000};
+
+static bool near(double a, double b, double rel)
+{
+    return fabs(a - b) <= rel * fabs(b);
+}
+
+static void test_model(void)
+{
+    herd_probe p = round_probe();
+    herd_prediction pr;
+    /* Llama 2 7B: 32 x (4 x 4096^2 + 3 x 4096 x 11008) + 32000 x 4096 weights
+     * in the products = 6,607,077,376. */
+    const double params = 6607077376.0;
+    CHECK(near(herd_shape_params(&LLAMA2_7B, true), params, 1e-12));
+    CHECK(herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 1, 512, 128, 0, &pr) == HERD_OK);
+    CHECKF(near(pr.tg, 20e9 / (params * 4.5 / 8), 1e-3), "tg %g", pr.tg);
+    const double flops = 2.0 * 512 * (params - 32000.0 * 4096) + 2.0 * 32000 * 4096;
+    CHECKF(near(pr.pp, 512 / (flops / 100e9), 1e-3), "pp %g", pr.pp);
+    CHECK(pr.threads == 1);
+    /* Two threads: the two-thread rates; more than the probe measured: its maximum. */
+    herd_prediction p2, p8;
+    herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 2, 512, 128, 0, &p2);
+    herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 8, 512, 128, 0, &p8);
+    CHECK(near(p2.tg, 2 * pr.tg, 1e-3) && p8.threads == 2 && p8.tg == p2.tg);
+    /* A type the probe did not time uses the nearest by bits per weight:
+     * Q4_K (4.5) -> Q4_0's rates, BF16 -> F16's. */
+    herd_prediction pk, pb, pf;
+    herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_K, 4.5, 1, 512, 128, 0, &pk);
+    herd_predict(&p, &LLAMA2_7B, HERD_TYPE_BF16, 16, 1, 512, 128, 0, &pb);
+    herd_predict(&p, &LLAMA2_7B, HERD_TYPE_F16, 16, 1, 512, 128, 0, &pf);
+    CHECK(pk.tg == pr.tg && pb.tg == pf.tg && near(pf.tg, 10e9 / (params * 2), 1e-3));
+
+    /* A mixture: decode reads attention, router, 2 of 8 experts, output. */
+    herd_shape moe = LLAMA2_7B;
+    moe.n_expert = 8, moe.n_expert_used = 2;
+    const double attn = 4.0 * 4096 * 4096, ffn = 3.0 * 4096 * 11008, router = 4096.0 * 8;
+    const double active = 32 * (attn + router + 2 * ffn) + 32000.0 * 4096;
+    CHECK(near(herd_shape_params(&moe, true), active, 1e-12));
+    CHECK(near(herd_shape_params(&moe, false), 32 * (attn + router + 8 * ffn) + 32000.0 * 4096,
+               1e-12));
+    herd_predict(&p, &moe, HERD_TYPE_Q4_0, 4.5, 1, 512, 128, 0, &pr);
+    CHECKF(near(pr.gb_per_token, active * 4.5 / 8 / 1e9, 1e-9), "MoE GB/token %g", pr.gb_per_token);
+
+    /* Attention: with a cost per cached token, deeper is slower; a sliding
+     * window stops the slowdown at the window. */
+    p.attn_ns_decode = 10;
+    herd_shape swa = LLAMA2_7B;
+    swa.swa = 4096;
+    herd_prediction d1, d2, w1, w2;
+    herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 1, 0, 0, 4096, &d1);
+    herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 1, 0, 0, 32768, &d2);
+    herd_predict(&p, &swa, HERD_TYPE_Q4_0, 4.5, 1, 0, 0, 4096, &w1);
+    herd_predict(&p, &swa, HERD_TYPE_Q4_0, 4.5, 1, 0, 0, 32768, &w2);
+    CHECK(d2.tg_depth < d1.tg_depth && w2.tg_depth == w1.tg_depth);
+    /* 32 layers x 32 heads x 32769 cells x 10 ns on top of the weights. */
+    const double t_tok = params * 4.5 / 8 / 20e9;
+    CHECKF(near(d2.tg_depth, 1 / (t_tok + 32.0 * 32 * 32769 * 10e-9), 1e-3), "depth %g",
+           d2.tg_depth);
+
+    /* No probe rates or no shape: an error, not a figure. */
+    herd_shape empty = {0};
+    CHECK(herd_predict(&p, &empty, HERD_TYPE_Q4_0, 4.5, 1, 512, 128, 0, &pr) == HERD_E_INVALID);
+    CHECK(herd_predict(NULL, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 1, 512, 128, 0, &pr) ==
+          HERD_E_INVALID);
+    CHECK(herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 0, 1, 512, 128, 0, &pr) == HERD_E_INVALID);
+}
+
+int main(void)
+{
+    herd_tensor_init();
+    test_probe_file();
+    test_model();
+    return test_report();
+}
