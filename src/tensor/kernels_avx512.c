@@ -204,26 +204,31 @@ static void pack_q8_0(const float *x, void *y, int64_t n)
 
 /* NR ≤ 4 weight rows × NT ≤ 4 tokens over packed activations. The loops
  * over r and t have constant bounds once inlined into the specializations
- * below, so the 16 accumulators stay in registers. Per (row, token) pair and
- * two blocks: one vpdpbusd, one conversion, one multiply and one FMA; the
- * weights' scales come from two 16-bit broadcasts and one conversion. */
+ * below. Per (row, token) pair and two blocks: one vpdpbusd, one
+ * conversion, one multiply and one FMA; the weights' scales come from two
+ * 16-bit broadcasts and one conversion.
+ * Q8_0 adds its F32 terms in gemv_q8_0's order (kernels_avx512_gemv.c): pairs
+ * 0, 2, 4… into one accumulator, 1, 3, 5… into a second, the two added before
+ * the reduction. A token's result then has the same bits in a batch as alone;
+ * any other order moves the last bits, and a value that lands on an F16 tie
+ * in the KV cache turns that into a visible change of the logits. */
 static inline __attribute__((always_inline)) void tile_p(bool q4, int64_t n, const uint8_t *xb,
                                                          size_t xs, const int NR, const uint8_t *yb,
                                                          size_t ys, const int NT, float *s,
                                                          size_t ss)
 {
-    __m512 acc[4][4];
+    __m512 acc[4][4], acc1[4][4]; /* acc1: Q8_0's odd pairs */
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+        for (int t = 0; t < NT; t++) acc[r][t] = acc1[r][t] = _mm512_setzero_ps();
     const int64_t nb = n / 32;
     const size_t xbs = q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
     const size_t unit = q4 ? PACK_Q4_0 : PACK_Q8_0;
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
     const __mmask16 kb = q4 ? 0xf0f0 : 0xff00; /* lanes of block B */
     for (int64_t i = 0; i < nb; i += 2) {
-        const bool two = i + 1 < nb;
+        const bool two = i + 1 < nb, odd = !q4 && (i / 2) % 2;
         const uint8_t *yp = yb + (size_t)(i / 2) * unit;
 #pragma GCC unroll 4
         for (int r = 0; r < NR; r++) {
@@ -250,15 +255,17 @@ static inline __attribute__((always_inline)) void tile_p(bool q4, int64_t n, con
                 const __m512i p = q4 ? _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 64), xq, yq)
                                      : _mm512_dpbusd_epi32(corr, yq, xq);
                 const __m512 dy = _mm512_loadu_ps(y + (q4 ? 128 : 64));
-                acc[r][t] =
-                    _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(p), acc[r][t]);
+                __m512 *a = odd ? &acc1[r][t] : &acc[r][t];
+                *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dx, dy), *a);
             }
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) s[t * ss + r] = _mm512_reduce_add_ps(acc[r][t]);
+        for (int t = 0; t < NT; t++)
+            s[t * ss + r] =
+                _mm512_reduce_add_ps(q4 ? acc[r][t] : _mm512_add_ps(acc[r][t], acc1[r][t]));
 }
 
 /* Specializations for every (nr, nt), so that each has fixed loop bounds. */
