@@ -262,7 +262,7 @@ static inline __attribute__((always_inline)) void pair_p(bool q4, const uint8_t 
  * reduction. A token's result then has the same bits in a batch as alone;
  * any other order moves the last bits, and a value that lands on an F16 tie
  * in the KV cache turns that into a visible change of the logits. With two
- * accumulators per output, Q8_0 takes at most 2 tokens per tile (see
+ * accumulators per output, Q8_0 takes at most 2 rows per tile (see
  * gemm_q8_0_avx512) so that they fit in the 32 registers. */
 static inline __attribute__((always_inline)) void tile_p(bool q4, int64_t n, const uint8_t *xb,
                                                          size_t xs, const int NR, const uint8_t *yb,
@@ -315,9 +315,9 @@ static const tile_fn tiles[2][4][4] = {
 static void gemm_q8_0_avx512(int64_t n, const void *x, size_t xs, int nr, const void *y, size_t ys,
                              int nt, float *s, size_t ss)
 {
-    for (int t0 = 0; t0 < nt; t0 += 2) /* 2 tokens at most: tile_p */
-        tiles[0][nr - 1][(nt - t0 >= 2 ? 2 : 1) - 1](n, x, xs, (const uint8_t *)y + t0 * ys, ys,
-                                                     s + t0 * ss, ss);
+    for (int r0 = 0; r0 < nr; r0 += 2) /* 2 rows at most: tile_p */
+        tiles[0][(nr - r0 >= 2 ? 2 : 1) - 1][nt - 1](n, (const uint8_t *)x + r0 * xs, xs, y, ys,
+                                                     s + r0, ss);
 }
 
 static void gemm_q4_0_avx512(int64_t n, const void *x, size_t xs, int nr, const void *y, size_t ys,
