@@ -205,61 +205,90 @@ static void pack_q8_0(const float *x, void *y, int64_t n)
 
 /* NR ≤ 4 weight rows × NT ≤ 4 tokens over packed activations. The loops
  * over r and t have constant bounds once inlined into the specializations
- * below, so the 16 accumulators stay in registers. Per (row, token) pair and
+ * below. Per (row, token) pair and two blocks: one vpdpbusd, one
+ * conversion, one multiply and one FMA; the weights' scales come from two
+ * 16-bit broadcasts and one conversion.
+ * Q8_0 adds its F32 terms in gemv_q8_0's order (kernels_avx512_gemv.c): pairs
+ * 0, 2, 4… into one accumulator, 1, 3, 5… into a second, the two added before
+ * the reduction. A token's result then has the same bits in a batch as alone;
+ * any other order moves the last bits, and a value that lands on an F16 tie
+ * in the KV cache turns that into a visible change of the logits. */
+/* Blocks i, i + 1 (the second if two) of NR weight rows against NT tokens,
+ * added into acc. */
+static inline __attribute__((always_inline)) void pair_p(bool q4, const uint8_t *xb, size_t xs,
+                                                         const int NR, const uint8_t *yp, size_t ys,
+                                                         const int NT, int64_t i, bool two,
+                                                         __m512 acc[4][4])
+{
+    const size_t xbs = q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    const __mmask16 kb = q4 ? 0xf0f0 : 0xff00; /* lanes of block B */
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) {
+        const uint8_t *b = xb + r * xs + i * xbs;
+        uint16_t ha, hb = 0;
+        memcpy(&ha, b, 2);
+        if (two) memcpy(&hb, b + xbs, 2);
+        const __m512 dx =
+            _mm512_cvtph_ps(_mm256_mask_set1_epi16(_mm256_set1_epi16((short)ha), kb, (short)hb));
+        __m512i xq, corr = _mm512_setzero_si512();
+        if (q4) {
+            xq = load2_q4((const herd_block_q4_0 *)(const void *)b, two);
+        } else {
+            xq = load2_q8((const int8_t *)b + 2, xbs, two);
+            corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, xq));
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            /* The sums start from the correction: −8·Σy for Q4_0 (per
+             * token, packed), −128·Σx for Q8_0 (per row). */
+            const uint8_t *y = yp + t * ys;
+            const __m512i yq = _mm512_loadu_si512(y);
+            const __m512i p = q4 ? _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 64), xq, yq)
+                                 : _mm512_dpbusd_epi32(corr, yq, xq);
+            const __m512 dy = _mm512_loadu_ps(y + (q4 ? 128 : 64));
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dx, dy), acc[r][t]);
+        }
+    }
+}
+
+/* NR ≤ 4 weight rows × NT ≤ 4 tokens over packed activations. The loops
+ * over r and t have constant bounds once inlined into the specializations
+ * below, so the accumulators stay in registers. Per (row, token) pair and
  * two blocks: one vpdpbusd, one conversion, one multiply and one FMA; the
- * weights' scales come from two 16-bit broadcasts and one conversion. */
+ * weights' scales come from two 16-bit broadcasts and one conversion.
+ * Q8_0 adds its F32 terms in gemv_q8_0's order (kernels_avx512_gemv.c): pairs
+ * 0, 2, 4… into acc, 1, 3, 5… into acc1, the two added before the
+ * reduction. A token's result then has the same bits in a batch as alone;
+ * any other order moves the last bits, and a value that lands on an F16 tie
+ * in the KV cache turns that into a visible change of the logits. With two
+ * accumulators per output, Q8_0 takes at most 2 rows per tile (see
+ * gemm_q8_0_avx512) so that they fit in the 32 registers. */
 static inline __attribute__((always_inline)) void tile_p(bool q4, int64_t n, const uint8_t *xb,
                                                          size_t xs, const int NR, const uint8_t *yb,
                                                          size_t ys, const int NT, float *s,
                                                          size_t ss)
 {
-    __m512 acc[4][4];
+    __m512 acc[4][4], acc1[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+        for (int t = 0; t < NT; t++) acc[r][t] = acc1[r][t] = _mm512_setzero_ps();
     const int64_t nb = n / 32;
-    const size_t xbs = q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
     const size_t unit = q4 ? PACK_Q4_0 : PACK_Q8_0;
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    const __mmask16 kb = q4 ? 0xf0f0 : 0xff00; /* lanes of block B */
-    for (int64_t i = 0; i < nb; i += 2) {
-        const bool two = i + 1 < nb;
-        const uint8_t *yp = yb + (size_t)(i / 2) * unit;
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) {
-            const uint8_t *b = xb + r * xs + i * xbs;
-            uint16_t ha, hb = 0;
-            memcpy(&ha, b, 2);
-            if (two) memcpy(&hb, b + xbs, 2);
-            const __m512 dx = _mm512_cvtph_ps(
-                _mm256_mask_set1_epi16(_mm256_set1_epi16((short)ha), kb, (short)hb));
-            __m512i xq, corr = _mm512_setzero_si512();
-            if (q4) {
-                xq = load2_q4((const herd_block_q4_0 *)(const void *)b, two);
-            } else {
-                xq = load2_q8((const int8_t *)b + 2, xbs, two);
-                corr = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, xq));
-            }
-#pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                /* The sums start from the correction: −8·Σy for Q4_0 (per
-                 * token, packed), −128·Σx for Q8_0 (per row). */
-                const uint8_t *y = yp + t * ys;
-                const __m512i yq = _mm512_loadu_si512(y);
-                const __m512i p = q4 ? _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 64), xq, yq)
-                                     : _mm512_dpbusd_epi32(corr, yq, xq);
-                const __m512 dy = _mm512_loadu_ps(y + (q4 ? 128 : 64));
-                acc[r][t] =
-                    _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(p), acc[r][t]);
-            }
-        }
+    for (int64_t i = 0; i < nb; i += q4 ? 2 : 4) {
+        pair_p(q4, xb, xs, NR, yb + (size_t)(i / 2) * unit, ys, NT, i, i + 1 < nb, acc);
+        if (!q4 && i + 2 < nb)
+            pair_p(q4, xb, xs, NR, yb + (size_t)(i / 2 + 1) * unit, ys, NT, i + 2, i + 3 < nb,
+                   acc1);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) s[t * ss + r] = _mm512_reduce_add_ps(acc[r][t]);
+        for (int t = 0; t < NT; t++)
+            s[t * ss + r] =
+                _mm512_reduce_add_ps(q4 ? acc[r][t] : _mm512_add_ps(acc[r][t], acc1[r][t]));
 }
 
 /* Specializations for every (nr, nt), so that each has fixed loop bounds. */
@@ -287,7 +316,9 @@ static const tile_fn tiles[2][4][4] = {
 static void gemm_q8_0_avx512(int64_t n, const void *x, size_t xs, int nr, const void *y, size_t ys,
                              int nt, float *s, size_t ss)
 {
-    tiles[0][nr - 1][nt - 1](n, x, xs, y, ys, s, ss);
+    for (int r0 = 0; r0 < nr; r0 += 2) /* 2 rows at most: tile_p */
+        tiles[0][(nr - r0 >= 2 ? 2 : 1) - 1][nt - 1](n, (const uint8_t *)x + r0 * xs, xs, y, ys,
+                                                     s + r0, ss);
 }
 
 static void gemm_q4_0_avx512(int64_t n, const void *x, size_t xs, int nr, const void *y, size_t ys,
