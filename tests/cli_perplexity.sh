@@ -1,7 +1,7 @@
 #!/bin/sh
 # cli_perplexity.sh — `herd perplexity` gives llama.cpp's figure: on the tiny
 # models (text ../shared/seed/landscape.txt, -c 128) within 1e-5 relative, on
-# the shipped King James models (held-out KJV text, -c 256) within 2e-4, the
+# the shipped King James models (held-out KJV text, -c 256) within 5e-4, the
 # bounds README states. The llama.cpp figures were recorded with
 # `../shared/oracle/oracle perplexity MODEL TEXT -c CTX` on the same files;
 # with HERD_ORACLE=1 the oracle recomputes them.
@@ -26,9 +26,9 @@ check() { # model llama.cpp-ppl bound [text ctx]
   fi
 }
 # herd's own trained models on held-out King James text (tools/train).
-check models/kjv-llama-q8_0.gguf 34.5072 2e-4 $K 256
-check models/kjv-stablelm-q8_0.gguf 35.2115 2e-4 $K 256
-check models/kjv-phi2-q8_0.gguf 38.3784 2e-4 $K 256
+check models/kjv-llama-q8_0.gguf 34.5072 5e-4 $K 256
+check models/kjv-stablelm-q8_0.gguf 35.2115 5e-4 $K 256
+check models/kjv-phi2-q8_0.gguf 38.3784 5e-4 $K 256
 [ $fail = 0 ] || exit 1 # before a skip for lack of ../shared could hide it
 need_shared "$TEXT" "$T"
 check llama-f32 33915.0208 1e-5

@@ -159,9 +159,12 @@ static void test_crowd(void)
     CHECKF(opened == CROWD, "crowd: %d of %d connections opened", opened, CROWD);
     int busy = open_stream(port, 2000); /* one slot generates all along */
     double worst_health = 0, worst_chat = 0, until = herd_time() + 5;
-    int bad = 0, rounds = 0;
+    int bad = 0, rounds = 0, with_stream = 0;
     while (herd_time() < until) {
         crowd_trickle(fd);
+        herd_server_stats st;
+        herd_server_get_stats(s, &st);
+        with_stream += st.slots_busy >= 1; /* the stream was generating meanwhile */
         double t;
         if (timed(port, "GET", "/health", NULL, &t) != 200) bad++;
         worst_health = t > worst_health ? t : worst_health;
@@ -176,13 +179,14 @@ static void test_crowd(void)
     int held = 0;
     for (int i = 0; i < CROWD; i++) held += fd[i] >= 0 && still_open(fd[i]);
     CHECKF(held == CROWD, "crowd: %d of %d connections still open after 5 s", held, CROWD);
-    herd_server_stats st;
-    herd_server_get_stats(s, &st);
-    CHECKF(st.slots_busy == 1, "crowd: the stream should still run (%d busy)", st.slots_busy);
+    /* On a fast machine the stream may end (2,000 tokens or an end token)
+     * before the 5 s do: it must have run during the first rounds at least. */
+    CHECKF(with_stream >= 1, "crowd: no round ran beside the stream (%d rounds)", rounds);
     for (int i = 0; i < CROWD; i++)
         if (fd[i] >= 0) close(fd[i]);
     close(busy);
     wait_stats(s, 0, 0); /* every connection closed */
+    herd_server_stats st;
     for (int i = 0; i < 300 && (herd_server_get_stats(s, &st), st.slots_busy); i++) usleep(10000);
     CHECKF(st.slots_busy == 0, "crowd: a slot is still busy 3 s after its client left");
     herd_server_stop(s);
