@@ -81,23 +81,23 @@ static bool build_base(raw *r)
     uint8_t q8[34] = {0x00, 0x3c}; /* one Q8_0 block: scale 1.0, zeros */
     const int64_t ne_first[] = {8, 2}, ne_q8[] = {32}, ne_small[] = {8};
     uint8_t u8a = 1, u8b = 2;
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = herd_gguf_writer_new();
     if (!w) return false;
-    bool ok = !gguf_set_str(w, "general.architecture", "llama") &&
-              !gguf_set_u32(w, "general.alignment", 32) && !gguf_set_u32(w, "test.u32", 7) &&
-              !gguf_set_str(w, "test.str", "hello") &&
-              !gguf_set_scalar(w, "test.dup_a", GGUF_TYPE_UINT8, &u8a) &&
-              !gguf_set_scalar(w, "test.dup_b", GGUF_TYPE_UINT8, &u8b) &&
-              !gguf_set_arr(w, "test.arr", GGUF_TYPE_UINT32, arr, 3) &&
-              !gguf_set_arr_str(w, "test.sarr", strs, 2) &&
-              !gguf_add_tensor(w, "t.first", HERD_TYPE_F32, 2, ne_first, f, sizeof f) &&
-              !gguf_add_tensor(w, "t.q8", HERD_TYPE_Q8_0, 1, ne_q8, q8, sizeof q8) &&
-              !gguf_add_tensor(w, "t.dupa", HERD_TYPE_F32, 1, ne_small, f, 32) &&
-              !gguf_add_tensor(w, "t.dupb", HERD_TYPE_F32, 1, ne_small, f + 8, 32);
+    bool ok = !herd_gguf_set_str(w, "general.architecture", "llama") &&
+              !herd_gguf_set_u32(w, "general.alignment", 32) && !herd_gguf_set_u32(w, "test.u32", 7) &&
+              !herd_gguf_set_str(w, "test.str", "hello") &&
+              !herd_gguf_set_scalar(w, "test.dup_a", GGUF_TYPE_UINT8, &u8a) &&
+              !herd_gguf_set_scalar(w, "test.dup_b", GGUF_TYPE_UINT8, &u8b) &&
+              !herd_gguf_set_arr(w, "test.arr", GGUF_TYPE_UINT32, arr, 3) &&
+              !herd_gguf_set_arr_str(w, "test.sarr", strs, 2) &&
+              !herd_gguf_add_tensor(w, "t.first", HERD_TYPE_F32, 2, ne_first, f, sizeof f) &&
+              !herd_gguf_add_tensor(w, "t.q8", HERD_TYPE_Q8_0, 1, ne_q8, q8, sizeof q8) &&
+              !herd_gguf_add_tensor(w, "t.dupa", HERD_TYPE_F32, 1, ne_small, f, 32) &&
+              !herd_gguf_add_tensor(w, "t.dupb", HERD_TYPE_F32, 1, ne_small, f + 8, 32);
     uint8_t *buf = NULL;
     size_t len = 0;
-    ok = ok && !gguf_write_mem(w, &buf, &len);
-    gguf_writer_free(w);
+    ok = ok && !herd_gguf_write_mem(w, &buf, &len);
+    herd_gguf_writer_free(w);
     if (!ok) return false;
     r->len = 0;
     r_put(r, buf, len);

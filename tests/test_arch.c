@@ -30,30 +30,30 @@ static bool rewrite(const char *in, const char *out, const char *arch, int n_lay
                     void *arg)
 {
     gguf_file *f;
-    if (gguf_open(in, &f)) return false;
-    gguf_writer *w = gguf_writer_new();
+    if (herd_gguf_open(in, &f)) return false;
+    gguf_writer *w = herd_gguf_writer_new();
     char key[96];
     snprintf(key, sizeof key, "%s.block_count", arch);
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        const gguf_kv *kv = gguf_kv_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++) {
+        const gguf_kv *kv = herd_gguf_kv_at(f, i);
         if (n_layer > 0 && kv->key.len == strlen(key) && !memcmp(kv->key.ptr, key, kv->key.len))
-            gguf_set_u32(w, key, (uint32_t)n_layer);
+            herd_gguf_set_u32(w, key, (uint32_t)n_layer);
         else
-            CHECK(gguf_copy_kv(w, kv) == HERD_OK);
+            CHECK(herd_gguf_copy_kv(w, kv) == HERD_OK);
     }
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
         int layer = -1;
         if (sscanf(t->name_z, "blk.%d.", &layer) == 1 && n_layer > 0 && layer >= n_layer) continue;
         uint8_t *data = malloc(t->nbytes);
         memcpy(data, t->data, t->nbytes);
         if (poison) poison(t, data, arg);
-        CHECK(gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, data, t->nbytes) == HERD_OK);
+        CHECK(herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, data, t->nbytes) == HERD_OK);
         free(data);
     }
-    bool ok = gguf_write_file(w, out) == HERD_OK;
-    gguf_writer_free(w);
-    gguf_close(f);
+    bool ok = herd_gguf_write_file(w, out) == HERD_OK;
+    herd_gguf_writer_free(w);
+    herd_gguf_close(f);
     return ok;
 }
 

@@ -41,10 +41,10 @@ static herd_vocab *open_vocab(const char *name)
     if (!test_shared(rel, path, sizeof path)) return NULL;
     gguf_file *f = NULL;
     herd_vocab *v = NULL;
-    herd_status st = gguf_open(path, &f);
+    herd_status st = herd_gguf_open(path, &f);
     if (!st) st = herd_vocab_load(f, &v);
     CHECKF(st == HERD_OK, "%s: %s", path, herd_errmsg());
-    gguf_close(f);
+    herd_gguf_close(f);
     return v;
 }
 
@@ -244,8 +244,8 @@ static size_t ucp_split(const pcre2_code *re, pcre2_match_data *md, const char *
 static void compare_splitter(const char *name, const char *re, const char *ucp)
 {
     pretok *custom = NULL, *coll = NULL;
-    herd_status st = pretok_from_regexes(&re, 1, true, &custom);
-    if (!st) st = pretok_from_regexes(&re, 1, false, &coll);
+    herd_status st = herd_pretok_from_regexes(&re, 1, true, &custom);
+    if (!st) st = herd_pretok_from_regexes(&re, 1, false, &coll);
     int err;
     PCRE2_SIZE at;
     pcre2_code *u = pcre2_compile((PCRE2_SPTR)ucp, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
@@ -260,8 +260,8 @@ static void compare_splitter(const char *name, const char *re, const char *ucp)
     long same_coll = 0, same_ucp = 0, count = n_strings();
     for (long i = 0; i < count; i++) {
         size_t len = rt_string(&r, s, sizeof s);
-        pretok_split(custom, &a, s, len);
-        pretok_split(coll, &b, s, len);
+        herd_pretok_split(custom, &a, s, len);
+        herd_pretok_split(coll, &b, s, len);
         same_coll += a.n_len == b.n_len && !memcmp(a.len, b.len, a.n_len * sizeof *a.len);
         size_t n = ucp_split(u, md, s, len, lens);
         bool same = n == a.n_len && !memcmp(a.len, lens, n * sizeof *lens);
@@ -273,13 +273,13 @@ static void compare_splitter(const char *name, const char *re, const char *ucp)
             name, same_coll, count, same_ucp, count);
     CHECK(same_coll == count && same_ucp == count);
     free(lens);
-    pretok_work_free(&a);
-    pretok_work_free(&b);
+    herd_pretok_work_free(&a);
+    herd_pretok_work_free(&b);
     pcre2_match_data_free(md);
 done:
     pcre2_code_free(u);
-    pretok_free(custom);
-    pretok_free(coll);
+    herd_pretok_free(custom);
+    herd_pretok_free(coll);
 }
 
 static void test_splitters(void)
@@ -413,23 +413,23 @@ static herd_vocab *small_vocab(const char *pre, bool merges, herd_status *st)
                           "x"};
     int32_t types[] = {1, 1, 1, 1, 1, 3, 1, 1};
     const char *rules[] = {"a b", "\xc4\xa0 ab", "c \xc3\xa9", "b a"};
-    gguf_writer *w = gguf_writer_new();
-    gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
-    if (pre) gguf_set_str(w, "tokenizer.ggml.pre", pre);
-    gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, 8);
-    gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, 8);
-    if (merges) gguf_set_arr_str(w, "tokenizer.ggml.merges", rules, 4);
-    gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 5);
-    gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 5);
+    gguf_writer *w = herd_gguf_writer_new();
+    herd_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
+    if (pre) herd_gguf_set_str(w, "tokenizer.ggml.pre", pre);
+    herd_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, 8);
+    herd_gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, 8);
+    if (merges) herd_gguf_set_arr_str(w, "tokenizer.ggml.merges", rules, 4);
+    herd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 5);
+    herd_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 5);
     uint8_t *buf = NULL;
     size_t len = 0;
     gguf_file *f = NULL;
     herd_vocab *v = NULL;
-    *st = gguf_write_mem(w, &buf, &len);
-    if (!*st) *st = gguf_open_mem(buf, len, &f);
+    *st = herd_gguf_write_mem(w, &buf, &len);
+    if (!*st) *st = herd_gguf_open_mem(buf, len, &f);
     if (!*st) *st = herd_vocab_load(f, &v);
-    gguf_close(f);
-    gguf_writer_free(w);
+    herd_gguf_close(f);
+    herd_gguf_writer_free(w);
     free(buf);
     return v;
 }
@@ -484,12 +484,12 @@ static void test_pretok_names(void)
         "",          "bloom",      "jais",      "megrez",       "hunyuan"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         pretok *p = NULL;
-        herd_status st = pretok_new(names[i], &p);
+        herd_status st = herd_pretok_new(names[i], &p);
         CHECKF(st == HERD_OK && p, "pre-tokenizer '%s': %s", names[i], herd_errmsg());
-        pretok_free(p);
+        herd_pretok_free(p);
     }
     pretok *p = (pretok *)1;
-    CHECK(pretok_new("kimi-k2", &p) == HERD_E_UNSUPPORTED && p == NULL);
+    CHECK(herd_pretok_new("kimi-k2", &p) == HERD_E_UNSUPPORTED && p == NULL);
 }
 
 int main(void)

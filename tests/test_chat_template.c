@@ -348,19 +348,19 @@ static void test_cli_model(void)
     snprintf(gguf, sizeof gguf, "%s/chat.gguf", test_tmpdir());
     snprintf(msgs, sizeof msgs, "%s/msgs.json", test_tmpdir());
     const char *toks[] = {"<unk>", "<s>", "</s>", "hi"};
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = herd_gguf_writer_new();
     CHECK(w != NULL);
     if (!w) return;
-    CHECK(gguf_set_str(w, "general.architecture", "llama") == HERD_OK);
-    CHECK(gguf_set_str(w, "tokenizer.chat_template",
+    CHECK(herd_gguf_set_str(w, "general.architecture", "llama") == HERD_OK);
+    CHECK(herd_gguf_set_str(w, "tokenizer.chat_template",
                        "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{{ "
                        "eos_token }}{% endfor %}{% if add_generation_prompt %}>{% endif %}") ==
           HERD_OK);
-    CHECK(gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, 4) == HERD_OK);
-    CHECK(gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 1) == HERD_OK);
-    CHECK(gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 2) == HERD_OK);
-    CHECK(gguf_write_file(w, gguf) == HERD_OK);
-    gguf_writer_free(w);
+    CHECK(herd_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, 4) == HERD_OK);
+    CHECK(herd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 1) == HERD_OK);
+    CHECK(herd_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 2) == HERD_OK);
+    CHECK(herd_gguf_write_file(w, gguf) == HERD_OK);
+    herd_gguf_writer_free(w);
     const char *json = "[{\"role\": \"user\", \"content\": \"hi\"}]";
     CHECK(test_write_file(msgs, json, strlen(json)));
     char *out = NULL, *err = NULL;

@@ -45,9 +45,9 @@ static bool load_ref(const char *name, reference *r)
 {
     char path[512];
     snprintf(path, sizeof path, REF "%s.json", name);
-    json_error_t jerr;
-    json_t *j = json_load_file(path, 0, &jerr);
-    CHECKF(j != NULL, "%s: %s", path, jerr.text);
+    json_error_t herd_jerr;
+    json_t *j = json_load_file(path, 0, &herd_jerr);
+    CHECKF(j != NULL, "%s: %s", path, herd_jerr.text);
     if (!j) return false;
     json_t *ids = json_object_get(j, "ids"), *g = json_object_get(j, "greedy16");
     r->n = (int)json_array_size(ids);

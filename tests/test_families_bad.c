@@ -45,38 +45,38 @@ static bool drops(const char *key, const gguf_kv *kv)
 static bool rewrite(const char *in, const char *out, const edit *e)
 {
     gguf_file *f;
-    if (gguf_open(in, &f)) return false;
-    gguf_writer *w = gguf_writer_new();
+    if (herd_gguf_open(in, &f)) return false;
+    gguf_writer *w = herd_gguf_writer_new();
     bool ok = w != NULL;
-    for (int64_t i = 0; ok && i < gguf_n_kv(f); i++) {
-        const gguf_kv *kv = gguf_kv_at(f, i);
+    for (int64_t i = 0; ok && i < herd_gguf_n_kv(f); i++) {
+        const gguf_kv *kv = herd_gguf_kv_at(f, i);
         if (drops(e->drop_key, kv) || drops(e->drop_key2, kv)) continue;
-        ok = gguf_copy_kv(w, kv) == HERD_OK;
+        ok = herd_gguf_copy_kv(w, kv) == HERD_OK;
     }
-    if (ok && e->u32_key) ok = gguf_set_u32(w, e->u32_key, e->u32) == HERD_OK;
-    if (ok && e->str_key) ok = gguf_set_str(w, e->str_key, e->str) == HERD_OK;
+    if (ok && e->u32_key) ok = herd_gguf_set_u32(w, e->u32_key, e->u32) == HERD_OK;
+    if (ok && e->str_key) ok = herd_gguf_set_str(w, e->str_key, e->str) == HERD_OK;
     float *fill = malloc((size_t)(e->n > 0 ? e->n : 1) * sizeof(float));
     for (int64_t i = 0; i < e->n; i++) fill[i] = e->fill;
-    for (int64_t i = 0; ok && i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (int64_t i = 0; ok && i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
         if (e->drop_tensor && !strcmp(t->name_z, e->drop_tensor)) continue;
         if (e->resize_tensor && !strcmp(t->name_z, e->resize_tensor)) {
             int64_t ne[4] = {e->n, 1, 1, 1};
-            ok = gguf_add_tensor(w, t->name_z, t->type, 1, ne, fill, (size_t)e->n * 4) == HERD_OK;
+            ok = herd_gguf_add_tensor(w, t->name_z, t->type, 1, ne, fill, (size_t)e->n * 4) == HERD_OK;
             continue;
         }
         ok =
-            gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes) == HERD_OK;
+            herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes) == HERD_OK;
     }
     if (ok && e->add_tensor) {
         int64_t ne[4] = {e->n, 1, 1, 1};
-        ok = gguf_add_tensor(w, e->add_tensor, 0 /* F32 */, 1, ne, fill, (size_t)e->n * 4) ==
+        ok = herd_gguf_add_tensor(w, e->add_tensor, 0 /* F32 */, 1, ne, fill, (size_t)e->n * 4) ==
              HERD_OK;
     }
-    if (ok) ok = gguf_write_file(w, out) == HERD_OK;
+    if (ok) ok = herd_gguf_write_file(w, out) == HERD_OK;
     free(fill);
-    gguf_writer_free(w);
-    gguf_close(f);
+    herd_gguf_writer_free(w);
+    herd_gguf_close(f);
     CHECKF(ok, "rewrite %s: %s", in, herd_errmsg());
     return ok;
 }

@@ -37,21 +37,21 @@ static bool streq(gguf_str s, const char *z)
 static unsigned walk(const gguf_file *f)
 {
     unsigned h = 0;
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        const gguf_kv *kv = gguf_kv_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++) {
+        const gguf_kv *kv = herd_gguf_kv_at(f, i);
         for (uint64_t j = 0; j < kv->key.len; j++) h += (uint8_t)kv->key.ptr[j];
         if (kv->type == GGUF_TYPE_STRING)
             for (uint64_t j = 0; j < kv->v.str.len; j++) h += (uint8_t)kv->v.str.ptr[j];
         if (kv->type != GGUF_TYPE_ARRAY) continue;
         for (uint64_t j = 0; j < kv->arr_bytes; j++) h += kv->arr_data[j];
         for (uint64_t j = 0; j < kv->arr_n; j++) {
-            gguf_str s = gguf_arr_str(kv, j);
+            gguf_str s = herd_gguf_arr_str(kv, j);
             for (uint64_t k = 0; k < s.len; k++) h += (uint8_t)s.ptr[k];
-            h += (unsigned)gguf_arr_i64(kv, j) + (unsigned)(gguf_arr_f64(kv, j) != 0);
+            h += (unsigned)herd_gguf_arr_i64(kv, j) + (unsigned)(herd_gguf_arr_f64(kv, j) != 0);
         }
     }
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
         const uint8_t *d = t->data;
         h += d[0] + d[t->nbytes - 1] + (unsigned)strlen(t->name_z);
     }
@@ -86,7 +86,7 @@ static uint8_t *tspec_data(int i)
     return p;
 }
 
-/* Scalars of every type, set with gguf_set_scalar. */
+/* Scalars of every type, set with herd_gguf_set_scalar. */
 static const uint8_t v_u8 = 200;
 static const int8_t v_i8 = -100;
 static const uint16_t v_u16 = 60000;
@@ -116,8 +116,8 @@ typedef struct aspec {
     const char *key;
     gguf_type type;
     const void *data;
-    int64_t i[3]; /* expected through gguf_arr_i64 */
-    double f[3];  /* expected through gguf_arr_f64 */
+    int64_t i[3]; /* expected through herd_gguf_arr_i64 */
+    double f[3];  /* expected through herd_gguf_arr_f64 */
 } aspec;
 
 static const aspec aspecs[] = {
@@ -179,38 +179,38 @@ static const char *const key_order[] = {
 
 static gguf_writer *make_writer(uint8_t **tdata)
 {
-    gguf_writer *w = gguf_writer_new();
-    herd_status st = gguf_set_str(w, "general.architecture", "test");
-    st |= gguf_set_u32(w, "s.replace", 1);
-    st |= gguf_set_u32(w, "general.alignment", 64);
-    st |= gguf_set_scalar(w, "s.u8", GGUF_TYPE_UINT8, &v_u8);
-    st |= gguf_set_scalar(w, "s.i8", GGUF_TYPE_INT8, &v_i8);
-    st |= gguf_set_scalar(w, "s.u16", GGUF_TYPE_UINT16, &v_u16);
-    st |= gguf_set_scalar(w, "s.i16", GGUF_TYPE_INT16, &v_i16);
-    st |= gguf_set_scalar(w, "s.u32", GGUF_TYPE_UINT32, &v_u32);
-    st |= gguf_set_scalar(w, "s.i32", GGUF_TYPE_INT32, &v_i32);
-    st |= gguf_set_scalar(w, "s.f32", GGUF_TYPE_FLOAT32, &v_f32);
-    st |= gguf_set_scalar(w, "s.bool", GGUF_TYPE_BOOL, &v_bool);
-    st |= gguf_set_scalar(w, "s.u64", GGUF_TYPE_UINT64, &v_u64);
-    st |= gguf_set_scalar(w, "s.i64", GGUF_TYPE_INT64, &v_i64);
-    st |= gguf_set_scalar(w, "s.f64", GGUF_TYPE_FLOAT64, &v_f64);
-    st |= gguf_set_u32(w, "s.u32b", 123456);
-    st |= gguf_set_i32(w, "s.i32b", -5);
-    st |= gguf_set_u64(w, "s.u64max", UINT64_MAX);
-    st |= gguf_set_f32(w, "s.f32b", -0.25f);
-    st |= gguf_set_bool(w, "s.false", false);
-    st |= gguf_set_str(w, "s.str", "hello world");
-    st |= gguf_set_str(w, "s.empty", "");
+    gguf_writer *w = herd_gguf_writer_new();
+    herd_status st = herd_gguf_set_str(w, "general.architecture", "test");
+    st |= herd_gguf_set_u32(w, "s.replace", 1);
+    st |= herd_gguf_set_u32(w, "general.alignment", 64);
+    st |= herd_gguf_set_scalar(w, "s.u8", GGUF_TYPE_UINT8, &v_u8);
+    st |= herd_gguf_set_scalar(w, "s.i8", GGUF_TYPE_INT8, &v_i8);
+    st |= herd_gguf_set_scalar(w, "s.u16", GGUF_TYPE_UINT16, &v_u16);
+    st |= herd_gguf_set_scalar(w, "s.i16", GGUF_TYPE_INT16, &v_i16);
+    st |= herd_gguf_set_scalar(w, "s.u32", GGUF_TYPE_UINT32, &v_u32);
+    st |= herd_gguf_set_scalar(w, "s.i32", GGUF_TYPE_INT32, &v_i32);
+    st |= herd_gguf_set_scalar(w, "s.f32", GGUF_TYPE_FLOAT32, &v_f32);
+    st |= herd_gguf_set_scalar(w, "s.bool", GGUF_TYPE_BOOL, &v_bool);
+    st |= herd_gguf_set_scalar(w, "s.u64", GGUF_TYPE_UINT64, &v_u64);
+    st |= herd_gguf_set_scalar(w, "s.i64", GGUF_TYPE_INT64, &v_i64);
+    st |= herd_gguf_set_scalar(w, "s.f64", GGUF_TYPE_FLOAT64, &v_f64);
+    st |= herd_gguf_set_u32(w, "s.u32b", 123456);
+    st |= herd_gguf_set_i32(w, "s.i32b", -5);
+    st |= herd_gguf_set_u64(w, "s.u64max", UINT64_MAX);
+    st |= herd_gguf_set_f32(w, "s.f32b", -0.25f);
+    st |= herd_gguf_set_bool(w, "s.false", false);
+    st |= herd_gguf_set_str(w, "s.str", "hello world");
+    st |= herd_gguf_set_str(w, "s.empty", "");
     for (int i = 0; i < N_ASPECS; i++)
-        st |= gguf_set_arr(w, aspecs[i].key, aspecs[i].type, aspecs[i].data, 3);
-    st |= gguf_set_arr_str(w, "a.strs", strs, 4);
-    st |= gguf_set_arr_str(w, "a.nostrs", NULL, 0);
-    st |= gguf_set_arr(w, "a.none", GGUF_TYPE_UINT32, NULL, 0);
-    st |= gguf_set_str(w, "s.replace", "second"); /* replaces, keeps its place */
+        st |= herd_gguf_set_arr(w, aspecs[i].key, aspecs[i].type, aspecs[i].data, 3);
+    st |= herd_gguf_set_arr_str(w, "a.strs", strs, 4);
+    st |= herd_gguf_set_arr_str(w, "a.nostrs", NULL, 0);
+    st |= herd_gguf_set_arr(w, "a.none", GGUF_TYPE_UINT32, NULL, 0);
+    st |= herd_gguf_set_str(w, "s.replace", "second"); /* replaces, keeps its place */
     for (int i = 0; i < N_TSPECS; i++) {
         const tspec *s = &tspecs[i];
         if (tdata) /* else described only, for herd_gguf_out */
-            st |= gguf_add_tensor(w, s->name, s->type, s->n_dims, s->ne, tdata[i], tspec_bytes(s));
+            st |= herd_gguf_add_tensor(w, s->name, s->type, s->n_dims, s->ne, tdata[i], tspec_bytes(s));
         else
             st |= herd_gguf_add_tensor_info(w, s->name, s->type, s->n_dims, s->ne);
     }
@@ -226,72 +226,72 @@ static void check_scalars(const gguf_file *f)
     bool b = false;
     char buf[8];
     gguf_str s;
-    CHECK(gguf_get_u32(f, "s.u8", &u32) && u32 == 200);
-    CHECK(gguf_get_i64(f, "s.i8", &i64) && i64 == -100);
-    CHECK(!gguf_get_u32(f, "s.i8", &u32)); /* negative */
-    CHECK(gguf_get_u32(f, "s.u16", &u32) && u32 == 60000);
-    CHECK(gguf_get_i64(f, "s.i16", &i64) && i64 == -30000);
-    CHECK(gguf_get_u32(f, "s.u32", &u32) && u32 == 4000000000u);
-    CHECK(gguf_get_i64(f, "s.i32", &i64) && i64 == -2000000000);
-    CHECK(gguf_get_f32(f, "s.f32", &f32) && f32 == 1.5f);
-    CHECK(!gguf_get_u32(f, "s.f32", &u32));
-    CHECK(gguf_get_bool(f, "s.bool", &b) && b);
-    CHECK(!gguf_get_u32(f, "s.bool", &u32));
-    CHECK(gguf_get_i64(f, "s.u64", &i64) && i64 == (int64_t)v_u64);
-    CHECK(!gguf_get_u32(f, "s.u64", &u32)); /* does not fit */
-    CHECK(gguf_get_i64(f, "s.i64", &i64) && i64 == v_i64);
-    CHECK(gguf_get_f32(f, "s.f64", &f32) && f32 == 3.25f);
-    CHECK(gguf_get_u32(f, "s.u32b", &u32) && u32 == 123456);
-    CHECK(gguf_get_i64(f, "s.i32b", &i64) && i64 == -5);
-    CHECK(!gguf_get_i64(f, "s.u64max", &i64));
-    CHECK(gguf_find_kv(f, "s.u64max")->v.u64 == UINT64_MAX);
-    CHECK(gguf_get_f32(f, "s.f32b", &f32) && f32 == -0.25f);
-    CHECK(gguf_get_bool(f, "s.false", &b) && !b);
-    CHECK(gguf_get_str(f, "s.str", &s) && streq(s, "hello world"));
-    CHECK(!gguf_get_str(f, "s.u32", &s) && !gguf_get_f32(f, "s.str", &f32));
-    CHECK(gguf_get_strz(f, "s.str", buf, 6) && strcmp(buf, "hello") == 0);
-    CHECK(gguf_get_strz(f, "s.empty", buf, sizeof buf) && buf[0] == 0);
-    CHECK(gguf_get_strz(f, "s.replace", buf, sizeof buf) && strcmp(buf, "second") == 0);
-    CHECK(!gguf_get_u32(f, "absent", &u32) && !gguf_find_kv(f, "absent"));
-    CHECK(!gguf_find_kv(f, "") && !gguf_find_kv(f, "s.u3") && !gguf_find_kv(f, "s.u32bb"));
+    CHECK(herd_gguf_get_u32(f, "s.u8", &u32) && u32 == 200);
+    CHECK(herd_gguf_get_i64(f, "s.i8", &i64) && i64 == -100);
+    CHECK(!herd_gguf_get_u32(f, "s.i8", &u32)); /* negative */
+    CHECK(herd_gguf_get_u32(f, "s.u16", &u32) && u32 == 60000);
+    CHECK(herd_gguf_get_i64(f, "s.i16", &i64) && i64 == -30000);
+    CHECK(herd_gguf_get_u32(f, "s.u32", &u32) && u32 == 4000000000u);
+    CHECK(herd_gguf_get_i64(f, "s.i32", &i64) && i64 == -2000000000);
+    CHECK(herd_gguf_get_f32(f, "s.f32", &f32) && f32 == 1.5f);
+    CHECK(!herd_gguf_get_u32(f, "s.f32", &u32));
+    CHECK(herd_gguf_get_bool(f, "s.bool", &b) && b);
+    CHECK(!herd_gguf_get_u32(f, "s.bool", &u32));
+    CHECK(herd_gguf_get_i64(f, "s.u64", &i64) && i64 == (int64_t)v_u64);
+    CHECK(!herd_gguf_get_u32(f, "s.u64", &u32)); /* does not fit */
+    CHECK(herd_gguf_get_i64(f, "s.i64", &i64) && i64 == v_i64);
+    CHECK(herd_gguf_get_f32(f, "s.f64", &f32) && f32 == 3.25f);
+    CHECK(herd_gguf_get_u32(f, "s.u32b", &u32) && u32 == 123456);
+    CHECK(herd_gguf_get_i64(f, "s.i32b", &i64) && i64 == -5);
+    CHECK(!herd_gguf_get_i64(f, "s.u64max", &i64));
+    CHECK(herd_gguf_find_kv(f, "s.u64max")->v.u64 == UINT64_MAX);
+    CHECK(herd_gguf_get_f32(f, "s.f32b", &f32) && f32 == -0.25f);
+    CHECK(herd_gguf_get_bool(f, "s.false", &b) && !b);
+    CHECK(herd_gguf_get_str(f, "s.str", &s) && streq(s, "hello world"));
+    CHECK(!herd_gguf_get_str(f, "s.u32", &s) && !herd_gguf_get_f32(f, "s.str", &f32));
+    CHECK(herd_gguf_get_strz(f, "s.str", buf, 6) && strcmp(buf, "hello") == 0);
+    CHECK(herd_gguf_get_strz(f, "s.empty", buf, sizeof buf) && buf[0] == 0);
+    CHECK(herd_gguf_get_strz(f, "s.replace", buf, sizeof buf) && strcmp(buf, "second") == 0);
+    CHECK(!herd_gguf_get_u32(f, "absent", &u32) && !herd_gguf_find_kv(f, "absent"));
+    CHECK(!herd_gguf_find_kv(f, "") && !herd_gguf_find_kv(f, "s.u3") && !herd_gguf_find_kv(f, "s.u32bb"));
 }
 
 static void check_arrays(const gguf_file *f)
 {
     for (int i = 0; i < N_ASPECS; i++) {
         const aspec *a = &aspecs[i];
-        const gguf_kv *kv = gguf_find_kv(f, a->key);
+        const gguf_kv *kv = herd_gguf_find_kv(f, a->key);
         CHECKF(kv && kv->type == GGUF_TYPE_ARRAY && kv->arr_type == a->type && kv->arr_n == 3, "%s",
                a->key);
         if (!kv) continue;
         for (int j = 0; j < 3; j++) {
             bool is_f = a->type == GGUF_TYPE_FLOAT32 || a->type == GGUF_TYPE_FLOAT64;
-            CHECKF(is_f || gguf_arr_i64(kv, (uint64_t)j) == a->i[j], "%s[%d]", a->key, j);
-            CHECKF(gguf_arr_f64(kv, (uint64_t)j) == a->f[j], "%s[%d] as f64", a->key, j);
+            CHECKF(is_f || herd_gguf_arr_i64(kv, (uint64_t)j) == a->i[j], "%s[%d]", a->key, j);
+            CHECKF(herd_gguf_arr_f64(kv, (uint64_t)j) == a->f[j], "%s[%d] as f64", a->key, j);
         }
-        CHECK(gguf_arr_i64(kv, 3) == 0 && gguf_arr_f64(kv, 99) == 0); /* out of range */
-        CHECK(gguf_arr_str(kv, 0).len == 0);                          /* not strings */
+        CHECK(herd_gguf_arr_i64(kv, 3) == 0 && herd_gguf_arr_f64(kv, 99) == 0); /* out of range */
+        CHECK(herd_gguf_arr_str(kv, 0).len == 0);                          /* not strings */
     }
-    const gguf_kv *kv = gguf_find_kv(f, "a.strs");
+    const gguf_kv *kv = herd_gguf_find_kv(f, "a.strs");
     CHECK(kv && kv->arr_type == GGUF_TYPE_STRING && kv->arr_n == 4);
-    for (int j = 0; kv && j < 4; j++) CHECK(streq(gguf_arr_str(kv, (uint64_t)j), strs[j]));
-    CHECK(kv && gguf_arr_str(kv, 4).len == 0 && gguf_arr_i64(kv, 0) == 0);
-    kv = gguf_find_kv(f, "a.nostrs");
+    for (int j = 0; kv && j < 4; j++) CHECK(streq(herd_gguf_arr_str(kv, (uint64_t)j), strs[j]));
+    CHECK(kv && herd_gguf_arr_str(kv, 4).len == 0 && herd_gguf_arr_i64(kv, 0) == 0);
+    kv = herd_gguf_find_kv(f, "a.nostrs");
     CHECK(kv && kv->arr_type == GGUF_TYPE_STRING && kv->arr_n == 0);
-    kv = gguf_find_kv(f, "a.none");
+    kv = herd_gguf_find_kv(f, "a.none");
     CHECK(kv && kv->arr_type == GGUF_TYPE_UINT32 && kv->arr_n == 0 && kv->arr_bytes == 0);
 }
 
 /* base: the buffer the file was opened from (NULL when mapped). */
 static void check_tensors(const gguf_file *f, const uint8_t *base, uint8_t **tdata)
 {
-    CHECK(gguf_n_tensors(f) == N_TSPECS);
-    CHECK(gguf_data_offset(f) % 64 == 0);
+    CHECK(herd_gguf_n_tensors(f) == N_TSPECS);
+    CHECK(herd_gguf_data_offset(f) % 64 == 0);
     uint64_t prev_end = 0;
     for (int i = 0; i < N_TSPECS; i++) {
         const tspec *s = &tspecs[i];
-        const gguf_tensor *t = gguf_find_tensor(f, s->name);
-        CHECKF(t && t == gguf_tensor_at(f, i), "%s", s->name);
+        const gguf_tensor *t = herd_gguf_find_tensor(f, s->name);
+        CHECKF(t && t == herd_gguf_tensor_at(f, i), "%s", s->name);
         if (!t) continue;
         CHECK(strcmp(t->name_z, s->name) == 0 && streq(t->name, s->name));
         CHECK(t->type == s->type && t->n_dims == s->n_dims);
@@ -301,23 +301,23 @@ static void check_tensors(const gguf_file *f, const uint8_t *base, uint8_t **tda
         CHECK(t->offset % 64 == 0 && t->offset >= prev_end);
         prev_end = t->offset + t->nbytes;
         if (base)
-            CHECK((const uint8_t *)t->data == base + gguf_data_offset(f) + t->offset);
+            CHECK((const uint8_t *)t->data == base + herd_gguf_data_offset(f) + t->offset);
         else
             CHECK((uintptr_t)t->data % 64 == 0); /* the mapping is page-aligned */
         CHECKF(memcmp(t->data, tdata[i], t->nbytes) == 0, "%s data", s->name);
     }
-    CHECK(!gguf_find_tensor(f, "absent") && !gguf_find_tensor(f, "w.f1"));
-    CHECK(!gguf_tensor_at(f, -1) && !gguf_tensor_at(f, N_TSPECS));
+    CHECK(!herd_gguf_find_tensor(f, "absent") && !herd_gguf_find_tensor(f, "w.f1"));
+    CHECK(!herd_gguf_tensor_at(f, -1) && !herd_gguf_tensor_at(f, N_TSPECS));
 }
 
 static void check_roundtrip(const gguf_file *f, const uint8_t *base, uint8_t **tdata)
 {
-    CHECK(gguf_version(f) == 3);
-    CHECK(gguf_alignment(f) == 64);
-    CHECKF(gguf_n_kv(f) == N_KEYS, "%lld keys", (long long)gguf_n_kv(f));
-    for (int i = 0; i < N_KEYS && i < gguf_n_kv(f); i++)
-        CHECKF(streq(gguf_kv_at(f, i)->key, key_order[i]), "key %d is not %s", i, key_order[i]);
-    CHECK(!gguf_kv_at(f, -1) && !gguf_kv_at(f, gguf_n_kv(f)));
+    CHECK(herd_gguf_version(f) == 3);
+    CHECK(herd_gguf_alignment(f) == 64);
+    CHECKF(herd_gguf_n_kv(f) == N_KEYS, "%lld keys", (long long)herd_gguf_n_kv(f));
+    for (int i = 0; i < N_KEYS && i < herd_gguf_n_kv(f); i++)
+        CHECKF(streq(herd_gguf_kv_at(f, i)->key, key_order[i]), "key %d is not %s", i, key_order[i]);
+    CHECK(!herd_gguf_kv_at(f, -1) && !herd_gguf_kv_at(f, herd_gguf_n_kv(f)));
     check_scalars(f);
     check_arrays(f);
     check_tensors(f, base, tdata);
@@ -328,20 +328,20 @@ static void check_roundtrip(const gguf_file *f, const uint8_t *base, uint8_t **t
  * out. */
 static void check_copy(const gguf_file *f, const uint8_t *buf, size_t len)
 {
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = herd_gguf_writer_new();
     herd_status st = HERD_OK;
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) st |= gguf_copy_kv(w, gguf_kv_at(f, i));
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
-        st |= gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes);
+    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++) st |= herd_gguf_copy_kv(w, herd_gguf_kv_at(f, i));
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
+        st |= herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes);
     }
     uint8_t *out = NULL;
     size_t n = 0;
-    st |= gguf_write_mem(w, &out, &n);
+    st |= herd_gguf_write_mem(w, &out, &n);
     CHECKF(st == HERD_OK, "%s", herd_errmsg());
     CHECKF(n == len && memcmp(out, buf, len) == 0, "copy differs (%zu vs %zu bytes)", n, len);
     free(out);
-    gguf_writer_free(w);
+    herd_gguf_writer_free(w);
 }
 
 /* Every prefix shorter than the end of the last tensor's data must fail with a
@@ -351,28 +351,28 @@ static void check_prefixes(const uint8_t *buf, size_t len, const char *what)
 {
     gguf_file *f = NULL;
     uint64_t data_end = 0;
-    if (gguf_open_mem(buf, len, &f) != HERD_OK) {
+    if (herd_gguf_open_mem(buf, len, &f) != HERD_OK) {
         CHECKF(0, "%s does not open: %s", what, herd_errmsg());
         return;
     }
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
-        uint64_t end = gguf_data_offset(f) + t->offset + t->nbytes;
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
+        uint64_t end = herd_gguf_data_offset(f) + t->offset + t->nbytes;
         if (end > data_end) data_end = end;
     }
-    gguf_close(f);
+    herd_gguf_close(f);
     int bad = 0;
     for (size_t n = 0; n < len; n++) {
         uint8_t *p = malloc(n ? n : 1);
         memcpy(p, buf, n);
         herd_clearerr();
-        herd_status st = gguf_open_mem(p, n, &f);
+        herd_status st = herd_gguf_open_mem(p, n, &f);
         bool want_ok = n >= data_end;
         if (want_ok ? st != HERD_OK : st != HERD_E_FORMAT || !herd_errmsg()[0] || f) {
             if (bad++ < 5)
                 CHECKF(0, "%s: prefix %zu/%zu gives %s", what, n, len, herd_status_name(st));
         }
-        gguf_close(f);
+        herd_gguf_close(f);
         free(p);
     }
     CHECKF(bad == 0, "%s: %d prefixes misbehave", what, bad);
@@ -385,41 +385,41 @@ static void test_roundtrip(void)
     gguf_writer *w = make_writer(tdata);
     uint8_t *buf = NULL;
     size_t len = 0;
-    CHECK(gguf_write_mem(w, &buf, &len) == HERD_OK);
+    CHECK(herd_gguf_write_mem(w, &buf, &len) == HERD_OK);
 
     gguf_file *f = NULL;
-    herd_status st = gguf_open_mem(buf, len, &f);
+    herd_status st = herd_gguf_open_mem(buf, len, &f);
     CHECKF(st == HERD_OK, "open_mem: %s", herd_errmsg());
     if (f) {
         check_roundtrip(f, buf, tdata);
         check_copy(f, buf, len);
-        gguf_close(f);
+        herd_gguf_close(f);
     }
 
     char path[512];
     snprintf(path, sizeof path, "%s/roundtrip.gguf", test_tmpdir());
-    CHECK(gguf_write_file(w, path) == HERD_OK);
+    CHECK(herd_gguf_write_file(w, path) == HERD_OK);
     size_t flen = 0;
     char *fbuf = test_read_file(path, &flen);
     CHECK(fbuf && flen == len && memcmp(fbuf, buf, len) == 0);
     free(fbuf);
-    st = gguf_open(path, &f);
+    st = herd_gguf_open(path, &f);
     CHECKF(st == HERD_OK, "open: %s", herd_errmsg());
     if (f) {
-        CHECK(gguf_file_size(f) == len);
+        CHECK(herd_gguf_file_size(f) == len);
         check_roundtrip(f, NULL, tdata);
-        gguf_close(f);
+        herd_gguf_close(f);
     }
     check_prefixes(buf, len, "round-trip file");
     free(buf);
 
     /* Version 2 files are read too. */
-    gguf_writer_set_version(w, 2);
-    CHECK(gguf_write_mem(w, &buf, &len) == HERD_OK);
-    CHECK(gguf_open_mem(buf, len, &f) == HERD_OK && gguf_version(f) == 2);
-    gguf_close(f);
+    herd_gguf_writer_set_version(w, 2);
+    CHECK(herd_gguf_write_mem(w, &buf, &len) == HERD_OK);
+    CHECK(herd_gguf_open_mem(buf, len, &f) == HERD_OK && herd_gguf_version(f) == 2);
+    herd_gguf_close(f);
     free(buf);
-    gguf_writer_free(w);
+    herd_gguf_writer_free(w);
     for (int i = 0; i < N_TSPECS; i++) free(tdata[i]);
 }
 
@@ -458,7 +458,7 @@ static herd_status stream(const gguf_writer *w, const char *path, const char *in
     return herd_gguf_out_end(o, st);
 }
 
-/* herd_gguf_out: the same bytes as gguf_write_mem, tensor by tensor; an
+/* herd_gguf_out: the same bytes as herd_gguf_write_mem, tensor by tensor; an
  * incomplete or refused write leaves the existing output as it was and no
  * temporary file; the output may not be the input, under any name. */
 static void test_stream(void)
@@ -468,14 +468,14 @@ static void test_stream(void)
     gguf_writer *full = make_writer(tdata), *desc = make_writer(NULL);
     uint8_t *buf = NULL, *none = NULL;
     size_t len = 0, nlen = 0;
-    CHECK(gguf_write_mem(full, &buf, &len) == HERD_OK);
-    CHECK(gguf_write_mem(desc, &none, &nlen) == HERD_E_INVALID && !none); /* no data */
+    CHECK(herd_gguf_write_mem(full, &buf, &len) == HERD_OK);
+    CHECK(herd_gguf_write_mem(desc, &none, &nlen) == HERD_E_INVALID && !none); /* no data */
 
     char path[512], slink[512], hard[512];
     snprintf(path, sizeof path, "%s/stream.gguf", test_tmpdir());
     snprintf(slink, sizeof slink, "%s/stream-symlink.gguf", test_tmpdir());
     snprintf(hard, sizeof hard, "%s/stream-hardlink.gguf", test_tmpdir());
-    CHECK(gguf_write_file(desc, path) == HERD_E_INVALID && access(path, F_OK) != 0);
+    CHECK(herd_gguf_write_file(desc, path) == HERD_E_INVALID && access(path, F_OK) != 0);
     CHECKF(stream(desc, path, NULL, tdata, N_TSPECS, 0) == HERD_OK, "%s", herd_errmsg());
     CHECK(file_is(path, buf, len));
 
@@ -525,53 +525,53 @@ static void test_stream(void)
         CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode) && file_is(copy, buf, len));
     }
     free(buf);
-    gguf_writer_free(full);
-    gguf_writer_free(desc);
+    herd_gguf_writer_free(full);
+    herd_gguf_writer_free(desc);
     for (int i = 0; i < N_TSPECS; i++) free(tdata[i]);
 }
 
 static void test_writer_checks(void)
 {
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = herd_gguf_writer_new();
     float d[64] = {0};
     int64_t ne[4] = {8, 2, 1, 1}, ne_q[1] = {16}, ne0[2] = {8, 0};
     char name[80];
-    CHECK(gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 60) == HERD_E_INVALID); /* 64 needed */
-    CHECK(gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 64) == HERD_OK);
-    CHECK(gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 64) == HERD_E_INVALID); /* duplicate */
-    CHECK(gguf_add_tensor(w, "b", 4, 2, ne, d, 64) == HERD_E_INVALID);             /* no type 4 */
-    CHECK(gguf_add_tensor(w, "b", HERD_TYPE_F32, 0, ne, d, 64) == HERD_E_INVALID);
-    CHECK(gguf_add_tensor(w, "b", HERD_TYPE_F32, 5, ne, d, 64) == HERD_E_INVALID);
-    CHECK(gguf_add_tensor(w, "b", HERD_TYPE_F32, 2, ne0, d, 0) == HERD_E_INVALID);
-    CHECK(gguf_add_tensor(w, "b", HERD_TYPE_Q8_0, 1, ne_q, d, 17) == HERD_E_INVALID);
-    CHECK(gguf_add_tensor(w, "b", HERD_TYPE_F32, 2, ne, NULL, 64) == HERD_E_INVALID);
+    CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 60) == HERD_E_INVALID); /* 64 needed */
+    CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 64) == HERD_OK);
+    CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 64) == HERD_E_INVALID); /* duplicate */
+    CHECK(herd_gguf_add_tensor(w, "b", 4, 2, ne, d, 64) == HERD_E_INVALID);             /* no type 4 */
+    CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_F32, 0, ne, d, 64) == HERD_E_INVALID);
+    CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_F32, 5, ne, d, 64) == HERD_E_INVALID);
+    CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_F32, 2, ne0, d, 0) == HERD_E_INVALID);
+    CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_Q8_0, 1, ne_q, d, 17) == HERD_E_INVALID);
+    CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_F32, 2, ne, NULL, 64) == HERD_E_INVALID);
     memset(name, 'n', 64);
     name[64] = 0;
-    CHECK(gguf_add_tensor(w, name, HERD_TYPE_F32, 2, ne, d, 64) == HERD_E_INVALID);
+    CHECK(herd_gguf_add_tensor(w, name, HERD_TYPE_F32, 2, ne, d, 64) == HERD_E_INVALID);
     name[63] = 0; /* 63 bytes: the longest ggml allows */
-    CHECK(gguf_add_tensor(w, name, HERD_TYPE_F32, 2, ne, d, 64) == HERD_OK);
-    CHECK(gguf_set_u32(w, "general.alignment", 0) == HERD_E_INVALID);
-    CHECK(gguf_set_u32(w, "general.alignment", 48) == HERD_E_INVALID);
-    CHECK(gguf_set_i32(w, "general.alignment", 32) == HERD_E_INVALID);
-    CHECK(gguf_set_str(w, "general.alignment", "32") == HERD_E_INVALID);
-    CHECK(gguf_set_u32(w, "general.alignment", 256) == HERD_OK);
-    CHECK(gguf_set_arr(w, "x", GGUF_TYPE_STRING, d, 1) == HERD_E_INVALID);
-    CHECK(gguf_set_arr(w, "x", GGUF_TYPE_ARRAY, d, 1) == HERD_E_INVALID);
-    CHECK(gguf_set_scalar(w, "x", GGUF_TYPE_STRING, d) == HERD_E_INVALID);
-    CHECK(gguf_set_str(w, "x", NULL) == HERD_E_INVALID);
-    CHECK(gguf_set_u32(w, NULL, 1) == HERD_E_INVALID);
-    CHECK(gguf_write_file(w, "/nonexistent-dir/x.gguf") == HERD_E_IO && herd_errmsg()[0]);
+    CHECK(herd_gguf_add_tensor(w, name, HERD_TYPE_F32, 2, ne, d, 64) == HERD_OK);
+    CHECK(herd_gguf_set_u32(w, "general.alignment", 0) == HERD_E_INVALID);
+    CHECK(herd_gguf_set_u32(w, "general.alignment", 48) == HERD_E_INVALID);
+    CHECK(herd_gguf_set_i32(w, "general.alignment", 32) == HERD_E_INVALID);
+    CHECK(herd_gguf_set_str(w, "general.alignment", "32") == HERD_E_INVALID);
+    CHECK(herd_gguf_set_u32(w, "general.alignment", 256) == HERD_OK);
+    CHECK(herd_gguf_set_arr(w, "x", GGUF_TYPE_STRING, d, 1) == HERD_E_INVALID);
+    CHECK(herd_gguf_set_arr(w, "x", GGUF_TYPE_ARRAY, d, 1) == HERD_E_INVALID);
+    CHECK(herd_gguf_set_scalar(w, "x", GGUF_TYPE_STRING, d) == HERD_E_INVALID);
+    CHECK(herd_gguf_set_str(w, "x", NULL) == HERD_E_INVALID);
+    CHECK(herd_gguf_set_u32(w, NULL, 1) == HERD_E_INVALID);
+    CHECK(herd_gguf_write_file(w, "/nonexistent-dir/x.gguf") == HERD_E_IO && herd_errmsg()[0]);
 
     uint8_t *buf = NULL;
     size_t len = 0;
     gguf_file *f = NULL;
-    CHECK(gguf_write_mem(w, &buf, &len) == HERD_OK);
-    CHECKF(gguf_open_mem(buf, len, &f) == HERD_OK, "%s", herd_errmsg());
-    CHECK(f && gguf_alignment(f) == 256 && gguf_data_offset(f) % 256 == 0);
-    CHECK(f && gguf_find_tensor(f, name) && gguf_tensor_at(f, 1)->offset == 256);
-    gguf_close(f);
+    CHECK(herd_gguf_write_mem(w, &buf, &len) == HERD_OK);
+    CHECKF(herd_gguf_open_mem(buf, len, &f) == HERD_OK, "%s", herd_errmsg());
+    CHECK(f && herd_gguf_alignment(f) == 256 && herd_gguf_data_offset(f) % 256 == 0);
+    CHECK(f && herd_gguf_find_tensor(f, name) && herd_gguf_tensor_at(f, 1)->offset == 256);
+    herd_gguf_close(f);
     free(buf);
-    gguf_writer_free(w);
+    herd_gguf_writer_free(w);
 }
 
 /* Arrays of arrays: read (raw), copied, and rejected beyond the depth limit. */
@@ -581,25 +581,25 @@ static void test_nested(void)
     size_t len, n = 0;
     gguf_file *f = NULL, *g = NULL;
     CHECK(malformed_nested(3, &buf, &len));
-    CHECKF(gguf_open_mem(buf, len, &f) == HERD_OK, "%s", herd_errmsg());
-    const gguf_kv *kv = f ? gguf_find_kv(f, "test.nest") : NULL;
+    CHECKF(herd_gguf_open_mem(buf, len, &f) == HERD_OK, "%s", herd_errmsg());
+    const gguf_kv *kv = f ? herd_gguf_find_kv(f, "test.nest") : NULL;
     CHECK(kv && kv->arr_type == GGUF_TYPE_ARRAY && kv->arr_n == 1 && kv->arr_bytes == 12 + 12 + 3);
-    CHECK(kv && gguf_arr_i64(kv, 0) == 0 && gguf_arr_str(kv, 0).len == 0);
-    gguf_writer *w = gguf_writer_new();
-    CHECK(kv && gguf_copy_kv(w, kv) == HERD_OK && gguf_write_mem(w, &out, &n) == HERD_OK);
+    CHECK(kv && herd_gguf_arr_i64(kv, 0) == 0 && herd_gguf_arr_str(kv, 0).len == 0);
+    gguf_writer *w = herd_gguf_writer_new();
+    CHECK(kv && herd_gguf_copy_kv(w, kv) == HERD_OK && herd_gguf_write_mem(w, &out, &n) == HERD_OK);
     CHECK(out && n == len && memcmp(out, buf, len) == 0); /* the same bytes */
-    CHECK(out && gguf_open_mem(out, n, &g) == HERD_OK);
-    gguf_close(g);
+    CHECK(out && herd_gguf_open_mem(out, n, &g) == HERD_OK);
+    herd_gguf_close(g);
     free(out);
-    gguf_writer_free(w);
-    gguf_close(f);
+    herd_gguf_writer_free(w);
+    herd_gguf_close(f);
     free(buf);
     for (int levels = 1; levels <= GGUF_MAX_ARRAY_DEPTH + 1; levels++) {
         CHECK(malformed_nested(levels, &buf, &len));
-        herd_status st = gguf_open_mem(buf, len, &f);
+        herd_status st = herd_gguf_open_mem(buf, len, &f);
         CHECKF(levels <= GGUF_MAX_ARRAY_DEPTH ? st == HERD_OK : st == HERD_E_FORMAT, "%d levels",
                levels);
-        gguf_close(f);
+        herd_gguf_close(f);
         free(buf);
     }
 }
@@ -608,24 +608,24 @@ static void test_nested(void)
 
 static void check_invariants(const char *path, const gguf_file *f)
 {
-    uint32_t a = gguf_alignment(f);
-    CHECKF(gguf_version(f) == 2 || gguf_version(f) == 3, "%s", path);
+    uint32_t a = herd_gguf_alignment(f);
+    CHECKF(herd_gguf_version(f) == 2 || herd_gguf_version(f) == 3, "%s", path);
     CHECKF(a && !(a & (a - 1)), "%s alignment %u", path, a);
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        const gguf_kv *kv = gguf_kv_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++) {
+        const gguf_kv *kv = herd_gguf_kv_at(f, i);
         char key[256];
         if (kv->key.len >= sizeof key) continue;
         memcpy(key, kv->key.ptr, kv->key.len);
         key[kv->key.len] = 0;
-        CHECKF(gguf_find_kv(f, key) == kv, "%s: key %s", path, key);
+        CHECKF(herd_gguf_find_kv(f, key) == kv, "%s: key %s", path, key);
     }
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
         uint64_t rows = (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
-        CHECKF(gguf_find_tensor(f, t->name_z) == t, "%s: %s", path, t->name_z);
+        CHECKF(herd_gguf_find_tensor(f, t->name_z) == t, "%s: %s", path, t->name_z);
         CHECK(t->n_elements == (uint64_t)t->ne[0] * rows);
         CHECK(t->nbytes == herd_row_bytes(t->type, t->ne[0]) * rows);
-        CHECK(gguf_data_offset(f) + t->offset + t->nbytes <= gguf_file_size(f));
+        CHECK(herd_gguf_data_offset(f) + t->offset + t->nbytes <= herd_gguf_file_size(f));
         CHECK(a > 4096 || (uintptr_t)t->data % a == 0);
     }
     walk(f);
@@ -633,26 +633,26 @@ static void check_invariants(const char *path, const gguf_file *f)
 
 static bool has_type(const gguf_file *f, uint32_t type)
 {
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++)
-        if (gguf_tensor_at(f, i)->type == type) return true;
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++)
+        if (herd_gguf_tensor_at(f, i)->type == type) return true;
     return false;
 }
 
 static void check_known(const char *name, const gguf_file *f)
 {
     char arch[32] = "";
-    const gguf_kv *tok = gguf_find_kv(f, "tokenizer.ggml.tokens");
+    const gguf_kv *tok = herd_gguf_find_kv(f, "tokenizer.ggml.tokens");
     CHECKF(tok && tok->arr_type == GGUF_TYPE_STRING && tok->arr_n > 0, "%s: tokens", name);
     if (strncmp(name, "ggml-vocab-", 11) == 0) return;
-    CHECKF(gguf_get_strz(f, "general.architecture", arch, sizeof arch), "%s: arch", name);
-    CHECKF(gguf_find_tensor(f, "token_embd.weight"), "%s: token_embd", name);
+    CHECKF(herd_gguf_get_strz(f, "general.architecture", arch, sizeof arch), "%s: arch", name);
+    CHECKF(herd_gguf_find_tensor(f, "token_embd.weight"), "%s: token_embd", name);
     if (strcmp(name, "llama-f32.gguf") == 0) {
-        const gguf_tensor *t = gguf_find_tensor(f, "token_embd.weight");
+        const gguf_tensor *t = herd_gguf_find_tensor(f, "token_embd.weight");
         CHECK(strcmp(arch, "llama") == 0);
         CHECK(t && t->type == HERD_TYPE_F32 && t->n_dims == 2 && t->ne[0] == 64 &&
               t->ne[1] == 32000);
         CHECK(tok && tok->arr_n == 32000);
-        CHECK(gguf_find_tensor(f, "output.weight") && gguf_find_tensor(f, "blk.1.ffn_down.weight"));
+        CHECK(herd_gguf_find_tensor(f, "output.weight") && herd_gguf_find_tensor(f, "blk.1.ffn_down.weight"));
     }
     if (strcmp(name, "llama-q4_0.gguf") == 0) CHECK(has_type(f, HERD_TYPE_Q4_0));
     if (strcmp(name, "ladder-q4_k_m.gguf") == 0)
@@ -671,12 +671,12 @@ static int test_dir(const char *rel)
         if (len < 5 || strcmp(e->d_name + len - 5, ".gguf") != 0) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         gguf_file *f = NULL;
-        herd_status st = gguf_open(path, &f);
+        herd_status st = herd_gguf_open(path, &f);
         CHECKF(st == HERD_OK, "%s", herd_errmsg());
         if (!f) continue;
         check_invariants(path, f);
         check_known(e->d_name, f);
-        gguf_close(f);
+        herd_gguf_close(f);
         n++;
     }
     if (d) closedir(d);
@@ -701,20 +701,20 @@ static void test_malformed(void)
         gguf_file *f = NULL;
         CHECK(malformed_build(i, &buf, &len, &what));
         herd_clearerr();
-        herd_status st = gguf_open_mem(buf, len, &f);
+        herd_status st = herd_gguf_open_mem(buf, len, &f);
         CHECKF(st == HERD_E_FORMAT && herd_errmsg()[0] && !f, "%s: %s", what, herd_status_name(st));
         if (verbose) fprintf(stderr, "  %-38s %s\n", what, herd_errmsg());
-        gguf_close(f);
+        herd_gguf_close(f);
 
         /* From disk the message names the file. */
         char path[512];
         snprintf(path, sizeof path, "%s/malformed-%02d.gguf", test_tmpdir(), i);
         CHECK(test_write_file(path, buf, len));
         herd_clearerr();
-        st = gguf_open(path, &f);
+        st = herd_gguf_open(path, &f);
         CHECKF(st == HERD_E_FORMAT && strncmp(herd_errmsg(), path, strlen(path)) == 0, "%s: %s",
                what, herd_errmsg());
-        gguf_close(f);
+        herd_gguf_close(f);
         free(buf);
     }
     CHECK(!malformed_build(malformed_count(), &(uint8_t *){0}, &(size_t){0}, NULL));
@@ -724,13 +724,13 @@ static void test_open_errors(void)
 {
     gguf_file *f = NULL;
     char path[512];
-    CHECK(gguf_open("/nonexistent/x.gguf", &f) == HERD_E_IO && !f && herd_errmsg()[0]);
-    CHECK(gguf_open(test_tmpdir(), &f) == HERD_E_IO && !f); /* a directory */
+    CHECK(herd_gguf_open("/nonexistent/x.gguf", &f) == HERD_E_IO && !f && herd_errmsg()[0]);
+    CHECK(herd_gguf_open(test_tmpdir(), &f) == HERD_E_IO && !f); /* a directory */
     snprintf(path, sizeof path, "%s/empty.gguf", test_tmpdir());
     CHECK(test_write_file(path, "", 0));
-    CHECK(gguf_open(path, &f) == HERD_E_FORMAT && !f);
-    CHECK(gguf_open_mem(NULL, 0, &f) == HERD_E_FORMAT && !f);
-    CHECK(gguf_open_mem(NULL, 10, &f) == HERD_E_INVALID && !f);
+    CHECK(herd_gguf_open(path, &f) == HERD_E_FORMAT && !f);
+    CHECK(herd_gguf_open_mem(NULL, 0, &f) == HERD_E_FORMAT && !f);
+    CHECK(herd_gguf_open_mem(NULL, 10, &f) == HERD_E_INVALID && !f);
 }
 
 /* Seeded random damage to a valid file: any outcome but a crash (or, under
@@ -757,14 +757,14 @@ static void test_mutations(void)
         }
         gguf_file *f = NULL;
         herd_clearerr();
-        herd_status st = gguf_open_mem(p, len, &f);
+        herd_status st = herd_gguf_open_mem(p, len, &f);
         if (st == HERD_OK) {
             opened++;
             walk(f);
         } else
             CHECKF(herd_errmsg()[0] && !f, "mutation %d: %s without a message", iter,
                    herd_status_name(st));
-        gguf_close(f);
+        herd_gguf_close(f);
         free(p);
     }
     fprintf(stderr, "mutations: %d of 3000 still opened\n", opened);

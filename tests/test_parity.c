@@ -31,9 +31,9 @@ static bool load_ref(const char *name, reference *r)
     char path[512], rel[256];
     snprintf(rel, sizeof rel, TINY "ref/%s.json", name);
     if (!test_shared(rel, path, sizeof path)) return false;
-    json_error_t jerr;
-    json_t *j = json_load_file(path, 0, &jerr);
-    CHECKF(j != NULL, "%s: %s", path, jerr.text); /* there, but unreadable: a failure */
+    json_error_t herd_jerr;
+    json_t *j = json_load_file(path, 0, &herd_jerr);
+    CHECKF(j != NULL, "%s: %s", path, herd_jerr.text); /* there, but unreadable: a failure */
     if (!j) return false;
     json_t *ids = json_object_get(j, "ids"), *g = json_object_get(j, "greedy16");
     r->n = (int)json_array_size(ids);

@@ -206,8 +206,8 @@ static void check_progress(void)
     herd_quantize_stats s = {0};
     int n = 0;
     gguf_file *f = NULL;
-    if (gguf_open(in, &f) == HERD_OK) n = (int)gguf_n_tensors(f);
-    gguf_close(f);
+    if (herd_gguf_open(in, &f) == HERD_OK) n = (int)herd_gguf_n_tensors(f);
+    herd_gguf_close(f);
     herd_quantize_params p = {.in_path = in,
                               .out_path = out,
                               .type = "q4_0",

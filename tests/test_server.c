@@ -317,7 +317,7 @@ static void test_greedy_and_stream(int port)
     size_t n = out ? strlen(out) : 0;
     if (n && out[n - 1] == '\n') out[--n] = 0;
     char *want = calloc(1, 3 * n + 1);
-    if (out) utf8_repair(out, n, want);
+    if (out) herd_utf8_repair(out, n, want);
     const char *req =
         "{\"prompt\": \"Once upon a time\", \"max_tokens\": 16, \"temperature\": 0%s}";
     char body[256];

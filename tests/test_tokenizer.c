@@ -21,12 +21,12 @@ static herd_vocab *open_vocab(const char *rel)
     if (!test_shared(rel, path, sizeof path)) return NULL;
     gguf_file *f = NULL;
     herd_vocab *v = NULL;
-    herd_status st = gguf_open(path, &f);
+    herd_status st = herd_gguf_open(path, &f);
     CHECKF(st == HERD_OK, "%s: %s", path, herd_errmsg());
     if (st) return NULL;
     st = herd_vocab_load(f, &v);
     CHECKF(st == HERD_OK, "%s: %s", path, herd_errmsg());
-    gguf_close(f); /* the vocabulary keeps its own copies */
+    herd_gguf_close(f); /* the vocabulary keeps its own copies */
     return v;
 }
 
@@ -434,27 +434,27 @@ static herd_status open_spec(const vocab_spec *sp, herd_vocab **out)
     for (int i = 0; i < N_SMALL; i++) scores[i] = i < 259 ? 0.0f : piece_scores[i - 259];
     if (sp->duplicate) toks[260] = toks[261];
 
-    gguf_writer *w = gguf_writer_new();
-    if (sp->model) gguf_set_str(w, "tokenizer.ggml.model", sp->model);
-    gguf_set_str(w, "general.name", "test");
-    gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, (uint64_t)sp->n_tokens);
+    gguf_writer *w = herd_gguf_writer_new();
+    if (sp->model) herd_gguf_set_str(w, "tokenizer.ggml.model", sp->model);
+    herd_gguf_set_str(w, "general.name", "test");
+    herd_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, (uint64_t)sp->n_tokens);
     if (sp->n_scores >= 0)
-        gguf_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)sp->n_scores);
+        herd_gguf_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)sp->n_scores);
     if (sp->n_types >= 0)
-        gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)sp->n_types);
-    if (sp->bos >= 0) gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)sp->bos);
-    if (sp->add_bos_false) gguf_set_bool(w, "tokenizer.ggml.add_bos_token", false);
+        herd_gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)sp->n_types);
+    if (sp->bos >= 0) herd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)sp->bos);
+    if (sp->add_bos_false) herd_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", false);
     uint8_t *buf = NULL;
     size_t len = 0;
-    herd_status st = gguf_write_mem(w, &buf, &len);
-    gguf_writer_free(w);
+    herd_status st = herd_gguf_write_mem(w, &buf, &len);
+    herd_gguf_writer_free(w);
     CHECKF(st == HERD_OK, "gguf_write_mem: %s", herd_errmsg());
     gguf_file *f = NULL;
-    if (!st) st = gguf_open_mem(buf, len, &f);
+    if (!st) st = herd_gguf_open_mem(buf, len, &f);
     CHECKF(st == HERD_OK, "gguf_open_mem: %s", herd_errmsg());
     *out = NULL;
     if (!st) st = herd_vocab_load(f, out);
-    gguf_close(f);
+    herd_gguf_close(f);
     free(buf);
     return st;
 }

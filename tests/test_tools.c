@@ -15,7 +15,7 @@ static void check_parse(int fmt, const char *text, int want_calls, const char *n
                         const char *args, const char *content)
 {
     char *got = NULL;
-    json_t *calls = tools_parse_output(fmt, text, strlen(text), &got);
+    json_t *calls = herd_tools_parse_output(fmt, text, strlen(text), &got);
     CHECKF((int)json_array_size(calls) == want_calls, "%s: %zu calls, want %d", text,
            json_array_size(calls), want_calls);
     if (want_calls && json_array_size(calls)) {
@@ -70,11 +70,11 @@ static void test_parse(void)
 
 static void test_detect(void)
 {
-    CHECK(tools_detect(NULL) == TOOLS_GENERIC);
-    CHECK(tools_detect("{{ '<tool_call>' }}") == TOOLS_HERMES);
-    CHECK(tools_detect("[TOOL_CALLS]") == TOOLS_MISTRAL);
-    CHECK(tools_detect("<|start_header_id|>ipython") == TOOLS_LLAMA3);
-    CHECK(tools_detect("{% for m in messages %}{{ m.content }}{% endfor %}") == TOOLS_GENERIC);
+    CHECK(herd_tools_detect(NULL) == TOOLS_GENERIC);
+    CHECK(herd_tools_detect("{{ '<tool_call>' }}") == TOOLS_HERMES);
+    CHECK(herd_tools_detect("[TOOL_CALLS]") == TOOLS_MISTRAL);
+    CHECK(herd_tools_detect("<|start_header_id|>ipython") == TOOLS_LLAMA3);
+    CHECK(herd_tools_detect("{% for m in messages %}{{ m.content }}{% endfor %}") == TOOLS_GENERIC);
     char path[512];
     const char *files[] = {"hermes-2-pro-tool-use", "qwen2.5-instruct",           "qwen3",
                            "llama-3.1-instruct",    "mistral-nemo-instruct-2407", "zephyr"};
@@ -85,8 +85,8 @@ static void test_detect(void)
         snprintf(rel, sizeof rel, "chat/templates/%s.jinja", files[i]);
         if (!test_shared(rel, path, sizeof path)) continue;
         char *src = test_read_file(path, NULL);
-        CHECKF(src && tools_detect(src) == want[i], "%s: family %d", files[i],
-               src ? tools_detect(src) : -1);
+        CHECKF(src && herd_tools_detect(src) == want[i], "%s: family %d", files[i],
+               src ? herd_tools_detect(src) : -1);
         free(src);
     }
 }
@@ -95,7 +95,7 @@ static bool request(const char *body, api_error *e, api_request *r)
 {
     json_t *o = json_loads(body, 0, NULL);
     memset(r, 0, sizeof *r);
-    bool ok = o && tools_parse_request(o, r, e);
+    bool ok = o && herd_tools_parse_request(o, r, e);
     json_decref(o);
     return ok;
 }

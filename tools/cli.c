@@ -192,9 +192,9 @@ bool cli_parse(int argc, char **argv, unsigned allowed, cli_opts *o)
 static bool holds_no_tensors(const char *path)
 {
     gguf_file *f;
-    if (gguf_open_ex(path, GGUF_MAP, &f)) return false; /* the full load reports it */
-    const bool none = gguf_n_tensors(f) == 0;
-    gguf_close(f);
+    if (herd_gguf_open_ex(path, GGUF_MAP, &f)) return false; /* the full load reports it */
+    const bool none = herd_gguf_n_tensors(f) == 0;
+    herd_gguf_close(f);
     return none;
 }
 

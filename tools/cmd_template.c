@@ -163,29 +163,29 @@ static char *dup_gstr(gguf_str s)
 static char *token_text(const gguf_file *f, const char *id_key)
 {
     uint32_t id;
-    const gguf_kv *toks = gguf_find_kv(f, "tokenizer.ggml.tokens");
-    if (!gguf_get_u32(f, id_key, &id) || !toks || toks->type != GGUF_TYPE_ARRAY ||
+    const gguf_kv *toks = herd_gguf_find_kv(f, "tokenizer.ggml.tokens");
+    if (!herd_gguf_get_u32(f, id_key, &id) || !toks || toks->type != GGUF_TYPE_ARRAY ||
         toks->arr_type != GGUF_TYPE_STRING || id >= toks->arr_n)
         return NULL;
-    return dup_gstr(gguf_arr_str(toks, id));
+    return dup_gstr(herd_gguf_arr_str(toks, id));
 }
 
 static int load_model_chat(const char *path, model_chat *mc)
 {
     gguf_file *f;
-    if (gguf_open(path, &f)) return cli_fail(path);
+    if (herd_gguf_open(path, &f)) return cli_fail(path);
     gguf_str s;
-    if (gguf_get_str(f, "tokenizer.chat_template", &s))
+    if (herd_gguf_get_str(f, "tokenizer.chat_template", &s))
         mc->template_src = dup_gstr(s);
     else {
         char arch[64] = "", name[256] = "";
-        gguf_get_strz(f, "general.architecture", arch, sizeof arch);
-        gguf_get_strz(f, "general.name", name, sizeof name);
+        herd_gguf_get_strz(f, "general.architecture", arch, sizeof arch);
+        herd_gguf_get_strz(f, "general.name", name, sizeof name);
         mc->format = strdup(herd_chat_named_pick(arch, name));
     }
     mc->bos = token_text(f, "tokenizer.ggml.bos_token_id");
     mc->eos = token_text(f, "tokenizer.ggml.eos_token_id");
-    gguf_close(f);
+    herd_gguf_close(f);
     if (!mc->template_src && !mc->format) return cli_error(1, "%s: out of memory", path);
     return 0;
 }

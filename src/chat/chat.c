@@ -23,13 +23,13 @@ herd_status herd_chat_template_parse(const char *src, herd_chat_template **out)
     herd_chat_template *t = calloc(1, sizeof *t);
     if (!t) return herd_seterr(HERD_E_NOMEM, "out of memory");
     jtoks toks;
-    jv_nomem = false;
-    herd_status st = jinja_lex(src, &toks);
+    herd_jv_nomem = false;
+    herd_status st = herd_jinja_lex(src, &toks);
     if (!st) {
-        st = jinja_parse(&toks, t);
-        jinja_toks_free(&toks);
+        st = herd_jinja_parse(&toks, t);
+        herd_jinja_toks_free(&toks);
     }
-    if (!st && jv_nomem) st = herd_seterr(HERD_E_NOMEM, "out of memory parsing the template");
+    if (!st && herd_jv_nomem) st = herd_seterr(HERD_E_NOMEM, "out of memory parsing the template");
     if (st) {
         herd_chat_template_free(t);
         return st;
@@ -41,13 +41,13 @@ herd_status herd_chat_template_parse(const char *src, herd_chat_template **out)
 void herd_chat_template_free(herd_chat_template *t)
 {
     if (!t) return;
-    jinja_nodes_free(t);
+    herd_jinja_nodes_free(t);
     free(t);
 }
 
 static void set_var(jscope *s, const char *name, jv v)
 {
-    jscope_set_take(s, name, v);
+    herd_jscope_set_take(s, name, v);
 }
 
 /* The value of extra[key] if truthy (Python's `x or None`), else none. */
@@ -55,9 +55,9 @@ static jv or_none(const json_t *extra, const char *key)
 {
     const json_t *j = extra ? json_object_get(extra, key) : NULL;
     if (!j) return jv_none();
-    jv v = jv_from_json(j);
-    if (jv_truthy(v)) return v;
-    jv_release(v);
+    jv v = herd_jv_from_json(j);
+    if (herd_jv_truthy(v)) return v;
+    herd_jv_release(v);
     return jv_none();
 }
 
@@ -73,17 +73,17 @@ static void fill_context(jscope *g, jscope *ctx, const herd_chat_input *in)
                  {"strftime_now", F_STRFTIME}};
     for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
         set_var(g, funcs[i].name, jv_func(funcs[i].fn));
-    if (in->bos_token) set_var(ctx, "bos_token", jv_cstr(in->bos_token));
-    if (in->eos_token) set_var(ctx, "eos_token", jv_cstr(in->eos_token));
+    if (in->bos_token) set_var(ctx, "bos_token", herd_jv_cstr(in->bos_token));
+    if (in->eos_token) set_var(ctx, "eos_token", herd_jv_cstr(in->eos_token));
     if (in->extra && json_is_object(in->extra)) {
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)in->extra, k, v)
         {
-            if (strcmp(k, "tools") && strcmp(k, "documents")) set_var(ctx, k, jv_from_json(v));
+            if (strcmp(k, "tools") && strcmp(k, "documents")) set_var(ctx, k, herd_jv_from_json(v));
         }
     }
-    set_var(ctx, "messages", in->messages ? jv_from_json(in->messages) : jv_list_new(0, false));
+    set_var(ctx, "messages", in->messages ? herd_jv_from_json(in->messages) : herd_jv_list_new(0, false));
     set_var(ctx, "tools", or_none(in->extra, "tools"));
     set_var(ctx, "documents", or_none(in->extra, "documents"));
     set_var(ctx, "add_generation_prompt", jv_bool(in->add_generation_prompt));
@@ -92,7 +92,7 @@ static void fill_context(jscope *g, jscope *ctx, const herd_chat_input *in)
 static void free_scope(jscope *s)
 {
     if (!s) return;
-    jv_release(s->vars);
+    herd_jv_release(s->vars);
     free(s);
 }
 
@@ -101,14 +101,14 @@ static void free_scope(jscope *s)
 static void render_cleanup(jrender *r)
 {
     if (r->namespaces.kind == JV_LIST)
-        for (size_t i = 0; i < r->namespaces.u.l->n; i++) jv_dict_clear(r->namespaces.u.l->v[i]);
-    jv_release(r->namespaces);
+        for (size_t i = 0; i < r->namespaces.u.l->n; i++) herd_jv_dict_clear(r->namespaces.u.l->v[i]);
+    herd_jv_release(r->namespaces);
     while (r->captured) {
         jscope *s = r->captured;
         r->captured = s->next_captured;
         free_scope(s);
     }
-    jbuf_free(&r->out);
+    herd_jbuf_free(&r->out);
 }
 
 herd_status herd_chat_template_render(const herd_chat_template *t, const herd_chat_input *in,
@@ -122,23 +122,23 @@ herd_status herd_chat_template_render(const herd_chat_template *t, const herd_ch
         return herd_seterr(HERD_E_INVALID, "messages must be a JSON array");
     if (in->extra && !json_is_object(in->extra) && !json_is_null(in->extra))
         return herd_seterr(HERD_E_INVALID, "extra variables must be a JSON object");
-    jv_nomem = false;
-    jv_budget_start(in->cancel); /* the input's values count too */
-    jrender r = {.namespaces = jv_list_new(0, false), .filter_input = jv_undef(NULL)};
-    jscope *g = jscope_new(NULL), *ctx = g ? jscope_new(g) : NULL;
+    herd_jv_nomem = false;
+    herd_jv_budget_start(in->cancel); /* the input's values count too */
+    jrender r = {.namespaces = herd_jv_list_new(0, false), .filter_input = jv_undef(NULL)};
+    jscope *g = herd_jscope_new(NULL), *ctx = g ? herd_jscope_new(g) : NULL;
     herd_status st = HERD_OK;
     if (!g || !ctx)
-        st = jv_stop_error(0);
+        st = herd_jv_stop_error(0);
     else {
         r.globals = g;
         fill_context(g, ctx, in);
-        if (jv_nomem)
-            st = jv_stop_error(0);
-        else if (jinja_exec(&r, ctx, t->root) != JF_OK)
+        if (herd_jv_nomem)
+            st = herd_jv_stop_error(0);
+        else if (herd_jinja_exec(&r, ctx, t->root) != JF_OK)
             st = r.st ? r.st : HERD_E_INVALID;
-        if (!st && jv_nomem) st = jv_stop_error(0); /* never a rendering cut short */
+        if (!st && herd_jv_nomem) st = herd_jv_stop_error(0); /* never a rendering cut short */
     }
-    jv_budget_stop(st ? 0 : r.out.n);
+    herd_jv_budget_stop(st ? 0 : r.out.n);
     if (!st) {
         *out = r.out.p ? r.out.p : calloc(1, 1);
         if (len) *len = r.out.n;

@@ -13,14 +13,14 @@
  * undefined when the model has no such token) and any extra variables.
  *
  * The renderer is a small Jinja interpreter (its internals are in jinja.h):
- *   jinja_lex.c       source -> tokens, applying jinja2's whitespace rules
+ *   herd_jinja_lex.c       source -> tokens, applying jinja2's whitespace rules
  *                     (trim_blocks, lstrip_blocks, {%- -%}) exactly;
- *   jinja_parse.c     expressions -> AST with jinja2's precedence, and
+ *   herd_jinja_parse.c     expressions -> AST with jinja2's precedence, and
  *   jinja_stmt.c      the statements and template body (jinja_parser.h);
  *   jinja_value.c     Python-like values (str, int, list, dict, none,
  *                     undefined): truth, ==, <, str(), repr();
  *   jinja_ops.c       arithmetic, comparisons, `in`;
- *   jinja_eval.c      runs the AST: scopes, loops, macros, set, output;
+ *   herd_jinja_eval.c      runs the AST: scopes, loops, macros, set, output;
  *   jinja_budget.c    the render's budget: steps, sizes, depth, cancel;
  *   jinja_methods.c   a.b / a[b] with the sandbox's rules, str/dict/list
  *                     methods, the global functions;

@@ -555,7 +555,7 @@ static herd_status choose_format(herd_conv *c, const herd_conv_params *p)
                                "file",
                                p->chat_template);
     }
-    if (!src && gguf_get_str(c->model->file, "tokenizer.chat_template", &s)) {
+    if (!src && herd_gguf_get_str(c->model->file, "tokenizer.chat_template", &s)) {
         if (!(src = file = strndup(s.ptr, s.len)))
             return herd_seterr(HERD_E_NOMEM, "out of memory");
     }

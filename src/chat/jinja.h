@@ -10,7 +10,7 @@
  *
  * Ownership: a function returning a jv returns a new reference; arguments are
  * borrowed unless the name ends in _take. Allocation failure does not unwind
- * through every caller: constructors return undefined and set jv_nomem, which
+ * through every caller: constructors return undefined and set herd_jv_nomem, which
  * the evaluator checks after each step.
  *
  * Strings are UTF-8; Python's code-point operations (len, s[i], slices,
@@ -75,7 +75,7 @@ struct jv_list {
     bool tuple;
     uint8_t view;  /* what Python object the list stands for (JV_VIEW_*) */
     bool consumed; /* an iterator that has been iterated (it is empty now) */
-    int depth;     /* 1 + the deepest item's depth (see jv_depth) */
+    int depth;     /* 1 + the deepest item's depth (see herd_jv_depth) */
     size_t n, cap;
     jv *v;
 };
@@ -111,17 +111,17 @@ struct jv_macro {
 
 /* Set when a value could not be made: allocation failed, or the render's
  * budget (below) ran out. The evaluator stops at the next check. */
-extern _Thread_local bool jv_nomem;
+extern _Thread_local bool herd_jv_nomem;
 
 /* ------------------------------------------------------------------ budget */
 
 /* The budget of the render running on this thread (jinja_budget.c; the
- * limits are in chat.h). Thread-local, like jv_nomem, because values are made
+ * limits are in chat.h). Thread-local, like herd_jv_nomem, because values are made
  * and compared deep inside helpers that know nothing of the render; one render
  * runs on one thread. Outside a render (parsing, named formats) nothing is
  * charged, but the depth of values and walks is still bounded. A limit hit sets
- * jv_nomem, so every path that stops on allocation failure stops on it too, and
- * jerr() then reports the limit instead of whatever failed because of it. */
+ * herd_jv_nomem, so every path that stops on allocation failure stops on it too, and
+ * herd_jerr() then reports the limit instead of whatever failed because of it. */
 typedef struct jbudget {
     bool active;
     uint64_t steps, next_check; /* the slow path runs when steps reach next_check */
@@ -131,27 +131,27 @@ typedef struct jbudget {
     const atomic_bool *cancel;
     herd_chat_limit hit;
 } jbudget;
-extern _Thread_local jbudget jv_budget;
+extern _Thread_local jbudget herd_jv_budget;
 
-void jv_budget_start(const atomic_bool *cancel);
-void jv_budget_stop(size_t output);
-bool jv_budget_slow(void);
+void herd_jv_budget_start(const atomic_bool *cancel);
+void herd_jv_budget_stop(size_t output);
+bool herd_jv_budget_slow(void);
 /* Record a limit hit (the first one wins); returns false. */
-bool jv_limit(herd_chat_limit which);
+bool herd_jv_limit(herd_chat_limit which);
 /* Charge n steps; false once the budget is spent (or the render cancelled). */
 static inline bool jv_charge(uint64_t n)
 {
-    jv_budget.steps += n;
-    return jv_budget.steps < jv_budget.next_check || jv_budget_slow();
+    herd_jv_budget.steps += n;
+    return herd_jv_budget.steps < herd_jv_budget.next_check || herd_jv_budget_slow();
 }
 /* Charge writing n bytes (a step per 64). */
-bool jv_charge_bytes(size_t n);
+bool herd_jv_charge_bytes(size_t n);
 /* May a string of have bytes grow by add? false (limit recorded) if not. */
-bool jv_room(size_t have, size_t add);
+bool herd_jv_room(size_t have, size_t add);
 /* May a value of this depth be made / a walk go this deep? */
-bool jv_depth_ok(int depth);
-/* The error for jv_nomem: the limit hit, or out of memory; line 0: none. */
-herd_status jv_stop_error(int line);
+bool herd_jv_depth_ok(int depth);
+/* The error for herd_jv_nomem: the limit hit, or out of memory; line 0: none. */
+herd_status herd_jv_stop_error(int line);
 
 static inline jv jv_undef(const char *hint)
 {
@@ -178,15 +178,15 @@ static inline jv jv_func(int fn)
     return (jv){.kind = JV_FUNC, .u.fn = fn};
 }
 
-jv jv_retain(jv v);
-void jv_release(jv v);
+jv herd_jv_retain(jv v);
+void herd_jv_release(jv v);
 /* Template constants (literals, text) are shared by concurrent renders, so
  * their counts must not change: mark them uncounted, free them with the AST. */
-void jv_set_constant(jv v);
-void jv_free_constant(jv v);
+void herd_jv_set_constant(jv v);
+void herd_jv_free_constant(jv v);
 
-jv jv_str(const char *p, size_t n);
-jv jv_cstr(const char *p);
+jv herd_jv_str(const char *p, size_t n);
+jv herd_jv_cstr(const char *p);
 static inline const char *jv_sp(jv v)
 {
     return v.u.s->p;
@@ -214,28 +214,28 @@ static inline bool jv_is_iterator(jv v)
     return v.kind == JV_LIST &&
            (v.u.l->view == JV_VIEW_GENERATOR || v.u.l->view == JV_VIEW_REVERSED);
 }
-jv jv_list_new(size_t cap, bool tuple);
+jv herd_jv_list_new(size_t cap, bool tuple);
 /* The nesting depth of v: 0 for scalars, 1 for an empty list. */
-int jv_depth(jv v);
+int herd_jv_depth(jv v);
 /* Mark a new list as an iterator / view (returns it). */
-jv jv_list_as(jv list, int view);
-void jv_list_push_take(jv list, jv item);
-jv jv_dict_new(void);
-jv jv_ns_new(void);
+jv herd_jv_list_as(jv list, int view);
+void herd_jv_list_push_take(jv list, jv item);
+jv herd_jv_dict_new(void);
+jv herd_jv_ns_new(void);
 /* Insert or replace (keeps the first position, as Python dicts do). */
-void jv_dict_set_take(jv dict, const char *key, size_t klen, jv val);
+void herd_jv_dict_set_take(jv dict, const char *key, size_t klen, jv val);
 /* Append a key known to be new (a copy of a dict, JSON input): no search. */
-void jv_dict_append_take(jv dict, jv_string *key, jv val);
+void herd_jv_dict_append_take(jv dict, jv_string *key, jv val);
 /* Drop every entry (breaks namespace cycles at the end of a render). */
-void jv_dict_clear(jv dict);
+void herd_jv_dict_clear(jv dict);
 /* Borrowed value, or NULL if absent. */
-const jv *jv_dict_get(jv dict, const char *key, size_t klen);
-jv jv_method_new(jv self, const char *name);
-jv jv_loop_new(jv items, size_t index0);
+const jv *herd_jv_dict_get(jv dict, const char *key, size_t klen);
+jv herd_jv_method_new(jv self, const char *name);
+jv herd_jv_loop_new(jv items, size_t index0);
 
 /* Python semantics. */
-bool jv_truthy(jv v);
-bool jv_is_number(jv v); /* bool, int, float */
+bool herd_jv_truthy(jv v);
+bool herd_jv_is_number(jv v); /* bool, int, float */
 static inline bool jv_is_intlike(jv v)
 {
     return v.kind == JV_INT || v.kind == JV_BOOL;
@@ -244,11 +244,11 @@ static inline int64_t jv_ival(jv v)
 {
     return v.kind == JV_BOOL ? v.u.b : v.u.i;
 }
-double jv_num(jv v);
-bool jv_equal(jv a, jv b);
+double herd_jv_num(jv v);
+bool herd_jv_equal(jv a, jv b);
 /* Ordering: *cmp <0, 0, >0; false if the types cannot be ordered. */
-bool jv_compare(jv a, jv b, int *cmp);
-const char *jv_type_name(jv v); /* Python's type name: 'str', 'dict', ... */
+bool herd_jv_compare(jv a, jv b, int *cmp);
+const char *herd_jv_type_name(jv v); /* Python's type name: 'str', 'dict', ... */
 
 /* ------------------------------------------------------- string building */
 
@@ -257,48 +257,48 @@ typedef struct jbuf {
     size_t n, cap;
 } jbuf;
 
-void jbuf_put(jbuf *b, const char *s, size_t n);
-void jbuf_puts(jbuf *b, const char *s);
-void jbuf_putc(jbuf *b, char c);
-void jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-jv jbuf_to_str(jbuf *b); /* frees the buffer */
-void jbuf_free(jbuf *b);
+void herd_jbuf_put(jbuf *b, const char *s, size_t n);
+void herd_jbuf_puts(jbuf *b, const char *s);
+void herd_jbuf_putc(jbuf *b, char c);
+void herd_jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+jv herd_jbuf_to_str(jbuf *b); /* frees the buffer */
+void herd_jbuf_free(jbuf *b);
 
 /* str(v) and repr(v) appended to b. false if v has no printable form here
  * (a macro, a bound method): the caller reports it. */
-bool jv_to_str(jbuf *b, jv v);
-bool jv_repr(jbuf *b, jv v);
+bool herd_jv_to_str(jbuf *b, jv v);
+bool herd_jv_repr(jbuf *b, jv v);
 /* str(v) as a new string value (strings are returned as is). */
-jv jv_stringify(jv v, bool *ok);
-void jv_float_repr(jbuf *b, double f);
+jv herd_jv_stringify(jv v, bool *ok);
+void herd_jv_float_repr(jbuf *b, double f);
 
 /* --------------------------------------------------------------- strings */
 
 /* Decode one code point at s[*i] (advancing *i); invalid bytes decode as
  * themselves so that nothing is lost. */
-uint32_t u8_next(const char *s, size_t n, size_t *i);
-void u8_put(jbuf *b, uint32_t cp);
-size_t u8_len(const char *s, size_t n); /* code points */
+uint32_t herd_u8_next(const char *s, size_t n, size_t *i);
+void herd_u8_put(jbuf *b, uint32_t cp);
+size_t herd_u8_len(const char *s, size_t n); /* code points */
 /* Byte offset of code point k (k <= length). */
-size_t u8_offset(const char *s, size_t n, size_t k);
-bool py_isspace(uint32_t cp);
-uint32_t py_lower(uint32_t cp);
-uint32_t py_upper(uint32_t cp);
-bool py_iscased(uint32_t cp);
-bool py_isalpha(uint32_t cp);
-bool py_isdigit(uint32_t cp);
+size_t herd_u8_offset(const char *s, size_t n, size_t k);
+bool herd_py_isspace(uint32_t cp);
+uint32_t herd_py_lower(uint32_t cp);
+uint32_t herd_py_upper(uint32_t cp);
+bool herd_py_iscased(uint32_t cp);
+bool herd_py_isalpha(uint32_t cp);
+bool herd_py_isdigit(uint32_t cp);
 
 /* Python str operations; chars NULL = whitespace. */
-jv pystr_strip(jv s, jv chars, bool left, bool right);
-jv pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok);
-jv pystr_splitlines(const char *s, size_t n);
+jv herd_pystr_strip(jv s, jv chars, bool left, bool right);
+jv herd_pystr_split(jv s, jv sep, int64_t maxsplit, bool *ok);
+jv herd_pystr_splitlines(const char *s, size_t n);
 /* The line at s[i] (str.splitlines' breaks): where its text ends; *next is
  * past its line break, n at the end. */
-size_t pystr_line(const char *s, size_t n, size_t i, size_t *next);
-jv pystr_case(jv s, int mode); /* 0 lower, 1 upper, 2 title (str.title), 3 capitalize,
+size_t herd_pystr_line(const char *s, size_t n, size_t i, size_t *next);
+jv herd_pystr_case(jv s, int mode); /* 0 lower, 1 upper, 2 title (str.title), 3 capitalize,
                                   4 jinja |title */
-jv pystr_replace(jv s, jv old, jv neu, int64_t count);
-jv pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop, int64_t step);
+jv herd_pystr_replace(jv s, jv old, jv neu, int64_t count);
+jv herd_pystr_slice(jv s, bool has_start, int64_t start, bool has_stop, int64_t stop, int64_t step);
 /* The next index of a slice running from *j towards stop (exclusive) by step;
  * false when there is none. Never overflows, whatever the step. */
 static inline bool jinja_slice_next(int64_t *j, int64_t stop, int64_t step)
@@ -307,18 +307,18 @@ static inline bool jinja_slice_next(int64_t *j, int64_t stop, int64_t step)
     *j += step;
     return true;
 }
-jv pystr_index(jv s, int64_t i); /* undefined if out of range */
-int64_t pystr_find(jv s, jv sub, bool reverse);
-int64_t pystr_count(jv s, jv sub);
-jv pystr_repeat(jv s, int64_t n);
+jv herd_pystr_index(jv s, int64_t i); /* undefined if out of range */
+int64_t herd_pystr_find(jv s, jv sub, bool reverse);
+int64_t herd_pystr_count(jv s, jv sub);
+jv herd_pystr_repeat(jv s, int64_t n);
 
 /* ------------------------------------------------------------------ JSON */
 
-jv jv_from_json(const json_t *j);
+jv herd_jv_from_json(const json_t *j);
 /* Python's json.dumps(v, ensure_ascii, indent, separators, sort_keys).
  * indent < 0: None. item_sep/key_sep NULL: the defaults for indent. false
  * (message in *bad) if v holds something JSON cannot express. */
-bool jv_to_json(jbuf *b, jv v, bool ensure_ascii, int indent, const char *item_sep,
+bool herd_jv_to_json(jbuf *b, jv v, bool ensure_ascii, int indent, const char *item_sep,
                 const char *key_sep, bool sort_keys, const char **bad);
 
 /* ------------------------------------------------------------------ lexer */
@@ -352,8 +352,8 @@ typedef struct jtoks {
     size_t n, cap;
 } jtoks;
 
-herd_status jinja_lex(const char *src, jtoks *out);
-void jinja_toks_free(jtoks *t);
+herd_status herd_jinja_lex(const char *src, jtoks *out);
+void herd_jinja_toks_free(jtoks *t);
 
 /* ------------------------------------------------------------------- AST */
 
@@ -415,8 +415,8 @@ struct herd_chat_template {
     size_t nall, capall;
 };
 
-herd_status jinja_parse(const jtoks *toks, herd_chat_template *t);
-void jinja_nodes_free(herd_chat_template *t);
+herd_status herd_jinja_parse(const jtoks *toks, herd_chat_template *t);
+void herd_jinja_nodes_free(herd_chat_template *t);
 
 /* ------------------------------------------------------------- evaluator */
 
@@ -435,38 +435,38 @@ typedef struct jrender {
     herd_status st;   /* the status of the error that stopped the render */
     jv filter_input;  /* the body text a {% filter %} / {% set %} chain applies to */
     int depth;        /* macro call depth */
-    int eval_depth;   /* nesting of jinja_eval / jinja_exec (a stack bound) */
+    int eval_depth;   /* nesting of herd_jinja_eval / herd_jinja_exec (a stack bound) */
     bool raised;      /* raise_exception was called */
 } jrender;
 
 /* Control flow out of a statement. */
 typedef enum jflow { JF_OK, JF_BREAK, JF_CONTINUE, JF_ERROR } jflow;
 
-jscope *jscope_new(jscope *parent); /* NULL (jv_nomem set) if out of memory */
-herd_status jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out);
-jflow jinja_exec(jrender *r, jscope *s, const jnode *n);
-herd_status jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,
+jscope *herd_jscope_new(jscope *parent); /* NULL (herd_jv_nomem set) if out of memory */
+herd_status herd_jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out);
+jflow herd_jinja_exec(jrender *r, jscope *s, const jnode *n);
+herd_status herd_jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,
                        jv *kwargs, size_t nkw, int line, jv *out);
-jv jinja_lookup(jscope *s, const char *name);
-void jscope_set_take(jscope *s, const char *name, jv val);
+jv herd_jinja_lookup(jscope *s, const char *name);
+void herd_jscope_set_take(jscope *s, const char *name, jv val);
 /* getattr / getitem with the sandbox's rules (see jinja_methods.c). */
-herd_status jinja_getattr(jv obj, const char *name, int line, jv *out);
-herd_status jinja_getitem(jv obj, jv key, int line, jv *out);
+herd_status herd_jinja_getattr(jv obj, const char *name, int line, jv *out);
+herd_status herd_jinja_getitem(jv obj, jv key, int line, jv *out);
 /* Materialize an iterable as a list (dict: keys, str: chars, undefined: []). */
-herd_status jinja_iterate(jv v, int line, jv *out);
+herd_status herd_jinja_iterate(jv v, int line, jv *out);
 
 /* Operators (jinja_ops.c). op: "+", "-", "*", "/", "//", "%", "**"; for
  * int_op: '+', '-', '*', '/' (floor), '%', 'p' (power). compare: "==", "!=",
  * "<", "<=", ">", ">=", "in", "not in". */
-herd_status jinja_binop(const char *op, jv a, jv b, int line, jv *out);
-herd_status jinja_int_op(char op, int64_t x, int64_t y, int line, jv *out);
-herd_status jinja_compare(const char *op, jv a, jv b, int line, bool *out);
+herd_status herd_jinja_binop(const char *op, jv a, jv b, int line, jv *out);
+herd_status herd_jinja_int_op(char op, int64_t x, int64_t y, int line, jv *out);
+herd_status herd_jinja_compare(const char *op, jv a, jv b, int line, bool *out);
 
 /* An error at a template line. */
-herd_status jerr(herd_status st, int line, const char *fmt, ...)
+herd_status herd_jerr(herd_status st, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The error for using an undefined value. */
-herd_status jerr_undef(jv v, int line);
+herd_status herd_jerr_undef(jv v, int line);
 
 /* ------------------------------------------------------------- builtins */
 
@@ -474,16 +474,16 @@ typedef enum jfunc { F_RANGE, F_NAMESPACE, F_DICT, F_RAISE, F_STRFTIME, F_COUNT 
 
 /* Filter / test tables: id >= 0 known, -1 unknown, -2 known to jinja2 but
  * not implemented by herd. */
-int jinja_filter_id(const char *name);
-int jinja_test_id(const char *name);
-herd_status jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs,
+int herd_jinja_filter_id(const char *name);
+int herd_jinja_test_id(const char *name);
+herd_status herd_jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs,
                          char **kwnames, jv *kwargs, size_t nkw, int line, jv *out);
-herd_status jinja_test(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs, int line,
+herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs, int line,
                        bool *out);
-herd_status jinja_call_method(jrender *r, jv self, const char *name, jv *args, size_t nargs,
+herd_status herd_jinja_call_method(jrender *r, jv self, const char *name, jv *args, size_t nargs,
                               char **kwnames, jv *kwargs, size_t nkw, int line, jv *out);
-herd_status jinja_call_func(jrender *r, int fn, jv *args, size_t nargs, char **kwnames, jv *kwargs,
+herd_status herd_jinja_call_func(jrender *r, int fn, jv *args, size_t nargs, char **kwnames, jv *kwargs,
                             size_t nkw, int line, jv *out);
-const char *jinja_func_name(int fn);
+const char *herd_jinja_func_name(int fn);
 
 #endif

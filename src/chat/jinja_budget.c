@@ -15,72 +15,72 @@
 
 #define CHECK_EVERY 4096
 
-_Thread_local jbudget jv_budget;
+_Thread_local jbudget herd_jv_budget;
 
 /* What the last render on this thread used (herd_chat_last_usage). */
 static _Thread_local herd_chat_usage last_usage;
 
-void jv_budget_start(const atomic_bool *cancel)
+void herd_jv_budget_start(const atomic_bool *cancel)
 {
-    jv_budget = (jbudget){.active = true, .cancel = cancel};
-    jv_budget.next_check = 0; /* the first charge looks at the flag */
+    herd_jv_budget = (jbudget){.active = true, .cancel = cancel};
+    herd_jv_budget.next_check = 0; /* the first charge looks at the flag */
 }
 
-void jv_budget_stop(size_t output)
+void herd_jv_budget_stop(size_t output)
 {
-    last_usage = (herd_chat_usage){.steps = jv_budget.steps,
+    last_usage = (herd_chat_usage){.steps = herd_jv_budget.steps,
                                    .output = output,
-                                   .depth = jv_budget.depth_seen,
-                                   .limit = jv_budget.hit};
-    jv_budget = (jbudget){.next_check = UINT64_MAX};
+                                   .depth = herd_jv_budget.depth_seen,
+                                   .limit = herd_jv_budget.hit};
+    herd_jv_budget = (jbudget){.next_check = UINT64_MAX};
 }
 
-bool jv_limit(herd_chat_limit which)
+bool herd_jv_limit(herd_chat_limit which)
 {
-    if (!jv_budget.hit) jv_budget.hit = which;
-    jv_budget.next_check = 0; /* every later charge fails too */
-    jv_nomem = true;
+    if (!herd_jv_budget.hit) herd_jv_budget.hit = which;
+    herd_jv_budget.next_check = 0; /* every later charge fails too */
+    herd_jv_nomem = true;
     return false;
 }
 
-bool jv_budget_slow(void)
+bool herd_jv_budget_slow(void)
 {
-    jbudget *b = &jv_budget;
+    jbudget *b = &herd_jv_budget;
     if (!b->active) {
         b->next_check = UINT64_MAX;
         return true;
     }
     if (b->hit) return false;
-    if (b->steps > HERD_CHAT_MAX_STEPS) return jv_limit(HERD_CHAT_LIMIT_STEPS);
+    if (b->steps > HERD_CHAT_MAX_STEPS) return herd_jv_limit(HERD_CHAT_LIMIT_STEPS);
     if (b->cancel && atomic_load_explicit(b->cancel, memory_order_relaxed))
-        return jv_limit(HERD_CHAT_CANCELLED);
+        return herd_jv_limit(HERD_CHAT_CANCELLED);
     uint64_t next = b->steps + CHECK_EVERY;
     b->next_check = next < HERD_CHAT_MAX_STEPS + 1 ? next : HERD_CHAT_MAX_STEPS + 1;
     return true;
 }
 
-bool jv_charge_bytes(size_t n)
+bool herd_jv_charge_bytes(size_t n)
 {
-    if (!jv_budget.active) return true;
-    jv_budget.bytes += n;
-    if (jv_budget.bytes < 64) return !jv_budget.hit;
-    uint64_t k = jv_budget.bytes / 64;
-    jv_budget.bytes %= 64;
+    if (!herd_jv_budget.active) return true;
+    herd_jv_budget.bytes += n;
+    if (herd_jv_budget.bytes < 64) return !herd_jv_budget.hit;
+    uint64_t k = herd_jv_budget.bytes / 64;
+    herd_jv_budget.bytes %= 64;
     return jv_charge(k);
 }
 
-bool jv_room(size_t have, size_t add)
+bool herd_jv_room(size_t have, size_t add)
 {
-    if (!jv_budget.active) return true;
+    if (!herd_jv_budget.active) return true;
     if (add > HERD_CHAT_MAX_OUTPUT || have > HERD_CHAT_MAX_OUTPUT - add)
-        return jv_limit(HERD_CHAT_LIMIT_OUTPUT);
+        return herd_jv_limit(HERD_CHAT_LIMIT_OUTPUT);
     return true;
 }
 
-bool jv_depth_ok(int depth)
+bool herd_jv_depth_ok(int depth)
 {
-    if (depth > jv_budget.depth_seen) jv_budget.depth_seen = depth;
-    return depth <= HERD_CHAT_MAX_DEPTH || jv_limit(HERD_CHAT_LIMIT_DEPTH);
+    if (depth > herd_jv_budget.depth_seen) herd_jv_budget.depth_seen = depth;
+    return depth <= HERD_CHAT_MAX_DEPTH || herd_jv_limit(HERD_CHAT_LIMIT_DEPTH);
 }
 
 const char *herd_chat_limit_name(herd_chat_limit l)
@@ -99,11 +99,11 @@ const char *herd_chat_limit_name(herd_chat_limit l)
     }
 }
 
-herd_status jv_stop_error(int line)
+herd_status herd_jv_stop_error(int line)
 {
     char where[32] = "";
     if (line > 0) snprintf(where, sizeof where, ", line %d", line);
-    switch (jv_budget.hit) {
+    switch (herd_jv_budget.hit) {
     case HERD_CHAT_LIMIT_STEPS:
         return herd_seterr(HERD_E_UNSUPPORTED,
                            "template error%s: the render exceeded HERD_CHAT_MAX_STEPS (%d steps)",

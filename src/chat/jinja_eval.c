@@ -1,5 +1,5 @@
 /*
- * jinja_eval.c — running the AST: expressions, statements, scopes, macros.
+ * herd_jinja_eval.c — running the AST: expressions, statements, scopes, macros.
  *
  * Scoping is jinja2's: {% for %} bodies, macro calls and {% with %} get a
  * fresh scope (per iteration for loops), so a {% set %} inside a loop does not
@@ -26,9 +26,9 @@
 
 /* Once the budget ran out (or memory), whatever failed because of it
  * reports that instead ("printing a list" failed: the depth limit). */
-herd_status jerr(herd_status st, int line, const char *fmt, ...)
+herd_status herd_jerr(herd_status st, int line, const char *fmt, ...)
 {
-    if (jv_nomem) return jv_stop_error(line);
+    if (herd_jv_nomem) return herd_jv_stop_error(line);
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
@@ -37,28 +37,28 @@ herd_status jerr(herd_status st, int line, const char *fmt, ...)
     return herd_seterr(st, "template error, line %d: %s", line, msg);
 }
 
-herd_status jerr_undef(jv v, int line)
+herd_status herd_jerr_undef(jv v, int line)
 {
-    if (v.u.hint) return jerr(HERD_E_INVALID, line, "'%s' is undefined", v.u.hint);
-    return jerr(HERD_E_INVALID, line, "an undefined value was used");
+    if (v.u.hint) return herd_jerr(HERD_E_INVALID, line, "'%s' is undefined", v.u.hint);
+    return herd_jerr(HERD_E_INVALID, line, "an undefined value was used");
 }
 
 static herd_status check_mem(int line)
 {
-    return jv_nomem ? jv_stop_error(line) : HERD_OK;
+    return herd_jv_nomem ? herd_jv_stop_error(line) : HERD_OK;
 }
 
 /* ---------------------------------------------------------------- scopes */
 
-jscope *jscope_new(jscope *parent)
+jscope *herd_jscope_new(jscope *parent)
 {
     jscope *s = calloc(1, sizeof *s);
     if (!s) {
-        jv_nomem = true;
+        herd_jv_nomem = true;
         return NULL;
     }
     s->parent = parent;
-    s->vars = jv_dict_new();
+    s->vars = herd_jv_dict_new();
     if (s->vars.kind != JV_DICT) {
         free(s);
         return NULL;
@@ -75,42 +75,42 @@ static void scope_end(jrender *r, jscope *s)
         r->captured = s;
         return;
     }
-    jv_release(s->vars);
+    herd_jv_release(s->vars);
     free(s);
 }
 
-jv jinja_lookup(jscope *s, const char *name)
+jv herd_jinja_lookup(jscope *s, const char *name)
 {
     for (; s; s = s->parent) {
-        const jv *v = jv_dict_get(s->vars, name, strlen(name));
-        if (v) return jv_retain(*v);
+        const jv *v = herd_jv_dict_get(s->vars, name, strlen(name));
+        if (v) return herd_jv_retain(*v);
     }
     return jv_undef(name);
 }
 
-void jscope_set_take(jscope *s, const char *name, jv val)
+void herd_jscope_set_take(jscope *s, const char *name, jv val)
 {
-    jv_dict_set_take(s->vars, name, strlen(name), val);
+    herd_jv_dict_set_take(s->vars, name, strlen(name), val);
 }
 
 /* Bind for-loop / set targets: one name takes the value, several unpack it. */
 static herd_status assign(jscope *s, char **names, size_t n, jv val, int line)
 {
     if (n == 1) {
-        jscope_set_take(s, names[0], jv_retain(val));
+        herd_jscope_set_take(s, names[0], herd_jv_retain(val));
         return HERD_OK;
     }
     jv items;
-    herd_status st = jinja_iterate(val, line, &items);
+    herd_status st = herd_jinja_iterate(val, line, &items);
     if (st) return st;
     if (items.u.l->n != n) {
         bool many = items.u.l->n > n;
-        jv_release(items);
-        return jerr(HERD_E_INVALID, line, "%s values to unpack (expected %zu)",
+        herd_jv_release(items);
+        return herd_jerr(HERD_E_INVALID, line, "%s values to unpack (expected %zu)",
                     many ? "too many" : "not enough", n);
     }
-    for (size_t i = 0; i < n; i++) jscope_set_take(s, names[i], jv_retain(items.u.l->v[i]));
-    jv_release(items);
+    for (size_t i = 0; i < n; i++) herd_jscope_set_take(s, names[i], herd_jv_retain(items.u.l->v[i]));
+    herd_jv_release(items);
     return HERD_OK;
 }
 
@@ -121,7 +121,7 @@ static herd_status eval_args(jrender *r, jscope *s, const jnode *n, jv *vals)
 {
     for (size_t i = 0; i < n->nargs; i++) vals[i] = jv_undef(NULL);
     for (size_t i = 0; i < n->nargs; i++) {
-        herd_status st = jinja_eval(r, s, n->args[i], &vals[i]);
+        herd_status st = herd_jinja_eval(r, s, n->args[i], &vals[i]);
         if (st) return st;
     }
     return HERD_OK;
@@ -129,7 +129,7 @@ static herd_status eval_args(jrender *r, jscope *s, const jnode *n, jv *vals)
 
 static void release_all(jv *vals, size_t n)
 {
-    for (size_t i = 0; i < n; i++) jv_release(vals[i]);
+    for (size_t i = 0; i < n; i++) herd_jv_release(vals[i]);
     free(vals);
 }
 
@@ -141,16 +141,16 @@ static herd_status eval_call_like(jrender *r, jscope *s, const jnode *n, jv base
     size_t npos = n->nargs - n->nnames;
     if (!st) {
         if (n->kind == N_CALL)
-            st = jinja_call(r, s, base, vals, npos, n->names, vals + npos, n->nnames, n->line, out);
+            st = herd_jinja_call(r, s, base, vals, npos, n->names, vals + npos, n->nnames, n->line, out);
         else if (n->kind == N_FILTER)
-            st = jinja_filter(r, s, n->filter_id, base, vals, npos, n->names, vals + npos,
+            st = herd_jinja_filter(r, s, n->filter_id, base, vals, npos, n->names, vals + npos,
                               n->nnames, n->line, out);
         else {
             bool t = false;
             if (n->nnames)
-                st = jerr(HERD_E_UNSUPPORTED, n->line, "keyword arguments to a test");
+                st = herd_jerr(HERD_E_UNSUPPORTED, n->line, "keyword arguments to a test");
             else
-                st = jinja_test(r, s, n->filter_id, base, vals, npos, n->line, &t);
+                st = herd_jinja_test(r, s, n->filter_id, base, vals, npos, n->line, &t);
             *out = jv_bool(t != n->flag);
         }
     }
@@ -164,18 +164,18 @@ static herd_status eval_slice(jrender *r, jscope *s, const jnode *n, jv obj, jv 
     const jnode *pn[3] = {n->b, n->c, n->d};
     herd_status st = HERD_OK;
     for (int i = 0; i < 3 && !st; i++)
-        if (pn[i]) st = jinja_eval(r, s, pn[i], &parts[i]);
+        if (pn[i]) st = herd_jinja_eval(r, s, pn[i], &parts[i]);
     for (int i = 0; i < 3 && !st; i++)
         if (parts[i].kind != JV_NONE && !jv_is_intlike(parts[i]))
-            st = jerr(HERD_E_INVALID, n->line, "slice indices must be integers or None");
+            st = herd_jerr(HERD_E_INVALID, n->line, "slice indices must be integers or None");
     int64_t step = parts[2].kind == JV_NONE ? 1 : jv_ival(parts[2]);
-    if (!st && step == 0) st = jerr(HERD_E_INVALID, n->line, "slice step cannot be zero");
-    if (!st && obj.kind == JV_UNDEF) st = jerr_undef(obj, n->line);
+    if (!st && step == 0) st = herd_jerr(HERD_E_INVALID, n->line, "slice step cannot be zero");
+    if (!st && obj.kind == JV_UNDEF) st = herd_jerr_undef(obj, n->line);
     if (!st) {
         bool hs = parts[0].kind != JV_NONE, he = parts[1].kind != JV_NONE;
         int64_t a = hs ? jv_ival(parts[0]) : 0, z = he ? jv_ival(parts[1]) : 0;
         if (obj.kind == JV_STR)
-            *out = pystr_slice(obj, hs, a, he, z, step);
+            *out = herd_pystr_slice(obj, hs, a, he, z, step);
         else if (obj.kind == JV_LIST &&
                  (obj.u.l->view == JV_VIEW_NONE || obj.u.l->view == JV_VIEW_RANGE)) {
             int64_t len = (int64_t)obj.u.l->n;
@@ -191,34 +191,34 @@ static herd_status eval_slice(jrender *r, jscope *s, const jnode *n, jv obj, jv 
                 z = z + len < 0 ? (step < 0 ? -1 : 0) : z + len;
             else if (z >= len)
                 z = step < 0 ? len - 1 : len;
-            *out = jv_list_as(jv_list_new(0, obj.u.l->tuple), obj.u.l->view);
+            *out = herd_jv_list_as(herd_jv_list_new(0, obj.u.l->tuple), obj.u.l->view);
             for (int64_t i = a; step > 0 ? i < z : i > z;) {
-                jv_list_push_take(*out, jv_retain(obj.u.l->v[i]));
+                herd_jv_list_push_take(*out, herd_jv_retain(obj.u.l->v[i]));
                 if (!jinja_slice_next(&i, z, step)) break;
             }
         } else /* slices bypass jinja2's getitem: a TypeError is an error */
-            st = jerr(HERD_E_INVALID, n->line,
+            st = herd_jerr(HERD_E_INVALID, n->line,
                       obj.kind == JV_DICT ? "unhashable type: 'slice'"
                                           : "'%s' object is not subscriptable",
-                      jv_type_name(obj));
+                      herd_jv_type_name(obj));
     }
-    for (int i = 0; i < 3; i++) jv_release(parts[i]);
+    for (int i = 0; i < 3; i++) herd_jv_release(parts[i]);
     return st;
 }
 
 static herd_status eval_compare(jrender *r, jscope *s, const jnode *n, jv *out)
 {
     jv left;
-    herd_status st = jinja_eval(r, s, n->args[0], &left);
+    herd_status st = herd_jinja_eval(r, s, n->args[0], &left);
     bool res = true;
     for (size_t i = 1; !st && i < n->nargs && res; i++) {
         jv right;
-        if ((st = jinja_eval(r, s, n->args[i], &right))) break;
-        st = jinja_compare(n->names[i - 1], left, right, n->line, &res);
-        jv_release(left);
+        if ((st = herd_jinja_eval(r, s, n->args[i], &right))) break;
+        st = herd_jinja_compare(n->names[i - 1], left, right, n->line, &res);
+        herd_jv_release(left);
         left = right;
     }
-    jv_release(left);
+    herd_jv_release(left);
     *out = jv_bool(res);
     return st;
 }
@@ -227,24 +227,24 @@ static herd_status eval_seq(jrender *r, jscope *s, const jnode *n, jv *out)
 {
     herd_status st = HERD_OK;
     if (n->kind == N_DICT) {
-        *out = jv_dict_new();
+        *out = herd_jv_dict_new();
         for (size_t i = 0; !st && i + 1 < n->nargs; i += 2) {
             jv k, v;
-            if ((st = jinja_eval(r, s, n->args[i], &k))) break;
+            if ((st = herd_jinja_eval(r, s, n->args[i], &k))) break;
             if (k.kind != JV_STR) {
-                jv_release(k);
-                return jerr(HERD_E_UNSUPPORTED, n->line, "dict keys other than strings");
+                herd_jv_release(k);
+                return herd_jerr(HERD_E_UNSUPPORTED, n->line, "dict keys other than strings");
             }
-            if (!(st = jinja_eval(r, s, n->args[i + 1], &v)))
-                jv_dict_set_take(*out, jv_sp(k), jv_slen(k), v);
-            jv_release(k);
+            if (!(st = herd_jinja_eval(r, s, n->args[i + 1], &v)))
+                herd_jv_dict_set_take(*out, jv_sp(k), jv_slen(k), v);
+            herd_jv_release(k);
         }
         return st;
     }
-    *out = jv_list_new(n->nargs, n->kind == N_TUPLE);
+    *out = herd_jv_list_new(n->nargs, n->kind == N_TUPLE);
     for (size_t i = 0; !st && i < n->nargs; i++) {
         jv v;
-        if (!(st = jinja_eval(r, s, n->args[i], &v))) jv_list_push_take(*out, v);
+        if (!(st = herd_jinja_eval(r, s, n->args[i], &v))) herd_jv_list_push_take(*out, v);
     }
     return st;
 }
@@ -255,86 +255,86 @@ static herd_status eval_inner(jrender *r, jscope *s, const jnode *n, jv *out)
     herd_status st = HERD_OK;
     switch (n->kind) {
     case N_CONST:
-        *out = jv_retain(n->val);
+        *out = herd_jv_retain(n->val);
         return HERD_OK;
     case N_NAME:
-        *out = jinja_lookup(s, n->str);
+        *out = herd_jinja_lookup(s, n->str);
         return HERD_OK;
     case N_GETATTR:
-        if (!(st = jinja_eval(r, s, n->a, &a))) st = jinja_getattr(a, n->str, n->line, out);
+        if (!(st = herd_jinja_eval(r, s, n->a, &a))) st = herd_jinja_getattr(a, n->str, n->line, out);
         break;
     case N_GETITEM:
-        if (!(st = jinja_eval(r, s, n->a, &a)) && !(st = jinja_eval(r, s, n->b, &b)))
-            st = jinja_getitem(a, b, n->line, out);
+        if (!(st = herd_jinja_eval(r, s, n->a, &a)) && !(st = herd_jinja_eval(r, s, n->b, &b)))
+            st = herd_jinja_getitem(a, b, n->line, out);
         break;
     case N_SLICE:
-        if (!(st = jinja_eval(r, s, n->a, &a))) st = eval_slice(r, s, n, a, out);
+        if (!(st = herd_jinja_eval(r, s, n->a, &a))) st = eval_slice(r, s, n, a, out);
         break;
     case N_CALL:
     case N_TEST:
-        if (!(st = jinja_eval(r, s, n->a, &a))) st = eval_call_like(r, s, n, a, out);
+        if (!(st = herd_jinja_eval(r, s, n->a, &a))) st = eval_call_like(r, s, n, a, out);
         break;
     case N_FILTER:
         if (n->a)
-            st = jinja_eval(r, s, n->a, &a);
+            st = herd_jinja_eval(r, s, n->a, &a);
         else
-            a = jv_retain(r->filter_input);
+            a = herd_jv_retain(r->filter_input);
         if (!st) st = eval_call_like(r, s, n, a, out);
         break;
     case N_UNARY:
-        if ((st = jinja_eval(r, s, n->a, &a))) break;
+        if ((st = herd_jinja_eval(r, s, n->a, &a))) break;
         if (a.kind == JV_UNDEF)
-            st = jerr_undef(a, n->line);
-        else if (!jv_is_number(a))
-            st = jerr(HERD_E_INVALID, n->line, "bad operand type for unary %s: '%s'", n->op,
-                      jv_type_name(a));
+            st = herd_jerr_undef(a, n->line);
+        else if (!herd_jv_is_number(a))
+            st = herd_jerr(HERD_E_INVALID, n->line, "bad operand type for unary %s: '%s'", n->op,
+                      herd_jv_type_name(a));
         else if (n->op[0] == '+')
-            *out = a.kind == JV_BOOL ? jv_int(a.u.b) : jv_retain(a);
+            *out = a.kind == JV_BOOL ? jv_int(a.u.b) : herd_jv_retain(a);
         else if (a.kind == JV_FLOAT)
             *out = jv_float(-a.u.f);
         else
-            st = jinja_int_op('-', 0, jv_ival(a), n->line, out);
+            st = herd_jinja_int_op('-', 0, jv_ival(a), n->line, out);
         break;
     case N_BINARY:
-        if (!(st = jinja_eval(r, s, n->a, &a)) && !(st = jinja_eval(r, s, n->b, &b)))
-            st = jinja_binop(n->op, a, b, n->line, out);
+        if (!(st = herd_jinja_eval(r, s, n->a, &a)) && !(st = herd_jinja_eval(r, s, n->b, &b)))
+            st = herd_jinja_binop(n->op, a, b, n->line, out);
         break;
     case N_CONCAT: {
         jbuf buf = {0};
         for (size_t i = 0; !st && i < n->nargs; i++) {
             jv v;
-            if ((st = jinja_eval(r, s, n->args[i], &v))) break;
-            if (!jv_to_str(&buf, v))
-                st = jerr(HERD_E_UNSUPPORTED, n->line, "converting a %s to a string",
-                          jv_type_name(v));
-            jv_release(v);
+            if ((st = herd_jinja_eval(r, s, n->args[i], &v))) break;
+            if (!herd_jv_to_str(&buf, v))
+                st = herd_jerr(HERD_E_UNSUPPORTED, n->line, "converting a %s to a string",
+                          herd_jv_type_name(v));
+            herd_jv_release(v);
         }
         if (st)
-            jbuf_free(&buf);
+            herd_jbuf_free(&buf);
         else
-            *out = buf.p ? jbuf_to_str(&buf) : jv_str("", 0);
+            *out = buf.p ? herd_jbuf_to_str(&buf) : herd_jv_str("", 0);
         break;
     }
     case N_COMPARE:
         return eval_compare(r, s, n, out);
     case N_AND:
     case N_OR:
-        if ((st = jinja_eval(r, s, n->a, &a))) break;
-        if (jv_truthy(a) == (n->kind == N_OR)) {
+        if ((st = herd_jinja_eval(r, s, n->a, &a))) break;
+        if (herd_jv_truthy(a) == (n->kind == N_OR)) {
             *out = a;
             return HERD_OK;
         }
-        st = jinja_eval(r, s, n->b, out);
+        st = herd_jinja_eval(r, s, n->b, out);
         break;
     case N_NOT:
-        if (!(st = jinja_eval(r, s, n->a, &a))) *out = jv_bool(!jv_truthy(a));
+        if (!(st = herd_jinja_eval(r, s, n->a, &a))) *out = jv_bool(!herd_jv_truthy(a));
         break;
     case N_COND:
-        if ((st = jinja_eval(r, s, n->a, &a))) break;
-        if (jv_truthy(a))
-            st = jinja_eval(r, s, n->b, out);
+        if ((st = herd_jinja_eval(r, s, n->a, &a))) break;
+        if (herd_jv_truthy(a))
+            st = herd_jinja_eval(r, s, n->b, out);
         else if (n->c)
-            st = jinja_eval(r, s, n->c, out);
+            st = herd_jinja_eval(r, s, n->c, out);
         else
             *out = jv_undef(NULL);
         break;
@@ -343,28 +343,28 @@ static herd_status eval_inner(jrender *r, jscope *s, const jnode *n, jv *out)
     case N_DICT:
         return eval_seq(r, s, n, out);
     default:
-        st = jerr(HERD_E_INVALID, n->line, "internal error: not an expression");
+        st = herd_jerr(HERD_E_INVALID, n->line, "internal error: not an expression");
     }
-    jv_release(a);
-    jv_release(b);
+    herd_jv_release(a);
+    herd_jv_release(b);
     return st;
 }
 
-herd_status jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out)
+herd_status herd_jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out)
 {
     *out = jv_undef(NULL);
     herd_status st;
     if (++r->eval_depth > MAX_EVAL_DEPTH)
-        st = jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate");
-    else if (jv_nomem)
-        st = jv_stop_error(n->line);
+        st = herd_jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate");
+    else if (herd_jv_nomem)
+        st = herd_jv_stop_error(n->line);
     else
         st = eval_inner(r, s, n, out);
     r->eval_depth--;
-    if (!st && jv_nomem) st = jv_stop_error(n->line);
+    if (!st && herd_jv_nomem) st = herd_jv_stop_error(n->line);
     if (st) {
         r->st = st;
-        jv_release(*out);
+        herd_jv_release(*out);
         *out = jv_undef(NULL);
     }
     return st;
@@ -385,9 +385,9 @@ static jflow capture(jrender *r, jscope *s, const jnode *body, jv *text)
     jbuf saved = r->out;
     *text = jv_undef(NULL);
     r->out = (jbuf){0};
-    jflow f = jinja_exec(r, s, body);
-    *text = r->out.p ? jbuf_to_str(&r->out) : jv_str("", 0);
-    jbuf_free(&r->out);
+    jflow f = herd_jinja_exec(r, s, body);
+    *text = r->out.p ? herd_jbuf_to_str(&r->out) : herd_jv_str("", 0);
+    herd_jbuf_free(&r->out);
     r->out = saved;
     return f;
 }
@@ -396,7 +396,7 @@ static jflow capture(jrender *r, jscope *s, const jnode *body, jv *text)
  * jinja2, so assignments inside do not leak. */
 static jflow capture_scoped(jrender *r, jscope *s, const jnode *body, jv *text)
 {
-    jscope *bs = jscope_new(s);
+    jscope *bs = herd_jscope_new(s);
     if (!bs) {
         *text = jv_undef(NULL);
         return fail(r, check_mem(body->line));
@@ -411,7 +411,7 @@ static herd_status apply_chain(jrender *r, jscope *s, const jnode *chain, jv tex
 {
     jv saved = r->filter_input;
     r->filter_input = text;
-    herd_status st = jinja_eval(r, s, chain, out);
+    herd_status st = herd_jinja_eval(r, s, chain, out);
     r->filter_input = saved;
     return st;
 }
@@ -419,32 +419,32 @@ static herd_status apply_chain(jrender *r, jscope *s, const jnode *chain, jv tex
 static jflow exec_for(jrender *r, jscope *s, const jnode *n)
 {
     jv it, items;
-    herd_status st = jinja_eval(r, s, n->a, &it);
+    herd_status st = herd_jinja_eval(r, s, n->a, &it);
     if (st) return JF_ERROR;
-    st = jinja_iterate(it, n->line, &items);
-    jv_release(it);
+    st = herd_jinja_iterate(it, n->line, &items);
+    herd_jv_release(it);
     if (st) return fail(r, st);
     if (n->d) { /* for x in xs if cond: filter first, loop.* counts what passes */
-        jv kept = jv_list_new(items.u.l->n, false);
+        jv kept = herd_jv_list_new(items.u.l->n, false);
         for (size_t i = 0; !st && i < items.u.l->n; i++) {
             if (!jv_charge(1)) { /* every item tested is an iteration */
-                st = jv_stop_error(n->line);
+                st = herd_jv_stop_error(n->line);
                 break;
             }
-            jscope *fs = jscope_new(s);
+            jscope *fs = herd_jscope_new(s);
             jv c = jv_undef(NULL);
             if (!fs)
                 st = check_mem(n->line);
             else if (!(st = assign(fs, n->names, n->nnames, items.u.l->v[i], n->line)) &&
-                     !(st = jinja_eval(r, fs, n->d, &c)) && jv_truthy(c))
-                jv_list_push_take(kept, jv_retain(items.u.l->v[i]));
-            jv_release(c);
+                     !(st = herd_jinja_eval(r, fs, n->d, &c)) && herd_jv_truthy(c))
+                herd_jv_list_push_take(kept, herd_jv_retain(items.u.l->v[i]));
+            herd_jv_release(c);
             scope_end(r, fs);
         }
-        jv_release(items);
+        herd_jv_release(items);
         items = kept;
         if (st) {
-            jv_release(items);
+            herd_jv_release(items);
             return fail(r, st);
         }
     }
@@ -452,19 +452,19 @@ static jflow exec_for(jrender *r, jscope *s, const jnode *n)
     size_t count = items.kind == JV_LIST ? items.u.l->n : 0;
     for (size_t i = 0; i < count && f != JF_ERROR; i++) {
         if (!jv_charge(1)) {
-            f = fail(r, jv_stop_error(n->line));
+            f = fail(r, herd_jv_stop_error(n->line));
             break;
         }
-        jscope *ls = jscope_new(s);
+        jscope *ls = herd_jscope_new(s);
         if (!ls) {
             f = fail(r, check_mem(n->line));
             break;
         }
-        jscope_set_take(ls, "loop", jv_loop_new(items, i));
+        herd_jscope_set_take(ls, "loop", herd_jv_loop_new(items, i));
         if ((st = assign(ls, n->names, n->nnames, items.u.l->v[i], n->line)))
             f = fail(r, st);
         else
-            f = jinja_exec(r, ls, n->b);
+            f = herd_jinja_exec(r, ls, n->b);
         scope_end(r, ls);
         if (f == JF_BREAK) {
             f = JF_OK;
@@ -472,8 +472,8 @@ static jflow exec_for(jrender *r, jscope *s, const jnode *n)
         }
         if (f == JF_CONTINUE) f = JF_OK;
     }
-    jv_release(items);
-    if (f == JF_OK && count == 0 && n->c) f = jinja_exec(r, s, n->c);
+    herd_jv_release(items);
+    if (f == JF_OK && count == 0 && n->c) f = herd_jinja_exec(r, s, n->c);
     return f;
 }
 
@@ -485,42 +485,42 @@ static jflow exec_set(jrender *r, jscope *s, const jnode *n)
         jv text;
         jflow f = capture_scoped(r, s, n->b, &text);
         if (f == JF_ERROR) {
-            jv_release(text);
+            herd_jv_release(text);
             return f;
         }
         if (n->d) {
             st = apply_chain(r, s, n->d, text, &v);
-            jv_release(text);
+            herd_jv_release(text);
             if (st) return JF_ERROR;
         } else
             v = text;
-    } else if (jinja_eval(r, s, n->a, &v))
+    } else if (herd_jinja_eval(r, s, n->a, &v))
         return JF_ERROR;
     if (n->str) { /* {% set ns.attr = v %} */
-        jv ns = jinja_lookup(s, n->names[0]);
+        jv ns = herd_jinja_lookup(s, n->names[0]);
         if (ns.kind != JV_NS) {
-            st = jerr(HERD_E_INVALID, n->line, "cannot assign attribute on non-namespace object");
-            jv_release(ns);
-            jv_release(v);
+            st = herd_jerr(HERD_E_INVALID, n->line, "cannot assign attribute on non-namespace object");
+            herd_jv_release(ns);
+            herd_jv_release(v);
             return fail(r, st);
         }
-        jv_dict_set_take(ns, n->str, strlen(n->str), v);
-        jv_release(ns);
+        herd_jv_dict_set_take(ns, n->str, strlen(n->str), v);
+        herd_jv_release(ns);
         return fail(r, check_mem(n->line));
     }
     st = assign(s, n->names, n->nnames, v, n->line);
-    jv_release(v);
+    herd_jv_release(v);
     return fail(r, st ? st : check_mem(n->line));
 }
 
 static jflow exec_output(jrender *r, jscope *s, const jnode *n)
 {
     jv v;
-    if (jinja_eval(r, s, n->a, &v)) return JF_ERROR;
+    if (herd_jinja_eval(r, s, n->a, &v)) return JF_ERROR;
     herd_status st = HERD_OK;
-    if (!jv_to_str(&r->out, v))
-        st = jerr(HERD_E_UNSUPPORTED, n->line, "printing a %s value", jv_type_name(v));
-    jv_release(v);
+    if (!herd_jv_to_str(&r->out, v))
+        st = herd_jerr(HERD_E_UNSUPPORTED, n->line, "printing a %s value", herd_jv_type_name(v));
+    herd_jv_release(v);
     return fail(r, st ? st : check_mem(n->line));
 }
 
@@ -532,23 +532,23 @@ static jflow exec_macro_def(jrender *r, jscope *s, const jnode *n)
     m->def = n;
     m->scope = s;
     s->captured = true;
-    jscope_set_take(s, n->str, (jv){.kind = JV_MACRO, .u.m = m});
+    herd_jscope_set_take(s, n->str, (jv){.kind = JV_MACRO, .u.m = m});
     return fail(r, check_mem(n->line));
 }
 
 static jflow exec_with(jrender *r, jscope *s, const jnode *n)
 {
-    jscope *ws = jscope_new(s);
+    jscope *ws = herd_jscope_new(s);
     if (!ws) return fail(r, check_mem(n->line));
     jflow f = JF_OK;
     for (size_t i = 0; i < n->nargs && f == JF_OK; i++) {
         jv v;
-        if (jinja_eval(r, s, n->args[i], &v))
+        if (herd_jinja_eval(r, s, n->args[i], &v))
             f = JF_ERROR;
         else
-            jscope_set_take(ws, n->names[i], v);
+            herd_jscope_set_take(ws, n->names[i], v);
     }
-    if (f == JF_OK) f = jinja_exec(r, ws, n->b);
+    if (f == JF_OK) f = herd_jinja_exec(r, ws, n->b);
     scope_end(r, ws);
     return f;
 }
@@ -558,12 +558,12 @@ static jflow exec_inner(jrender *r, jscope *s, const jnode *n);
 /* Every statement and expression counts toward one depth limit, so that no
  * template (long operator chains, elif ladders, recursive macros) can
  * exhaust the C stack. */
-jflow jinja_exec(jrender *r, jscope *s, const jnode *n)
+jflow herd_jinja_exec(jrender *r, jscope *s, const jnode *n)
 {
-    if (!jv_charge(1)) return fail(r, jv_stop_error(n->line));
+    if (!jv_charge(1)) return fail(r, herd_jv_stop_error(n->line));
     if (++r->eval_depth > MAX_EVAL_DEPTH) {
         r->eval_depth--;
-        return fail(r, jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate"));
+        return fail(r, herd_jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate"));
     }
     jflow f = exec_inner(r, s, n);
     r->eval_depth--;
@@ -575,22 +575,22 @@ static jflow exec_inner(jrender *r, jscope *s, const jnode *n)
     switch (n->kind) {
     case S_BODY:
         for (size_t i = 0; i < n->nargs; i++) {
-            jflow f = jinja_exec(r, s, n->args[i]);
+            jflow f = herd_jinja_exec(r, s, n->args[i]);
             if (f != JF_OK) return f;
         }
         return JF_OK;
     case S_TEXT:
-        jbuf_put(&r->out, jv_sp(n->val), jv_slen(n->val));
+        herd_jbuf_put(&r->out, jv_sp(n->val), jv_slen(n->val));
         return fail(r, check_mem(n->line));
     case S_OUTPUT:
         return exec_output(r, s, n);
     case S_IF: {
         jv c;
-        if (jinja_eval(r, s, n->a, &c)) return JF_ERROR;
-        bool t = jv_truthy(c);
-        jv_release(c);
-        if (t) return jinja_exec(r, s, n->b);
-        return n->c ? jinja_exec(r, s, n->c) : JF_OK;
+        if (herd_jinja_eval(r, s, n->a, &c)) return JF_ERROR;
+        bool t = herd_jv_truthy(c);
+        herd_jv_release(c);
+        if (t) return herd_jinja_exec(r, s, n->b);
+        return n->c ? herd_jinja_exec(r, s, n->c) : JF_OK;
     }
     case S_FOR:
         return exec_for(r, s, n);
@@ -609,16 +609,16 @@ static jflow exec_inner(jrender *r, jscope *s, const jnode *n)
         jv text, v;
         jflow f = capture_scoped(r, s, n->b, &text);
         if (f == JF_OK && !apply_chain(r, s, n->d, text, &v)) {
-            if (!jv_to_str(&r->out, v))
-                f = fail(r, jerr(HERD_E_UNSUPPORTED, n->line, "printing a value"));
-            jv_release(v);
+            if (!herd_jv_to_str(&r->out, v))
+                f = fail(r, herd_jerr(HERD_E_UNSUPPORTED, n->line, "printing a value"));
+            herd_jv_release(v);
         } else if (f == JF_OK)
             f = JF_ERROR;
-        jv_release(text);
+        herd_jv_release(text);
         return f;
     }
     default:
-        return fail(r, jerr(HERD_E_INVALID, n->line, "internal error: not a statement"));
+        return fail(r, herd_jerr(HERD_E_INVALID, n->line, "internal error: not a statement"));
     }
 }
 
@@ -629,48 +629,48 @@ static herd_status bind_macro_args(jrender *r, jscope *ms, const jnode *def, jv 
 {
     size_t np = def->nnames;
     if (nargs > np && !def->flag)
-        return jerr(HERD_E_INVALID, line, "macro '%s' takes not more than %zu argument(s)",
+        return herd_jerr(HERD_E_INVALID, line, "macro '%s' takes not more than %zu argument(s)",
                     def->str, np);
     bool *bound = calloc(np + 1, sizeof *bound);
     if (!bound) return herd_seterr(HERD_E_NOMEM, "out of memory");
-    jv varargs = jv_list_new(0, true), kw = jv_dict_new();
+    jv varargs = herd_jv_list_new(0, true), kw = herd_jv_dict_new();
     herd_status st = HERD_OK;
     for (size_t i = 0; i < nargs; i++) {
         if (i < np) {
-            jscope_set_take(ms, def->names[i], jv_retain(args[i]));
+            herd_jscope_set_take(ms, def->names[i], herd_jv_retain(args[i]));
             bound[i] = true;
         } else
-            jv_list_push_take(varargs, jv_retain(args[i]));
+            herd_jv_list_push_take(varargs, herd_jv_retain(args[i]));
     }
     for (size_t k = 0; k < nkw && !st; k++) {
         size_t i = 0;
         while (i < np && strcmp(def->names[i], kwnames[k])) i++;
         if (i < np && bound[i])
-            st = jerr(HERD_E_INVALID, line, "macro '%s' got multiple values for argument '%s'",
+            st = herd_jerr(HERD_E_INVALID, line, "macro '%s' got multiple values for argument '%s'",
                       def->str, kwnames[k]);
         else if (i < np) {
-            jscope_set_take(ms, def->names[i], jv_retain(kwargs[k]));
+            herd_jscope_set_take(ms, def->names[i], herd_jv_retain(kwargs[k]));
             bound[i] = true;
         } else if (def->flag2)
-            jv_dict_set_take(kw, kwnames[k], strlen(kwnames[k]), jv_retain(kwargs[k]));
+            herd_jv_dict_set_take(kw, kwnames[k], strlen(kwnames[k]), herd_jv_retain(kwargs[k]));
         else
-            st = jerr(HERD_E_INVALID, line, "macro '%s' takes no keyword argument '%s'", def->str,
+            st = herd_jerr(HERD_E_INVALID, line, "macro '%s' takes no keyword argument '%s'", def->str,
                       kwnames[k]);
     }
     for (size_t i = 0; i < np && !st; i++) { /* defaults, in the macro's scope */
         if (bound[i]) continue;
         jv v = jv_undef(def->names[i]);
-        if (def->args[i] && (st = jinja_eval(r, ms, def->args[i], &v))) break;
-        jscope_set_take(ms, def->names[i], v);
+        if (def->args[i] && (st = herd_jinja_eval(r, ms, def->args[i], &v))) break;
+        herd_jscope_set_take(ms, def->names[i], v);
     }
     if (def->flag)
-        jscope_set_take(ms, "varargs", varargs);
+        herd_jscope_set_take(ms, "varargs", varargs);
     else
-        jv_release(varargs);
+        herd_jv_release(varargs);
     if (def->flag2)
-        jscope_set_take(ms, "kwargs", kw);
+        herd_jscope_set_take(ms, "kwargs", kw);
     else
-        jv_release(kw);
+        herd_jv_release(kw);
     free(bound);
     return st;
 }
@@ -679,8 +679,8 @@ static herd_status call_macro(jrender *r, jv_macro *m, jv *args, size_t nargs, c
                               jv *kwargs, size_t nkw, int line, jv *out)
 {
     if (r->depth >= MAX_CALL_DEPTH)
-        return jerr(HERD_E_INVALID, line, "maximum recursion depth exceeded in macro calls");
-    jscope *ms = jscope_new(m->scope);
+        return herd_jerr(HERD_E_INVALID, line, "maximum recursion depth exceeded in macro calls");
+    jscope *ms = herd_jscope_new(m->scope);
     if (!ms) return check_mem(line);
     herd_status st = bind_macro_args(r, ms, m->def, args, nargs, kwnames, kwargs, nkw, line);
     if (!st) {
@@ -693,22 +693,22 @@ static herd_status call_macro(jrender *r, jv_macro *m, jv *args, size_t nargs, c
     return st;
 }
 
-herd_status jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,
+herd_status herd_jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,
                        jv *kwargs, size_t nkw, int line, jv *out)
 {
     (void)s;
-    if (!jv_charge(1)) return jv_stop_error(line);
+    if (!jv_charge(1)) return herd_jv_stop_error(line);
     switch (fn.kind) {
     case JV_MACRO:
         return call_macro(r, fn.u.m, args, nargs, kwnames, kwargs, nkw, line, out);
     case JV_FUNC:
-        return jinja_call_func(r, fn.u.fn, args, nargs, kwnames, kwargs, nkw, line, out);
+        return herd_jinja_call_func(r, fn.u.fn, args, nargs, kwnames, kwargs, nkw, line, out);
     case JV_METHOD:
-        return jinja_call_method(r, fn.u.bm->self, fn.u.bm->name, args, nargs, kwnames, kwargs, nkw,
+        return herd_jinja_call_method(r, fn.u.bm->self, fn.u.bm->name, args, nargs, kwnames, kwargs, nkw,
                                  line, out);
     case JV_UNDEF:
-        return jerr_undef(fn, line);
+        return herd_jerr_undef(fn, line);
     default:
-        return jerr(HERD_E_INVALID, line, "'%s' object is not callable", jv_type_name(fn));
+        return herd_jerr(HERD_E_INVALID, line, "'%s' object is not callable", herd_jv_type_name(fn));
     }
 }

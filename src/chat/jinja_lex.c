@@ -1,5 +1,5 @@
 /*
- * jinja_lex.c — template source to tokens, with jinja2's whitespace rules.
+ * herd_jinja_lex.c — template source to tokens, with jinja2's whitespace rules.
  *
  * Whitespace is where renderings most easily differ, so this follows the
  * jinja2 3.1 lexer step by step, as transformers configures it:
@@ -72,7 +72,7 @@ static size_t ws_run(const char *s, size_t n, size_t i)
     size_t j = i;
     while (j < n) {
         size_t k = j;
-        if (!py_isspace(u8_next(s, n, &k))) break;
+        if (!herd_py_isspace(herd_u8_next(s, n, &k))) break;
         j = k;
     }
     return j - i;
@@ -88,7 +88,7 @@ static size_t control_text(const char *text, size_t n, char sign, bool is_var, b
             size_t st = n - 1;
             while (st > 0 && ((unsigned char)text[st] & 0xc0) == 0x80) st--;
             size_t k = st;
-            if (!py_isspace(u8_next(text, n, &k))) break;
+            if (!herd_py_isspace(herd_u8_next(text, n, &k))) break;
             n = st;
         }
         return n;
@@ -160,7 +160,7 @@ static herd_status decode_string(lexer *lx, const char *p, size_t n, jtok *k)
     jbuf b = {0};
     for (size_t i = 0; i < n; i++) {
         if (p[i] != '\\' || i + 1 >= n) {
-            jbuf_putc(&b, p[i]);
+            herd_jbuf_putc(&b, p[i]);
             continue;
         }
         char c = p[++i];
@@ -179,62 +179,62 @@ static herd_status decode_string(lexer *lx, const char *p, size_t n, jtok *k)
                 i++;
             }
             if (d < hex || v > 0x10ffff) {
-                jbuf_free(&b);
+                herd_jbuf_free(&b);
                 return lex_err(lx, "bad escape in string literal");
             }
-            u8_put(&b, v);
+            herd_u8_put(&b, v);
             continue;
         }
         if (c >= '0' && c <= '7') {
             uint32_t v = (uint32_t)(c - '0');
             for (int d = 1; d < 3 && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '7'; d++)
                 v = v * 8 + (uint32_t)(p[++i] - '0');
-            u8_put(&b, v);
+            herd_u8_put(&b, v);
             continue;
         }
         switch (c) {
         case 'n':
-            jbuf_putc(&b, '\n');
+            herd_jbuf_putc(&b, '\n');
             break;
         case 't':
-            jbuf_putc(&b, '\t');
+            herd_jbuf_putc(&b, '\t');
             break;
         case 'r':
-            jbuf_putc(&b, '\r');
+            herd_jbuf_putc(&b, '\r');
             break;
         case 'a':
-            jbuf_putc(&b, '\a');
+            herd_jbuf_putc(&b, '\a');
             break;
         case 'b':
-            jbuf_putc(&b, '\b');
+            herd_jbuf_putc(&b, '\b');
             break;
         case 'f':
-            jbuf_putc(&b, '\f');
+            herd_jbuf_putc(&b, '\f');
             break;
         case 'v':
-            jbuf_putc(&b, '\v');
+            herd_jbuf_putc(&b, '\v');
             break;
         case '\\':
-            jbuf_putc(&b, '\\');
+            herd_jbuf_putc(&b, '\\');
             break;
         case '\'':
-            jbuf_putc(&b, '\'');
+            herd_jbuf_putc(&b, '\'');
             break;
         case '"':
-            jbuf_putc(&b, '"');
+            herd_jbuf_putc(&b, '"');
             break;
         case '\n':
             break; /* line continuation */
         case 'N':
-            jbuf_free(&b);
+            herd_jbuf_free(&b);
             return lex_err(lx, "\\N{...} escapes are not supported");
         default: /* Python keeps unknown escapes as written */
-            jbuf_putc(&b, '\\');
-            jbuf_putc(&b, c);
+            herd_jbuf_putc(&b, '\\');
+            herd_jbuf_putc(&b, c);
         }
     }
-    if (jv_nomem) {
-        jbuf_free(&b);
+    if (herd_jv_nomem) {
+        herd_jbuf_free(&b);
         return herd_seterr(HERD_E_NOMEM, "out of memory");
     }
     k->len = b.n;
@@ -291,7 +291,7 @@ static size_t scan_digits(const char *s, size_t i, size_t n, int base, bool lead
         size_t j = i + (!first && s[i] == '_');
         int d = j < n ? digit_of(s[j]) : -1;
         if (d < 0 || d >= base) break;
-        jbuf_putc(b, s[j]);
+        herd_jbuf_putc(b, s[j]);
         i = j + 1;
     }
     return i;
@@ -322,7 +322,7 @@ static herd_status lex_number(lexer *lx)
         bool after_dot = lx->pos > 0 && s[lx->pos - 1] == '.';
         if (!after_dot && i + 1 < n && s[i] == '.' && isdig(s[i + 1])) {
             is_float = true;
-            jbuf_putc(&b, '.');
+            herd_jbuf_putc(&b, '.');
             i = scan_digits(s, i + 1, n, 10, false, &b);
         }
         if (!after_dot && i < n && (s[i] | 32) == 'e') {
@@ -330,13 +330,13 @@ static herd_status lex_number(lexer *lx)
             if (j < n && (s[j] == '+' || s[j] == '-')) j++;
             if (j < n && isdig(s[j])) {
                 is_float = true;
-                jbuf_put(&b, s + i, j - i);
+                herd_jbuf_put(&b, s + i, j - i);
                 i = scan_digits(s, j, n, 10, false, &b);
             }
         }
     }
     herd_status st = HERD_OK;
-    jtok *k = jv_nomem || !b.p ? NULL : push(lx, is_float ? TK_FLOAT : TK_INT);
+    jtok *k = herd_jv_nomem || !b.p ? NULL : push(lx, is_float ? TK_FLOAT : TK_INT);
     if (!k)
         st = herd_seterr(HERD_E_NOMEM, "out of memory");
     else if (is_float)
@@ -349,7 +349,7 @@ static herd_status lex_number(lexer *lx)
                 st = big_literal(lx, s + lx->pos, i - lx->pos);
         k->ival = v;
     }
-    jbuf_free(&b);
+    herd_jbuf_free(&b);
     lx->pos = i;
     return st;
 }
@@ -471,7 +471,7 @@ static char *normalize(const char *src, size_t *len)
     return s;
 }
 
-herd_status jinja_lex(const char *src, jtoks *out)
+herd_status herd_jinja_lex(const char *src, jtoks *out)
 {
     *out = (jtoks){0};
     size_t n;
@@ -515,11 +515,11 @@ herd_status jinja_lex(const char *src, jtoks *out)
     }
     if (!st && !push(&lx, TK_EOF)) st = herd_seterr(HERD_E_NOMEM, "out of memory");
     free(s);
-    if (st) jinja_toks_free(out);
+    if (st) herd_jinja_toks_free(out);
     return st;
 }
 
-void jinja_toks_free(jtoks *t)
+void herd_jinja_toks_free(jtoks *t)
 {
     for (size_t i = 0; i < t->n; i++) free(t->v[i].text);
     free(t->v);

@@ -1,5 +1,5 @@
 /*
- * jinja_parse.c — expressions: tokens to AST nodes, following jinja2's parser.py
+ * herd_jinja_parse.c — expressions: tokens to AST nodes, following jinja2's parser.py
  * (the statements are in jinja_stmt.c).
  *
  * Precedence, loosest first, exactly as jinja2 (which differs from Python in
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *jp_describe(const jtok *k)
+const char *herd_jp_describe(const jtok *k)
 {
     switch (k->kind) {
     case TK_EOF:
@@ -48,7 +48,7 @@ const char *jp_describe(const jtok *k)
     return "token";
 }
 
-herd_status jp_err(const P *p, const char *fmt, ...)
+herd_status herd_jp_err(const P *p, const char *fmt, ...)
 {
     char msg[300];
     va_list ap;
@@ -58,18 +58,18 @@ herd_status jp_err(const P *p, const char *fmt, ...)
     return herd_seterr(HERD_E_FORMAT, "template syntax error, line %d: %s", cur(p)->line, msg);
 }
 
-herd_status jp_unsup(const P *p, const char *what)
+herd_status herd_jp_unsup(const P *p, const char *what)
 {
     return herd_seterr(HERD_E_UNSUPPORTED, "unsupported template construct, line %d: %s",
                        cur(p)->line, what);
 }
 
-herd_status jp_nomem(void)
+herd_status herd_jp_nomem(void)
 {
     return herd_seterr(HERD_E_NOMEM, "out of memory");
 }
 
-jnode *jp_mk(P *p, jnode_kind kind, int line)
+jnode *herd_jp_mk(P *p, jnode_kind kind, int line)
 {
     herd_chat_template *t = p->t;
     if (t->nall == t->capall) {
@@ -87,7 +87,7 @@ jnode *jp_mk(P *p, jnode_kind kind, int line)
     return n;
 }
 
-bool jp_add_arg(jnode *n, jnode *a)
+bool herd_jp_add_arg(jnode *n, jnode *a)
 {
     if ((n->nargs & (n->nargs - 1)) == 0) { /* grow at powers of two */
         jnode **v = realloc(n->args, (n->nargs ? 2 * n->nargs : 1) * sizeof *v);
@@ -98,7 +98,7 @@ bool jp_add_arg(jnode *n, jnode *a)
     return true;
 }
 
-bool jp_add_name(jnode *n, const char *s)
+bool herd_jp_add_name(jnode *n, const char *s)
 {
     if ((n->nnames & (n->nnames - 1)) == 0) {
         char **v = realloc(n->names, (n->nnames ? 2 * n->nnames : 1) * sizeof *v);
@@ -111,92 +111,92 @@ bool jp_add_name(jnode *n, const char *s)
     return true;
 }
 
-herd_status jp_expect_op(P *p, const char *op)
+herd_status herd_jp_expect_op(P *p, const char *op)
 {
-    if (!is_op(p, op)) return jp_err(p, "expected '%s', got '%s'", op, jp_describe(cur(p)));
+    if (!is_op(p, op)) return herd_jp_err(p, "expected '%s', got '%s'", op, herd_jp_describe(cur(p)));
     adv(p);
     return HERD_OK;
 }
 
-herd_status jp_expect_kind(P *p, jtok_kind kind, const char *what)
+herd_status herd_jp_expect_kind(P *p, jtok_kind kind, const char *what)
 {
-    if (cur(p)->kind != kind) return jp_err(p, "expected %s, got '%s'", what, jp_describe(cur(p)));
+    if (cur(p)->kind != kind) return herd_jp_err(p, "expected %s, got '%s'", what, herd_jp_describe(cur(p)));
     adv(p);
     return HERD_OK;
 }
 
-herd_status jp_block_end(P *p)
+herd_status herd_jp_block_end(P *p)
 {
-    return jp_expect_kind(p, TK_BLOCK_END, "end of statement block");
+    return herd_jp_expect_kind(p, TK_BLOCK_END, "end of statement block");
 }
 
 /* ----------------------------------------------------------- expressions */
 
-herd_status jp_expression(P *p, bool with_condexpr, jnode **out);
+herd_status herd_jp_expression(P *p, bool with_condexpr, jnode **out);
 static herd_status parse_unary(P *p, bool with_filter, jnode **out);
-herd_status jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
+herd_status herd_jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
                      jnode **out);
 
 /* "(args, name=value)" into n->args / n->names (keyword values last). */
 static herd_status parse_call_args(P *p, jnode *n)
 {
-    herd_status st = jp_expect_op(p, "(");
+    herd_status st = herd_jp_expect_op(p, "(");
     size_t npos = 0;
     while (!st && !is_op(p, ")")) {
-        if (n->nargs && (st = jp_expect_op(p, ","))) break;
+        if (n->nargs && (st = herd_jp_expect_op(p, ","))) break;
         if (is_op(p, ")")) break;
-        if (is_op(p, "*") || is_op(p, "**")) return jp_unsup(p, "*args / **kwargs in a call");
+        if (is_op(p, "*") || is_op(p, "**")) return herd_jp_unsup(p, "*args / **kwargs in a call");
         jnode *v;
         if (cur(p)->kind == TK_NAME && tok_op(look(p), "=")) {
-            if (!jp_add_name(n, cur(p)->text)) return jp_nomem();
+            if (!herd_jp_add_name(n, cur(p)->text)) return herd_jp_nomem();
             adv(p);
             adv(p);
-            if ((st = jp_expression(p, true, &v))) break;
+            if ((st = herd_jp_expression(p, true, &v))) break;
         } else {
-            if (n->nnames) return jp_err(p, "positional argument after keyword argument");
-            if ((st = jp_expression(p, true, &v))) break;
+            if (n->nnames) return herd_jp_err(p, "positional argument after keyword argument");
+            if ((st = herd_jp_expression(p, true, &v))) break;
             npos++;
         }
-        if (!jp_add_arg(n, v)) return jp_nomem();
+        if (!herd_jp_add_arg(n, v)) return herd_jp_nomem();
     }
-    if (!st) st = jp_expect_op(p, ")");
+    if (!st) st = herd_jp_expect_op(p, ")");
     n->flag = n->nnames > 0;
     return st;
 }
 
 static herd_status parse_filter_name(P *p, jnode *n)
 {
-    if (cur(p)->kind != TK_NAME) return jp_err(p, "expected a filter or test name");
+    if (cur(p)->kind != TK_NAME) return herd_jp_err(p, "expected a filter or test name");
     jbuf b = {0};
-    jbuf_puts(&b, cur(p)->text);
+    herd_jbuf_puts(&b, cur(p)->text);
     adv(p);
     while (is_op(p, ".") && look(p)->kind == TK_NAME) {
         adv(p);
-        jbuf_putc(&b, '.');
-        jbuf_puts(&b, cur(p)->text);
+        herd_jbuf_putc(&b, '.');
+        herd_jbuf_puts(&b, cur(p)->text);
         adv(p);
     }
     n->str = b.p;
-    return b.p ? HERD_OK : jp_nomem();
+    return b.p ? HERD_OK : herd_jp_nomem();
 }
 
 /* One "|name(args)" applied to in (NULL inside {% filter %}); inline: the
  * first filter of {% filter name %}, written without the '|'. */
-herd_status jp_filter(P *p, jnode *in, bool inline_, jnode **out)
+herd_status herd_jp_filter(P *p, jnode *in, bool inline_, jnode **out)
 {
     int line = cur(p)->line;
     if (!inline_) adv(p); /* | */
-    jnode *n = jp_mk(p, N_FILTER, line);
-    if (!n) return jp_nomem();
+    jnode *n = herd_jp_mk(p, N_FILTER, line);
+    if (!n) return herd_jp_nomem();
     n->a = in;
     herd_status st = parse_filter_name(p, n);
     if (st) return st;
-    n->filter_id = jinja_filter_id(n->str);
-    if (n->filter_id == -1) return jp_err(p, "no filter named '%s'", n->str);
+    n->filter_id = herd_jinja_filter_id(n->str);
+    if (n->filter_id == -1) return herd_jp_err(p, "no filter named '%s'", n->str);
     if (n->filter_id == -2) {
         char what[120];
         snprintf(what, sizeof what, "the '%s' filter", n->str);
-        return jp_unsup(p, what);
+        return herd_jp_unsup(p, what);
     }
     if (is_op(p, "(") && (st = parse_call_args(p, n))) return st;
     *out = n;
@@ -207,8 +207,8 @@ static herd_status parse_test(P *p, jnode *in, jnode **out)
 {
     int line = cur(p)->line;
     adv(p); /* is */
-    jnode *n = jp_mk(p, N_TEST, line);
-    if (!n) return jp_nomem();
+    jnode *n = herd_jp_mk(p, N_TEST, line);
+    if (!n) return herd_jp_nomem();
     n->a = in;
     if (is_name(p, "not")) {
         n->flag = true;
@@ -216,12 +216,12 @@ static herd_status parse_test(P *p, jnode *in, jnode **out)
     }
     herd_status st = parse_filter_name(p, n);
     if (st) return st;
-    n->filter_id = jinja_test_id(n->str);
-    if (n->filter_id == -1) return jp_err(p, "no test named '%s'", n->str);
+    n->filter_id = herd_jinja_test_id(n->str);
+    if (n->filter_id == -1) return herd_jp_err(p, "no test named '%s'", n->str);
     if (n->filter_id == -2) {
         char what[120];
         snprintf(what, sizeof what, "the '%s' test", n->str);
-        return jp_unsup(p, what);
+        return herd_jp_unsup(p, what);
     }
     const jtok *k = cur(p);
     if (is_op(p, "(")) return (st = parse_call_args(p, n)) ? st : (*out = n, HERD_OK);
@@ -230,13 +230,13 @@ static herd_status parse_test(P *p, jnode *in, jnode **out)
         is_op(p, "{") ||
         (k->kind == TK_NAME && !tok_name(k, "else") && !tok_name(k, "or") && !tok_name(k, "and"));
     if (arg) {
-        if (is_name(p, "is")) return jp_err(p, "you cannot chain multiple tests with is");
+        if (is_name(p, "is")) return herd_jp_err(p, "you cannot chain multiple tests with is");
         jnode *a;
         p->nest++; /* a primary with its postfix, no filters */
         st = parse_unary(p, false, &a);
         p->nest--;
         if (st) return st;
-        if (!jp_add_arg(n, a)) return jp_nomem();
+        if (!herd_jp_add_arg(n, a)) return herd_jp_nomem();
     }
     *out = n;
     return HERD_OK;
@@ -251,14 +251,14 @@ static herd_status parse_subscript(P *p, jnode *obj, jnode **out)
         const jtok *k = cur(p);
         jnode *n;
         if (k->kind == TK_NAME) {
-            if (!(n = jp_mk(p, N_GETATTR, line)) || !(n->str = strdup(k->text))) return jp_nomem();
+            if (!(n = herd_jp_mk(p, N_GETATTR, line)) || !(n->str = strdup(k->text))) return herd_jp_nomem();
         } else if (k->kind == TK_INT) {
-            jnode *c = jp_mk(p, N_CONST, line);
-            if (!c || !(n = jp_mk(p, N_GETITEM, line))) return jp_nomem();
+            jnode *c = herd_jp_mk(p, N_CONST, line);
+            if (!c || !(n = herd_jp_mk(p, N_GETITEM, line))) return herd_jp_nomem();
             c->val = jv_int(k->ival);
             n->b = c;
         } else
-            return jp_err(p, "expected name or number after '.'");
+            return herd_jp_err(p, "expected name or number after '.'");
         adv(p);
         n->a = obj;
         *out = n;
@@ -269,19 +269,19 @@ static herd_status parse_subscript(P *p, jnode *obj, jnode **out)
     int colons = 0;
     while (!is_op(p, "]")) {
         if (is_op(p, ":")) {
-            if (++colons > 2) return jp_err(p, "too many ':' in a slice");
+            if (++colons > 2) return herd_jp_err(p, "too many ':' in a slice");
             adv(p);
             continue;
         }
-        if (is_op(p, ",")) return jp_unsup(p, "a subscript with several indices");
-        if (parts[colons]) return jp_err(p, "expected ']' or ':'");
-        if ((st = jp_expression(p, true, &parts[colons]))) return st;
+        if (is_op(p, ",")) return herd_jp_unsup(p, "a subscript with several indices");
+        if (parts[colons]) return herd_jp_err(p, "expected ']' or ':'");
+        if ((st = herd_jp_expression(p, true, &parts[colons]))) return st;
     }
     adv(p);
-    jnode *n = jp_mk(p, colons ? N_SLICE : N_GETITEM, line);
-    if (!n) return jp_nomem();
+    jnode *n = herd_jp_mk(p, colons ? N_SLICE : N_GETITEM, line);
+    if (!n) return herd_jp_nomem();
     n->a = obj;
-    if (!colons && !parts[0]) return jp_err(p, "expected an index between '[' and ']'");
+    if (!colons && !parts[0]) return herd_jp_err(p, "expected an index between '[' and ']'");
     n->b = parts[0];
     n->c = parts[1];
     n->d = parts[2];
@@ -296,13 +296,13 @@ static herd_status parse_postfix(P *p, jnode *n, bool filters, jnode **out)
         if (is_op(p, ".") || is_op(p, "["))
             st = parse_subscript(p, n, &n);
         else if (is_op(p, "(")) {
-            jnode *c = jp_mk(p, N_CALL, cur(p)->line);
-            if (!c) return jp_nomem();
+            jnode *c = herd_jp_mk(p, N_CALL, cur(p)->line);
+            if (!c) return herd_jp_nomem();
             c->a = n;
             st = parse_call_args(p, c);
             n = c;
         } else if (filters && is_op(p, "|"))
-            st = jp_filter(p, n, false, &n);
+            st = herd_jp_filter(p, n, false, &n);
         else if (filters && is_name(p, "is"))
             st = parse_test(p, n, &n);
         else
@@ -318,14 +318,14 @@ static herd_status parse_seq(P *p, jnode *n, const char *close, bool dict)
     herd_status st;
     adv(p);
     while (!is_op(p, close)) {
-        if (n->nargs && (st = jp_expect_op(p, ","))) return st;
+        if (n->nargs && (st = herd_jp_expect_op(p, ","))) return st;
         if (is_op(p, close)) break;
         jnode *v;
-        if ((st = jp_expression(p, true, &v))) return st;
-        if (!jp_add_arg(n, v)) return jp_nomem();
+        if ((st = herd_jp_expression(p, true, &v))) return st;
+        if (!herd_jp_add_arg(n, v)) return herd_jp_nomem();
         if (dict) {
-            if ((st = jp_expect_op(p, ":")) || (st = jp_expression(p, true, &v))) return st;
-            if (!jp_add_arg(n, v)) return jp_nomem();
+            if ((st = herd_jp_expect_op(p, ":")) || (st = herd_jp_expression(p, true, &v))) return st;
+            if (!herd_jp_add_arg(n, v)) return herd_jp_nomem();
         }
     }
     adv(p);
@@ -343,13 +343,13 @@ static herd_status parse_primary(P *p, jnode **out)
         bool t = !strcmp(s, "true") || !strcmp(s, "True"),
              f = !strcmp(s, "false") || !strcmp(s, "False");
         bool none = !strcmp(s, "none") || !strcmp(s, "None");
-        if (!(n = jp_mk(p, (t || f || none) ? N_CONST : N_NAME, k->line))) return jp_nomem();
+        if (!(n = herd_jp_mk(p, (t || f || none) ? N_CONST : N_NAME, k->line))) return herd_jp_nomem();
         if (t || f)
             n->val = jv_bool(t);
         else if (none)
             n->val = jv_none();
         else if (!(n->str = strdup(s)))
-            return jp_nomem();
+            return herd_jp_nomem();
         if (p->macro_depth && !strcmp(s, "varargs")) p->uses_varargs = true;
         if (p->macro_depth && !strcmp(s, "kwargs")) p->uses_kwargs = true;
         adv(p);
@@ -357,35 +357,35 @@ static herd_status parse_primary(P *p, jnode **out)
     }
     case TK_STRING: { /* adjacent literals concatenate */
         jbuf b = {0};
-        if (!(n = jp_mk(p, N_CONST, k->line))) return jp_nomem();
+        if (!(n = herd_jp_mk(p, N_CONST, k->line))) return herd_jp_nomem();
         while (cur(p)->kind == TK_STRING) {
-            jbuf_put(&b, cur(p)->text, cur(p)->len);
+            herd_jbuf_put(&b, cur(p)->text, cur(p)->len);
             adv(p);
         }
-        n->val = jbuf_to_str(&b);
-        jv_set_constant(n->val);
-        if (n->val.kind != JV_STR) return jp_nomem();
+        n->val = herd_jbuf_to_str(&b);
+        herd_jv_set_constant(n->val);
+        if (n->val.kind != JV_STR) return herd_jp_nomem();
         break;
     }
     case TK_INT:
     case TK_FLOAT:
-        if (!(n = jp_mk(p, N_CONST, k->line))) return jp_nomem();
+        if (!(n = herd_jp_mk(p, N_CONST, k->line))) return herd_jp_nomem();
         n->val = k->kind == TK_INT ? jv_int(k->ival) : jv_float(k->fval);
         adv(p);
         break;
     case TK_OP:
         if (is_op(p, "(")) {
             adv(p);
-            if ((st = jp_tuple(p, true, true, NULL, &n)) || (st = jp_expect_op(p, ")"))) return st;
+            if ((st = herd_jp_tuple(p, true, true, NULL, &n)) || (st = herd_jp_expect_op(p, ")"))) return st;
         } else if (is_op(p, "[") || is_op(p, "{")) {
             bool dict = is_op(p, "{");
-            if (!(n = jp_mk(p, dict ? N_DICT : N_LIST, k->line))) return jp_nomem();
+            if (!(n = herd_jp_mk(p, dict ? N_DICT : N_LIST, k->line))) return herd_jp_nomem();
             if ((st = parse_seq(p, n, dict ? "}" : "]", dict))) return st;
         } else
-            return jp_err(p, "unexpected '%s'", k->op);
+            return herd_jp_err(p, "unexpected '%s'", k->op);
         break;
     default:
-        return jp_err(p, "unexpected %s", jp_describe(k));
+        return herd_jp_err(p, "unexpected %s", herd_jp_describe(k));
     }
     *out = n;
     return HERD_OK;
@@ -393,11 +393,11 @@ static herd_status parse_primary(P *p, jnode **out)
 
 static herd_status parse_unary(P *p, bool with_filter, jnode **out)
 {
-    if (++p->nest > MAX_NEST) return jp_err(p, "expression nested too deeply");
+    if (++p->nest > MAX_NEST) return herd_jp_err(p, "expression nested too deeply");
     herd_status st;
     jnode *n = NULL;
     if (is_op(p, "-") || is_op(p, "+")) {
-        if (!(n = jp_mk(p, N_UNARY, cur(p)->line))) return jp_nomem();
+        if (!(n = herd_jp_mk(p, N_UNARY, cur(p)->line))) return herd_jp_nomem();
         n->op = is_op(p, "-") ? "-" : "+";
         adv(p);
         st = parse_unary(p, false, &n->a);
@@ -418,8 +418,8 @@ static herd_status parse_binary(P *p, parse_fn sub, const char *const *ops, jnod
         for (int i = 0; ops[i]; i++)
             if (is_op(p, ops[i])) op = ops[i];
         if (!op) break;
-        jnode *n = jp_mk(p, N_BINARY, cur(p)->line);
-        if (!n) return jp_nomem();
+        jnode *n = herd_jp_mk(p, N_BINARY, cur(p)->line);
+        if (!n) return herd_jp_nomem();
         adv(p);
         n->op = op;
         n->a = *out;
@@ -447,13 +447,13 @@ static herd_status parse_concat(P *p, jnode **out)
 {
     herd_status st = parse_math2(p, out);
     if (st || !is_op(p, "~")) return st;
-    jnode *n = jp_mk(p, N_CONCAT, cur(p)->line);
-    if (!n || !jp_add_arg(n, *out)) return jp_nomem();
+    jnode *n = herd_jp_mk(p, N_CONCAT, cur(p)->line);
+    if (!n || !herd_jp_add_arg(n, *out)) return herd_jp_nomem();
     while (is_op(p, "~")) {
         adv(p);
         jnode *x;
         if ((st = parse_math2(p, &x))) return st;
-        if (!jp_add_arg(n, x)) return jp_nomem();
+        if (!herd_jp_add_arg(n, x)) return herd_jp_nomem();
     }
     *out = n;
     return HERD_OK;
@@ -485,11 +485,11 @@ static herd_status parse_compare(P *p, jnode **out)
         } else
             break;
         if (!n) {
-            if (!(n = jp_mk(p, N_COMPARE, first->line)) || !jp_add_arg(n, first)) return jp_nomem();
+            if (!(n = herd_jp_mk(p, N_COMPARE, first->line)) || !herd_jp_add_arg(n, first)) return herd_jp_nomem();
         }
         jnode *x;
         if ((st = parse_math1(p, &x))) return st;
-        if (!jp_add_arg(n, x) || !jp_add_name(n, op)) return jp_nomem();
+        if (!herd_jp_add_arg(n, x) || !herd_jp_add_name(n, op)) return herd_jp_nomem();
     }
     *out = n ? n : first;
     return st;
@@ -498,9 +498,9 @@ static herd_status parse_compare(P *p, jnode **out)
 static herd_status parse_not(P *p, jnode **out)
 {
     if (!is_name(p, "not")) return parse_compare(p, out);
-    if (++p->nest > MAX_NEST) return jp_err(p, "expression nested too deeply");
-    jnode *n = jp_mk(p, N_NOT, cur(p)->line);
-    if (!n) return jp_nomem();
+    if (++p->nest > MAX_NEST) return herd_jp_err(p, "expression nested too deeply");
+    jnode *n = herd_jp_mk(p, N_NOT, cur(p)->line);
+    if (!n) return herd_jp_nomem();
     adv(p);
     *out = n;
     herd_status st = parse_not(p, &n->a);
@@ -512,8 +512,8 @@ static herd_status parse_logic(P *p, const char *word, jnode_kind kind, parse_fn
 {
     herd_status st = sub(p, out);
     while (!st && is_name(p, word)) {
-        jnode *n = jp_mk(p, kind, cur(p)->line);
-        if (!n) return jp_nomem();
+        jnode *n = herd_jp_mk(p, kind, cur(p)->line);
+        if (!n) return herd_jp_nomem();
         adv(p);
         n->a = *out;
         st = sub(p, &n->b);
@@ -530,20 +530,20 @@ static herd_status parse_or(P *p, jnode **out)
     return parse_logic(p, "or", N_OR, parse_and, out);
 }
 
-herd_status jp_expression(P *p, bool with_condexpr, jnode **out)
+herd_status herd_jp_expression(P *p, bool with_condexpr, jnode **out)
 {
     herd_status st = parse_or(p, out);
     if (!with_condexpr) return st;
     while (!st && is_name(p, "if")) {
-        jnode *n = jp_mk(p, N_COND, cur(p)->line);
-        if (!n) return jp_nomem();
+        jnode *n = herd_jp_mk(p, N_COND, cur(p)->line);
+        if (!n) return herd_jp_nomem();
         adv(p);
         n->b = *out;
         if ((st = parse_or(p, &n->a))) return st;
         if (is_name(p, "else")) {
             adv(p);
-            if (++p->nest > MAX_NEST) return jp_err(p, "expression nested too deeply");
-            st = jp_expression(p, true, &n->c);
+            if (++p->nest > MAX_NEST) return herd_jp_err(p, "expression nested too deeply");
+            st = herd_jp_expression(p, true, &n->c);
             p->nest--;
         }
         *out = n;
@@ -558,36 +558,36 @@ static bool tuple_end(const P *p, const char *end_name)
            tok_op(k, ")") || (end_name && tok_name(k, end_name));
 }
 
-herd_status jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
+herd_status herd_jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
                      jnode **out)
 {
-    jnode *t = jp_mk(p, N_TUPLE, cur(p)->line);
-    if (!t) return jp_nomem();
+    jnode *t = herd_jp_mk(p, N_TUPLE, cur(p)->line);
+    if (!t) return herd_jp_nomem();
     bool is_tuple = false;
     herd_status st;
     for (;;) {
-        if (t->nargs && (st = jp_expect_op(p, ","))) return st;
+        if (t->nargs && (st = herd_jp_expect_op(p, ","))) return st;
         if (tuple_end(p, end_name)) break;
         jnode *x;
-        if ((st = jp_expression(p, with_condexpr, &x))) return st;
-        if (!jp_add_arg(t, x)) return jp_nomem();
+        if ((st = herd_jp_expression(p, with_condexpr, &x))) return st;
+        if (!herd_jp_add_arg(t, x)) return herd_jp_nomem();
         if (!is_op(p, ",")) break;
         is_tuple = true;
     }
     if (!is_tuple && t->nargs == 1)
         *out = t->args[0];
     else if (!is_tuple && !explicit_paren)
-        return jp_err(p, "expected an expression, got '%s'", jp_describe(cur(p)));
+        return herd_jp_err(p, "expected an expression, got '%s'", herd_jp_describe(cur(p)));
     else
         *out = t;
     return HERD_OK;
 }
 
-void jinja_nodes_free(herd_chat_template *t)
+void herd_jinja_nodes_free(herd_chat_template *t)
 {
     for (size_t i = 0; i < t->nall; i++) {
         jnode *n = t->all[i];
-        jv_free_constant(n->val);
+        herd_jv_free_constant(n->val);
         free(n->str);
         for (size_t k = 0; k < n->nnames; k++) free(n->names[k]);
         free(n->names);

@@ -1,7 +1,7 @@
 /*
  * jinja_parser.h — what the two halves of the parser share: the parser state,
  * token helpers, node building and the expression entry points.
- * jinja_parse.c parses expressions; jinja_stmt.c parses statements and the
+ * herd_jinja_parse.c parses expressions; jinja_stmt.c parses statements and the
  * template body. Private to src/chat.
  */
 #ifndef HERD_JINJA_PARSER_H
@@ -52,26 +52,26 @@ static inline bool is_name(const P *p, const char *n)
     return tok_name(cur(p), n);
 }
 
-const char *jp_describe(const jtok *k);
+const char *herd_jp_describe(const jtok *k);
 /* A syntax error (HERD_E_FORMAT) / an unsupported construct, at the current line. */
-herd_status jp_err(const P *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-herd_status jp_unsup(const P *p, const char *what);
-herd_status jp_nomem(void);
+herd_status herd_jp_err(const P *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+herd_status herd_jp_unsup(const P *p, const char *what);
+herd_status herd_jp_nomem(void);
 /* A node owned by the template. */
-jnode *jp_mk(P *p, jnode_kind kind, int line);
-bool jp_add_arg(jnode *n, jnode *a);
-bool jp_add_name(jnode *n, const char *s);
-herd_status jp_expect_op(P *p, const char *op);
-herd_status jp_expect_kind(P *p, jtok_kind kind, const char *what);
-herd_status jp_block_end(P *p);
+jnode *herd_jp_mk(P *p, jnode_kind kind, int line);
+bool herd_jp_add_arg(jnode *n, jnode *a);
+bool herd_jp_add_name(jnode *n, const char *s);
+herd_status herd_jp_expect_op(P *p, const char *op);
+herd_status herd_jp_expect_kind(P *p, jtok_kind kind, const char *what);
+herd_status herd_jp_block_end(P *p);
 
 /* An expression; with_condexpr: allow "a if c else b". */
-herd_status jp_expression(P *p, bool with_condexpr, jnode **out);
+herd_status herd_jp_expression(P *p, bool with_condexpr, jnode **out);
 /* Expressions separated by commas (a tuple if there is a comma); end_name:
  * a name that also ends it ("recursive" in a for loop). */
-herd_status jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
+herd_status herd_jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
                      jnode **out);
 /* "|name(args)" on in; inline_: the first filter of {% filter %}, no '|'. */
-herd_status jp_filter(P *p, jnode *in, bool inline_, jnode **out);
+herd_status herd_jp_filter(P *p, jnode *in, bool inline_, jnode **out);
 
 #endif

@@ -88,7 +88,7 @@ static const struct {
 };
 #define N_TESTS (sizeof tests / sizeof tests[0])
 
-int jinja_test_id(const char *name)
+int herd_jinja_test_id(const char *name)
 {
     for (size_t i = 0; i < N_TESTS; i++)
         if (!strcmp(tests[i].name, name)) return (int)i;
@@ -97,11 +97,11 @@ int jinja_test_id(const char *name)
 
 static herd_status cmp_test(const char *op, jv a, jv b, int line, bool *out)
 {
-    if (a.kind == JV_UNDEF) return jerr_undef(a, line);
+    if (a.kind == JV_UNDEF) return herd_jerr_undef(a, line);
     int c;
-    if (!jv_compare(a, b, &c))
-        return jerr(HERD_E_INVALID, line, "'%s' not supported between instances of '%s' and '%s'",
-                    op, jv_type_name(a), jv_type_name(b));
+    if (!herd_jv_compare(a, b, &c))
+        return herd_jerr(HERD_E_INVALID, line, "'%s' not supported between instances of '%s' and '%s'",
+                    op, herd_jv_type_name(a), herd_jv_type_name(b));
     *out = c == 2 ? false : op[0] == '<' ? (op[1] ? c <= 0 : c < 0) : (op[1] ? c >= 0 : c > 0);
     return HERD_OK;
 }
@@ -110,23 +110,23 @@ static herd_status cmp_test(const char *op, jv a, jv b, int line, bool *out)
 static herd_status mod_test(jv v, jv div, int64_t want, int line, bool *out)
 {
     jv r = jv_undef(NULL);
-    herd_status st = jinja_binop("%", v, div, line, &r);
-    *out = !st && jv_equal(r, jv_int(want));
-    jv_release(r);
+    herd_status st = herd_jinja_binop("%", v, div, line, &r);
+    *out = !st && herd_jv_equal(r, jv_int(want));
+    herd_jv_release(r);
     return st;
 }
 
-herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int line, bool *out)
+herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int line, bool *out)
 {
     (void)r;
     (void)s;
     test_kind k = tests[id].kind;
-    if (!jv_charge(1)) return jv_stop_error(line);
+    if (!jv_charge(1)) return herd_jv_stop_error(line);
     jv arg = n > 0 ? a[0] : jv_undef(NULL);
     bool needs = k == T_DIVISIBLEBY || k == T_EQ || k == T_GE || k == T_GT || k == T_IN ||
                  k == T_LE || k == T_LT || k == T_NE || k == T_SAMEAS;
     if (needs && n != 1)
-        return jerr(HERD_E_INVALID, line, "the %s test takes one argument", tests[id].name);
+        return herd_jerr(HERD_E_INVALID, line, "the %s test takes one argument", tests[id].name);
     jbuf b = {0};
     herd_status st = HERD_OK;
     switch (k) {
@@ -149,10 +149,10 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
     case T_ODD:
         return mod_test(v, jv_int(2), 1, line, out);
     case T_EQ:
-        *out = jv_equal(v, arg);
+        *out = herd_jv_equal(v, arg);
         break;
     case T_NE:
-        *out = !jv_equal(v, arg);
+        *out = !herd_jv_equal(v, arg);
         break;
     case T_LT:
         return cmp_test("<", v, arg, line, out);
@@ -172,10 +172,10 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
         *out = v.kind == JV_BOOL && v.u.b;
         break;
     case T_FILTER:
-        *out = v.kind == JV_STR && jinja_filter_id(jv_sp(v)) >= 0;
+        *out = v.kind == JV_STR && herd_jinja_filter_id(jv_sp(v)) >= 0;
         break;
     case T_TEST:
-        *out = v.kind == JV_STR && jinja_test_id(jv_sp(v)) >= 0;
+        *out = v.kind == JV_STR && herd_jinja_test_id(jv_sp(v)) >= 0;
         break;
     case T_FLOAT:
         *out = v.kind == JV_FLOAT;
@@ -184,22 +184,22 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
         *out = v.kind == JV_INT;
         break;
     case T_NUMBER:
-        *out = jv_is_number(v);
+        *out = herd_jv_is_number(v);
         break;
     case T_IN:
-        if (arg.kind == JV_STR && v.kind == JV_STR && jv_charge_bytes(jv_slen(arg)))
+        if (arg.kind == JV_STR && v.kind == JV_STR && herd_jv_charge_bytes(jv_slen(arg)))
             *out = memmem(jv_sp(arg), jv_slen(arg), jv_sp(v), jv_slen(v)) != NULL || !jv_slen(v);
         else if (arg.kind == JV_LIST) {
             *out = false;
             for (size_t i = 0; i < arg.u.l->n && !*out && jv_charge(1); i++)
-                *out = jv_equal(arg.u.l->v[i], v);
+                *out = herd_jv_equal(arg.u.l->v[i], v);
         } else if (arg.kind == JV_DICT)
-            *out = v.kind == JV_STR && jv_dict_get(arg, jv_sp(v), jv_slen(v));
+            *out = v.kind == JV_STR && herd_jv_dict_get(arg, jv_sp(v), jv_slen(v));
         else if (arg.kind == JV_UNDEF)
             *out = false;
         else
-            return jerr(HERD_E_INVALID, line, "argument of type '%s' is not iterable",
-                        jv_type_name(arg));
+            return herd_jerr(HERD_E_INVALID, line, "argument of type '%s' is not iterable",
+                        herd_jv_type_name(arg));
         break;
     case T_ITERABLE:
         *out = v.kind == JV_STR || v.kind == JV_LIST || v.kind == JV_DICT || v.kind == JV_UNDEF ||
@@ -224,7 +224,7 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
         else if (v.kind == JV_NONE || v.kind == JV_UNDEF)
             *out = true;
         else if (v.kind == JV_BOOL || v.kind == JV_INT)
-            *out = jv_equal(v, arg);
+            *out = herd_jv_equal(v, arg);
         else if (v.kind == JV_STR)
             *out = v.u.s == arg.u.s;
         else if (v.kind == JV_LIST)
@@ -232,19 +232,19 @@ herd_status jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int
         else if (v.kind == JV_DICT || v.kind == JV_NS)
             *out = v.u.d == arg.u.d;
         else
-            *out = jv_equal(v, arg);
+            *out = herd_jv_equal(v, arg);
         break;
     case T_LOWER:
     case T_UPPER: {
         jv sv, res = jv_undef(NULL);
-        if (!jv_to_str(&b, v))
-            return jerr(HERD_E_UNSUPPORTED, line, "a case test on a %s", jv_type_name(v));
-        sv = jbuf_to_str(&b);
-        st = jinja_call_method(r, sv, k == T_LOWER ? "islower" : "isupper", NULL, 0, NULL, NULL, 0,
+        if (!herd_jv_to_str(&b, v))
+            return herd_jerr(HERD_E_UNSUPPORTED, line, "a case test on a %s", herd_jv_type_name(v));
+        sv = herd_jbuf_to_str(&b);
+        st = herd_jinja_call_method(r, sv, k == T_LOWER ? "islower" : "isupper", NULL, 0, NULL, NULL, 0,
                                line, &res);
-        *out = !st && jv_truthy(res);
-        jv_release(sv);
-        jv_release(res);
+        *out = !st && herd_jv_truthy(res);
+        herd_jv_release(sv);
+        herd_jv_release(res);
         return st;
     }
     }

@@ -14,18 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Thread_local bool jv_nomem;
+_Thread_local bool herd_jv_nomem;
 
 static void *jalloc(size_t n)
 {
     void *p = calloc(1, n ? n : 1);
-    if (!p) jv_nomem = true;
+    if (!p) herd_jv_nomem = true;
     return p;
 }
 
 /* ------------------------------------------------------ reference counts */
 
-jv jv_retain(jv v)
+jv herd_jv_retain(jv v)
 {
     switch (v.kind) {
     case JV_STR:
@@ -57,14 +57,14 @@ static void dict_free(jv_dict *d)
 {
     for (size_t i = 0; i < d->n; i++) {
         if (--d->k[i]->refs == 0) free(d->k[i]);
-        jv_release(d->v[i]);
+        herd_jv_release(d->v[i]);
     }
     free(d->k);
     free(d->v);
     free(d);
 }
 
-void jv_release(jv v)
+void herd_jv_release(jv v)
 {
     switch (v.kind) {
     case JV_STR:
@@ -72,7 +72,7 @@ void jv_release(jv v)
         break;
     case JV_LIST:
         if (--v.u.l->refs == 0) {
-            for (size_t i = 0; i < v.u.l->n; i++) jv_release(v.u.l->v[i]);
+            for (size_t i = 0; i < v.u.l->n; i++) herd_jv_release(v.u.l->v[i]);
             free(v.u.l->v);
             free(v.u.l);
         }
@@ -86,13 +86,13 @@ void jv_release(jv v)
         break;
     case JV_METHOD:
         if (--v.u.bm->refs == 0) {
-            jv_release(v.u.bm->self);
+            herd_jv_release(v.u.bm->self);
             free(v.u.bm);
         }
         break;
     case JV_LOOP:
         if (--v.u.lp->refs == 0) {
-            jv_release(v.u.lp->items);
+            herd_jv_release(v.u.lp->items);
             free(v.u.lp);
         }
         break;
@@ -103,9 +103,9 @@ void jv_release(jv v)
 
 /* ---------------------------------------------------------- constructors */
 
-jv jv_str(const char *p, size_t n)
+jv herd_jv_str(const char *p, size_t n)
 {
-    if (!jv_room(0, n) || !jv_charge_bytes(n)) return jv_undef(NULL);
+    if (!herd_jv_room(0, n) || !herd_jv_charge_bytes(n)) return jv_undef(NULL);
     jv_string *s = jalloc(sizeof *s + n + 1);
     if (!s) return jv_undef(NULL);
     s->refs = 1;
@@ -115,25 +115,25 @@ jv jv_str(const char *p, size_t n)
     return (jv){.kind = JV_STR, .u.s = s};
 }
 
-void jv_set_constant(jv v)
+void herd_jv_set_constant(jv v)
 {
     if (v.kind == JV_STR) v.u.s->refs = -1;
 }
 
-void jv_free_constant(jv v)
+void herd_jv_free_constant(jv v)
 {
     if (v.kind == JV_STR && v.u.s->refs < 0)
         free(v.u.s);
     else
-        jv_release(v);
+        herd_jv_release(v);
 }
 
-jv jv_cstr(const char *p)
+jv herd_jv_cstr(const char *p)
 {
-    return jv_str(p, strlen(p));
+    return herd_jv_str(p, strlen(p));
 }
 
-jv jv_list_new(size_t cap, bool tuple)
+jv herd_jv_list_new(size_t cap, bool tuple)
 {
     jv_list *l = jalloc(sizeof *l);
     if (!l) return jv_undef(NULL);
@@ -147,19 +147,19 @@ jv jv_list_new(size_t cap, bool tuple)
     return (jv){.kind = JV_LIST, .u.l = l};
 }
 
-int jv_depth(jv v)
+int herd_jv_depth(jv v)
 {
     switch (v.kind) {
     case JV_LIST:
         return v.u.l->depth;
     case JV_DICT:
         return v.u.d->depth;
-    case JV_NS: /* its entries are not counted: see jv_dict_set_take */
+    case JV_NS: /* its entries are not counted: see herd_jv_dict_set_take */
         return 1;
     case JV_METHOD:
-        return 1 + jv_depth(v.u.bm->self);
+        return 1 + herd_jv_depth(v.u.bm->self);
     case JV_LOOP:
-        return 1 + jv_depth(v.u.lp->items);
+        return 1 + herd_jv_depth(v.u.lp->items);
     default:
         return 0;
     }
@@ -168,20 +168,20 @@ int jv_depth(jv v)
 /* A container's depth with item added; false (limit recorded) if too deep.
  * Bounding depth where values are made bounds every recursive walk of them
  * (==, <, tojson, release); only namespaces can change after they are made,
- * and only printing walks into them (jv_to_str counts its own depth). */
+ * and only printing walks into them (herd_jv_to_str counts its own depth). */
 static bool deepen(int *depth, jv item)
 {
-    int d = jv_depth(item) + 1;
+    int d = herd_jv_depth(item) + 1;
     if (d <= *depth) return true;
-    if (!jv_depth_ok(d)) return false;
+    if (!herd_jv_depth_ok(d)) return false;
     *depth = d;
     return true;
 }
 
-void jv_list_push_take(jv list, jv item)
+void herd_jv_list_push_take(jv list, jv item)
 {
     if (list.kind != JV_LIST || !jv_charge(1) || !deepen(&list.u.l->depth, item)) {
-        jv_release(item);
+        herd_jv_release(item);
         return;
     }
     jv_list *l = list.u.l;
@@ -189,8 +189,8 @@ void jv_list_push_take(jv list, jv item)
         size_t cap = l->cap ? 2 * l->cap : 4;
         jv *v = realloc(l->v, cap * sizeof *v);
         if (!v) {
-            jv_nomem = true;
-            jv_release(item);
+            herd_jv_nomem = true;
+            herd_jv_release(item);
             return;
         }
         l->v = v;
@@ -199,7 +199,7 @@ void jv_list_push_take(jv list, jv item)
     l->v[l->n++] = item;
 }
 
-jv jv_list_as(jv list, int view)
+jv herd_jv_list_as(jv list, int view)
 {
     if (list.kind == JV_LIST) list.u.l->view = (uint8_t)view;
     return list;
@@ -214,11 +214,11 @@ static jv dict_new(jv_kind kind)
     return (jv){.kind = kind, .u.d = d};
 }
 
-jv jv_dict_new(void)
+jv herd_jv_dict_new(void)
 {
     return dict_new(JV_DICT);
 }
-jv jv_ns_new(void)
+jv herd_jv_ns_new(void)
 {
     return dict_new(JV_NS);
 }
@@ -237,7 +237,7 @@ static bool dict_room(jv dict, jv val)
     jv_dict *d = dict.u.d;
     bool deep_ok = dict.kind == JV_NS || d->scope || deepen(&d->depth, val);
     if (!jv_charge(1) || !deep_ok) {
-        jv_release(val);
+        herd_jv_release(val);
         return false;
     }
     if (d->n == d->cap) {
@@ -246,8 +246,8 @@ static bool dict_room(jv dict, jv val)
         if (k) d->k = k;
         jv *v = k ? realloc(d->v, cap * sizeof *v) : NULL;
         if (!v) {
-            jv_nomem = true;
-            jv_release(val);
+            herd_jv_nomem = true;
+            herd_jv_release(val);
             return false;
         }
         d->v = v;
@@ -256,38 +256,38 @@ static bool dict_room(jv dict, jv val)
     return true;
 }
 
-void jv_dict_set_take(jv dict, const char *key, size_t klen, jv val)
+void herd_jv_dict_set_take(jv dict, const char *key, size_t klen, jv val)
 {
     if (dict.kind != JV_DICT && dict.kind != JV_NS) {
-        jv_release(val);
+        herd_jv_release(val);
         return;
     }
     jv_dict *d = dict.u.d;
     long at = dict_find(d, key, klen);
     if (at >= 0) {
         if (dict.kind == JV_DICT && !d->scope && !deepen(&d->depth, val)) {
-            jv_release(val);
+            herd_jv_release(val);
             return;
         }
-        jv_release(d->v[at]);
+        herd_jv_release(d->v[at]);
         d->v[at] = val;
         return;
     }
     if (!dict_room(dict, val)) return;
-    jv ks = jv_str(key, klen);
+    jv ks = herd_jv_str(key, klen);
     if (ks.kind != JV_STR) {
-        jv_release(val);
+        herd_jv_release(val);
         return;
     }
     d->k[d->n] = ks.u.s;
     d->v[d->n++] = val;
 }
 
-void jv_dict_append_take(jv dict, jv_string *key, jv val)
+void herd_jv_dict_append_take(jv dict, jv_string *key, jv val)
 {
     if ((dict.kind != JV_DICT && dict.kind != JV_NS) || !dict_room(dict, val)) {
         if (key && --key->refs == 0) free(key);
-        if (dict.kind != JV_DICT && dict.kind != JV_NS) jv_release(val);
+        if (dict.kind != JV_DICT && dict.kind != JV_NS) herd_jv_release(val);
         return;
     }
     jv_dict *d = dict.u.d;
@@ -295,7 +295,7 @@ void jv_dict_append_take(jv dict, jv_string *key, jv val)
     d->v[d->n++] = val;
 }
 
-void jv_dict_clear(jv dict)
+void herd_jv_dict_clear(jv dict)
 {
     if (dict.kind != JV_DICT && dict.kind != JV_NS) return;
     jv_dict *d = dict.u.d;
@@ -303,33 +303,33 @@ void jv_dict_clear(jv dict)
     d->n = 0; /* first detach, so that releasing an entry never sees a half-cleared dict */
     for (size_t i = 0; i < n; i++) {
         if (--d->k[i]->refs == 0) free(d->k[i]);
-        jv_release(d->v[i]);
+        herd_jv_release(d->v[i]);
     }
 }
 
-const jv *jv_dict_get(jv dict, const char *key, size_t klen)
+const jv *herd_jv_dict_get(jv dict, const char *key, size_t klen)
 {
     if (dict.kind != JV_DICT && dict.kind != JV_NS) return NULL;
     long at = dict_find(dict.u.d, key, klen);
     return at < 0 ? NULL : &dict.u.d->v[at];
 }
 
-jv jv_method_new(jv self, const char *name)
+jv herd_jv_method_new(jv self, const char *name)
 {
     jv_method *m = jalloc(sizeof *m);
     if (!m) return jv_undef(NULL);
     m->refs = 1;
-    m->self = jv_retain(self);
+    m->self = herd_jv_retain(self);
     m->name = name;
     return (jv){.kind = JV_METHOD, .u.bm = m};
 }
 
-jv jv_loop_new(jv items, size_t index0)
+jv herd_jv_loop_new(jv items, size_t index0)
 {
     jv_loop *lp = jalloc(sizeof *lp);
     if (!lp) return jv_undef(NULL);
     lp->refs = 1;
-    lp->items = jv_retain(items);
+    lp->items = herd_jv_retain(items);
     lp->index0 = index0;
     lp->length = items.kind == JV_LIST ? items.u.l->n : 0;
     return (jv){.kind = JV_LOOP, .u.lp = lp};
@@ -337,7 +337,7 @@ jv jv_loop_new(jv items, size_t index0)
 
 /* ------------------------------------------------------------- semantics */
 
-bool jv_truthy(jv v)
+bool herd_jv_truthy(jv v)
 {
     switch (v.kind) {
     case JV_UNDEF:
@@ -360,12 +360,12 @@ bool jv_truthy(jv v)
     }
 }
 
-bool jv_is_number(jv v)
+bool herd_jv_is_number(jv v)
 {
     return v.kind == JV_BOOL || v.kind == JV_INT || v.kind == JV_FLOAT;
 }
 
-double jv_num(jv v)
+double herd_jv_num(jv v)
 {
     switch (v.kind) {
     case JV_BOOL:
@@ -385,19 +385,19 @@ static bool dict_equal(const jv_dict *a, const jv_dict *b)
     for (size_t i = 0; i < a->n; i++) {
         if (!jv_charge(1)) return false;
         long j = dict_find(b, a->k[i]->p, a->k[i]->len);
-        if (j < 0 || !jv_equal(a->v[i], b->v[j])) return false;
+        if (j < 0 || !herd_jv_equal(a->v[i], b->v[j])) return false;
     }
     return true;
 }
 
-bool jv_equal(jv a, jv b)
+bool herd_jv_equal(jv a, jv b)
 {
-    if (jv_is_number(a) && jv_is_number(b)) {
+    if (herd_jv_is_number(a) && herd_jv_is_number(b)) {
         if (a.kind != JV_FLOAT && b.kind != JV_FLOAT) {
             int64_t x = a.kind == JV_BOOL ? a.u.b : a.u.i, y = b.kind == JV_BOOL ? b.u.b : b.u.i;
             return x == y;
         }
-        return jv_num(a) == jv_num(b);
+        return herd_jv_num(a) == herd_jv_num(b);
     }
     if (a.kind != b.kind) return false;
     switch (a.kind) {
@@ -406,14 +406,14 @@ bool jv_equal(jv a, jv b)
         return true;
     case JV_STR:
         if (a.u.s->len != b.u.s->len) return false;
-        jv_charge_bytes(a.u.s->len);
+        herd_jv_charge_bytes(a.u.s->len);
         return memcmp(a.u.s->p, b.u.s->p, a.u.s->len) == 0;
     case JV_LIST:
         if (jv_is_iterator(a) || jv_is_iterator(b)) return a.u.l == b.u.l; /* identity */
         if (a.u.l->view != b.u.l->view) return false;
         if (a.u.l->tuple != b.u.l->tuple || a.u.l->n != b.u.l->n) return false;
         for (size_t i = 0; i < a.u.l->n; i++)
-            if (!jv_charge(1) || !jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
+            if (!jv_charge(1) || !herd_jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
         return true;
     case JV_DICT:
         return a.u.d == b.u.d || dict_equal(a.u.d, b.u.d);
@@ -424,7 +424,7 @@ bool jv_equal(jv a, jv b)
     case JV_FUNC:
         return a.u.fn == b.u.fn;
     case JV_METHOD:
-        return a.u.bm->name == b.u.bm->name && jv_equal(a.u.bm->self, b.u.bm->self);
+        return a.u.bm->name == b.u.bm->name && herd_jv_equal(a.u.bm->self, b.u.bm->self);
     case JV_LOOP:
         return a.u.lp == b.u.lp;
     default:
@@ -432,14 +432,14 @@ bool jv_equal(jv a, jv b)
     }
 }
 
-bool jv_compare(jv a, jv b, int *cmp)
+bool herd_jv_compare(jv a, jv b, int *cmp)
 {
-    if (jv_is_number(a) && jv_is_number(b)) {
+    if (herd_jv_is_number(a) && herd_jv_is_number(b)) {
         if (a.kind != JV_FLOAT && b.kind != JV_FLOAT) {
             int64_t x = a.kind == JV_BOOL ? a.u.b : a.u.i, y = b.kind == JV_BOOL ? b.u.b : b.u.i;
             *cmp = (x > y) - (x < y);
         } else {
-            double x = jv_num(a), y = jv_num(b);
+            double x = herd_jv_num(a), y = herd_jv_num(b);
             if (isnan(x) || isnan(y))
                 *cmp = 2; /* every comparison false */
             else
@@ -449,7 +449,7 @@ bool jv_compare(jv a, jv b, int *cmp)
     }
     if (a.kind == JV_STR && b.kind == JV_STR) {
         /* UTF-8 byte order is code point order. */
-        jv_charge_bytes(a.u.s->len < b.u.s->len ? a.u.s->len : b.u.s->len);
+        herd_jv_charge_bytes(a.u.s->len < b.u.s->len ? a.u.s->len : b.u.s->len);
         size_t n = a.u.s->len < b.u.s->len ? a.u.s->len : b.u.s->len;
         int c = memcmp(a.u.s->p, b.u.s->p, n);
         if (c == 0) c = (a.u.s->len > b.u.s->len) - (a.u.s->len < b.u.s->len);
@@ -460,8 +460,8 @@ bool jv_compare(jv a, jv b, int *cmp)
         !b.u.l->view) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
-            return jv_compare(a.u.l->v[i], b.u.l->v[i], cmp);
+            if (herd_jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
+            return herd_jv_compare(a.u.l->v[i], b.u.l->v[i], cmp);
         }
         *cmp = (a.u.l->n > b.u.l->n) - (a.u.l->n < b.u.l->n);
         return true;
@@ -469,7 +469,7 @@ bool jv_compare(jv a, jv b, int *cmp)
     return false;
 }
 
-const char *jv_type_name(jv v)
+const char *herd_jv_type_name(jv v)
 {
     switch (v.kind) {
     case JV_UNDEF:
@@ -520,15 +520,15 @@ const char *jv_type_name(jv v)
 
 /* ---------------------------------------------------------------- jbuf */
 
-void jbuf_put(jbuf *b, const char *s, size_t n)
+void herd_jbuf_put(jbuf *b, const char *s, size_t n)
 {
-    if (n == 0 || !jv_room(b->n, n) || !jv_charge_bytes(n)) return;
+    if (n == 0 || !herd_jv_room(b->n, n) || !herd_jv_charge_bytes(n)) return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->n + n + 1) cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) {
-            jv_nomem = true;
+            herd_jv_nomem = true;
             return;
         }
         b->p = p;
@@ -539,33 +539,33 @@ void jbuf_put(jbuf *b, const char *s, size_t n)
     b->p[b->n] = 0;
 }
 
-void jbuf_puts(jbuf *b, const char *s)
+void herd_jbuf_puts(jbuf *b, const char *s)
 {
-    jbuf_put(b, s, strlen(s));
+    herd_jbuf_put(b, s, strlen(s));
 }
-void jbuf_putc(jbuf *b, char c)
+void herd_jbuf_putc(jbuf *b, char c)
 {
-    jbuf_put(b, &c, 1);
+    herd_jbuf_put(b, &c, 1);
 }
 
-void jbuf_printf(jbuf *b, const char *fmt, ...)
+void herd_jbuf_printf(jbuf *b, const char *fmt, ...)
 {
     char tmp[128];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n > 0) jbuf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    if (n > 0) herd_jbuf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-jv jbuf_to_str(jbuf *b)
+jv herd_jbuf_to_str(jbuf *b)
 {
-    jv s = jv_str(b->p ? b->p : "", b->n);
-    jbuf_free(b);
+    jv s = herd_jv_str(b->p ? b->p : "", b->n);
+    herd_jbuf_free(b);
     return s;
 }
 
-void jbuf_free(jbuf *b)
+void herd_jbuf_free(jbuf *b)
 {
     free(b->p);
     *b = (jbuf){0};
@@ -575,14 +575,14 @@ void jbuf_free(jbuf *b)
 
 /* Python's float repr: the shortest digits that read back as the same double,
  * in fixed notation when the exponent is in [-4, 16), else scientific. */
-void jv_float_repr(jbuf *b, double f)
+void herd_jv_float_repr(jbuf *b, double f)
 {
     if (isnan(f)) {
-        jbuf_puts(b, "nan");
+        herd_jbuf_puts(b, "nan");
         return;
     }
     if (isinf(f)) {
-        jbuf_puts(b, f < 0 ? "-inf" : "inf");
+        herd_jbuf_puts(b, f < 0 ? "-inf" : "inf");
         return;
     }
     char tmp[40];
@@ -601,25 +601,25 @@ void jv_float_repr(jbuf *b, double f)
         if (*p != '.') digits[nd++] = *p;
     int exp = atoi(p + 1);
     while (nd > 1 && digits[nd - 1] == '0') nd--;
-    if (neg) jbuf_putc(b, '-');
+    if (neg) herd_jbuf_putc(b, '-');
     if (exp < -4 || exp >= 16) {
-        jbuf_putc(b, digits[0]);
+        herd_jbuf_putc(b, digits[0]);
         if (nd > 1) {
-            jbuf_putc(b, '.');
-            jbuf_put(b, digits + 1, nd - 1);
+            herd_jbuf_putc(b, '.');
+            herd_jbuf_put(b, digits + 1, nd - 1);
         }
-        jbuf_printf(b, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        herd_jbuf_printf(b, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     } else if (exp < 0) {
-        jbuf_puts(b, "0.");
-        for (int i = 0; i < -exp - 1; i++) jbuf_putc(b, '0');
-        jbuf_put(b, digits, nd);
+        herd_jbuf_puts(b, "0.");
+        for (int i = 0; i < -exp - 1; i++) herd_jbuf_putc(b, '0');
+        herd_jbuf_put(b, digits, nd);
     } else {
-        for (int i = 0; i <= exp; i++) jbuf_putc(b, (size_t)i < nd ? digits[i] : '0');
-        jbuf_putc(b, '.');
+        for (int i = 0; i <= exp; i++) herd_jbuf_putc(b, (size_t)i < nd ? digits[i] : '0');
+        herd_jbuf_putc(b, '.');
         if ((size_t)exp + 1 < nd)
-            jbuf_put(b, digits + exp + 1, nd - (size_t)exp - 1);
+            herd_jbuf_put(b, digits + exp + 1, nd - (size_t)exp - 1);
         else
-            jbuf_putc(b, '0');
+            herd_jbuf_putc(b, '0');
     }
 }
 
@@ -638,62 +638,62 @@ static void repr_str(jbuf *b, const char *s, size_t n)
 {
     bool has_sq = memchr(s, '\'', n) != NULL, has_dq = memchr(s, '"', n) != NULL;
     char q = has_sq && !has_dq ? '"' : '\'';
-    jbuf_putc(b, q);
+    herd_jbuf_putc(b, q);
     for (size_t i = 0; i < n;) {
         size_t start = i;
-        uint32_t c = u8_next(s, n, &i);
+        uint32_t c = herd_u8_next(s, n, &i);
         if (c == (uint32_t)q || c == '\\') {
-            jbuf_putc(b, '\\');
-            jbuf_putc(b, (char)c);
+            herd_jbuf_putc(b, '\\');
+            herd_jbuf_putc(b, (char)c);
         } else if (c == '\n')
-            jbuf_puts(b, "\\n");
+            herd_jbuf_puts(b, "\\n");
         else if (c == '\r')
-            jbuf_puts(b, "\\r");
+            herd_jbuf_puts(b, "\\r");
         else if (c == '\t')
-            jbuf_puts(b, "\\t");
+            herd_jbuf_puts(b, "\\t");
         else if (py_unprintable(c)) {
             if (c < 0x100)
-                jbuf_printf(b, "\\x%02x", c);
+                herd_jbuf_printf(b, "\\x%02x", c);
             else
-                jbuf_printf(b, "\\u%04x", c);
+                herd_jbuf_printf(b, "\\u%04x", c);
         } else
-            jbuf_put(b, s + start, i - start);
+            herd_jbuf_put(b, s + start, i - start);
     }
-    jbuf_putc(b, q);
+    herd_jbuf_putc(b, q);
 }
 
 static bool seq_repr(jbuf *b, const jv_list *l)
 {
     if (l->view >= JV_VIEW_GENERATOR) return false; /* Python prints an address or range(...) */
     if (l->view) {                                  /* dict_items([...]) */
-        jbuf_puts(b, jv_type_name((jv){.kind = JV_LIST, .u.l = (jv_list *)l}));
-        jbuf_putc(b, '(');
+        herd_jbuf_puts(b, herd_jv_type_name((jv){.kind = JV_LIST, .u.l = (jv_list *)l}));
+        herd_jbuf_putc(b, '(');
         jv_list plain = *l;
         plain.view = 0;
         bool ok = seq_repr(b, &plain);
-        jbuf_putc(b, ')');
+        herd_jbuf_putc(b, ')');
         return ok;
     }
-    jbuf_putc(b, l->tuple ? '(' : '[');
+    herd_jbuf_putc(b, l->tuple ? '(' : '[');
     for (size_t i = 0; i < l->n; i++) {
-        if (i) jbuf_puts(b, ", ");
-        if (!jv_repr(b, l->v[i])) return false;
+        if (i) herd_jbuf_puts(b, ", ");
+        if (!herd_jv_repr(b, l->v[i])) return false;
     }
-    if (l->tuple && l->n == 1) jbuf_putc(b, ',');
-    jbuf_putc(b, l->tuple ? ')' : ']');
+    if (l->tuple && l->n == 1) herd_jbuf_putc(b, ',');
+    herd_jbuf_putc(b, l->tuple ? ')' : ']');
     return true;
 }
 
 static bool dict_repr(jbuf *b, const jv_dict *d)
 {
-    jbuf_putc(b, '{');
+    herd_jbuf_putc(b, '{');
     for (size_t i = 0; i < d->n; i++) {
-        if (i) jbuf_puts(b, ", ");
+        if (i) herd_jbuf_puts(b, ", ");
         repr_str(b, d->k[i]->p, d->k[i]->len);
-        jbuf_puts(b, ": ");
-        if (!jv_repr(b, d->v[i])) return false;
+        herd_jbuf_puts(b, ": ");
+        if (!herd_jv_repr(b, d->v[i])) return false;
     }
-    jbuf_putc(b, '}');
+    herd_jbuf_putc(b, '}');
     return true;
 }
 
@@ -701,8 +701,8 @@ static bool dict_repr(jbuf *b, const jv_dict *d)
  * which may contain themselves, so it counts its own depth. */
 static bool container_str(jbuf *b, jv v)
 {
-    if (!jv_depth_ok(++jv_budget.walk)) {
-        jv_budget.walk--;
+    if (!herd_jv_depth_ok(++herd_jv_budget.walk)) {
+        herd_jv_budget.walk--;
         return false;
     }
     bool ok;
@@ -711,68 +711,68 @@ static bool container_str(jbuf *b, jv v)
     else if (v.kind == JV_DICT)
         ok = dict_repr(b, v.u.d);
     else {
-        jbuf_puts(b, "<Namespace ");
+        herd_jbuf_puts(b, "<Namespace ");
         ok = dict_repr(b, v.u.d);
-        jbuf_putc(b, '>');
+        herd_jbuf_putc(b, '>');
     }
-    jv_budget.walk--;
-    return ok && !jv_nomem;
+    herd_jv_budget.walk--;
+    return ok && !herd_jv_nomem;
 }
 
-bool jv_to_str(jbuf *b, jv v)
+bool herd_jv_to_str(jbuf *b, jv v)
 {
     switch (v.kind) {
     case JV_UNDEF:
         return true;
     case JV_NONE:
-        jbuf_puts(b, "None");
+        herd_jbuf_puts(b, "None");
         return true;
     case JV_BOOL:
-        jbuf_puts(b, v.u.b ? "True" : "False");
+        herd_jbuf_puts(b, v.u.b ? "True" : "False");
         return true;
     case JV_INT:
-        jbuf_printf(b, "%lld", (long long)v.u.i);
+        herd_jbuf_printf(b, "%lld", (long long)v.u.i);
         return true;
     case JV_FLOAT:
-        jv_float_repr(b, v.u.f);
+        herd_jv_float_repr(b, v.u.f);
         return true;
     case JV_STR:
-        jbuf_put(b, v.u.s->p, v.u.s->len);
+        herd_jbuf_put(b, v.u.s->p, v.u.s->len);
         return true;
     case JV_LIST:
     case JV_DICT:
     case JV_NS:
         return container_str(b, v);
     case JV_LOOP:
-        jbuf_printf(b, "<LoopContext %zu/%zu>", v.u.lp->index0 + 1, v.u.lp->length);
+        herd_jbuf_printf(b, "<LoopContext %zu/%zu>", v.u.lp->index0 + 1, v.u.lp->length);
         return true;
     default:
         return false; /* macros, functions, methods: Python prints an address */
     }
 }
 
-bool jv_repr(jbuf *b, jv v)
+bool herd_jv_repr(jbuf *b, jv v)
 {
     if (v.kind == JV_STR) {
         repr_str(b, v.u.s->p, v.u.s->len);
         return true;
     }
     if (v.kind == JV_UNDEF) {
-        jbuf_puts(b, "Undefined");
+        herd_jbuf_puts(b, "Undefined");
         return true;
     }
-    return jv_to_str(b, v);
+    return herd_jv_to_str(b, v);
 }
 
-jv jv_stringify(jv v, bool *ok)
+jv herd_jv_stringify(jv v, bool *ok)
 {
     *ok = true;
-    if (v.kind == JV_STR) return jv_retain(v);
+    if (v.kind == JV_STR) return herd_jv_retain(v);
     jbuf b = {0};
-    if (!jv_to_str(&b, v)) {
+    if (!herd_jv_to_str(&b, v)) {
         *ok = false;
-        jbuf_free(&b);
+        herd_jbuf_free(&b);
         return jv_undef(NULL);
     }
-    return jbuf_to_str(&b);
+    return herd_jbuf_to_str(&b);
 }

@@ -33,7 +33,7 @@ static bool is(const msg *m, const char *role)
 }
 static void put(jbuf *b, const msg *m)
 {
-    jbuf_put(b, m->content, m->len);
+    herd_jbuf_put(b, m->content, m->len);
 }
 
 /* llama.cpp's trim(): ASCII isspace at both ends. */
@@ -42,20 +42,20 @@ static void put_trim(jbuf *b, const msg *m)
     size_t a = 0, z = m->len;
     while (a < z && isspace((unsigned char)m->content[a])) a++;
     while (z > a && isspace((unsigned char)m->content[z - 1])) z--;
-    jbuf_put(b, m->content + a, z - a);
+    herd_jbuf_put(b, m->content + a, z - a);
 }
 
 static void fmt_chatml(jbuf *b, const msg *m, size_t n, bool gen, int v)
 {
     (void)v;
     for (size_t i = 0; i < n; i++) {
-        jbuf_puts(b, "<|im_start|>");
-        jbuf_puts(b, m[i].role);
-        jbuf_putc(b, '\n');
+        herd_jbuf_puts(b, "<|im_start|>");
+        herd_jbuf_puts(b, m[i].role);
+        herd_jbuf_putc(b, '\n');
         put(b, &m[i]);
-        jbuf_puts(b, "<|im_end|>\n");
+        herd_jbuf_puts(b, "<|im_end|>\n");
     }
-    if (gen) jbuf_puts(b, "<|im_start|>assistant\n");
+    if (gen) herd_jbuf_puts(b, "<|im_start|>assistant\n");
 }
 
 /* llama2 (0), llama2-sys (1), llama2-sys-bos (2), llama2-sys-strip (3). */
@@ -63,22 +63,22 @@ static void fmt_llama2(jbuf *b, const msg *m, size_t n, bool gen, int v)
 {
     (void)gen;
     bool inside = true;
-    jbuf_puts(b, "[INST] ");
+    herd_jbuf_puts(b, "[INST] ");
     for (size_t i = 0; i < n; i++) {
         if (!inside) {
             inside = true;
-            jbuf_puts(b, v == 2 ? "<s>[INST] " : "[INST] ");
+            herd_jbuf_puts(b, v == 2 ? "<s>[INST] " : "[INST] ");
         }
         if (is(&m[i], "system")) {
-            jbuf_puts(b, v ? "<<SYS>>\n" : "");
+            herd_jbuf_puts(b, v ? "<<SYS>>\n" : "");
             v == 3 ? put_trim(b, &m[i]) : put(b, &m[i]);
-            jbuf_puts(b, v ? "\n<</SYS>>\n\n" : "\n");
+            herd_jbuf_puts(b, v ? "\n<</SYS>>\n\n" : "\n");
         } else if (is(&m[i], "user")) {
             v == 3 ? put_trim(b, &m[i]) : put(b, &m[i]);
-            jbuf_puts(b, " [/INST]");
+            herd_jbuf_puts(b, " [/INST]");
         } else {
             v == 3 ? put_trim(b, &m[i]) : put(b, &m[i]);
-            jbuf_puts(b, "</s>");
+            herd_jbuf_puts(b, "</s>");
             inside = false;
         }
     }
@@ -92,21 +92,21 @@ static void fmt_mistral(jbuf *b, const msg *m, size_t n, bool gen, int v)
     bool inside = false;
     for (size_t i = 0; i < n; i++) {
         if (!inside) {
-            jbuf_puts(b, lead);
-            jbuf_puts(b, "[INST] ");
+            herd_jbuf_puts(b, lead);
+            herd_jbuf_puts(b, "[INST] ");
             inside = true;
         }
         if (is(&m[i], "system")) {
             put(b, &m[i]);
-            jbuf_puts(b, "\n\n");
+            herd_jbuf_puts(b, "\n\n");
         } else if (is(&m[i], "user")) {
             put(b, &m[i]);
-            jbuf_puts(b, lead);
-            jbuf_puts(b, "[/INST]");
+            herd_jbuf_puts(b, lead);
+            herd_jbuf_puts(b, "[/INST]");
         } else {
-            jbuf_putc(b, ' ');
+            herd_jbuf_putc(b, ' ');
             v == 1 ? put_trim(b, &m[i]) : put(b, &m[i]);
-            jbuf_puts(b, "</s>");
+            herd_jbuf_puts(b, "</s>");
             inside = false;
         }
     }
@@ -118,17 +118,17 @@ static void fmt_mistral_v7(jbuf *b, const msg *m, size_t n, bool gen, int v)
     (void)v;
     for (size_t i = 0; i < n; i++) {
         if (is(&m[i], "system")) {
-            jbuf_puts(b, "[SYSTEM_PROMPT] ");
+            herd_jbuf_puts(b, "[SYSTEM_PROMPT] ");
             put(b, &m[i]);
-            jbuf_puts(b, "[/SYSTEM_PROMPT]");
+            herd_jbuf_puts(b, "[/SYSTEM_PROMPT]");
         } else if (is(&m[i], "user")) {
-            jbuf_puts(b, "[INST] ");
+            herd_jbuf_puts(b, "[INST] ");
             put(b, &m[i]);
-            jbuf_puts(b, "[/INST]");
+            herd_jbuf_puts(b, "[/INST]");
         } else {
-            jbuf_putc(b, ' ');
+            herd_jbuf_putc(b, ' ');
             put(b, &m[i]);
-            jbuf_puts(b, "</s>");
+            herd_jbuf_puts(b, "</s>");
         }
     }
 }
@@ -138,13 +138,13 @@ static void fmt_tagged(jbuf *b, const msg *m, size_t n, bool gen, int v)
 {
     static const char *const end[] = {"<|end|>\n", "<|endoftext|>\n", "\n"};
     for (size_t i = 0; i < n; i++) {
-        jbuf_puts(b, "<|");
-        jbuf_puts(b, m[i].role);
-        jbuf_puts(b, "|>\n");
+        herd_jbuf_puts(b, "<|");
+        herd_jbuf_puts(b, m[i].role);
+        herd_jbuf_puts(b, "|>\n");
         put(b, &m[i]);
-        jbuf_puts(b, end[v]);
+        herd_jbuf_puts(b, end[v]);
     }
-    if (gen) jbuf_puts(b, "<|assistant|>\n");
+    if (gen) herd_jbuf_puts(b, "<|assistant|>\n");
 }
 
 /* vicuna (0) and vicuna-orca (1). */
@@ -152,20 +152,20 @@ static void fmt_vicuna(jbuf *b, const msg *m, size_t n, bool gen, int v)
 {
     for (size_t i = 0; i < n; i++) {
         if (is(&m[i], "system")) {
-            jbuf_puts(b, v ? "SYSTEM: " : "");
+            herd_jbuf_puts(b, v ? "SYSTEM: " : "");
             put(b, &m[i]);
-            jbuf_puts(b, v ? "\n" : "\n\n");
+            herd_jbuf_puts(b, v ? "\n" : "\n\n");
         } else if (is(&m[i], "user")) {
-            jbuf_puts(b, "USER: ");
+            herd_jbuf_puts(b, "USER: ");
             put(b, &m[i]);
-            jbuf_putc(b, '\n');
+            herd_jbuf_putc(b, '\n');
         } else if (is(&m[i], "assistant")) {
-            jbuf_puts(b, "ASSISTANT: ");
+            herd_jbuf_puts(b, "ASSISTANT: ");
             put(b, &m[i]);
-            jbuf_puts(b, "</s>\n");
+            herd_jbuf_puts(b, "</s>\n");
         }
     }
-    if (gen) jbuf_puts(b, "ASSISTANT:");
+    if (gen) herd_jbuf_puts(b, "ASSISTANT:");
 }
 
 static void fmt_openchat(jbuf *b, const msg *m, size_t n, bool gen, int v)
@@ -173,28 +173,28 @@ static void fmt_openchat(jbuf *b, const msg *m, size_t n, bool gen, int v)
     (void)v;
     for (size_t i = 0; i < n; i++) {
         if (!is(&m[i], "system")) {
-            jbuf_puts(b, "GPT4 Correct ");
-            jbuf_putc(b, (char)toupper((unsigned char)m[i].role[0]));
-            if (m[i].role[0]) jbuf_puts(b, m[i].role + 1);
-            jbuf_puts(b, ": ");
+            herd_jbuf_puts(b, "GPT4 Correct ");
+            herd_jbuf_putc(b, (char)toupper((unsigned char)m[i].role[0]));
+            if (m[i].role[0]) herd_jbuf_puts(b, m[i].role + 1);
+            herd_jbuf_puts(b, ": ");
         }
         put(b, &m[i]);
-        jbuf_puts(b, "<|end_of_turn|>");
+        herd_jbuf_puts(b, "<|end_of_turn|>");
     }
-    if (gen) jbuf_puts(b, "GPT4 Correct Assistant:");
+    if (gen) herd_jbuf_puts(b, "GPT4 Correct Assistant:");
 }
 
 static void fmt_llama3(jbuf *b, const msg *m, size_t n, bool gen, int v)
 {
     (void)v;
     for (size_t i = 0; i < n; i++) {
-        jbuf_puts(b, "<|start_header_id|>");
-        jbuf_puts(b, m[i].role);
-        jbuf_puts(b, "<|end_header_id|>\n\n");
+        herd_jbuf_puts(b, "<|start_header_id|>");
+        herd_jbuf_puts(b, m[i].role);
+        herd_jbuf_puts(b, "<|end_header_id|>\n\n");
         put_trim(b, &m[i]);
-        jbuf_puts(b, "<|eot_id|>");
+        herd_jbuf_puts(b, "<|eot_id|>");
     }
-    if (gen) jbuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    if (gen) herd_jbuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 /* Gemma has no system role: the system text joins the next user turn. */
@@ -208,19 +208,19 @@ static void fmt_gemma(jbuf *b, const msg *m, size_t n, bool gen, int v)
             continue;
         }
         bool model = is(&m[i], "assistant");
-        jbuf_puts(b, "<start_of_turn>");
-        jbuf_puts(b, model ? "model" : m[i].role);
-        jbuf_putc(b, '\n');
+        herd_jbuf_puts(b, "<start_of_turn>");
+        herd_jbuf_puts(b, model ? "model" : m[i].role);
+        herd_jbuf_putc(b, '\n');
         if (sys.n && !model) {
-            jbuf_put(b, sys.p, sys.n);
-            jbuf_puts(b, "\n\n");
-            jbuf_free(&sys);
+            herd_jbuf_put(b, sys.p, sys.n);
+            herd_jbuf_puts(b, "\n\n");
+            herd_jbuf_free(&sys);
         }
         put_trim(b, &m[i]);
-        jbuf_puts(b, "<end_of_turn>\n");
+        herd_jbuf_puts(b, "<end_of_turn>\n");
     }
-    jbuf_free(&sys);
-    if (gen) jbuf_puts(b, "<start_of_turn>model\n");
+    herd_jbuf_free(&sys);
+    if (gen) herd_jbuf_puts(b, "<start_of_turn>model\n");
 }
 
 static void fmt_deepseek(jbuf *b, const msg *m, size_t n, bool gen, int v)
@@ -230,16 +230,16 @@ static void fmt_deepseek(jbuf *b, const msg *m, size_t n, bool gen, int v)
         if (is(&m[i], "system"))
             put(b, &m[i]);
         else if (is(&m[i], "user")) {
-            jbuf_puts(b, "### Instruction:\n");
+            herd_jbuf_puts(b, "### Instruction:\n");
             put(b, &m[i]);
-            jbuf_putc(b, '\n');
+            herd_jbuf_putc(b, '\n');
         } else if (is(&m[i], "assistant")) {
-            jbuf_puts(b, "### Response:\n");
+            herd_jbuf_puts(b, "### Response:\n");
             put(b, &m[i]);
-            jbuf_puts(b, "\n<|EOT|>\n");
+            herd_jbuf_puts(b, "\n<|EOT|>\n");
         }
     }
-    if (gen) jbuf_puts(b, "### Response:\n");
+    if (gen) herd_jbuf_puts(b, "### Response:\n");
 }
 
 static void fmt_command_r(jbuf *b, const msg *m, size_t n, bool gen, int v)
@@ -251,12 +251,12 @@ static void fmt_command_r(jbuf *b, const msg *m, size_t n, bool gen, int v)
                           : is(&m[i], "assistant") ? "<|CHATBOT_TOKEN|>"
                                                    : NULL;
         if (!tok) continue;
-        jbuf_puts(b, "<|START_OF_TURN_TOKEN|>");
-        jbuf_puts(b, tok);
+        herd_jbuf_puts(b, "<|START_OF_TURN_TOKEN|>");
+        herd_jbuf_puts(b, tok);
         put_trim(b, &m[i]);
-        jbuf_puts(b, "<|END_OF_TURN_TOKEN|>");
+        herd_jbuf_puts(b, "<|END_OF_TURN_TOKEN|>");
     }
-    if (gen) jbuf_puts(b, "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
+    if (gen) herd_jbuf_puts(b, "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
 }
 
 /* phi-2's QA format: system text, "Instruct: …\n", "Output: …\n", "Output:". */
@@ -267,11 +267,11 @@ static void fmt_phi2(jbuf *b, const msg *m, size_t n, bool gen, int v)
         const char *pre = is(&m[i], "user")        ? "Instruct: "
                           : is(&m[i], "assistant") ? "Output: "
                                                    : "";
-        jbuf_puts(b, pre);
+        herd_jbuf_puts(b, pre);
         put(b, &m[i]);
-        jbuf_putc(b, '\n');
+        herd_jbuf_putc(b, '\n');
     }
-    if (gen) jbuf_puts(b, "Output:");
+    if (gen) herd_jbuf_puts(b, "Output:");
 }
 
 /* Falcon-180B-Chat: "System: …", "User: …", "Falcon: …" joined by newlines. */
@@ -285,12 +285,12 @@ static void fmt_falcon(jbuf *b, const msg *m, size_t n, bool gen, int v)
                           : is(&m[i], "assistant") ? "Falcon: "
                                                    : NULL;
         if (!pre) continue;
-        if (any) jbuf_putc(b, '\n');
-        jbuf_puts(b, pre);
+        if (any) herd_jbuf_putc(b, '\n');
+        herd_jbuf_puts(b, pre);
         put(b, &m[i]);
         any = true;
     }
-    if (gen) jbuf_puts(b, any ? "\nFalcon:" : "Falcon:");
+    if (gen) herd_jbuf_puts(b, any ? "\nFalcon:" : "Falcon:");
 }
 
 /* StableLM-Tuned-Alpha: <|SYSTEM|>…<|USER|>…<|ASSISTANT|>… with no separators. */
@@ -303,10 +303,10 @@ static void fmt_stablelm(jbuf *b, const msg *m, size_t n, bool gen, int v)
                           : is(&m[i], "assistant") ? "<|ASSISTANT|>"
                                                    : NULL;
         if (!tok) continue;
-        jbuf_puts(b, tok);
+        herd_jbuf_puts(b, tok);
         put(b, &m[i]);
     }
-    if (gen) jbuf_puts(b, "<|ASSISTANT|>");
+    if (gen) herd_jbuf_puts(b, "<|ASSISTANT|>");
 }
 
 static const struct {
@@ -390,14 +390,14 @@ herd_status herd_chat_named_render(const char *name, const json_t *messages,
         m[i].len = json_is_string(content) ? json_string_length(content) : 0;
     }
     jbuf b = {0};
-    jv_nomem = false;
+    herd_jv_nomem = false;
     for (size_t i = 0; i < N_FORMATS; i++)
         if (formats[i].name == canon)
             formats[i].fn(&b, m, n, add_generation_prompt, formats[i].variant);
     free(m);
-    if (!b.p && !jv_nomem) b.p = calloc(1, 1);
-    if (jv_nomem || !b.p) {
-        jbuf_free(&b);
+    if (!b.p && !herd_jv_nomem) b.p = calloc(1, 1);
+    if (herd_jv_nomem || !b.p) {
+        herd_jbuf_free(&b);
         return herd_seterr(HERD_E_NOMEM, "out of memory");
     }
     *out = b.p;

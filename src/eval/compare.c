@@ -96,7 +96,7 @@ static void file_facts(const herd_model *m, const char *path, herd_compare_row *
     snprintf(row->name, sizeof row->name, "%s", in.name);
     snprintf(row->arch, sizeof row->arch, "%s", in.arch);
     snprintf(row->file_type, sizeof row->file_type, "%s", in.file_type);
-    if (!gguf_get_strz(m->file, "general.license", row->licence, sizeof row->licence))
+    if (!herd_gguf_get_strz(m->file, "general.license", row->licence, sizeof row->licence))
         row->licence[0] = 0;
     row->params = (double)in.n_params;
     row->n_vocab = in.n_vocab;

@@ -50,7 +50,7 @@ typedef struct {
     bool oom;
 } sbuf;
 
-static void sb_add(sbuf *b, const char *s, size_t n)
+static void herd_sb_add(sbuf *b, const char *s, size_t n)
 {
     if (b->oom) return;
     if (b->n + n + 1 > b->cap) {
@@ -69,13 +69,13 @@ static void sb_add(sbuf *b, const char *s, size_t n)
 
 static void sb_str(sbuf *b, const char *s)
 {
-    sb_add(b, s, strlen(s));
+    herd_sb_add(b, s, strlen(s));
 }
 
 /* The string, owned by the caller (NULL after an allocation failure). */
-static char *sb_take(sbuf *b)
+static char *herd_sb_take(sbuf *b)
 {
-    if (!b->s && !b->oom) sb_add(b, "", 0);
+    if (!b->s && !b->oom) herd_sb_add(b, "", 0);
     if (b->oom) {
         free(b->s);
         return NULL;
@@ -88,7 +88,7 @@ static char *join(const char *a, const char *b)
     sbuf s = {0};
     sb_str(&s, a);
     sb_str(&s, b);
-    return sb_take(&s);
+    return herd_sb_take(&s);
 }
 
 /* Python's str.isspace() on ASCII, which is what strip() removes here. */
@@ -104,8 +104,8 @@ static char *py_strip(const char *s)
     size_t n = strlen(s);
     while (n > 0 && py_space(s[n - 1])) n--;
     sbuf b = {0};
-    sb_add(&b, s, n);
-    return sb_take(&b);
+    herd_sb_add(&b, s, n);
+    return herd_sb_take(&b);
 }
 
 /* str.capitalize() on ASCII letters: the first upper case, the rest lower. */
@@ -132,12 +132,12 @@ static char *py_replace(const char *s, const char *old, const char *new)
     const size_t lo = strlen(old);
     const char *p;
     while ((p = strstr(s, old))) {
-        sb_add(&b, s, (size_t)(p - s));
+        herd_sb_add(&b, s, (size_t)(p - s));
         sb_str(&b, new);
         s = p + lo;
     }
     sb_str(&b, s);
-    return sb_take(&b);
+    return herd_sb_take(&b);
 }
 
 /* re.sub(r"\[.*?\]", "", s): "." does not match a newline, so a "[" whose
@@ -151,9 +151,9 @@ static char *drop_brackets(const char *s)
             s = close + 1;
             continue;
         }
-        sb_add(&b, s++, 1);
+        herd_sb_add(&b, s++, 1);
     }
-    return sb_take(&b);
+    return herd_sb_take(&b);
 }
 
 char *herd_hellaswag_preprocess(const char *text)
@@ -261,7 +261,7 @@ static bool hellaswag(const json_t *o, herd_mc_question *q, parse_err *e)
         if (!ctx) return free(raw.s), false;
         sb_str(&raw, ctx);
     }
-    char *r = sb_take(&raw), *query = r ? herd_hellaswag_preprocess(r) : NULL;
+    char *r = herd_sb_take(&raw), *query = r ? herd_hellaswag_preprocess(r) : NULL;
     free(r);
     bool ok = query != NULL;
     q->n_choices = (int)json_array_size(endings);
@@ -292,7 +292,7 @@ static bool arc(const json_t *o, herd_mc_question *q, parse_err *e)
     if (q->gold < 0) return fail(e, "answerKey '%s' is not one of choices.label", key);
     sbuf ctx = {0};
     sb_str(&ctx, "Question: "), sb_str(&ctx, question), sb_str(&ctx, "\nAnswer:");
-    char *c = sb_take(&ctx);
+    char *c = herd_sb_take(&ctx);
     if (!c) return fail(e, "out of memory");
     bool ok = true;
     for (int i = 0; ok && i < q->n_choices; i++)
@@ -336,7 +336,7 @@ static bool mmlu(const json_t *o, herd_mc_question *q, parse_err *e)
         sb_str(&ctx, head), sb_str(&ctx, json_string_value(json_array_get(choices, i)));
     }
     sb_str(&ctx, "\nAnswer:");
-    char *c = sb_take(&ctx);
+    char *c = herd_sb_take(&ctx);
     if (!c) return fail(e, "out of memory");
     bool ok = true;
     q->n_choices = 4;
@@ -363,9 +363,9 @@ static bool winogrande(const json_t *o, herd_mc_question *q, parse_err *e)
     q->n_choices = 2;
     for (int i = 0; ok && i < 2; i++) {
         sbuf ctx = {0};
-        sb_add(&ctx, sentence, (size_t)(blank - sentence));
+        herd_sb_add(&ctx, sentence, (size_t)(blank - sentence));
         sb_str(&ctx, opt[i]);
-        q->context[i] = sb_take(&ctx);
+        q->context[i] = herd_sb_take(&ctx);
         q->continuation[i] = join(" ", rest);
         ok = q->context[i] && q->continuation[i];
         if (ok) q->norm_len[i] = py_len(q->context[i]);
@@ -471,10 +471,10 @@ herd_status herd_mc_load(const char *path, int limit, herd_mc_task **out)
     sbuf b = {0};
     char chunk[1 << 16];
     size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) sb_add(&b, chunk, got);
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) herd_sb_add(&b, chunk, got);
     const bool err = ferror(f);
     fclose(f);
-    char *text = sb_take(&b);
+    char *text = herd_sb_take(&b);
     if (err || !text) {
         free(text);
         return herd_seterr(err ? HERD_E_IO : HERD_E_NOMEM, "%s: cannot read", path);

@@ -8,7 +8,7 @@
  * of the file size. After parsing, the tensors are placed (offsets aligned,
  * data inside the file, no two overlapping) and the keys and tensor names are
  * sorted into indexes, which both finds duplicates in O(n log n) and serves
- * the lookups. Once gguf_open returns HERD_OK, every pointer in the gguf_file
+ * the lookups. Once herd_gguf_open returns HERD_OK, every pointer in the gguf_file
  * is in bounds and nothing needs checking again.
  */
 #define _GNU_SOURCE
@@ -44,7 +44,7 @@ typedef struct name_ix {
 struct gguf_file {
     const uint8_t *base;
     uint64_t size;
-    void *map; /* non-NULL when gguf_open mapped or read the file */
+    void *map; /* non-NULL when herd_gguf_open mapped or read the file */
     size_t map_len;
     uint32_t version, alignment;
     uint64_t data_offset;
@@ -247,7 +247,7 @@ static herd_status parse_array(reader *r, gguf_kv *kv, int depth)
         if (!herd_mul_ok(n, scalar_size[et], &bytes) || bytes > left)
             return bad(
                 r, "array of %llu %s elements at offset %llu extends past end of file (size %llu)",
-                (ull)n, gguf_type_name((gguf_type)et), (ull)start, (ull)r->size);
+                (ull)n, herd_gguf_type_name((gguf_type)et), (ull)start, (ull)r->size);
         r->pos += bytes;
     } else if (et == GGUF_TYPE_STRING) {
         if (n > left / MIN_STR_BYTES)
@@ -379,11 +379,11 @@ static herd_status parse_kvs(reader *r, gguf_file *f, uint64_t n)
 static herd_status read_alignment(reader *r, gguf_file *f)
 {
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
-    const gguf_kv *kv = gguf_find_kv(f, "general.alignment");
+    const gguf_kv *kv = herd_gguf_find_kv(f, "general.alignment");
     if (!kv) return HERD_OK;
     snprintf(r->where, sizeof r->where, "key 'general.alignment'");
     if (kv->type != GGUF_TYPE_UINT32)
-        return bad(r, "has type %s, expected UINT32", gguf_type_name(kv->type));
+        return bad(r, "has type %s, expected UINT32", herd_gguf_type_name(kv->type));
     uint64_t a = kv->v.u64;
     if (a == 0 || (a & (a - 1)) != 0) return bad(r, "%llu is not a nonzero power of two", (ull)a);
     f->alignment = (uint32_t)a;
@@ -544,7 +544,7 @@ static herd_status parse(gguf_file *f, const char *path)
     return parse_tensors(&r, f, n_tensors);
 }
 
-herd_status gguf_open_mem(const void *data, size_t size, gguf_file **out)
+herd_status herd_gguf_open_mem(const void *data, size_t size, gguf_file **out)
 {
     if (!out) return herd_seterr(HERD_E_INVALID, "gguf_open_mem: out is NULL");
     *out = NULL;
@@ -555,7 +555,7 @@ herd_status gguf_open_mem(const void *data, size_t size, gguf_file **out)
     f->size = size;
     herd_status st = parse(f, NULL);
     if (st) {
-        gguf_close(f);
+        herd_gguf_close(f);
         return st;
     }
     *out = f;
@@ -669,12 +669,12 @@ static herd_status map_file(const char *path, int how, gguf_file *f)
     return st;
 }
 
-herd_status gguf_open(const char *path, gguf_file **out)
+herd_status herd_gguf_open(const char *path, gguf_file **out)
 {
-    return gguf_open_ex(path, GGUF_MAP, out);
+    return herd_gguf_open_ex(path, GGUF_MAP, out);
 }
 
-herd_status gguf_open_ex(const char *path, int how, gguf_file **out)
+herd_status herd_gguf_open_ex(const char *path, int how, gguf_file **out)
 {
     if (!out || !path) return herd_seterr(HERD_E_INVALID, "gguf_open: NULL argument");
     *out = NULL;
@@ -683,14 +683,14 @@ herd_status gguf_open_ex(const char *path, int how, gguf_file **out)
     herd_status st = map_file(path, how, f);
     if (!st) st = parse(f, path);
     if (st) {
-        gguf_close(f);
+        herd_gguf_close(f);
         return st;
     }
     *out = f;
     return HERD_OK;
 }
 
-void gguf_close(gguf_file *f)
+void herd_gguf_close(gguf_file *f)
 {
     if (!f) return;
     for (int64_t i = 0; i < f->n_kv; i++) free(f->kv[i].arr_strs);
@@ -704,54 +704,54 @@ void gguf_close(gguf_file *f)
 
 /* --------------------------------------------------------------- access */
 
-uint32_t gguf_version(const gguf_file *f)
+uint32_t herd_gguf_version(const gguf_file *f)
 {
     return f->version;
 }
-uint64_t gguf_file_size(const gguf_file *f)
+uint64_t herd_gguf_file_size(const gguf_file *f)
 {
     return f->size;
 }
-uint32_t gguf_alignment(const gguf_file *f)
+uint32_t herd_gguf_alignment(const gguf_file *f)
 {
     return f->alignment;
 }
-uint64_t gguf_data_offset(const gguf_file *f)
+uint64_t herd_gguf_data_offset(const gguf_file *f)
 {
     return f->data_offset;
 }
-int64_t gguf_n_kv(const gguf_file *f)
+int64_t herd_gguf_n_kv(const gguf_file *f)
 {
     return f->n_kv;
 }
-int64_t gguf_n_tensors(const gguf_file *f)
+int64_t herd_gguf_n_tensors(const gguf_file *f)
 {
     return f->n_tensors;
 }
 
-const gguf_kv *gguf_kv_at(const gguf_file *f, int64_t i)
+const gguf_kv *herd_gguf_kv_at(const gguf_file *f, int64_t i)
 {
     return i >= 0 && i < f->n_kv ? &f->kv[i] : NULL;
 }
 
-const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key)
+const gguf_kv *herd_gguf_find_kv(const gguf_file *f, const char *key)
 {
     const name_ix *e = ix_find(f->kv_ix, f->n_kv, key);
     return e ? &f->kv[e->i] : NULL;
 }
 
-const gguf_tensor *gguf_tensor_at(const gguf_file *f, int64_t i)
+const gguf_tensor *herd_gguf_tensor_at(const gguf_file *f, int64_t i)
 {
     return i >= 0 && i < f->n_tensors ? &f->tensors[i] : NULL;
 }
 
-const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name)
+const gguf_tensor *herd_gguf_find_tensor(const gguf_file *f, const char *name)
 {
     const name_ix *e = ix_find(f->tensor_ix, f->n_tensors, name);
     return e ? &f->tensors[e->i] : NULL;
 }
 
-const char *gguf_type_name(gguf_type t)
+const char *herd_gguf_type_name(gguf_type t)
 {
     static const char *const names[GGUF_TYPE_COUNT] = {
         "UINT8", "INT8",   "UINT16", "INT16",  "UINT32", "INT32",   "FLOAT32",
@@ -765,9 +765,9 @@ static bool is_int(gguf_type t)
     return t != GGUF_TYPE_BOOL && scalar_size[t] && !type_is_float(t);
 }
 
-bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out)
+bool herd_gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = herd_gguf_find_kv(f, key);
     if (!kv || (unsigned)kv->type >= GGUF_TYPE_COUNT || !is_int(kv->type)) return false;
     if (type_is_signed(kv->type) ? kv->v.i64 < 0 || kv->v.i64 > UINT32_MAX : kv->v.u64 > UINT32_MAX)
         return false;
@@ -775,43 +775,43 @@ bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out)
     return true;
 }
 
-bool gguf_get_i64(const gguf_file *f, const char *key, int64_t *out)
+bool herd_gguf_get_i64(const gguf_file *f, const char *key, int64_t *out)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = herd_gguf_find_kv(f, key);
     if (!kv || (unsigned)kv->type >= GGUF_TYPE_COUNT || !is_int(kv->type)) return false;
     if (!type_is_signed(kv->type) && kv->v.u64 > INT64_MAX) return false;
     *out = type_is_signed(kv->type) ? kv->v.i64 : (int64_t)kv->v.u64;
     return true;
 }
 
-bool gguf_get_f32(const gguf_file *f, const char *key, float *out)
+bool herd_gguf_get_f32(const gguf_file *f, const char *key, float *out)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = herd_gguf_find_kv(f, key);
     if (!kv || !type_is_float(kv->type)) return false;
     *out = (float)kv->v.f64;
     return true;
 }
 
-bool gguf_get_bool(const gguf_file *f, const char *key, bool *out)
+bool herd_gguf_get_bool(const gguf_file *f, const char *key, bool *out)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = herd_gguf_find_kv(f, key);
     if (!kv || kv->type != GGUF_TYPE_BOOL) return false;
     *out = kv->v.u64 != 0;
     return true;
 }
 
-bool gguf_get_str(const gguf_file *f, const char *key, gguf_str *out)
+bool herd_gguf_get_str(const gguf_file *f, const char *key, gguf_str *out)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = herd_gguf_find_kv(f, key);
     if (!kv || kv->type != GGUF_TYPE_STRING) return false;
     *out = kv->v.str;
     return true;
 }
 
-bool gguf_get_strz(const gguf_file *f, const char *key, char *buf, size_t cap)
+bool herd_gguf_get_strz(const gguf_file *f, const char *key, char *buf, size_t cap)
 {
     gguf_str s;
-    if (cap == 0 || !gguf_get_str(f, key, &s)) return false;
+    if (cap == 0 || !herd_gguf_get_str(f, key, &s)) return false;
     size_t n = s.len < cap - 1 ? (size_t)s.len : cap - 1;
     if (n) memcpy(buf, s.ptr, n);
     buf[n] = 0;
@@ -828,14 +828,14 @@ static bool arr_elem(const gguf_kv *kv, uint64_t i, gguf_kv *tmp)
     return true;
 }
 
-int64_t gguf_arr_i64(const gguf_kv *kv, uint64_t i)
+int64_t herd_gguf_arr_i64(const gguf_kv *kv, uint64_t i)
 {
     gguf_kv e;
     if (!arr_elem(kv, i, &e) || type_is_float(kv->arr_type)) return 0;
     return type_is_signed(kv->arr_type) ? e.v.i64 : (int64_t)e.v.u64;
 }
 
-double gguf_arr_f64(const gguf_kv *kv, uint64_t i)
+double herd_gguf_arr_f64(const gguf_kv *kv, uint64_t i)
 {
     gguf_kv e;
     if (!arr_elem(kv, i, &e)) return 0;
@@ -843,7 +843,7 @@ double gguf_arr_f64(const gguf_kv *kv, uint64_t i)
     return type_is_signed(kv->arr_type) ? (double)e.v.i64 : (double)e.v.u64;
 }
 
-gguf_str gguf_arr_str(const gguf_kv *kv, uint64_t i)
+gguf_str herd_gguf_arr_str(const gguf_kv *kv, uint64_t i)
 {
     if (!kv || kv->type != GGUF_TYPE_ARRAY || kv->arr_type != GGUF_TYPE_STRING || i >= kv->arr_n)
         return (gguf_str){"", 0};

@@ -68,7 +68,7 @@ typedef struct gguf_kv {
     uint64_t arr_n;
     const uint8_t *arr_data;
     gguf_str *arr_strs;
-    /* Bytes of raw element data at arr_data, as stored (what gguf_copy_kv
+    /* Bytes of raw element data at arr_data, as stored (what herd_gguf_copy_kv
      * copies). Arrays of arrays are parsed and bounds-checked but their
      * elements are only available raw: arr_type is GGUF_TYPE_ARRAY and the
      * element accessors return 0 / "". */
@@ -90,8 +90,8 @@ typedef struct gguf_tensor {
 typedef struct gguf_file gguf_file;
 
 /* Open and validate a file (mmap). */
-herd_status gguf_open(const char *path, gguf_file **out);
-/* How gguf_open_ex brings a file's bytes into memory. GGUF_MAP maps the
+herd_status herd_gguf_open(const char *path, gguf_file **out);
+/* How herd_gguf_open_ex brings a file's bytes into memory. GGUF_MAP maps the
  * page cache (instant, shared between processes, 4 KB pages). GGUF_READ
  * reads the file into private memory advised for transparent huge pages:
  * decoding streams every weight each token, and with 2 MB pages it does so
@@ -99,73 +99,73 @@ herd_status gguf_open(const char *path, gguf_file **out);
  * resident size is the same; only loading takes longer (a copy). Where the
  * kernel gives no huge pages, GGUF_READ maps instead. */
 enum { GGUF_MAP = 0, GGUF_READ = 1 };
-herd_status gguf_open_ex(const char *path, int how, gguf_file **out);
+herd_status herd_gguf_open_ex(const char *path, int how, gguf_file **out);
 /* Parse a buffer the caller owns (must outlive the gguf_file); for fuzzing and
  * tests. */
-herd_status gguf_open_mem(const void *data, size_t size, gguf_file **out);
-void gguf_close(gguf_file *f);
+herd_status herd_gguf_open_mem(const void *data, size_t size, gguf_file **out);
+void herd_gguf_close(gguf_file *f);
 
-uint32_t gguf_version(const gguf_file *f);
-uint64_t gguf_file_size(const gguf_file *f);
-uint32_t gguf_alignment(const gguf_file *f);
-uint64_t gguf_data_offset(const gguf_file *f);
+uint32_t herd_gguf_version(const gguf_file *f);
+uint64_t herd_gguf_file_size(const gguf_file *f);
+uint32_t herd_gguf_alignment(const gguf_file *f);
+uint64_t herd_gguf_data_offset(const gguf_file *f);
 
-int64_t gguf_n_kv(const gguf_file *f);
-const gguf_kv *gguf_kv_at(const gguf_file *f, int64_t i);
-const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key); /* NULL if absent */
-const char *gguf_type_name(gguf_type t);
+int64_t herd_gguf_n_kv(const gguf_file *f);
+const gguf_kv *herd_gguf_kv_at(const gguf_file *f, int64_t i);
+const gguf_kv *herd_gguf_find_kv(const gguf_file *f, const char *key); /* NULL if absent */
+const char *herd_gguf_type_name(gguf_type t);
 
 /* Typed getters: false if the key is absent or has an incompatible type.
  * Integer getters accept any integer type whose value fits. */
-bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out);
-bool gguf_get_i64(const gguf_file *f, const char *key, int64_t *out);
-bool gguf_get_f32(const gguf_file *f, const char *key, float *out); /* FLOAT32/64 */
-bool gguf_get_bool(const gguf_file *f, const char *key, bool *out);
-bool gguf_get_str(const gguf_file *f, const char *key, gguf_str *out);
+bool herd_gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out);
+bool herd_gguf_get_i64(const gguf_file *f, const char *key, int64_t *out);
+bool herd_gguf_get_f32(const gguf_file *f, const char *key, float *out); /* FLOAT32/64 */
+bool herd_gguf_get_bool(const gguf_file *f, const char *key, bool *out);
+bool herd_gguf_get_str(const gguf_file *f, const char *key, gguf_str *out);
 /* Copy a string value into buf (NUL-terminated, truncated to cap-1). */
-bool gguf_get_strz(const gguf_file *f, const char *key, char *buf, size_t cap);
+bool herd_gguf_get_strz(const gguf_file *f, const char *key, char *buf, size_t cap);
 
 /* Array element accessors (i < kv->arr_n checked by the caller). */
-int64_t gguf_arr_i64(const gguf_kv *kv, uint64_t i);  /* any integer/bool element type */
-double gguf_arr_f64(const gguf_kv *kv, uint64_t i);   /* FLOAT32/64 (integers converted) */
-gguf_str gguf_arr_str(const gguf_kv *kv, uint64_t i); /* STRING */
+int64_t herd_gguf_arr_i64(const gguf_kv *kv, uint64_t i);  /* any integer/bool element type */
+double herd_gguf_arr_f64(const gguf_kv *kv, uint64_t i);   /* FLOAT32/64 (integers converted) */
+gguf_str herd_gguf_arr_str(const gguf_kv *kv, uint64_t i); /* STRING */
 
-int64_t gguf_n_tensors(const gguf_file *f);
-const gguf_tensor *gguf_tensor_at(const gguf_file *f, int64_t i);
-const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name); /* NULL if absent */
+int64_t herd_gguf_n_tensors(const gguf_file *f);
+const gguf_tensor *herd_gguf_tensor_at(const gguf_file *f, int64_t i);
+const gguf_tensor *herd_gguf_find_tensor(const gguf_file *f, const char *name); /* NULL if absent */
 
 /* ---------------------------------------------------------------- writer */
 
 typedef struct gguf_writer gguf_writer;
 
-gguf_writer *gguf_writer_new(void); /* NULL on out of memory (message set) */
-void gguf_writer_free(gguf_writer *w);
+gguf_writer *herd_gguf_writer_new(void); /* NULL on out of memory (message set) */
+void herd_gguf_writer_free(gguf_writer *w);
 /* Default 3. Written as given (other values make files the reader rejects,
  * which tests use). */
-void gguf_writer_set_version(gguf_writer *w, uint32_t version);
+void herd_gguf_writer_set_version(gguf_writer *w, uint32_t version);
 
 /* Metadata, written in the order added. Setting a key again replaces its
- * value in place. Setting general.alignment with gguf_set_u32 also changes the
+ * value in place. Setting general.alignment with herd_gguf_set_u32 also changes the
  * data alignment the writer uses (it must be a nonzero power of two). */
-herd_status gguf_set_u32(gguf_writer *w, const char *key, uint32_t v);
-herd_status gguf_set_i32(gguf_writer *w, const char *key, int32_t v);
-herd_status gguf_set_u64(gguf_writer *w, const char *key, uint64_t v);
-herd_status gguf_set_f32(gguf_writer *w, const char *key, float v);
-herd_status gguf_set_bool(gguf_writer *w, const char *key, bool v);
-herd_status gguf_set_str(gguf_writer *w, const char *key, const char *v);
+herd_status herd_gguf_set_u32(gguf_writer *w, const char *key, uint32_t v);
+herd_status herd_gguf_set_i32(gguf_writer *w, const char *key, int32_t v);
+herd_status herd_gguf_set_u64(gguf_writer *w, const char *key, uint64_t v);
+herd_status herd_gguf_set_f32(gguf_writer *w, const char *key, float v);
+herd_status herd_gguf_set_bool(gguf_writer *w, const char *key, bool v);
+herd_status herd_gguf_set_str(gguf_writer *w, const char *key, const char *v);
 /* Any scalar type (not STRING/ARRAY): v points to a value of the matching C
  * type (uint8_t for UINT8 … double for FLOAT64, bool for BOOL). */
-herd_status gguf_set_scalar(gguf_writer *w, const char *key, gguf_type type, const void *v);
+herd_status herd_gguf_set_scalar(gguf_writer *w, const char *key, gguf_type type, const void *v);
 /* Array of n elements of a fixed-size type, data packed little-endian. */
-herd_status gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
+herd_status herd_gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
                          uint64_t n);
-herd_status gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
+herd_status herd_gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
 /* Copy a key/value (any type, arrays included) from an open file. */
-herd_status gguf_copy_kv(gguf_writer *w, const gguf_kv *kv);
+herd_status herd_gguf_copy_kv(gguf_writer *w, const gguf_kv *kv);
 
 /* A tensor: ne[0] is the row length. data (nbytes, which must equal the size
  * the type and dims give) is copied. */
-herd_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+herd_status herd_gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                             const int64_t *ne, const void *data, uint64_t nbytes);
 
 /* A tensor described only: its data is given later to herd_gguf_out_write,
@@ -175,8 +175,8 @@ herd_status herd_gguf_add_tensor_info(gguf_writer *w, const char *name, uint32_t
 
 /* Serialize to a malloc'ed buffer (caller frees) or to a file (as
  * herd_gguf_out does). Every tensor must carry its data. */
-herd_status gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len);
-herd_status gguf_write_file(const gguf_writer *w, const char *path);
+herd_status herd_gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len);
+herd_status herd_gguf_write_file(const gguf_writer *w, const char *path);
 
 /* Writing a file, the tensors' data given one at a time. begin writes the
  * header, metadata and tensor list of w (which must stay unchanged until end)

@@ -10,7 +10,7 @@
  *
  * One serializer produces the file's layout (header, metadata, tensor list,
  * padding). It writes through a sink that either counts bytes, fills a
- * buffer, or writes to a FILE, so gguf_write_mem can size its buffer exactly.
+ * buffer, or writes to a FILE, so herd_gguf_write_mem can size its buffer exactly.
  * Files are written through herd_out (src/util/util.h): to a temporary file
  * beside the output, renamed into place only when complete, so a failed or
  * refused write never truncates a file, least of all the one being read.
@@ -93,7 +93,7 @@ static void put_str(bytes *b, const char *s, uint64_t len)
 
 /* ------------------------------------------------------------- writer */
 
-gguf_writer *gguf_writer_new(void)
+gguf_writer *herd_gguf_writer_new(void)
 {
     gguf_writer *w = herd_calloc(1, sizeof *w);
     if (!w) return NULL;
@@ -102,7 +102,7 @@ gguf_writer *gguf_writer_new(void)
     return w;
 }
 
-void gguf_writer_free(gguf_writer *w)
+void herd_gguf_writer_free(gguf_writer *w)
 {
     if (!w) return;
     for (int64_t i = 0; i < w->n_kv; i++) {
@@ -115,7 +115,7 @@ void gguf_writer_free(gguf_writer *w)
     free(w);
 }
 
-void gguf_writer_set_version(gguf_writer *w, uint32_t version)
+void herd_gguf_writer_set_version(gguf_writer *w, uint32_t version)
 {
     w->version = version;
 }
@@ -229,7 +229,7 @@ static herd_status set_scalar_n(gguf_writer *w, const char *key, size_t key_len,
         break;
     default:
         return herd_seterr(HERD_E_INVALID, "gguf writer: %s is not a scalar type",
-                           gguf_type_name(type));
+                           herd_gguf_type_name(type));
     }
     static const int size[GGUF_TYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
     put_le(&b, type, 4);
@@ -237,35 +237,35 @@ static herd_status set_scalar_n(gguf_writer *w, const char *key, size_t key_len,
     return set_kv(w, key, key_len, &b);
 }
 
-herd_status gguf_set_scalar(gguf_writer *w, const char *key, gguf_type type, const void *v)
+herd_status herd_gguf_set_scalar(gguf_writer *w, const char *key, gguf_type type, const void *v)
 {
     herd_status st = check_args(w, key);
     if (!st && !v) st = herd_seterr(HERD_E_INVALID, "gguf writer: NULL value");
     return st ? st : set_scalar_n(w, key, strlen(key), type, v);
 }
 
-herd_status gguf_set_u32(gguf_writer *w, const char *key, uint32_t v)
+herd_status herd_gguf_set_u32(gguf_writer *w, const char *key, uint32_t v)
 {
-    return gguf_set_scalar(w, key, GGUF_TYPE_UINT32, &v);
+    return herd_gguf_set_scalar(w, key, GGUF_TYPE_UINT32, &v);
 }
-herd_status gguf_set_i32(gguf_writer *w, const char *key, int32_t v)
+herd_status herd_gguf_set_i32(gguf_writer *w, const char *key, int32_t v)
 {
-    return gguf_set_scalar(w, key, GGUF_TYPE_INT32, &v);
+    return herd_gguf_set_scalar(w, key, GGUF_TYPE_INT32, &v);
 }
-herd_status gguf_set_u64(gguf_writer *w, const char *key, uint64_t v)
+herd_status herd_gguf_set_u64(gguf_writer *w, const char *key, uint64_t v)
 {
-    return gguf_set_scalar(w, key, GGUF_TYPE_UINT64, &v);
+    return herd_gguf_set_scalar(w, key, GGUF_TYPE_UINT64, &v);
 }
-herd_status gguf_set_f32(gguf_writer *w, const char *key, float v)
+herd_status herd_gguf_set_f32(gguf_writer *w, const char *key, float v)
 {
-    return gguf_set_scalar(w, key, GGUF_TYPE_FLOAT32, &v);
+    return herd_gguf_set_scalar(w, key, GGUF_TYPE_FLOAT32, &v);
 }
-herd_status gguf_set_bool(gguf_writer *w, const char *key, bool v)
+herd_status herd_gguf_set_bool(gguf_writer *w, const char *key, bool v)
 {
-    return gguf_set_scalar(w, key, GGUF_TYPE_BOOL, &v);
+    return herd_gguf_set_scalar(w, key, GGUF_TYPE_BOOL, &v);
 }
 
-herd_status gguf_set_str(gguf_writer *w, const char *key, const char *v)
+herd_status herd_gguf_set_str(gguf_writer *w, const char *key, const char *v)
 {
     herd_status st = check_args(w, key);
     if (!st && !v) st = herd_seterr(HERD_E_INVALID, "gguf writer: NULL string for '%s'", key);
@@ -282,7 +282,7 @@ static size_t elem_size(gguf_type t)
     return (unsigned)t < GGUF_TYPE_COUNT ? size[t] : 0;
 }
 
-herd_status gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
+herd_status herd_gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
                          uint64_t n)
 {
     herd_status st = check_args(w, key);
@@ -290,7 +290,7 @@ herd_status gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const 
     uint64_t nbytes;
     if (!elem_size(elem))
         return herd_seterr(HERD_E_INVALID, "gguf writer: '%s': %s is not a fixed-size element type",
-                           key, gguf_type_name(elem));
+                           key, herd_gguf_type_name(elem));
     if (!herd_mul_ok(n, elem_size(elem), &nbytes) || nbytes > SIZE_MAX || (!data && n))
         return herd_seterr(HERD_E_INVALID, "gguf writer: '%s': bad array data", key);
     bytes b = {0};
@@ -301,7 +301,7 @@ herd_status gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const 
     return set_kv(w, key, strlen(key), &b);
 }
 
-herd_status gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n)
+herd_status herd_gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n)
 {
     herd_status st = check_args(w, key);
     if (st) return st;
@@ -356,7 +356,7 @@ static herd_status copy_scalar(gguf_writer *w, const gguf_kv *kv)
     return set_scalar_n(w, kv->key.ptr, (size_t)kv->key.len, kv->type, &c);
 }
 
-herd_status gguf_copy_kv(gguf_writer *w, const gguf_kv *kv)
+herd_status herd_gguf_copy_kv(gguf_writer *w, const gguf_kv *kv)
 {
     if (!w || !kv) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
     bytes b = {0};
@@ -436,7 +436,7 @@ static herd_status add_tensor(gguf_writer *w, const char *name, uint32_t type, u
     return HERD_OK;
 }
 
-herd_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+herd_status herd_gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                             const int64_t *ne, const void *data, uint64_t nbytes)
 {
     if (!w || !name || !data) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
@@ -555,7 +555,7 @@ static herd_status check_data(const gguf_writer *w)
     return HERD_OK;
 }
 
-herd_status gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len)
+herd_status herd_gguf_write_mem(const gguf_writer *w, uint8_t **buf, size_t *len)
 {
     if (!w || !buf || !len) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
     *buf = NULL;
@@ -632,7 +632,7 @@ herd_status herd_gguf_out_end(herd_gguf_out *o, herd_status st)
     return st;
 }
 
-herd_status gguf_write_file(const gguf_writer *w, const char *path)
+herd_status herd_gguf_write_file(const gguf_writer *w, const char *path)
 {
     herd_status st = w ? check_data(w) : HERD_OK;
     herd_gguf_out *o = NULL;

@@ -31,7 +31,7 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-gmask_cache *gmask_cache_new(int n_vocab)
+gmask_cache *herd_gmask_cache_new(int n_vocab)
 {
     gmask_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -40,21 +40,21 @@ gmask_cache *gmask_cache_new(int n_vocab)
         c->e[i].allowed = malloc((size_t)n_vocab);
         c->e[i].cost = malloc((size_t)n_vocab * sizeof *c->e[i].cost);
         if (!c->e[i].allowed || !c->e[i].cost) {
-            gmask_cache_free(c);
+            herd_gmask_cache_free(c);
             return NULL;
         }
     }
     return c;
 }
 
-void gmask_cache_free(gmask_cache *c)
+void herd_gmask_cache_free(gmask_cache *c)
 {
     if (!c) return;
     for (int i = 0; i < ENTRIES; i++) free(c->e[i].allowed), free(c->e[i].cost);
     free(c);
 }
 
-void gmask_cache_clear(gmask_cache *c)
+void herd_gmask_cache_clear(gmask_cache *c)
 {
     for (int i = 0; c && i < ENTRIES; i++) c->e[i].used = 0;
 }
@@ -68,7 +68,7 @@ static bool sorted_key(const uint32_t *key, uint32_t n, uint32_t *out)
     return true;
 }
 
-int gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed, uint32_t *cost)
+int herd_gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed, uint32_t *cost)
 {
     uint32_t k[MAX_KEY];
     if (!c || !sorted_key(key, n, k)) return -1;
@@ -84,7 +84,7 @@ int gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allow
     return -1;
 }
 
-void gmask_cache_put(gmask_cache *c, const uint32_t *key, uint32_t n, const bool *allowed,
+void herd_gmask_cache_put(gmask_cache *c, const uint32_t *key, uint32_t n, const bool *allowed,
                      const uint32_t *cost, int count)
 {
     uint32_t k[MAX_KEY];

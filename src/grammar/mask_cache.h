@@ -15,13 +15,13 @@
 
 typedef struct gmask_cache gmask_cache;
 
-gmask_cache *gmask_cache_new(int n_vocab);
-void gmask_cache_free(gmask_cache *c);
-void gmask_cache_clear(gmask_cache *c);
+gmask_cache *herd_gmask_cache_new(int n_vocab);
+void herd_gmask_cache_free(gmask_cache *c);
+void herd_gmask_cache_clear(gmask_cache *c);
 /* The mask and costs of the state key[0..n) (any order): its count of
  * allowed tokens, or -1 when it is not cached. */
-int gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed, uint32_t *cost);
-void gmask_cache_put(gmask_cache *c, const uint32_t *key, uint32_t n, const bool *allowed,
+int herd_gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed, uint32_t *cost);
+void herd_gmask_cache_put(gmask_cache *c, const uint32_t *key, uint32_t n, const bool *allowed,
                      const uint32_t *cost, int count);
 
 #endif

@@ -389,7 +389,7 @@ static bool compact(herd_gmatch *m)
         if (ok) flat.v[at] = depth;
     }
     if (ok) {
-        gmask_cache_clear(m->cache); /* ids change meaning */
+        herd_gmask_cache_clear(m->cache); /* ids change meaning */
         clear_tables(m);
         uint32_t k = 0;
         for (uint32_t i = 0; ok && i < m->cur.n; i++) {
@@ -426,7 +426,7 @@ void herd_gmatch_free(herd_gmatch *m)
     free(m->nodes), free(m->hash), free(m->seen), free(m->mark);
     free(m->pool.v), free(m->cur.v), free(m->scratch.v), free(m->todo.v), free(m->tcost),
         free(m->key.v);
-    gmask_cache_free(m->cache);
+    herd_gmask_cache_free(m->cache);
     free(m);
 }
 
@@ -434,7 +434,7 @@ void herd_gmatch_use_cache(herd_gmatch *m, bool on)
 {
     if (!m) return;
     m->no_cache = !on;
-    if (!on) gmask_cache_free(m->cache), m->cache = NULL;
+    if (!on) herd_gmask_cache_free(m->cache), m->cache = NULL;
 }
 
 const herd_gvocab *herd_gmatch_vocab(const herd_gmatch *m)
@@ -566,12 +566,12 @@ int herd_gmatch_mask(herd_gmatch *m, bool *allowed, uint32_t budget)
         return 0;
     }
     /* The key: the stacks, then the open UTF-8 sequence (node ids < 2^31). */
-    if (!m->cache && !m->no_cache) m->cache = gmask_cache_new(v->n_vocab);
+    if (!m->cache && !m->no_cache) m->cache = herd_gmask_cache_new(v->n_vocab);
     if (!vec_reserve(m, &m->key, (uint64_t)m->cur.n + 2)) return 0;
     memcpy(m->key.v, m->cur.v, m->cur.n * sizeof *m->cur.v);
     m->key.v[m->cur.n] = 0x80000000u | m->remain, m->key.v[m->cur.n + 1] = 0x80000000u | m->partial;
     uint32_t n_key = m->cur.n + 2;
-    int count = gmask_cache_get(m->cache, m->key.v, n_key, allowed, m->tcost);
+    int count = herd_gmask_cache_get(m->cache, m->key.v, n_key, allowed, m->tcost);
     if (count >= 0)
         return budget == HERD_GMATCH_NO_BUDGET || !count ? count : apply_budget(m, allowed, budget);
     memset(allowed, 0, (size_t)v->n_vocab * sizeof *allowed);
@@ -588,7 +588,7 @@ int herd_gmatch_mask(herd_gmatch *m, bool *allowed, uint32_t budget)
         herd_seterr(HERD_E_NOMEM, "grammar: out of memory");
         return 0;
     }
-    gmask_cache_put(m->cache, m->key.v, n_key, allowed, m->tcost, count);
+    herd_gmask_cache_put(m->cache, m->key.v, n_key, allowed, m->tcost, count);
     return budget == HERD_GMATCH_NO_BUDGET || !count ? count : apply_budget(m, allowed, budget);
 }
 

@@ -56,7 +56,7 @@ static const char *const KNOWN[] = {
     NULL,
 };
 
-void *conv_fail(conv *c, const char *path, const char *fmt, ...)
+void *herd_conv_fail(conv *c, const char *path, const char *fmt, ...)
 {
     if (c->st) return NULL;
     char msg[300];
@@ -82,7 +82,7 @@ static void sanitize(char *s)
             *s = '-';
 }
 
-char *conv_rule(conv *c, const char *name, const char *body)
+char *herd_conv_rule(conv *c, const char *name, const char *body)
 {
     if (c->st) return NULL;
     size_t n = strlen(name) + 16;
@@ -99,7 +99,7 @@ char *conv_rule(conv *c, const char *name, const char *body)
     }
     if (json_object_size(c->rules) >= HERD_GRAMMAR_MAX_RULES) {
         free(nm);
-        return conv_fail(c, "", "more than %d rules", HERD_GRAMMAR_MAX_RULES);
+        return herd_conv_fail(c, "", "more than %d rules", HERD_GRAMMAR_MAX_RULES);
     }
     if (json_object_set_new(c->rules, nm, json_string(body))) return free(nm), oom(c);
     return nm;
@@ -139,28 +139,28 @@ static char *literal_of(conv *c, const json_t *v)
     char *j = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!j) return oom(c);
     sbuf b = {0};
-    sb_literal(&b, j, strlen(j));
+    herd_sb_literal(&b, j, strlen(j));
     free(j);
-    return sb_take(&b);
+    return herd_sb_take(&b);
 }
 
 static char *alternatives(conv *c, const json_t *list, const char *name, const char *path,
                           const char *key)
 {
     if (!json_is_array(list) || !json_array_size(list))
-        return conv_fail(c, path, "%s must be a non-empty array", key);
+        return herd_conv_fail(c, path, "%s must be a non-empty array", key);
     sbuf b = {0};
-    sb_add(&b, "(");
+    herd_sb_add(&b, "(");
     for (size_t i = 0; i < json_array_size(list); i++) {
         const json_t *v = json_array_get(list, i);
         char *e =
             !strcmp(key, "enum") ? literal_of(c, v) : visit_sub(c, v, name, path, key, (int)i);
         if (!e) return free(b.p), NULL;
-        sb_printf(&b, "%s%s", i ? " | " : "", e);
+        herd_sb_printf(&b, "%s%s", i ? " | " : "", e);
         free(e);
     }
-    sb_add(&b, ")");
-    return sb_take(&b);
+    herd_sb_add(&b, ")");
+    return herd_sb_take(&b);
 }
 
 /* ------------------------------------------------------------- references */
@@ -168,7 +168,7 @@ static char *alternatives(conv *c, const json_t *list, const char *name, const c
 static char *visit_ref(conv *c, const json_t *ref, const char *path)
 {
     const char *r = json_string_value(ref);
-    if (!r) return conv_fail(c, path, "$ref must be a string");
+    if (!r) return herd_conv_fail(c, path, "$ref must be a string");
     const json_t *known = json_object_get(c->refs, r);
     if (known) return strdup(json_string_value(known)); /* "#" is root, known from the start */
     const json_t *target = NULL;
@@ -179,16 +179,16 @@ static char *visit_ref(conv *c, const json_t *ref, const char *path)
     else if (!strncmp(r, "#/definitions/", 14))
         target = json_object_get(json_object_get(c->root, "definitions"), r + 14);
     else
-        return conv_fail(c, path,
+        return herd_conv_fail(c, path,
                          "$ref \"%s\" is not supported (only #, #/$defs/… and "
                          "#/definitions/…)",
                          r);
-    if (!target) return conv_fail(c, path, "$ref \"%s\" names nothing", r);
+    if (!target) return herd_conv_fail(c, path, "$ref \"%s\" names nothing", r);
     char name[160];
     snprintf(name, sizeof name, "ref%.150s", r + 1);
     sanitize(name);
     /* The name is known before the body, so a recursive reference finds it. */
-    char *nm = conv_rule(c, name, "\"\"");
+    char *nm = herd_conv_rule(c, name, "\"\"");
     if (!nm || json_object_set_new(c->refs, r, json_string(nm))) return free(nm), oom(c);
     char *body = visit(c, target, nm, r);
     if (body && json_object_set_new(c->rules, nm, json_string(body))) oom(c);
@@ -213,13 +213,13 @@ static char *object_member(conv *c, const char *key, const json_t *s, const char
     char *v = ppath ? visit_sub(c, s, name, ppath, key, -1) : NULL;
     free(ppath);
     sbuf b = {0};
-    if (v) sb_printf(&b, "%s space \":\" space %s space", lit, v);
+    if (v) herd_sb_printf(&b, "%s space \":\" space %s space", lit, v);
     free(lit), free(v);
     if (c->st) return free(b.p), NULL;
-    char *body = sb_take(&b), *nm = NULL;
+    char *body = herd_sb_take(&b), *nm = NULL;
     if (body) {
         char *rn = malloc(strlen(name) + strlen(key) + 8);
-        if (rn) sprintf(rn, "%s-%s-kv", name, key), nm = conv_rule(c, rn, body);
+        if (rn) sprintf(rn, "%s-%s-kv", name, key), nm = herd_conv_rule(c, rn, body);
         free(rn);
     }
     free(body);
@@ -241,11 +241,11 @@ static char *object_body(conv *c, const char **req, int nr, const char **opt, in
                          const char *add, const char *name)
 {
     sbuf b = {0};
-    sb_add(&b, "\"{\" space ");
+    herd_sb_add(&b, "\"{\" space ");
     if (nr) {
-        for (int i = 0; i < nr; i++) sb_printf(&b, "%s%s ", i ? "\",\" space " : "", req[i]);
-        for (int i = 0; i < no; i++) sb_printf(&b, "(\",\" space %s)? ", opt[i]);
-        if (add) sb_printf(&b, "(\",\" space %s)* ", add);
+        for (int i = 0; i < nr; i++) herd_sb_printf(&b, "%s%s ", i ? "\",\" space " : "", req[i]);
+        for (int i = 0; i < no; i++) herd_sb_printf(&b, "(\",\" space %s)? ", opt[i]);
+        if (add) herd_sb_printf(&b, "(\",\" space %s)* ", add);
     } else if (no || add) {
         /* rest-i: what may follow when member i came first (rule per i keeps it linear) */
         char *next = NULL;
@@ -253,41 +253,41 @@ static char *object_body(conv *c, const char **req, int nr, const char **opt, in
         if (!rest) return free(b.p), oom(c);
         for (int i = no; i >= 0 && !c->st; i--) {
             sbuf r = {0};
-            if (i < no) sb_printf(&r, "(\",\" space %s)? ", opt[i]);
+            if (i < no) herd_sb_printf(&r, "(\",\" space %s)? ", opt[i]);
             if (next)
-                sb_printf(&r, "%s", next);
+                herd_sb_printf(&r, "%s", next);
             else if (add)
-                sb_printf(&r, "(\",\" space %s)*", add);
+                herd_sb_printf(&r, "(\",\" space %s)*", add);
             else
-                sb_add(&r, "\"\"");
-            char *body = sb_take(&r), rn[200];
+                herd_sb_add(&r, "\"\"");
+            char *body = herd_sb_take(&r), rn[200];
             snprintf(rn, sizeof rn, "%.150s-rest", name);
-            rest[i] = body ? conv_rule(c, rn, body) : oom(c);
+            rest[i] = body ? herd_conv_rule(c, rn, body) : oom(c);
             free(body);
             next = rest[i];
         }
-        sb_add(&b, "( ");
+        herd_sb_add(&b, "( ");
         for (int i = 0; i < no && !c->st; i++)
-            sb_printf(&b, "%s%s %s ", i ? "| " : "", opt[i], rest[i + 1]);
-        if (add && !c->st) sb_printf(&b, "%s%s %s ", no ? "| " : "", add, rest[no]);
-        sb_add(&b, ")? ");
+            herd_sb_printf(&b, "%s%s %s ", i ? "| " : "", opt[i], rest[i + 1]);
+        if (add && !c->st) herd_sb_printf(&b, "%s%s %s ", no ? "| " : "", add, rest[no]);
+        herd_sb_add(&b, ")? ");
         for (int i = 0; i <= no; i++) free(rest[i]);
         free(rest);
     }
-    sb_add(&b, "\"}\"");
+    herd_sb_add(&b, "\"}\"");
     if (c->st) return free(b.p), NULL;
-    return sb_take(&b);
+    return herd_sb_take(&b);
 }
 
 static char *visit_object(conv *c, const json_t *s, const char *name, const char *path)
 {
     const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
     const json_t *ap = json_object_get(s, "additionalProperties");
-    if (props && !json_is_object(props)) return conv_fail(c, path, "properties must be an object");
-    if (req && !json_is_array(req)) return conv_fail(c, path, "required must be an array");
+    if (props && !json_is_object(props)) return herd_conv_fail(c, path, "properties must be an object");
+    if (req && !json_is_array(req)) return herd_conv_fail(c, path, "required must be an array");
     if (ap && !json_is_boolean(ap) && !json_is_object(ap))
-        return conv_fail(c, path, "additionalProperties must be a boolean or a schema");
-    if (!conv_prim(c, "space")) return NULL;
+        return herd_conv_fail(c, path, "additionalProperties must be a boolean or a schema");
+    if (!herd_conv_prim(c, "space")) return NULL;
     size_t np = json_object_size(props), nreq = json_array_size(req);
     const char **rq = calloc(np + nreq + 1, sizeof *rq), **op = calloc(np + 1, sizeof *op);
     const char **names = calloc(np + nreq + 1, sizeof *names);
@@ -309,12 +309,12 @@ static char *visit_object(conv *c, const json_t *s, const char *name, const char
     for (size_t i = 0; i < nreq; i++) { /* required but not described: any value */
         const char *k = json_string_value(json_array_get(req, i));
         if (!k) {
-            conv_fail(c, path, "required holds a non-string");
+            herd_conv_fail(c, path, "required holds a non-string");
             goto out;
         }
         if (json_object_get(props, k)) continue;
         if (json_is_false(ap)) {
-            conv_fail(c, path, "\"%s\" is required but additionalProperties is false", k);
+            herd_conv_fail(c, path, "\"%s\" is required but additionalProperties is false", k);
             goto out;
         }
         json_t *any = json_object();
@@ -327,15 +327,15 @@ static char *visit_object(conv *c, const json_t *s, const char *name, const char
     bool open = json_is_object(ap) || json_is_true(ap) || (!props && !ap);
     if (open) {
         json_t *any = json_is_object(ap) ? NULL : json_object();
-        char *k = schema_not_strings(c, names, nn);
+        char *k = herd_schema_not_strings(c, names, nn);
         char *v = k ? visit_sub(c, any ? any : ap, name, path, "additionalProperties", -1) : NULL;
         json_decref(any);
         sbuf b = {0};
-        if (v) sb_printf(&b, "%s space \":\" space %s space", k, v);
+        if (v) herd_sb_printf(&b, "%s space \":\" space %s space", k, v);
         free(k), free(v);
-        char *body = c->st ? NULL : sb_take(&b), rn[200];
+        char *body = c->st ? NULL : herd_sb_take(&b), rn[200];
         snprintf(rn, sizeof rn, "%.150s-additional-kv", name);
-        if (body) add = owned[nown++] = conv_rule(c, rn, body);
+        if (body) add = owned[nown++] = herd_conv_rule(c, rn, body);
         free(body);
         if (!add) goto out;
     }
@@ -357,69 +357,69 @@ static char *visit_array(conv *c, const json_t *s, const char *name, const char 
     long min = 0, max = -1;
     const json_t *mn = json_object_get(s, "minItems"), *mx = json_object_get(s, "maxItems");
     if (mn && (!json_is_integer(mn) || json_integer_value(mn) < 0 || json_integer_value(mn) > 1000))
-        return conv_fail(c, path, "minItems must be an integer in 0..1000");
+        return herd_conv_fail(c, path, "minItems must be an integer in 0..1000");
     if (mx && (!json_is_integer(mx) || json_integer_value(mx) < 0 || json_integer_value(mx) > 1000))
-        return conv_fail(c, path, "maxItems must be an integer in 0..1000");
+        return herd_conv_fail(c, path, "maxItems must be an integer in 0..1000");
     if (mn) min = (long)json_integer_value(mn);
     if (mx) max = (long)json_integer_value(mx);
-    if (max >= 0 && max < min) return conv_fail(c, path, "maxItems is below minItems");
-    if (!conv_prim(c, "space")) return NULL;
+    if (max >= 0 && max < min) return herd_conv_fail(c, path, "maxItems is below minItems");
+    if (!herd_conv_prim(c, "space")) return NULL;
     sbuf b = {0};
-    sb_add(&b, "\"[\" space ");
+    herd_sb_add(&b, "\"[\" space ");
     if (prefix) { /* a tuple: exactly these, in order */
-        if (!json_is_array(prefix)) return conv_fail(c, path, "prefixItems must be an array");
+        if (!json_is_array(prefix)) return herd_conv_fail(c, path, "prefixItems must be an array");
         if (mn || mx || (items && !json_is_false(items)))
-            return conv_fail(c, path,
+            return herd_conv_fail(c, path,
                              "prefixItems with items, minItems or maxItems is not supported");
         for (size_t i = 0; i < json_array_size(prefix); i++) {
             char *e = visit_sub(c, json_array_get(prefix, i), name, path, "prefixItems", (int)i);
             if (!e) return free(b.p), NULL;
-            sb_printf(&b, "%s%s space ", i ? "\",\" space " : "", e);
+            herd_sb_printf(&b, "%s%s space ", i ? "\",\" space " : "", e);
             free(e);
         }
     } else if (max != 0) {
         json_t *any = items ? NULL : json_object();
         if (items && !json_is_object(items) && !json_is_boolean(items))
-            return conv_fail(c, path, "items must be a schema");
+            return herd_conv_fail(c, path, "items must be a schema");
         char *e = visit_sub(c, any ? any : items, name, path, "items", -1);
         json_decref(any);
         if (!e) return free(b.p), NULL;
         /* item ("," item){min-1, max-1}, optional as a whole when min is 0 */
         long lo = min ? min - 1 : 0;
-        sb_printf(&b, "%s%s space (\",\" space %s space)", min ? "" : "(", e, e);
+        herd_sb_printf(&b, "%s%s space (\",\" space %s space)", min ? "" : "(", e, e);
         if (max < 0)
-            sb_printf(&b, "{%ld,}", lo);
+            herd_sb_printf(&b, "{%ld,}", lo);
         else
-            sb_printf(&b, "{%ld,%ld}", lo, max - 1);
-        sb_add(&b, min ? " " : ")? ");
+            herd_sb_printf(&b, "{%ld,%ld}", lo, max - 1);
+        herd_sb_add(&b, min ? " " : ")? ");
         free(e);
     }
-    sb_add(&b, "\"]\"");
-    return sb_take(&b);
+    herd_sb_add(&b, "\"]\"");
+    return herd_sb_take(&b);
 }
 
 /* ------------------------------------------------------------- the walk */
 
 static char *visit_type(conv *c, const json_t *s, const char *t, const char *name, const char *path)
 {
-    if (!strcmp(t, "string")) return schema_string(c, s, name, path);
-    if (!strcmp(t, "integer")) return schema_integer(c, s, path);
+    if (!strcmp(t, "string")) return herd_schema_string(c, s, name, path);
+    if (!strcmp(t, "integer")) return herd_schema_integer(c, s, path);
     if (!strcmp(t, "number")) {
         const char *bounds[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
         for (int i = 0; i < 4; i++)
             if (json_object_get(s, bounds[i]))
-                return conv_fail(c, path, "%s on a number is not supported (integer bounds are)",
+                return herd_conv_fail(c, path, "%s on a number is not supported (integer bounds are)",
                                  bounds[i]);
     }
     if (!strcmp(t, "number") || !strcmp(t, "boolean") || !strcmp(t, "null")) {
-        const char *r = conv_prim(c, t);
+        const char *r = herd_conv_prim(c, t);
         return r ? strdup(r) : NULL;
     }
     char *body = !strcmp(t, "object")  ? visit_object(c, s, name, path)
                  : !strcmp(t, "array") ? visit_array(c, s, name, path)
-                                       : conv_fail(c, path, "type \"%s\" is unknown", t);
+                                       : herd_conv_fail(c, path, "type \"%s\" is unknown", t);
     if (!body) return NULL;
-    char *r = conv_rule(c, name, body);
+    char *r = herd_conv_rule(c, name, body);
     free(body);
     return r;
 }
@@ -450,7 +450,7 @@ static bool check_keywords(conv *c, const json_t *s, const char *path)
     {
         int i = 0;
         while (KNOWN[i] && strcmp(KNOWN[i], key)) i++;
-        if (!KNOWN[i]) return conv_fail(c, path, "%s is not supported", key), false;
+        if (!KNOWN[i]) return herd_conv_fail(c, path, "%s is not supported", key), false;
     }
     return true;
 }
@@ -458,10 +458,10 @@ static bool check_keywords(conv *c, const json_t *s, const char *path)
 static char *visit(conv *c, const json_t *s, const char *name, const char *path)
 {
     if (c->st) return NULL;
-    if (json_is_true(s)) return strdup(conv_prim(c, "value") ? "value" : "");
-    if (!json_is_object(s)) return conv_fail(c, path, "a schema must be an object or true");
+    if (json_is_true(s)) return strdup(herd_conv_prim(c, "value") ? "value" : "");
+    if (!json_is_object(s)) return herd_conv_fail(c, path, "a schema must be an object or true");
     if (!check_keywords(c, s, path)) return NULL;
-    if (++c->depth > MAX_DEPTH) return conv_fail(c, path, "nested deeper than %d", MAX_DEPTH);
+    if (++c->depth > MAX_DEPTH) return herd_conv_fail(c, path, "nested deeper than %d", MAX_DEPTH);
     const json_t *t = json_object_get(s, "type"), *v;
     char *r = NULL;
     if ((v = json_object_get(s, "$ref")))
@@ -478,30 +478,30 @@ static char *visit(conv *c, const json_t *s, const char *name, const char *path)
         r = visit_type(c, s, json_string_value(t), name, path);
     else if (json_is_array(t) && json_array_size(t)) {
         sbuf b = {0};
-        sb_add(&b, "(");
+        herd_sb_add(&b, "(");
         for (size_t i = 0; i < json_array_size(t) && !c->st; i++) {
             const char *ti = json_string_value(json_array_get(t, i));
-            char *e = ti ? visit_type(c, s, ti, name, path) : conv_fail(c, path, "bad type list");
-            if (e) sb_printf(&b, "%s%s", i ? " | " : "", e);
+            char *e = ti ? visit_type(c, s, ti, name, path) : herd_conv_fail(c, path, "bad type list");
+            if (e) herd_sb_printf(&b, "%s%s", i ? " | " : "", e);
             free(e);
         }
-        sb_add(&b, ")");
-        r = c->st ? (free(b.p), NULL) : sb_take(&b);
+        herd_sb_add(&b, ")");
+        r = c->st ? (free(b.p), NULL) : herd_sb_take(&b);
     } else if (t) {
-        r = conv_fail(c, path, "type must be a string or a list of strings");
+        r = herd_conv_fail(c, path, "type must be a string or a list of strings");
     } else if (implied_type(s)) {
         r = visit_type(c, s, implied_type(s), name, path);
     } else {
-        r = conv_prim(c, "value") ? strdup("value") : NULL;
+        r = herd_conv_prim(c, "value") ? strdup("value") : NULL;
     }
     c->depth--;
     const json_t *nullable = json_object_get(s, "nullable");
-    if (nullable && !json_is_boolean(nullable)) conv_fail(c, path, "nullable must be a boolean");
-    if (r && json_is_true(nullable) && conv_prim(c, "null")) {
+    if (nullable && !json_is_boolean(nullable)) herd_conv_fail(c, path, "nullable must be a boolean");
+    if (r && json_is_true(nullable) && herd_conv_prim(c, "null")) {
         sbuf b = {0};
-        sb_printf(&b, "(%s | null)", r);
+        herd_sb_printf(&b, "(%s | null)", r);
         free(r);
-        r = sb_take(&b);
+        r = herd_sb_take(&b);
     }
     if (!r) oom(c);
     return c->st ? (free(r), NULL) : r;
@@ -512,14 +512,14 @@ static char *visit(conv *c, const json_t *s, const char *name, const char *path)
 static char *write_rules(conv *c)
 {
     sbuf b = {0};
-    sb_printf(&b, "root ::= %s\n", json_string_value(json_object_get(c->rules, "root")));
+    herd_sb_printf(&b, "root ::= %s\n", json_string_value(json_object_get(c->rules, "root")));
     const char *key;
     json_t *v;
     json_object_foreach(c->rules, key, v)
     {
-        if (strcmp(key, "root")) sb_printf(&b, "%s ::= %s\n", key, json_string_value(v));
+        if (strcmp(key, "root")) herd_sb_printf(&b, "%s ::= %s\n", key, json_string_value(v));
     }
-    return sb_take(&b);
+    return herd_sb_take(&b);
 }
 
 herd_status herd_schema_to_gbnf(const json_t *schema, char **gbnf)

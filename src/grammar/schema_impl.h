@@ -15,13 +15,13 @@ typedef struct {
     bool oom;
 } sbuf;
 
-void sb_add(sbuf *b, const char *s);
-void sb_addn(sbuf *b, const char *s, size_t n);
-void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void herd_sb_add(sbuf *b, const char *s);
+void herd_sb_addn(sbuf *b, const char *s, size_t n);
+void herd_sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The string (owned by the caller; "" when empty), NULL when out of memory. */
-char *sb_take(sbuf *b);
+char *herd_sb_take(sbuf *b);
 /* A GBNF literal "…" for bytes s[0..n). */
-void sb_literal(sbuf *b, const char *s, size_t n);
+void herd_sb_literal(sbuf *b, const char *s, size_t n);
 
 typedef struct {
     json_t *rules; /* name -> body */
@@ -32,17 +32,17 @@ typedef struct {
 } conv;
 
 /* Record an error (the first one wins); returns NULL for convenience. */
-void *conv_fail(conv *c, const char *path, const char *fmt, ...)
+void *herd_conv_fail(conv *c, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Add a rule (a fresh name if another body holds it); its name, malloc'ed. */
-char *conv_rule(conv *c, const char *name, const char *body);
+char *herd_conv_rule(conv *c, const char *name, const char *body);
 /* A built-in rule (string, number, value, date, …) with what it needs. */
-const char *conv_prim(conv *c, const char *name);
+const char *herd_conv_prim(conv *c, const char *name);
 
 /* GBNF expressions for string and integer schemas (malloc'ed; NULL on error). */
-char *schema_string(conv *c, const json_t *s, const char *name, const char *path);
-char *schema_integer(conv *c, const json_t *s, const char *path);
+char *herd_schema_string(conv *c, const json_t *s, const char *name, const char *path);
+char *herd_schema_integer(conv *c, const json_t *s, const char *path);
 /* A JSON string key whose content differs from every names[i] (raw bytes). */
-char *schema_not_strings(conv *c, const char *const *names, int n);
+char *herd_schema_not_strings(conv *c, const char *const *names, int n);
 
 #endif

@@ -31,7 +31,7 @@ static void sb_grow(sbuf *b, size_t more)
     b->p = p, b->cap = cap;
 }
 
-void sb_addn(sbuf *b, const char *s, size_t n)
+void herd_sb_addn(sbuf *b, const char *s, size_t n)
 {
     sb_grow(b, n);
     if (b->oom) return;
@@ -40,12 +40,12 @@ void sb_addn(sbuf *b, const char *s, size_t n)
     b->p[b->n] = 0;
 }
 
-void sb_add(sbuf *b, const char *s)
+void herd_sb_add(sbuf *b, const char *s)
 {
-    sb_addn(b, s, strlen(s));
+    herd_sb_addn(b, s, strlen(s));
 }
 
-void sb_printf(sbuf *b, const char *fmt, ...)
+void herd_sb_printf(sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -60,7 +60,7 @@ void sb_printf(sbuf *b, const char *fmt, ...)
     b->n += (size_t)n;
 }
 
-char *sb_take(sbuf *b)
+char *herd_sb_take(sbuf *b)
 {
     if (b->oom) {
         free(b->p);
@@ -69,21 +69,21 @@ char *sb_take(sbuf *b)
     return b->p ? b->p : strdup("");
 }
 
-void sb_literal(sbuf *b, const char *s, size_t n)
+void herd_sb_literal(sbuf *b, const char *s, size_t n)
 {
-    sb_add(b, "\"");
+    herd_sb_add(b, "\"");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\')
-            sb_printf(b, "\\%c", c);
+            herd_sb_printf(b, "\\%c", c);
         else if (c == '\n')
-            sb_add(b, "\\n");
+            herd_sb_add(b, "\\n");
         else if (c < 0x20 || c == 0x7F)
-            sb_printf(b, "\\x%02X", c);
+            herd_sb_printf(b, "\\x%02X", c);
         else
-            sb_addn(b, (const char *)&c, 1);
+            herd_sb_addn(b, (const char *)&c, 1);
     }
-    sb_add(b, "\"");
+    herd_sb_add(b, "\"");
 }
 
 /* ------------------------------------------------------------- built-ins */
@@ -130,7 +130,7 @@ static const builtin BUILTINS[] = {
     {"date-time-string", "\"\\\"\" date-time \"\\\"\"", "date-time"},
 };
 
-const char *conv_prim(conv *c, const char *name)
+const char *herd_conv_prim(conv *c, const char *name)
 {
     for (size_t i = 0; i < sizeof BUILTINS / sizeof *BUILTINS; i++) {
         const builtin *b = &BUILTINS[i];
@@ -144,7 +144,7 @@ const char *conv_prim(conv *c, const char *name)
         for (const char *d = b->deps; *d;) {
             size_t n = strcspn(d, " ");
             snprintf(dep, sizeof dep, "%.*s", (int)n, d);
-            if (!conv_prim(c, dep)) return NULL;
+            if (!herd_conv_prim(c, dep)) return NULL;
             d += n + (d[n] == ' ');
         }
         return b->name;
@@ -163,7 +163,7 @@ typedef struct {
 
 static bool rx_fail(regex *r, const char *what)
 {
-    conv_fail(r->c, r->path, "pattern: %s at offset %d", what, (int)(r->s - r->start));
+    herd_conv_fail(r->c, r->path, "pattern: %s at offset %d", what, (int)(r->s - r->start));
     return false;
 }
 
@@ -175,13 +175,13 @@ static bool rx_fail(regex *r, const char *what)
 static void rx_class_char(sbuf *b, uint32_t c)
 {
     if (c == ']' || c == '-' || c == '\\' || c == '^' || c == '"')
-        sb_printf(b, "\\%c", (char)c);
+        herd_sb_printf(b, "\\%c", (char)c);
     else if (c < 0x20 || c == 0x7F)
-        sb_printf(b, "\\x%02X", c);
+        herd_sb_printf(b, "\\x%02X", c);
     else if (c < 0x80)
-        sb_printf(b, "%c", (char)c);
+        herd_sb_printf(b, "%c", (char)c);
     else
-        sb_printf(b, "\\U%08X", c);
+        herd_sb_printf(b, "\\U%08X", c);
 }
 
 /* Decode one UTF-8 code point from the pattern. */
@@ -238,7 +238,7 @@ static bool rx_class(regex *r)
             bool sneg;
             const char *sh = rx_shorthand(r->s[1], &sneg);
             if (sh && !sneg) {
-                sb_add(&body, sh);
+                herd_sb_add(&body, sh);
                 r->s += 2;
                 continue;
             }
@@ -264,15 +264,15 @@ static bool rx_class(regex *r)
             if (lo < 0x20) lo = 0x20;
         }
         rx_class_char(&body, lo);
-        if (hi != lo) sb_add(&body, "-"), rx_class_char(&body, hi);
+        if (hi != lo) herd_sb_add(&body, "-"), rx_class_char(&body, hi);
     }
     if (r->s >= r->end) return free(body.p), rx_fail(r, "unterminated class");
     r->s++;
     if (!body.n && !neg) return free(body.p), rx_fail(r, "a class of unwritable characters");
     if (neg)
-        sb_printf(&r->out, "[^%s" JSON_SAFE_NOT "]", body.p ? body.p : "");
+        herd_sb_printf(&r->out, "[^%s" JSON_SAFE_NOT "]", body.p ? body.p : "");
     else
-        sb_printf(&r->out, "[%s]", body.p);
+        herd_sb_printf(&r->out, "[%s]", body.p);
     free(body.p);
     return true;
 }
@@ -291,17 +291,17 @@ static bool rx_atom(regex *r)
                 return rx_fail(r, "lookaround and named groups are not supported");
         }
         if (++r->depth > 100) return rx_fail(r, "too deeply nested");
-        sb_add(&r->out, "(");
+        herd_sb_add(&r->out, "(");
         if (!rx_alternates(r)) return false;
         if (r->s >= r->end || *r->s != ')') return rx_fail(r, "expecting ')'");
         r->s++, r->depth--;
-        sb_add(&r->out, ")");
+        herd_sb_add(&r->out, ")");
         return true;
     }
     if (ch == '[') return rx_class(r);
     if (ch == '.') {
         r->s++;
-        sb_add(&r->out, "[^" JSON_SAFE_NOT "]");
+        herd_sb_add(&r->out, "[^" JSON_SAFE_NOT "]");
         return true;
     }
     uint32_t cp;
@@ -310,7 +310,7 @@ static bool rx_atom(regex *r)
         bool neg;
         const char *sh = rx_shorthand(r->s[1], &neg);
         if (sh) {
-            sb_printf(&r->out, neg ? "[^%s" JSON_SAFE_NOT "]" : "[%s]", sh);
+            herd_sb_printf(&r->out, neg ? "[^%s" JSON_SAFE_NOT "]" : "[%s]", sh);
             r->s += 2;
             return true;
         }
@@ -323,9 +323,9 @@ static bool rx_atom(regex *r)
     }
     if (cp == '"' || cp == '\\' || cp < 0x20)
         return rx_fail(r, "a character a JSON string escapes");
-    sb_add(&r->out, "[");
+    herd_sb_add(&r->out, "[");
     rx_class_char(&r->out, cp);
-    sb_add(&r->out, "]");
+    herd_sb_add(&r->out, "]");
     return true;
 }
 
@@ -334,7 +334,7 @@ static bool rx_quantifier(regex *r)
     if (r->s >= r->end) return true;
     char ch = *r->s;
     if (ch == '*' || ch == '+' || ch == '?') {
-        sb_printf(&r->out, "%c", ch);
+        herd_sb_printf(&r->out, "%c", ch);
         r->s++;
     } else if (ch == '{') {
         char *e;
@@ -349,9 +349,9 @@ static bool rx_quantifier(regex *r)
         if (*e != '}') return rx_fail(r, "expecting '}'");
         if (lo > 1000 || hi > 1000 || (hi >= 0 && hi < lo)) return rx_fail(r, "bad repetition");
         if (hi < 0)
-            sb_printf(&r->out, "{%ld,}", lo);
+            herd_sb_printf(&r->out, "{%ld,}", lo);
         else
-            sb_printf(&r->out, "{%ld,%ld}", lo, hi);
+            herd_sb_printf(&r->out, "{%ld,%ld}", lo, hi);
         r->s = e + 1;
     } else {
         return true;
@@ -366,14 +366,14 @@ static bool rx_alternates(regex *r)
         bool empty = true;
         while (r->s < r->end && *r->s != '|' && *r->s != ')') {
             if (*r->s == '^' || *r->s == '$') return rx_fail(r, "an anchor inside the pattern");
-            sb_add(&r->out, " ");
+            herd_sb_add(&r->out, " ");
             if (!rx_atom(r) || !rx_quantifier(r)) return false;
             empty = false;
         }
-        if (empty) sb_add(&r->out, " \"\"");
+        if (empty) herd_sb_add(&r->out, " \"\"");
         if (r->s >= r->end || *r->s != '|') return true;
         r->s++;
-        sb_add(&r->out, " |");
+        herd_sb_add(&r->out, " |");
     }
 }
 
@@ -384,16 +384,16 @@ static char *pattern_expr(conv *c, const char *pat, const char *path)
     bool head = n && pat[0] == '^',
          tail = n > head && pat[n - 1] == '$' && (n < 2 || pat[n - 2] != '\\');
     regex r = {.c = c, .start = pat, .s = pat + head, .end = pat + n - tail, .path = path};
-    sb_add(&r.out, "\"\\\"\" ");
-    if (!head) sb_add(&r.out, "[^" JSON_SAFE_NOT "]* ");
-    sb_add(&r.out, "(");
+    herd_sb_add(&r.out, "\"\\\"\" ");
+    if (!head) herd_sb_add(&r.out, "[^" JSON_SAFE_NOT "]* ");
+    herd_sb_add(&r.out, "(");
     bool ok = rx_alternates(&r);
     if (ok && r.s != r.end) ok = rx_fail(&r, "unbalanced ')'");
-    sb_add(&r.out, " )");
-    if (!tail) sb_add(&r.out, " [^" JSON_SAFE_NOT "]*");
-    sb_add(&r.out, " \"\\\"\"");
+    herd_sb_add(&r.out, " )");
+    if (!tail) herd_sb_add(&r.out, " [^" JSON_SAFE_NOT "]*");
+    herd_sb_add(&r.out, " \"\\\"\"");
     if (!ok) return free(r.out.p), NULL;
-    return sb_take(&r.out);
+    return herd_sb_take(&r.out);
 }
 
 /* ------------------------------------------------------------- strings */
@@ -404,25 +404,25 @@ static bool get_count(conv *c, const json_t *s, const char *key, const char *pat
     if (!v) return true;
     double d = json_number_value(v);
     if (!json_is_number(v) || d < 0 || d != floor(d) || d > 100000)
-        return conv_fail(c, path, "%s must be a non-negative integer", key), false;
+        return herd_conv_fail(c, path, "%s must be a non-negative integer", key), false;
     *out = (long)d;
     return true;
 }
 
-char *schema_string(conv *c, const json_t *s, const char *name, const char *path)
+char *herd_schema_string(conv *c, const json_t *s, const char *name, const char *path)
 {
     const json_t *fmt = json_object_get(s, "format"), *pat = json_object_get(s, "pattern");
     long min = 0, max = -1;
     if (!get_count(c, s, "minLength", path, &min) || !get_count(c, s, "maxLength", path, &max))
         return NULL;
-    if (max >= 0 && max < min) return conv_fail(c, path, "maxLength is below minLength");
+    if (max >= 0 && max < min) return herd_conv_fail(c, path, "maxLength is below minLength");
     bool lengths = json_object_get(s, "minLength") || json_object_get(s, "maxLength");
     if ((fmt || pat) && lengths)
-        return conv_fail(c, path, "minLength/maxLength with %s is not supported",
+        return herd_conv_fail(c, path, "minLength/maxLength with %s is not supported",
                          fmt ? "format" : "pattern");
-    if (fmt && pat) return conv_fail(c, path, "format with pattern is not supported");
+    if (fmt && pat) return herd_conv_fail(c, path, "format with pattern is not supported");
     if (pat) {
-        if (!json_is_string(pat)) return conv_fail(c, path, "pattern must be a string");
+        if (!json_is_string(pat)) return herd_conv_fail(c, path, "pattern must be a string");
         return pattern_expr(c, json_string_value(pat), path);
     }
     if (fmt) {
@@ -433,19 +433,19 @@ char *schema_string(conv *c, const json_t *s, const char *name, const char *path
                            : !strcmp(f, "date-time") ? "date-time-string"
                            : !strcmp(f, "uuid")      ? "uuid"
                                                      : NULL;
-        if (!prim) return conv_fail(c, path, "format \"%s\" is not supported", f ? f : "?");
-        const char *r = conv_prim(c, prim);
+        if (!prim) return herd_conv_fail(c, path, "format \"%s\" is not supported", f ? f : "?");
+        const char *r = herd_conv_prim(c, prim);
         return r ? strdup(r) : NULL;
     }
-    if (!conv_prim(c, "char")) return NULL;
+    if (!herd_conv_prim(c, "char")) return NULL;
     sbuf b = {0};
     if (max < 0)
-        sb_printf(&b, "\"\\\"\" char{%ld,} \"\\\"\"", min);
+        herd_sb_printf(&b, "\"\\\"\" char{%ld,} \"\\\"\"", min);
     else
-        sb_printf(&b, "\"\\\"\" char{%ld,%ld} \"\\\"\"", min, max);
-    if (min > 2000 || max > 2000) return free(b.p), conv_fail(c, path, "string lengths above 2000");
+        herd_sb_printf(&b, "\"\\\"\" char{%ld,%ld} \"\\\"\"", min, max);
+    if (min > 2000 || max > 2000) return free(b.p), herd_conv_fail(c, path, "string lengths above 2000");
     (void)name;
-    return sb_take(&b);
+    return herd_sb_take(&b);
 }
 
 /* ------------------------------------------------------------- integers */
@@ -455,32 +455,32 @@ static void same_len(sbuf *b, const char *x, const char *y, size_t n)
 {
     size_t i = 0;
     while (i < n && x[i] == y[i]) i++;
-    if (i) sb_literal(b, x, i);
+    if (i) herd_sb_literal(b, x, i);
     if (i == n) return;
     size_t rest = n - i - 1;
     bool zeros = strspn(x + i + 1, "0") == rest, nines = strspn(y + i + 1, "9") == rest;
     char lo = zeros ? x[i] : (char)(x[i] + 1), hi = nines ? y[i] : (char)(y[i] - 1);
     char nine[24], zero[24];
     memset(nine, '9', rest), memset(zero, '0', rest);
-    sb_add(b, i ? " (" : "(");
+    herd_sb_add(b, i ? " (" : "(");
     bool alt = false;
     if (!zeros) {
-        sb_printf(b, "[%c] (", x[i]);
+        herd_sb_printf(b, "[%c] (", x[i]);
         same_len(b, x + i + 1, nine, rest);
-        sb_add(b, ")");
+        herd_sb_add(b, ")");
         alt = true;
     }
     if (lo <= hi) {
-        sb_printf(b, "%s[%c-%c]", alt ? " | " : "", lo, hi);
-        if (rest) sb_printf(b, " [0-9]{%zu}", rest);
+        herd_sb_printf(b, "%s[%c-%c]", alt ? " | " : "", lo, hi);
+        if (rest) herd_sb_printf(b, " [0-9]{%zu}", rest);
         alt = true;
     }
     if (!nines) {
-        sb_printf(b, "%s[%c] (", alt ? " | " : "", y[i]);
+        herd_sb_printf(b, "%s[%c] (", alt ? " | " : "", y[i]);
         same_len(b, zero, y + i + 1, rest);
-        sb_add(b, ")");
+        herd_sb_add(b, ")");
     }
-    sb_add(b, ")");
+    herd_sb_add(b, ")");
 }
 
 /* a <= x <= b for 0 <= a <= b: one alternative per length. */
@@ -489,7 +489,7 @@ static void range_nonneg(sbuf *b, int64_t a, int64_t hi)
     char x[24], y[24];
     int la = snprintf(x, sizeof x, "%lld", (long long)a),
         lb = snprintf(y, sizeof y, "%lld", (long long)hi);
-    sb_add(b, "(");
+    herd_sb_add(b, "(");
     for (int len = la; len <= lb; len++) {
         char lo_s[24], hi_s[24];
         if (len == la)
@@ -500,10 +500,10 @@ static void range_nonneg(sbuf *b, int64_t a, int64_t hi)
             memcpy(hi_s, y, (size_t)lb + 1);
         else
             memset(hi_s, '9', (size_t)len), hi_s[len] = 0;
-        if (len > la) sb_add(b, " | ");
+        if (len > la) herd_sb_add(b, " | ");
         same_len(b, lo_s, hi_s, (size_t)len);
     }
-    sb_add(b, ")");
+    herd_sb_add(b, ")");
 }
 
 /* x >= a for a >= 0: a's length from a on, or more digits (at most 16). */
@@ -513,10 +513,10 @@ static void at_least(sbuf *b, int64_t a)
     int la = snprintf(x, sizeof x, "%lld", (long long)a);
     int64_t top = 1;
     for (int i = 0; i < la; i++) top *= 10;
-    sb_add(b, "(");
+    herd_sb_add(b, "(");
     range_nonneg(b, a, top - 1);
-    if (la < 16) sb_printf(b, " | [1-9] [0-9]{%d,15}", la);
-    sb_add(b, ")");
+    if (la < 16) herd_sb_printf(b, " | [1-9] [0-9]{%d,15}", la);
+    herd_sb_add(b, ")");
 }
 
 static bool bound(conv *c, const json_t *s, const char *key, const char *path, bool lower,
@@ -524,9 +524,9 @@ static bool bound(conv *c, const json_t *s, const char *key, const char *path, b
 {
     const json_t *v = json_object_get(s, key);
     if (!v) return true;
-    if (!json_is_number(v)) return conv_fail(c, path, "%s must be a number", key), false;
+    if (!json_is_number(v)) return herd_conv_fail(c, path, "%s must be a number", key), false;
     double d = json_number_value(v);
-    if (fabs(d) > 1e15) return conv_fail(c, path, "%s beyond 1e15 is not supported", key), false;
+    if (fabs(d) > 1e15) return herd_conv_fail(c, path, "%s beyond 1e15 is not supported", key), false;
     double r = lower ? (exclusive ? floor(d) + 1 : ceil(d)) : (exclusive ? ceil(d) - 1 : floor(d));
     int64_t x = (int64_t)r;
     if (!*have || (lower ? x > *out : x < *out)) *out = x;
@@ -534,7 +534,7 @@ static bool bound(conv *c, const json_t *s, const char *key, const char *path, b
     return true;
 }
 
-char *schema_integer(conv *c, const json_t *s, const char *path)
+char *herd_schema_integer(conv *c, const json_t *s, const char *path)
 {
     int64_t lo = 0, hi = 0;
     bool has_lo = false, has_hi = false;
@@ -544,37 +544,37 @@ char *schema_integer(conv *c, const json_t *s, const char *path)
         !bound(c, s, "exclusiveMaximum", path, false, true, &hi, &has_hi))
         return NULL;
     if (!has_lo && !has_hi) {
-        const char *r = conv_prim(c, "integer");
+        const char *r = herd_conv_prim(c, "integer");
         return r ? strdup(r) : NULL;
     }
-    if (has_lo && has_hi && hi < lo) return conv_fail(c, path, "no integer within the bounds");
+    if (has_lo && has_hi && hi < lo) return herd_conv_fail(c, path, "no integer within the bounds");
     sbuf b = {0};
-    sb_add(&b, "(");
+    herd_sb_add(&b, "(");
     if (has_lo && lo >= 0) { /* non-negative only */
         if (has_hi)
             range_nonneg(&b, lo, hi);
         else
             at_least(&b, lo);
     } else if (has_hi && hi < 0) { /* negative only */
-        sb_add(&b, "\"-\" ");
+        herd_sb_add(&b, "\"-\" ");
         if (has_lo)
             range_nonneg(&b, -hi, -lo);
         else
             at_least(&b, -hi);
     } else { /* both signs */
-        sb_add(&b, "\"-\" ");
+        herd_sb_add(&b, "\"-\" ");
         if (has_lo)
             range_nonneg(&b, 1, -lo);
         else
-            sb_add(&b, "[1-9] [0-9]{0,15}");
-        sb_add(&b, " | ");
+            herd_sb_add(&b, "[1-9] [0-9]{0,15}");
+        herd_sb_add(&b, " | ");
         if (has_hi)
             range_nonneg(&b, 0, hi);
         else
-            sb_add(&b, "([0] | [1-9] [0-9]{0,15})");
+            herd_sb_add(&b, "([0] | [1-9] [0-9]{0,15})");
     }
-    sb_add(&b, ")");
-    return sb_take(&b);
+    herd_sb_add(&b, ")");
+    return herd_sb_take(&b);
 }
 
 /* ------------------------------------------------------------- keys */
@@ -590,7 +590,7 @@ static void not_strings_at(sbuf *b, const char *const *names, int n, size_t dept
     bool ends_here = false;
     sbuf others = {0};
     bool alt = false;
-    sb_add(b, "(");
+    herd_sb_add(b, "(");
     for (int i = lo; i < hi;) {
         if (names[i][depth] == 0) {
             ends_here = true, i++;
@@ -599,20 +599,20 @@ static void not_strings_at(sbuf *b, const char *const *names, int n, size_t dept
         int j = i + 1;
         while (j < hi && names[j][depth] == names[i][depth]) j++;
         unsigned char ch = (unsigned char)names[i][depth];
-        sb_add(b, alt ? " | " : "");
-        sb_add(b, "[");
+        herd_sb_add(b, alt ? " | " : "");
+        herd_sb_add(b, "[");
         rx_class_char(b, ch);
-        sb_add(b, "] ");
+        herd_sb_add(b, "] ");
         rx_class_char(&others, ch);
         not_strings_at(b, names, n, depth + 1, i, j);
         alt = true;
         i = j;
     }
     /* Any other key character, then anything. */
-    sb_printf(b, "%s[^%s" JSON_SAFE_NOT "\\x80-\\U0010FFFF] kchar*", alt ? " | " : "",
+    herd_sb_printf(b, "%s[^%s" JSON_SAFE_NOT "\\x80-\\U0010FFFF] kchar*", alt ? " | " : "",
               others.p ? others.p : "");
-    if (!ends_here) sb_add(b, " | \"\"");
-    sb_add(b, ")");
+    if (!ends_here) herd_sb_add(b, " | \"\"");
+    herd_sb_add(b, ")");
     free(others.p);
 }
 
@@ -621,14 +621,14 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-char *schema_not_strings(conv *c, const char *const *names, int n)
+char *herd_schema_not_strings(conv *c, const char *const *names, int n)
 {
     if (!json_object_get(c->rules, "kchar") &&
         json_object_set_new(c->rules, "kchar",
                             json_string("[^" JSON_SAFE_NOT "\\x80-\\U0010FFFF]")))
-        return conv_fail(c, "", "out of memory");
+        return herd_conv_fail(c, "", "out of memory");
     const char **sorted = malloc((size_t)(n ? n : 1) * sizeof *sorted);
-    if (!sorted) return conv_fail(c, "", "out of memory");
+    if (!sorted) return herd_conv_fail(c, "", "out of memory");
     int k = 0; /* only names a key of kchar could spell */
     for (int i = 0; i < n; i++) {
         const unsigned char *p = (const unsigned char *)names[i];
@@ -638,12 +638,12 @@ char *schema_not_strings(conv *c, const char *const *names, int n)
     n = k;
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
     sbuf b = {0};
-    sb_add(&b, "\"\\\"\" ");
+    herd_sb_add(&b, "\"\\\"\" ");
     if (n == 0)
-        sb_add(&b, "kchar*");
+        herd_sb_add(&b, "kchar*");
     else
         not_strings_at(&b, sorted, n, 0, 0, n);
-    sb_add(&b, " \"\\\"\"");
+    herd_sb_add(&b, " \"\\\"\"");
     free(sorted);
-    return sb_take(&b);
+    return herd_sb_take(&b);
 }

@@ -152,7 +152,7 @@ herd_mem_estimate herd_estimate_memory_ctx(const herd_model *m, const herd_ctx_p
     herd_mem_estimate e;
     /* Weights are mmapped; a decode touches every matrix, so all of the file
      * becomes resident (measured: tests/cli_info_mem.sh). */
-    e.weights = m->file ? gguf_file_size(m->file) : m->tensor_bytes;
+    e.weights = m->file ? herd_gguf_file_size(m->file) : m->tensor_bytes;
     const int w = effective_swa(m, &p);
     e.kv_cache =
         herd_kv_bytes(&m->hp, pool_layers(m, w, false), cache_cells(m, &p, false), p.type_k) +

@@ -29,8 +29,8 @@ static herd_status get_int(const herd_model *m, const char *fmt, int *out, bool 
     char key[128];
     snprintf(key, sizeof key, fmt, m->arch_name);
     uint32_t v;
-    if (!gguf_get_u32(m->file, key, &v)) {
-        if (gguf_find_kv(m->file, key))
+    if (!herd_gguf_get_u32(m->file, key, &v)) {
+        if (herd_gguf_find_kv(m->file, key))
             return herd_seterr(HERD_E_FORMAT, "%s: key %s has the wrong type", m->path, key);
         if (required) return herd_seterr(HERD_E_FORMAT, "%s: missing key %s", m->path, key);
         *out = dflt;
@@ -47,7 +47,7 @@ static float get_float(const herd_model *m, const char *fmt, float dflt)
     char key[128];
     float v;
     snprintf(key, sizeof key, fmt, m->arch_name);
-    return gguf_get_f32(m->file, key, &v) ? v : dflt;
+    return herd_gguf_get_f32(m->file, key, &v) ? v : dflt;
 }
 
 /* What Gemma 2/3 and Phi-3 add, read as llama.cpp's loader reads it
@@ -63,7 +63,7 @@ static herd_status read_family_hparams(herd_model *m)
     if (hp->swa_window > 0 && a->swa_pattern > 0) {
         uint32_t n = (uint32_t)a->swa_pattern;
         snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", m->arch_name);
-        if (gguf_find_kv(m->file, key) && !gguf_get_u32(m->file, key, &n))
+        if (herd_gguf_find_kv(m->file, key) && !herd_gguf_get_u32(m->file, key, &n))
             return herd_seterr(HERD_E_UNSUPPORTED,
                                "%s: %s is not a number (a per-layer list is not supported)",
                                m->path, key);
@@ -125,7 +125,7 @@ static herd_status read_rope_scaling(herd_model *m)
     char key[128], type[32] = "";
     snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch_name);
     /* longrope (Phi-3): its factors are tensors, rope_factors_long/short. */
-    if (gguf_get_strz(m->file, key, type, sizeof type) && strcmp(type, "none") != 0 &&
+    if (herd_gguf_get_strz(m->file, key, type, sizeof type) && strcmp(type, "none") != 0 &&
         strcmp(type, "linear") != 0 && strcmp(type, "longrope") != 0)
         return herd_seterr(HERD_E_UNSUPPORTED,
                            "%s: %s = '%s' is not supported (linear and longrope are)", m->path,
@@ -194,7 +194,7 @@ static herd_status read_hparams(herd_model *m)
     char key[128];
     snprintf(key, sizeof key, "%s.use_parallel_residual", m->arch_name);
     bool par = false;
-    hp->parallel_residual = gguf_get_bool(m->file, key, &par) && par;
+    hp->parallel_residual = herd_gguf_get_bool(m->file, key, &par) && par;
     hp->norm_eps = get_float(m, m->arch->eps_key, 1e-5f);
     hp->rope_freq_base = get_float(m, "%s.rope.freq_base", 10000.0f);
     if ((st = read_rope_scaling(m))) return st;
@@ -209,7 +209,7 @@ enum { OPTIONAL = 0, REQUIRED = 1, F32_ONLY = 2 };
 static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t ne0, int64_t ne1,
                         int64_t ne2, int flags)
 {
-    const gguf_tensor *t = gguf_find_tensor(m->file, name);
+    const gguf_tensor *t = herd_gguf_find_tensor(m->file, name);
     memset(w, 0, sizeof *w);
     if (!t) {
         if (!(flags & REQUIRED)) return HERD_OK;
@@ -229,7 +229,7 @@ static herd_status bind(herd_model *m, herd_weight *w, const char *name, int64_t
     if ((flags & F32_ONLY) && t->type != HERD_TYPE_F32)
         return herd_seterr(HERD_E_UNSUPPORTED, "%s: tensor %s must be F32, not %s", m->path, name,
                            herd_type_name(t->type));
-    if (m->used) m->used[t - gguf_tensor_at(m->file, 0)] = 1;
+    if (m->used) m->used[t - herd_gguf_tensor_at(m->file, 0)] = 1;
     w->data = t->data;
     w->type = t->type;
     memcpy(w->ne, t->ne, sizeof w->ne);
@@ -293,7 +293,7 @@ static herd_status bind_layer(herd_model *m, int il)
         /* SwiGLU's gate may be fused into ffn_up (2 n_ff rows, gate first: Phi-3). */
         const herd_mlp_kind mk = m->arch->mlp;
         snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", il);
-        const gguf_tensor *up = gguf_find_tensor(m->file, nm);
+        const gguf_tensor *up = herd_gguf_find_tensor(m->file, nm);
         const bool fused = mk == MLP_SWIGLU && up && up->ne[1] == 2 * F;
         BIND(w_gate, "ffn_gate.weight", E, F, 0, mk != MLP_GELU && !fused ? REQUIRED : OPTIONAL);
         if (fused && L->w_gate.data)
@@ -313,7 +313,7 @@ static herd_status bind_weights(herd_model *m)
 {
     const herd_hparams *hp = &m->hp;
     herd_status st;
-    const gguf_tensor *te = gguf_find_tensor(m->file, "token_embd.weight");
+    const gguf_tensor *te = herd_gguf_find_tensor(m->file, "token_embd.weight");
     if (!te) return herd_seterr(HERD_E_FORMAT, "%s: missing tensor token_embd.weight", m->path);
     if (te->ne[1] < 1 || te->ne[1] > (1 << 24))
         return herd_seterr(HERD_E_FORMAT, "%s: token_embd.weight has %lld rows", m->path,
@@ -353,10 +353,10 @@ static herd_status bind_weights(herd_model *m)
  * and the logits quietly wrong. llama.cpp refuses such files too. */
 static herd_status check_all_used(const herd_model *m)
 {
-    for (int64_t i = 0; i < gguf_n_tensors(m->file); i++)
+    for (int64_t i = 0; i < herd_gguf_n_tensors(m->file); i++)
         if (!m->used[i])
             return herd_seterr(HERD_E_FORMAT, "%s: tensor %s is not used by a %s model", m->path,
-                               gguf_tensor_at(m->file, i)->name_z, m->arch_name);
+                               herd_gguf_tensor_at(m->file, i)->name_z, m->arch_name);
     return HERD_OK;
 }
 
@@ -364,8 +364,8 @@ static herd_status check_all_used(const herd_model *m)
 static void summarize(herd_model *m)
 {
     uint64_t bytes_by_type[HERD_TYPE_COUNT] = {0};
-    for (int64_t i = 0; i < gguf_n_tensors(m->file); i++) {
-        const gguf_tensor *t = gguf_tensor_at(m->file, i);
+    for (int64_t i = 0; i < herd_gguf_n_tensors(m->file); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(m->file, i);
         m->n_params += t->n_elements;
         m->tensor_bytes += t->nbytes;
         if (t->n_dims >= 2 && t->type < HERD_TYPE_COUNT) bytes_by_type[t->type] += t->n_elements;
@@ -382,13 +382,13 @@ static void summarize(herd_model *m)
 static herd_status load_vocab_only(herd_model *m)
 {
     m->vocab_only = true;
-    gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name);
-    gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
+    herd_gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name);
+    herd_gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
     m->arch = herd_arch_find(m->arch_name);
     char key[128];
     uint32_t v;
     snprintf(key, sizeof key, "%s.context_length", m->arch_name);
-    if (gguf_get_u32(m->file, key, &v) && v <= (1u << 24)) m->hp.n_ctx_train = (int)v;
+    if (herd_gguf_get_u32(m->file, key, &v) && v <= (1u << 24)) m->hp.n_ctx_train = (int)v;
     herd_status st = herd_vocab_load(m->file, &m->vocab);
     if (st) return st;
     m->hp.n_vocab = herd_vocab_n_tokens(m->vocab);
@@ -408,18 +408,18 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     /* A vocabulary is a few megabytes of a file that may hold gigabytes of
      * weights: map it rather than read it all. */
     herd_status st =
-        gguf_open_ex(path, vocab_only || (params && params->mmap) ? GGUF_MAP : GGUF_READ, &m->file);
+        herd_gguf_open_ex(path, vocab_only || (params && params->mmap) ? GGUF_MAP : GGUF_READ, &m->file);
     if (st) goto fail;
     if (vocab_only) {
         if ((st = load_vocab_only(m))) goto fail;
         *out = m;
         return HERD_OK;
     }
-    if (!gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name)) {
+    if (!herd_gguf_get_strz(m->file, "general.architecture", m->arch_name, sizeof m->arch_name)) {
         st = herd_seterr(HERD_E_FORMAT, "%s: missing general.architecture", path);
         goto fail;
     }
-    gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
+    herd_gguf_get_strz(m->file, "general.name", m->name, sizeof m->name);
     m->arch = herd_arch_find(m->arch_name);
     if (!m->arch) {
         char list[256];
@@ -429,7 +429,7 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
                          m->arch_name, list);
         goto fail;
     }
-    m->used = herd_calloc((size_t)gguf_n_tensors(m->file) + 1, 1);
+    m->used = herd_calloc((size_t)herd_gguf_n_tensors(m->file) + 1, 1);
     if (!m->used) {
         st = HERD_E_NOMEM;
         goto fail;
@@ -458,7 +458,7 @@ void herd_model_free(herd_model *m)
     herd_vocab_free(m->vocab);
     free(m->layers);
     free(m->used);
-    gguf_close(m->file);
+    herd_gguf_close(m->file);
     free(m);
 }
 
@@ -534,11 +534,11 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
     info->name = m->name;
     info->file_type = herd_type_name(m->file_type);
     info->tokenizer = herd_vocab_model_name(m->vocab);
-    info->file_size = gguf_file_size(m->file);
+    info->file_size = herd_gguf_file_size(m->file);
     info->n_params = m->n_params;
     info->tensor_bytes = m->tensor_bytes;
     info->n_threads = m->n_threads;
-    info->gguf_version = gguf_version(m->file);
+    info->gguf_version = herd_gguf_version(m->file);
     info->n_ctx_train = m->hp.n_ctx_train;
     info->n_layer = m->hp.n_layer;
     info->n_head = m->hp.n_head;
@@ -549,7 +549,7 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
     info->n_rot = m->hp.n_rot;
     info->rope_freq_base = m->hp.rope_freq_base;
     info->norm_eps = m->hp.norm_eps;
-    info->has_chat_template = gguf_find_kv(m->file, "tokenizer.chat_template") != NULL;
+    info->has_chat_template = herd_gguf_find_kv(m->file, "tokenizer.chat_template") != NULL;
     info->tied_output = m->tied_output;
 }
 

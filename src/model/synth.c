@@ -334,27 +334,27 @@ static herd_status write_extra(gguf_writer *w, const synth_shape *sh, const synt
     char key[128], path[256];
     herd_status st = HERD_OK;
 #define KEY(k) (snprintf(key, sizeof key, "%s." k, sh->arch), key)
-    if (x->swa >= 0) st = gguf_set_u32(w, KEY("attention.sliding_window"), (uint32_t)x->swa);
+    if (x->swa >= 0) st = herd_gguf_set_u32(w, KEY("attention.sliding_window"), (uint32_t)x->swa);
     if (!st && x->attn_softcap > 0)
-        st = gguf_set_f32(w, KEY("attn_logit_softcapping"), x->attn_softcap);
+        st = herd_gguf_set_f32(w, KEY("attn_logit_softcapping"), x->attn_softcap);
     if (!st && x->final_softcap > 0)
-        st = gguf_set_f32(w, KEY("final_logit_softcapping"), x->final_softcap);
-    if (!st && x->rope_linear > 0 && !(st = gguf_set_str(w, KEY("rope.scaling.type"), "linear")))
-        st = gguf_set_f32(w, KEY("rope.scaling.factor"), x->rope_linear);
+        st = herd_gguf_set_f32(w, KEY("final_logit_softcapping"), x->final_softcap);
+    if (!st && x->rope_linear > 0 && !(st = herd_gguf_set_str(w, KEY("rope.scaling.type"), "linear")))
+        st = herd_gguf_set_f32(w, KEY("rope.scaling.factor"), x->rope_linear);
     if (!st && x->n_ctx_orig) { /* conversion/phi.py: attn_factor of LongRoPE */
         const double scale = (double)sh->n_ctx / x->n_ctx_orig;
         const double f = scale > 1 ? sqrt(1 + log(scale) / log((double)x->n_ctx_orig)) : 1.0;
-        if (!(st = gguf_set_str(w, KEY("rope.scaling.type"), "longrope")) &&
-            !(st = gguf_set_u32(w, KEY("rope.scaling.original_context_length"),
+        if (!(st = herd_gguf_set_str(w, KEY("rope.scaling.type"), "longrope")) &&
+            !(st = herd_gguf_set_u32(w, KEY("rope.scaling.original_context_length"),
                                 (uint32_t)x->n_ctx_orig)))
-            st = gguf_set_f32(w, KEY("rope.scaling.attn_factor"), (float)f);
+            st = herd_gguf_set_f32(w, KEY("rope.scaling.attn_factor"), (float)f);
     }
 #undef KEY
     if (!st && x->chat_template) {
         snprintf(path, sizeof path, "../shared/chat/templates/%s.jinja", x->chat_template);
         char *t = read_text(path);
         if (!t) return herd_seterr(HERD_E_IO, "synth: cannot read %s", path);
-        st = gguf_set_str(w, "tokenizer.chat_template", t);
+        st = herd_gguf_set_str(w, "tokenizer.chat_template", t);
         free(t);
     }
     return st;
@@ -369,43 +369,43 @@ static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const h
     snprintf(name, sizeof name, "synthetic %s %s", sh->name, ft->name);
     herd_status st;
 #define KEY(k) (snprintf(key, sizeof key, "%s." k, a), key)
-    if ((st = gguf_set_str(w, "general.architecture", a)) ||
-        (st = gguf_set_str(w, "general.name", name)) ||
-        (st = gguf_set_str(w, "general.license", "apache-2.0")) ||
-        (st = gguf_set_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT)) ||
-        (st = gguf_set_u32(w, KEY("context_length"), (uint32_t)sh->n_ctx)) ||
-        (st = gguf_set_u32(w, KEY("embedding_length"), (uint32_t)sh->n_embd)) ||
-        (st = gguf_set_u32(w, KEY("block_count"), (uint32_t)sh->n_layer)) ||
-        (st = gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)sh->n_ff)) ||
-        (st = gguf_set_u32(w, KEY("attention.head_count"), (uint32_t)sh->n_head)) ||
-        (st = gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)sh->n_head_kv)) ||
-        (st = gguf_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab)))
+    if ((st = herd_gguf_set_str(w, "general.architecture", a)) ||
+        (st = herd_gguf_set_str(w, "general.name", name)) ||
+        (st = herd_gguf_set_str(w, "general.license", "apache-2.0")) ||
+        (st = herd_gguf_set_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT)) ||
+        (st = herd_gguf_set_u32(w, KEY("context_length"), (uint32_t)sh->n_ctx)) ||
+        (st = herd_gguf_set_u32(w, KEY("embedding_length"), (uint32_t)sh->n_embd)) ||
+        (st = herd_gguf_set_u32(w, KEY("block_count"), (uint32_t)sh->n_layer)) ||
+        (st = herd_gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)sh->n_ff)) ||
+        (st = herd_gguf_set_u32(w, KEY("attention.head_count"), (uint32_t)sh->n_head)) ||
+        (st = herd_gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)sh->n_head_kv)) ||
+        (st = herd_gguf_set_u32(w, KEY("vocab_size"), (uint32_t)n_vocab)))
         return st;
     snprintf(key, sizeof key, arch->eps_key, a);
-    st = gguf_set_f32(w, key, 1e-5f);
+    st = herd_gguf_set_f32(w, key, 1e-5f);
     if (!st && sh->head_dim &&
-        !(st = gguf_set_u32(w, KEY("attention.key_length"), (uint32_t)sh->head_dim)))
-        st = gguf_set_u32(w, KEY("attention.value_length"), (uint32_t)sh->head_dim);
+        !(st = herd_gguf_set_u32(w, KEY("attention.key_length"), (uint32_t)sh->head_dim)))
+        st = herd_gguf_set_u32(w, KEY("attention.value_length"), (uint32_t)sh->head_dim);
     if (!st && arch->rope != ROPE_NONE) {
         const int n_rot = sh->n_rot ? sh->n_rot : shape_head_dim(sh);
-        if (!(st = gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)n_rot)))
-            st = gguf_set_f32(w, KEY("rope.freq_base"), sh->rope_base);
+        if (!(st = herd_gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)n_rot)))
+            st = herd_gguf_set_f32(w, KEY("rope.freq_base"), sh->rope_base);
     }
-    if (!st && arch->alibi) st = gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
-    if (!st && sh->n_expert && !(st = gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
-        st = gguf_set_u32(w, KEY("expert_used_count"), (uint32_t)sh->n_expert_used);
+    if (!st && arch->alibi) st = herd_gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
+    if (!st && sh->n_expert && !(st = herd_gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
+        st = herd_gguf_set_u32(w, KEY("expert_used_count"), (uint32_t)sh->n_expert_used);
     if (!st && sh->n_ff_exp)
-        st = gguf_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)sh->n_ff_exp);
+        st = herd_gguf_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)sh->n_ff_exp);
     if (!st && x) st = write_extra(w, sh, x);
 #undef KEY
-    for (int64_t i = 0; i < gguf_n_kv(vocab) && !st; i++) {
-        const gguf_kv *kv = gguf_kv_at(vocab, i);
-        if (kv->key.len > 10 && !memcmp(kv->key.ptr, "tokenizer.", 10)) st = gguf_copy_kv(w, kv);
+    for (int64_t i = 0; i < herd_gguf_n_kv(vocab) && !st; i++) {
+        const gguf_kv *kv = herd_gguf_kv_at(vocab, i);
+        if (kv->key.len > 10 && !memcmp(kv->key.ptr, "tokenizer.", 10)) st = herd_gguf_copy_kv(w, kv);
     }
     /* As llama-quantize leaves them: these two last. */
     if (!st && herd_type(ft->default_type)->is_quantized)
-        st = gguf_set_u32(w, "general.quantization_version", 2);
-    if (!st) st = gguf_set_u32(w, "general.file_type", ft->ftype);
+        st = herd_gguf_set_u32(w, "general.quantization_version", 2);
+    if (!st) st = herd_gguf_set_u32(w, "general.file_type", ft->ftype);
     return st;
 }
 
@@ -535,11 +535,11 @@ herd_status herd_synth(const herd_synth_params *p)
     else
         snprintf(vpath, sizeof vpath, "../shared/vocab/ggml-vocab-%s.gguf", sh->vocab);
     gguf_file *vocab;
-    st = gguf_open(vpath, &vocab);
+    st = herd_gguf_open(vpath, &vocab);
     if (st) return st;
-    const gguf_kv *toks = gguf_find_kv(vocab, "tokenizer.ggml.tokens");
+    const gguf_kv *toks = herd_gguf_find_kv(vocab, "tokenizer.ggml.tokens");
     if (!toks || toks->type != GGUF_TYPE_ARRAY || toks->arr_n == 0 || toks->arr_n > INT32_MAX) {
-        gguf_close(vocab);
+        herd_gguf_close(vocab);
         return herd_seterr(HERD_E_FORMAT, "synth: %s has no vocabulary", vpath);
     }
     const int64_t n_vocab = (int64_t)toks->arr_n;
@@ -547,7 +547,7 @@ herd_status herd_synth(const herd_synth_params *p)
     tensor_list l = {0};
     const synth_extra *x = extra_of(sh);
     arch_tensors(sh, arch, x, n_vocab, &l);
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = herd_gguf_writer_new();
     const char **names = l.oom ? NULL : malloc((size_t)l.n * sizeof *names);
     if (!w || !names) st = herd_seterr(HERD_E_NOMEM, "synth: out of memory");
     size_t max_bytes = 1;
@@ -586,7 +586,7 @@ herd_status herd_synth(const herd_synth_params *p)
     free(buf);
     free(names);
     free(l.v);
-    gguf_writer_free(w);
-    gguf_close(vocab);
+    herd_gguf_writer_free(w);
+    herd_gguf_close(vocab);
     return st;
 }

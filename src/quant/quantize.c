@@ -28,8 +28,8 @@ static const gguf_file *g_sort_file; /* qsort has no context argument */
 
 static int cmp_index(const void *a, const void *b)
 {
-    const gguf_tensor *ta = gguf_tensor_at(g_sort_file, *(const int64_t *)a);
-    const gguf_tensor *tb = gguf_tensor_at(g_sort_file, *(const int64_t *)b);
+    const gguf_tensor *ta = herd_gguf_tensor_at(g_sort_file, *(const int64_t *)a);
+    const gguf_tensor *tb = herd_gguf_tensor_at(g_sort_file, *(const int64_t *)b);
     return herd_quant_name_cmp(ta->name_z, tb->name_z);
 }
 
@@ -38,7 +38,7 @@ static int get_int(const gguf_file *f, const char *arch, const char *key, int df
     char k[160];
     snprintf(k, sizeof k, "%s.%s", arch, key);
     uint32_t v;
-    return gguf_get_u32(f, k, &v) ? (int)v : dflt;
+    return herd_gguf_get_u32(f, k, &v) ? (int)v : dflt;
 }
 
 typedef struct {
@@ -109,15 +109,15 @@ static bool key_is(const gguf_kv *kv, const char *key)
 static herd_status write_meta(gguf_writer *w, const gguf_file *f, uint32_t ftype)
 {
     herd_status st = HERD_OK;
-    for (int64_t i = 0; i < gguf_n_kv(f) && !st; i++) {
-        const gguf_kv *kv = gguf_kv_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_kv(f) && !st; i++) {
+        const gguf_kv *kv = herd_gguf_kv_at(f, i);
         if ((kv->key.len >= 6 && !memcmp(kv->key.ptr, "split.", 6)) ||
             key_is(kv, "general.quantization_version") || key_is(kv, "general.file_type"))
             continue;
-        st = gguf_copy_kv(w, kv);
+        st = herd_gguf_copy_kv(w, kv);
     }
-    if (!st) st = gguf_set_u32(w, "general.quantization_version", QUANT_VERSION);
-    if (!st) st = gguf_set_u32(w, "general.file_type", ftype);
+    if (!st) st = herd_gguf_set_u32(w, "general.quantization_version", QUANT_VERSION);
+    if (!st) st = herd_gguf_set_u32(w, "general.file_type", ftype);
     return st;
 }
 
@@ -130,16 +130,16 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     if (!ft) return herd_seterr(HERD_E_INVALID, "quantize: unknown type '%s'", p->type);
     const int nt = p->n_threads > 0 ? p->n_threads : 2;
     gguf_file *f = NULL;
-    herd_status st = gguf_open(p->in_path, &f);
+    herd_status st = herd_gguf_open(p->in_path, &f);
     if (st) return st;
 
     char arch[64] = "";
-    gguf_get_strz(f, "general.architecture", arch, sizeof arch);
-    const int64_t n = gguf_n_tensors(f);
+    herd_gguf_get_strz(f, "general.architecture", arch, sizeof arch);
+    const int64_t n = herd_gguf_n_tensors(f);
     int64_t *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
     const char **names = malloc((size_t)(n > 0 ? n : 1) * sizeof *names);
     uint32_t *to = calloc((size_t)(n > 0 ? n : 1), sizeof *to); /* each tensor's new type */
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = herd_gguf_writer_new();
     if (!order || !names || !to || !w) {
         st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
         goto done;
@@ -147,7 +147,7 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     for (int64_t i = 0; i < n; i++) order[i] = i;
     g_sort_file = f;
     qsort(order, (size_t)n, sizeof *order, cmp_index);
-    for (int64_t i = 0; i < n; i++) names[i] = gguf_tensor_at(f, order[i])->name_z;
+    for (int64_t i = 0; i < n; i++) names[i] = herd_gguf_tensor_at(f, order[i])->name_z;
 
     herd_quant_plan plan;
     const int n_head = get_int(f, arch, "attention.head_count", 1);
@@ -159,7 +159,7 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     size_t max_bytes = 1;
     st = write_meta(w, f, ft->ftype); /* general.alignment included */
     for (int64_t i = 0; i < n && !st; i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, order[i]);
+        const gguf_tensor *t = herd_gguf_tensor_at(f, order[i]);
         to[i] = herd_quant_tensor_type(&plan, t->name_z, (int)t->n_dims, t->ne[0], t->type);
         const size_t bytes = herd_row_bytes(to[i], t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
         if (bytes > max_bytes) max_bytes = bytes;
@@ -178,7 +178,7 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     if (!st && !(buf = malloc(max_bytes)))
         st = herd_seterr(HERD_E_NOMEM, "quantize: out of memory");
     for (int64_t i = 0; i < n && !st; i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, order[i]);
+        const gguf_tensor *t = herd_gguf_tensor_at(f, order[i]);
         const size_t bytes = herd_row_bytes(to[i], t->ne[0]) * (t->n_elements / (uint64_t)t->ne[0]);
         if (p->progress) {
             const herd_quantize_progress pr = {(int)i, (int)n,    t->name_z, t->type,
@@ -195,10 +195,10 @@ herd_status herd_quantize(const herd_quantize_params *p, herd_quantize_stats *st
     free(buf);
     if (!st && stats) *stats = s;
 done:
-    gguf_writer_free(w);
+    herd_gguf_writer_free(w);
     free(to);
     free(names);
     free(order);
-    gguf_close(f);
+    herd_gguf_close(f);
     return st;
 }

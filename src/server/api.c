@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool api_fail(api_error *e, int status, const char *param, const char *fmt, ...)
+bool herd_api_fail(api_error *e, int status, const char *param, const char *fmt, ...)
 {
     e->status = status;
     e->type = status >= 500 ? "server_error" : "invalid_request_error";
@@ -32,10 +32,10 @@ bool api_fail(api_error *e, int status, const char *param, const char *fmt, ...)
     return false;
 }
 
-json_t *api_error_json(const api_error *e)
+json_t *herd_api_error_json(const api_error *e)
 {
     json_t *err = json_object();
-    json_object_set_new(err, "message", reply_string(e->message, strlen(e->message)));
+    json_object_set_new(err, "message", herd_reply_string(e->message, strlen(e->message)));
     json_object_set_new(err, "type", json_string(e->type ? e->type : "invalid_request_error"));
     json_object_set_new(err, "param", e->param[0] ? json_string(e->param) : json_null());
     json_object_set_new(err, "code", e->code ? json_string(e->code) : json_null());
@@ -44,21 +44,21 @@ json_t *api_error_json(const api_error *e)
     return j;
 }
 
-json_t *api_parse_body(const char *body, size_t len, api_error *e)
+json_t *herd_api_parse_body(const char *body, size_t len, api_error *e)
 {
     json_error_t je;
     json_t *j = len ? json_loadb(body, len, 0, &je) : NULL;
     if (!j) {
         if (!len)
-            api_fail(e, 400, NULL, "the request body is empty; expected a JSON object");
+            herd_api_fail(e, 400, NULL, "the request body is empty; expected a JSON object");
         else
-            api_fail(e, 400, NULL, "malformed JSON in the request body (line %d, column %d): %s",
+            herd_api_fail(e, 400, NULL, "malformed JSON in the request body (line %d, column %d): %s",
                      je.line, je.column, je.text);
         return NULL;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        api_fail(e, 400, NULL, "the request body must be a JSON object");
+        herd_api_fail(e, 400, NULL, "the request body must be a JSON object");
         return NULL;
     }
     return j;
@@ -73,10 +73,10 @@ static bool get_number(const json_t *o, const char *key, double lo, double hi, f
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return true;
-    if (!json_is_number(v)) return api_fail(e, 400, key, "'%s' must be a number", key);
+    if (!json_is_number(v)) return herd_api_fail(e, 400, key, "'%s' must be a number", key);
     double x = json_number_value(v);
     if (!(x >= lo && x <= hi))
-        return api_fail(e, 400, key, "'%s' is %g; it must be between %g and %g", key, x, lo, hi);
+        return herd_api_fail(e, 400, key, "'%s' is %g; it must be between %g and %g", key, x, lo, hi);
     *out = (float)x;
     return true;
 }
@@ -86,10 +86,10 @@ static bool get_int(const json_t *o, const char *key, long long lo, long long hi
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return true;
-    if (!json_is_integer(v)) return api_fail(e, 400, key, "'%s' must be an integer", key);
+    if (!json_is_integer(v)) return herd_api_fail(e, 400, key, "'%s' must be an integer", key);
     long long x = json_integer_value(v);
     if (x < lo || x > hi)
-        return api_fail(e, 400, key, "'%s' is %lld; it must be between %lld and %lld", key, x, lo,
+        return herd_api_fail(e, 400, key, "'%s' is %lld; it must be between %lld and %lld", key, x, lo,
                         hi);
     *out = x;
     return true;
@@ -99,7 +99,7 @@ static bool get_bool(const json_t *o, const char *key, bool *out, api_error *e)
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) return true;
-    if (!json_is_boolean(v)) return api_fail(e, 400, key, "'%s' must be true or false", key);
+    if (!json_is_boolean(v)) return herd_api_fail(e, 400, key, "'%s' must be true or false", key);
     *out = json_is_true(v);
     return true;
 }
@@ -107,14 +107,14 @@ static bool get_bool(const json_t *o, const char *key, bool *out, api_error *e)
 static bool add_stop(srv_gen *g, const json_t *s, api_error *e)
 {
     if (!json_is_string(s))
-        return api_fail(e, 400, "stop", "'stop' must be a string or an array of strings");
+        return herd_api_fail(e, 400, "stop", "'stop' must be a string or an array of strings");
     size_t n = json_string_length(s);
-    if (n == 0) return api_fail(e, 400, "stop", "a stop string must not be empty");
+    if (n == 0) return herd_api_fail(e, 400, "stop", "a stop string must not be empty");
     if (n >= SRV_STOP_BYTES)
-        return api_fail(e, 400, "stop", "a stop string is %zu bytes; the limit is %d", n,
+        return herd_api_fail(e, 400, "stop", "a stop string is %zu bytes; the limit is %d", n,
                         SRV_STOP_BYTES - 1);
     if (g->n_stop == SRV_MAX_STOP)
-        return api_fail(e, 400, "stop", "at most %d stop strings are allowed", SRV_MAX_STOP);
+        return herd_api_fail(e, 400, "stop", "at most %d stop strings are allowed", SRV_MAX_STOP);
     memcpy(g->stop[g->n_stop], json_string_value(s), n + 1);
     g->n_stop++;
     return true;
@@ -135,7 +135,7 @@ static bool get_logit_bias(const json_t *o, int n_vocab, srv_gen *g, api_error *
     json_t *v = json_object_get(o, "logit_bias");
     if (!v || json_is_null(v)) return true;
     if (!json_is_object(v))
-        return api_fail(e, 400, "logit_bias", "'logit_bias' must be an object of token id: bias");
+        return herd_api_fail(e, 400, "logit_bias", "'logit_bias' must be an object of token id: bias");
     const char *key;
     json_t *b;
     json_object_foreach(v, key, b)
@@ -143,12 +143,12 @@ static bool get_logit_bias(const json_t *o, int n_vocab, srv_gen *g, api_error *
         char *end;
         long id = strtol(key, &end, 10);
         if (!*key || *end || id < 0 || id >= n_vocab)
-            return api_fail(e, 400, "logit_bias", "logit_bias key '%s' is not a token id (0..%d)",
+            return herd_api_fail(e, 400, "logit_bias", "logit_bias key '%s' is not a token id (0..%d)",
                             key, n_vocab - 1);
         if (!json_is_number(b) || !(fabs(json_number_value(b)) <= 100))
-            return api_fail(e, 400, "logit_bias", "a logit bias must be a number in -100..100");
+            return herd_api_fail(e, 400, "logit_bias", "a logit bias must be a number in -100..100");
         if (g->n_bias == SRV_MAX_BIAS)
-            return api_fail(e, 400, "logit_bias", "at most %d logit_bias entries are allowed",
+            return herd_api_fail(e, 400, "logit_bias", "at most %d logit_bias entries are allowed",
                             SRV_MAX_BIAS);
         g->bias_id[g->n_bias] = (int32_t)id;
         g->bias[g->n_bias++] = (float)json_number_value(b);
@@ -173,15 +173,15 @@ static bool parse_common(const json_t *o, int n_vocab, api_request *r, api_error
     g->sp.seed = HERD_SEED_RANDOM;
     json_t *model = json_object_get(o, "model");
     if (model && !json_is_string(model) && !json_is_null(model))
-        return api_fail(e, 400, "model", "'model' must be a string");
+        return herd_api_fail(e, 400, "model", "'model' must be a string");
     long long n = 1, best_of = 1, max_tokens = -1, top_k = 0, seed = -1;
     /* max_tokens past any context is refused here; past this model's slot
-     * context, by prompt_fits once the prompt is tokenized. */
+     * context, by herd_prompt_fits once the prompt is tokenized. */
     const long long absurd = 1 << 24;
     if (!get_int(o, "n", 1, 128, &n, e) || !get_int(o, "best_of", 1, 128, &best_of, e))
         return false;
     if (n != 1 || best_of != 1)
-        return api_fail(e, 400, n != 1 ? "n" : "best_of", "only one choice per request (n = 1)");
+        return herd_api_fail(e, 400, n != 1 ? "n" : "best_of", "only one choice per request (n = 1)");
     const char *mt = r->kind == API_CHAT && json_object_get(o, "max_completion_tokens")
                          ? "max_completion_tokens"
                          : "max_tokens";
@@ -200,11 +200,11 @@ static bool parse_common(const json_t *o, int n_vocab, api_request *r, api_error
         !get_stop(o, g, e) || !get_logit_bias(o, n_vocab, g, e) ||
         !get_bool(o, "stream", &r->stream, e))
         return false;
-    if (!structured_parse(o, r, e)) return false;
+    if (!herd_structured_parse(o, r, e)) return false;
     json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) {
         if (!json_is_object(so))
-            return api_fail(e, 400, "stream_options", "'stream_options' must be an object");
+            return herd_api_fail(e, 400, "stream_options", "'stream_options' must be an object");
         if (!get_bool(so, "include_usage", &r->include_usage, e)) return false;
     }
     return true;
@@ -225,27 +225,27 @@ static bool parse_prompts(const json_t *p, api_request *r, api_error *e)
 {
     const char *bad = "'prompt' must be a string, an array of strings, an array of token ids "
                       "or an array of arrays of token ids";
-    if (!p || json_is_null(p)) return api_fail(e, 400, "prompt", "'prompt' is required");
+    if (!p || json_is_null(p)) return herd_api_fail(e, 400, "prompt", "'prompt' is required");
     r->prompts = json_array();
     if (json_is_string(p)) return json_array_append(r->prompts, (json_t *)p) == 0;
     if (!json_is_array(p) || json_array_size(p) == 0)
-        return api_fail(e, 400, "prompt", "%s", json_is_array(p) ? "'prompt' is empty" : bad);
+        return herd_api_fail(e, 400, "prompt", "%s", json_is_array(p) ? "'prompt' is empty" : bad);
     if (json_is_integer(json_array_get(p, 0))) {
-        if (!all_integers(p)) return api_fail(e, 400, "prompt", "%s", bad);
+        if (!all_integers(p)) return herd_api_fail(e, 400, "prompt", "%s", bad);
         return json_array_append(r->prompts, (json_t *)p) == 0;
     }
     for (size_t i = 0; i < json_array_size(p); i++) {
         json_t *v = json_array_get(p, i);
         if (json_is_array(v) && json_array_size(v) == 0)
-            return api_fail(e, 400, "prompt", "prompt %zu is empty", i);
+            return herd_api_fail(e, 400, "prompt", "prompt %zu is empty", i);
         if (!json_is_string(v) && !(json_is_array(v) && all_integers(v)))
-            return api_fail(e, 400, "prompt", "%s", bad);
+            return herd_api_fail(e, 400, "prompt", "%s", bad);
         json_array_append(r->prompts, v);
     }
     return true;
 }
 
-bool api_parse_completion(const json_t *o, int n_vocab, api_request *r, api_error *e)
+bool herd_api_parse_completion(const json_t *o, int n_vocab, api_request *r, api_error *e)
 {
     memset(r, 0, sizeof *r);
     r->kind = API_COMPLETION;
@@ -257,7 +257,7 @@ bool api_parse_completion(const json_t *o, int n_vocab, api_request *r, api_erro
     r->gen.echo_logprobs = r->echo && logprobs >= 0;
     json_t *suffix = json_object_get(o, "suffix");
     if (suffix && !json_is_null(suffix) && !(json_is_string(suffix) && !json_string_length(suffix)))
-        return api_fail(e, 400, "suffix", "'suffix' (insertion) is not supported");
+        return herd_api_fail(e, 400, "suffix", "'suffix' (insertion) is not supported");
     return parse_prompts(json_object_get(o, "prompt"), r, e);
 }
 
@@ -270,7 +270,7 @@ static bool message_content(json_t *m, size_t idx, api_error *e)
     json_t *c = json_object_get(m, "content");
     if (!c || json_is_null(c) || json_is_string(c)) return true;
     if (!json_is_array(c))
-        return api_fail(e, 400, "messages", "messages[%zu].content must be a string or an array",
+        return herd_api_fail(e, 400, "messages", "messages[%zu].content must be a string or an array",
                         idx);
     size_t len = 0, i;
     json_t *part;
@@ -279,12 +279,12 @@ static bool message_content(json_t *m, size_t idx, api_error *e)
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
         if (!json_is_string(type) || strcmp(json_string_value(type), "text") ||
             !json_is_string(text))
-            return api_fail(e, 400, "messages",
+            return herd_api_fail(e, 400, "messages",
                             "messages[%zu].content[%zu]: only text parts are supported", idx, i);
         len += json_string_length(text);
     }
     char *buf = malloc(len + 1);
-    if (!buf) return api_fail(e, 500, NULL, "out of memory");
+    if (!buf) return herd_api_fail(e, 500, NULL, "out of memory");
     size_t at = 0;
     json_array_foreach(c, i, part)
     {
@@ -300,19 +300,19 @@ static bool message_content(json_t *m, size_t idx, api_error *e)
 static bool parse_messages(const json_t *o, api_request *r, api_error *e)
 {
     json_t *ms = json_object_get(o, "messages");
-    if (!ms || json_is_null(ms)) return api_fail(e, 400, "messages", "'messages' is required");
+    if (!ms || json_is_null(ms)) return herd_api_fail(e, 400, "messages", "'messages' is required");
     if (!json_is_array(ms) || json_array_size(ms) == 0)
-        return api_fail(e, 400, "messages", "'messages' must be a non-empty array");
+        return herd_api_fail(e, 400, "messages", "'messages' must be a non-empty array");
     r->messages = json_deep_copy(ms);
-    if (!r->messages) return api_fail(e, 500, NULL, "out of memory");
+    if (!r->messages) return herd_api_fail(e, 500, NULL, "out of memory");
     size_t i;
     json_t *m;
     json_array_foreach(r->messages, i, m)
     {
         if (!json_is_object(m))
-            return api_fail(e, 400, "messages", "messages[%zu] must be an object", i);
+            return herd_api_fail(e, 400, "messages", "messages[%zu] must be an object", i);
         if (!json_is_string(json_object_get(m, "role")))
-            return api_fail(e, 400, "messages", "messages[%zu].role must be a string", i);
+            return herd_api_fail(e, 400, "messages", "messages[%zu].role must be a string", i);
         if (!message_content(m, i, e)) return false;
     }
     return true;
@@ -323,17 +323,17 @@ static bool template_extra(const json_t *o, api_request *r, api_error *e)
 {
     json_t *kw = json_object_get(o, "chat_template_kwargs");
     if (kw && !json_is_null(kw) && !json_is_object(kw))
-        return api_fail(e, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
+        return herd_api_fail(e, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
     json_t *tools = json_object_get(o, "tools");
     if (tools && !json_is_null(tools) && !json_is_array(tools))
-        return api_fail(e, 400, "tools", "'tools' must be an array");
+        return herd_api_fail(e, 400, "tools", "'tools' must be an array");
     r->extra = json_object();
     if (json_is_object(kw)) json_object_update(r->extra, kw);
     if (json_is_array(tools)) json_object_set(r->extra, "tools", tools);
     return true;
 }
 
-bool api_parse_chat(const json_t *o, int n_vocab, api_request *r, api_error *e)
+bool herd_api_parse_chat(const json_t *o, int n_vocab, api_request *r, api_error *e)
 {
     memset(r, 0, sizeof *r);
     r->kind = API_CHAT;
@@ -344,12 +344,12 @@ bool api_parse_chat(const json_t *o, int n_vocab, api_request *r, api_error *e)
         !get_int(o, "top_logprobs", 0, SRV_MAX_TOP, &top, e))
         return false;
     if (top >= 0 && !logprobs)
-        return api_fail(e, 400, "top_logprobs", "'top_logprobs' needs 'logprobs' set to true");
+        return herd_api_fail(e, 400, "top_logprobs", "'top_logprobs' needs 'logprobs' set to true");
     r->gen.logprobs = logprobs ? (top < 0 ? 0 : (int)top) : -1;
-    return parse_messages(o, r, e) && template_extra(o, r, e) && tools_parse_request(o, r, e);
+    return parse_messages(o, r, e) && template_extra(o, r, e) && herd_tools_parse_request(o, r, e);
 }
 
-void api_request_free(api_request *r)
+void herd_api_request_free(api_request *r)
 {
     json_decref(r->prompts);
     json_decref(r->messages);

@@ -48,18 +48,18 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
-    {"/health", "GET", route_health, true},
-    {"/v1/health", "GET", route_health, true},
-    {"/v1/models", "GET", route_models, false},
-    {"/models", "GET", route_models, false},
-    {"/v1/completions", "POST", route_completions, false},
-    {"/completions", "POST", route_completions, false},
-    {"/v1/chat/completions", "POST", route_chat, false},
-    {"/chat/completions", "POST", route_chat, false},
-    {"/tokenize", "POST", route_tokenize, false},
-    {"/detokenize", "POST", route_detokenize, false},
-    {"/apply-template", "POST", route_apply_template, false},
-    {"/metrics", "GET", route_metrics, false},
+    {"/health", "GET", herd_route_health, true},
+    {"/v1/health", "GET", herd_route_health, true},
+    {"/v1/models", "GET", herd_route_models, false},
+    {"/models", "GET", herd_route_models, false},
+    {"/v1/completions", "POST", herd_route_completions, false},
+    {"/completions", "POST", herd_route_completions, false},
+    {"/v1/chat/completions", "POST", herd_route_chat, false},
+    {"/chat/completions", "POST", herd_route_chat, false},
+    {"/tokenize", "POST", herd_route_tokenize, false},
+    {"/detokenize", "POST", herd_route_detokenize, false},
+    {"/apply-template", "POST", herd_route_apply_template, false},
+    {"/metrics", "GET", herd_route_metrics, false},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -79,7 +79,7 @@ typedef struct conn_state {
 
 /* ---------------------------------------------------------------- replies */
 
-http_reply http_text(int status, const char *type, char *text)
+http_reply herd_http_text(int status, const char *type, char *text)
 {
     http_reply r = {status, NULL, NULL};
     if (!text) return r;
@@ -91,17 +91,17 @@ http_reply http_text(int status, const char *type, char *text)
     return r;
 }
 
-http_reply http_json(int status, json_t *j)
+http_reply herd_http_json(int status, json_t *j)
 {
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) return (http_reply){500, NULL, NULL};
-    return http_text(status, "application/json; charset=utf-8", s);
+    return herd_http_text(status, "application/json; charset=utf-8", s);
 }
 
-http_reply http_error(const api_error *e)
+http_reply herd_http_error(const api_error *e)
 {
-    http_reply r = http_json(e->status, api_error_json(e));
+    http_reply r = herd_http_json(e->status, herd_api_error_json(e));
     if (r.resp && e->status == 503) MHD_add_response_header(r.resp, "Retry-After", "1");
     /* After a body too large to read, the connection is not worth keeping. */
     if (r.resp && e->status == 413)
@@ -109,7 +109,7 @@ http_reply http_error(const api_error *e)
     return r;
 }
 
-bool http_client_gone(int fd)
+bool herd_http_client_gone(int fd)
 {
     if (fd < 0) return false;
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
@@ -123,7 +123,7 @@ bool http_client_gone(int fd)
 /* The handler this polling thread is running (for its cancel flag). */
 static _Thread_local srv_running *running;
 
-const atomic_bool *http_cancel_flag(void)
+const atomic_bool *herd_http_cancel_flag(void)
 {
     return running ? &running->cancel : NULL;
 }
@@ -147,25 +147,25 @@ static enum MHD_Result send_reply(herd_server *srv, struct MHD_Connection *c, ht
 {
     if (!r.resp) {
         if (srv->p.log_requests)
-            srv_log(srv, "%s %s: connection dropped (%s)", method, url,
+            herd_srv_log(srv, "%s %s: connection dropped (%s)", method, url,
                     r.status ? "out of memory" : "client gone");
         return MHD_NO;
     }
     add_cors(srv, r.resp, r.status == 204);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r.status, r.resp);
     MHD_destroy_response(r.resp);
-    metrics_response(&srv->metrics, r.status);
+    herd_metrics_response(&srv->metrics, r.status);
     if (srv->p.log_requests)
-        srv_log(srv, "%s %s %d %.3f s", method, url, r.status, herd_time() - cs->t0);
+        herd_srv_log(srv, "%s %s %d %.3f s", method, url, r.status, herd_time() - cs->t0);
     return ok;
 }
 
 static http_reply error_reply(int status, const char *code, const char *fmt, const char *arg)
 {
     api_error e;
-    api_fail(&e, status, NULL, fmt, arg);
+    herd_api_fail(&e, status, NULL, fmt, arg);
     e.code = code;
-    return http_error(&e);
+    return herd_http_error(&e);
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -206,8 +206,8 @@ static http_reply check_headers(herd_server *srv, struct MHD_Connection *c, cons
         if (r.resp) MHD_add_response_header(r.resp, MHD_HTTP_HEADER_ALLOW, path_match->method);
         return r;
     }
-    if (!cs->rt->public && cs->rt->fn != route_metrics && !srv_ready(srv)) {
-        bool draining = srv_loaded(srv);
+    if (!cs->rt->public && cs->rt->fn != herd_route_metrics && !herd_srv_ready(srv)) {
+        bool draining = herd_srv_loaded(srv);
         http_reply r = error_reply(503, draining ? "draining" : "loading", "%s",
                                    draining ? "the server is shutting down; retry elsewhere"
                                             : "the model is loading; retry later");
@@ -227,10 +227,10 @@ static http_reply check_headers(herd_server *srv, struct MHD_Connection *c, cons
 
 /* ---------------------------------------------------------------- MHD */
 
-void http_park(herd_server *srv, srv_park *p)
+void herd_http_park(herd_server *srv, srv_park *p)
 {
     MHD_suspend_connection(p->conn);
-    watch_park(srv, p);
+    herd_watch_park(srv, p);
 }
 
 static watch_conn *conn_watch(struct MHD_Connection *c)
@@ -251,7 +251,7 @@ static enum MHD_Result answer(herd_server *srv, struct MHD_Connection *c, http_r
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r.wait->park.fd = ci ? ci->connect_fd : -1;
-    http_park(srv, &r.wait->park);
+    herd_http_park(srv, &r.wait->park);
     return MHD_YES;
 }
 
@@ -268,10 +268,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs->url = url;
         cs->wc = conn_watch(c);
         *con_cls = cs;
-        srv_request_begin(srv);
+        herd_srv_request_begin(srv);
         http_reply r = check_headers(srv, c, url, method, cs);
         if (!r.resp && !r.status) return MHD_YES;
-        watch_conn_receiving(srv, cs->wc, false);
+        herd_watch_conn_receiving(srv, cs->wc, false);
         cs->answered = true;
         return send_reply(srv, c, r, method, url, cs);
     }
@@ -310,7 +310,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    watch_conn_receiving(srv, cs->wc, false);
+    herd_watch_conn_receiving(srv, cs->wc, false);
     if (cs->too_big) {
         cs->answered = true;
         return send_reply(
@@ -321,11 +321,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     http_req req = {srv, c, ci ? ci->connect_fd : -1, cs->body ? cs->body : "", cs->len};
     srv_running run = {.fd = req.fd};
-    watch_run_begin(srv, &run);
+    herd_watch_run_begin(srv, &run);
     running = &run;
     http_reply r = cs->rt->fn(&req);
     running = NULL;
-    watch_run_end(srv, &run);
+    herd_watch_run_end(srv, &run);
     return answer(srv, c, r, cs);
 }
 
@@ -336,8 +336,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     conn_state *cs = *con_cls;
     if (!cs) return;
     if (cs->wait) cs->wait->free(cs->wait);  /* only when the daemon stops */
-    watch_conn_receiving(srv, cs->wc, true); /* the next request's deadline starts */
-    srv_request_end(srv);
+    herd_watch_conn_receiving(srv, cs->wc, true); /* the next request's deadline starts */
+    herd_srv_request_end(srv);
     free(cs->body);
     free(cs);
     *con_cls = NULL;
@@ -350,9 +350,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci ? watch_conn_open(srv, ci->connect_fd) : NULL;
+        *socket_context = ci ? herd_watch_conn_open(srv, ci->connect_fd) : NULL;
     } else {
-        watch_conn_close(srv, *socket_context);
+        herd_watch_conn_close(srv, *socket_context);
         *socket_context = NULL;
     }
 }
@@ -367,7 +367,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     if (!srv->mhd) /* starting: the reason goes into the error instead */
         snprintf(srv->start_error, sizeof srv->start_error, "%s", line);
     else
-        srv_log(srv, "http: %s", line);
+        herd_srv_log(srv, "http: %s", line);
 }
 
 /* Connections the process's file limit leaves room for (a few dozen
@@ -381,7 +381,7 @@ static unsigned conn_limit(int want)
     return (rlim_t)want < cap ? (unsigned)want : (unsigned)cap;
 }
 
-herd_status http_start(herd_server *srv)
+herd_status herd_http_start(herd_server *srv)
 {
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->p.port)};
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)srv->p.port)};
@@ -413,7 +413,7 @@ herd_status http_start(herd_server *srv)
     return HERD_OK;
 }
 
-void http_quiesce(herd_server *srv)
+void herd_http_quiesce(herd_server *srv)
 {
     if (!srv->mhd || srv->quiesced) return;
     srv->quiesced = true;
@@ -421,7 +421,7 @@ void http_quiesce(herd_server *srv)
     if (s != MHD_INVALID_SOCKET) close(s);
 }
 
-void http_stop(herd_server *srv)
+void herd_http_stop(herd_server *srv)
 {
     if (srv->mhd) MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;

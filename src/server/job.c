@@ -6,8 +6,8 @@
  * client that hangs up mid-step never frees memory the scheduler is using.
  * Everything a reader sees is guarded by the scheduler's mutex. Nobody
  * blocks on a job: a request whose job has nothing new parks its connection
- * with the watcher (watch.c), which sched_notify wakes after every step and
- * every job that ends, and which asks sched_ready whether to resume it.
+ * with the watcher (watch.c), which herd_sched_notify wakes after every step and
+ * every job that ends, and which asks herd_sched_ready whether to resume it.
  */
 #include "server/sched_impl.h"
 #include "grammar/grammar.h"
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen)
+srv_job *herd_job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen)
 {
     srv_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
@@ -46,50 +46,50 @@ static void job_free(srv_job *j)
 }
 
 /* Drop a reference; s->mu held. */
-void job_unref(srv_job *j)
+void herd_job_unref(srv_job *j)
 {
     if (--j->refs == 0) job_free(j);
 }
 
-void sched_release(srv_sched *s, srv_job *j)
+void herd_sched_release(srv_sched *s, srv_job *j)
 {
     if (!j) return;
     pthread_mutex_lock(&s->mu);
-    job_unref(j);
+    herd_job_unref(j);
     pthread_mutex_unlock(&s->mu);
 }
 
-void sched_cancel(srv_sched *s, srv_job *j)
+void herd_sched_cancel(srv_sched *s, srv_job *j)
 {
     pthread_mutex_lock(&s->mu);
     if (!j->done) {
         j->cancelled = true;
-        queue_drop_cancelled(s); /* a queued job leaves the queue now */
+        herd_queue_drop_cancelled(s); /* a queued job leaves the queue now */
         pthread_cond_signal(&s->work);
     }
     pthread_mutex_unlock(&s->mu);
 }
 
 /* End a job (s->mu held): record why, wake the watcher. */
-void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error)
+void herd_job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error)
 {
     j->finish = f;
     j->done = true;
     j->t_end = herd_time();
     if (!j->prompt_done) j->t_prompt = j->t_end;
     if (error) snprintf(j->error, sizeof j->error, "%s", error);
-    metrics_job(s->metrics, j);
-    sched_notify(s);
+    herd_metrics_job(s->metrics, j);
+    herd_sched_notify(s);
 }
 
-void sched_notify(srv_sched *s)
+void herd_sched_notify(srv_sched *s)
 {
     s->epoch++;
     pthread_cond_broadcast(&s->news);
 }
 
 /* Append bytes to the job's text (s->mu held). */
-bool job_append(srv_job *j, const char *p, size_t n)
+bool herd_job_append(srv_job *j, const char *p, size_t n)
 {
     if (j->text_len + n + 1 > j->text_cap) {
         size_t cap = j->text_cap ? j->text_cap : 256;
@@ -105,7 +105,7 @@ bool job_append(srv_job *j, const char *p, size_t n)
     return true;
 }
 
-bool job_push_lp(srv_job *j, const srv_lp *lp)
+bool herd_job_push_lp(srv_job *j, const srv_lp *lp)
 {
     if (j->n_lp == j->lp_cap) {
         int cap = j->lp_cap ? 2 * j->lp_cap : 16;
@@ -137,7 +137,7 @@ static bool has_news(const srv_job *j, const srv_cursor *c)
            (j->done && !c->done_seen);
 }
 
-bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c)
+bool herd_sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c)
 {
     bool ready = true;
     pthread_mutex_lock(&s->mu);
@@ -149,7 +149,7 @@ bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c)
     return ready;
 }
 
-void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms)
+void herd_sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms)
 {
     struct timespec ts;
     deadline_in(&ts, timeout_ms);
@@ -160,7 +160,7 @@ void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms)
     pthread_mutex_unlock(&s->mu);
 }
 
-bool sched_poll(srv_sched *s, srv_job *j, srv_cursor *c, srv_news *n)
+bool herd_sched_poll(srv_sched *s, srv_job *j, srv_cursor *c, srv_news *n)
 {
     memset(n, 0, sizeof *n);
     pthread_mutex_lock(&s->mu);
@@ -190,7 +190,7 @@ bool sched_poll(srv_sched *s, srv_job *j, srv_cursor *c, srv_news *n)
     return any;
 }
 
-void srv_news_free(srv_news *n)
+void herd_srv_news_free(srv_news *n)
 {
     free(n->text);
     free(n->lp);

@@ -13,19 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-void metrics_init(srv_metrics *m)
+void herd_metrics_init(srv_metrics *m)
 {
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
     m->t_start = herd_time();
 }
 
-void metrics_destroy(srv_metrics *m)
+void herd_metrics_destroy(srv_metrics *m)
 {
     pthread_mutex_destroy(&m->mu);
 }
 
-void metrics_response(srv_metrics *m, int status)
+void herd_metrics_response(srv_metrics *m, int status)
 {
     pthread_mutex_lock(&m->mu);
     m->requests++;
@@ -34,7 +34,7 @@ void metrics_response(srv_metrics *m, int status)
     pthread_mutex_unlock(&m->mu);
 }
 
-void metrics_step(srv_metrics *m, int n_prompt, int n_gen, double seconds)
+void herd_metrics_step(srv_metrics *m, int n_prompt, int n_gen, double seconds)
 {
     pthread_mutex_lock(&m->mu);
     m->decode_steps++;
@@ -64,7 +64,7 @@ static void observe(srv_hist *h, const double *le, double v)
     h->sum += v;
 }
 
-void metrics_job(srv_metrics *m, const srv_job *j)
+void herd_metrics_job(srv_metrics *m, const srv_job *j)
 {
     pthread_mutex_lock(&m->mu);
     m->jobs_done++;
@@ -130,7 +130,7 @@ static void histogram(sbuf *b, const char *name, const char *help, const srv_his
         (unsigned long long)h->count);
 }
 
-char *metrics_render(srv_metrics *m, const herd_server_stats *st)
+char *herd_metrics_render(srv_metrics *m, const herd_server_stats *st)
 {
     sbuf b = {malloc(4096), 0, 4096};
     pthread_mutex_lock(&m->mu);

@@ -14,37 +14,37 @@
 #include <string.h>
 #include <time.h>
 
-void reply_ctx_init(reply_ctx *rc, herd_server *srv, api_kind kind)
+void herd_reply_ctx_init(reply_ctx *rc, herd_server *srv, api_kind kind)
 {
     static atomic_uint counter;
     memset(rc, 0, sizeof *rc);
     rc->model = srv->model;
     rc->model_id = srv->model_id;
     rc->created = (long)time(NULL);
-    rc->n_ctx_slot = sched_n_ctx_slot(srv->sched);
+    rc->n_ctx_slot = herd_sched_n_ctx_slot(srv->sched);
     rc->kind = kind;
     snprintf(rc->id, sizeof rc->id, "%s-%lx%06x", kind == API_CHAT ? "chatcmpl" : "cmpl",
              rc->created, atomic_fetch_add(&counter, 1) & 0xffffff);
 }
 
-const char *reply_finish_name(srv_finish f)
+const char *herd_reply_finish_name(srv_finish f)
 {
     return f == SRV_FINISH_STOP ? "stop" : f == SRV_FINISH_LENGTH ? "length" : NULL;
 }
 
-json_t *reply_string(const char *s, size_t len)
+json_t *herd_reply_string(const char *s, size_t len)
 {
     json_t *j = json_stringn(s, len);
     if (j) return j;
     char *fixed = malloc(3 * len + 1);
     if (!fixed) return json_string("");
-    size_t n = utf8_repair(s, len, fixed);
+    size_t n = herd_utf8_repair(s, len, fixed);
     j = json_stringn_nocheck(fixed, n);
     free(fixed);
     return j;
 }
 
-char *reply_piece(const herd_model *m, int32_t id, bool special, size_t *len)
+char *herd_reply_piece(const herd_model *m, int32_t id, bool special, size_t *len)
 {
     char tmp[256];
     int n = herd_token_to_piece(m, id, special, tmp, sizeof tmp);
@@ -64,8 +64,8 @@ char *reply_piece(const herd_model *m, int32_t id, bool special, size_t *len)
 static json_t *token_name(const herd_model *m, int32_t id)
 {
     size_t n;
-    char *p = reply_piece(m, id, true, &n);
-    json_t *j = p ? reply_string(p, n) : json_string("");
+    char *p = herd_reply_piece(m, id, true, &n);
+    json_t *j = p ? herd_reply_string(p, n) : json_string("");
     free(p);
     return j;
 }
@@ -73,7 +73,7 @@ static json_t *token_name(const herd_model *m, int32_t id)
 static json_t *token_bytes(const herd_model *m, int32_t id)
 {
     size_t n;
-    char *p = reply_piece(m, id, true, &n);
+    char *p = herd_reply_piece(m, id, true, &n);
     json_t *a = json_array();
     for (size_t i = 0; p && i < n; i++) json_array_append_new(a, json_integer((unsigned char)p[i]));
     free(p);
@@ -87,8 +87,8 @@ static json_t *top_dict(const herd_model *m, const srv_lp *lp)
     json_t *d = json_object();
     for (int k = 0; k < lp->n_top; k++) {
         size_t n;
-        char *p = reply_piece(m, lp->top_id[k], true, &n);
-        json_t *name = p ? reply_string(p, n) : NULL;
+        char *p = herd_reply_piece(m, lp->top_id[k], true, &n);
+        json_t *name = p ? herd_reply_string(p, n) : NULL;
         /* Sorted best first: a later token with the same text keeps the first. */
         if (name && !json_object_get(d, json_string_value(name)))
             json_object_set_new(d, json_string_value(name), json_real(lp->top_lp[k]));
@@ -107,11 +107,11 @@ static void legacy_entry(const herd_model *m, json_t *lp, int32_t id, const srv_
     json_array_append_new(json_object_get(lp, "top_logprobs"), e ? top_dict(m, e) : json_null());
     json_array_append_new(json_object_get(lp, "text_offset"), json_integer((json_int_t)*offset));
     size_t n;
-    free(reply_piece(m, id, false, &n));
+    free(herd_reply_piece(m, id, false, &n));
     *offset += n;
 }
 
-json_t *reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
+json_t *herd_reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
                               const int32_t *prompt, const srv_lp *lp, int n_lp, size_t offset0)
 {
     json_t *j = json_pack("{s:[],s:[],s:[],s:[]}", "tokens", "token_logprobs", "top_logprobs",
@@ -146,7 +146,7 @@ static json_t *logprobs_chat(const herd_model *m, const srv_lp *lp, int n_lp)
 
 /* ---------------------------------------------------------------- usage */
 
-json_t *reply_usage(const srv_job *const *jobs, int n)
+json_t *herd_reply_usage(const srv_job *const *jobs, int n)
 {
     long prompt = 0, gen = 0, cached = 0;
     for (int i = 0; i < n; i++) {
@@ -161,7 +161,7 @@ json_t *reply_usage(const srv_job *const *jobs, int n)
 }
 
 /* llama.cpp's timings; with several prompts, their sums over the spans. */
-json_t *reply_timings(const srv_job *const *jobs, int n)
+json_t *herd_reply_timings(const srv_job *const *jobs, int n)
 {
     long prompt_n = 0, cache_n = 0, pred_n = 0;
     double t_start = 1e300, t_prompt = 0, t_end = 0;
@@ -203,21 +203,21 @@ static json_t *envelope(const reply_ctx *rc, const char *object)
 
 static json_t *finish_json(srv_finish f)
 {
-    const char *s = reply_finish_name(f);
+    const char *s = herd_reply_finish_name(f);
     return s ? json_string(s) : json_null();
 }
 
-json_t *reply_message(const srv_job *j, json_t **calls)
+json_t *herd_reply_message(const srv_job *j, json_t **calls)
 {
     const char *text = j->text ? j->text : "";
     *calls = NULL;
     if (!j->gen.tool_format)
         return json_pack("{s:s,s:o}", "role", "assistant", "content",
-                         reply_string(text, j->text_len));
+                         herd_reply_string(text, j->text_len));
     char *content = NULL;
-    *calls = tools_parse_output(j->gen.tool_format, text, j->text_len, &content);
+    *calls = herd_tools_parse_output(j->gen.tool_format, text, j->text_len, &content);
     json_t *m = json_pack("{s:s,s:o}", "role", "assistant", "content",
-                          content ? reply_string(content, strlen(content)) : json_null());
+                          content ? herd_reply_string(content, strlen(content)) : json_null());
     if (*calls) json_object_set_new(m, "tool_calls", *calls); /* *calls stays a borrowed flag */
     free(content);
     return m;
@@ -228,7 +228,7 @@ static json_t *full_choice(const reply_ctx *rc, const srv_job *j, int index, con
     json_t *c = json_pack("{s:i}", "index", index);
     json_t *calls = NULL;
     if (rc->kind == API_CHAT) {
-        json_t *msg = reply_message(j, &calls);
+        json_t *msg = herd_reply_message(j, &calls);
         json_object_set_new(c, "message", msg);
         json_object_set_new(c, "logprobs",
                             j->gen.logprobs >= 0 ? logprobs_chat(rc->model, j->lp, j->n_lp)
@@ -240,11 +240,11 @@ static json_t *full_choice(const reply_ctx *rc, const srv_job *j, int index, con
             memcpy(text, echo ? echo : "", el);
             memcpy(text + el, j->text ? j->text : "", j->text_len);
         }
-        json_object_set_new(c, "text", text ? reply_string(text, el + j->text_len) : json_null());
+        json_object_set_new(c, "text", text ? herd_reply_string(text, el + j->text_len) : json_null());
         free(text);
         json_object_set_new(c, "logprobs",
                             j->gen.logprobs >= 0
-                                ? reply_logprobs_legacy(rc->model, j->prompt_lp, j->n_prompt,
+                                ? herd_reply_logprobs_legacy(rc->model, j->prompt_lp, j->n_prompt,
                                                         j->prompt, j->lp, j->n_lp, el)
                                 : json_null());
     }
@@ -253,7 +253,7 @@ static json_t *full_choice(const reply_ctx *rc, const srv_job *j, int index, con
     return c;
 }
 
-json_t *reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const *echo_text)
+json_t *herd_reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const *echo_text)
 {
     json_t *r = envelope(rc, rc->kind == API_CHAT ? "chat.completion" : "text_completion");
     json_t *choices = json_array();
@@ -262,13 +262,13 @@ json_t *reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const
                               full_choice(rc, jobs[i], i, echo_text ? echo_text[i] : NULL));
     json_object_set_new(r, "choices", choices);
     const srv_job *const *cj = (const srv_job *const *)jobs;
-    json_object_set_new(r, "usage", reply_usage(cj, n));
-    json_object_set_new(r, "timings", reply_timings(cj, n));
+    json_object_set_new(r, "usage", herd_reply_usage(cj, n));
+    json_object_set_new(r, "timings", herd_reply_timings(cj, n));
     json_object_set_new(r, "context", context_json(rc, cj, n));
     return r;
 }
 
-json_t *reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
+json_t *herd_reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
                     size_t offset, srv_finish finish, bool role)
 {
     bool chat = rc->kind == API_CHAT;
@@ -277,25 +277,25 @@ json_t *reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv
     json_t *lps = json_null();
     if (lp)
         lps = chat ? logprobs_chat(rc->model, lp, n_lp)
-                   : reply_logprobs_legacy(rc->model, NULL, 0, NULL, lp, n_lp, offset);
+                   : herd_reply_logprobs_legacy(rc->model, NULL, 0, NULL, lp, n_lp, offset);
     if (chat) {
         json_t *delta = json_object();
         if (role) json_object_set_new(delta, "role", json_string("assistant"));
         if (role || text)
-            json_object_set_new(delta, "content", reply_string(text ? text : "", len));
+            json_object_set_new(delta, "content", herd_reply_string(text ? text : "", len));
         json_object_set_new(c, "delta", delta);
     } else
-        json_object_set_new(c, "text", reply_string(text ? text : "", len));
+        json_object_set_new(c, "text", herd_reply_string(text ? text : "", len));
     json_object_set_new(c, "logprobs", lps);
     json_object_set_new(c, "finish_reason", finish_json(finish));
     json_object_set_new(r, "choices", json_pack("[o]", c));
     return r;
 }
 
-json_t *reply_usage_chunk(const reply_ctx *rc, const srv_job *job)
+json_t *herd_reply_usage_chunk(const reply_ctx *rc, const srv_job *job)
 {
     json_t *r = envelope(rc, rc->kind == API_CHAT ? "chat.completion.chunk" : "text_completion");
     json_object_set_new(r, "choices", json_array());
-    json_object_set_new(r, "usage", reply_usage(&job, 1));
+    json_object_set_new(r, "usage", herd_reply_usage(&job, 1));
     return r;
 }

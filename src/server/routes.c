@@ -16,49 +16,49 @@
 static http_reply fail(int status, const char *param, const char *msg)
 {
     api_error e;
-    api_fail(&e, status, param, "%s", msg);
-    return http_error(&e);
+    herd_api_fail(&e, status, param, "%s", msg);
+    return herd_http_error(&e);
 }
 
 /* 200 when a request sent now would be taken; 503 while loading, while
  * draining, and when every slot is busy and the queue is full, so that a
  * balancer sends the request elsewhere. */
-http_reply route_health(http_req *r)
+http_reply herd_route_health(http_req *r)
 {
     herd_server *s = r->srv;
     herd_server_stats st;
     herd_server_get_stats(s, &st);
     bool full = st.slots_busy + st.queue_depth >= st.n_slots + s->p.queue_max;
-    const char *status = !srv_loaded(s) ? "loading" : !st.ready ? "draining" : full ? "busy" : "ok";
+    const char *status = !herd_srv_loaded(s) ? "loading" : !st.ready ? "draining" : full ? "busy" : "ok";
     json_t *j =
         json_pack("{s:s,s:i,s:i,s:i}", "status", status, "slots_idle", st.n_slots - st.slots_busy,
                   "slots_processing", st.slots_busy, "queue_depth", st.queue_depth);
-    http_reply rep = http_json(strcmp(status, "ok") ? 503 : 200, j);
+    http_reply rep = herd_http_json(strcmp(status, "ok") ? 503 : 200, j);
     if (rep.resp && rep.status == 503) MHD_add_response_header(rep.resp, "Retry-After", "1");
     return rep;
 }
 
-http_reply route_models(http_req *r)
+http_reply herd_route_models(http_req *r)
 {
     herd_server *s = r->srv;
     herd_model_info mi;
     herd_model_get_info(s->model, &mi);
     json_t *meta =
-        json_pack("{s:i,s:i,s:i,s:i,s:I,s:I,s:s}", "n_ctx", sched_n_ctx_slot(s->sched),
+        json_pack("{s:i,s:i,s:i,s:i,s:I,s:I,s:s}", "n_ctx", herd_sched_n_ctx_slot(s->sched),
                   "n_parallel", s->p.n_parallel, "n_ctx_train", mi.n_ctx_train, "n_vocab",
                   mi.n_vocab, "n_params", (json_int_t)mi.n_params, "size",
                   (json_int_t)mi.tensor_bytes, "file_type", mi.file_type ? mi.file_type : "");
     json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", s->model_id, "object", "model", "created",
                           (json_int_t)s->created, "owned_by", "herd", "meta", meta);
-    return http_json(200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
+    return herd_http_json(200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
 }
 
-http_reply route_metrics(http_req *r)
+http_reply herd_route_metrics(http_req *r)
 {
     herd_server_stats st;
     herd_server_get_stats(r->srv, &st);
-    return http_text(200, "text/plain; version=0.0.4; charset=utf-8",
-                     metrics_render(&r->srv->metrics, &st));
+    return herd_http_text(200, "text/plain; version=0.0.4; charset=utf-8",
+                     herd_metrics_render(&r->srv->metrics, &st));
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -68,19 +68,19 @@ static bool opt_bool(const json_t *o, const char *key, bool dflt, bool *out, api
     json_t *v = json_object_get(o, key);
     *out = dflt;
     if (!v || json_is_null(v)) return true;
-    if (!json_is_boolean(v)) return api_fail(e, 400, key, "'%s' must be true or false", key);
+    if (!json_is_boolean(v)) return herd_api_fail(e, 400, key, "'%s' must be true or false", key);
     *out = json_is_true(v);
     return true;
 }
 
-http_reply route_tokenize(http_req *r)
+http_reply herd_route_tokenize(http_req *r)
 {
     api_error e;
     const herd_model *m = r->srv->model;
-    json_t *o = api_parse_body(r->body, r->len, &e), *content = json_object_get(o, "content");
+    json_t *o = herd_api_parse_body(r->body, r->len, &e), *content = json_object_get(o, "content");
     bool add_special, parse_special, pieces;
     http_reply rep;
-    if (!o) return http_error(&e);
+    if (!o) return herd_http_error(&e);
     if (!json_is_string(content)) {
         json_decref(o);
         return fail(400, "content", "'content' must be a string");
@@ -89,7 +89,7 @@ http_reply route_tokenize(http_req *r)
         !opt_bool(o, "parse_special", true, &parse_special, &e) ||
         !opt_bool(o, "with_pieces", false, &pieces, &e)) {
         json_decref(o);
-        return http_error(&e);
+        return herd_http_error(&e);
     }
     const char *text = json_string_value(content);
     size_t len = json_string_length(content);
@@ -108,24 +108,24 @@ http_reply route_tokenize(http_req *r)
                 continue;
             }
             size_t k;
-            char *p = reply_piece(m, ids[i], true, &k);
+            char *p = herd_reply_piece(m, ids[i], true, &k);
             json_array_append_new(toks, json_pack("{s:i,s:o}", "id", ids[i], "piece",
-                                                  reply_string(p ? p : "", p ? k : 0)));
+                                                  herd_reply_string(p ? p : "", p ? k : 0)));
             free(p);
         }
-        rep = http_json(200, json_pack("{s:o}", "tokens", toks));
+        rep = herd_http_json(200, json_pack("{s:o}", "tokens", toks));
     }
     free(ids);
     json_decref(o);
     return rep;
 }
 
-http_reply route_detokenize(http_req *r)
+http_reply herd_route_detokenize(http_req *r)
 {
     api_error e;
     const herd_model *m = r->srv->model;
-    json_t *o = api_parse_body(r->body, r->len, &e), *toks = json_object_get(o, "tokens");
-    if (!o) return http_error(&e);
+    json_t *o = herd_api_parse_body(r->body, r->len, &e), *toks = json_object_get(o, "tokens");
+    if (!o) return herd_http_error(&e);
     size_t n = json_array_size(toks);
     int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     http_reply rep = {0, NULL, NULL};
@@ -138,9 +138,9 @@ http_reply route_detokenize(http_req *r)
         ids[i] = (int32_t)id;
     }
     size_t len = 0;
-    char *text = ids && !rep.status ? prompt_ids_text(m, ids, (int)n, &len) : NULL;
+    char *text = ids && !rep.status ? herd_prompt_ids_text(m, ids, (int)n, &len) : NULL;
     if (!rep.status)
-        rep = text ? http_json(200, json_pack("{s:o}", "content", reply_string(text, len)))
+        rep = text ? herd_http_json(200, json_pack("{s:o}", "content", herd_reply_string(text, len)))
                    : fail(500, NULL, "out of memory");
     free(text);
     free(ids);
@@ -148,26 +148,26 @@ http_reply route_detokenize(http_req *r)
     return rep;
 }
 
-http_reply route_apply_template(http_req *r)
+http_reply herd_route_apply_template(http_req *r)
 {
     api_error e;
     api_request req;
-    json_t *o = api_parse_body(r->body, r->len, &e);
-    if (!o) return http_error(&e);
-    bool ok = api_parse_chat(o, herd_n_vocab(r->srv->model), &req, &e);
+    json_t *o = herd_api_parse_body(r->body, r->len, &e);
+    if (!o) return herd_http_error(&e);
+    bool ok = herd_api_parse_chat(o, herd_n_vocab(r->srv->model), &req, &e);
     json_decref(o);
     http_reply rep;
     char *text = NULL;
     size_t len = 0;
     bool raised;
     if (!ok)
-        rep = http_error(&e);
-    else if (chat_render(r->srv, req.messages, req.extra, &text, &len, &raised))
-        rep = render_stopped(r->srv, &e) ? http_error(&e) : fail(400, "messages", herd_errmsg());
+        rep = herd_http_error(&e);
+    else if (herd_i_chat_render(r->srv, req.messages, req.extra, &text, &len, &raised))
+        rep = herd_render_stopped(r->srv, &e) ? herd_http_error(&e) : fail(400, "messages", herd_errmsg());
     else
-        rep = http_json(200, json_pack("{s:o}", "prompt", reply_string(text, len)));
+        rep = herd_http_json(200, json_pack("{s:o}", "prompt", herd_reply_string(text, len)));
     free(text);
-    api_request_free(&req);
+    herd_api_request_free(&req);
     return rep;
 }
 
@@ -180,7 +180,7 @@ static http_reply finished(const reply_ctx *rc, srv_job **jobs, int n, char **ec
             bool closing = strstr(jobs[i]->error, "shutting down") != NULL;
             return fail(closing ? 503 : 500, NULL, jobs[i]->error);
         }
-    return http_json(200, reply_full(rc, jobs, n, echo));
+    return herd_http_json(200, herd_reply_full(rc, jobs, n, echo));
 }
 
 /* A non-streamed request waiting for its jobs (parked by http.c). */
@@ -205,14 +205,14 @@ static void pending_free(srv_wait *w)
 {
     pending *pd = (pending *)w;
     for (int i = 0; i < pd->n; i++) {
-        sched_cancel(pd->srv->sched, pd->jobs[i]); /* a no-op once done */
-        sched_release(pd->srv->sched, pd->jobs[i]);
-        prompt_free(&pd->p[i]);
+        herd_sched_cancel(pd->srv->sched, pd->jobs[i]); /* a no-op once done */
+        herd_sched_release(pd->srv->sched, pd->jobs[i]);
+        herd_prompt_free(&pd->p[i]);
     }
     free(pd->jobs);
     free(pd->echo);
     free(pd->p);
-    api_request_free(&pd->req);
+    herd_api_request_free(&pd->req);
     free(pd);
 }
 
@@ -222,7 +222,7 @@ static http_reply wait_for_jobs(herd_server *s, api_request *req, srv_prompt *p,
 {
     pending *pd = calloc(1, sizeof *pd);
     if (!pd) {
-        for (int i = 0; i < n; i++) sched_cancel(s->sched, jobs[i]);
+        for (int i = 0; i < n; i++) herd_sched_cancel(s->sched, jobs[i]);
         return fail(500, NULL, "out of memory");
     }
     *pd = (pending){.w = {.finish = pending_finish, .free = pending_free},
@@ -246,85 +246,85 @@ static http_reply run(http_req *r, api_request *req, srv_prompt *p, int n)
     char **echo = calloc((size_t)n, sizeof *echo);
     http_reply rep = {0, NULL, NULL};
     reply_ctx rc;
-    reply_ctx_init(&rc, s, req->kind);
+    herd_reply_ctx_init(&rc, s, req->kind);
     int made = 0;
-    while (jobs && echo && made < n && (jobs[made] = job_new(p[made].ids, p[made].n, &req->gen))) {
+    while (jobs && echo && made < n && (jobs[made] = herd_job_new(p[made].ids, p[made].n, &req->gen))) {
         echo[made] = req->echo ? p[made].text : NULL;
         made++;
     }
-    sched_result sr = made == n ? sched_submit(s->sched, jobs, n) : SCHED_FULL;
+    sched_result sr = made == n ? herd_sched_submit(s->sched, jobs, n) : SCHED_FULL;
     if (made < n)
         rep = fail(500, NULL, "out of memory");
     else if (sr != SCHED_OK) {
         api_error e;
-        api_fail(&e, 503, NULL, "%s",
+        herd_api_fail(&e, 503, NULL, "%s",
                  sr == SCHED_FULL ? "the server is busy (every slot and queue place is taken); "
                                     "retry later"
                                   : "the server is shutting down");
         e.code = "server_busy";
-        rep = http_error(&e);
+        rep = herd_http_error(&e);
     } else if (req->stream) {
         /* The stream owns the request, the job and the echo text now. */
-        rep = stream_start(r, req, jobs[0], echo[0], &rc);
+        rep = herd_stream_start(r, req, jobs[0], echo[0], &rc);
         jobs[0] = NULL;
         if (echo[0]) p[0].text = echo[0] = NULL;
     } else {
         rep = wait_for_jobs(s, req, p, jobs, echo, n, &rc);
         if (rep.wait) return rep; /* the wait owns the rest */
     }
-    for (int i = 0; i < made; i++) sched_release(s->sched, jobs[i]);
+    for (int i = 0; i < made; i++) herd_sched_release(s->sched, jobs[i]);
     free(jobs);
     free(echo);
-    api_request_free(req);
-    for (int i = 0; i < n; i++) prompt_free(&p[i]);
+    herd_api_request_free(req);
+    for (int i = 0; i < n; i++) herd_prompt_free(&p[i]);
     free(p);
     return rep;
 }
 
-http_reply route_completions(http_req *r)
+http_reply herd_route_completions(http_req *r)
 {
     herd_server *s = r->srv;
     api_error e;
     api_request req;
-    json_t *o = api_parse_body(r->body, r->len, &e);
-    if (!o) return http_error(&e);
-    bool ok = api_parse_completion(o, herd_n_vocab(s->model), &req, &e);
+    json_t *o = herd_api_parse_body(r->body, r->len, &e);
+    if (!o) return herd_http_error(&e);
+    bool ok = herd_api_parse_completion(o, herd_n_vocab(s->model), &req, &e);
     json_decref(o);
     int n = ok ? (int)json_array_size(req.prompts) : 0;
     if (ok && req.stream && n > 1)
-        ok = api_fail(&e, 400, "prompt", "streaming takes one prompt, not %d", n);
-    if (ok && n > sched_capacity(s->sched))
-        ok = api_fail(&e, 400, "prompt", "%d prompts in one request; the limit is %d", n,
-                      sched_capacity(s->sched));
+        ok = herd_api_fail(&e, 400, "prompt", "streaming takes one prompt, not %d", n);
+    if (ok && n > herd_sched_capacity(s->sched))
+        ok = herd_api_fail(&e, 400, "prompt", "%d prompts in one request; the limit is %d", n,
+                      herd_sched_capacity(s->sched));
     srv_prompt *p = ok ? calloc((size_t)n, sizeof *p) : NULL;
-    if (ok && !p) ok = api_fail(&e, 500, NULL, "out of memory");
+    if (ok && !p) ok = herd_api_fail(&e, 500, NULL, "out of memory");
     for (int i = 0; ok && i < n; i++)
-        ok = prompt_from_json(s->model, json_array_get(req.prompts, (size_t)i), &p[i], &e) &&
-             prompt_fits(p[i].n, req.gen.max_tokens, sched_n_ctx_slot(s->sched), &e);
+        ok = herd_prompt_from_json(s->model, json_array_get(req.prompts, (size_t)i), &p[i], &e) &&
+             herd_prompt_fits(p[i].n, req.gen.max_tokens, herd_sched_n_ctx_slot(s->sched), &e);
     if (ok) return run(r, &req, p, n);
-    for (int i = 0; p && i < n; i++) prompt_free(&p[i]);
+    for (int i = 0; p && i < n; i++) herd_prompt_free(&p[i]);
     free(p);
-    api_request_free(&req);
-    return http_error(&e);
+    herd_api_request_free(&req);
+    return herd_http_error(&e);
 }
 
-http_reply route_chat(http_req *r)
+http_reply herd_route_chat(http_req *r)
 {
     herd_server *s = r->srv;
     api_error e;
     api_request req;
-    json_t *o = api_parse_body(r->body, r->len, &e);
-    if (!o) return http_error(&e);
-    bool ok = api_parse_chat(o, herd_n_vocab(s->model), &req, &e);
+    json_t *o = herd_api_parse_body(r->body, r->len, &e);
+    if (!o) return herd_http_error(&e);
+    bool ok = herd_api_parse_chat(o, herd_n_vocab(s->model), &req, &e);
     json_decref(o);
     srv_prompt *p = ok ? calloc(1, sizeof *p) : NULL;
-    if (ok && !p) ok = api_fail(&e, 500, NULL, "out of memory");
-    ok = ok && tools_prepare(s, &req, &e) &&
-         prompt_from_chat(s, req.messages, req.extra, p, NULL, &e) &&
-         prompt_fits(p->n, req.gen.max_tokens, sched_n_ctx_slot(s->sched), &e);
+    if (ok && !p) ok = herd_api_fail(&e, 500, NULL, "out of memory");
+    ok = ok && herd_tools_prepare(s, &req, &e) &&
+         herd_prompt_from_chat(s, req.messages, req.extra, p, NULL, &e) &&
+         herd_prompt_fits(p->n, req.gen.max_tokens, herd_sched_n_ctx_slot(s->sched), &e);
     if (ok) return run(r, &req, p, 1);
-    if (p) prompt_free(p);
+    if (p) herd_prompt_free(p);
     free(p);
-    api_request_free(&req);
-    return http_error(&e);
+    herd_api_request_free(&req);
+    return herd_http_error(&e);
 }

@@ -64,25 +64,25 @@ struct srv_sched {
 
 /* job.c (the scheduler's side; s->mu held) */
 
-void job_unref(srv_job *j);
+void herd_job_unref(srv_job *j);
 /* End a job: record why, wake its waiter. */
-void job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error);
-bool job_append(srv_job *j, const char *p, size_t n);
-bool job_push_lp(srv_job *j, const srv_lp *lp);
+void herd_job_finish(srv_sched *s, srv_job *j, srv_finish f, const char *error);
+bool herd_job_append(srv_job *j, const char *p, size_t n);
+bool herd_job_push_lp(srv_job *j, const srv_lp *lp);
 
 /* Tell the watcher that some job has news (s->mu held). */
-void sched_notify(srv_sched *s);
+void herd_sched_notify(srv_sched *s);
 
 /* scheduler.c: end and unlink the queued jobs marked cancelled (s->mu held). */
-void queue_drop_cancelled(srv_sched *s);
+void herd_queue_drop_cancelled(srv_sched *s);
 
 /* token.c */
 
 /* Log-probability of tok under logits (log-softmax) and the n_top most
  * likely tokens. */
-void tok_logprob(const float *logits, int n_vocab, int32_t tok, int n_top, srv_lp *out);
+void herd_tok_logprob(const float *logits, int n_vocab, int32_t tok, int n_top, srv_lp *out);
 /* Pick the slot's next token from its logits and stage what follows: text,
  * logprob entry, finish reason. */
-void tok_next(srv_sched *s, slot *sl, const float *logits);
+void herd_tok_next(srv_sched *s, slot *sl, const float *logits);
 
 #endif

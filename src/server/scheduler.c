@@ -12,7 +12,7 @@
  *                 out, compute log-probabilities, sample, cut stop strings
  *                 (token.c) — into the slot's private staging area;
  *   4. (locked)   publish the staged output to the jobs, free the slots whose
- *                 jobs finished, wake the watcher (sched_notify).
+ *                 jobs finished, wake the watcher (herd_sched_notify).
  *
  * The decode runs unlocked so that HTTP threads can queue, cancel and read
  * while the model works; slots are touched only by this thread, so step 3
@@ -31,7 +31,7 @@
 
 /* ---------------------------------------------------------------- queue */
 
-sched_result sched_submit(srv_sched *s, srv_job *const *jobs, int n)
+sched_result herd_sched_submit(srv_sched *s, srv_job *const *jobs, int n)
 {
     sched_result r = SCHED_OK;
     pthread_mutex_lock(&s->mu);
@@ -75,7 +75,7 @@ static srv_job *queue_pop(srv_sched *s)
 }
 
 /* Queued jobs whose client left never reach a slot. */
-void queue_drop_cancelled(srv_sched *s)
+void herd_queue_drop_cancelled(srv_sched *s)
 {
     srv_job **pp = &s->qhead, *last = NULL;
     while (*pp) {
@@ -83,8 +83,8 @@ void queue_drop_cancelled(srv_sched *s)
         if (j->cancelled) {
             *pp = j->next;
             s->n_queued--;
-            job_finish(s, j, SRV_FINISH_ERROR, "cancelled");
-            job_unref(j);
+            herd_job_finish(s, j, SRV_FINISH_ERROR, "cancelled");
+            herd_job_unref(j);
         } else {
             last = j;
             pp = &j->next;
@@ -131,7 +131,7 @@ static void slot_release(srv_sched *s, slot *sl)
     sl->n_gen_ids = 0;
     sl->hold_len = 0;
     sl->last_used = ++s->clock;
-    job_unref(sl->job);
+    herd_job_unref(sl->job);
     sl->job = NULL;
 }
 
@@ -173,8 +173,8 @@ static void admit(srv_sched *s)
         if (!sl) return;
         srv_job *j = queue_pop(s);
         if (!slot_assign(s, sl, j)) {
-            job_finish(s, j, SRV_FINISH_ERROR, "out of memory");
-            job_unref(j);
+            herd_job_finish(s, j, SRV_FINISH_ERROR, "out of memory");
+            herd_job_unref(j);
             continue;
         }
     }
@@ -182,11 +182,11 @@ static void admit(srv_sched *s)
 
 static void reap_cancelled(srv_sched *s)
 {
-    queue_drop_cancelled(s);
+    herd_queue_drop_cancelled(s);
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->job && sl->job->cancelled) {
-            job_finish(s, sl->job, SRV_FINISH_ERROR, "cancelled");
+            herd_job_finish(s, sl->job, SRV_FINISH_ERROR, "cancelled");
             slot_release(s, sl);
         }
     }
@@ -245,7 +245,7 @@ static void process_slot(srv_sched *s, slot *sl)
             int p = sl->n_done + t;
             sl->cache[sl->n_cache + t] = j->prompt[p];
             if (j->gen.echo_logprobs && p + 1 < j->n_prompt)
-                tok_logprob(herd_get_logits(s->ctx, sl->b_first + t), s->n_vocab, j->prompt[p + 1],
+                herd_tok_logprob(herd_get_logits(s->ctx, sl->b_first + t), s->n_vocab, j->prompt[p + 1],
                             j->gen.logprobs, &j->prompt_lp[p + 1]);
         }
         sl->n_done += sl->b_len;
@@ -258,7 +258,7 @@ static void process_slot(srv_sched *s, slot *sl)
         }
     } else
         sl->cache[sl->n_cache++] = sl->next;
-    tok_next(s, sl, herd_get_logits(s->ctx, sl->b_first + sl->b_len - 1));
+    herd_tok_next(s, sl, herd_get_logits(s->ctx, sl->b_first + sl->b_len - 1));
 }
 
 static void publish_slot(srv_sched *s, slot *sl, double now)
@@ -269,12 +269,12 @@ static void publish_slot(srv_sched *s, slot *sl, double now)
         j->prompt_done = true;
         j->t_prompt = now;
     }
-    if (sl->st_len) ok = job_append(j, sl->st_text, sl->st_len);
-    if (sl->st_has_lp) ok = ok && job_push_lp(j, &sl->st_lp);
+    if (sl->st_len) ok = herd_job_append(j, sl->st_text, sl->st_len);
+    if (sl->st_has_lp) ok = ok && herd_job_push_lp(j, &sl->st_lp);
     j->n_gen = sl->n_gen;
     if (!ok) sl->st_finish = SRV_FINISH_ERROR;
     if (sl->st_finish != SRV_FINISH_NONE) {
-        job_finish(s, j, sl->st_finish, ok ? NULL : "out of memory");
+        herd_job_finish(s, j, sl->st_finish, ok ? NULL : "out of memory");
         slot_release(s, sl);
     }
 }
@@ -287,7 +287,7 @@ static void fail_batch(srv_sched *s, const char *msg)
         if (!sl->job || sl->b_len == 0) continue;
         herd_kv_remove(s->ctx, sl->id, 0, -1);
         sl->n_cache = 0;
-        job_finish(s, sl->job, SRV_FINISH_ERROR, msg);
+        herd_job_finish(s, sl->job, SRV_FINISH_ERROR, msg);
         slot_release(s, sl);
     }
 }
@@ -324,7 +324,7 @@ static void step(srv_sched *s)
         for (int i = 0; i < s->n_slots; i++)
             if (s->slots[i].job) process_slot(s, &s->slots[i]);
     pthread_mutex_lock(&s->mu);
-    metrics_step(s->metrics, n_prompt, st ? 0 : s->b_n - n_prompt, t1 - t0);
+    herd_metrics_step(s->metrics, n_prompt, st ? 0 : s->b_n - n_prompt, t1 - t0);
     if (st) {
         fail_batch(s, err);
         return;
@@ -332,7 +332,7 @@ static void step(srv_sched *s)
     double now = herd_time();
     for (int i = 0; i < s->n_slots; i++)
         if (s->slots[i].job) publish_slot(s, &s->slots[i], now);
-    sched_notify(s);
+    herd_sched_notify(s);
 }
 
 static void *sched_main(void *arg)
@@ -381,7 +381,7 @@ static herd_status batch_init(srv_sched *s)
     return s->b_tok && s->b_pos && s->b_seq && s->b_want ? HERD_OK : HERD_E_NOMEM;
 }
 
-herd_status sched_start(const srv_sched_params *p, srv_sched **out)
+herd_status herd_sched_start(const srv_sched_params *p, srv_sched **out)
 {
     *out = NULL;
     srv_sched *s = herd_calloc(1, sizeof *s);
@@ -413,7 +413,7 @@ herd_status sched_start(const srv_sched_params *p, srv_sched **out)
     if (!st && pthread_create(&s->thread, NULL, sched_main, s))
         st = herd_seterr(HERD_E_NOMEM, "cannot start the scheduler thread");
     if (st) {
-        sched_free(s);
+        herd_sched_free(s);
         return st;
     }
     s->started = true;
@@ -421,7 +421,7 @@ herd_status sched_start(const srv_sched_params *p, srv_sched **out)
     return HERD_OK;
 }
 
-void sched_close(srv_sched *s)
+void herd_sched_close(srv_sched *s)
 {
     if (!s) return;
     pthread_mutex_lock(&s->mu);
@@ -435,21 +435,21 @@ void sched_close(srv_sched *s)
     pthread_mutex_lock(&s->mu);
     srv_job *j;
     while ((j = queue_pop(s))) {
-        job_finish(s, j, SRV_FINISH_ERROR, "the server is shutting down");
-        job_unref(j);
+        herd_job_finish(s, j, SRV_FINISH_ERROR, "the server is shutting down");
+        herd_job_unref(j);
     }
     for (int i = 0; i < s->n_slots; i++)
         if (s->slots[i].job) {
-            job_finish(s, s->slots[i].job, SRV_FINISH_ERROR, "the server is shutting down");
+            herd_job_finish(s, s->slots[i].job, SRV_FINISH_ERROR, "the server is shutting down");
             slot_release(s, &s->slots[i]);
         }
     pthread_mutex_unlock(&s->mu);
 }
 
-void sched_free(srv_sched *s)
+void herd_sched_free(srv_sched *s)
 {
     if (!s) return;
-    sched_close(s);
+    herd_sched_close(s);
     for (int i = 0; s->slots && i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         free(sl->cache);
@@ -472,16 +472,16 @@ void sched_free(srv_sched *s)
     free(s);
 }
 
-int sched_n_ctx_slot(const srv_sched *s)
+int herd_sched_n_ctx_slot(const srv_sched *s)
 {
     return s->n_ctx_slot;
 }
-int sched_capacity(const srv_sched *s)
+int herd_sched_capacity(const srv_sched *s)
 {
     return s->n_slots + s->queue_max;
 }
 
-void sched_pause(srv_sched *s, bool paused)
+void herd_sched_pause(srv_sched *s, bool paused)
 {
     pthread_mutex_lock(&s->mu);
     s->paused = paused;
@@ -489,7 +489,7 @@ void sched_pause(srv_sched *s, bool paused)
     pthread_mutex_unlock(&s->mu);
 }
 
-void sched_stats(srv_sched *s, herd_server_stats *out)
+void herd_sched_stats(srv_sched *s, herd_server_stats *out)
 {
     pthread_mutex_lock(&s->mu);
     out->n_slots = s->n_slots;

@@ -34,7 +34,7 @@ herd_server_params herd_server_default_params(void)
     return p;
 }
 
-void srv_log(herd_server *srv, const char *fmt, ...)
+void herd_srv_log(herd_server *srv, const char *fmt, ...)
 {
     if (!srv->p.log) return;
     char line[1024];
@@ -83,25 +83,25 @@ static herd_status take_params(herd_server *s, const herd_server_params *p)
     return HERD_OK;
 }
 
-bool srv_loaded(herd_server *srv)
+bool herd_srv_loaded(herd_server *srv)
 {
     return atomic_load_explicit((_Atomic int *)&srv->loaded, memory_order_acquire);
 }
 
-bool srv_ready(herd_server *srv)
+bool herd_srv_ready(herd_server *srv)
 {
-    return srv_loaded(srv) &&
+    return herd_srv_loaded(srv) &&
            !atomic_load_explicit((_Atomic int *)&srv->draining, memory_order_relaxed);
 }
 
-void srv_request_begin(herd_server *srv)
+void herd_srv_request_begin(herd_server *srv)
 {
     pthread_mutex_lock(&srv->life_mu);
     srv->requests_active++;
     pthread_mutex_unlock(&srv->life_mu);
 }
 
-void srv_request_end(herd_server *srv)
+void herd_srv_request_end(herd_server *srv)
 {
     pthread_mutex_lock(&srv->life_mu);
     srv->requests_active--;
@@ -118,7 +118,7 @@ static herd_status set_up(herd_server *s)
         if (st) return st;
         s->owns_model = true;
     }
-    st = chat_setup(s, s->p.chat_template);
+    st = herd_chat_setup(s, s->p.chat_template);
     if (st) return st;
     /* The default context is the model's (at most 4096), shared by the slots. */
     int n_ctx = s->p.n_ctx;
@@ -128,7 +128,7 @@ static herd_status set_up(herd_server *s)
     }
     srv_sched_params sp = {s->model,     s->p.n_parallel, n_ctx,
                            s->p.n_batch, s->p.queue_max,  &s->metrics};
-    return sched_start(&sp, &s->sched);
+    return herd_sched_start(&sp, &s->sched);
 }
 
 static void set_up_done(herd_server *s, herd_status st)
@@ -141,9 +141,9 @@ static void set_up_done(herd_server *s, herd_status st)
     pthread_cond_broadcast(&s->life_cv);
     pthread_mutex_unlock(&s->life_mu);
     if (!st)
-        srv_log(s, "listening on %s port %d: %d slot%s of %d tokens, chat format %s", s->host,
+        herd_srv_log(s, "listening on %s port %d: %d slot%s of %d tokens, chat format %s", s->host,
                 s->port, s->p.n_parallel, s->p.n_parallel == 1 ? "" : "s",
-                sched_n_ctx_slot(s->sched), s->tmpl ? "from the model's template" : s->chat_format);
+                herd_sched_n_ctx_slot(s->sched), s->tmpl ? "from the model's template" : s->chat_format);
 }
 
 static void *loader_main(void *arg)
@@ -158,13 +158,13 @@ herd_status herd_server_start(const herd_server_params *params, herd_server **ou
     *out = NULL;
     herd_server *s = calloc(1, sizeof *s);
     if (!s) return herd_seterr(HERD_E_NOMEM, "out of memory");
-    metrics_init(&s->metrics);
+    herd_metrics_init(&s->metrics);
     pthread_mutex_init(&s->life_mu, NULL);
     pthread_cond_init(&s->life_cv, NULL);
     s->created = (long)time(NULL);
     herd_status st = take_params(s, params);
-    if (!st) st = watch_start(s);
-    if (!st) st = http_start(s);
+    if (!st) st = herd_watch_start(s);
+    if (!st) st = herd_http_start(s);
     if (!st && s->model) /* loaded by the caller: set up now, as before */
         set_up_done(s, st = set_up(s));
     else if (!st) {
@@ -221,7 +221,7 @@ static bool wait_requests(herd_server *s, double timeout_s)
 bool herd_server_drain(herd_server *s, double timeout_s)
 {
     atomic_store((_Atomic int *)&s->draining, 1);
-    http_quiesce(s);
+    herd_http_quiesce(s);
     return wait_requests(s, timeout_s);
 }
 
@@ -234,19 +234,19 @@ void herd_server_stop(herd_server *s)
 {
     if (!s) return;
     atomic_store((_Atomic int *)&s->draining, 1);
-    http_quiesce(s);
+    herd_http_quiesce(s);
     if (s->loader_started) pthread_join(s->loader, NULL);
-    sched_close(s->sched);
-    watch_release_all(s);
+    herd_sched_close(s->sched);
+    herd_watch_release_all(s);
     /* The requests just ended answer "shutting down" (503): give those
      * answers a moment to leave before every connection is closed. */
     wait_requests(s, 0.5);
-    http_stop(s);
-    watch_stop(s);
-    sched_free(s->sched);
-    chat_teardown(s);
+    herd_http_stop(s);
+    herd_watch_stop(s);
+    herd_sched_free(s->sched);
+    herd_chat_teardown(s);
     if (s->owns_model) herd_model_free(s->model);
-    metrics_destroy(&s->metrics);
+    herd_metrics_destroy(&s->metrics);
     pthread_cond_destroy(&s->life_cv);
     pthread_mutex_destroy(&s->life_mu);
     free(s->model_id);
@@ -259,9 +259,9 @@ void herd_server_stop(herd_server *s)
 void herd_server_get_stats(herd_server *s, herd_server_stats *out)
 {
     memset(out, 0, sizeof *out);
-    if (srv_loaded(s)) sched_stats(s->sched, out);
-    watch_stats(s, out);
-    out->ready = srv_ready(s);
+    if (herd_srv_loaded(s)) herd_sched_stats(s->sched, out);
+    herd_watch_stats(s, out);
+    out->ready = herd_srv_ready(s);
     pthread_mutex_lock(&s->life_mu);
     out->requests_active = s->requests_active;
     pthread_mutex_unlock(&s->life_mu);
@@ -282,5 +282,5 @@ void herd_server_get_stats(herd_server *s, herd_server_stats *out)
 
 void herd_server_pause(herd_server *s, bool paused)
 {
-    if (srv_loaded(s)) sched_pause(s->sched, paused);
+    if (herd_srv_loaded(s)) herd_sched_pause(s->sched, paused);
 }

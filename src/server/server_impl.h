@@ -88,7 +88,7 @@ typedef struct srv_cursor {
     bool prompt_seen, done_seen;
 } srv_cursor;
 
-/* A copy of that news (free with srv_news_free). */
+/* A copy of that news (free with herd_srv_news_free). */
 typedef struct srv_news {
     char *text;
     size_t len;
@@ -109,40 +109,40 @@ typedef struct srv_sched_params {
 
 typedef enum { SCHED_OK = 0, SCHED_FULL, SCHED_CLOSED } sched_result;
 
-herd_status sched_start(const srv_sched_params *p, srv_sched **out);
+herd_status herd_sched_start(const srv_sched_params *p, srv_sched **out);
 /* Refuse new jobs and end every queued or running one with an error. */
-void sched_close(srv_sched *s);
-/* Join the thread and free (after sched_close and after every waiter left). */
-void sched_free(srv_sched *s);
-int sched_n_ctx_slot(const srv_sched *s);
-int sched_capacity(const srv_sched *s); /* slots + queue bound */
+void herd_sched_close(srv_sched *s);
+/* Join the thread and free (after herd_sched_close and after every waiter left). */
+void herd_sched_free(srv_sched *s);
+int herd_sched_n_ctx_slot(const srv_sched *s);
+int herd_sched_capacity(const srv_sched *s); /* slots + queue bound */
 
 /* A new job (one reference, held by the caller); NULL when out of memory. */
-srv_job *job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen);
+srv_job *herd_job_new(const int32_t *prompt, int n_prompt, const srv_gen *gen);
 /* Queue all of jobs or none (SCHED_FULL past the bound); each queued job gets
  * a reference held by the scheduler. */
-sched_result sched_submit(srv_sched *s, srv_job *const *jobs, int n);
-void sched_cancel(srv_sched *s, srv_job *job);
-void sched_release(srv_sched *s, srv_job *job);
+sched_result herd_sched_submit(srv_sched *s, srv_job *const *jobs, int n);
+void herd_sched_cancel(srv_sched *s, srv_job *job);
+void herd_sched_release(srv_sched *s, srv_job *job);
 /* Without waiting: with a cursor, has jobs[0] news past it; without, is
  * every job done? */
-bool sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c);
+bool herd_sched_ready(srv_sched *s, srv_job *const *jobs, int n, const srv_cursor *c);
 /* Wait at most timeout_ms for news of any job since *seen (an epoch). */
-void sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms);
+void herd_sched_wait_news(srv_sched *s, uint64_t *seen, int timeout_ms);
 /* Copy the news past the cursor, if any, and advance it (never waits).
  * False if there was none. */
-bool sched_poll(srv_sched *s, srv_job *job, srv_cursor *cur, srv_news *news);
-void srv_news_free(srv_news *n);
-void sched_pause(srv_sched *s, bool paused);
-void sched_stats(srv_sched *s, herd_server_stats *out);
+bool herd_sched_poll(srv_sched *s, srv_job *job, srv_cursor *cur, srv_news *news);
+void herd_srv_news_free(srv_news *n);
+void herd_sched_pause(srv_sched *s, bool paused);
+void herd_sched_stats(srv_sched *s, herd_server_stats *out);
 
 /* ------------------------------------------------------------------ token.c */
 
 /* Copy n bytes to out (room for 3n), replacing every byte that is not part of
  * a valid UTF-8 sequence with U+FFFD, as JSON needs; returns the length. */
-size_t utf8_repair(const char *in, size_t n, char *out);
+size_t herd_utf8_repair(const char *in, size_t n, char *out);
 /* Bytes at the end of s that start a UTF-8 sequence not yet complete. */
-size_t utf8_partial_tail(const char *s, size_t n);
+size_t herd_utf8_partial_tail(const char *s, size_t n);
 
 /* ---------------------------------------------------------------- metrics.c */
 
@@ -165,15 +165,15 @@ struct srv_metrics {
     srv_hist tpot;      /* time per generated token after the first, seconds */
 };
 
-void metrics_init(srv_metrics *m);
-void metrics_destroy(srv_metrics *m);
-void metrics_response(srv_metrics *m, int status);
+void herd_metrics_init(srv_metrics *m);
+void herd_metrics_destroy(srv_metrics *m);
+void herd_metrics_response(srv_metrics *m, int status);
 /* One decode step: prompt and generated tokens in it, its duration. */
-void metrics_step(srv_metrics *m, int n_prompt, int n_gen, double seconds);
+void herd_metrics_step(srv_metrics *m, int n_prompt, int n_gen, double seconds);
 /* A finished job: cache reuse, cancellation, its latencies. */
-void metrics_job(srv_metrics *m, const srv_job *j);
+void herd_metrics_job(srv_metrics *m, const srv_job *j);
 /* Prometheus text exposition (malloc'ed). */
-char *metrics_render(srv_metrics *m, const herd_server_stats *st);
+char *herd_metrics_render(srv_metrics *m, const herd_server_stats *st);
 
 /* ------------------------------------------------------------------ api.c */
 
@@ -185,11 +185,11 @@ typedef struct api_error {
     char message[512];
 } api_error;
 
-/* Fill e and return false (so that `return api_fail(...)` reads well). */
-bool api_fail(api_error *e, int status, const char *param, const char *fmt, ...)
+/* Fill e and return false (so that `return herd_api_fail(...)` reads well). */
+bool herd_api_fail(api_error *e, int status, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* {"error": {"message", "type", "param", "code"}} */
-json_t *api_error_json(const api_error *e);
+json_t *herd_api_error_json(const api_error *e);
 
 typedef enum { API_COMPLETION, API_CHAT } api_kind;
 
@@ -214,19 +214,19 @@ typedef struct api_request {
 } api_request;
 
 /* n_vocab bounds logit_bias ids. */
-bool api_parse_completion(const json_t *body, int n_vocab, api_request *r, api_error *e);
-bool api_parse_chat(const json_t *body, int n_vocab, api_request *r, api_error *e);
-void api_request_free(api_request *r);
+bool herd_api_parse_completion(const json_t *body, int n_vocab, api_request *r, api_error *e);
+bool herd_api_parse_chat(const json_t *body, int n_vocab, api_request *r, api_error *e);
+void herd_api_request_free(api_request *r);
 /* Parse a request body: an object, or a 400 (malformed JSON / not an object). */
-json_t *api_parse_body(const char *body, size_t len, api_error *e);
+json_t *herd_api_parse_body(const char *body, size_t len, api_error *e);
 
 /* ----------------------------------------------------------- structured.c */
 
 /* response_format, json_schema and grammar into r->gen.grammar (or a 400). */
-bool structured_parse(const json_t *body, api_request *r, api_error *e);
-bool structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
+bool herd_structured_parse(const json_t *body, api_request *r, api_error *e);
+bool herd_structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
                          api_error *e);
-bool structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e);
+bool herd_structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e);
 
 /* ---------------------------------------------------------------- tools.c */
 
@@ -234,15 +234,15 @@ bool structured_set_schema(api_request *r, const json_t *schema, const char *par
 enum { TOOLS_GENERIC = 1, TOOLS_HERMES, TOOLS_LLAMA3, TOOLS_MISTRAL };
 
 /* The family of a chat template (its Jinja source; NULL: a built-in format). */
-int tools_detect(const char *template_src);
+int herd_tools_detect(const char *template_src);
 /* tools, tool_choice, parallel_tool_calls: checked into r (or a 400). */
-bool tools_parse_request(const json_t *body, api_request *r, api_error *e);
+bool herd_tools_parse_request(const json_t *body, api_request *r, api_error *e);
 /* With the server's family: the grammar, the system message and the history
  * as the template needs them. Before the prompt is rendered. */
-bool tools_prepare(herd_server *srv, api_request *r, api_error *e);
+bool herd_tools_prepare(herd_server *srv, api_request *r, api_error *e);
 /* The calls in an answer (NULL: none) and the text beside them (*content,
  * malloc'ed or NULL). */
-json_t *tools_parse_output(int fmt, const char *text, size_t len, char **content);
+json_t *herd_tools_parse_output(int fmt, const char *text, size_t len, char **content);
 
 /* ---------------------------------------------------------------- reply.c */
 
@@ -257,28 +257,28 @@ typedef struct reply_ctx {
     bool chat_logprobs; /* chat: logprobs in the "content" shape */
 } reply_ctx;
 
-void reply_ctx_init(reply_ctx *rc, herd_server *srv, api_kind kind);
-const char *reply_finish_name(srv_finish f);
+void herd_reply_ctx_init(reply_ctx *rc, herd_server *srv, api_kind kind);
+const char *herd_reply_finish_name(srv_finish f);
 /* The whole answer of a finished request: one choice per job. echo_text[i]
  * is the prompt text to put in front of choice i (NULL: no echo). */
-json_t *reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const *echo_text);
+json_t *herd_reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const *echo_text);
 /* A streamed chunk with a text delta (and its logprobs; offset: bytes of
  * text sent before), or the first chat chunk (role), or the last (finish). */
-json_t *reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
+json_t *herd_reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
                     size_t offset, srv_finish finish, bool role);
 /* The usage chunk of stream_options.include_usage. */
-json_t *reply_usage_chunk(const reply_ctx *rc, const srv_job *job);
-json_t *reply_usage(const srv_job *const *jobs, int n);
-json_t *reply_timings(const srv_job *const *jobs, int n);
+json_t *herd_reply_usage_chunk(const reply_ctx *rc, const srv_job *job);
+json_t *herd_reply_usage(const srv_job *const *jobs, int n);
+json_t *herd_reply_timings(const srv_job *const *jobs, int n);
 /* Legacy completions logprobs: tokens, token_logprobs, top_logprobs, text_offset. */
-json_t *reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
+json_t *herd_reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
                               const int32_t *prompt, const srv_lp *lp, int n_lp, size_t offset0);
 /* A chat answer's message: content, or tool calls (*calls, borrowed from the
  * message, non-NULL when the job's tools were called). */
-json_t *reply_message(const srv_job *j, json_t **calls);
+json_t *herd_reply_message(const srv_job *j, json_t **calls);
 /* A valid-UTF-8 JSON string of arbitrary bytes (invalid sequences become U+FFFD). */
-json_t *reply_string(const char *s, size_t len);
-char *reply_piece(const herd_model *m, int32_t id, bool special, size_t *len);
+json_t *herd_reply_string(const char *s, size_t len);
+char *herd_reply_piece(const herd_model *m, int32_t id, bool special, size_t *len);
 
 /* --------------------------------------------------------------- prompt.c */
 
@@ -290,24 +290,24 @@ typedef struct srv_prompt {
 
 /* Tokenize one completions prompt (a string: with BOS as the model wants;
  * an array of ids: as given, checked against the vocabulary). */
-bool prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out, api_error *e);
+bool herd_prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out, api_error *e);
 /* Render chat messages with the server's template, then tokenize. */
-bool prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *extra,
+bool herd_prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *extra,
                       srv_prompt *out, char **rendered, api_error *e);
-void prompt_free(srv_prompt *p);
+void herd_prompt_free(srv_prompt *p);
 /* The text of ids, piece by piece (malloc'ed; its length in *len if not NULL). */
-char *prompt_ids_text(const herd_model *m, const int32_t *ids, int n, size_t *len);
+char *herd_prompt_ids_text(const herd_model *m, const int32_t *ids, int n, size_t *len);
 /* A prompt of n tokens with max_tokens must fit a slot: a 400 otherwise. */
-bool prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
+bool herd_prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
 /* Render messages with the server's chat format (with the generation prompt).
  * *raised: the template called raise_exception(). */
-herd_status chat_render(herd_server *srv, const json_t *messages, const json_t *extra, char **out,
+herd_status herd_i_chat_render(herd_server *srv, const json_t *messages, const json_t *extra, char **out,
                         size_t *len, bool *raised);
-/* After a failed chat_render: was it the render's budget or its cancel
+/* After a failed herd_i_chat_render: was it the render's budget or its cancel
  * flag? Then e says so (500 naming the limit, or 503). */
-bool render_stopped(herd_server *srv, api_error *e);
-herd_status chat_setup(herd_server *srv, const char *override);
-void chat_teardown(herd_server *srv);
+bool herd_render_stopped(herd_server *srv, api_error *e);
+herd_status herd_chat_setup(herd_server *srv, const char *override);
+void herd_chat_teardown(herd_server *srv);
 
 /* ------------------------------------------------------ http.c, routes.c, stream.c */
 
@@ -353,36 +353,36 @@ typedef struct http_reply {
     srv_wait *wait;
 } http_reply;
 
-http_reply http_json(int status, json_t *j); /* steals j */
-http_reply http_error(const api_error *e);
-http_reply http_text(int status, const char *type, char *text); /* steals text */
+http_reply herd_http_json(int status, json_t *j); /* steals j */
+http_reply herd_http_error(const api_error *e);
+http_reply herd_http_text(int status, const char *type, char *text); /* steals text */
 /* Has the client closed its end? */
-bool http_client_gone(int fd);
+bool herd_http_client_gone(int fd);
 /* The cancel flag of the handler this thread runs (NULL outside one): set
  * when its client leaves or the server stops. */
-const atomic_bool *http_cancel_flag(void);
+const atomic_bool *herd_http_cancel_flag(void);
 
-http_reply route_health(http_req *r);
-http_reply route_models(http_req *r);
-http_reply route_completions(http_req *r);
-http_reply route_chat(http_req *r);
-http_reply route_tokenize(http_req *r);
-http_reply route_detokenize(http_req *r);
-http_reply route_apply_template(http_req *r);
-http_reply route_metrics(http_req *r);
+http_reply herd_route_health(http_req *r);
+http_reply herd_route_models(http_req *r);
+http_reply herd_route_completions(http_req *r);
+http_reply herd_route_chat(http_req *r);
+http_reply herd_route_tokenize(http_req *r);
+http_reply herd_route_detokenize(http_req *r);
+http_reply herd_route_apply_template(http_req *r);
+http_reply herd_route_metrics(http_req *r);
 
 /* A Server-Sent Events response that streams the jobs' tokens (stream.c).
  * Takes over the request, the references to the jobs and echo_text. */
-http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
+http_reply herd_stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
                         const reply_ctx *rc);
 
 /* Suspend the connection of p (from a request handler or a content reader)
  * until its jobs are ready; p->conn and p->fd are set by the caller. */
-void http_park(herd_server *srv, srv_park *p);
+void herd_http_park(herd_server *srv, srv_park *p);
 
-herd_status http_start(herd_server *srv);
-void http_quiesce(herd_server *srv);
-void http_stop(herd_server *srv);
+herd_status herd_http_start(herd_server *srv);
+void herd_http_quiesce(herd_server *srv);
+void herd_http_stop(herd_server *srv);
 
 /* ------------------------------------------------------------------ watch.c */
 
@@ -408,20 +408,20 @@ typedef struct srv_running {
     struct srv_running *prev, *next;
 } srv_running;
 
-herd_status watch_start(herd_server *srv);
+herd_status herd_watch_start(herd_server *srv);
 /* Resume every parked connection and park none from now on (the jobs must
  * be over: the scheduler closed). */
-void watch_release_all(herd_server *srv);
-void watch_stop(herd_server *srv);
-watch_conn *watch_conn_open(herd_server *srv, int fd);
-void watch_conn_close(herd_server *srv, watch_conn *c);
+void herd_watch_release_all(herd_server *srv);
+void herd_watch_stop(herd_server *srv);
+watch_conn *herd_watch_conn_open(herd_server *srv, int fd);
+void herd_watch_conn_close(herd_server *srv, watch_conn *c);
 /* The request is complete (receiving = false) or answered (true again). */
-void watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving);
+void herd_watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving);
 /* Park a connection already suspended. */
-void watch_park(herd_server *srv, srv_park *p);
-void watch_stats(herd_server *srv, herd_server_stats *out);
-void watch_run_begin(herd_server *srv, srv_running *r);
-void watch_run_end(herd_server *srv, srv_running *r);
+void herd_watch_park(herd_server *srv, srv_park *p);
+void herd_watch_stats(herd_server *srv, herd_server_stats *out);
+void herd_watch_run_begin(herd_server *srv, srv_running *r);
+void herd_watch_run_end(herd_server *srv, srv_running *r);
 
 /* ---------------------------------------------------------------- server.c */
 
@@ -460,11 +460,11 @@ struct herd_server {
 
 /* Loaded (srv->sched and the chat format may be used)? Ready for new
  * generation requests (loaded and not draining)? */
-bool srv_loaded(herd_server *srv);
-bool srv_ready(herd_server *srv);
-void srv_request_begin(herd_server *srv);
-void srv_request_end(herd_server *srv);
+bool herd_srv_loaded(herd_server *srv);
+bool herd_srv_ready(herd_server *srv);
+void herd_srv_request_begin(herd_server *srv);
+void herd_srv_request_end(herd_server *srv);
 
-void srv_log(herd_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void herd_srv_log(herd_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -66,11 +66,11 @@ static bool put_echo(stream *st)
 {
     const srv_job *j = st->job;
     size_t n = strlen(st->echo);
-    json_t *c = reply_chunk(&st->rc, st->echo, n, NULL, 0, 0, SRV_FINISH_NONE, false);
+    json_t *c = herd_reply_chunk(&st->rc, st->echo, n, NULL, 0, 0, SRV_FINISH_NONE, false);
     if (j->gen.echo_logprobs)
         json_object_set_new(
             json_array_get(json_object_get(c, "choices"), 0), "logprobs",
-            reply_logprobs_legacy(st->rc.model, j->prompt_lp, j->n_prompt, j->prompt, NULL, 0, 0));
+            herd_reply_logprobs_legacy(st->rc.model, j->prompt_lp, j->n_prompt, j->prompt, NULL, 0, 0));
     st->sent += n;
     return put_event(st, c);
 }
@@ -80,8 +80,8 @@ static bool put_echo(stream *st)
  * (each with its index). True in *called when tools were called. */
 static bool put_tool_answer(stream *st, bool *called)
 {
-    json_t *calls, *msg = reply_message(st->job, &calls);
-    json_t *c = reply_chunk(&st->rc, NULL, 0, NULL, 0, 0, SRV_FINISH_NONE, false);
+    json_t *calls, *msg = herd_reply_message(st->job, &calls);
+    json_t *c = herd_reply_chunk(&st->rc, NULL, 0, NULL, 0, 0, SRV_FINISH_NONE, false);
     json_t *delta = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
     *called = calls != NULL;
     if (calls) {
@@ -102,17 +102,17 @@ static bool put_final(stream *st)
     const srv_job *j = st->job; /* done: the scheduler no longer writes it */
     if (j->finish == SRV_FINISH_ERROR) {
         api_error e;
-        api_fail(&e, 503, NULL, "%s", j->error);
-        return put_event(st, api_error_json(&e));
+        herd_api_fail(&e, 503, NULL, "%s", j->error);
+        return put_event(st, herd_api_error_json(&e));
     }
     bool called = false;
     if (j->gen.tool_format && st->rc.kind == API_CHAT && !put_tool_answer(st, &called))
         return false;
-    json_t *c = reply_chunk(&st->rc, NULL, 0, NULL, 0, 0, j->finish, false);
+    json_t *c = herd_reply_chunk(&st->rc, NULL, 0, NULL, 0, 0, j->finish, false);
     if (called)
         json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "finish_reason",
                             json_string("tool_calls"));
-    json_object_set_new(c, "timings", reply_timings(&j, 1));
+    json_object_set_new(c, "timings", herd_reply_timings(&j, 1));
     json_object_set_new(
         c, "context",
         json_pack("{s:i,s:i}", "n_ctx", st->rc.n_ctx_slot, "used", j->n_prompt + j->n_gen));
@@ -125,8 +125,8 @@ static bool run_step(stream *st, bool *parked)
 {
     srv_news n;
     if (st->park.gone) return false; /* the watcher cancelled the job */
-    if (!sched_poll(st->srv->sched, st->job, &st->cur, &n)) {
-        http_park(st->srv, &st->park);
+    if (!herd_sched_poll(st->srv->sched, st->job, &st->cur, &n)) {
+        herd_http_park(st->srv, &st->park);
         *parked = true;
         return true;
     }
@@ -134,7 +134,7 @@ static bool run_step(stream *st, bool *parked)
     if (n.prompt_done && st->echo) ok = put_echo(st);
     bool held = st->job->gen.tool_format && st->rc.kind == API_CHAT; /* see put_tool_answer */
     if (ok && !held && (n.len || n.n_lp)) {
-        ok = put_event(st, reply_chunk(&st->rc, n.text, n.len, n.n_lp ? n.lp : NULL, n.n_lp,
+        ok = put_event(st, herd_reply_chunk(&st->rc, n.text, n.len, n.n_lp ? n.lp : NULL, n.n_lp,
                                        st->sent, SRV_FINISH_NONE, false));
         st->sent += n.len;
     }
@@ -142,7 +142,7 @@ static bool run_step(stream *st, bool *parked)
         ok = put_final(st);
         st->ph = st->req.include_usage && st->job->finish != SRV_FINISH_ERROR ? PH_USAGE : PH_DONE;
     }
-    srv_news_free(&n);
+    herd_srv_news_free(&n);
     return ok;
 }
 
@@ -156,7 +156,7 @@ static bool refill(stream *st, bool *parked)
         case PH_START:
             st->ph = PH_RUN;
             if (st->rc.kind == API_CHAT &&
-                !put_event(st, reply_chunk(&st->rc, "", 0, NULL, 0, 0, SRV_FINISH_NONE, true)))
+                !put_event(st, herd_reply_chunk(&st->rc, "", 0, NULL, 0, 0, SRV_FINISH_NONE, true)))
                 return false;
             break;
         case PH_RUN:
@@ -164,7 +164,7 @@ static bool refill(stream *st, bool *parked)
             break;
         case PH_USAGE:
             st->ph = PH_DONE;
-            if (!put_event(st, reply_usage_chunk(&st->rc, st->job))) return false;
+            if (!put_event(st, herd_reply_usage_chunk(&st->rc, st->job))) return false;
             break;
         case PH_DONE:
             st->ph = PH_END;
@@ -194,22 +194,22 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 static void stream_free(void *cls)
 {
     stream *st = cls;
-    sched_cancel(st->srv->sched, st->job); /* a no-op when it is done */
-    sched_release(st->srv->sched, st->job);
-    api_request_free(&st->req);
+    herd_sched_cancel(st->srv->sched, st->job); /* a no-op when it is done */
+    herd_sched_release(st->srv->sched, st->job);
+    herd_api_request_free(&st->req);
     free(st->echo);
     free(st->buf);
     free(st);
 }
 
-http_reply stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
+http_reply herd_stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
                         const reply_ctx *rc)
 {
     stream *st = calloc(1, sizeof *st);
     http_reply rep = {500, NULL, NULL};
     if (!st) {
-        sched_cancel(r->srv->sched, job);
-        sched_release(r->srv->sched, job);
+        herd_sched_cancel(r->srv->sched, job);
+        herd_sched_release(r->srv->sched, job);
         free(echo_text);
         return rep;
     }

@@ -16,28 +16,28 @@
 #include <string.h>
 
 /* Compile GBNF text into the request (param names the field for errors). */
-bool structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
+bool herd_structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
                          api_error *e)
 {
     herd_grammar *g = NULL;
-    if (herd_grammar_parse(gbnf, len, &g)) return api_fail(e, 400, param, "%s", herd_errmsg());
+    if (herd_grammar_parse(gbnf, len, &g)) return herd_api_fail(e, 400, param, "%s", herd_errmsg());
     herd_grammar_free(r->gen.grammar);
     r->gen.grammar = g;
     return true;
 }
 
 /* A JSON Schema (any JSON value) into the request's grammar. */
-bool structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e)
+bool herd_structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e)
 {
     char *dump = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
     size_t n = dump ? strlen(dump) : 0;
     free(dump);
     if (n > HERD_SCHEMA_MAX_BYTES)
-        return api_fail(e, 400, param, "%s: the schema is %zu bytes; the limit is %u", param, n,
+        return herd_api_fail(e, 400, param, "%s: the schema is %zu bytes; the limit is %u", param, n,
                         HERD_SCHEMA_MAX_BYTES);
     char *gbnf = NULL;
-    if (herd_schema_to_gbnf(schema, &gbnf)) return api_fail(e, 400, param, "%s", herd_errmsg());
-    bool ok = structured_set_gbnf(r, gbnf, strlen(gbnf), param, e);
+    if (herd_schema_to_gbnf(schema, &gbnf)) return herd_api_fail(e, 400, param, "%s", herd_errmsg());
+    bool ok = herd_structured_set_gbnf(r, gbnf, strlen(gbnf), param, e);
     free(gbnf);
     return ok;
 }
@@ -46,7 +46,7 @@ bool structured_set_schema(api_request *r, const json_t *schema, const char *par
 static bool any_object(api_request *r, const char *param, api_error *e)
 {
     json_t *s = json_pack("{s:s}", "type", "object");
-    bool ok = s ? structured_set_schema(r, s, param, e) : api_fail(e, 500, NULL, "out of memory");
+    bool ok = s ? herd_structured_set_schema(r, s, param, e) : herd_api_fail(e, 500, NULL, "out of memory");
     json_decref(s);
     return ok;
 }
@@ -54,35 +54,35 @@ static bool any_object(api_request *r, const char *param, api_error *e)
 static bool response_format(const json_t *rf, api_request *r, api_error *e)
 {
     const char *P = "response_format";
-    if (!json_is_object(rf)) return api_fail(e, 400, P, "'response_format' must be an object");
+    if (!json_is_object(rf)) return herd_api_fail(e, 400, P, "'response_format' must be an object");
     const char *type = json_string_value(json_object_get(rf, "type"));
     if (!type)
-        return api_fail(e, 400, P,
+        return herd_api_fail(e, 400, P,
                         "'response_format.type' must be text, json_object or json_schema");
     if (!strcmp(type, "text")) return true;
     if (!strcmp(type, "json_object")) {
         const json_t *schema = json_object_get(rf, "schema"); /* llama.cpp's extension */
-        if (schema && !json_is_null(schema)) return structured_set_schema(r, schema, P, e);
+        if (schema && !json_is_null(schema)) return herd_structured_set_schema(r, schema, P, e);
         return any_object(r, P, e);
     }
     if (strcmp(type, "json_schema"))
-        return api_fail(e, 400, P,
+        return herd_api_fail(e, 400, P,
                         "response_format type '%s' is unknown (text, json_object, json_schema)",
                         type);
     const json_t *js = json_object_get(rf, "json_schema");
     if (!json_is_object(js))
-        return api_fail(e, 400, P, "'response_format.json_schema' must be an object");
+        return herd_api_fail(e, 400, P, "'response_format.json_schema' must be an object");
     const json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict");
     if (name && !json_is_string(name))
-        return api_fail(e, 400, P, "'response_format.json_schema.name' must be a string");
+        return herd_api_fail(e, 400, P, "'response_format.json_schema.name' must be a string");
     if (strict && !json_is_boolean(strict) && !json_is_null(strict))
-        return api_fail(e, 400, P, "'response_format.json_schema.strict' must be a boolean");
+        return herd_api_fail(e, 400, P, "'response_format.json_schema.strict' must be a boolean");
     const json_t *schema = json_object_get(js, "schema");
     if (!schema || json_is_null(schema)) return any_object(r, P, e); /* as OpenAI */
-    return structured_set_schema(r, schema, P, e);
+    return herd_structured_set_schema(r, schema, P, e);
 }
 
-bool structured_parse(const json_t *o, api_request *r, api_error *e)
+bool herd_structured_parse(const json_t *o, api_request *r, api_error *e)
 {
     const json_t *rf = json_object_get(o, "response_format");
     const json_t *js = json_object_get(o, "json_schema"), *gr = json_object_get(o, "grammar");
@@ -90,13 +90,13 @@ bool structured_parse(const json_t *o, api_request *r, api_error *e)
     if (js && json_is_null(js)) js = NULL;
     if (gr && json_is_null(gr)) gr = NULL;
     if (!!rf + !!js + !!gr > 1)
-        return api_fail(e, 400, gr ? "grammar" : "json_schema",
+        return herd_api_fail(e, 400, gr ? "grammar" : "json_schema",
                         "give one of 'response_format', 'json_schema' and 'grammar'");
     if (rf) return response_format(rf, r, e);
-    if (js) return structured_set_schema(r, js, "json_schema", e);
+    if (js) return herd_structured_set_schema(r, js, "json_schema", e);
     if (gr) {
-        if (!json_is_string(gr)) return api_fail(e, 400, "grammar", "'grammar' must be a string");
-        return structured_set_gbnf(r, json_string_value(gr), json_string_length(gr), "grammar", e);
+        if (!json_is_string(gr)) return herd_api_fail(e, 400, "grammar", "'grammar' must be a string");
+        return herd_structured_set_gbnf(r, json_string_value(gr), json_string_length(gr), "grammar", e);
     }
     return true;
 }

@@ -43,7 +43,7 @@ static int utf8_check(const unsigned char *s, size_t n)
     return len;
 }
 
-size_t utf8_repair(const char *in, size_t n, char *out)
+size_t herd_utf8_repair(const char *in, size_t n, char *out)
 {
     const unsigned char *s = (const unsigned char *)in;
     size_t o = 0;
@@ -62,7 +62,7 @@ size_t utf8_repair(const char *in, size_t n, char *out)
     return o;
 }
 
-size_t utf8_partial_tail(const char *in, size_t n)
+size_t herd_utf8_partial_tail(const char *in, size_t n)
 {
     const unsigned char *s = (const unsigned char *)in;
     for (size_t k = 1; k <= 3 && k <= n; k++) {
@@ -74,7 +74,7 @@ size_t utf8_partial_tail(const char *in, size_t n)
 
 /* ---------------------------------------------------------------- logprobs */
 
-void tok_logprob(const float *l, int n_vocab, int32_t tok, int n_top, srv_lp *out)
+void herd_tok_logprob(const float *l, int n_vocab, int32_t tok, int n_top, srv_lp *out)
 {
     float mx = l[0];
     for (int i = 1; i < n_vocab; i++)
@@ -106,7 +106,7 @@ void tok_logprob(const float *l, int n_vocab, int32_t tok, int n_top, srv_lp *ou
 /* Move the first n held bytes to the staged output. */
 static void commit(slot *sl, size_t n)
 {
-    sl->st_len += utf8_repair(sl->hold, n, sl->st_text + sl->st_len);
+    sl->st_len += herd_utf8_repair(sl->hold, n, sl->st_text + sl->st_len);
     memmove(sl->hold, sl->hold + n, sl->hold_len - n);
     sl->hold_len -= n;
 }
@@ -145,7 +145,7 @@ static bool add_piece(slot *sl, const char *piece, size_t len)
         sl->st_finish = SRV_FINISH_STOP;
         return true;
     }
-    size_t tail = utf8_partial_tail(sl->hold, sl->hold_len);
+    size_t tail = herd_utf8_partial_tail(sl->hold, sl->hold_len);
     if (tail > keep) keep = tail;
     commit(sl, sl->hold_len - keep);
     return false;
@@ -168,7 +168,7 @@ static const float *adjusted(srv_sched *s, slot *sl, const float *logits)
     return sl->work;
 }
 
-void tok_next(srv_sched *s, slot *sl, const float *logits)
+void herd_tok_next(srv_sched *s, slot *sl, const float *logits)
 {
     srv_job *j = sl->job;
     if (sl->n_cache >= s->n_ctx_slot) {
@@ -193,7 +193,7 @@ void tok_next(srv_sched *s, slot *sl, const float *logits)
     }
     herd_sampler_accept(sl->smp, tok);
     if (j->gen.logprobs >= 0) {
-        tok_logprob(logits, s->n_vocab, tok, j->gen.logprobs, &sl->st_lp);
+        herd_tok_logprob(logits, s->n_vocab, tok, j->gen.logprobs, &sl->st_lp);
         sl->st_has_lp = true;
     }
     sl->n_gen++;

@@ -3,7 +3,7 @@
  * message.tool_calls (and delta.tool_calls) out.
  *
  * How a model writes a call depends on its family, which the chat template
- * tells (tools_detect, as llama.cpp's common/chat.cpp decides):
+ * tells (herd_tools_detect, as llama.cpp's common/chat.cpp decides):
  *
  *   hermes   Hermes 2 Pro, Qwen 2.5, Qwen 3:  <tool_call>\n{"name": …, "arguments":
  * {…}}\n</tool_call> llama3   Llama 3.1 / 3.2:                 {"name": …, "parameters": {…}}
@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tools_detect(const char *template_src)
+int herd_tools_detect(const char *template_src)
 {
     if (!template_src) return TOOLS_GENERIC;
     if (strstr(template_src, "<tool_call>")) return TOOLS_HERMES;
@@ -49,14 +49,14 @@ static bool check_tool(const json_t *t, size_t i, api_error *e)
     const json_t *f = json_object_get(t, "function");
     const char *type = json_string_value(json_object_get(t, "type"));
     if (!json_is_object(t) || !type || strcmp(type, "function") || !json_is_object(f))
-        return api_fail(e, 400, "tools",
+        return herd_api_fail(e, 400, "tools",
                         "tools[%zu] must be {\"type\": \"function\", \"function\": {…}}", i);
     const json_t *name = json_object_get(f, "name"), *params = json_object_get(f, "parameters");
     if (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > 64)
-        return api_fail(e, 400, "tools", "tools[%zu].function.name must be a string of 1-64 bytes",
+        return herd_api_fail(e, 400, "tools", "tools[%zu].function.name must be a string of 1-64 bytes",
                         i);
     if (params && !json_is_object(params) && !json_is_null(params))
-        return api_fail(e, 400, "tools", "tools[%zu].function.parameters must be a JSON Schema", i);
+        return herd_api_fail(e, 400, "tools", "tools[%zu].function.parameters must be a JSON Schema", i);
     return true;
 }
 
@@ -72,7 +72,7 @@ static const json_t *find_tool(const json_t *tools, const char *name)
     return NULL;
 }
 
-bool tools_parse_request(const json_t *o, api_request *r, api_error *e)
+bool herd_tools_parse_request(const json_t *o, api_request *r, api_error *e)
 {
     const json_t *tools = json_object_get(o, "tools"), *tc = json_object_get(o, "tool_choice");
     const json_t *par = json_object_get(o, "parallel_tool_calls");
@@ -80,13 +80,13 @@ bool tools_parse_request(const json_t *o, api_request *r, api_error *e)
     r->parallel = true; /* OpenAI's default */
     if (par && !json_is_null(par)) {
         if (!json_is_boolean(par))
-            return api_fail(e, 400, "parallel_tool_calls",
+            return herd_api_fail(e, 400, "parallel_tool_calls",
                             "'parallel_tool_calls' must be a boolean");
         r->parallel = json_is_true(par);
     }
     if (tools && json_is_null(tools)) tools = NULL;
     if (tools) {
-        if (!json_is_array(tools)) return api_fail(e, 400, "tools", "'tools' must be an array");
+        if (!json_is_array(tools)) return herd_api_fail(e, 400, "tools", "'tools' must be an array");
         for (size_t i = 0; i < json_array_size(tools); i++)
             if (!check_tool(json_array_get(tools, i), i, e)) return false;
         if (!json_array_size(tools)) tools = NULL;
@@ -103,17 +103,17 @@ bool tools_parse_request(const json_t *o, api_request *r, api_error *e)
             r->tool_choice = TOOL_CHOICE_REQUIRED;
         else if (json_is_object(tc) && name) {
             if (!tools || !find_tool(tools, name))
-                return api_fail(e, 400, "tool_choice",
+                return herd_api_fail(e, 400, "tool_choice",
                                 "tool_choice names '%s', which is not in 'tools'", name);
             r->tool_choice = TOOL_CHOICE_NAMED;
             snprintf(r->tool_name, sizeof r->tool_name, "%s", name);
         } else
-            return api_fail(
+            return herd_api_fail(
                 e, 400, "tool_choice",
                 "'tool_choice' must be none, auto, required or {\"type\": \"function\", "
                 "\"function\": {\"name\": …}}");
         if (!tools && r->tool_choice != TOOL_CHOICE_NONE && r->tool_choice != TOOL_CHOICE_AUTO)
-            return api_fail(e, 400, "tool_choice", "'tool_choice' needs 'tools'");
+            return herd_api_fail(e, 400, "tool_choice", "'tool_choice' needs 'tools'");
     }
     r->tools = tools ? json_incref((json_t *)tools) : NULL;
     return true;
@@ -161,15 +161,15 @@ static bool set_wrapped(api_request *r, json_t *schema, const char *root, api_er
     char *gbnf = NULL;
     herd_status st = herd_schema_to_gbnf(schema, &gbnf);
     json_decref(schema);
-    if (st) return api_fail(e, 400, "tools", "%s", herd_errmsg());
+    if (st) return herd_api_fail(e, 400, "tools", "%s", herd_errmsg());
     size_t n = strlen(gbnf) + strlen(root) + 32;
     char *all = malloc(n);
     bool ok = all != NULL;
     if (ok) { /* the schema's root becomes tcall */
         snprintf(all, n, "root ::= %s\ntcall%s", root, gbnf + 4);
-        ok = structured_set_gbnf(r, all, strlen(all), "tools", e);
+        ok = herd_structured_set_gbnf(r, all, strlen(all), "tools", e);
     } else {
-        api_fail(e, 500, NULL, "out of memory");
+        herd_api_fail(e, 500, NULL, "out of memory");
     }
     free(all);
     free(gbnf);
@@ -192,7 +192,7 @@ static bool generic_schema(api_request *r, api_error *e)
                            "properties", "response", "type", "string", "required", "response",
                            "additionalProperties", 0);
     char *text = json_dumps(schema, JSON_COMPACT);
-    bool ok = structured_set_schema(r, schema, "tools", e);
+    bool ok = herd_structured_set_schema(r, schema, "tools", e);
     /* The system message tells the shape (templates without tools know none). */
     char *tools = json_dumps(r->tools, JSON_COMPACT);
     size_t n = (text ? strlen(text) : 0) + (tools ? strlen(tools) : 0) + 512;
@@ -270,7 +270,7 @@ static void rewrite_history(api_request *r, int fmt)
     }
 }
 
-bool tools_prepare(herd_server *srv, api_request *r, api_error *e)
+bool herd_tools_prepare(herd_server *srv, api_request *r, api_error *e)
 {
     int fmt = srv->tool_format ? srv->tool_format : TOOLS_GENERIC;
     rewrite_history(r, fmt);
@@ -279,7 +279,7 @@ bool tools_prepare(herd_server *srv, api_request *r, api_error *e)
         return true;
     }
     if (r->gen.grammar)
-        return api_fail(e, 400, "tools",
+        return herd_api_fail(e, 400, "tools",
                         "tools cannot be combined with response_format, "
                         "json_schema or grammar");
     r->gen.tool_format = fmt;
@@ -348,7 +348,7 @@ static char *trimmed(const char *s, size_t n)
 }
 
 /* The calls in text (NULL if none) and the text around them (*content). */
-json_t *tools_parse_output(int fmt, const char *text, size_t len, char **content)
+json_t *herd_tools_parse_output(int fmt, const char *text, size_t len, char **content)
 {
     *content = NULL;
     json_t *calls = json_array();

@@ -7,7 +7,7 @@
  * connection of its thread, /health included. Instead, a request whose
  * answer needs jobs suspends its connection (libmicrohttpd then neither
  * reads it, nor times it out, nor calls us for it) and parks it here. The
- * watcher wakes on every scheduler step (sched_wait_news), resumes the
+ * watcher wakes on every scheduler step (herd_sched_wait_news), resumes the
  * parked connections whose jobs have news, and every PEEK_S seconds looks
  * at each parked socket: a client that went away gets its jobs cancelled,
  * which frees their slots at the next step, and is resumed so that its
@@ -25,8 +25,8 @@
  * registered too: the watcher sets their cancel flag when their client goes
  * away or the server stops, and the renderer stops within a millisecond.
  *
- * Locks: the watcher's mutex, then the scheduler's (sched_ready,
- * sched_cancel); libmicrohttpd is called (resume) with neither held.
+ * Locks: the watcher's mutex, then the scheduler's (herd_sched_ready,
+ * herd_sched_cancel); libmicrohttpd is called (resume) with neither held.
  */
 #include "server/server_impl.h"
 
@@ -58,7 +58,7 @@ static void cut_late(herd_server *srv, srv_watch *w, double now)
     double limit = srv->p.request_timeout_s;
     for (watch_conn *c = w->conns; c; c = c->next)
         if (c->receiving && !c->cut && now - c->since > limit) {
-            /* The fd is still open: watch_conn_close runs before
+            /* The fd is still open: herd_watch_conn_close runs before
              * libmicrohttpd closes it, under this same mutex. */
             shutdown(c->fd, SHUT_RDWR);
             c->cut = true;
@@ -73,7 +73,7 @@ static void cancel_gone(srv_watch *w, double now)
         if (w->closing) atomic_store(&r->cancel, true);
         if (now - r->checked < PEEK_S || atomic_load(&r->cancel)) continue;
         r->checked = now;
-        if (http_client_gone(r->fd)) atomic_store(&r->cancel, true);
+        if (herd_http_client_gone(r->fd)) atomic_store(&r->cancel, true);
     }
 }
 
@@ -83,12 +83,12 @@ static srv_park *take_ready(herd_server *srv, srv_watch *w, double now)
     srv_park *wake = NULL, **pp = &w->parked;
     while (*pp) {
         srv_park *p = *pp;
-        bool ready = w->closing || sched_ready(srv->sched, p->jobs, p->n_jobs, p->cur);
+        bool ready = w->closing || herd_sched_ready(srv->sched, p->jobs, p->n_jobs, p->cur);
         if (!ready && now - p->checked >= PEEK_S) {
             p->checked = now;
-            if (http_client_gone(p->fd)) {
+            if (herd_http_client_gone(p->fd)) {
                 p->gone = ready = true;
-                for (int i = 0; i < p->n_jobs; i++) sched_cancel(srv->sched, p->jobs[i]);
+                for (int i = 0; i < p->n_jobs; i++) herd_sched_cancel(srv->sched, p->jobs[i]);
             }
         }
         if (!ready) {
@@ -118,8 +118,8 @@ static void *watch_main(void *arg)
     srv_watch *w = srv->watch;
     uint64_t epoch = 0;
     for (;;) {
-        if (srv_loaded(srv))
-            sched_wait_news(srv->sched, &epoch, WATCH_SLICE_MS);
+        if (herd_srv_loaded(srv))
+            herd_sched_wait_news(srv->sched, &epoch, WATCH_SLICE_MS);
         else
             nanosleep(&(struct timespec){0, WATCH_SLICE_MS * 1000000L}, NULL);
         pthread_mutex_lock(&w->mu);
@@ -140,7 +140,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-herd_status watch_start(herd_server *srv)
+herd_status herd_watch_start(herd_server *srv)
 {
     srv_watch *w = calloc(1, sizeof *w);
     if (!w) return herd_seterr(HERD_E_NOMEM, "out of memory");
@@ -152,7 +152,7 @@ herd_status watch_start(herd_server *srv)
     return HERD_OK;
 }
 
-void watch_release_all(herd_server *srv)
+void herd_watch_release_all(herd_server *srv)
 {
     srv_watch *w = srv->watch;
     if (!w) return;
@@ -166,7 +166,7 @@ void watch_release_all(herd_server *srv)
     resume_all(wake);
 }
 
-void watch_stop(herd_server *srv)
+void herd_watch_stop(herd_server *srv)
 {
     srv_watch *w = srv->watch;
     if (!w) return;
@@ -182,7 +182,7 @@ void watch_stop(herd_server *srv)
     srv->watch = NULL;
 }
 
-watch_conn *watch_conn_open(herd_server *srv, int fd)
+watch_conn *herd_watch_conn_open(herd_server *srv, int fd)
 {
     srv_watch *w = srv->watch;
     watch_conn *c = calloc(1, sizeof *c);
@@ -199,7 +199,7 @@ watch_conn *watch_conn_open(herd_server *srv, int fd)
     return c;
 }
 
-void watch_conn_close(herd_server *srv, watch_conn *c)
+void herd_watch_conn_close(herd_server *srv, watch_conn *c)
 {
     srv_watch *w = srv->watch;
     if (!c) return;
@@ -214,7 +214,7 @@ void watch_conn_close(herd_server *srv, watch_conn *c)
     free(c);
 }
 
-void watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving)
+void herd_watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving)
 {
     srv_watch *w = srv->watch;
     if (!c) return;
@@ -224,7 +224,7 @@ void watch_conn_receiving(herd_server *srv, watch_conn *c, bool receiving)
     pthread_mutex_unlock(&w->mu);
 }
 
-void watch_park(herd_server *srv, srv_park *p)
+void herd_watch_park(herd_server *srv, srv_park *p)
 {
     srv_watch *w = srv->watch;
     p->checked = herd_time();
@@ -239,7 +239,7 @@ void watch_park(herd_server *srv, srv_park *p)
     if (now) MHD_resume_connection(p->conn);
 }
 
-void watch_stats(herd_server *srv, herd_server_stats *out)
+void herd_watch_stats(herd_server *srv, herd_server_stats *out)
 {
     srv_watch *w = srv->watch;
     if (!w) return;
@@ -249,7 +249,7 @@ void watch_stats(herd_server *srv, herd_server_stats *out)
     pthread_mutex_unlock(&w->mu);
 }
 
-void watch_run_begin(herd_server *srv, srv_running *r)
+void herd_watch_run_begin(herd_server *srv, srv_running *r)
 {
     srv_watch *w = srv->watch;
     atomic_init(&r->cancel, false);
@@ -263,7 +263,7 @@ void watch_run_begin(herd_server *srv, srv_running *r)
     pthread_mutex_unlock(&w->mu);
 }
 
-void watch_run_end(herd_server *srv, srv_running *r)
+void herd_watch_run_end(herd_server *srv, srv_running *r)
 {
     srv_watch *w = srv->watch;
     pthread_mutex_lock(&w->mu);

@@ -81,7 +81,7 @@ static int32_t intern(bpe_merges *m, const char *s, size_t n)
         if (m->len[e - 1] == n && memcmp(m->chars + m->off[e - 1], s, n) == 0) return e - 1;
     }
     if (m->n_str == m->str_cap ||
-        !vocab_reserve((void **)&m->chars, &m->chars_cap, m->chars_len + n + 1, 1))
+        !herd_vocab_reserve((void **)&m->chars, &m->chars_cap, m->chars_len + n + 1, 1))
         return -1;
     int32_t id = m->n_str++;
     memcpy(m->chars + m->chars_len, s, n);
@@ -122,7 +122,7 @@ static int gpt2_char(uint8_t b, char out[2])
     if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174))
         cp = 256 + (b <= 32 ? b : b <= 160 ? 33u + (b - 127u) : 67u);
     char u[4];
-    int n = utf8_encode(cp, u); /* 1 or 2 bytes: cp < 0x800 */
+    int n = herd_utf8_encode(cp, u); /* 1 or 2 bytes: cp < 0x800 */
     memcpy(out, u, 2);
     return n;
 }
@@ -168,7 +168,7 @@ static bool read_merge(bpe_merges *m, gguf_str s, int32_t rank, char **buf, size
     const char *sp = s.len > 1 ? memchr(s.ptr + 1, ' ', s.len - 1) : NULL;
     if (!sp) return true;
     size_t a = (size_t)(sp - s.ptr), b = s.len - a - 1;
-    if (!vocab_reserve((void **)buf, cap, a + b, 1)) return false;
+    if (!herd_vocab_reserve((void **)buf, cap, a + b, 1)) return false;
     memcpy(*buf, s.ptr, a);
     memcpy(*buf + a, sp + 1, b);
     int32_t l = intern(m, s.ptr, a), r = intern(m, sp + 1, b), lr = intern(m, *buf, a + b);
@@ -189,11 +189,11 @@ static herd_status load_merges(herd_vocab *v, const gguf_kv *kv)
     char *buf = NULL;
     size_t cap = 0;
     for (uint64_t i = 0; ok && i < kv->arr_n; i++)
-        ok = read_merge(m, gguf_arr_str(kv, i), (int32_t)i, &buf, &cap);
+        ok = read_merge(m, herd_gguf_arr_str(kv, i), (int32_t)i, &buf, &cap);
     free(buf);
     if (ok && (m->tok = malloc((size_t)m->n_str * sizeof *m->tok)) != NULL) {
         for (int32_t i = 0; i < m->n_str; i++)
-            m->tok[i] = vocab_find(v, m->chars + m->off[i], m->len[i]);
+            m->tok[i] = herd_i_vocab_find(v, m->chars + m->off[i], m->len[i]);
         v->merges = m;
         return HERD_OK;
     }
@@ -201,19 +201,19 @@ static herd_status load_merges(herd_vocab *v, const gguf_kv *kv)
     return herd_seterr(HERD_E_NOMEM, "loading tokenizer.ggml.merges: out of memory");
 }
 
-herd_status bpe_load(herd_vocab *v, const gguf_file *f)
+herd_status herd_bpe_load(herd_vocab *v, const gguf_file *f)
 {
-    const gguf_kv *kv = gguf_find_kv(f, "tokenizer.ggml.merges");
+    const gguf_kv *kv = herd_gguf_find_kv(f, "tokenizer.ggml.merges");
     herd_status st = kv ? load_merges(v, kv) : HERD_OK;
     if (st) return st;
-    st = pretok_new(v->pre, &v->pretok);
+    st = herd_pretok_new(v->pre, &v->pretok);
     return st == HERD_E_NOMEM ? st : HERD_OK; /* an unknown one fails when used */
 }
 
-void bpe_free(herd_vocab *v)
+void herd_bpe_free(herd_vocab *v)
 {
     merges_free(v->merges);
-    pretok_free(v->pretok);
+    herd_pretok_free(v->pretok);
 }
 
 /* ------------------------------------------------------------- merging */
@@ -245,7 +245,7 @@ static inline bool pair_before(const bpe_pair *a, const bpe_pair *b)
 
 static bool heap_push(bpe_work *w, bpe_pair p)
 {
-    if (!vocab_reserve((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap))
+    if (!herd_vocab_reserve((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap))
         return false;
     size_t i = w->heap_n++;
     while (i > 0 && pair_before(&p, &w->heap[(i - 1) / 2])) {
@@ -301,7 +301,7 @@ static bool emit_symbol(const herd_vocab *v, bpe_work *w, const bpe_sym *s, size
     if (m->tok[s->sid] >= 0) return push_id(out, m->tok[s->sid]);
     size_t k = spell(m, w, w->word + at, s->n);
     for (size_t i = 0; i < k; i++) {
-        int32_t id = vocab_find(v, w->spell + i, 1);
+        int32_t id = herd_i_vocab_find(v, w->spell + i, 1);
         if (id >= 0 && !push_id(out, id)) return false;
     }
     return true;
@@ -311,10 +311,10 @@ static herd_status bpe_word(const herd_vocab *v, bpe_work *w, size_t n, id_vec *
 {
     const bpe_merges *m = v->merges;
     if (v->ignore_merges) {
-        int32_t id = vocab_find(v, w->spell, spell(m, w, w->word, n));
+        int32_t id = herd_i_vocab_find(v, w->spell, spell(m, w, w->word, n));
         if (id >= 0) return push_id(out, id) ? HERD_OK : HERD_E_NOMEM;
     }
-    if (!vocab_reserve((void **)&w->sym, &w->sym_cap, n, sizeof *w->sym)) return HERD_E_NOMEM;
+    if (!herd_vocab_reserve((void **)&w->sym, &w->sym_cap, n, sizeof *w->sym)) return HERD_E_NOMEM;
     for (size_t i = 0; i < n; i++)
         w->sym[i] = (bpe_sym){(int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1,
                               m->byte_sid[(uint8_t)w->word[i]], 1};
@@ -344,20 +344,20 @@ static herd_status bpe_word(const herd_vocab *v, bpe_work *w, size_t n, id_vec *
 static herd_status bpe_fragment(const herd_vocab *v, bpe_work *w, const char *s, size_t n,
                                 id_vec *out)
 {
-    herd_status st = pretok_split(v->pretok, &w->pre, s, n);
+    herd_status st = herd_pretok_split(v->pretok, &w->pre, s, n);
     const uint32_t *cpt = w->pre.cpt;
     for (size_t i = 0; i < w->pre.n_len && !st; cpt += w->pre.len[i++]) {
         size_t len = w->pre.len[i], k = 0;
-        if (!vocab_reserve((void **)&w->word, &w->word_cap, 4 * len, 1) ||
-            !vocab_reserve((void **)&w->spell, &w->spell_cap, 8 * len, 1))
+        if (!herd_vocab_reserve((void **)&w->word, &w->word_cap, 4 * len, 1) ||
+            !herd_vocab_reserve((void **)&w->spell, &w->spell_cap, 8 * len, 1))
             return HERD_E_NOMEM;
-        for (size_t j = 0; j < len; j++) k += (size_t)utf8_encode(cpt[j], w->word + k);
+        for (size_t j = 0; j < len; j++) k += (size_t)herd_utf8_encode(cpt[j], w->word + k);
         st = bpe_word(v, w, k, out);
     }
     return st;
 }
 
-herd_status bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out)
+herd_status herd_bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out)
 {
     if (!v->merges)
         return herd_seterr(HERD_E_FORMAT, "tokenize: the vocabulary has no tokenizer.ggml.merges");
@@ -373,7 +373,7 @@ herd_status bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *
         else
             st = bpe_fragment(v, &w, text + f->off, f->len, out);
     }
-    pretok_work_free(&w.pre);
+    herd_pretok_work_free(&w.pre);
     free(w.word);
     free(w.spell);
     free(w.sym);

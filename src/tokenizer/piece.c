@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sink_put(vocab_sink *k, const char *s, size_t n)
+void herd_sink_put(vocab_sink *k, const char *s, size_t n)
 {
     if (k->grow && k->len + n > k->cap && !k->oom) {
         size_t cap = k->cap ? k->cap : 256;
@@ -49,7 +49,7 @@ static void put(piece_out *o, const char *s, size_t n)
     for (; o->strip > 0 && n > 0 && *s == ' '; o->strip--) s++, n--;
     if (n == 0) return;
     o->strip = 0;
-    sink_put(o->k, s, n);
+    herd_sink_put(o->k, s, n);
 }
 
 /* SentencePiece: U+2581 (e2 96 81) stands for a space. */
@@ -147,7 +147,7 @@ static char byte_of(const char *text, size_t len)
     return (char)v;
 }
 
-bool vocab_piece(const herd_vocab *v, int32_t id, bool special, int lstrip, vocab_sink *k)
+bool herd_vocab_piece(const herd_vocab *v, int32_t id, bool special, int lstrip, vocab_sink *k)
 {
     if (id < 0 || id >= v->n) return false;
     uint16_t attr = v->tok[id].attr;
@@ -176,7 +176,7 @@ int herd_vocab_token_to_piece(const herd_vocab *v, int32_t id, bool special, cha
         return -1;
     }
     vocab_sink k = {buf, cap > 0 ? (size_t)cap : 0, 0, false, false};
-    if (!vocab_piece(v, id, special, 0, &k)) {
+    if (!herd_vocab_piece(v, id, special, 0, &k)) {
         herd_seterr(HERD_E_RANGE, "token id %d is outside the vocabulary (0..%d)", id, v->n - 1);
         return -1;
     }
@@ -229,7 +229,7 @@ herd_status herd_vocab_detokenize(const herd_vocab *v, const int32_t *ids, int n
     if (v->clean_spaces) k = (vocab_sink){NULL, 0, 0, true, false};
     int lstrip = remove_leading_space && v->add_space_prefix;
     for (int i = 0; i < n; i++, lstrip = 0) {
-        if (!vocab_piece(v, ids[i], special, lstrip, &k)) {
+        if (!herd_vocab_piece(v, ids[i], special, lstrip, &k)) {
             if (k.grow) free(k.buf);
             return herd_seterr(HERD_E_RANGE, "token id %d at position %d is outside the vocabulary",
                                ids[i], i);

@@ -221,7 +221,7 @@ static herd_status compile_step(const char *re, bool custom, step *s)
     return HERD_OK;
 }
 
-herd_status pretok_from_regexes(const char *const *regexes, int n, bool custom, pretok **out)
+herd_status herd_pretok_from_regexes(const char *const *regexes, int n, bool custom, pretok **out)
 {
     *out = NULL;
     if (n < 1 || n > 6) return herd_seterr(HERD_E_INVALID, "pre-tokenizer: %d expressions", n);
@@ -230,7 +230,7 @@ herd_status pretok_from_regexes(const char *const *regexes, int n, bool custom, 
     for (; p->n < n; p->n++) {
         herd_status st = compile_step(regexes[p->n], custom, &p->steps[p->n]);
         if (st) {
-            pretok_free(p);
+            herd_pretok_free(p);
             return st;
         }
     }
@@ -249,7 +249,7 @@ static bool name_in(const char *name, const char *names)
     return false;
 }
 
-herd_status pretok_new(const char *name, pretok **out)
+herd_status herd_pretok_new(const char *name, pretok **out)
 {
     *out = NULL;
     if (!name || !*name) name = "default";
@@ -257,19 +257,19 @@ herd_status pretok_new(const char *name, pretok **out)
         if (!name_in(name, kinds[k].names)) continue;
         int n = 0;
         while (n < 6 && kinds[k].re[n]) n++;
-        return pretok_from_regexes(kinds[k].re, n, true, out);
+        return herd_pretok_from_regexes(kinds[k].re, n, true, out);
     }
     return herd_seterr(HERD_E_UNSUPPORTED, "pre-tokenizer '%s' is not supported", name);
 }
 
-void pretok_free(pretok *p)
+void herd_pretok_free(pretok *p)
 {
     if (!p) return;
     for (int i = 0; i < p->n; i++) pcre2_code_free(p->steps[i].re);
     free(p);
 }
 
-void pretok_work_free(pretok_work *w)
+void herd_pretok_work_free(pretok_work *w)
 {
     free(w->cpt);
     free(w->flags);
@@ -461,7 +461,7 @@ static bool build_utf8(pretok_work *w)
         if (c >= 0x80 && (w->flags[i] & UCD_SPACE)) c = '\v';
         if (c >= 0xD800 && c <= 0xDFFF) c = 0xFFFF;
         w->boff[i] = (uint32_t)m;
-        m += (size_t)utf8_encode(c, w->utf + m);
+        m += (size_t)herd_utf8_encode(c, w->utf + m);
     }
     w->boff[w->n] = (uint32_t)m;
     return w->have_utf = true;
@@ -529,9 +529,9 @@ static herd_status decode(pretok_work *w, const char *text, size_t len)
         return HERD_E_NOMEM;
     size_t n = 0;
     for (size_t i = 0; i < len; n++)
-        i += utf8_decode((const uint8_t *)text + i, len - i, &w->cpt[n]);
+        i += herd_utf8_decode((const uint8_t *)text + i, len - i, &w->cpt[n]);
     w->n = n;
-    return ucd_flags(w->cpt, w->flags, n) ? HERD_OK : HERD_E_NOMEM;
+    return herd_ucd_flags(w->cpt, w->flags, n) ? HERD_OK : HERD_E_NOMEM;
 }
 
 /* The next list (len2) becomes the current one (len); the old current one
@@ -544,7 +544,7 @@ static void swap_lists(pretok_work *w)
     w->len2 = t, w->len2_cap = tc, w->n_len2 = 0;
 }
 
-herd_status pretok_split(const pretok *p, pretok_work *w, const char *text, size_t len)
+herd_status herd_pretok_split(const pretok *p, pretok_work *w, const char *text, size_t len)
 {
     herd_status st = decode(w, text, len);
     w->have_coll = w->have_utf = false;

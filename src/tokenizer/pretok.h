@@ -38,13 +38,13 @@ enum {
 };
 
 /* The flags of n code points (each <= 0x10FFFF). False: out of memory. */
-bool ucd_flags(const uint32_t *cpt, uint16_t *flags, size_t n);
+bool herd_ucd_flags(const uint32_t *cpt, uint16_t *flags, size_t n);
 
 /* Decode one code point from s[0..n) (n >= 1) as llama.cpp does; returns the
  * bytes used. Invalid input gives U+FFFD over one byte. */
-size_t utf8_decode(const uint8_t *s, size_t n, uint32_t *cpt);
+size_t herd_utf8_decode(const uint8_t *s, size_t n, uint32_t *cpt);
 /* Encode cpt (<= 0x10FFFF, surrogates too) into out; returns its length. */
-int utf8_encode(uint32_t cpt, char out[4]);
+int herd_utf8_encode(uint32_t cpt, char out[4]);
 
 /* ------------------------------------------------- pre-tokenizer (pretok.c) */
 
@@ -53,11 +53,11 @@ typedef struct pretok pretok;
 /* The pre-tokenizer llama.cpp uses for tokenizer.ggml.pre = name ("" when the
  * key is absent: llama.cpp's default). HERD_E_UNSUPPORTED for a name herd
  * does not know. */
-herd_status pretok_new(const char *name, pretok **out);
+herd_status herd_pretok_new(const char *name, pretok **out);
 /* A pre-tokenizer from a list of expressions; with custom false, GPT-2's and
  * Llama 3's expressions run on PCRE2 too (tests compare the two). */
-herd_status pretok_from_regexes(const char *const *regexes, int n, bool custom, pretok **out);
-void pretok_free(pretok *p);
+herd_status herd_pretok_from_regexes(const char *const *regexes, int n, bool custom, pretok **out);
+void herd_pretok_free(pretok *p);
 
 /* Scratch space for splitting, reused across calls; zero-initialise it. */
 typedef struct pretok_work {
@@ -75,10 +75,10 @@ typedef struct pretok_work {
     void *jit_stack;
 } pretok_work;
 
-void pretok_work_free(pretok_work *w);
+void herd_pretok_work_free(pretok_work *w);
 
 /* Split text[0..len) into words: w->len[0..n_len) are their lengths in code
  * points, in order over w->cpt[0..n). */
-herd_status pretok_split(const pretok *p, pretok_work *w, const char *text, size_t len);
+herd_status herd_pretok_split(const pretok *p, pretok_work *w, const char *text, size_t len);
 
 #endif

@@ -46,7 +46,7 @@ static bool pair_before(const spm_pair *a, const spm_pair *b)
 
 static bool heap_push(spm_work *w, spm_pair p)
 {
-    if (!vocab_reserve((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap))
+    if (!herd_vocab_reserve((void **)&w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap))
         return false;
     size_t i = w->heap_n++;
     while (i > 0 && pair_before(&p, &w->heap[(i - 1) / 2])) {
@@ -78,7 +78,7 @@ static bool try_pair(const herd_vocab *v, spm_work *w, int32_t left, int32_t rig
 {
     if (left < 0 || right < 0) return true;
     const spm_sym *l = &w->sym[left], *r = &w->sym[right];
-    int32_t id = vocab_find(v, w->esc + l->off, l->n + r->n);
+    int32_t id = herd_i_vocab_find(v, w->esc + l->off, l->n + r->n);
     if (id < 0) return true;
     return heap_push(w, (spm_pair){left, right, v->tok[id].score, l->n + r->n});
 }
@@ -94,7 +94,7 @@ static uint32_t utf8_len(uint8_t c)
 /* Escape the fragment (with the optional leading space) into w->esc. */
 static bool escape(spm_work *w, const char *s, size_t n, bool prefix, size_t *out_len)
 {
-    if (!vocab_reserve((void **)&w->esc, &w->esc_cap, 3 * (n + 1), 1)) return false;
+    if (!herd_vocab_reserve((void **)&w->esc, &w->esc_cap, 3 * (n + 1), 1)) return false;
     size_t m = 0;
     for (size_t i = prefix ? 0 : 1; i <= n; i++) {
         char c = i == 0 ? ' ' : s[i - 1];
@@ -113,7 +113,7 @@ static bool escape(spm_work *w, const char *s, size_t n, bool prefix, size_t *ou
 static herd_status emit(const herd_vocab *v, const spm_work *w, const spm_sym *s, id_vec *out)
 {
     const char *t = w->esc + s->off;
-    int32_t id = vocab_find(v, t, s->n);
+    int32_t id = herd_i_vocab_find(v, t, s->n);
     if (id >= 0) return push_id(out, id) ? HERD_OK : HERD_E_NOMEM;
     for (uint32_t i = 0; i < s->n; i++) {
         int32_t b = v->byte_tok[(uint8_t)t[i]];
@@ -133,7 +133,7 @@ static herd_status emit(const herd_vocab *v, const spm_work *w, const spm_sym *s
 static herd_status spm_merge(const herd_vocab *v, spm_work *w, size_t len, id_vec *out)
 {
     size_t n_sym = 0;
-    if (!vocab_reserve((void **)&w->sym, &w->sym_cap, len, sizeof *w->sym)) return HERD_E_NOMEM;
+    if (!herd_vocab_reserve((void **)&w->sym, &w->sym_cap, len, sizeof *w->sym)) return HERD_E_NOMEM;
     for (size_t off = 0; off < len; n_sym++) {
         uint32_t n = utf8_len((uint8_t)w->esc[off]);
         if (n > len - off) n = (uint32_t)(len - off);
@@ -172,7 +172,7 @@ static herd_status spm_fragment(const herd_vocab *v, spm_work *w, const char *s,
 
 /* -------------------------------------------------------------- entry */
 
-herd_status spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out)
+herd_status herd_spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out)
 {
     spm_work w = {0};
     herd_status st = HERD_OK;

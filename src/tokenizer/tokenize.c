@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool vocab_reserve(void **a, size_t *cap, size_t need, size_t elem)
+bool herd_vocab_reserve(void **a, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return true;
     size_t c = *cap ? *cap : 64;
@@ -36,7 +36,7 @@ bool vocab_reserve(void **a, size_t *cap, size_t need, size_t elem)
 
 static bool push_frag(frag_vec *v, int32_t tok, size_t off, size_t len)
 {
-    if (!vocab_reserve((void **)&v->a, &v->cap, v->n + 1, sizeof *v->a)) return false;
+    if (!herd_vocab_reserve((void **)&v->a, &v->cap, v->n + 1, sizeof *v->a)) return false;
     v->a[v->n++] = (frag){tok, off, len};
     return true;
 }
@@ -169,8 +169,8 @@ herd_status herd_vocab_tokenize(const herd_vocab *v, const char *text, size_t le
     if (!st && add_bos && v->bos >= 0 && !push_id(&out, v->bos))
         st = herd_seterr(HERD_E_NOMEM, "tokenize: out of memory");
     if (!st)
-        st = v->kind == HERD_VOCAB_SPM ? spm_tokenize(v, text, &fr, &out)
-                                       : bpe_tokenize(v, text, &fr, &out);
+        st = v->kind == HERD_VOCAB_SPM ? herd_spm_tokenize(v, text, &fr, &out)
+                                       : herd_bpe_tokenize(v, text, &fr, &out);
     if (!st && out.n > (size_t)INT_MAX) st = herd_seterr(HERD_E_RANGE, "tokenize: too many tokens");
     if (!st) {
         size_t m = out.n < (size_t)cap ? out.n : (size_t)cap;

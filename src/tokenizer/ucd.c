@@ -33,7 +33,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-size_t utf8_decode(const uint8_t *s, size_t n, uint32_t *cpt)
+size_t herd_utf8_decode(const uint8_t *s, size_t n, uint32_t *cpt)
 {
     uint8_t c = s[0];
     size_t k = c < 0x80 ? 1 : c < 0xC0 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF8 ? 4 : 0;
@@ -55,7 +55,7 @@ invalid:
     return 1;
 }
 
-int utf8_encode(uint32_t cpt, char out[4])
+int herd_utf8_encode(uint32_t cpt, char out[4])
 {
     if (cpt < 0x80) {
         out[0] = (char)cpt;
@@ -136,7 +136,7 @@ static uint16_t classify(pcre2_match_data *md, uint32_t cpt)
                                           UCD_PUNCT,  UCD_SYMBOL, UCD_UNDEFINED, UCD_CONTROL};
     if (cpt >= 0xD800 && cpt <= 0xDFFF) return UCD_CONTROL;
     char s[4];
-    int n = utf8_encode(cpt, s);
+    int n = herd_utf8_encode(cpt, s);
     uint16_t f = UCD_UNDEFINED;
     if (pcre2_match(cat_re, (PCRE2_SPTR)s, (size_t)n, 0, 0, md, NULL) > 0) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -172,7 +172,7 @@ static uint16_t *fill_block(uint32_t b)
     return blk;
 }
 
-bool ucd_flags(const uint32_t *cpt, uint16_t *flags, size_t n)
+bool herd_ucd_flags(const uint32_t *cpt, uint16_t *flags, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t b = cpt[i] >> 8;

@@ -32,7 +32,7 @@ static uint32_t hash_bytes(const char *s, size_t n)
     return h;
 }
 
-int32_t vocab_find(const herd_vocab *v, const char *s, size_t len)
+int32_t herd_i_vocab_find(const herd_vocab *v, const char *s, size_t len)
 {
     for (uint32_t h = hash_bytes(s, len) & v->slot_mask;; h = (h + 1) & v->slot_mask) {
         int32_t e = v->slot[h];
@@ -51,7 +51,7 @@ static herd_status build_hash(herd_vocab *v)
     v->slot_mask = cap - 1;
     for (int32_t id = 0; id < v->n; id++) {
         const char *s = vocab_text(v, id);
-        int32_t prev = vocab_find(v, s, v->tok[id].len);
+        int32_t prev = herd_i_vocab_find(v, s, v->tok[id].len);
         if (prev >= 0)
             return herd_seterr(HERD_E_FORMAT,
                                "duplicate token in vocabulary: '%.64s' has ids %d and %d", s, prev,
@@ -93,9 +93,9 @@ static const char *const bpe_ignore_merges[] = {"llama3", "llama-v3", "llama-bpe
 
 static herd_status load_kind(herd_vocab *v, const gguf_file *f)
 {
-    if (!gguf_get_strz(f, "tokenizer.ggml.model", v->model, sizeof v->model))
+    if (!herd_gguf_get_strz(f, "tokenizer.ggml.model", v->model, sizeof v->model))
         return herd_seterr(HERD_E_FORMAT, "no tokenizer.ggml.model: the file has no vocabulary");
-    gguf_get_strz(f, "tokenizer.ggml.pre", v->pre, sizeof v->pre);
+    herd_gguf_get_strz(f, "tokenizer.ggml.pre", v->pre, sizeof v->pre);
     v->bos = v->eos = v->eot = v->eom = v->unk = v->pad = v->sep = v->mask = -1;
     v->fim_pre = v->fim_suf = v->fim_mid = v->fim_pad = v->fim_rep = v->fim_sep = -1;
     if (strcmp(v->model, "llama") == 0) {
@@ -115,7 +115,7 @@ static herd_status load_kind(herd_vocab *v, const gguf_file *f)
                            "tokenizer model '%s' is not supported (herd reads 'llama' and 'gpt2')",
                            v->model);
     }
-    gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix);
+    herd_gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix);
     return HERD_OK;
 }
 
@@ -123,11 +123,11 @@ static herd_status load_kind(herd_vocab *v, const gguf_file *f)
 
 static const gguf_kv *find_array(const gguf_file *f, const char *key, int n, herd_status *st)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+    const gguf_kv *kv = herd_gguf_find_kv(f, key);
     *st = HERD_OK;
     if (!kv) return NULL;
     if (kv->type != GGUF_TYPE_ARRAY)
-        *st = herd_seterr(HERD_E_FORMAT, "%s is a %s, not an array", key, gguf_type_name(kv->type));
+        *st = herd_seterr(HERD_E_FORMAT, "%s is a %s, not an array", key, herd_gguf_type_name(kv->type));
     else if (kv->arr_n < (uint64_t)n)
         *st = herd_seterr(HERD_E_FORMAT, "%s has %llu elements for %d tokens", key,
                           (unsigned long long)kv->arr_n, n);
@@ -138,7 +138,7 @@ static herd_status copy_texts(herd_vocab *v, const gguf_kv *kv)
 {
     uint64_t total = 0;
     for (int i = 0; i < v->n; i++) {
-        uint64_t len = gguf_arr_str(kv, (uint64_t)i).len;
+        uint64_t len = herd_gguf_arr_str(kv, (uint64_t)i).len;
         total += (len ? len : 24) + 1; /* an empty token becomes "[EMPTY_i]" */
     }
     if (total > UINT32_MAX)
@@ -148,7 +148,7 @@ static herd_status copy_texts(herd_vocab *v, const gguf_kv *kv)
     if (!v->text) return HERD_E_NOMEM;
     uint32_t off = 0;
     for (int i = 0; i < v->n; i++) {
-        gguf_str s = gguf_arr_str(kv, (uint64_t)i);
+        gguf_str s = herd_gguf_arr_str(kv, (uint64_t)i);
         char *dst = v->text + off;
         if (s.len)
             memcpy(dst, s.ptr, s.len);
@@ -183,7 +183,7 @@ static uint16_t attr_of_type(int64_t type)
 
 static herd_status load_tokens(herd_vocab *v, const gguf_file *f)
 {
-    const gguf_kv *kv = gguf_find_kv(f, "tokenizer.ggml.tokens");
+    const gguf_kv *kv = herd_gguf_find_kv(f, "tokenizer.ggml.tokens");
     if (!kv)
         return herd_seterr(HERD_E_FORMAT, "no tokenizer.ggml.tokens: the file has no vocabulary");
     if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type != GGUF_TYPE_STRING)
@@ -206,8 +206,8 @@ static herd_status load_tokens(herd_vocab *v, const gguf_file *f)
     if (types && types->arr_type != GGUF_TYPE_INT32)
         return herd_seterr(HERD_E_FORMAT, "tokenizer.ggml.token_type is not an array of int32");
     for (int i = 0; i < v->n; i++) {
-        v->tok[i].score = scores ? (float)gguf_arr_f64(scores, (uint64_t)i) : 0.0f;
-        v->tok[i].attr = types ? attr_of_type(gguf_arr_i64(types, (uint64_t)i)) : ATTR_NORMAL;
+        v->tok[i].score = scores ? (float)herd_gguf_arr_f64(scores, (uint64_t)i) : 0.0f;
+        v->tok[i].attr = types ? attr_of_type(herd_gguf_arr_i64(types, (uint64_t)i)) : ATTR_NORMAL;
     }
     return build_hash(v);
 }
@@ -242,10 +242,10 @@ static herd_status load_special_ids(herd_vocab *v, const gguf_file *f)
         int32_t *id = (int32_t *)((char *)v + keys[i].field);
         if (*id >= v->n) *id = -1; /* a default the vocabulary is too small for */
         uint32_t u;
-        if (gguf_get_u32(f, keys[i].key, &u) && u < (uint32_t)v->n) *id = (int32_t)u;
+        if (herd_gguf_get_u32(f, keys[i].key, &u) && u < (uint32_t)v->n) *id = (int32_t)u;
     }
-    gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &v->add_bos);
-    gguf_get_bool(f, "tokenizer.ggml.add_eos_token", &v->add_eos);
+    herd_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &v->add_bos);
+    herd_gguf_get_bool(f, "tokenizer.ggml.add_eos_token", &v->add_eos);
     if (v->add_bos && v->bos < 0)
         return herd_seterr(HERD_E_FORMAT, "tokenizer.ggml.add_bos_token is true, but there is no "
                                           "valid tokenizer.ggml.bos_token_id");
@@ -287,7 +287,7 @@ static const char *const eog_texts[] = {
 
 static int32_t find_z(const herd_vocab *v, const char *text)
 {
-    return vocab_find(v, text, strlen(text));
+    return herd_i_vocab_find(v, text, strlen(text));
 }
 
 /* The first text of the list the vocabulary has, or -1. llama.cpp takes the
@@ -425,8 +425,8 @@ static void set_attr(herd_vocab *v, const char *text, uint16_t bit, bool on)
 static void model_attrs(herd_vocab *v, const gguf_file *f)
 {
     char name[256] = "", arch[64] = "";
-    gguf_get_strz(f, "general.name", name, sizeof name);
-    gguf_get_strz(f, "general.architecture", arch, sizeof arch);
+    herd_gguf_get_strz(f, "general.name", name, sizeof name);
+    herd_gguf_get_strz(f, "general.architecture", arch, sizeof arch);
     for (char *p = name; *p; p++) *p = (char)tolower((unsigned char)*p);
     if (strstr(v->pre, "jina-v2-de") || strstr(v->pre, "jina-v2-es") ||
         strstr(v->pre, "jina-v2-code") || strstr(arch, "nomic-bert-moe") ||
@@ -467,13 +467,13 @@ static void build_byte_tokens(herd_vocab *v)
         int32_t id;
         if (v->kind == HERD_VOCAB_SPM) {
             snprintf(s, sizeof s, "<0x%02X>", b);
-            id = vocab_find(v, s, 6);
+            id = herd_i_vocab_find(v, s, 6);
             if (id < 0) {
                 s[0] = (char)b;
-                id = vocab_find(v, s, 1);
+                id = herd_i_vocab_find(v, s, 1);
             }
         } else {
-            id = vocab_find(v, s, (size_t)gpt2_byte_utf8((uint8_t)b, s));
+            id = herd_i_vocab_find(v, s, (size_t)gpt2_byte_utf8((uint8_t)b, s));
         }
         v->byte_tok[b] = id;
     }
@@ -499,7 +499,7 @@ herd_status herd_vocab_load(const gguf_file *f, herd_vocab **out)
     }
     model_attrs(v, f);
     build_byte_tokens(v);
-    if (v->kind == HERD_VOCAB_BPE && (st = bpe_load(v, f))) {
+    if (v->kind == HERD_VOCAB_BPE && (st = herd_bpe_load(v, f))) {
         herd_vocab_free(v);
         return st;
     }
@@ -515,7 +515,7 @@ void herd_vocab_free(herd_vocab *v)
     free(v->slot);
     free(v->eog);
     free(v->special);
-    bpe_free(v);
+    herd_bpe_free(v);
     free(v);
 }
 
@@ -581,5 +581,5 @@ const char *herd_vocab_token_text(const herd_vocab *v, int32_t id)
 
 int32_t herd_vocab_find(const herd_vocab *v, const char *text, size_t len)
 {
-    return text ? vocab_find(v, text, len) : -1;
+    return text ? herd_i_vocab_find(v, text, len) : -1;
 }

@@ -68,7 +68,7 @@ static inline const char *vocab_text(const herd_vocab *v, int32_t id)
 }
 
 /* The id of a token text, or -1. */
-int32_t vocab_find(const herd_vocab *v, const char *s, size_t len);
+int32_t herd_i_vocab_find(const herd_vocab *v, const char *s, size_t len);
 
 /* Where text goes: a caller's buffer of fixed capacity (bytes past cap are
  * counted, not written) or, with grow set, a malloc'ed buffer that grows. */
@@ -78,12 +78,12 @@ typedef struct vocab_sink {
     bool grow, oom;
 } vocab_sink;
 
-void sink_put(vocab_sink *k, const char *s, size_t n);
+void herd_sink_put(vocab_sink *k, const char *s, size_t n);
 
 /* ------------------------------------------------------------ tokenizing */
 
 /* Grow *a (of *cap elements of elem bytes) to hold need; false if out of memory. */
-bool vocab_reserve(void **a, size_t *cap, size_t need, size_t elem);
+bool herd_vocab_reserve(void **a, size_t *cap, size_t need, size_t elem);
 
 typedef struct id_vec {
     int32_t *a;
@@ -92,7 +92,7 @@ typedef struct id_vec {
 
 static inline bool push_id(id_vec *v, int32_t id)
 {
-    if (!vocab_reserve((void **)&v->a, &v->cap, v->n + 1, sizeof *v->a)) return false;
+    if (!herd_vocab_reserve((void **)&v->a, &v->cap, v->n + 1, sizeof *v->a)) return false;
     v->a[v->n++] = id;
     return true;
 }
@@ -109,16 +109,16 @@ typedef struct frag_vec {
 } frag_vec;
 
 /* The ids of the fragments, appended to out (spm.c, bpe.c). */
-herd_status spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
-herd_status bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
+herd_status herd_spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
+herd_status herd_bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
 
 /* Read tokenizer.ggml.merges and pick the pre-tokenizer (bpe.c). Only running
  * out of memory fails; what is missing makes tokenizing fail later. */
-herd_status bpe_load(herd_vocab *v, const gguf_file *f);
-void bpe_free(herd_vocab *v);
+herd_status herd_bpe_load(herd_vocab *v, const gguf_file *f);
+void herd_bpe_free(herd_vocab *v);
 
 /* Append the piece of one token (llama.cpp's token_to_piece) with up to lstrip
  * leading spaces removed. Returns false for an id outside the vocabulary. */
-bool vocab_piece(const herd_vocab *v, int32_t id, bool special, int lstrip, vocab_sink *k);
+bool herd_vocab_piece(const herd_vocab *v, int32_t id, bool special, int lstrip, vocab_sink *k);
 
 #endif

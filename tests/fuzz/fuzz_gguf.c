@@ -30,46 +30,46 @@ static void in_input(const void *p, uint64_t n)
 
 static void check_file(const gguf_file *f)
 {
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
-        const gguf_kv *kv = gguf_kv_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++) {
+        const gguf_kv *kv = herd_gguf_kv_at(f, i);
         in_input(kv->key.ptr, kv->key.len);
         if (kv->type == GGUF_TYPE_STRING) in_input(kv->v.str.ptr, kv->v.str.len);
         if (kv->type != GGUF_TYPE_ARRAY) continue;
         in_input(kv->arr_data, kv->arr_bytes);
         for (uint64_t j = 0; j < kv->arr_n; j++) {
-            gguf_str s = gguf_arr_str(kv, j);
+            gguf_str s = herd_gguf_arr_str(kv, j);
             in_input(s.ptr, s.len);
-            (void)gguf_arr_i64(kv, j);
-            (void)gguf_arr_f64(kv, j);
+            (void)herd_gguf_arr_i64(kv, j);
+            (void)herd_gguf_arr_f64(kv, j);
         }
     }
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
         in_input(t->data, t->nbytes);
-        if (gguf_find_tensor(f, t->name_z) != t) abort();
+        if (herd_gguf_find_tensor(f, t->name_z) != t) abort();
     }
 }
 
 /* Copy through the writer and read the copy back. */
 static void check_copy(const gguf_file *f)
 {
-    gguf_writer *w = gguf_writer_new();
+    gguf_writer *w = herd_gguf_writer_new();
     if (!w) return;
-    for (int64_t i = 0; i < gguf_n_kv(f); i++)
-        if (gguf_copy_kv(w, gguf_kv_at(f, i))) abort();
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
-        if (gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes)) abort();
+    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++)
+        if (herd_gguf_copy_kv(w, herd_gguf_kv_at(f, i))) abort();
+    for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = herd_gguf_tensor_at(f, i);
+        if (herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes)) abort();
     }
     uint8_t *buf = NULL;
     size_t len = 0;
     gguf_file *g = NULL;
-    if (gguf_write_mem(w, &buf, &len)) abort();
-    if (gguf_open_mem(buf, len, &g)) abort();
-    if (gguf_n_kv(g) != gguf_n_kv(f) || gguf_n_tensors(g) != gguf_n_tensors(f)) abort();
-    gguf_close(g);
+    if (herd_gguf_write_mem(w, &buf, &len)) abort();
+    if (herd_gguf_open_mem(buf, len, &g)) abort();
+    if (herd_gguf_n_kv(g) != herd_gguf_n_kv(f) || herd_gguf_n_tensors(g) != herd_gguf_n_tensors(f)) abort();
+    herd_gguf_close(g);
     free(buf);
-    gguf_writer_free(w);
+    herd_gguf_writer_free(w);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gguf_file *f = NULL;
     herd_clearerr();
-    herd_status st = gguf_open_mem(data, size, &f);
+    herd_status st = herd_gguf_open_mem(data, size, &f);
     if (st != HERD_OK) {
         if (f || !herd_errmsg()[0]) abort();
         return 0;
@@ -87,6 +87,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hi = data + size;
     check_file(f);
     check_copy(f);
-    gguf_close(f);
+    herd_gguf_close(f);
     return 0;
 }

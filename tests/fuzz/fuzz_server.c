@@ -3,11 +3,11 @@
  * request body through the code the routes run before any job is queued.
  *
  * The first input byte picks the route, the rest is the body:
- *   0  /v1/completions       api_parse_body, api_parse_completion, then each
- *                            prompt through prompt_from_json and prompt_fits
- *                            (route_completions' steps up to run());
- *   1  /v1/chat/completions  api_parse_body, api_parse_chat, prompt_from_chat
- *                            and prompt_fits (route_chat's steps up to run());
+ *   0  /v1/completions       herd_api_parse_body, herd_api_parse_completion, then each
+ *                            prompt through herd_prompt_from_json and herd_prompt_fits
+ *                            (herd_route_completions' steps up to run());
+ *   1  /v1/chat/completions  herd_api_parse_body, herd_api_parse_chat, herd_prompt_from_chat
+ *                            and herd_prompt_fits (herd_route_chat's steps up to run());
  *   2  /tokenize, 3 /detokenize, 4 /apply-template: the route handlers
  *                            themselves, which answer without a job.
  * Bit 3 of the first byte renders chat with a Jinja template (tools and
@@ -49,7 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     mp.mmap = true;
     herd_model *m = NULL;
     if (herd_model_load(path, &mp, &m) || (named.model = jinja.model = m, 0) ||
-        chat_setup(&named, NULL) || chat_setup(&jinja, tmpl_src)) {
+        herd_chat_setup(&named, NULL) || herd_chat_setup(&jinja, tmpl_src)) {
         fprintf(stderr, "fuzz_server: %s: %s\n", path, herd_errmsg());
         exit(1);
     }
@@ -73,39 +73,39 @@ static void completions(const char *body, size_t len)
 {
     api_error e;
     api_request req;
-    json_t *o = api_parse_body(body, len, &e);
+    json_t *o = herd_api_parse_body(body, len, &e);
     if (!o) return check_error(&e);
-    bool ok = api_parse_completion(o, herd_n_vocab(named.model), &req, &e);
+    bool ok = herd_api_parse_completion(o, herd_n_vocab(named.model), &req, &e);
     json_decref(o);
     /* As in the routes: req is freed whether or not it parsed. */
     for (size_t i = 0; ok && i < json_array_size(req.prompts); i++) {
         srv_prompt p;
-        ok = prompt_from_json(named.model, json_array_get(req.prompts, i), &p, &e) &&
-             prompt_fits(p.n, req.gen.max_tokens, N_CTX, &e);
+        ok = herd_prompt_from_json(named.model, json_array_get(req.prompts, i), &p, &e) &&
+             herd_prompt_fits(p.n, req.gen.max_tokens, N_CTX, &e);
         if (ok) check_prompt(&p);
-        prompt_free(&p);
+        herd_prompt_free(&p);
     }
     if (!ok) check_error(&e);
-    api_request_free(&req);
+    herd_api_request_free(&req);
 }
 
 static void chat(herd_server *srv, const char *body, size_t len)
 {
     api_error e;
     api_request req;
-    json_t *o = api_parse_body(body, len, &e);
+    json_t *o = herd_api_parse_body(body, len, &e);
     if (!o) return check_error(&e);
-    bool ok = api_parse_chat(o, herd_n_vocab(srv->model), &req, &e);
+    bool ok = herd_api_parse_chat(o, herd_n_vocab(srv->model), &req, &e);
     json_decref(o);
     srv_prompt p = {0};
-    ok = ok && prompt_from_chat(srv, req.messages, req.extra, &p, NULL, &e) &&
-         prompt_fits(p.n, req.gen.max_tokens, N_CTX, &e);
+    ok = ok && herd_prompt_from_chat(srv, req.messages, req.extra, &p, NULL, &e) &&
+         herd_prompt_fits(p.n, req.gen.max_tokens, N_CTX, &e);
     if (ok)
         check_prompt(&p);
     else
         check_error(&e);
-    prompt_free(&p);
-    api_request_free(&req);
+    herd_prompt_free(&p);
+    herd_api_request_free(&req);
 }
 
 static void route(http_reply (*handler)(http_req *), herd_server *srv, const char *body, size_t len)
@@ -133,13 +133,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         chat(srv, body, len);
         break;
     case 2:
-        route(route_tokenize, srv, body, len);
+        route(herd_route_tokenize, srv, body, len);
         break;
     case 3:
-        route(route_detokenize, srv, body, len);
+        route(herd_route_detokenize, srv, body, len);
         break;
     default:
-        route(route_apply_template, srv, body, len);
+        route(herd_route_apply_template, srv, body, len);
         break;
     }
     free(body);

@@ -42,11 +42,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir ? dir : "../shared/vocab",
                  names[i]);
         gguf_file *f = NULL;
-        if (gguf_open(path, &f) || herd_vocab_load(f, &vocab[i])) {
+        if (herd_gguf_open(path, &f) || herd_vocab_load(f, &vocab[i])) {
             fprintf(stderr, "fuzz_tokenizer: %s: %s\n", path, herd_errmsg());
             exit(1);
         }
-        gguf_close(f);
+        herd_gguf_close(f);
     }
     return 0;
 }
