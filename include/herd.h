@@ -58,10 +58,10 @@ double herd_time(void);
 typedef struct herd_model herd_model;
 
 typedef struct herd_model_params {
-    int n_threads; /* used by the contexts; 0 = number of cores */
-    bool mmap;     /* map the file instead of reading it into huge pages
-                      (starts at once, shares the page cache; decodes
-                      slower: see GGUF_READ in src/gguf/gguf.h) */
+    int n_threads;   /* used by the contexts; 0 = number of cores */
+    bool mmap;       /* map the file instead of reading it into huge pages
+                        (starts at once, shares the page cache; decodes
+                        slower: see GGUF_READ in src/gguf/gguf.h) */
     bool vocab_only; /* load the vocabulary and the file's facts only (as
                         llama.cpp's vocab_only): for tokenizing, and for files
                         that hold no tensors (vocabulary-only files); such a model
@@ -74,16 +74,16 @@ void herd_model_free(herd_model *model);
 
 /* What `herd info` shows. Strings point into the model and live as long as it. */
 typedef struct herd_model_info {
-    const char *arch;       /* general.architecture */
-    const char *family;     /* e.g. "Llama", "Falcon", "Mixtral-style MoE" */
-    char features[384];     /* e.g. "GQA 4/2, SWA 4096, RoPE normal" */
-    const char *name;       /* general.name, or "" */
-    const char *file_type;  /* e.g. "Q4_0" (the most common matrix type) */
-    const char *tokenizer;  /* tokenizer.ggml.model */
-    uint64_t file_size;     /* bytes */
-    uint64_t tensor_bytes;  /* bytes of all tensor data (llama-bench's model_size) */
-    int n_threads;          /* default thread count of contexts */
-    uint64_t n_params;      /* elements of all tensors */
+    const char *arch;      /* general.architecture */
+    const char *family;    /* e.g. "Llama", "Falcon", "Mixtral-style MoE" */
+    char features[384];    /* e.g. "GQA 4/2, SWA 4096, RoPE normal" */
+    const char *name;      /* general.name, or "" */
+    const char *file_type; /* e.g. "Q4_0" (the most common matrix type) */
+    const char *tokenizer; /* tokenizer.ggml.model */
+    uint64_t file_size;    /* bytes */
+    uint64_t tensor_bytes; /* bytes of all tensor data (llama-bench's model_size) */
+    int n_threads;         /* default thread count of contexts */
+    uint64_t n_params;     /* elements of all tensors */
     uint32_t gguf_version;
     int n_ctx_train, n_layer, n_head, n_head_kv, n_embd, n_ff, n_vocab, n_rot;
     int n_expert, n_expert_used, swa_window;
@@ -101,7 +101,7 @@ int herd_n_ctx_train(const herd_model *model);
 
 int32_t herd_token_bos(const herd_model *model); /* -1 if none */
 int32_t herd_token_eos(const herd_model *model);
-bool herd_add_bos(const herd_model *model);   /* does the vocabulary prepend BOS? */
+bool herd_add_bos(const herd_model *model); /* does the vocabulary prepend BOS? */
 bool herd_token_is_eog(const herd_model *model, int32_t id);
 
 /* Tokenize len bytes of text. At most cap ids are written to ids; *n_ids gets

@@ -84,8 +84,8 @@ static bool build_base(raw *r)
     gguf_writer *w = herd_gguf_writer_new();
     if (!w) return false;
     bool ok = !herd_gguf_set_str(w, "general.architecture", "llama") &&
-              !herd_gguf_set_u32(w, "general.alignment", 32) && !herd_gguf_set_u32(w, "test.u32", 7) &&
-              !herd_gguf_set_str(w, "test.str", "hello") &&
+              !herd_gguf_set_u32(w, "general.alignment", 32) &&
+              !herd_gguf_set_u32(w, "test.u32", 7) && !herd_gguf_set_str(w, "test.str", "hello") &&
               !herd_gguf_set_scalar(w, "test.dup_a", GGUF_TYPE_UINT8, &u8a) &&
               !herd_gguf_set_scalar(w, "test.dup_b", GGUF_TYPE_UINT8, &u8b) &&
               !herd_gguf_set_arr(w, "test.arr", GGUF_TYPE_UINT32, arr, 3) &&

@@ -26,8 +26,8 @@
  * of later layers; poison() may rewrite a tensor's data. */
 typedef void (*poison_fn)(const gguf_tensor *t, uint8_t *data, void *arg);
 
-static bool rewrite(const char *in, const char *out, const char *arch, int n_layer, poison_fn poison,
-                    void *arg)
+static bool rewrite(const char *in, const char *out, const char *arch, int n_layer,
+                    poison_fn poison, void *arg)
 {
     gguf_file *f;
     if (herd_gguf_open(in, &f)) return false;
@@ -48,7 +48,8 @@ static bool rewrite(const char *in, const char *out, const char *arch, int n_lay
         uint8_t *data = malloc(t->nbytes);
         memcpy(data, t->data, t->nbytes);
         if (poison) poison(t, data, arg);
-        CHECK(herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, data, t->nbytes) == HERD_OK);
+        CHECK(herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, data, t->nbytes) ==
+              HERD_OK);
         free(data);
     }
     bool ok = herd_gguf_write_file(w, out) == HERD_OK;
@@ -98,7 +99,8 @@ static void test_window_exact(void)
         const float *a = herd_get_logits(full, p), *z = herd_get_logits(c, W - 1);
         double d = 0;
         for (int i = 0; i < V; i++) d = fmax(d, fabs((double)a[i] - z[i]));
-        CHECKF(d < 1e-6, "window: position %d differs by %g from its last %d tokens alone", p, d, W);
+        CHECKF(d < 1e-6, "window: position %d differs by %g from its last %d tokens alone", p, d,
+               W);
         exact += d == 0.0;
         herd_ctx_free(c);
     }
@@ -108,7 +110,8 @@ static void test_window_exact(void)
     CHECK(herd_decode(nowin, &b) == HERD_OK);
     double d = 0;
     for (int i = 0; i < V; i++)
-        d = fmax(d, fabs((double)herd_get_logits(nowin, N - 1)[i] - herd_get_logits(full, N - 1)[i]));
+        d = fmax(d,
+                 fabs((double)herd_get_logits(nowin, N - 1)[i] - herd_get_logits(full, N - 1)[i]));
     CHECK(d > 1e-4);
     herd_ctx_free(nowin);
     herd_ctx_free(full);
@@ -148,7 +151,8 @@ static void test_window_memory(void)
         if (p == 1000) rss_1k = rss_kb();
     }
     long rss_10k = rss_kb();
-    fprintf(stderr, "window 64: %d cells, resident %ld kB after 1,000 tokens, %ld kB after 10,000\n",
+    fprintf(stderr,
+            "window 64: %d cells, resident %ld kB after 1,000 tokens, %ld kB after 10,000\n",
             c ? c->kv_swa.n_cells : 0, rss_1k, rss_10k);
 #ifndef __SANITIZE_ADDRESS__
     /* (Under ASan freed blocks sit in its quarantine, so RSS grows anyway.) */

@@ -352,10 +352,10 @@ static void test_cli_model(void)
     CHECK(w != NULL);
     if (!w) return;
     CHECK(herd_gguf_set_str(w, "general.architecture", "llama") == HERD_OK);
-    CHECK(herd_gguf_set_str(w, "tokenizer.chat_template",
-                       "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{{ "
-                       "eos_token }}{% endfor %}{% if add_generation_prompt %}>{% endif %}") ==
-          HERD_OK);
+    CHECK(herd_gguf_set_str(
+              w, "tokenizer.chat_template",
+              "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{{ "
+              "eos_token }}{% endfor %}{% if add_generation_prompt %}>{% endif %}") == HERD_OK);
     CHECK(herd_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, 4) == HERD_OK);
     CHECK(herd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 1) == HERD_OK);
     CHECK(herd_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 2) == HERD_OK);

@@ -62,11 +62,12 @@ static bool rewrite(const char *in, const char *out, const edit *e)
         if (e->drop_tensor && !strcmp(t->name_z, e->drop_tensor)) continue;
         if (e->resize_tensor && !strcmp(t->name_z, e->resize_tensor)) {
             int64_t ne[4] = {e->n, 1, 1, 1};
-            ok = herd_gguf_add_tensor(w, t->name_z, t->type, 1, ne, fill, (size_t)e->n * 4) == HERD_OK;
+            ok = herd_gguf_add_tensor(w, t->name_z, t->type, 1, ne, fill, (size_t)e->n * 4) ==
+                 HERD_OK;
             continue;
         }
-        ok =
-            herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes) == HERD_OK;
+        ok = herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes) ==
+             HERD_OK;
     }
     if (ok && e->add_tensor) {
         int64_t ne[4] = {e->n, 1, 1, 1};

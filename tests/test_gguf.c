@@ -210,7 +210,8 @@ static gguf_writer *make_writer(uint8_t **tdata)
     for (int i = 0; i < N_TSPECS; i++) {
         const tspec *s = &tspecs[i];
         if (tdata) /* else described only, for herd_gguf_out */
-            st |= herd_gguf_add_tensor(w, s->name, s->type, s->n_dims, s->ne, tdata[i], tspec_bytes(s));
+            st |= herd_gguf_add_tensor(w, s->name, s->type, s->n_dims, s->ne, tdata[i],
+                                       tspec_bytes(s));
         else
             st |= herd_gguf_add_tensor_info(w, s->name, s->type, s->n_dims, s->ne);
     }
@@ -253,7 +254,8 @@ static void check_scalars(const gguf_file *f)
     CHECK(herd_gguf_get_strz(f, "s.empty", buf, sizeof buf) && buf[0] == 0);
     CHECK(herd_gguf_get_strz(f, "s.replace", buf, sizeof buf) && strcmp(buf, "second") == 0);
     CHECK(!herd_gguf_get_u32(f, "absent", &u32) && !herd_gguf_find_kv(f, "absent"));
-    CHECK(!herd_gguf_find_kv(f, "") && !herd_gguf_find_kv(f, "s.u3") && !herd_gguf_find_kv(f, "s.u32bb"));
+    CHECK(!herd_gguf_find_kv(f, "") && !herd_gguf_find_kv(f, "s.u3") &&
+          !herd_gguf_find_kv(f, "s.u32bb"));
 }
 
 static void check_arrays(const gguf_file *f)
@@ -270,7 +272,7 @@ static void check_arrays(const gguf_file *f)
             CHECKF(herd_gguf_arr_f64(kv, (uint64_t)j) == a->f[j], "%s[%d] as f64", a->key, j);
         }
         CHECK(herd_gguf_arr_i64(kv, 3) == 0 && herd_gguf_arr_f64(kv, 99) == 0); /* out of range */
-        CHECK(herd_gguf_arr_str(kv, 0).len == 0);                          /* not strings */
+        CHECK(herd_gguf_arr_str(kv, 0).len == 0);                               /* not strings */
     }
     const gguf_kv *kv = herd_gguf_find_kv(f, "a.strs");
     CHECK(kv && kv->arr_type == GGUF_TYPE_STRING && kv->arr_n == 4);
@@ -316,7 +318,8 @@ static void check_roundtrip(const gguf_file *f, const uint8_t *base, uint8_t **t
     CHECK(herd_gguf_alignment(f) == 64);
     CHECKF(herd_gguf_n_kv(f) == N_KEYS, "%lld keys", (long long)herd_gguf_n_kv(f));
     for (int i = 0; i < N_KEYS && i < herd_gguf_n_kv(f); i++)
-        CHECKF(streq(herd_gguf_kv_at(f, i)->key, key_order[i]), "key %d is not %s", i, key_order[i]);
+        CHECKF(streq(herd_gguf_kv_at(f, i)->key, key_order[i]), "key %d is not %s", i,
+               key_order[i]);
     CHECK(!herd_gguf_kv_at(f, -1) && !herd_gguf_kv_at(f, herd_gguf_n_kv(f)));
     check_scalars(f);
     check_arrays(f);
@@ -330,7 +333,8 @@ static void check_copy(const gguf_file *f, const uint8_t *buf, size_t len)
 {
     gguf_writer *w = herd_gguf_writer_new();
     herd_status st = HERD_OK;
-    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++) st |= herd_gguf_copy_kv(w, herd_gguf_kv_at(f, i));
+    for (int64_t i = 0; i < herd_gguf_n_kv(f); i++)
+        st |= herd_gguf_copy_kv(w, herd_gguf_kv_at(f, i));
     for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
         const gguf_tensor *t = herd_gguf_tensor_at(f, i);
         st |= herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes);
@@ -536,10 +540,12 @@ static void test_writer_checks(void)
     float d[64] = {0};
     int64_t ne[4] = {8, 2, 1, 1}, ne_q[1] = {16}, ne0[2] = {8, 0};
     char name[80];
-    CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 60) == HERD_E_INVALID); /* 64 needed */
+    CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 60) ==
+          HERD_E_INVALID); /* 64 needed */
     CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 64) == HERD_OK);
-    CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 64) == HERD_E_INVALID); /* duplicate */
-    CHECK(herd_gguf_add_tensor(w, "b", 4, 2, ne, d, 64) == HERD_E_INVALID);             /* no type 4 */
+    CHECK(herd_gguf_add_tensor(w, "a", HERD_TYPE_F32, 2, ne, d, 64) ==
+          HERD_E_INVALID);                                                  /* duplicate */
+    CHECK(herd_gguf_add_tensor(w, "b", 4, 2, ne, d, 64) == HERD_E_INVALID); /* no type 4 */
     CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_F32, 0, ne, d, 64) == HERD_E_INVALID);
     CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_F32, 5, ne, d, 64) == HERD_E_INVALID);
     CHECK(herd_gguf_add_tensor(w, "b", HERD_TYPE_F32, 2, ne0, d, 0) == HERD_E_INVALID);
@@ -652,7 +658,8 @@ static void check_known(const char *name, const gguf_file *f)
         CHECK(t && t->type == HERD_TYPE_F32 && t->n_dims == 2 && t->ne[0] == 64 &&
               t->ne[1] == 32000);
         CHECK(tok && tok->arr_n == 32000);
-        CHECK(herd_gguf_find_tensor(f, "output.weight") && herd_gguf_find_tensor(f, "blk.1.ffn_down.weight"));
+        CHECK(herd_gguf_find_tensor(f, "output.weight") &&
+              herd_gguf_find_tensor(f, "blk.1.ffn_down.weight"));
     }
     if (strcmp(name, "llama-q4_0.gguf") == 0) CHECK(has_type(f, HERD_TYPE_Q4_0));
     if (strcmp(name, "ladder-q4_k_m.gguf") == 0)

@@ -439,9 +439,11 @@ static herd_status open_spec(const vocab_spec *sp, herd_vocab **out)
     herd_gguf_set_str(w, "general.name", "test");
     herd_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, (uint64_t)sp->n_tokens);
     if (sp->n_scores >= 0)
-        herd_gguf_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)sp->n_scores);
+        herd_gguf_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores,
+                          (uint64_t)sp->n_scores);
     if (sp->n_types >= 0)
-        herd_gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)sp->n_types);
+        herd_gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types,
+                          (uint64_t)sp->n_types);
     if (sp->bos >= 0) herd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)sp->bos);
     if (sp->add_bos_false) herd_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", false);
     uint8_t *buf = NULL;

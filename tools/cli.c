@@ -109,7 +109,7 @@ bool cli_parse(int argc, char **argv, unsigned allowed, cli_opts *o)
 /* An option of a group the command does not use would be ignored: refuse it. */
 #define G(group)                                                                                   \
     if (!(allowed & (group))) {                                                                    \
-        cli_error(2, "%s does not apply to herd %s (herd %s --help)", a, argv[0], argv[0]);         \
+        cli_error(2, "%s does not apply to herd %s (herd %s --help)", a, argv[0], argv[0]);        \
         return false;                                                                              \
     }
 #define NEED()                                                                                     \

@@ -113,9 +113,8 @@ int cmd_bench(int argc, char **argv)
         int n = test == 0 ? n_prompt : n_gen;
         if (n <= 0) continue;
         herd_bench_result s;
-        herd_status st =
-            herd_bench_test(c, m, test == 0, n, reps, &depth, &rng, tty ? progress : NULL, NULL,
-                            &s);
+        herd_status st = herd_bench_test(c, m, test == 0, n, reps, &depth, &rng,
+                                         tty ? progress : NULL, NULL, &s);
         if (tty) fprintf(stderr, "\r\033[K");
         if (st) {
             rc = cli_fail("bench");

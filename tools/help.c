@@ -81,7 +81,8 @@ static const usage_entry usages[] = {
               "  -r N                   repetitions (default 5)\n"
               "  --json                 llama-bench's JSON fields\n" MODEL_OPTS},
     {"synth",
-     "usage: herd synth [--arch ARCH] --shape SHAPE [--type TYPE] -o FILE [--vocab GGUF] [--seed N]\n"
+     "usage: herd synth [--arch ARCH] --shape SHAPE [--type TYPE] -o FILE [--vocab GGUF] [--seed "
+     "N]\n"
      "Write a random-weight model of a real shape (herd synth with no option lists the\n"
      "shapes and types). Progress goes to stderr when it is a terminal.\n\n"
      "  --shape SHAPE          e.g. tinyllama-1.1b, llama3.1-8b, qwen2.5-7b, gemma3-4b, or tiny\n"

@@ -83,7 +83,8 @@ static void fill_context(jscope *g, jscope *ctx, const herd_chat_input *in)
             if (strcmp(k, "tools") && strcmp(k, "documents")) set_var(ctx, k, herd_jv_from_json(v));
         }
     }
-    set_var(ctx, "messages", in->messages ? herd_jv_from_json(in->messages) : herd_jv_list_new(0, false));
+    set_var(ctx, "messages",
+            in->messages ? herd_jv_from_json(in->messages) : herd_jv_list_new(0, false));
     set_var(ctx, "tools", or_none(in->extra, "tools"));
     set_var(ctx, "documents", or_none(in->extra, "documents"));
     set_var(ctx, "add_generation_prompt", jv_bool(in->add_generation_prompt));
@@ -101,7 +102,8 @@ static void free_scope(jscope *s)
 static void render_cleanup(jrender *r)
 {
     if (r->namespaces.kind == JV_LIST)
-        for (size_t i = 0; i < r->namespaces.u.l->n; i++) herd_jv_dict_clear(r->namespaces.u.l->v[i]);
+        for (size_t i = 0; i < r->namespaces.u.l->n; i++)
+            herd_jv_dict_clear(r->namespaces.u.l->v[i]);
     herd_jv_release(r->namespaces);
     while (r->captured) {
         jscope *s = r->captured;

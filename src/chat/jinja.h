@@ -319,7 +319,7 @@ jv herd_jv_from_json(const json_t *j);
  * indent < 0: None. item_sep/key_sep NULL: the defaults for indent. false
  * (message in *bad) if v holds something JSON cannot express. */
 bool herd_jv_to_json(jbuf *b, jv v, bool ensure_ascii, int indent, const char *item_sep,
-                const char *key_sep, bool sort_keys, const char **bad);
+                     const char *key_sep, bool sort_keys, const char **bad);
 
 /* ------------------------------------------------------------------ lexer */
 
@@ -446,7 +446,7 @@ jscope *herd_jscope_new(jscope *parent); /* NULL (herd_jv_nomem set) if out of m
 herd_status herd_jinja_eval(jrender *r, jscope *s, const jnode *n, jv *out);
 jflow herd_jinja_exec(jrender *r, jscope *s, const jnode *n);
 herd_status herd_jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,
-                       jv *kwargs, size_t nkw, int line, jv *out);
+                            jv *kwargs, size_t nkw, int line, jv *out);
 jv herd_jinja_lookup(jscope *s, const char *name);
 void herd_jscope_set_take(jscope *s, const char *name, jv val);
 /* getattr / getitem with the sandbox's rules (see jinja_methods.c). */
@@ -477,13 +477,13 @@ typedef enum jfunc { F_RANGE, F_NAMESPACE, F_DICT, F_RAISE, F_STRFTIME, F_COUNT 
 int herd_jinja_filter_id(const char *name);
 int herd_jinja_test_id(const char *name);
 herd_status herd_jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs,
-                         char **kwnames, jv *kwargs, size_t nkw, int line, jv *out);
-herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs, int line,
-                       bool *out);
-herd_status herd_jinja_call_method(jrender *r, jv self, const char *name, jv *args, size_t nargs,
                               char **kwnames, jv *kwargs, size_t nkw, int line, jv *out);
-herd_status herd_jinja_call_func(jrender *r, int fn, jv *args, size_t nargs, char **kwnames, jv *kwargs,
-                            size_t nkw, int line, jv *out);
+herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs, int line,
+                            bool *out);
+herd_status herd_jinja_call_method(jrender *r, jv self, const char *name, jv *args, size_t nargs,
+                                   char **kwnames, jv *kwargs, size_t nkw, int line, jv *out);
+herd_status herd_jinja_call_func(jrender *r, int fn, jv *args, size_t nargs, char **kwnames,
+                                 jv *kwargs, size_t nkw, int line, jv *out);
 const char *herd_jinja_func_name(int fn);
 
 #endif

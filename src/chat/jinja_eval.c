@@ -107,9 +107,10 @@ static herd_status assign(jscope *s, char **names, size_t n, jv val, int line)
         bool many = items.u.l->n > n;
         herd_jv_release(items);
         return herd_jerr(HERD_E_INVALID, line, "%s values to unpack (expected %zu)",
-                    many ? "too many" : "not enough", n);
+                         many ? "too many" : "not enough", n);
     }
-    for (size_t i = 0; i < n; i++) herd_jscope_set_take(s, names[i], herd_jv_retain(items.u.l->v[i]));
+    for (size_t i = 0; i < n; i++)
+        herd_jscope_set_take(s, names[i], herd_jv_retain(items.u.l->v[i]));
     herd_jv_release(items);
     return HERD_OK;
 }
@@ -141,10 +142,11 @@ static herd_status eval_call_like(jrender *r, jscope *s, const jnode *n, jv base
     size_t npos = n->nargs - n->nnames;
     if (!st) {
         if (n->kind == N_CALL)
-            st = herd_jinja_call(r, s, base, vals, npos, n->names, vals + npos, n->nnames, n->line, out);
+            st = herd_jinja_call(r, s, base, vals, npos, n->names, vals + npos, n->nnames, n->line,
+                                 out);
         else if (n->kind == N_FILTER)
             st = herd_jinja_filter(r, s, n->filter_id, base, vals, npos, n->names, vals + npos,
-                              n->nnames, n->line, out);
+                                   n->nnames, n->line, out);
         else {
             bool t = false;
             if (n->nnames)
@@ -198,9 +200,9 @@ static herd_status eval_slice(jrender *r, jscope *s, const jnode *n, jv obj, jv 
             }
         } else /* slices bypass jinja2's getitem: a TypeError is an error */
             st = herd_jerr(HERD_E_INVALID, n->line,
-                      obj.kind == JV_DICT ? "unhashable type: 'slice'"
-                                          : "'%s' object is not subscriptable",
-                      herd_jv_type_name(obj));
+                           obj.kind == JV_DICT ? "unhashable type: 'slice'"
+                                               : "'%s' object is not subscriptable",
+                           herd_jv_type_name(obj));
     }
     for (int i = 0; i < 3; i++) herd_jv_release(parts[i]);
     return st;
@@ -261,7 +263,8 @@ static herd_status eval_inner(jrender *r, jscope *s, const jnode *n, jv *out)
         *out = herd_jinja_lookup(s, n->str);
         return HERD_OK;
     case N_GETATTR:
-        if (!(st = herd_jinja_eval(r, s, n->a, &a))) st = herd_jinja_getattr(a, n->str, n->line, out);
+        if (!(st = herd_jinja_eval(r, s, n->a, &a)))
+            st = herd_jinja_getattr(a, n->str, n->line, out);
         break;
     case N_GETITEM:
         if (!(st = herd_jinja_eval(r, s, n->a, &a)) && !(st = herd_jinja_eval(r, s, n->b, &b)))
@@ -287,7 +290,7 @@ static herd_status eval_inner(jrender *r, jscope *s, const jnode *n, jv *out)
             st = herd_jerr_undef(a, n->line);
         else if (!herd_jv_is_number(a))
             st = herd_jerr(HERD_E_INVALID, n->line, "bad operand type for unary %s: '%s'", n->op,
-                      herd_jv_type_name(a));
+                           herd_jv_type_name(a));
         else if (n->op[0] == '+')
             *out = a.kind == JV_BOOL ? jv_int(a.u.b) : herd_jv_retain(a);
         else if (a.kind == JV_FLOAT)
@@ -306,7 +309,7 @@ static herd_status eval_inner(jrender *r, jscope *s, const jnode *n, jv *out)
             if ((st = herd_jinja_eval(r, s, n->args[i], &v))) break;
             if (!herd_jv_to_str(&buf, v))
                 st = herd_jerr(HERD_E_UNSUPPORTED, n->line, "converting a %s to a string",
-                          herd_jv_type_name(v));
+                               herd_jv_type_name(v));
             herd_jv_release(v);
         }
         if (st)
@@ -499,7 +502,8 @@ static jflow exec_set(jrender *r, jscope *s, const jnode *n)
     if (n->str) { /* {% set ns.attr = v %} */
         jv ns = herd_jinja_lookup(s, n->names[0]);
         if (ns.kind != JV_NS) {
-            st = herd_jerr(HERD_E_INVALID, n->line, "cannot assign attribute on non-namespace object");
+            st = herd_jerr(HERD_E_INVALID, n->line,
+                           "cannot assign attribute on non-namespace object");
             herd_jv_release(ns);
             herd_jv_release(v);
             return fail(r, st);
@@ -563,7 +567,8 @@ jflow herd_jinja_exec(jrender *r, jscope *s, const jnode *n)
     if (!jv_charge(1)) return fail(r, herd_jv_stop_error(n->line));
     if (++r->eval_depth > MAX_EVAL_DEPTH) {
         r->eval_depth--;
-        return fail(r, herd_jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate"));
+        return fail(r,
+                    herd_jerr(HERD_E_INVALID, n->line, "template nested too deeply to evaluate"));
     }
     jflow f = exec_inner(r, s, n);
     r->eval_depth--;
@@ -630,7 +635,7 @@ static herd_status bind_macro_args(jrender *r, jscope *ms, const jnode *def, jv 
     size_t np = def->nnames;
     if (nargs > np && !def->flag)
         return herd_jerr(HERD_E_INVALID, line, "macro '%s' takes not more than %zu argument(s)",
-                    def->str, np);
+                         def->str, np);
     bool *bound = calloc(np + 1, sizeof *bound);
     if (!bound) return herd_seterr(HERD_E_NOMEM, "out of memory");
     jv varargs = herd_jv_list_new(0, true), kw = herd_jv_dict_new();
@@ -647,15 +652,15 @@ static herd_status bind_macro_args(jrender *r, jscope *ms, const jnode *def, jv 
         while (i < np && strcmp(def->names[i], kwnames[k])) i++;
         if (i < np && bound[i])
             st = herd_jerr(HERD_E_INVALID, line, "macro '%s' got multiple values for argument '%s'",
-                      def->str, kwnames[k]);
+                           def->str, kwnames[k]);
         else if (i < np) {
             herd_jscope_set_take(ms, def->names[i], herd_jv_retain(kwargs[k]));
             bound[i] = true;
         } else if (def->flag2)
             herd_jv_dict_set_take(kw, kwnames[k], strlen(kwnames[k]), herd_jv_retain(kwargs[k]));
         else
-            st = herd_jerr(HERD_E_INVALID, line, "macro '%s' takes no keyword argument '%s'", def->str,
-                      kwnames[k]);
+            st = herd_jerr(HERD_E_INVALID, line, "macro '%s' takes no keyword argument '%s'",
+                           def->str, kwnames[k]);
     }
     for (size_t i = 0; i < np && !st; i++) { /* defaults, in the macro's scope */
         if (bound[i]) continue;
@@ -694,7 +699,7 @@ static herd_status call_macro(jrender *r, jv_macro *m, jv *args, size_t nargs, c
 }
 
 herd_status herd_jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs, char **kwnames,
-                       jv *kwargs, size_t nkw, int line, jv *out)
+                            jv *kwargs, size_t nkw, int line, jv *out)
 {
     (void)s;
     if (!jv_charge(1)) return herd_jv_stop_error(line);
@@ -704,11 +709,12 @@ herd_status herd_jinja_call(jrender *r, jscope *s, jv fn, jv *args, size_t nargs
     case JV_FUNC:
         return herd_jinja_call_func(r, fn.u.fn, args, nargs, kwnames, kwargs, nkw, line, out);
     case JV_METHOD:
-        return herd_jinja_call_method(r, fn.u.bm->self, fn.u.bm->name, args, nargs, kwnames, kwargs, nkw,
-                                 line, out);
+        return herd_jinja_call_method(r, fn.u.bm->self, fn.u.bm->name, args, nargs, kwnames, kwargs,
+                                      nkw, line, out);
     case JV_UNDEF:
         return herd_jerr_undef(fn, line);
     default:
-        return herd_jerr(HERD_E_INVALID, line, "'%s' object is not callable", herd_jv_type_name(fn));
+        return herd_jerr(HERD_E_INVALID, line, "'%s' object is not callable",
+                         herd_jv_type_name(fn));
     }
 }

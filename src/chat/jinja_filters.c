@@ -21,7 +21,7 @@ herd_status herd_jf_need_str(fcall *c, jv v, const char *filter)
 {
     if (v.kind == JV_STR) return HERD_OK;
     return herd_jerr(HERD_E_INVALID, c->line, "the %s filter needs a string, not %s", filter,
-                herd_jv_type_name(v));
+                     herd_jv_type_name(v));
 }
 
 /* str(v) as a value, for the filters that apply soft_str(). */
@@ -30,14 +30,16 @@ herd_status herd_jf_to_s(fcall *c, jv v, jv *out)
     bool ok;
     *out = herd_jv_stringify(v, &ok);
     return ok ? HERD_OK
-              : herd_jerr(HERD_E_UNSUPPORTED, c->line, "converting a %s to a string", herd_jv_type_name(v));
+              : herd_jerr(HERD_E_UNSUPPORTED, c->line, "converting a %s to a string",
+                          herd_jv_type_name(v));
 }
 
 /* make_attrgetter: "a.b.0" looked up item-first, default when undefined. */
 herd_status herd_jf_attr_get(fcall *c, jv item, jv attr, jv def, jv *out)
 {
     if (attr.kind == JV_INT) return herd_jinja_getitem(item, attr, c->line, out);
-    if (attr.kind != JV_STR) return herd_jerr(HERD_E_INVALID, c->line, "attribute must be a string");
+    if (attr.kind != JV_STR)
+        return herd_jerr(HERD_E_INVALID, c->line, "attribute must be a string");
     *out = herd_jv_retain(item);
     const char *p = jv_sp(attr);
     while (*p) {
@@ -92,7 +94,8 @@ static herd_status f_abs(fcall *c, jv v, jv *p, jv *out)
     else if (v.kind == JV_BOOL)
         *out = jv_int(v.u.b);
     else
-        return herd_jerr(HERD_E_INVALID, c->line, "bad operand type for abs(): '%s'", herd_jv_type_name(v));
+        return herd_jerr(HERD_E_INVALID, c->line, "bad operand type for abs(): '%s'",
+                         herd_jv_type_name(v));
     return HERD_OK;
 }
 
@@ -155,7 +158,7 @@ static herd_status f_length(fcall *c, jv v, jv *p, jv *out)
     case JV_LIST:
         if (jv_is_iterator(v))
             return herd_jerr(HERD_E_INVALID, c->line, "object of type '%s' has no len()",
-                        herd_jv_type_name(v));
+                             herd_jv_type_name(v));
         *out = jv_int((int64_t)v.u.l->n);
         break;
     case JV_DICT:
@@ -165,7 +168,8 @@ static herd_status f_length(fcall *c, jv v, jv *p, jv *out)
         *out = jv_int((int64_t)v.u.lp->length);
         break;
     default:
-        return herd_jerr(HERD_E_INVALID, c->line, "object of type '%s' has no len()", herd_jv_type_name(v));
+        return herd_jerr(HERD_E_INVALID, c->line, "object of type '%s' has no len()",
+                         herd_jv_type_name(v));
     }
     return HERD_OK;
 }
@@ -371,7 +375,8 @@ static herd_status f_tojson(fcall *c, jv v, jv *p, jv *out)
     bool ascii = given(p[0]) && herd_jv_truthy(p[0]), sort = given(p[3]) && herd_jv_truthy(p[3]);
     if (!herd_jv_to_json(&b, v, ascii, indent, isep, ksep, sort, &bad)) {
         herd_jbuf_free(&b);
-        return herd_jerr(HERD_E_INVALID, c->line, "Object of type %s is not JSON serializable", bad);
+        return herd_jerr(HERD_E_INVALID, c->line, "Object of type %s is not JSON serializable",
+                         bad);
     }
     *out = b.p ? herd_jbuf_to_str(&b) : herd_jv_str("", 0);
     return HERD_OK;
@@ -532,7 +537,7 @@ int herd_jinja_filter_id(const char *name)
 }
 
 herd_status herd_jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, size_t nargs,
-                         char **kwnames, jv *kwargs, size_t nkw, int line, jv *out)
+                              char **kwnames, jv *kwargs, size_t nkw, int line, jv *out)
 {
     const filter_def *f = &filters[id];
     if (!jv_charge(1)) return herd_jv_stop_error(line);
@@ -545,15 +550,15 @@ herd_status herd_jinja_filter(jrender *r, jscope *s, int id, jv val, jv *args, s
         while (np < MAXP && f->params[np]) np++;
         if (nargs > np)
             return herd_jerr(HERD_E_INVALID, line, "the %s filter takes at most %zu argument(s)",
-                        f->name, np);
+                             f->name, np);
         for (size_t i = 0; i < nargs; i++) p[i] = args[i];
         for (size_t k = 0; k < nkw; k++) {
             size_t i = 0;
             while (i < np && strcmp(f->params[i], kwnames[k])) i++;
             if (i == np)
                 return herd_jerr(HERD_E_INVALID, line,
-                            "the %s filter got an unexpected keyword argument '%s'", f->name,
-                            kwnames[k]);
+                                 "the %s filter got an unexpected keyword argument '%s'", f->name,
+                                 kwnames[k]);
             p[i] = kwargs[k];
         }
     }

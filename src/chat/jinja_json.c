@@ -157,7 +157,8 @@ static bool dump_dict(jbuf *b, const jv_dict *d, const jopts *o, int level)
 
 static bool dump(jbuf *b, jv v, const jopts *o, int level)
 {
-    if (!herd_jv_depth_ok(level + 1)) return false; /* values are bounded when made; kept as a guard */
+    if (!herd_jv_depth_ok(level + 1))
+        return false; /* values are bounded when made; kept as a guard */
     switch (v.kind) {
     case JV_NONE:
         herd_jbuf_puts(b, "null");
@@ -206,7 +207,7 @@ static bool dump(jbuf *b, jv v, const jopts *o, int level)
 }
 
 bool herd_jv_to_json(jbuf *b, jv v, bool ensure_ascii, int indent, const char *item_sep,
-                const char *key_sep, bool sort_keys, const char **bad)
+                     const char *key_sep, bool sort_keys, const char **bad)
 {
     jopts o = {.ascii = ensure_ascii, .sort = sort_keys, .indent = indent, .bad = bad};
     o.item_sep = item_sep ? item_sep : indent >= 0 ? "," : ", ";

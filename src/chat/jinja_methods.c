@@ -262,8 +262,9 @@ static herd_status str_join(jv sep, jv seq, int line, jv *out)
     for (size_t i = 0; i < items.u.l->n && !st; i++) {
         jv it = items.u.l->v[i];
         if (it.kind != JV_STR)
-            st = herd_jerr(HERD_E_INVALID, line, "sequence item %zu: expected str instance, %s found", i,
-                      herd_jv_type_name(it));
+            st = herd_jerr(HERD_E_INVALID, line,
+                           "sequence item %zu: expected str instance, %s found", i,
+                           herd_jv_type_name(it));
         if (i) herd_jbuf_put(&b, jv_sp(sep), jv_slen(sep));
         if (!st) herd_jbuf_put(&b, jv_sp(it), jv_slen(it));
     }
@@ -375,7 +376,8 @@ static herd_status call_list(jv l, const char *m, jv *a, size_t n, int line, jv 
 {
     if (!strcmp(m, "copy")) {
         *out = herd_jv_list_new(l.u.l->n, false);
-        for (size_t i = 0; i < l.u.l->n; i++) herd_jv_list_push_take(*out, herd_jv_retain(l.u.l->v[i]));
+        for (size_t i = 0; i < l.u.l->n; i++)
+            herd_jv_list_push_take(*out, herd_jv_retain(l.u.l->v[i]));
         return HERD_OK;
     }
     if ((!strcmp(m, "count") || !strcmp(m, "index")) && n == 1) {
@@ -393,14 +395,14 @@ static herd_status call_list(jv l, const char *m, jv *a, size_t n, int line, jv 
 }
 
 herd_status herd_jinja_call_method(jrender *r, jv self, const char *name, jv *args, size_t nargs,
-                              char **kwnames, jv *kwargs, size_t nkw, int line, jv *out)
+                                   char **kwnames, jv *kwargs, size_t nkw, int line, jv *out)
 {
     (void)r;
     (void)kwnames;
     (void)kwargs;
     if (find_name(unsafe_methods, name) && self.kind != JV_STR)
         return herd_jerr(HERD_E_INVALID, line, "access to attribute '%s' of '%s' object is unsafe.",
-                    name, herd_jv_type_name(self));
+                         name, herd_jv_type_name(self));
     if (nkw) return herd_jerr(HERD_E_UNSUPPORTED, line, "keyword arguments to %s()", name);
     switch (self.kind) {
     case JV_STR:
@@ -414,7 +416,8 @@ herd_status herd_jinja_call_method(jrender *r, jv self, const char *name, jv *ar
         *out = herd_jv_retain(args[self.u.lp->index0 % nargs]);
         return HERD_OK;
     default:
-        return herd_jerr(HERD_E_INVALID, line, "'%s' has no method %s", herd_jv_type_name(self), name);
+        return herd_jerr(HERD_E_INVALID, line, "'%s' has no method %s", herd_jv_type_name(self),
+                         name);
     }
 }
 
@@ -433,8 +436,9 @@ static herd_status fn_range(jv *a, size_t n, int line, jv *out)
     if (n < 1 || n > 3) return herd_jerr(HERD_E_INVALID, line, "range expected 1 to 3 arguments");
     for (size_t i = 0; i < n; i++) {
         if (a[i].kind != JV_INT && a[i].kind != JV_BOOL)
-            return herd_jerr(HERD_E_INVALID, line, "'%s' object cannot be interpreted as an integer",
-                        herd_jv_type_name(a[i]));
+            return herd_jerr(HERD_E_INVALID, line,
+                             "'%s' object cannot be interpreted as an integer",
+                             herd_jv_type_name(a[i]));
         v[n == 1 ? 1 : i] = a[i].kind == JV_BOOL ? a[i].u.b : a[i].u.i;
     }
     if (v[2] == 0) return herd_jerr(HERD_E_INVALID, line, "range() arg 3 must not be zero");
@@ -443,8 +447,9 @@ static herd_status fn_range(jv *a, size_t n, int line, jv *out)
     __int128 count = step > 0 ? (span + step - 1) / step : (span + step + 1) / step;
     if (count < 0) count = 0;
     if (count > MAX_RANGE)
-        return herd_jerr(HERD_E_INVALID, line,
-                    "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+        return herd_jerr(
+            HERD_E_INVALID, line,
+            "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
     *out = herd_jv_list_as(herd_jv_list_new((size_t)count, false), JV_VIEW_RANGE);
     for (int64_t k = 0; k < (int64_t)count; k++) /* start + k*step stays within the bounds */
         herd_jv_list_push_take(*out, jv_int((int64_t)(v[0] + (__int128)k * step)));
@@ -456,8 +461,9 @@ static herd_status fn_mapping(jrender *r, bool ns, jv *a, size_t n, char **kwn, 
                               int line, jv *out)
 {
     if (n > 1 || (n == 1 && a[0].kind != JV_DICT))
-        return herd_jerr(HERD_E_UNSUPPORTED, line, "%s() with positional arguments other than a dict",
-                    ns ? "namespace" : "dict");
+        return herd_jerr(HERD_E_UNSUPPORTED, line,
+                         "%s() with positional arguments other than a dict",
+                         ns ? "namespace" : "dict");
     *out = ns ? herd_jv_ns_new() : herd_jv_dict_new();
     if (n == 1)
         for (size_t i = 0; i < a[0].u.d->n; i++) {
@@ -493,12 +499,12 @@ static herd_status fn_strftime(jv *a, size_t n, int line, jv *out)
     return HERD_OK;
 }
 
-herd_status herd_jinja_call_func(jrender *r, int fn, jv *a, size_t n, char **kwn, jv *kw, size_t nkw,
-                            int line, jv *out)
+herd_status herd_jinja_call_func(jrender *r, int fn, jv *a, size_t n, char **kwn, jv *kw,
+                                 size_t nkw, int line, jv *out)
 {
     if (nkw && fn != F_NAMESPACE && fn != F_DICT)
         return herd_jerr(HERD_E_INVALID, line, "%s() got an unexpected keyword argument '%s'",
-                    herd_jinja_func_name(fn), kwn[0]);
+                         herd_jinja_func_name(fn), kwn[0]);
     switch (fn) {
     case F_RANGE:
         return fn_range(a, n, line, out);

@@ -17,9 +17,9 @@ static herd_status type_error(const char *op, jv a, jv b, int line)
 {
     if (a.kind == JV_STR && !strcmp(op, "+"))
         return herd_jerr(HERD_E_INVALID, line, "can only concatenate str (not \"%s\") to str",
-                    herd_jv_type_name(b));
+                         herd_jv_type_name(b));
     return herd_jerr(HERD_E_INVALID, line, "unsupported operand type(s) for %s: '%s' and '%s'", op,
-                herd_jv_type_name(a), herd_jv_type_name(b));
+                     herd_jv_type_name(a), herd_jv_type_name(b));
 }
 
 /* x ** y for y >= 0 by squaring: at most 63 squarings, and the bases whose
@@ -139,8 +139,10 @@ herd_status herd_jinja_binop(const char *op, jv a, jv b, int line, jv *out)
             !a.u.l->view && !b.u.l->view) {
             if (!jv_charge(a.u.l->n + b.u.l->n)) return herd_jv_stop_error(line);
             *out = herd_jv_list_new(a.u.l->n + b.u.l->n, a.u.l->tuple);
-            for (size_t i = 0; i < a.u.l->n; i++) herd_jv_list_push_take(*out, herd_jv_retain(a.u.l->v[i]));
-            for (size_t i = 0; i < b.u.l->n; i++) herd_jv_list_push_take(*out, herd_jv_retain(b.u.l->v[i]));
+            for (size_t i = 0; i < a.u.l->n; i++)
+                herd_jv_list_push_take(*out, herd_jv_retain(a.u.l->v[i]));
+            for (size_t i = 0; i < b.u.l->n; i++)
+                herd_jv_list_push_take(*out, herd_jv_retain(b.u.l->v[i]));
             return HERD_OK;
         }
     }
@@ -185,8 +187,8 @@ static herd_status contains(jv container, jv item, int line, bool *out)
     case JV_STR:
         if (item.kind != JV_STR)
             return herd_jerr(HERD_E_INVALID, line,
-                        "'in <string>' requires string as left operand, not %s",
-                        herd_jv_type_name(item));
+                             "'in <string>' requires string as left operand, not %s",
+                             herd_jv_type_name(item));
         herd_jv_charge_bytes(jv_slen(container));
         *out = jv_slen(item) == 0 ||
                memmem(jv_sp(container), jv_slen(container), jv_sp(item), jv_slen(item)) != NULL;
@@ -203,12 +205,13 @@ static herd_status contains(jv container, jv item, int line, bool *out)
     }
     case JV_DICT:
         if (item.kind == JV_LIST || item.kind == JV_DICT)
-            return herd_jerr(HERD_E_INVALID, line, "unhashable type: '%s'", herd_jv_type_name(item));
+            return herd_jerr(HERD_E_INVALID, line, "unhashable type: '%s'",
+                             herd_jv_type_name(item));
         *out = item.kind == JV_STR && herd_jv_dict_get(container, jv_sp(item), jv_slen(item));
         return HERD_OK;
     default:
         return herd_jerr(HERD_E_INVALID, line, "argument of type '%s' is not iterable",
-                    herd_jv_type_name(container));
+                         herd_jv_type_name(container));
     }
 }
 
@@ -230,8 +233,8 @@ herd_status herd_jinja_compare(const char *op, jv a, jv b, int line, bool *out)
         int c;
         if (!herd_jv_compare(a, b, &c))
             return herd_jerr(HERD_E_INVALID, line,
-                        "'%s' not supported between instances of '%s' and '%s'", op,
-                        herd_jv_type_name(a), herd_jv_type_name(b));
+                             "'%s' not supported between instances of '%s' and '%s'", op,
+                             herd_jv_type_name(a), herd_jv_type_name(b));
         if (c == 2)
             *out = false; /* NaN */
         else if (!strcmp(op, "<"))

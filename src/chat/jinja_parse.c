@@ -113,14 +113,16 @@ bool herd_jp_add_name(jnode *n, const char *s)
 
 herd_status herd_jp_expect_op(P *p, const char *op)
 {
-    if (!is_op(p, op)) return herd_jp_err(p, "expected '%s', got '%s'", op, herd_jp_describe(cur(p)));
+    if (!is_op(p, op))
+        return herd_jp_err(p, "expected '%s', got '%s'", op, herd_jp_describe(cur(p)));
     adv(p);
     return HERD_OK;
 }
 
 herd_status herd_jp_expect_kind(P *p, jtok_kind kind, const char *what)
 {
-    if (cur(p)->kind != kind) return herd_jp_err(p, "expected %s, got '%s'", what, herd_jp_describe(cur(p)));
+    if (cur(p)->kind != kind)
+        return herd_jp_err(p, "expected %s, got '%s'", what, herd_jp_describe(cur(p)));
     adv(p);
     return HERD_OK;
 }
@@ -135,7 +137,7 @@ herd_status herd_jp_block_end(P *p)
 herd_status herd_jp_expression(P *p, bool with_condexpr, jnode **out);
 static herd_status parse_unary(P *p, bool with_filter, jnode **out);
 herd_status herd_jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
-                     jnode **out);
+                          jnode **out);
 
 /* "(args, name=value)" into n->args / n->names (keyword values last). */
 static herd_status parse_call_args(P *p, jnode *n)
@@ -251,7 +253,8 @@ static herd_status parse_subscript(P *p, jnode *obj, jnode **out)
         const jtok *k = cur(p);
         jnode *n;
         if (k->kind == TK_NAME) {
-            if (!(n = herd_jp_mk(p, N_GETATTR, line)) || !(n->str = strdup(k->text))) return herd_jp_nomem();
+            if (!(n = herd_jp_mk(p, N_GETATTR, line)) || !(n->str = strdup(k->text)))
+                return herd_jp_nomem();
         } else if (k->kind == TK_INT) {
             jnode *c = herd_jp_mk(p, N_CONST, line);
             if (!c || !(n = herd_jp_mk(p, N_GETITEM, line))) return herd_jp_nomem();
@@ -324,7 +327,8 @@ static herd_status parse_seq(P *p, jnode *n, const char *close, bool dict)
         if ((st = herd_jp_expression(p, true, &v))) return st;
         if (!herd_jp_add_arg(n, v)) return herd_jp_nomem();
         if (dict) {
-            if ((st = herd_jp_expect_op(p, ":")) || (st = herd_jp_expression(p, true, &v))) return st;
+            if ((st = herd_jp_expect_op(p, ":")) || (st = herd_jp_expression(p, true, &v)))
+                return st;
             if (!herd_jp_add_arg(n, v)) return herd_jp_nomem();
         }
     }
@@ -343,7 +347,8 @@ static herd_status parse_primary(P *p, jnode **out)
         bool t = !strcmp(s, "true") || !strcmp(s, "True"),
              f = !strcmp(s, "false") || !strcmp(s, "False");
         bool none = !strcmp(s, "none") || !strcmp(s, "None");
-        if (!(n = herd_jp_mk(p, (t || f || none) ? N_CONST : N_NAME, k->line))) return herd_jp_nomem();
+        if (!(n = herd_jp_mk(p, (t || f || none) ? N_CONST : N_NAME, k->line)))
+            return herd_jp_nomem();
         if (t || f)
             n->val = jv_bool(t);
         else if (none)
@@ -376,7 +381,8 @@ static herd_status parse_primary(P *p, jnode **out)
     case TK_OP:
         if (is_op(p, "(")) {
             adv(p);
-            if ((st = herd_jp_tuple(p, true, true, NULL, &n)) || (st = herd_jp_expect_op(p, ")"))) return st;
+            if ((st = herd_jp_tuple(p, true, true, NULL, &n)) || (st = herd_jp_expect_op(p, ")")))
+                return st;
         } else if (is_op(p, "[") || is_op(p, "{")) {
             bool dict = is_op(p, "{");
             if (!(n = herd_jp_mk(p, dict ? N_DICT : N_LIST, k->line))) return herd_jp_nomem();
@@ -485,7 +491,8 @@ static herd_status parse_compare(P *p, jnode **out)
         } else
             break;
         if (!n) {
-            if (!(n = herd_jp_mk(p, N_COMPARE, first->line)) || !herd_jp_add_arg(n, first)) return herd_jp_nomem();
+            if (!(n = herd_jp_mk(p, N_COMPARE, first->line)) || !herd_jp_add_arg(n, first))
+                return herd_jp_nomem();
         }
         jnode *x;
         if ((st = parse_math1(p, &x))) return st;
@@ -559,7 +566,7 @@ static bool tuple_end(const P *p, const char *end_name)
 }
 
 herd_status herd_jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
-                     jnode **out)
+                          jnode **out)
 {
     jnode *t = herd_jp_mk(p, N_TUPLE, cur(p)->line);
     if (!t) return herd_jp_nomem();

@@ -70,7 +70,7 @@ herd_status herd_jp_expression(P *p, bool with_condexpr, jnode **out);
 /* Expressions separated by commas (a tuple if there is a comma); end_name:
  * a name that also ends it ("recursive" in a for loop). */
 herd_status herd_jp_tuple(P *p, bool with_condexpr, bool explicit_paren, const char *end_name,
-                     jnode **out);
+                          jnode **out);
 /* "|name(args)" on in; inline_: the first filter of {% filter %}, no '|'. */
 herd_status herd_jp_filter(P *p, jnode *in, bool inline_, jnode **out);
 

@@ -15,7 +15,8 @@
 static herd_status f_first_last(fcall *c, jv v, bool last, jv *out)
 {
     if (last && jv_is_iterator(v)) /* reversed() needs a sequence */
-        return herd_jerr(HERD_E_INVALID, c->line, "'%s' object is not reversible", herd_jv_type_name(v));
+        return herd_jerr(HERD_E_INVALID, c->line, "'%s' object is not reversible",
+                         herd_jv_type_name(v));
     jv items;
     herd_status st = herd_jf_iter(c, v, &items);
     if (st) return st;
@@ -86,7 +87,8 @@ herd_status herd_f_list(fcall *c, jv v, jv *p, jv *out)
     herd_status st = herd_jf_iter(c, v, &items);
     if (st) return st;
     *out = herd_jv_list_new(items.u.l->n, false);
-    for (size_t i = 0; i < items.u.l->n; i++) herd_jv_list_push_take(*out, herd_jv_retain(items.u.l->v[i]));
+    for (size_t i = 0; i < items.u.l->n; i++)
+        herd_jv_list_push_take(*out, herd_jv_retain(items.u.l->v[i]));
     herd_jv_release(items);
     return HERD_OK;
 }
@@ -105,7 +107,8 @@ herd_status herd_f_reverse(fcall *c, jv v, jv *p, jv *out)
     if (st) return st;
     *out = herd_jv_list_new(items.u.l->n, false);
     if (!iterator) herd_jv_list_as(*out, JV_VIEW_REVERSED);
-    for (size_t i = items.u.l->n; i-- > 0;) herd_jv_list_push_take(*out, herd_jv_retain(items.u.l->v[i]));
+    for (size_t i = items.u.l->n; i-- > 0;)
+        herd_jv_list_push_take(*out, herd_jv_retain(items.u.l->v[i]));
     herd_jv_release(items);
     return HERD_OK;
 }
@@ -132,8 +135,8 @@ herd_status herd_f_sort(fcall *c, jv v, jv *p, jv *out)
                 st = herd_jv_stop_error(c->line);
             else if (!herd_jv_compare(keys[idx[j - 1]], keys[cur], &cmp))
                 st = herd_jerr(HERD_E_INVALID, c->line,
-                          "'<' not supported between instances of '%s' and '%s'",
-                          herd_jv_type_name(keys[idx[j - 1]]), herd_jv_type_name(keys[cur]));
+                               "'<' not supported between instances of '%s' and '%s'",
+                               herd_jv_type_name(keys[idx[j - 1]]), herd_jv_type_name(keys[cur]));
             else if (rev ? cmp < 0 : cmp > 0) {
                 idx[j] = idx[j - 1];
                 j--;
@@ -145,7 +148,8 @@ herd_status herd_f_sort(fcall *c, jv v, jv *p, jv *out)
     if (!keys || !idx) st = herd_seterr(HERD_E_NOMEM, "out of memory");
     if (!st) {
         *out = herd_jv_list_new(n, false);
-        for (size_t i = 0; i < n; i++) herd_jv_list_push_take(*out, herd_jv_retain(items.u.l->v[idx[i]]));
+        for (size_t i = 0; i < n; i++)
+            herd_jv_list_push_take(*out, herd_jv_retain(items.u.l->v[idx[i]]));
     }
     for (size_t i = 0; keys && i < n; i++) herd_jv_release(keys[i]);
     free(keys);
@@ -164,8 +168,9 @@ herd_status herd_f_sum(fcall *c, jv v, jv *p, jv *out)
         jv it, next;
         if ((st = herd_jf_sort_key(c, items.u.l->v[i], p[0], true, &it))) break;
         if (!herd_jv_is_number(acc) || !herd_jv_is_number(it))
-            st = herd_jerr(HERD_E_INVALID, c->line, "unsupported operand type(s) for +: '%s' and '%s'",
-                      herd_jv_type_name(acc), herd_jv_type_name(it));
+            st = herd_jerr(HERD_E_INVALID, c->line,
+                           "unsupported operand type(s) for +: '%s' and '%s'",
+                           herd_jv_type_name(acc), herd_jv_type_name(it));
         else if (acc.kind == JV_FLOAT || it.kind == JV_FLOAT)
             next = jv_float(herd_jv_num(acc) + herd_jv_num(it));
         else /* exact, and an overflow is an error, as for + */
@@ -225,7 +230,8 @@ herd_status herd_f_map(fcall *c, jv v, jv *p, jv *out)
         else if (!strcmp(c->kwn[i], "default"))
             def = c->kw[i];
         else if (!c->nargs)
-            return herd_jerr(HERD_E_INVALID, c->line, "unexpected keyword argument '%s'", c->kwn[i]);
+            return herd_jerr(HERD_E_INVALID, c->line, "unexpected keyword argument '%s'",
+                             c->kwn[i]);
     }
     int fid = -1;
     if (!given(attr)) {
@@ -242,8 +248,8 @@ herd_status herd_f_map(fcall *c, jv v, jv *p, jv *out)
         if (given(attr))
             st = herd_jf_attr_get(c, items.u.l->v[i], attr, def, &r);
         else
-            st = herd_jinja_filter(c->r, c->s, fid, items.u.l->v[i], c->args + 1, c->nargs - 1, c->kwn,
-                              c->kw, c->nkw, c->line, &r);
+            st = herd_jinja_filter(c->r, c->s, fid, items.u.l->v[i], c->args + 1, c->nargs - 1,
+                                   c->kwn, c->kw, c->nkw, c->line, &r);
         if (!st) herd_jv_list_push_take(*out, r);
     }
     herd_jv_release(items);
@@ -266,7 +272,8 @@ static herd_status select_common(fcall *c, jv v, bool by_attr, bool keep, jv *ou
         if (tid < 0)
             return herd_jerr(HERD_E_INVALID, c->line, "No test named '%s'.", jv_sp(c->args[off]));
     }
-    if (c->nkw) return herd_jerr(HERD_E_UNSUPPORTED, c->line, "keyword arguments to select filters");
+    if (c->nkw)
+        return herd_jerr(HERD_E_UNSUPPORTED, c->line, "keyword arguments to select filters");
     jv items;
     herd_status st = herd_jf_iter(c, v, &items);
     for (size_t i = 0; !st && i < items.u.l->n && jv_charge(1); i++) {
@@ -328,8 +335,8 @@ static herd_status min_max(fcall *c, jv v, jv *p, bool want_max, jv *out)
         if ((st = herd_jf_sort_key(c, items.u.l->v[i], p[1], cs, &k))) break;
         if (i > 0 && !herd_jv_compare(k, best_key, &cmp))
             st = herd_jerr(HERD_E_INVALID, c->line,
-                      "'<' not supported between instances of '%s' and '%s'", herd_jv_type_name(k),
-                      herd_jv_type_name(best_key));
+                           "'<' not supported between instances of '%s' and '%s'",
+                           herd_jv_type_name(k), herd_jv_type_name(best_key));
         if (!st && (i == 0 || (cmp != 2 && (want_max ? cmp > 0 : cmp < 0)))) {
             herd_jv_release(best_key);
             best_key = k;

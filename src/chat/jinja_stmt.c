@@ -87,7 +87,8 @@ static herd_status parse_filter_chain(P *p, bool inline_, jnode **out)
 {
     *out = NULL;
     herd_status st = HERD_OK;
-    if (inline_ ? cur(p)->kind != TK_NAME : !is_op(p, "|")) return herd_jp_err(p, "expected a filter");
+    if (inline_ ? cur(p)->kind != TK_NAME : !is_op(p, "|"))
+        return herd_jp_err(p, "expected a filter");
     if (inline_) st = herd_jp_filter(p, NULL, true, out);
     while (!st && is_op(p, "|")) st = herd_jp_filter(p, *out, false, out);
     return st;
@@ -203,7 +204,8 @@ static herd_status parse_statement(P *p, jnode **out)
     if (!strcmp(name, "with")) return parse_with(p, out);
     if (!strcmp(name, "break") || !strcmp(name, "continue")) {
         if (!p->loop_depth) return herd_jp_err(p, "'%s' outside of a loop", name);
-        if (!(*out = herd_jp_mk(p, name[0] == 'b' ? S_BREAK : S_CONTINUE, line))) return herd_jp_nomem();
+        if (!(*out = herd_jp_mk(p, name[0] == 'b' ? S_BREAK : S_CONTINUE, line)))
+            return herd_jp_nomem();
         return herd_jp_block_end(p);
     }
     if (!strcmp(name, "generation")) { /* transformers' tag: the body, unchanged */

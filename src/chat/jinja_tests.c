@@ -100,8 +100,9 @@ static herd_status cmp_test(const char *op, jv a, jv b, int line, bool *out)
     if (a.kind == JV_UNDEF) return herd_jerr_undef(a, line);
     int c;
     if (!herd_jv_compare(a, b, &c))
-        return herd_jerr(HERD_E_INVALID, line, "'%s' not supported between instances of '%s' and '%s'",
-                    op, herd_jv_type_name(a), herd_jv_type_name(b));
+        return herd_jerr(HERD_E_INVALID, line,
+                         "'%s' not supported between instances of '%s' and '%s'", op,
+                         herd_jv_type_name(a), herd_jv_type_name(b));
     *out = c == 2 ? false : op[0] == '<' ? (op[1] ? c <= 0 : c < 0) : (op[1] ? c >= 0 : c > 0);
     return HERD_OK;
 }
@@ -116,7 +117,8 @@ static herd_status mod_test(jv v, jv div, int64_t want, int line, bool *out)
     return st;
 }
 
-herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int line, bool *out)
+herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n, int line,
+                            bool *out)
 {
     (void)r;
     (void)s;
@@ -199,7 +201,7 @@ herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n
             *out = false;
         else
             return herd_jerr(HERD_E_INVALID, line, "argument of type '%s' is not iterable",
-                        herd_jv_type_name(arg));
+                             herd_jv_type_name(arg));
         break;
     case T_ITERABLE:
         *out = v.kind == JV_STR || v.kind == JV_LIST || v.kind == JV_DICT || v.kind == JV_UNDEF ||
@@ -240,8 +242,8 @@ herd_status herd_jinja_test(jrender *r, jscope *s, int id, jv v, jv *a, size_t n
         if (!herd_jv_to_str(&b, v))
             return herd_jerr(HERD_E_UNSUPPORTED, line, "a case test on a %s", herd_jv_type_name(v));
         sv = herd_jbuf_to_str(&b);
-        st = herd_jinja_call_method(r, sv, k == T_LOWER ? "islower" : "isupper", NULL, 0, NULL, NULL, 0,
-                               line, &res);
+        st = herd_jinja_call_method(r, sv, k == T_LOWER ? "islower" : "isupper", NULL, 0, NULL,
+                                    NULL, 0, line, &res);
         *out = !st && herd_jv_truthy(res);
         herd_jv_release(sv);
         herd_jv_release(res);

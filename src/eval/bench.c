@@ -60,8 +60,8 @@ static herd_status run_once(herd_ctx *c, const herd_model *m, bool prompt, int32
 {
     const int nv = herd_n_vocab(m);
     herd_kv_remove(c, -1, 0, -1);
-    herd_status st = d && d->depth > 0 ? fill_depth(c, nv, d->depth, d->n_batch, toks, pos, rng)
-                                       : HERD_OK;
+    herd_status st =
+        d && d->depth > 0 ? fill_depth(c, nv, d->depth, d->n_batch, toks, pos, rng) : HERD_OK;
     if (st) return st;
     const int p0 = d ? d->depth : 0;
     for (int j = 0; j < n; j++) toks[j] = (int32_t)(rand_r(rng) % (unsigned)nv), pos[j] = p0 + j;

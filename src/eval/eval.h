@@ -246,8 +246,8 @@ typedef struct herd_bench_depth {
 } herd_bench_depth;
 
 herd_status herd_bench_test(herd_ctx *ctx, const herd_model *m, bool prompt, int n, int n_reps,
-                            const herd_bench_depth *depth, unsigned *rng, herd_bench_progress progress, void *user,
-                            herd_bench_result *out);
+                            const herd_bench_depth *depth, unsigned *rng,
+                            herd_bench_progress progress, void *user, herd_bench_result *out);
 
 /* ------------------------------------------------------------- compare */
 

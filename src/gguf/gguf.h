@@ -158,15 +158,16 @@ herd_status herd_gguf_set_str(gguf_writer *w, const char *key, const char *v);
 herd_status herd_gguf_set_scalar(gguf_writer *w, const char *key, gguf_type type, const void *v);
 /* Array of n elements of a fixed-size type, data packed little-endian. */
 herd_status herd_gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
-                         uint64_t n);
-herd_status herd_gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
+                              uint64_t n);
+herd_status herd_gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs,
+                                  uint64_t n);
 /* Copy a key/value (any type, arrays included) from an open file. */
 herd_status herd_gguf_copy_kv(gguf_writer *w, const gguf_kv *kv);
 
 /* A tensor: ne[0] is the row length. data (nbytes, which must equal the size
  * the type and dims give) is copied. */
 herd_status herd_gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                            const int64_t *ne, const void *data, uint64_t nbytes);
+                                 const int64_t *ne, const void *data, uint64_t nbytes);
 
 /* A tensor described only: its data is given later to herd_gguf_out_write,
  * so that a model written one tensor at a time is never in memory whole. */

@@ -283,7 +283,7 @@ static size_t elem_size(gguf_type t)
 }
 
 herd_status herd_gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
-                         uint64_t n)
+                              uint64_t n)
 {
     herd_status st = check_args(w, key);
     if (st) return st;
@@ -301,7 +301,8 @@ herd_status herd_gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, c
     return set_kv(w, key, strlen(key), &b);
 }
 
-herd_status herd_gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n)
+herd_status herd_gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs,
+                                  uint64_t n)
 {
     herd_status st = check_args(w, key);
     if (st) return st;
@@ -437,7 +438,7 @@ static herd_status add_tensor(gguf_writer *w, const char *name, uint32_t type, u
 }
 
 herd_status herd_gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                            const int64_t *ne, const void *data, uint64_t nbytes)
+                                 const int64_t *ne, const void *data, uint64_t nbytes)
 {
     if (!w || !name || !data) return herd_seterr(HERD_E_INVALID, "gguf writer: NULL argument");
     uint64_t expect = 0;

@@ -21,7 +21,7 @@ struct herd_gvocab {
     uint32_t *child, *sibling; /* [n_nodes], UINT32_MAX: none */
     uint8_t *byte;             /* [n_nodes] the byte leading into the node */
     int32_t *tok;              /* [n_nodes] first token ending here, -1: none */
-    int32_t *tok_next;              /* [n_vocab] */
+    int32_t *tok_next;         /* [n_vocab] */
 };
 
 #endif

@@ -68,7 +68,8 @@ static bool sorted_key(const uint32_t *key, uint32_t n, uint32_t *out)
     return true;
 }
 
-int herd_gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed, uint32_t *cost)
+int herd_gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed,
+                         uint32_t *cost)
 {
     uint32_t k[MAX_KEY];
     if (!c || !sorted_key(key, n, k)) return -1;
@@ -85,7 +86,7 @@ int herd_gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *
 }
 
 void herd_gmask_cache_put(gmask_cache *c, const uint32_t *key, uint32_t n, const bool *allowed,
-                     const uint32_t *cost, int count)
+                          const uint32_t *cost, int count)
 {
     uint32_t k[MAX_KEY];
     if (!c || !sorted_key(key, n, k)) return;

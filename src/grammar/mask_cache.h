@@ -20,8 +20,9 @@ void herd_gmask_cache_free(gmask_cache *c);
 void herd_gmask_cache_clear(gmask_cache *c);
 /* The mask and costs of the state key[0..n) (any order): its count of
  * allowed tokens, or -1 when it is not cached. */
-int herd_gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed, uint32_t *cost);
+int herd_gmask_cache_get(gmask_cache *c, const uint32_t *key, uint32_t n, bool *allowed,
+                         uint32_t *cost);
 void herd_gmask_cache_put(gmask_cache *c, const uint32_t *key, uint32_t n, const bool *allowed,
-                     const uint32_t *cost, int count);
+                          const uint32_t *cost, int count);
 
 #endif

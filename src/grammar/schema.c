@@ -180,9 +180,9 @@ static char *visit_ref(conv *c, const json_t *ref, const char *path)
         target = json_object_get(json_object_get(c->root, "definitions"), r + 14);
     else
         return herd_conv_fail(c, path,
-                         "$ref \"%s\" is not supported (only #, #/$defs/… and "
-                         "#/definitions/…)",
-                         r);
+                              "$ref \"%s\" is not supported (only #, #/$defs/… and "
+                              "#/definitions/…)",
+                              r);
     if (!target) return herd_conv_fail(c, path, "$ref \"%s\" names nothing", r);
     char name[160];
     snprintf(name, sizeof name, "ref%.150s", r + 1);
@@ -283,7 +283,8 @@ static char *visit_object(conv *c, const json_t *s, const char *name, const char
 {
     const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
     const json_t *ap = json_object_get(s, "additionalProperties");
-    if (props && !json_is_object(props)) return herd_conv_fail(c, path, "properties must be an object");
+    if (props && !json_is_object(props))
+        return herd_conv_fail(c, path, "properties must be an object");
     if (req && !json_is_array(req)) return herd_conv_fail(c, path, "required must be an array");
     if (ap && !json_is_boolean(ap) && !json_is_object(ap))
         return herd_conv_fail(c, path, "additionalProperties must be a boolean or a schema");
@@ -370,7 +371,7 @@ static char *visit_array(conv *c, const json_t *s, const char *name, const char 
         if (!json_is_array(prefix)) return herd_conv_fail(c, path, "prefixItems must be an array");
         if (mn || mx || (items && !json_is_false(items)))
             return herd_conv_fail(c, path,
-                             "prefixItems with items, minItems or maxItems is not supported");
+                                  "prefixItems with items, minItems or maxItems is not supported");
         for (size_t i = 0; i < json_array_size(prefix); i++) {
             char *e = visit_sub(c, json_array_get(prefix, i), name, path, "prefixItems", (int)i);
             if (!e) return free(b.p), NULL;
@@ -408,8 +409,8 @@ static char *visit_type(conv *c, const json_t *s, const char *t, const char *nam
         const char *bounds[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
         for (int i = 0; i < 4; i++)
             if (json_object_get(s, bounds[i]))
-                return herd_conv_fail(c, path, "%s on a number is not supported (integer bounds are)",
-                                 bounds[i]);
+                return herd_conv_fail(
+                    c, path, "%s on a number is not supported (integer bounds are)", bounds[i]);
     }
     if (!strcmp(t, "number") || !strcmp(t, "boolean") || !strcmp(t, "null")) {
         const char *r = herd_conv_prim(c, t);
@@ -481,7 +482,8 @@ static char *visit(conv *c, const json_t *s, const char *name, const char *path)
         herd_sb_add(&b, "(");
         for (size_t i = 0; i < json_array_size(t) && !c->st; i++) {
             const char *ti = json_string_value(json_array_get(t, i));
-            char *e = ti ? visit_type(c, s, ti, name, path) : herd_conv_fail(c, path, "bad type list");
+            char *e =
+                ti ? visit_type(c, s, ti, name, path) : herd_conv_fail(c, path, "bad type list");
             if (e) herd_sb_printf(&b, "%s%s", i ? " | " : "", e);
             free(e);
         }
@@ -496,7 +498,8 @@ static char *visit(conv *c, const json_t *s, const char *name, const char *path)
     }
     c->depth--;
     const json_t *nullable = json_object_get(s, "nullable");
-    if (nullable && !json_is_boolean(nullable)) herd_conv_fail(c, path, "nullable must be a boolean");
+    if (nullable && !json_is_boolean(nullable))
+        herd_conv_fail(c, path, "nullable must be a boolean");
     if (r && json_is_true(nullable) && herd_conv_prim(c, "null")) {
         sbuf b = {0};
         herd_sb_printf(&b, "(%s | null)", r);

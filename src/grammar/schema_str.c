@@ -419,7 +419,7 @@ char *herd_schema_string(conv *c, const json_t *s, const char *name, const char 
     bool lengths = json_object_get(s, "minLength") || json_object_get(s, "maxLength");
     if ((fmt || pat) && lengths)
         return herd_conv_fail(c, path, "minLength/maxLength with %s is not supported",
-                         fmt ? "format" : "pattern");
+                              fmt ? "format" : "pattern");
     if (fmt && pat) return herd_conv_fail(c, path, "format with pattern is not supported");
     if (pat) {
         if (!json_is_string(pat)) return herd_conv_fail(c, path, "pattern must be a string");
@@ -443,7 +443,8 @@ char *herd_schema_string(conv *c, const json_t *s, const char *name, const char 
         herd_sb_printf(&b, "\"\\\"\" char{%ld,} \"\\\"\"", min);
     else
         herd_sb_printf(&b, "\"\\\"\" char{%ld,%ld} \"\\\"\"", min, max);
-    if (min > 2000 || max > 2000) return free(b.p), herd_conv_fail(c, path, "string lengths above 2000");
+    if (min > 2000 || max > 2000)
+        return free(b.p), herd_conv_fail(c, path, "string lengths above 2000");
     (void)name;
     return herd_sb_take(&b);
 }
@@ -526,7 +527,8 @@ static bool bound(conv *c, const json_t *s, const char *key, const char *path, b
     if (!v) return true;
     if (!json_is_number(v)) return herd_conv_fail(c, path, "%s must be a number", key), false;
     double d = json_number_value(v);
-    if (fabs(d) > 1e15) return herd_conv_fail(c, path, "%s beyond 1e15 is not supported", key), false;
+    if (fabs(d) > 1e15)
+        return herd_conv_fail(c, path, "%s beyond 1e15 is not supported", key), false;
     double r = lower ? (exclusive ? floor(d) + 1 : ceil(d)) : (exclusive ? ceil(d) - 1 : floor(d));
     int64_t x = (int64_t)r;
     if (!*have || (lower ? x > *out : x < *out)) *out = x;
@@ -610,7 +612,7 @@ static void not_strings_at(sbuf *b, const char *const *names, int n, size_t dept
     }
     /* Any other key character, then anything. */
     herd_sb_printf(b, "%s[^%s" JSON_SAFE_NOT "\\x80-\\U0010FFFF] kchar*", alt ? " | " : "",
-              others.p ? others.p : "");
+                   others.p ? others.p : "");
     if (!ends_here) herd_sb_add(b, " | \"\"");
     herd_sb_add(b, ")");
     free(others.p);

@@ -193,7 +193,8 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->swa = effective_swa(m, &p);
     /* LongRoPE: the long factors once the context per sequence (padded to
      * 256 as llama.cpp pads it) passes the original context. */
-    const int64_t n_ctx_seq = ((int64_t)(p.n_ctx + 255) / 256 * 256 / p.n_seq_max + 255) / 256 * 256;
+    const int64_t n_ctx_seq =
+        ((int64_t)(p.n_ctx + 255) / 256 * 256 / p.n_seq_max + 255) / 256 * 256;
     const herd_weight *ff = n_ctx_seq > m->hp.n_ctx_orig ? &m->rope_long : &m->rope_short;
     c->rope_factors = m->rope_freqs.data ? m->rope_freqs.data : ff->data; /* llama.cpp's order */
     herd_status st =

@@ -168,8 +168,12 @@ static void act_range(const rows_job *j, int t0, int t1)
 {
     const size_t o = (size_t)t0 * j->n, n = (size_t)(t1 - t0) * j->n;
     switch (j->c->model->arch->mlp) {
-    case MLP_SWIGLU: swiglu(j->y + o, j->x + o, n); break;
-    case MLP_GELU: gelu(j->y + o, j->x + o, n); break;
+    case MLP_SWIGLU:
+        swiglu(j->y + o, j->x + o, n);
+        break;
+    case MLP_GELU:
+        gelu(j->y + o, j->x + o, n);
+        break;
     case MLP_GEGLU: /* ggml_vec_geglu_f32: the GELU table's value times up */
         gelu(j->y + o, j->y + o, n);
         for (size_t i = 0; i < n; i++) j->y[o + i] *= j->x[o + i];
@@ -361,7 +365,8 @@ static void mlp_dense(herd_ctx *c, const herd_layer *L, const float *in, int T, 
          * for it); up goes to ffb, the gates close ranks in ffa. */
         linear(c, &L->w_up, &L->b_up, in, T, s->ffa);
         for (int t = 0; t < T; t++) {
-            memcpy(s->ffb + (size_t)t * F, s->ffa + (size_t)t * 2 * F + F, (size_t)F * sizeof(float));
+            memcpy(s->ffb + (size_t)t * F, s->ffa + (size_t)t * 2 * F + F,
+                   (size_t)F * sizeof(float));
             memmove(s->ffa + (size_t)t * F, s->ffa + (size_t)t * 2 * F, (size_t)F * sizeof(float));
         }
     } else {

@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t kv_type(herd_kv_type t) { return t == HERD_KV_F32 ? HERD_TYPE_F32 : HERD_TYPE_F16; }
+static uint32_t kv_type(herd_kv_type t)
+{
+    return t == HERD_KV_F32 ? HERD_TYPE_F32 : HERD_TYPE_F16;
+}
 
 uint64_t herd_kv_bytes(const herd_hparams *hp, int n_layers, int n_cells, herd_kv_type tk)
 {
@@ -70,7 +73,8 @@ herd_status herd_kv_claim(herd_kv_cache *kv, const herd_batch *b, int32_t *cells
             int32_t s = b->seq_id ? b->seq_id[i] : 0;
             if (kv->pos[c] == b->pos[i] && kv->seq[c] == s)
                 return herd_seterr(HERD_E_INVALID,
-                                   "position %d of sequence %d is already in the cache", b->pos[i], s);
+                                   "position %d of sequence %d is already in the cache", b->pos[i],
+                                   s);
         }
     }
     int c = 0;

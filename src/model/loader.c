@@ -70,9 +70,8 @@ static herd_status read_family_hparams(herd_model *m)
         for (int il = 0; il < hp->n_layer; il++)
             hp->swa_dense[il] = n != 0 && il % (int)n == (int)n - 1;
     }
-    hp->attn_softcap = a->attn_softcap > 0
-                           ? get_float(m, "%s.attn_logit_softcapping", a->attn_softcap)
-                           : 0.0f;
+    hp->attn_softcap =
+        a->attn_softcap > 0 ? get_float(m, "%s.attn_logit_softcapping", a->attn_softcap) : 0.0f;
     hp->final_softcap = get_float(m, "%s.final_logit_softcapping", a->final_softcap);
     if (hp->attn_softcap < 0 || hp->final_softcap < 0)
         return herd_seterr(HERD_E_FORMAT, "%s: a negative soft-cap", m->path);
@@ -128,8 +127,8 @@ static herd_status read_rope_scaling(herd_model *m)
     if (herd_gguf_get_strz(m->file, key, type, sizeof type) && strcmp(type, "none") != 0 &&
         strcmp(type, "linear") != 0 && strcmp(type, "longrope") != 0)
         return herd_seterr(HERD_E_UNSUPPORTED,
-                           "%s: %s = '%s' is not supported (linear and longrope are)", m->path,
-                           key, type);
+                           "%s: %s = '%s' is not supported (linear and longrope are)", m->path, key,
+                           type);
     float factor = get_float(m, "%s.rope.scaling.factor", 0.0f);
     if (factor == 0.0f) factor = get_float(m, "%s.rope.scale_linear", 0.0f);
     if (!(factor >= 0.0f) || factor > 1e6f)
@@ -332,7 +331,8 @@ static herd_status bind_weights(herd_model *m)
                    F32_ONLY | (m->rope_long.data ? REQUIRED : 0))))
         return st;
     if (m->rope_short.data && !m->rope_long.data)
-        return herd_seterr(HERD_E_FORMAT, "%s: rope_factors_short.weight without rope_factors_long.weight",
+        return herd_seterr(HERD_E_FORMAT,
+                           "%s: rope_factors_short.weight without rope_factors_long.weight",
                            m->path);
     m->tied_output = m->output.data == NULL;
     if (m->tied_output) m->output = m->tok_embd;
@@ -407,8 +407,8 @@ herd_status herd_model_load(const char *path, const herd_model_params *params, h
     const bool vocab_only = params && params->vocab_only;
     /* A vocabulary is a few megabytes of a file that may hold gigabytes of
      * weights: map it rather than read it all. */
-    herd_status st =
-        herd_gguf_open_ex(path, vocab_only || (params && params->mmap) ? GGUF_MAP : GGUF_READ, &m->file);
+    herd_status st = herd_gguf_open_ex(
+        path, vocab_only || (params && params->mmap) ? GGUF_MAP : GGUF_READ, &m->file);
     if (st) goto fail;
     if (vocab_only) {
         if ((st = load_vocab_only(m))) goto fail;
@@ -521,7 +521,7 @@ void herd_model_get_info(const herd_model *m, herd_model_info *info)
     memset(info, 0, sizeof *info);
     info->arch = m->arch_name;
     info->vocab_only = m->vocab_only;
-    info->family = !m->arch                                 ? "(not supported by herd)"
+    info->family = !m->arch                                ? "(not supported by herd)"
                    : m->hp.n_expert && m->arch->family_moe ? m->arch->family_moe
                                                            : m->arch->family;
     if (m->layers)

@@ -114,12 +114,12 @@ typedef struct herd_hparams {
     /* Layers that attend to everything although the model has a window
      * (Gemma's global layers); all false: every layer is windowed (Mistral). */
     bool swa_dense[HERD_MAX_LAYERS];
-    bool parallel_residual;          /* gptneox.use_parallel_residual */
-    float attn_softcap, final_softcap; /* c·tanh(x / c) of scores / logits; 0: off */
-    float q_scale;                     /* Q × this before attention (q_prescale rows) */
+    bool parallel_residual;              /* gptneox.use_parallel_residual */
+    float attn_softcap, final_softcap;   /* c·tanh(x / c) of scores / logits; 0: off */
+    float q_scale;                       /* Q × this before attention (q_prescale rows) */
     float rope_base_swa, rope_scale_swa; /* RoPE of sliding-window layers */
-    float rope_attn_factor;            /* cos and sin × this (rope.scaling.attn_factor) */
-    int n_ctx_orig;                    /* longer contexts take rope_factors_long */
+    float rope_attn_factor;              /* cos and sin × this (rope.scaling.attn_factor) */
+    int n_ctx_orig;                      /* longer contexts take rope_factors_long */
 } herd_hparams;
 
 /* Rows of Q (and of the attention output): head_dim * n_head, which is
@@ -144,7 +144,7 @@ typedef struct herd_layer {
     herd_weight ffn_norm, ffn_norm_b;
     herd_weight w_gate, b_gate, w_up, b_up, w_down, b_down;
     herd_weight router, gate_exps, up_exps, down_exps; /* mixture of experts */
-    herd_weight post_attn_norm, post_ffn_norm; /* Gemma: norms of the block outputs */
+    herd_weight post_attn_norm, post_ffn_norm;         /* Gemma: norms of the block outputs */
 } herd_layer;
 
 struct herd_model {
@@ -154,7 +154,7 @@ struct herd_model {
     herd_hparams hp;
     herd_vocab *vocab;
     herd_weight tok_embd, output_norm, output_norm_b, output, output_b;
-    herd_weight rope_freqs; /* [n_rot / 2] RoPE frequency factors (Llama 3.1) */
+    herd_weight rope_freqs;            /* [n_rot / 2] RoPE frequency factors (Llama 3.1) */
     herd_weight rope_long, rope_short; /* LongRoPE frequency factors [n_rot / 2] (Phi-3) */
     herd_layer *layers;
     bool tied_output;

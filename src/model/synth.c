@@ -121,8 +121,8 @@ typedef struct {
     int swa;                           /* attention.sliding_window (-1: not written) */
     float attn_softcap, final_softcap; /* written when > 0 */
     float rope_linear;                 /* rope.scaling.type linear, factor (0: none) */
-    int n_ctx_orig; /* LongRoPE: original_context_length, attn_factor, factor tensors */
-    bool separate_qkv;   /* attn_q/k/v although the row fuses them */
+    int n_ctx_orig;            /* LongRoPE: original_context_length, attn_factor, factor tensors */
+    bool separate_qkv;         /* attn_q/k/v although the row fuses them */
     const char *chat_template; /* ../shared/chat/templates/NAME.jinja, or NULL */
 } synth_extra;
 
@@ -244,8 +244,8 @@ static void add(tensor_list *l, int fill, int64_t ne0, int64_t ne1, int64_t ne2,
 
 /* An architecture's tensors, as llama.cpp's converter writes them: the
  * row's columns (arch.c) say which are fused, biased, normed or tied. */
-static void arch_tensors(const synth_shape *sh, const herd_arch *a, const synth_extra *x,
-                         int64_t V, tensor_list *l)
+static void arch_tensors(const synth_shape *sh, const herd_arch *a, const synth_extra *x, int64_t V,
+                         tensor_list *l)
 {
     const int64_t E = sh->n_embd, D = shape_head_dim(sh), Q = D * sh->n_head,
                   KV = D * sh->n_head_kv;
@@ -339,14 +339,15 @@ static herd_status write_extra(gguf_writer *w, const synth_shape *sh, const synt
         st = herd_gguf_set_f32(w, KEY("attn_logit_softcapping"), x->attn_softcap);
     if (!st && x->final_softcap > 0)
         st = herd_gguf_set_f32(w, KEY("final_logit_softcapping"), x->final_softcap);
-    if (!st && x->rope_linear > 0 && !(st = herd_gguf_set_str(w, KEY("rope.scaling.type"), "linear")))
+    if (!st && x->rope_linear > 0 &&
+        !(st = herd_gguf_set_str(w, KEY("rope.scaling.type"), "linear")))
         st = herd_gguf_set_f32(w, KEY("rope.scaling.factor"), x->rope_linear);
     if (!st && x->n_ctx_orig) { /* conversion/phi.py: attn_factor of LongRoPE */
         const double scale = (double)sh->n_ctx / x->n_ctx_orig;
         const double f = scale > 1 ? sqrt(1 + log(scale) / log((double)x->n_ctx_orig)) : 1.0;
         if (!(st = herd_gguf_set_str(w, KEY("rope.scaling.type"), "longrope")) &&
             !(st = herd_gguf_set_u32(w, KEY("rope.scaling.original_context_length"),
-                                (uint32_t)x->n_ctx_orig)))
+                                     (uint32_t)x->n_ctx_orig)))
             st = herd_gguf_set_f32(w, KEY("rope.scaling.attn_factor"), (float)f);
     }
 #undef KEY
@@ -392,7 +393,8 @@ static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const h
             st = herd_gguf_set_f32(w, KEY("rope.freq_base"), sh->rope_base);
     }
     if (!st && arch->alibi) st = herd_gguf_set_f32(w, KEY("attention.max_alibi_bias"), 8.0f);
-    if (!st && sh->n_expert && !(st = herd_gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
+    if (!st && sh->n_expert &&
+        !(st = herd_gguf_set_u32(w, KEY("expert_count"), (uint32_t)sh->n_expert)))
         st = herd_gguf_set_u32(w, KEY("expert_used_count"), (uint32_t)sh->n_expert_used);
     if (!st && sh->n_ff_exp)
         st = herd_gguf_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)sh->n_ff_exp);
@@ -400,7 +402,8 @@ static herd_status write_metadata(gguf_writer *w, const synth_shape *sh, const h
 #undef KEY
     for (int64_t i = 0; i < herd_gguf_n_kv(vocab) && !st; i++) {
         const gguf_kv *kv = herd_gguf_kv_at(vocab, i);
-        if (kv->key.len > 10 && !memcmp(kv->key.ptr, "tokenizer.", 10)) st = herd_gguf_copy_kv(w, kv);
+        if (kv->key.len > 10 && !memcmp(kv->key.ptr, "tokenizer.", 10))
+            st = herd_gguf_copy_kv(w, kv);
     }
     /* As llama-quantize leaves them: these two last. */
     if (!st && herd_type(ft->default_type)->is_quantized)
@@ -580,7 +583,8 @@ herd_status herd_synth(const herd_synth_params *p)
         const synth_tensor *s = &l.v[i];
         const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
         if (p->progress) p->progress(i, l.n, s->t.name, p->user);
-        if (!(st = make_tensor(sh, s, buf, splitmix(&k), nt))) st = herd_gguf_out_write(out, buf, b);
+        if (!(st = make_tensor(sh, s, buf, splitmix(&k), nt)))
+            st = herd_gguf_out_write(out, buf, b);
     }
     st = herd_gguf_out_end(out, st);
     free(buf);

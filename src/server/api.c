@@ -52,8 +52,9 @@ json_t *herd_api_parse_body(const char *body, size_t len, api_error *e)
         if (!len)
             herd_api_fail(e, 400, NULL, "the request body is empty; expected a JSON object");
         else
-            herd_api_fail(e, 400, NULL, "malformed JSON in the request body (line %d, column %d): %s",
-                     je.line, je.column, je.text);
+            herd_api_fail(e, 400, NULL,
+                          "malformed JSON in the request body (line %d, column %d): %s", je.line,
+                          je.column, je.text);
         return NULL;
     }
     if (!json_is_object(j)) {
@@ -76,7 +77,8 @@ static bool get_number(const json_t *o, const char *key, double lo, double hi, f
     if (!json_is_number(v)) return herd_api_fail(e, 400, key, "'%s' must be a number", key);
     double x = json_number_value(v);
     if (!(x >= lo && x <= hi))
-        return herd_api_fail(e, 400, key, "'%s' is %g; it must be between %g and %g", key, x, lo, hi);
+        return herd_api_fail(e, 400, key, "'%s' is %g; it must be between %g and %g", key, x, lo,
+                             hi);
     *out = (float)x;
     return true;
 }
@@ -89,8 +91,8 @@ static bool get_int(const json_t *o, const char *key, long long lo, long long hi
     if (!json_is_integer(v)) return herd_api_fail(e, 400, key, "'%s' must be an integer", key);
     long long x = json_integer_value(v);
     if (x < lo || x > hi)
-        return herd_api_fail(e, 400, key, "'%s' is %lld; it must be between %lld and %lld", key, x, lo,
-                        hi);
+        return herd_api_fail(e, 400, key, "'%s' is %lld; it must be between %lld and %lld", key, x,
+                             lo, hi);
     *out = x;
     return true;
 }
@@ -112,7 +114,7 @@ static bool add_stop(srv_gen *g, const json_t *s, api_error *e)
     if (n == 0) return herd_api_fail(e, 400, "stop", "a stop string must not be empty");
     if (n >= SRV_STOP_BYTES)
         return herd_api_fail(e, 400, "stop", "a stop string is %zu bytes; the limit is %d", n,
-                        SRV_STOP_BYTES - 1);
+                             SRV_STOP_BYTES - 1);
     if (g->n_stop == SRV_MAX_STOP)
         return herd_api_fail(e, 400, "stop", "at most %d stop strings are allowed", SRV_MAX_STOP);
     memcpy(g->stop[g->n_stop], json_string_value(s), n + 1);
@@ -135,7 +137,8 @@ static bool get_logit_bias(const json_t *o, int n_vocab, srv_gen *g, api_error *
     json_t *v = json_object_get(o, "logit_bias");
     if (!v || json_is_null(v)) return true;
     if (!json_is_object(v))
-        return herd_api_fail(e, 400, "logit_bias", "'logit_bias' must be an object of token id: bias");
+        return herd_api_fail(e, 400, "logit_bias",
+                             "'logit_bias' must be an object of token id: bias");
     const char *key;
     json_t *b;
     json_object_foreach(v, key, b)
@@ -143,13 +146,14 @@ static bool get_logit_bias(const json_t *o, int n_vocab, srv_gen *g, api_error *
         char *end;
         long id = strtol(key, &end, 10);
         if (!*key || *end || id < 0 || id >= n_vocab)
-            return herd_api_fail(e, 400, "logit_bias", "logit_bias key '%s' is not a token id (0..%d)",
-                            key, n_vocab - 1);
+            return herd_api_fail(e, 400, "logit_bias",
+                                 "logit_bias key '%s' is not a token id (0..%d)", key, n_vocab - 1);
         if (!json_is_number(b) || !(fabs(json_number_value(b)) <= 100))
-            return herd_api_fail(e, 400, "logit_bias", "a logit bias must be a number in -100..100");
+            return herd_api_fail(e, 400, "logit_bias",
+                                 "a logit bias must be a number in -100..100");
         if (g->n_bias == SRV_MAX_BIAS)
             return herd_api_fail(e, 400, "logit_bias", "at most %d logit_bias entries are allowed",
-                            SRV_MAX_BIAS);
+                                 SRV_MAX_BIAS);
         g->bias_id[g->n_bias] = (int32_t)id;
         g->bias[g->n_bias++] = (float)json_number_value(b);
     }
@@ -181,7 +185,8 @@ static bool parse_common(const json_t *o, int n_vocab, api_request *r, api_error
     if (!get_int(o, "n", 1, 128, &n, e) || !get_int(o, "best_of", 1, 128, &best_of, e))
         return false;
     if (n != 1 || best_of != 1)
-        return herd_api_fail(e, 400, n != 1 ? "n" : "best_of", "only one choice per request (n = 1)");
+        return herd_api_fail(e, 400, n != 1 ? "n" : "best_of",
+                             "only one choice per request (n = 1)");
     const char *mt = r->kind == API_CHAT && json_object_get(o, "max_completion_tokens")
                          ? "max_completion_tokens"
                          : "max_tokens";
@@ -270,8 +275,8 @@ static bool message_content(json_t *m, size_t idx, api_error *e)
     json_t *c = json_object_get(m, "content");
     if (!c || json_is_null(c) || json_is_string(c)) return true;
     if (!json_is_array(c))
-        return herd_api_fail(e, 400, "messages", "messages[%zu].content must be a string or an array",
-                        idx);
+        return herd_api_fail(e, 400, "messages",
+                             "messages[%zu].content must be a string or an array", idx);
     size_t len = 0, i;
     json_t *part;
     json_array_foreach(c, i, part)
@@ -280,7 +285,8 @@ static bool message_content(json_t *m, size_t idx, api_error *e)
         if (!json_is_string(type) || strcmp(json_string_value(type), "text") ||
             !json_is_string(text))
             return herd_api_fail(e, 400, "messages",
-                            "messages[%zu].content[%zu]: only text parts are supported", idx, i);
+                                 "messages[%zu].content[%zu]: only text parts are supported", idx,
+                                 i);
         len += json_string_length(text);
     }
     char *buf = malloc(len + 1);
@@ -323,7 +329,8 @@ static bool template_extra(const json_t *o, api_request *r, api_error *e)
 {
     json_t *kw = json_object_get(o, "chat_template_kwargs");
     if (kw && !json_is_null(kw) && !json_is_object(kw))
-        return herd_api_fail(e, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
+        return herd_api_fail(e, 400, "chat_template_kwargs",
+                             "'chat_template_kwargs' must be an object");
     json_t *tools = json_object_get(o, "tools");
     if (tools && !json_is_null(tools) && !json_is_array(tools))
         return herd_api_fail(e, 400, "tools", "'tools' must be an array");

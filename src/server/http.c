@@ -148,7 +148,7 @@ static enum MHD_Result send_reply(herd_server *srv, struct MHD_Connection *c, ht
     if (!r.resp) {
         if (srv->p.log_requests)
             herd_srv_log(srv, "%s %s: connection dropped (%s)", method, url,
-                    r.status ? "out of memory" : "client gone");
+                         r.status ? "out of memory" : "client gone");
         return MHD_NO;
     }
     add_cors(srv, r.resp, r.status == 204);
@@ -335,7 +335,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     herd_server *srv = cls;
     conn_state *cs = *con_cls;
     if (!cs) return;
-    if (cs->wait) cs->wait->free(cs->wait);  /* only when the daemon stops */
+    if (cs->wait) cs->wait->free(cs->wait);       /* only when the daemon stops */
     herd_watch_conn_receiving(srv, cs->wc, true); /* the next request's deadline starts */
     herd_srv_request_end(srv);
     free(cs->body);

@@ -43,8 +43,9 @@ herd_status herd_chat_setup(herd_server *srv, const char *override)
         srv->tool_format = herd_tools_detect(src);
         free(src);
         if (!st) return HERD_OK;
-        herd_srv_log(srv, "the model's chat template cannot be used (%s); using the built-in format",
-                herd_errmsg());
+        herd_srv_log(srv,
+                     "the model's chat template cannot be used (%s); using the built-in format",
+                     herd_errmsg());
     }
     srv->chat_format = strdup(herd_chat_named_pick(m->arch_name, m->name));
     return srv->chat_format ? HERD_OK : HERD_E_NOMEM;
@@ -72,7 +73,8 @@ static bool tokenize(const herd_model *m, const char *text, size_t len, bool add
 {
     int need = 0;
     herd_status st = herd_tokenize(m, text, len, add_bos, true, NULL, 0, &need);
-    if (st && need == 0) return herd_api_fail(e, 400, "prompt", "cannot tokenize: %s", herd_errmsg());
+    if (st && need == 0)
+        return herd_api_fail(e, 400, "prompt", "cannot tokenize: %s", herd_errmsg());
     out->ids = malloc(((size_t)need + 1) * sizeof *out->ids);
     if (!out->ids) return herd_api_fail(e, 500, NULL, "out of memory");
     if (herd_tokenize(m, text, len, add_bos, true, out->ids, need + 1, &out->n))
@@ -118,8 +120,9 @@ bool herd_prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out
     {
         json_int_t id = json_integer_value(v);
         if (id < 0 || id >= herd_n_vocab(m))
-            return herd_api_fail(e, 400, "prompt", "token id %lld is outside the vocabulary (0..%d)",
-                            (long long)id, herd_n_vocab(m) - 1);
+            return herd_api_fail(e, 400, "prompt",
+                                 "token id %lld is outside the vocabulary (0..%d)", (long long)id,
+                                 herd_n_vocab(m) - 1);
         out->ids[i] = (int32_t)id;
     }
     out->n = (int)n;
@@ -127,8 +130,8 @@ bool herd_prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out
     return out->text ? true : herd_api_fail(e, 500, NULL, "out of memory");
 }
 
-herd_status herd_i_chat_render(herd_server *srv, const json_t *messages, const json_t *extra, char **out,
-                        size_t *len, bool *raised)
+herd_status herd_i_chat_render(herd_server *srv, const json_t *messages, const json_t *extra,
+                               char **out, size_t *len, bool *raised)
 {
     *raised = false;
     if (!srv->tmpl) return herd_chat_named_render(srv->chat_format, messages, true, out, len);
@@ -151,18 +154,19 @@ bool herd_render_stopped(herd_server *srv, api_error *e)
     herd_chat_last_usage(&u);
     if (u.limit == HERD_CHAT_LIMIT_NONE) return false;
     if (u.limit == HERD_CHAT_CANCELLED) {
-        herd_api_fail(e, 503, NULL, "%s", "the request was cancelled (client gone, or shutting down)");
+        herd_api_fail(e, 503, NULL, "%s",
+                      "the request was cancelled (client gone, or shutting down)");
         e->code = "cancelled";
         return true;
     }
-    herd_api_fail(e, 500, "messages", "the chat template exceeded %s: %s", herd_chat_limit_name(u.limit),
-             herd_errmsg());
+    herd_api_fail(e, 500, "messages", "the chat template exceeded %s: %s",
+                  herd_chat_limit_name(u.limit), herd_errmsg());
     e->code = "template_limit_exceeded";
     return true;
 }
 
 bool herd_prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *extra,
-                      srv_prompt *out, char **rendered, api_error *e)
+                           srv_prompt *out, char **rendered, api_error *e)
 {
     memset(out, 0, sizeof *out);
     char *text = NULL;
@@ -173,7 +177,7 @@ bool herd_prompt_from_chat(herd_server *srv, const json_t *messages, const json_
     if (st && herd_render_stopped(srv, e)) return false;
     if (st)
         return herd_api_fail(e, st == HERD_E_UNSUPPORTED ? 500 : 400, "messages",
-                        "the chat template refused the messages: %s", herd_errmsg());
+                             "the chat template refused the messages: %s", herd_errmsg());
     /* A template that writes bos_token itself gets no second BOS. */
     size_t nb = srv->bos_text ? strlen(srv->bos_text) : 0;
     bool bos = herd_add_bos(srv->model) && !(nb && len >= nb && !memcmp(text, srv->bos_text, nb));
@@ -189,14 +193,16 @@ bool herd_prompt_fits(int n_prompt, int max_tokens, int n_ctx, api_error *e)
 {
     bool ok = true;
     if (n_prompt > n_ctx || (max_tokens != 0 && n_prompt >= n_ctx))
-        ok = herd_api_fail(e, 400, "messages",
-                      "this model's maximum context length is %d tokens; the prompt is %d tokens%s",
-                      n_ctx, n_prompt, max_tokens ? ", which leaves no room for an answer" : "");
+        ok = herd_api_fail(
+            e, 400, "messages",
+            "this model's maximum context length is %d tokens; the prompt is %d tokens%s", n_ctx,
+            n_prompt, max_tokens ? ", which leaves no room for an answer" : "");
     else if (max_tokens > 0 && n_prompt + max_tokens > n_ctx)
-        ok = herd_api_fail(e, 400, "max_tokens",
-                      "this model's maximum context length is %d tokens; you requested %d tokens "
-                      "(%d in the prompt, %d for the completion)",
-                      n_ctx, n_prompt + max_tokens, n_prompt, max_tokens);
+        ok = herd_api_fail(
+            e, 400, "max_tokens",
+            "this model's maximum context length is %d tokens; you requested %d tokens "
+            "(%d in the prompt, %d for the completion)",
+            n_ctx, n_prompt + max_tokens, n_prompt, max_tokens);
     if (!ok) e->code = "context_length_exceeded";
     return ok;
 }

@@ -112,7 +112,8 @@ static void legacy_entry(const herd_model *m, json_t *lp, int32_t id, const srv_
 }
 
 json_t *herd_reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
-                              const int32_t *prompt, const srv_lp *lp, int n_lp, size_t offset0)
+                                   const int32_t *prompt, const srv_lp *lp, int n_lp,
+                                   size_t offset0)
 {
     json_t *j = json_pack("{s:[],s:[],s:[],s:[]}", "tokens", "token_logprobs", "top_logprobs",
                           "text_offset");
@@ -240,12 +241,13 @@ static json_t *full_choice(const reply_ctx *rc, const srv_job *j, int index, con
             memcpy(text, echo ? echo : "", el);
             memcpy(text + el, j->text ? j->text : "", j->text_len);
         }
-        json_object_set_new(c, "text", text ? herd_reply_string(text, el + j->text_len) : json_null());
+        json_object_set_new(c, "text",
+                            text ? herd_reply_string(text, el + j->text_len) : json_null());
         free(text);
         json_object_set_new(c, "logprobs",
                             j->gen.logprobs >= 0
                                 ? herd_reply_logprobs_legacy(rc->model, j->prompt_lp, j->n_prompt,
-                                                        j->prompt, j->lp, j->n_lp, el)
+                                                             j->prompt, j->lp, j->n_lp, el)
                                 : json_null());
     }
     json_object_set_new(c, "finish_reason",
@@ -268,8 +270,8 @@ json_t *herd_reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *
     return r;
 }
 
-json_t *herd_reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
-                    size_t offset, srv_finish finish, bool role)
+json_t *herd_reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp,
+                         int n_lp, size_t offset, srv_finish finish, bool role)
 {
     bool chat = rc->kind == API_CHAT;
     json_t *r = envelope(rc, chat ? "chat.completion.chunk" : "text_completion");

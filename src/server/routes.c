@@ -29,7 +29,10 @@ http_reply herd_route_health(http_req *r)
     herd_server_stats st;
     herd_server_get_stats(s, &st);
     bool full = st.slots_busy + st.queue_depth >= st.n_slots + s->p.queue_max;
-    const char *status = !herd_srv_loaded(s) ? "loading" : !st.ready ? "draining" : full ? "busy" : "ok";
+    const char *status = !herd_srv_loaded(s) ? "loading"
+                         : !st.ready         ? "draining"
+                         : full              ? "busy"
+                                             : "ok";
     json_t *j =
         json_pack("{s:s,s:i,s:i,s:i}", "status", status, "slots_idle", st.n_slots - st.slots_busy,
                   "slots_processing", st.slots_busy, "queue_depth", st.queue_depth);
@@ -58,7 +61,7 @@ http_reply herd_route_metrics(http_req *r)
     herd_server_stats st;
     herd_server_get_stats(r->srv, &st);
     return herd_http_text(200, "text/plain; version=0.0.4; charset=utf-8",
-                     herd_metrics_render(&r->srv->metrics, &st));
+                          herd_metrics_render(&r->srv->metrics, &st));
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -140,8 +143,9 @@ http_reply herd_route_detokenize(http_req *r)
     size_t len = 0;
     char *text = ids && !rep.status ? herd_prompt_ids_text(m, ids, (int)n, &len) : NULL;
     if (!rep.status)
-        rep = text ? herd_http_json(200, json_pack("{s:o}", "content", herd_reply_string(text, len)))
-                   : fail(500, NULL, "out of memory");
+        rep = text
+                  ? herd_http_json(200, json_pack("{s:o}", "content", herd_reply_string(text, len)))
+                  : fail(500, NULL, "out of memory");
     free(text);
     free(ids);
     json_decref(o);
@@ -163,7 +167,8 @@ http_reply herd_route_apply_template(http_req *r)
     if (!ok)
         rep = herd_http_error(&e);
     else if (herd_i_chat_render(r->srv, req.messages, req.extra, &text, &len, &raised))
-        rep = herd_render_stopped(r->srv, &e) ? herd_http_error(&e) : fail(400, "messages", herd_errmsg());
+        rep = herd_render_stopped(r->srv, &e) ? herd_http_error(&e)
+                                              : fail(400, "messages", herd_errmsg());
     else
         rep = herd_http_json(200, json_pack("{s:o}", "prompt", herd_reply_string(text, len)));
     free(text);
@@ -248,7 +253,8 @@ static http_reply run(http_req *r, api_request *req, srv_prompt *p, int n)
     reply_ctx rc;
     herd_reply_ctx_init(&rc, s, req->kind);
     int made = 0;
-    while (jobs && echo && made < n && (jobs[made] = herd_job_new(p[made].ids, p[made].n, &req->gen))) {
+    while (jobs && echo && made < n &&
+           (jobs[made] = herd_job_new(p[made].ids, p[made].n, &req->gen))) {
         echo[made] = req->echo ? p[made].text : NULL;
         made++;
     }
@@ -258,9 +264,10 @@ static http_reply run(http_req *r, api_request *req, srv_prompt *p, int n)
     else if (sr != SCHED_OK) {
         api_error e;
         herd_api_fail(&e, 503, NULL, "%s",
-                 sr == SCHED_FULL ? "the server is busy (every slot and queue place is taken); "
-                                    "retry later"
-                                  : "the server is shutting down");
+                      sr == SCHED_FULL
+                          ? "the server is busy (every slot and queue place is taken); "
+                            "retry later"
+                          : "the server is shutting down");
         e.code = "server_busy";
         rep = herd_http_error(&e);
     } else if (req->stream) {
@@ -295,7 +302,7 @@ http_reply herd_route_completions(http_req *r)
         ok = herd_api_fail(&e, 400, "prompt", "streaming takes one prompt, not %d", n);
     if (ok && n > herd_sched_capacity(s->sched))
         ok = herd_api_fail(&e, 400, "prompt", "%d prompts in one request; the limit is %d", n,
-                      herd_sched_capacity(s->sched));
+                           herd_sched_capacity(s->sched));
     srv_prompt *p = ok ? calloc((size_t)n, sizeof *p) : NULL;
     if (ok && !p) ok = herd_api_fail(&e, 500, NULL, "out of memory");
     for (int i = 0; ok && i < n; i++)

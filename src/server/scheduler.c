@@ -245,8 +245,8 @@ static void process_slot(srv_sched *s, slot *sl)
             int p = sl->n_done + t;
             sl->cache[sl->n_cache + t] = j->prompt[p];
             if (j->gen.echo_logprobs && p + 1 < j->n_prompt)
-                herd_tok_logprob(herd_get_logits(s->ctx, sl->b_first + t), s->n_vocab, j->prompt[p + 1],
-                            j->gen.logprobs, &j->prompt_lp[p + 1]);
+                herd_tok_logprob(herd_get_logits(s->ctx, sl->b_first + t), s->n_vocab,
+                                 j->prompt[p + 1], j->gen.logprobs, &j->prompt_lp[p + 1]);
         }
         sl->n_done += sl->b_len;
         sl->n_cache += sl->b_len;

@@ -142,8 +142,9 @@ static void set_up_done(herd_server *s, herd_status st)
     pthread_mutex_unlock(&s->life_mu);
     if (!st)
         herd_srv_log(s, "listening on %s port %d: %d slot%s of %d tokens, chat format %s", s->host,
-                s->port, s->p.n_parallel, s->p.n_parallel == 1 ? "" : "s",
-                herd_sched_n_ctx_slot(s->sched), s->tmpl ? "from the model's template" : s->chat_format);
+                     s->port, s->p.n_parallel, s->p.n_parallel == 1 ? "" : "s",
+                     herd_sched_n_ctx_slot(s->sched),
+                     s->tmpl ? "from the model's template" : s->chat_format);
 }
 
 static void *loader_main(void *arg)

@@ -225,8 +225,9 @@ json_t *herd_api_parse_body(const char *body, size_t len, api_error *e);
 /* response_format, json_schema and grammar into r->gen.grammar (or a 400). */
 bool herd_structured_parse(const json_t *body, api_request *r, api_error *e);
 bool herd_structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
-                         api_error *e);
-bool herd_structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e);
+                              api_error *e);
+bool herd_structured_set_schema(api_request *r, const json_t *schema, const char *param,
+                                api_error *e);
 
 /* ---------------------------------------------------------------- tools.c */
 
@@ -264,15 +265,16 @@ const char *herd_reply_finish_name(srv_finish f);
 json_t *herd_reply_full(const reply_ctx *rc, srv_job *const *jobs, int n, char *const *echo_text);
 /* A streamed chunk with a text delta (and its logprobs; offset: bytes of
  * text sent before), or the first chat chunk (role), or the last (finish). */
-json_t *herd_reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp, int n_lp,
-                    size_t offset, srv_finish finish, bool role);
+json_t *herd_reply_chunk(const reply_ctx *rc, const char *text, size_t len, const srv_lp *lp,
+                         int n_lp, size_t offset, srv_finish finish, bool role);
 /* The usage chunk of stream_options.include_usage. */
 json_t *herd_reply_usage_chunk(const reply_ctx *rc, const srv_job *job);
 json_t *herd_reply_usage(const srv_job *const *jobs, int n);
 json_t *herd_reply_timings(const srv_job *const *jobs, int n);
 /* Legacy completions logprobs: tokens, token_logprobs, top_logprobs, text_offset. */
 json_t *herd_reply_logprobs_legacy(const herd_model *m, const srv_lp *prompt_lp, int n_prompt,
-                              const int32_t *prompt, const srv_lp *lp, int n_lp, size_t offset0);
+                                   const int32_t *prompt, const srv_lp *lp, int n_lp,
+                                   size_t offset0);
 /* A chat answer's message: content, or tool calls (*calls, borrowed from the
  * message, non-NULL when the job's tools were called). */
 json_t *herd_reply_message(const srv_job *j, json_t **calls);
@@ -293,7 +295,7 @@ typedef struct srv_prompt {
 bool herd_prompt_from_json(const herd_model *m, const json_t *p, srv_prompt *out, api_error *e);
 /* Render chat messages with the server's template, then tokenize. */
 bool herd_prompt_from_chat(herd_server *srv, const json_t *messages, const json_t *extra,
-                      srv_prompt *out, char **rendered, api_error *e);
+                           srv_prompt *out, char **rendered, api_error *e);
 void herd_prompt_free(srv_prompt *p);
 /* The text of ids, piece by piece (malloc'ed; its length in *len if not NULL). */
 char *herd_prompt_ids_text(const herd_model *m, const int32_t *ids, int n, size_t *len);
@@ -301,8 +303,8 @@ char *herd_prompt_ids_text(const herd_model *m, const int32_t *ids, int n, size_
 bool herd_prompt_fits(int n_prompt, int max_tokens, int n_ctx_slot, api_error *e);
 /* Render messages with the server's chat format (with the generation prompt).
  * *raised: the template called raise_exception(). */
-herd_status herd_i_chat_render(herd_server *srv, const json_t *messages, const json_t *extra, char **out,
-                        size_t *len, bool *raised);
+herd_status herd_i_chat_render(herd_server *srv, const json_t *messages, const json_t *extra,
+                               char **out, size_t *len, bool *raised);
 /* After a failed herd_i_chat_render: was it the render's budget or its cancel
  * flag? Then e says so (500 naming the limit, or 503). */
 bool herd_render_stopped(herd_server *srv, api_error *e);
@@ -374,7 +376,7 @@ http_reply herd_route_metrics(http_req *r);
 /* A Server-Sent Events response that streams the jobs' tokens (stream.c).
  * Takes over the request, the references to the jobs and echo_text. */
 http_reply herd_stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
-                        const reply_ctx *rc);
+                             const reply_ctx *rc);
 
 /* Suspend the connection of p (from a request handler or a content reader)
  * until its jobs are ready; p->conn and p->fd are set by the caller. */

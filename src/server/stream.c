@@ -68,9 +68,9 @@ static bool put_echo(stream *st)
     size_t n = strlen(st->echo);
     json_t *c = herd_reply_chunk(&st->rc, st->echo, n, NULL, 0, 0, SRV_FINISH_NONE, false);
     if (j->gen.echo_logprobs)
-        json_object_set_new(
-            json_array_get(json_object_get(c, "choices"), 0), "logprobs",
-            herd_reply_logprobs_legacy(st->rc.model, j->prompt_lp, j->n_prompt, j->prompt, NULL, 0, 0));
+        json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "logprobs",
+                            herd_reply_logprobs_legacy(st->rc.model, j->prompt_lp, j->n_prompt,
+                                                       j->prompt, NULL, 0, 0));
     st->sent += n;
     return put_event(st, c);
 }
@@ -135,7 +135,7 @@ static bool run_step(stream *st, bool *parked)
     bool held = st->job->gen.tool_format && st->rc.kind == API_CHAT; /* see put_tool_answer */
     if (ok && !held && (n.len || n.n_lp)) {
         ok = put_event(st, herd_reply_chunk(&st->rc, n.text, n.len, n.n_lp ? n.lp : NULL, n.n_lp,
-                                       st->sent, SRV_FINISH_NONE, false));
+                                            st->sent, SRV_FINISH_NONE, false));
         st->sent += n.len;
     }
     if (ok && n.done) {
@@ -203,7 +203,7 @@ static void stream_free(void *cls)
 }
 
 http_reply herd_stream_start(http_req *r, api_request *req, srv_job *job, char *echo_text,
-                        const reply_ctx *rc)
+                             const reply_ctx *rc)
 {
     stream *st = calloc(1, sizeof *st);
     http_reply rep = {500, NULL, NULL};

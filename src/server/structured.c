@@ -17,7 +17,7 @@
 
 /* Compile GBNF text into the request (param names the field for errors). */
 bool herd_structured_set_gbnf(api_request *r, const char *gbnf, size_t len, const char *param,
-                         api_error *e)
+                              api_error *e)
 {
     herd_grammar *g = NULL;
     if (herd_grammar_parse(gbnf, len, &g)) return herd_api_fail(e, 400, param, "%s", herd_errmsg());
@@ -27,16 +27,18 @@ bool herd_structured_set_gbnf(api_request *r, const char *gbnf, size_t len, cons
 }
 
 /* A JSON Schema (any JSON value) into the request's grammar. */
-bool herd_structured_set_schema(api_request *r, const json_t *schema, const char *param, api_error *e)
+bool herd_structured_set_schema(api_request *r, const json_t *schema, const char *param,
+                                api_error *e)
 {
     char *dump = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
     size_t n = dump ? strlen(dump) : 0;
     free(dump);
     if (n > HERD_SCHEMA_MAX_BYTES)
-        return herd_api_fail(e, 400, param, "%s: the schema is %zu bytes; the limit is %u", param, n,
-                        HERD_SCHEMA_MAX_BYTES);
+        return herd_api_fail(e, 400, param, "%s: the schema is %zu bytes; the limit is %u", param,
+                             n, HERD_SCHEMA_MAX_BYTES);
     char *gbnf = NULL;
-    if (herd_schema_to_gbnf(schema, &gbnf)) return herd_api_fail(e, 400, param, "%s", herd_errmsg());
+    if (herd_schema_to_gbnf(schema, &gbnf))
+        return herd_api_fail(e, 400, param, "%s", herd_errmsg());
     bool ok = herd_structured_set_gbnf(r, gbnf, strlen(gbnf), param, e);
     free(gbnf);
     return ok;
@@ -46,7 +48,8 @@ bool herd_structured_set_schema(api_request *r, const json_t *schema, const char
 static bool any_object(api_request *r, const char *param, api_error *e)
 {
     json_t *s = json_pack("{s:s}", "type", "object");
-    bool ok = s ? herd_structured_set_schema(r, s, param, e) : herd_api_fail(e, 500, NULL, "out of memory");
+    bool ok = s ? herd_structured_set_schema(r, s, param, e)
+                : herd_api_fail(e, 500, NULL, "out of memory");
     json_decref(s);
     return ok;
 }
@@ -58,7 +61,7 @@ static bool response_format(const json_t *rf, api_request *r, api_error *e)
     const char *type = json_string_value(json_object_get(rf, "type"));
     if (!type)
         return herd_api_fail(e, 400, P,
-                        "'response_format.type' must be text, json_object or json_schema");
+                             "'response_format.type' must be text, json_object or json_schema");
     if (!strcmp(type, "text")) return true;
     if (!strcmp(type, "json_object")) {
         const json_t *schema = json_object_get(rf, "schema"); /* llama.cpp's extension */
@@ -66,9 +69,9 @@ static bool response_format(const json_t *rf, api_request *r, api_error *e)
         return any_object(r, P, e);
     }
     if (strcmp(type, "json_schema"))
-        return herd_api_fail(e, 400, P,
-                        "response_format type '%s' is unknown (text, json_object, json_schema)",
-                        type);
+        return herd_api_fail(
+            e, 400, P, "response_format type '%s' is unknown (text, json_object, json_schema)",
+            type);
     const json_t *js = json_object_get(rf, "json_schema");
     if (!json_is_object(js))
         return herd_api_fail(e, 400, P, "'response_format.json_schema' must be an object");
@@ -91,12 +94,14 @@ bool herd_structured_parse(const json_t *o, api_request *r, api_error *e)
     if (gr && json_is_null(gr)) gr = NULL;
     if (!!rf + !!js + !!gr > 1)
         return herd_api_fail(e, 400, gr ? "grammar" : "json_schema",
-                        "give one of 'response_format', 'json_schema' and 'grammar'");
+                             "give one of 'response_format', 'json_schema' and 'grammar'");
     if (rf) return response_format(rf, r, e);
     if (js) return herd_structured_set_schema(r, js, "json_schema", e);
     if (gr) {
-        if (!json_is_string(gr)) return herd_api_fail(e, 400, "grammar", "'grammar' must be a string");
-        return herd_structured_set_gbnf(r, json_string_value(gr), json_string_length(gr), "grammar", e);
+        if (!json_is_string(gr))
+            return herd_api_fail(e, 400, "grammar", "'grammar' must be a string");
+        return herd_structured_set_gbnf(r, json_string_value(gr), json_string_length(gr), "grammar",
+                                        e);
     }
     return true;
 }

@@ -50,13 +50,14 @@ static bool check_tool(const json_t *t, size_t i, api_error *e)
     const char *type = json_string_value(json_object_get(t, "type"));
     if (!json_is_object(t) || !type || strcmp(type, "function") || !json_is_object(f))
         return herd_api_fail(e, 400, "tools",
-                        "tools[%zu] must be {\"type\": \"function\", \"function\": {…}}", i);
+                             "tools[%zu] must be {\"type\": \"function\", \"function\": {…}}", i);
     const json_t *name = json_object_get(f, "name"), *params = json_object_get(f, "parameters");
     if (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > 64)
-        return herd_api_fail(e, 400, "tools", "tools[%zu].function.name must be a string of 1-64 bytes",
-                        i);
+        return herd_api_fail(e, 400, "tools",
+                             "tools[%zu].function.name must be a string of 1-64 bytes", i);
     if (params && !json_is_object(params) && !json_is_null(params))
-        return herd_api_fail(e, 400, "tools", "tools[%zu].function.parameters must be a JSON Schema", i);
+        return herd_api_fail(e, 400, "tools",
+                             "tools[%zu].function.parameters must be a JSON Schema", i);
     return true;
 }
 
@@ -81,12 +82,13 @@ bool herd_tools_parse_request(const json_t *o, api_request *r, api_error *e)
     if (par && !json_is_null(par)) {
         if (!json_is_boolean(par))
             return herd_api_fail(e, 400, "parallel_tool_calls",
-                            "'parallel_tool_calls' must be a boolean");
+                                 "'parallel_tool_calls' must be a boolean");
         r->parallel = json_is_true(par);
     }
     if (tools && json_is_null(tools)) tools = NULL;
     if (tools) {
-        if (!json_is_array(tools)) return herd_api_fail(e, 400, "tools", "'tools' must be an array");
+        if (!json_is_array(tools))
+            return herd_api_fail(e, 400, "tools", "'tools' must be an array");
         for (size_t i = 0; i < json_array_size(tools); i++)
             if (!check_tool(json_array_get(tools, i), i, e)) return false;
         if (!json_array_size(tools)) tools = NULL;
@@ -104,7 +106,7 @@ bool herd_tools_parse_request(const json_t *o, api_request *r, api_error *e)
         else if (json_is_object(tc) && name) {
             if (!tools || !find_tool(tools, name))
                 return herd_api_fail(e, 400, "tool_choice",
-                                "tool_choice names '%s', which is not in 'tools'", name);
+                                     "tool_choice names '%s', which is not in 'tools'", name);
             r->tool_choice = TOOL_CHOICE_NAMED;
             snprintf(r->tool_name, sizeof r->tool_name, "%s", name);
         } else
@@ -280,8 +282,8 @@ bool herd_tools_prepare(herd_server *srv, api_request *r, api_error *e)
     }
     if (r->gen.grammar)
         return herd_api_fail(e, 400, "tools",
-                        "tools cannot be combined with response_format, "
-                        "json_schema or grammar");
+                             "tools cannot be combined with response_format, "
+                             "json_schema or grammar");
     r->gen.tool_format = fmt;
     r->gen.tool_parallel = r->parallel;
     if (fmt == TOOLS_GENERIC) {

@@ -287,9 +287,10 @@ static T512 void accumulate16(float *const *out, int nqg, const float *P, const 
                 ACC_CASE(1, 2)
                 ACC_CASE(1, 3)
                 ACC_CASE(1, 4)
-                ACC_CASE(2, 1) ACC_CASE(2, 2) ACC_CASE(2, 3) ACC_CASE(2, 4) ACC_CASE(3, 1)
-                    ACC_CASE(3, 2) ACC_CASE(3, 3) ACC_CASE(3, 4) ACC_CASE(4, 1) ACC_CASE(4, 2)
-                        ACC_CASE(4, 3) ACC_CASE(4, 4)
+                ACC_CASE(2, 1)
+                ACC_CASE(2, 2) ACC_CASE(2, 3) ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2)
+                    ACC_CASE(3, 3) ACC_CASE(3, 4) ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3)
+                        ACC_CASE(4, 4)
             }
         }
     }

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW(id, nm, blck, size, quant) [id] = {.name = nm, .blck_size = blck, .type_size = size, .is_quantized = quant}
+#define ROW(id, nm, blck, size, quant)                                                             \
+    [id] = {.name = nm, .blck_size = blck, .type_size = size, .is_quantized = quant}
 
 static herd_type_traits traits[HERD_TYPE_COUNT] = {
     ROW(HERD_TYPE_F32, "F32", 1, 4, false),
@@ -88,7 +89,10 @@ static void init_kernels(void)
     simd_level = herd_kernels_install_simd(traits);
 }
 
-void herd_tensor_init(void) { pthread_once(&init_once, init_kernels); }
+void herd_tensor_init(void)
+{
+    pthread_once(&init_once, init_kernels);
+}
 
 const char *herd_tensor_simd_level(void)
 {

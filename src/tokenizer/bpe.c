@@ -357,7 +357,8 @@ static herd_status bpe_fragment(const herd_vocab *v, bpe_work *w, const char *s,
     return st;
 }
 
-herd_status herd_bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out)
+herd_status herd_bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr,
+                              id_vec *out)
 {
     if (!v->merges)
         return herd_seterr(HERD_E_FORMAT, "tokenize: the vocabulary has no tokenizer.ggml.merges");

@@ -133,7 +133,8 @@ static herd_status emit(const herd_vocab *v, const spm_work *w, const spm_sym *s
 static herd_status spm_merge(const herd_vocab *v, spm_work *w, size_t len, id_vec *out)
 {
     size_t n_sym = 0;
-    if (!herd_vocab_reserve((void **)&w->sym, &w->sym_cap, len, sizeof *w->sym)) return HERD_E_NOMEM;
+    if (!herd_vocab_reserve((void **)&w->sym, &w->sym_cap, len, sizeof *w->sym))
+        return HERD_E_NOMEM;
     for (size_t off = 0; off < len; n_sym++) {
         uint32_t n = utf8_len((uint8_t)w->esc[off]);
         if (n > len - off) n = (uint32_t)(len - off);
@@ -172,7 +173,8 @@ static herd_status spm_fragment(const herd_vocab *v, spm_work *w, const char *s,
 
 /* -------------------------------------------------------------- entry */
 
-herd_status herd_spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out)
+herd_status herd_spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr,
+                              id_vec *out)
 {
     spm_work w = {0};
     herd_status st = HERD_OK;

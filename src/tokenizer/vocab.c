@@ -127,7 +127,8 @@ static const gguf_kv *find_array(const gguf_file *f, const char *key, int n, her
     *st = HERD_OK;
     if (!kv) return NULL;
     if (kv->type != GGUF_TYPE_ARRAY)
-        *st = herd_seterr(HERD_E_FORMAT, "%s is a %s, not an array", key, herd_gguf_type_name(kv->type));
+        *st = herd_seterr(HERD_E_FORMAT, "%s is a %s, not an array", key,
+                          herd_gguf_type_name(kv->type));
     else if (kv->arr_n < (uint64_t)n)
         *st = herd_seterr(HERD_E_FORMAT, "%s has %llu elements for %d tokens", key,
                           (unsigned long long)kv->arr_n, n);

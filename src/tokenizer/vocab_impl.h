@@ -109,8 +109,10 @@ typedef struct frag_vec {
 } frag_vec;
 
 /* The ids of the fragments, appended to out (spm.c, bpe.c). */
-herd_status herd_spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
-herd_status herd_bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr, id_vec *out);
+herd_status herd_spm_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr,
+                              id_vec *out);
+herd_status herd_bpe_tokenize(const herd_vocab *v, const char *text, const frag_vec *fr,
+                              id_vec *out);
 
 /* Read tokenizer.ggml.merges and pick the pre-tokenizer (bpe.c). Only running
  * out of memory fails; what is missing makes tokenizing fail later. */

@@ -34,14 +34,15 @@ static struct {
     pthread_cond_t wake;
     pthread_t threads[HERD_MAX_THREADS];
     unsigned born[HERD_MAX_THREADS + 1]; /* generation at each worker's creation */
-    int n_workers;             /* started so far (thread 0 is the caller) */
-    atomic_uint generation;    /* bumped for every job */
-    atomic_int pending;        /* workers still running the current job */
-    atomic_int sleeping;       /* workers waiting on the condition variable */
+    int n_workers;                       /* started so far (thread 0 is the caller) */
+    atomic_uint generation;              /* bumped for every job */
+    atomic_int pending;                  /* workers still running the current job */
+    atomic_int sleeping;                 /* workers waiting on the condition variable */
     herd_task_fn fn;
     void *arg;
     int nth;
-} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_lock = PTHREAD_MUTEX_INITIALIZER,
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+          .wake_lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local bool in_job;
@@ -63,7 +64,8 @@ static void *worker(void *p)
             }
             pthread_mutex_lock(&pool.wake_lock);
             atomic_fetch_add(&pool.sleeping, 1);
-            while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.wake, &pool.wake_lock);
+            while (atomic_load(&pool.generation) == seen)
+                pthread_cond_wait(&pool.wake, &pool.wake_lock);
             atomic_fetch_sub(&pool.sleeping, 1);
             pthread_mutex_unlock(&pool.wake_lock);
         }
@@ -114,10 +116,15 @@ void herd_parallel(int n_threads, herd_task_fn fn, void *arg)
     fn(arg, 0, nth);
     in_job = false;
     for (int spins = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
-        if (spins < SPIN_ITERATIONS) CPU_RELAX();
-        else sched_yield();
+        if (spins < SPIN_ITERATIONS)
+            CPU_RELAX();
+        else
+            sched_yield();
     }
     pthread_mutex_unlock(&pool.lock);
 }
 
-int herd_parallel_next(atomic_int *counter) { return atomic_fetch_add(counter, 1); }
+int herd_parallel_next(atomic_int *counter)
+{
+    return atomic_fetch_add(counter, 1);
+}

@@ -59,14 +59,16 @@ static void check_copy(const gguf_file *f)
         if (herd_gguf_copy_kv(w, herd_gguf_kv_at(f, i))) abort();
     for (int64_t i = 0; i < herd_gguf_n_tensors(f); i++) {
         const gguf_tensor *t = herd_gguf_tensor_at(f, i);
-        if (herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes)) abort();
+        if (herd_gguf_add_tensor(w, t->name_z, t->type, t->n_dims, t->ne, t->data, t->nbytes))
+            abort();
     }
     uint8_t *buf = NULL;
     size_t len = 0;
     gguf_file *g = NULL;
     if (herd_gguf_write_mem(w, &buf, &len)) abort();
     if (herd_gguf_open_mem(buf, len, &g)) abort();
-    if (herd_gguf_n_kv(g) != herd_gguf_n_kv(f) || herd_gguf_n_tensors(g) != herd_gguf_n_tensors(f)) abort();
+    if (herd_gguf_n_kv(g) != herd_gguf_n_kv(f) || herd_gguf_n_tensors(g) != herd_gguf_n_tensors(f))
+        abort();
     herd_gguf_close(g);
     free(buf);
     herd_gguf_writer_free(w);
