@@ -217,11 +217,15 @@ static void check_scores(herd_model *m, const char *text, const char *name)
             int n, nc;
             int32_t *ids = encode(m, q->context[i], q->continuation[i], &n, &nc);
             ll[i] = direct_ll(m, ids, n, nc - 1);
-            /* Bit-identical when both decodes take the same attention path;
-             * a question longer than 64 tokens decoded in one batch takes
-             * the tiled path (as llama.cpp), which rounds differently from
-             * the 16-token batches: measured 2e-3 on the MMLU prompt. */
-            CHECKF(fabs(ll[i] - sc[k].ll[i]) < 5e-3, "%s line %d choice %d: %.6f vs direct %.6f",
+            /* Bit-identical when both decodes take the same paths; but a
+             * question longer than 64 tokens decoded in one batch takes the
+             * tiled attention (as llama.cpp), and batches of 16 tokens or
+             * more take the panel products, which add their block sums in
+             * another order than the smaller batches' tiles. A last-bit
+             * difference that lands on an F16 tie in the KV cache moves the
+             * later log-probabilities: measured up to 1.1e-2 over a
+             * 60-token continuation (Q8_0 model), so 3e-2 bounds it. */
+            CHECKF(fabs(ll[i] - sc[k].ll[i]) < 3e-2, "%s line %d choice %d: %.6f vs direct %.6f",
                    name, q->line, i, sc[k].ll[i], ll[i]);
             CHECK(sc[k].n_tokens[i] == n - nc);
             norm[i] = ll[i] / q->norm_len[i];
