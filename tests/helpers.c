@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "helpers.h"
 
+#include <math.h>
+
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -129,4 +131,24 @@ bool test_shared(const char *rel, char *path, size_t cap)
         test_skip("%s not found", path);
     }
     return false;
+}
+
+int test_argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+double test_kl_div(const float *p_logits, const float *q_logits, int n)
+{
+    double mp = -INFINITY, mq = -INFINITY, sp = 0, sq = 0, kl = 0;
+    for (int i = 0; i < n; i++) mp = fmax(mp, p_logits[i]), mq = fmax(mq, q_logits[i]);
+    for (int i = 0; i < n; i++) sp += exp(p_logits[i] - mp), sq += exp(q_logits[i] - mq);
+    for (int i = 0; i < n; i++) {
+        double lp = p_logits[i] - mp - log(sp), lq = q_logits[i] - mq - log(sq);
+        kl += exp(lp) * (lp - lq);
+    }
+    return kl;
 }

@@ -119,35 +119,14 @@ static bool decode(herd_ctx *c, const int32_t *ids, int n, int pos0, float *out,
     return st == HERD_OK;
 }
 
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 /* The gap between the largest logit and the next. */
 static float top2_gap(const float *x, int n)
 {
-    const int best = argmax(x, n);
+    const int best = test_argmax(x, n);
     float second = -INFINITY;
     for (int i = 0; i < n; i++)
         if (i != best && x[i] > second) second = x[i];
     return x[best] - second;
-}
-
-/* KL(P || Q) of the softmaxes of two logit rows, in nats. */
-static double kl_div(const float *p_logits, const float *q_logits, int n)
-{
-    double mp = -INFINITY, mq = -INFINITY, sp = 0, sq = 0, kl = 0;
-    for (int i = 0; i < n; i++) mp = fmax(mp, p_logits[i]), mq = fmax(mq, q_logits[i]);
-    for (int i = 0; i < n; i++) sp += exp(p_logits[i] - mp), sq += exp(q_logits[i] - mq);
-    for (int i = 0; i < n; i++) {
-        double lp = p_logits[i] - mp - log(sp), lq = q_logits[i] - mq - log(sq);
-        kl += exp(lp) * (lp - lq);
-    }
-    return kl;
 }
 
 typedef struct {
@@ -166,7 +145,7 @@ static void greedy_check(herd_model *m, const reference *r, const char *name, do
         const float *last = logits + (size_t)(r->n - 1) * V;
         int i = 0;
         for (; i < 16 && top2_gap(last, r->n_vocab) >= tie; i++) {
-            const int32_t tok = argmax(last, r->n_vocab);
+            const int32_t tok = test_argmax(last, r->n_vocab);
             CHECKF(tok == r->greedy[i], "%s: greedy token %d is %d, llama.cpp %d", name, i, tok,
                    r->greedy[i]);
             if (tok != r->greedy[i] || !decode(g, &tok, 1, r->n + i, logits, r->n_vocab)) break;
@@ -194,8 +173,8 @@ static void check_model(const char *path, const char *name, const reference *r, 
         for (int i = 0; i < r->n; i++) {
             const float *a = ours + i * V, *b = r->logits + i * V, *s = r->slack + i * V;
             for (size_t k = 0; k < V; k++) d = fmax(d, fabs((double)a[k] - b[k]) + s[k]);
-            kl += kl_div(b, a, r->n_vocab) / r->n;
-            agree += argmax(a, r->n_vocab) == argmax(b, r->n_vocab);
+            kl += test_kl_div(b, a, r->n_vocab) / r->n;
+            agree += test_argmax(a, r->n_vocab) == test_argmax(b, r->n_vocab);
         }
         fprintf(stderr, "%-28s max|diff| %.2e  mean KL %.2e  top-1 %d/%d\n", name, d, kl, agree,
                 r->n);

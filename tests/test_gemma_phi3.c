@@ -52,27 +52,6 @@ static char *fnv_of(const char *path, char out[17])
     return out;
 }
 
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-/* KL(P || Q) of the softmaxes of two logit rows, in nats. */
-static double kl_div(const float *p, const float *q, int n)
-{
-    double mp = -INFINITY, mq = -INFINITY, sp = 0, sq = 0, kl = 0;
-    for (int i = 0; i < n; i++) mp = fmax(mp, p[i]), mq = fmax(mq, q[i]);
-    for (int i = 0; i < n; i++) sp += exp(p[i] - mp), sq += exp(q[i] - mq);
-    for (int i = 0; i < n; i++) {
-        const double lp = p[i] - mp - log(sp), lq = q[i] - mq - log(sq);
-        kl += exp(lp) * (lp - lq);
-    }
-    return kl;
-}
-
 static herd_ctx *new_ctx(herd_model *m, int n_ctx, int swa)
 {
     herd_ctx_params cp = herd_ctx_default_params();
@@ -168,8 +147,8 @@ static void check_case(json_t *cs)
         for (int i = 0; i < n; i++) {
             const float *a = ours + (size_t)i * V, *b = ref + (size_t)i * V;
             for (int j = 0; j < V; j++) d = fmax(d, fabs((double)a[j] - b[j]));
-            kl += kl_div(b, a, V) / n;
-            agree += argmax(a, V) == argmax(b, V);
+            kl += test_kl_div(b, a, V) / n;
+            agree += test_argmax(a, V) == test_argmax(b, V);
         }
         fprintf(stderr, "%-30s max|diff| %.2e  mean KL %.2e  top-1 %d/%d\n", name, d, kl, agree, n);
         if (!strcmp(type, "f32")) {
@@ -188,7 +167,7 @@ static void check_case(json_t *cs)
          * rounded to 8 bits and near-ties can flip (as in test_parity), how
          * far it agrees is printed. */
         const bool exact = !strcmp(type, "f32");
-        int32_t tok = argmax(ours + (size_t)(n - 1) * V, V);
+        int32_t tok = test_argmax(ours + (size_t)(n - 1) * V, V);
         int same = 0;
         for (int i = 0; i < n_greedy; i++) {
             const int want = (int)json_integer_value(json_array_get(jg, i));
@@ -199,7 +178,7 @@ static void check_case(json_t *cs)
             int32_t pos = n + i;
             herd_batch b = {.n_tokens = 1, .token = &tok, .pos = &pos};
             if (herd_decode(c, &b) != HERD_OK) break;
-            tok = argmax(herd_get_logits(c, 0), V);
+            tok = test_argmax(herd_get_logits(c, 0), V);
         }
         if (!exact)
             fprintf(stderr, "%-30s greedy: first %d of %d as llama.cpp\n", name, same, n_greedy);
@@ -257,7 +236,7 @@ static void check_window_memory(int n)
             CHECKF(0, "token %d: %s", p, herd_errmsg());
             break;
         }
-        tok = argmax(herd_get_logits(c, 0), herd_n_vocab(m));
+        tok = test_argmax(herd_get_logits(c, 0), herd_n_vocab(m));
         CHECK(c->kv_swa.n_used <= 32);
         if (p == n / 10) rss_1k = rss_kb();
     }

@@ -94,14 +94,6 @@ static void log_softmax(const float *l, int V, double *out)
     for (int i = 0; i < V; i++) out[i] = l[i] - mx - log(sum);
 }
 
-static int argmax(const float *l, int V)
-{
-    int b = 0;
-    for (int i = 1; i < V; i++)
-        if (l[i] > l[b]) b = i;
-    return b;
-}
-
 /* Mean KL(base ‖ q) and same-top share over the scored positions of one
  * chunk (n/2 .. n-2), straight from the two sets of logits. */
 static void direct(const float *base, const float *q, int V, double *kl, double *same)
@@ -113,7 +105,7 @@ static void direct(const float *base, const float *q, int V, double *kl, double 
         log_softmax(base + (size_t)p * V, V, lb);
         log_softmax(q + (size_t)p * V, V, lq);
         for (int i = 0; i < V; i++) *kl += exp(lb[i]) * (lb[i] - lq[i]);
-        agree += argmax(base + (size_t)p * V, V) == argmax(q + (size_t)p * V, V);
+        agree += test_argmax(base + (size_t)p * V, V) == test_argmax(q + (size_t)p * V, V);
     }
     *kl /= n;
     *same = (double)agree / n;

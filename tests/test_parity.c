@@ -89,32 +89,11 @@ static bool decode_batch(herd_ctx *c, const int32_t *ids, int n, int pos0, float
     return true;
 }
 
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {
     double d = 0;
     for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
     return d;
-}
-
-/* KL(P || Q) of the softmaxes of two logit rows, in nats. */
-static double kl_div(const float *p_logits, const float *q_logits, int n)
-{
-    double mp = -INFINITY, mq = -INFINITY, sp = 0, sq = 0, kl = 0;
-    for (int i = 0; i < n; i++) mp = fmax(mp, p_logits[i]), mq = fmax(mq, q_logits[i]);
-    for (int i = 0; i < n; i++) sp += exp(p_logits[i] - mp), sq += exp(q_logits[i] - mq);
-    for (int i = 0; i < n; i++) {
-        double lp = p_logits[i] - mp - log(sp), lq = q_logits[i] - mq - log(sq);
-        kl += exp(lp) * (lp - lq);
-    }
-    return kl;
 }
 
 static void greedy_check(herd_model *m, const reference *r, const char *name)
@@ -123,13 +102,13 @@ static void greedy_check(herd_model *m, const reference *r, const char *name)
     if (!c) return;
     float *logits = malloc((size_t)r->n * r->n_vocab * sizeof(float));
     if (decode_batch(c, r->ids, r->n, 0, logits, r->n_vocab)) {
-        int32_t tok = argmax(logits + (size_t)(r->n - 1) * r->n_vocab, r->n_vocab);
+        int32_t tok = test_argmax(logits + (size_t)(r->n - 1) * r->n_vocab, r->n_vocab);
         for (int i = 0; i < 16; i++) {
             CHECKF(tok == r->greedy[i], "%s: greedy token %d is %d, llama.cpp %d", name, i, tok,
                    r->greedy[i]);
             if (tok != r->greedy[i]) break;
             if (!decode_batch(c, &tok, 1, r->n + i, logits, r->n_vocab)) break;
-            tok = argmax(logits, r->n_vocab);
+            tok = test_argmax(logits, r->n_vocab);
         }
     }
     free(logits);
@@ -157,8 +136,8 @@ static void check_file_n(const char *name, double max_diff, double kl_max, doubl
         int agree = 0;
         for (int i = 0; i < r.n; i++) {
             const float *a = ours + (size_t)i * r.n_vocab, *b = r.logits + (size_t)i * r.n_vocab;
-            kl += kl_div(b, a, r.n_vocab) / r.n;
-            agree += argmax(a, r.n_vocab) == argmax(b, r.n_vocab);
+            kl += test_kl_div(b, a, r.n_vocab) / r.n;
+            agree += test_argmax(a, r.n_vocab) == test_argmax(b, r.n_vocab);
         }
         fprintf(stderr, "%-16s max|diff| %.2e  mean KL %.2e  top-1 %d/%d\n", name, d, kl, agree,
                 r.n);
