@@ -231,6 +231,10 @@ typedef struct herd_synth_params {
     /* Called before each tensor is made (done of total); may be NULL. */
     void (*progress)(int done, int total, const char *tensor, void *user);
     void *user;
+    /* Quick: each tensor's rows are copies of a pool of 1024 rows made as
+     * usual, so a file of tens of GB is written at disk speed. Same shapes,
+     * types and sizes: for speed and memory measurements, not for text. */
+    bool quick;
 } herd_synth_params;
 
 herd_status herd_synth(const herd_synth_params *p);

@@ -21,6 +21,10 @@ int cmd_synth(int argc, char **argv)
     herd_synth_params p = {.seed = 42, .type = "f32"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--quick")) {
+            p.quick = true;
+            continue;
+        }
         if (!v) return cli_error(2, "synth: %s needs a value", a);
         if (!strcmp(a, "--arch"))
             p.arch = v;
@@ -46,7 +50,7 @@ int cmd_synth(int argc, char **argv)
     }
     if (!p.shape || !p.out_path) {
         fprintf(stderr, "usage: herd synth --shape SHAPE [--arch ARCH] [--type TYPE] -o FILE "
-                        "[--vocab GGUF] [--seed N] [-t THREADS]\n"
+                        "[--vocab GGUF] [--seed N] [-t THREADS] [--quick]\n"
                         "(type f32 unless given; shape tiny needs --arch)\nshapes:");
         for (const char *const *s = herd_synth_shapes(); *s; s++) fprintf(stderr, " %s", *s);
         fprintf(stderr, "\ntypes:");

@@ -70,20 +70,21 @@ static const usage_entry usages[] = {
      "  --kl-divergence        compare this model with FILE's run over FILE's tokens\n"
      "                         (no -f: the tokens are in FILE)\n" MODEL_OPTS
      "  -b, --batch-size N     tokens per decode batch (default 512)\n"},
-    {"bench", "usage: herd bench -m MODEL [-p N] [-n N] [-d N] [-c N] [-r N] [-t N] [--json]\n"
-              "llama-bench's tests: pp N (one batch of N tokens) and tg N (N single decodes),\n"
-              "one warm-up run, then -r repetitions; mean ± standard deviation and median.\n"
-              "Progress goes to stderr when it is a terminal.\n\n"
-              "  -p N                   prompt tokens (default 512; 0: skip)\n"
-              "  -n N                   generated tokens (default 128; 0: skip)\n"
-              "  -d N                   depth: N random tokens in the cache before each run\n"
-              "                         (untimed; tests named pp512@dN, tg128@dN)\n"
-              "  -c N                   the context that bounds -d (default: the training context)\n"
-              "  -r N                   repetitions (default 5)\n"
-              "  --json                 llama-bench's JSON fields\n" MODEL_OPTS},
+    {"bench",
+     "usage: herd bench -m MODEL [-p N] [-n N] [-d N] [-c N] [-r N] [-t N] [--json]\n"
+     "llama-bench's tests: pp N (one batch of N tokens) and tg N (N single decodes),\n"
+     "one warm-up run, then -r repetitions; mean ± standard deviation and median.\n"
+     "Progress goes to stderr when it is a terminal.\n\n"
+     "  -p N                   prompt tokens (default 512; 0: skip)\n"
+     "  -n N                   generated tokens (default 128; 0: skip)\n"
+     "  -d N                   depth: N random tokens in the cache before each run\n"
+     "                         (untimed; tests named pp512@dN, tg128@dN)\n"
+     "  -c N                   the context that bounds -d (default: the training context)\n"
+     "  -r N                   repetitions (default 5)\n"
+     "  --json                 llama-bench's JSON fields\n" MODEL_OPTS},
     {"synth",
      "usage: herd synth [--arch ARCH] --shape SHAPE [--type TYPE] -o FILE [--vocab GGUF] [--seed "
-     "N]\n"
+     "N] [--quick]\n"
      "Write a random-weight model of a real shape (herd synth with no option lists the\n"
      "shapes and types). Progress goes to stderr when it is a terminal.\n\n"
      "  --shape SHAPE          e.g. tinyllama-1.1b, llama3.1-8b, qwen2.5-7b, gemma3-4b, or tiny\n"
@@ -92,7 +93,10 @@ static const usage_entry usages[] = {
      "  -o, --out FILE         the output file\n"
      "  --vocab GGUF           take the vocabulary from this file\n"
      "  --seed N               random seed (default 42)\n"
-     "  -t N                   threads\n"},
+     "  -t N                   threads\n"
+     "  --quick                each tensor's rows drawn from 1024 made as usual: a file of the\n"
+     "                         same shapes, types and size in seconds, for speed and memory\n"
+     "                         measurements (not for text)\n"},
     {"quantize",
      "usage: herd quantize [-t THREADS] [--pure] [-q] IN.gguf OUT.gguf TYPE\n"
      "Convert an F32/F16/BF16 model to TYPE as llama-quantize does. OUT may not be IN.\n\n"

@@ -433,7 +433,8 @@ typedef struct {
     atomic_bool oom;
 } fill_job;
 
-#define CHUNK 64 /* rows taken at a time */
+#define CHUNK      64   /* rows taken at a time */
+#define QUICK_POOL 1024 /* distinct rows per tensor in a quick file */
 
 static void fill_rows(void *arg, int ith, int nth)
 {
@@ -481,7 +482,7 @@ static void llama3_factors(float *f, int n, float base, int n_rot, double factor
 /* Fill one tensor's rows (uniform with std 0.02, or constant) and convert
  * them to its type, on n_threads threads; each row has its own seed. */
 static herd_status make_tensor(const synth_shape *sh, const synth_tensor *s, uint8_t *out,
-                               uint64_t seed, int n_threads)
+                               uint64_t seed, int n_threads, bool quick)
 {
     if (s->fill == W_RAMP_SHORT || s->fill == W_RAMP_LONG) { /* one F32 row */
         float *f = (float *)(void *)out;
@@ -505,10 +506,18 @@ static herd_status make_tensor(const synth_shape *sh, const synth_tensor *s, uin
     if (!j.tt || !j.tt->from_float_ref || j.rb == 0)
         return herd_seterr(HERD_E_UNSUPPORTED, "synth: cannot write %s as %s", s->t.name,
                            herd_type_name(s->t.type));
+    const int64_t rows = j.rows;
+    if (quick && rows > QUICK_POOL) j.rows = QUICK_POOL;
     atomic_init(&j.next, 0);
     atomic_init(&j.oom, false);
     herd_parallel(n_threads, fill_rows, &j);
-    return atomic_load(&j.oom) ? herd_seterr(HERD_E_NOMEM, "synth: out of memory") : HERD_OK;
+    if (atomic_load(&j.oom)) return herd_seterr(HERD_E_NOMEM, "synth: out of memory");
+    /* Quick: the rows past the pool repeat its rows in a random order. */
+    for (int64_t r = j.rows; r < rows; r++) {
+        uint64_t st = seed ^ ((uint64_t)r * 0x2545f4914f6cdd1dull);
+        memcpy(out + j.rb * (size_t)r, out + j.rb * (splitmix(&st) % QUICK_POOL), j.rb);
+    }
+    return HERD_OK;
 }
 
 static int cmp_tensor(const void *a, const void *b)
@@ -583,7 +592,7 @@ herd_status herd_synth(const herd_synth_params *p)
         const synth_tensor *s = &l.v[i];
         const size_t b = herd_row_bytes(s->t.type, s->t.ne[0]) * (size_t)(s->t.ne[1] * s->t.ne[2]);
         if (p->progress) p->progress(i, l.n, s->t.name, p->user);
-        if (!(st = make_tensor(sh, s, buf, splitmix(&k), nt)))
+        if (!(st = make_tensor(sh, s, buf, splitmix(&k), nt, p->quick)))
             st = herd_gguf_out_write(out, buf, b);
     }
     st = herd_gguf_out_end(out, st);
