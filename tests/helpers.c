@@ -141,6 +141,15 @@ int test_argmax(const float *x, int n)
     return best;
 }
 
+float test_top2_gap(const float *x, int n)
+{
+    const int best = test_argmax(x, n);
+    float second = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (i != best && x[i] > second) second = x[i];
+    return x[best] - second;
+}
+
 double test_kl_div(const float *p_logits, const float *q_logits, int n)
 {
     double mp = -INFINITY, mq = -INFINITY, sp = 0, sq = 0, kl = 0;

@@ -67,6 +67,8 @@ bool test_shared(const char *rel, char *path, size_t cap);
 
 /* The index of the largest of n logits (the first of equals). */
 int test_argmax(const float *x, int n);
+/* The gap between the largest of x[0..n) and the next. */
+float test_top2_gap(const float *x, int n);
 /* KL(P || Q) of the softmaxes of two logit rows of n, in nats. */
 double test_kl_div(const float *p_logits, const float *q_logits, int n);
 

@@ -164,21 +164,24 @@ static void check_case(json_t *cs)
         }
         /* The greedy continuation, one token per decode (the vector path):
          * identical for F32; for the quantized files, where activations are
-         * rounded to 8 bits and near-ties can flip (as in test_parity), how
-         * far it agrees is printed. */
+         * rounded to 8 bits and near-ties can flip (as in test_parity), the
+         * two may part only at a step whose top-2 gap is below twice the
+         * largest difference on the prompt, and the check ends there. */
         const bool exact = !strcmp(type, "f32");
-        int32_t tok = test_argmax(ours + (size_t)(n - 1) * V, V);
+        const float *last = ours + (size_t)(n - 1) * V;
+        int32_t tok = test_argmax(last, V);
         int same = 0;
         for (int i = 0; i < n_greedy; i++) {
             const int want = (int)json_integer_value(json_array_get(jg, i));
-            if (exact)
-                CHECKF(tok == want, "%s: greedy token %d is %d, llama.cpp %d", name, i, tok, want);
+            if (tok != want && !exact && test_top2_gap(last, V) < 2 * d) break;
+            CHECKF(tok == want, "%s: greedy token %d is %d, llama.cpp %d", name, i, tok, want);
             if (tok != want) break;
             if (++same == n_greedy) break;
             int32_t pos = n + i;
             herd_batch b = {.n_tokens = 1, .token = &tok, .pos = &pos};
             if (herd_decode(c, &b) != HERD_OK) break;
-            tok = test_argmax(herd_get_logits(c, 0), V);
+            last = herd_get_logits(c, 0);
+            tok = test_argmax(last, V);
         }
         if (!exact)
             fprintf(stderr, "%-30s greedy: first %d of %d as llama.cpp\n", name, same, n_greedy);
