@@ -506,6 +506,14 @@ static void test_matmul(void)
     test_matmul_case(HERD_TYPE_Q6_K, 2048, 131, 1, 2);
     test_matmul_case(HERD_TYPE_F16, 2050, 131, 1, 2);
     test_matmul_case(HERD_TYPE_F16, 1000, 9, 6, 2);
+    /* Q2_K and Q3_K (kernels_avx512_gemv_k23.c): a lone super-block with
+     * one group of streams and rows left over, then longer rows whose
+     * ranges split between the threads. */
+    test_matmul_case(HERD_TYPE_Q2_K, 256, 7, 1, 1);
+    test_matmul_case(HERD_TYPE_Q3_K, 256, 7, 1, 1);
+    test_matmul_case(HERD_TYPE_Q2_K, 4096, 303, 1, 2);
+    test_matmul_case(HERD_TYPE_Q3_K, 2048, 131, 1, 2);
+    test_matmul_case(HERD_TYPE_Q3_K, 768, 70, 1, 2);
     /* Batches for AMX (where there is one): partial token tiles and weight
      * panels, more than one of each. */
     test_matmul_case(HERD_TYPE_Q4_K, 2048, 48, 40, 2);

@@ -292,4 +292,7 @@ void herd_kernels_install_avx512_k(herd_type_traits *traits);      /* kernels_av
 void herd_kernels_install_avx512_gemv(herd_type_traits *traits);   /* kernels_avx512_gemv.c */
 void herd_kernels_install_avx512_gemv_k(herd_type_traits *traits); /* kernels_avx512_gemv_k.c */
 
+/* kernels_avx512_gemv_k23.c: decoding Q2_K and Q3_K. */
+void herd_kernels_install_avx512_gemv_k23(herd_type_traits *traits);
+
 #endif

@@ -655,6 +655,7 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
                                                            .pack_block_bytes = PACK_Q4_0};
     herd_kernels_install_avx512_gemv(traits);
     herd_kernels_install_avx512_gemv_k(traits);
+    herd_kernels_install_avx512_gemv_k23(traits);
 }
 
 #if defined(__clang__)
