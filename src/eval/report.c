@@ -65,7 +65,8 @@ static const char *CSS =
     "circle.point{stroke:#222;stroke-width:1;fill-opacity:.85}"
     "rect.file{fill:#bbb}td.pred{color:#555;background:#f7f7fb}"
     "line.pred{stroke:#000;stroke-width:2;stroke-dasharray:4 2}"
-    "line.err{stroke:#222;stroke-width:1.5}line.chance{stroke:#a00;stroke-dasharray:6 3}";
+    "rect.acc-norm{fill-opacity:.5}line.err{stroke:#222;stroke-width:1.5}line.chance{stroke:#a00;"
+    "stroke-dasharray:6 3}";
 
 /* ----------------------------------------------------------- table */
 
@@ -356,7 +357,7 @@ static void accuracy_chart(FILE *f, const herd_compare_opts *o, const herd_compa
         esc(f, r[i].label);
         fputs("</text>\n", f);
         acc_bar(f, &fr, "acc", COLORS[i % N_COLORS], y, bar, r[i].acc, r[i].acc_err, "acc");
-        acc_bar(f, &fr, "acc-norm", COLORS[i % N_COLORS], y + bar, bar, r[i].acc_norm,
+        acc_bar(f, &fr, "acc-norm", COLORS[i % N_COLORS], y + bar + 2, bar - 2, r[i].acc_norm,
                 r[i].acc_norm_err, "acc_norm");
     }
     const double base = top + n * (2 * bar + gap);
@@ -370,13 +371,14 @@ static void accuracy_chart(FILE *f, const herd_compare_opts *o, const herd_compa
     for (int k = 0; k <= 5; k++)
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
                 px(&fr, k / 5.0), base + 14, k / 5.0);
-    fprintf(f,
-            "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s accuracy: acc (upper "
-            "bar), acc_norm (lower), &#177; one standard error; dashed red: guessing</text>\n"
-            "</svg>\n",
-            left, base, left + width, base, left + width / 2, base + 36,
-            herd_mc_kind_name(o->task->kind));
+    fprintf(
+        f,
+        "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s accuracy: acc (upper "
+        "bar), acc_norm (lower, lighter), &#177; one standard error; dashed red: guessing</text>\n"
+        "</svg>\n",
+        left, base, left + width, base, left + width / 2, base + 36,
+        herd_mc_kind_name(o->task->kind));
 }
 
 herd_status herd_compare_html(FILE *f, const herd_compare_opts *o, const herd_compare_row *r, int n)
