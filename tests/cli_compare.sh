@@ -1,6 +1,6 @@
 #!/bin/sh
 # cli_compare.sh — `herd compare` on three quantizations of the tiny ladder:
-# the table, then the HTML report rendered by headless Chromium (Debian's
+# the table (measured and predicted figures), --json, then the HTML report rendered by headless Chromium (Debian's
 # chromium, installed by `make test-deps`): the rendered DOM has the
 # table rows and the SVG chart elements, and the screenshot shows the charts
 # (their colours are counted in its pixels).
@@ -32,6 +32,14 @@ done
 grep -q "perplexity" "$TMP/table" && grep -q "acc_norm" "$TMP/table" || bad "table lacks quality columns"
 [ "$(grep -c '^| ladder-.*apache-2.0' "$TMP/table")" -eq 3 ] || bad "general.license not shown"
 [ "$(grep -c '[0-9]\.[0-9]* ± [0-9]' "$TMP/table")" -eq 3 ] || bad "a perplexity is missing"
+# The predictions beside the measured figures: memory (at least the file),
+# pp and tg tokens/s from the probe; and the note saying how speed was taken.
+head -1 "$TMP/table" | grep -q "| *peak MiB | *pred MiB | *load ms | *pp t/s | *pp pred | *tg t/s | *tg pred |" ||
+    bad "table lacks the predicted columns: $(head -1 "$TMP/table")"
+[ "$(awk -F'|' '/^\| ladder-/ && $6+0 > 0 && $8+0 >= $6+0 && $11+0 > 0 && $13+0 > 0' "$TMP/table" | wc -l)" -eq 3 ] ||
+    bad "a predicted figure is missing or not a number"
+grep -q "^speed: .*runs interleaved across the models" "$TMP/table" || bad "the table does not say how speed was measured"
+grep -q "^pred: herd's performance model" "$TMP/table" || bad "the table does not say what pred is"
 
 # The report stands on its own: nothing it would fetch, no script.
 [ -s "$TMP/report.html" ] || { bad "no report"; exit 1; }
@@ -39,12 +47,40 @@ if grep -Eiq '<script|<link|<img|<iframe|@import|url\(|src=|href=|https?:' "$TMP
     bad "the report references something outside itself"
 fi
 
+# The report: the predicted cells (three a row) and, with --task, the accuracy
+# chart: an acc and an acc_norm bar for each model, and the line of guessing.
+[ "$(grep -o '<td class="pred">[0-9]' "$TMP/report.html" | wc -l)" -eq 9 ] || bad "report: predicted cells"
+grep -q '<svg id="accuracy"' "$TMP/report.html" || bad "report: no accuracy chart with --task"
+[ "$(grep -o '<rect class="acc"' "$TMP/report.html" | wc -l)" -eq 3 ] || bad "report: accuracy bars"
+[ "$(grep -o '<rect class="acc-norm"' "$TMP/report.html" | wc -l)" -eq 3 ] || bad "report: acc_norm bars"
+grep -q '<line class="chance"' "$TMP/report.html" || bad "report: no line of guessing"
+
+# --json: the same figures for tools, predictions and task included.
+"$HERD" compare "$T/ladder-q4_0.gguf" "$T/ladder-q8_0.gguf" -p 16 -n 4 -t 1 --task "$TMP/task.jsonl" \
+    --json >"$TMP/c.json" 2>"$TMP/err" || { bad "herd compare --json failed"; cat "$TMP/err"; }
+python3 - "$TMP/c.json" <<'EOF' || fail=1
+import json, sys
+doc = json.load(open(sys.argv[1]))
+num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+ok = len(doc["models"]) == 2 and doc["speed"]["reps"] == 3 and doc["task"]["questions"] == 3
+for m in doc["models"]:
+    want = [m["pp"]["tokens_per_s"], m["pp"]["predicted"], m["tg"]["tokens_per_s"], m["tg"]["predicted"],
+            m["memory"]["peak_bytes"], m["memory"]["predicted_bytes"], m["predicted_threads"]]
+    if not all(num(v) for v in want) or m["memory"]["predicted_bytes"] < m["file_bytes"]:
+        print("FAIL: --json: %s: a figure is missing: %s" % (m["model"], want)); ok = False
+    if not (0 <= m["task"]["acc"] <= 1 and 0 <= m["task"]["acc_norm"] <= 1) or m["error"] is not None:
+        print("FAIL: --json: %s: task or error: %s %s" % (m["model"], m["task"], m["error"])); ok = False
+sys.exit(0 if ok else 1)
+EOF
+
 # A model that does not load: its row says why, the others are still measured.
 # A file named like a catalog model gets the catalog's licence beside its own.
 printf 'not a gguf' >"$TMP/broken.gguf"
 ln -s "$(cd "$T" && pwd)/ladder-q4_0.gguf" "$TMP/mistral-7b-v0.1.Q4_0.gguf"
-"$HERD" compare "$TMP/broken.gguf" "$TMP/mistral-7b-v0.1.Q4_0.gguf" -p 8 -n 4 -t 1 >"$TMP/t2" 2>/dev/null
+"$HERD" compare "$TMP/broken.gguf" "$TMP/mistral-7b-v0.1.Q4_0.gguf" -p 8 -n 4 -t 1 \
+    --html "$TMP/r2.html" >"$TMP/t2" 2>/dev/null
 [ $? -eq 1 ] || bad "a broken model did not make compare fail"
+grep -q '<svg id="accuracy"' "$TMP/r2.html" && bad "report: an accuracy chart without --task"
 grep -q "^broken.gguf: load:" "$TMP/t2" || bad "broken model row"
 grep -q "^| mistral-7b-v0.1.Q4_0.gguf.*| apache-2.0 *| Apache-2.0 (mistral-7b)" "$TMP/t2" ||
     bad "catalog licence not matched: $(grep mistral "$TMP/t2")"
@@ -74,6 +110,8 @@ checks = {
     "table rows": len(re.findall(r'<tr class="model"', dom)),
     "scatter points": len(re.findall(r'<circle class="point"', inside("speed-quality"))),
     "memory bars": len(re.findall(r'<rect class="bar"', inside("memory"))),
+    "predicted memory marks": len(re.findall(r'<line class="pred"', inside("memory"))),
+    "accuracy bars": len(re.findall(r'<rect class="acc"', inside("accuracy"))),
 }
 ok = True
 for what, n in checks.items():

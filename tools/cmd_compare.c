@@ -1,25 +1,22 @@
 /*
  * cmd_compare.c — `herd compare M1 M2 … [--text F] [--task F] [--html OUT]
- * [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] [-r N] [-t N]`: every
- * model measured the same way (src/eval/compare.c; speed with herd bench's
- * code), one table, and optionally a standalone HTML report with charts
+ * [--json] [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] [-r N] [-t N]`:
+ * every model measured the same way (src/eval/compare.c; speed with herd
+ * bench's runs, interleaved across the models: tools/compare_proc.h), beside
+ * what the performance model predicts for it on this machine (herd probe);
+ * one table or JSON, and optionally a standalone HTML report with charts
  * (src/eval/report.c). stderr shows each model's phases as they start.
- *
- * Each model is measured in a child process of its own (fork), so that the
- * child's peak resident set (wait4's ru_maxrss) is that model's peak memory,
- * not the largest so far; the child sends its row back through a pipe. The
- * parent loads nothing, so the children start alike.
  */
 #include "cli.h"
+#include "cmd_probe.h"
+#include "compare_proc.h"
 #include "eval/eval.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define MAX_MODELS 32
 
@@ -27,6 +24,8 @@ typedef struct {
     const char *models[MAX_MODELS];
     int n_models;
     const char *html, *task_path;
+    bool json;
+    int n_groups; /* > 1: the models did not fit in memory together */
     herd_compare_opts o;
 } compare_args;
 
@@ -57,6 +56,10 @@ static int parse_args(int argc, char **argv, compare_args *a)
             a->models[a->n_models++] = f;
             continue;
         }
+        if (!strcmp(f, "--json")) {
+            a->json = true;
+            continue;
+        }
         if (!v) return cli_error(2, "compare: %s needs a value", f);
         if (!strcmp(f, "--text") || !strcmp(f, "-f"))
             a->o.text_path = v;
@@ -85,8 +88,8 @@ static int parse_args(int argc, char **argv, compare_args *a)
     }
     if (a->n_models == 0)
         return cli_error(2, "compare: usage: herd compare M1 M2 ... [--text F] [--task F] "
-                            "[--html OUT] [-c CTX] [--chunks K] [--limit N] [-p PP] [-n TG] "
-                            "[-r N] (herd compare --help)");
+                            "[--html OUT] [--json] [-c CTX] [--chunks K] [--limit N] [-p PP] "
+                            "[-n TG] [-r N] (herd compare --help)");
     for (int i = 0; a->html && i < a->n_models; i++)
         if (herd_same_file(a->html, a->models[i]))
             return cli_error(2, "compare: --html %s is one of the models; choose another name",
@@ -101,75 +104,6 @@ static int parse_args(int argc, char **argv, compare_args *a)
         a->o.task_path = a->task_path;
     }
     return 0;
-}
-
-static bool read_full(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    while (n > 0) {
-        ssize_t k = read(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return false;
-        p += k, n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool write_full(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return false;
-        p += k, n -= (size_t)k;
-    }
-    return true;
-}
-
-/* Each phase of a model's measurement, on the line the parent started. */
-static void phase(const char *what, void *user)
-{
-    (void)user;
-    fprintf(stderr, " %s …", what);
-    fflush(stderr);
-}
-
-/* Measure one model in a child; its row, with the child's peak RSS. */
-static void measure(const char *path, const herd_compare_opts *o, herd_compare_row *row)
-{
-    int fd[2];
-    fflush(NULL);
-    if (pipe(fd) != 0) {
-        snprintf(row->error, sizeof row->error, "pipe: %s", strerror(errno));
-        return;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        herd_compare_row r;
-        herd_compare_opts co = *o;
-        co.phase = phase;
-        herd_compare_measure(path, &co, &r);
-        _exit(write_full(fd[1], &r, sizeof r) ? 0 : 1);
-    }
-    close(fd[1]);
-    memset(row, 0, sizeof *row);
-    bool got = pid > 0 && read_full(fd[0], row, sizeof *row);
-    close(fd[0]);
-    int status = 0;
-    struct rusage ru;
-    memset(&ru, 0, sizeof ru);
-    if (pid > 0)
-        while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
-        }
-    if (!got) {
-        snprintf(row->path, sizeof row->path, "%s", path);
-        snprintf(row->label, sizeof row->label, "%s", path);
-        snprintf(row->error, sizeof row->error, "the measuring process failed (status %d)", status);
-        return;
-    }
-    row->peak_rss_bytes = (double)ru.ru_maxrss * 1024.0; /* Linux: KiB */
 }
 
 static void print_num(double v, int width, const char *fmt)
@@ -198,13 +132,38 @@ static bool mixed_vocabularies(const herd_compare_row *r, int n)
     return false;
 }
 
+/* How speed was measured and what the predictions are, under the table. */
+static void speed_note(const compare_args *a, const herd_compare_row *r, int n)
+{
+    int i = 0;
+    while (i < n && r[i].reps <= 0) i++;
+    if (i == n) return;
+    printf("speed: herd bench's pp%d and tg%d, each model loaded and resident, a warm-up then "
+           "%d runs each; median ± standard deviation; ",
+           r[i].pp_n, r[i].tg_n, r[i].reps);
+    if (a->n_groups > 1)
+        printf("the models do not fit in memory together: runs interleaved within %d groups\n",
+               a->n_groups);
+    else
+        printf("runs interleaved across the models (A B … B A …)\n");
+    for (i = 0; i < n && r[i].pred_threads <= 0; i++) {
+    }
+    if (i < n)
+        printf("pred: herd's performance model from this machine's probe (herd probe), %d "
+               "thread%s; pred MiB: herd's memory estimate (herd info)\n",
+               r[i].pred_threads, r[i].pred_threads > 1 ? "s" : "");
+    else
+        printf("pred MiB: herd's memory estimate (herd info); no speed prediction (no probe)\n");
+}
+
 static void print_table(const compare_args *a, const herd_compare_row *r, int n)
 {
     int w = 5; /* the model column fits the longest file name (up to 48) */
     for (int i = 0; i < n; i++) w = (int)strlen(r[i].label) > w ? (int)strlen(r[i].label) : w;
     w = w < 48 ? w : 48;
-    printf("| %-*s | %-8s | %8s | %-6s | %9s | %9s | %7s | %17s | %17s |", w, "model", "arch",
-           "params", "type", "file MiB", "peak MiB", "load ms", "pp t/s", "tg t/s");
+    printf("| %-*s | %-8s | %8s | %-6s | %9s | %9s | %9s | %7s | %17s | %8s | %17s | %8s |", w,
+           "model", "arch", "params", "type", "file MiB", "peak MiB", "pred MiB", "load ms",
+           "pp t/s", "pp pred", "tg t/s", "tg pred");
     if (a->o.text_path) printf(" %18s | %6s |", "perplexity", "bpb");
     if (a->o.task) printf(" %8s | %8s |", "acc", "acc_norm");
     printf(" %-16s | %-34s | %7s |\n", "licence (file)", "licence (catalog)", "context");
@@ -214,9 +173,12 @@ static void print_table(const compare_args *a, const herd_compare_row *r, int n)
         printf(" %-6.6s |", r[i].file_type[0] ? r[i].file_type : "-");
         print_num(r[i].file_bytes >= 0 ? r[i].file_bytes / 1048576.0 : -1, 9, "%.2f");
         print_num(r[i].peak_rss_bytes >= 0 ? r[i].peak_rss_bytes / 1048576.0 : -1, 9, "%.1f");
+        print_num(r[i].mem_pred_bytes >= 0 ? r[i].mem_pred_bytes / 1048576.0 : -1, 9, "%.1f");
         print_num(r[i].load_s >= 0 ? r[i].load_s * 1e3 : -1, 7, "%.1f");
         print_speed(r[i].pp_ts, r[i].pp_sd);
+        print_num(r[i].pp_pred, 8, "%.1f");
         print_speed(r[i].tg_ts, r[i].tg_sd);
+        print_num(r[i].tg_pred, 8, "%.1f");
         if (a->o.text_path) {
             char b[40] = "-";
             if (r[i].ppl >= 0) snprintf(b, sizeof b, "%.4f ± %.4f", r[i].ppl, r[i].ppl_err);
@@ -236,13 +198,7 @@ static void print_table(const compare_args *a, const herd_compare_row *r, int n)
     }
     for (int i = 0; i < n; i++)
         if (r[i].error[0]) printf("%s: %s\n", r[i].label, r[i].error);
-    for (int i = 0; i < n; i++)
-        if (r[i].reps > 0) {
-            printf("speed: herd bench's measurement: pp%d and tg%d, a warm-up then %d runs each; "
-                   "median ± standard deviation\n",
-                   r[i].pp_n, r[i].tg_n, r[i].reps);
-            break;
-        }
+    speed_note(a, r, n);
     if (a->o.text_path) {
         printf("perplexity: %s in chunks of -c tokens (", a->o.text_path);
         for (int i = 0, k = 0; i < n; i++)
@@ -271,19 +227,105 @@ static int write_html(const compare_args *a, const herd_compare_row *rows, int n
     return 0;
 }
 
+/* A figure, or null when it was not measured (< 0). */
+static json_t *num(double v)
+{
+    return v >= 0 ? json_real(v) : json_null();
+}
+
+/* A count (bytes, parameters), or null. */
+static json_t *count(double v)
+{
+    return v >= 0 ? json_integer((json_int_t)v) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+/* One test's measured and predicted tokens/s. */
+static json_t *speed_json(int n, double ts, double sd, double pred)
+{
+    return json_pack("{s:i, s:o, s:o, s:o}", "n", n, "tokens_per_s", num(ts), "sd",
+                     num(ts >= 0 ? sd : -1), "predicted", num(pred));
+}
+
+static json_t *row_json(const compare_args *a, const herd_compare_row *r)
+{
+    json_t *j = json_pack(
+        "{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o}, s:o, s:o, s:o, s:o}", "model",
+        r->label, "path", r->path, "name", str_or_null(r->name), "architecture",
+        str_or_null(r->arch), "parameters", count(r->params), "file_type",
+        str_or_null(r->file_type), "file_bytes", count(r->file_bytes), "load_s", num(r->load_s),
+        "context_length", r->ctx_train > 0 ? json_integer(r->ctx_train) : json_null(), "memory",
+        "peak_bytes", count(r->peak_rss_bytes), "predicted_bytes", count(r->mem_pred_bytes), "pp",
+        speed_json(r->pp_n, r->pp_ts, r->pp_sd, r->pp_pred), "tg",
+        speed_json(r->tg_n, r->tg_ts, r->tg_sd, r->tg_pred), "licence", str_or_null(r->licence),
+        "error", str_or_null(r->error));
+    if (!j) return NULL;
+    json_object_set_new(j, "predicted_threads",
+                        r->pred_threads > 0 ? json_integer(r->pred_threads) : json_null());
+    if (r->catalog_id[0])
+        json_object_set_new(j, "catalog",
+                            json_pack("{s:s, s:s, s:s}", "id", r->catalog_id, "licence",
+                                      r->catalog_licence, "commercial", r->catalog_commercial));
+    if (a->o.text_path)
+        json_object_set_new(j, "perplexity",
+                            json_pack("{s:o, s:o, s:o, s:i}", "value", num(r->ppl), "err",
+                                      num(r->ppl_err), "bits_per_byte", num(r->bpb), "n_ctx",
+                                      r->ppl_ctx));
+    if (a->o.task)
+        json_object_set_new(j, "task",
+                            json_pack("{s:o, s:o, s:o, s:o}", "acc", num(r->acc), "acc_err",
+                                      num(r->acc_err), "acc_norm", num(r->acc_norm), "acc_norm_err",
+                                      num(r->acc_norm_err)));
+    return j;
+}
+
+/* herd compare --json: {"speed": how it was measured, "models": [...]}. */
+static int print_json(const compare_args *a, const herd_compare_row *r, int n)
+{
+    json_t *models = json_array();
+    for (int i = 0; models && i < n; i++) json_array_append_new(models, row_json(a, &r[i]));
+    json_t *j =
+        json_pack("{s:{s:i, s:b, s:i}, s:o*}", "speed", "reps", a->o.reps > 0 ? a->o.reps : 3,
+                  "interleaved", a->n_groups == 1, "groups", a->n_groups, "models", models);
+    if (j && a->o.task)
+        json_object_set_new(j, "task",
+                            json_pack("{s:s, s:s, s:i}", "kind", herd_mc_kind_name(a->o.task->kind),
+                                      "path", a->task_path, "questions", a->o.task->n));
+    char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    if (!s) return cli_error(1, "compare: out of memory");
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+/* Measure every model, interleaved in as few groups as fit in memory. */
+static void measure_all(compare_args *a, herd_compare_row *rows)
+{
+    int end[MAX_MODELS];
+    a->n_groups = compare_plan(a->models, a->n_models, end);
+    a->o.interleaved = a->n_groups == 1;
+    for (int g = 0, first = 0; g < a->n_groups; first = end[g++])
+        compare_group(a->models + first, end[g] - first, first, a->n_models, &a->o, rows + first);
+}
+
 int cmd_compare(int argc, char **argv)
 {
     compare_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
+    /* The probe first (it measures the machine if none is stored), never
+     * while a model is being measured. Without one, no speed prediction. */
+    herd_probe probe;
+    if (cli_probe(&probe) == 0) a.o.probe = &probe;
     herd_compare_row *rows = calloc((size_t)a.n_models, sizeof *rows);
     if (!rows) rc = cli_error(1, "compare: out of memory");
+    if (rows) measure_all(&a, rows);
     for (int i = 0; rows && i < a.n_models; i++) {
-        fprintf(stderr, "compare: [%d/%d] %s:", i + 1, a.n_models, a.models[i]);
-        const double t0 = herd_time();
-        measure(a.models[i], &a.o, &rows[i]);
-        fprintf(stderr, " %.1f s%s%s\n", herd_time() - t0, rows[i].error[0] ? ": " : "",
-                rows[i].error);
         if (rows[i].error[0]) rc = 1;
         if (a.o.n_ctx > 0 && a.o.text_path && rows[i].ctx_train > 0 &&
             a.o.n_ctx > rows[i].ctx_train)
@@ -291,7 +333,8 @@ int cmd_compare(int argc, char **argv)
                     a.o.n_ctx, rows[i].ctx_train, rows[i].label);
     }
     if (rows) {
-        print_table(&a, rows, a.n_models);
+        if (a.json && print_json(&a, rows, a.n_models)) rc = 1;
+        if (!a.json) print_table(&a, rows, a.n_models);
         if (a.html && write_html(&a, rows, a.n_models)) rc = 1;
     }
     free(rows);

@@ -24,8 +24,9 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void summarize(double *ts, int n, herd_bench_result *out)
+void herd_bench_summarize(double *ts, int n, herd_bench_result *out)
 {
+    out->n_reps = n;
     double mean = 0, var = 0;
     for (int i = 0; i < n; i++) mean += ts[i] / n;
     for (int i = 0; i < n; i++) var += (ts[i] - mean) * (ts[i] - mean);
@@ -81,30 +82,37 @@ static herd_status run_once(herd_ctx *c, const herd_model *m, bool prompt, int32
     return st;
 }
 
+herd_status herd_bench_run(herd_ctx *c, const herd_model *m, bool prompt, int n,
+                           const herd_bench_depth *d, unsigned *rng, double *tps)
+{
+    if (n < 1 || (d && d->depth > 0 && d->n_batch < 1))
+        return herd_seterr(HERD_E_INVALID, "bench: %d tokens", n);
+    const int cap = d && d->depth > 0 && d->n_batch > n ? d->n_batch : n;
+    int32_t *toks = malloc((size_t)cap * sizeof *toks), *pos = malloc((size_t)cap * sizeof *pos);
+    herd_status st = toks && pos ? run_once(c, m, prompt, toks, pos, n, d, rng, tps)
+                                 : herd_seterr(HERD_E_NOMEM, "bench: out of memory");
+    free(toks);
+    free(pos);
+    return st;
+}
+
 herd_status herd_bench_test(herd_ctx *c, const herd_model *m, bool prompt, int n, int n_reps,
                             const herd_bench_depth *d, unsigned *rng, herd_bench_progress progress,
                             void *user, herd_bench_result *out)
 {
-    if (n < 1 || n_reps < 1 || (d && d->depth > 0 && d->n_batch < 1))
-        return herd_seterr(HERD_E_INVALID, "bench: %d tokens, %d repetitions", n, n_reps);
-    const int cap = d && d->depth > 0 && d->n_batch > n ? d->n_batch : n;
-    int32_t *toks = malloc((size_t)cap * sizeof *toks), *pos = malloc((size_t)cap * sizeof *pos);
+    if (n_reps < 1) return herd_seterr(HERD_E_INVALID, "bench: %d repetitions", n_reps);
     double *ts = malloc((size_t)n_reps * sizeof *ts);
-    herd_status st =
-        toks && pos && ts ? HERD_OK : herd_seterr(HERD_E_NOMEM, "bench: out of memory");
+    herd_status st = ts ? HERD_OK : herd_seterr(HERD_E_NOMEM, "bench: out of memory");
     for (int r = -1; r < n_reps && !st; r++) {
         double v = 0;
         if (progress) progress(prompt, n, r, n_reps, user);
-        st = run_once(c, m, prompt, toks, pos, n, d, rng, &v);
+        st = herd_bench_run(c, m, prompt, n, d, rng, &v);
         if (r >= 0) ts[r] = v;
     }
     if (!st) {
         out->n = n;
-        out->n_reps = n_reps;
-        summarize(ts, n_reps, out);
+        herd_bench_summarize(ts, n_reps, out);
     }
-    free(toks);
-    free(pos);
     free(ts);
     return st;
 }

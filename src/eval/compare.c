@@ -1,12 +1,16 @@
 /*
  * compare.c — one model's figures for `herd compare`, measured in the
  * calling process (the CLI runs each model in a child of its own, so that the
- * child's peak RSS is that model's peak memory).
+ * child's peak RSS is that model's peak memory, and interleaves the children's
+ * bench runs; see eval.h for the three steps).
  *
  *   load      herd_model_load, wall time;
- *   bench     `herd bench`'s measurement (bench.c) at small sizes: a warm-up,
- *             then reps runs of pp (one batch of pp_n tokens) and tg (tg_n
- *             single decodes); the median and the standard deviation;
+ *   bench     `herd bench`'s runs (bench.c) at small sizes, one at a time:
+ *             pp (one batch of pp_n tokens) and tg (tg_n single decodes),
+ *             with the same random tokens for every model;
+ *   predict   the performance model (src/catalog/predict.h) for the same
+ *             tests from the machine's probe, and herd's memory estimate for
+ *             the largest context made here;
  *   quality   perplexity on a text (llama.cpp's method, in chunks of
  *             herd_ppl_default_chunk), its bits per byte (comparable across
  *             vocabularies, where perplexity is not), and accuracy on a
@@ -16,6 +20,7 @@
  *             or general.name contains (its licence and commercial terms).
  */
 #include "catalog/catalog.h"
+#include "catalog/predict.h"
 #include "eval/eval.h"
 #include "model/model.h"
 
@@ -32,6 +37,7 @@ static void note(herd_compare_row *row, herd_status *first, herd_status st, cons
 {
     if (*first) return;
     *first = st;
+    if (row->error[0]) return; /* an earlier step's failure comes first */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(row->error, sizeof row->error, fmt, ap);
@@ -106,32 +112,69 @@ static void file_facts(const herd_model *m, const char *path, herd_compare_row *
     match_catalog(row);
 }
 
-static herd_ctx *new_ctx(herd_model *m, int n_ctx, int n_batch, int n_threads)
+struct herd_compare_model {
+    herd_model *m;
+    herd_ctx *bench; /* the bench's context, until the quality step */
+    herd_compare_opts o;
+    unsigned rng; /* the same tokens for every model of a comparison */
+    int pp, tg;
+};
+
+static herd_ctx_params ctx_params(int n_ctx, int n_batch, int n_threads)
 {
     herd_ctx_params cp = herd_ctx_default_params();
     cp.n_ctx = n_ctx;
     cp.n_batch = n_batch < n_ctx ? n_batch : n_ctx;
     cp.n_threads = n_threads;
+    return cp;
+}
+
+static herd_ctx *new_ctx(herd_model *m, int n_ctx, int n_batch, int n_threads)
+{
+    herd_ctx_params cp = ctx_params(n_ctx, n_batch, n_threads);
     herd_ctx *c = NULL;
     return herd_ctx_new(m, &cp, &c) ? NULL : c;
 }
 
-/* herd bench's measurement (bench.c), at compare's sizes. */
-static herd_status bench(herd_model *m, const herd_compare_opts *o, herd_compare_row *row)
+/* The bench's context holds the longer test and a batch of the prompt. */
+static int bench_ctx_len(const herd_compare_model *cm)
 {
-    const int pp = o->pp_n > 0 ? o->pp_n : 64, tg = o->tg_n > 0 ? o->tg_n : 16;
-    const int reps = o->reps > 0 ? o->reps : 3;
-    herd_ctx *c = new_ctx(m, (pp > tg ? pp : tg) + 8, pp, o->n_threads);
-    if (!c) return HERD_E_NOMEM;
-    unsigned rng = 1234; /* the same tokens for every model of a comparison */
-    herd_bench_result r;
-    herd_status st = herd_bench_test(c, m, true, pp, reps, NULL, &rng, NULL, NULL, &r);
-    if (!st) row->pp_ts = r.median, row->pp_sd = r.sd;
-    if (!st) st = herd_bench_test(c, m, false, tg, reps, NULL, &rng, NULL, NULL, &r);
-    if (!st) row->tg_ts = r.median, row->tg_sd = r.sd;
-    row->pp_n = pp, row->tg_n = tg, row->reps = reps;
-    herd_ctx_free(c);
-    return st;
+    return (cm->pp > cm->tg ? cm->pp : cm->tg) + 8;
+}
+
+/* herd's estimate of the peak memory: the weights and the largest of the
+ * contexts this measurement makes, one at a time (bench, perplexity, task). */
+static double predicted_memory(const herd_compare_model *cm)
+{
+    herd_ctx_params cp[3];
+    int k = 0, need = 0;
+    cp[k++] = ctx_params(bench_ctx_len(cm), cm->pp, cm->o.n_threads);
+    if (cm->o.text_path)
+        cp[k++] = ctx_params(herd_ppl_default_chunk(cm->m, cm->o.n_ctx), 512, cm->o.n_threads);
+    if (cm->o.task && !herd_mc_max_tokens(cm->m, cm->o.task, &need) && need > 0)
+        cp[k++] = ctx_params(need, 512, cm->o.n_threads);
+    double best = 0;
+    for (int i = 0; i < k; i++) {
+        const herd_mem_estimate e = herd_estimate_memory_ctx(cm->m, &cp[i]);
+        best = (double)e.total > best ? (double)e.total : best;
+    }
+    return best;
+}
+
+/* The performance model's pp and tg for this file at the bench's sizes. */
+static void predict_speed(const herd_compare_model *cm, herd_compare_row *row)
+{
+    if (!cm->o.probe) return;
+    herd_model_info in;
+    herd_model_get_info(cm->m, &in);
+    herd_shape s;
+    herd_shape_of_model(cm->m, &s);
+    const double bpw = 8.0 * (double)in.file_size / (double)(in.n_params ? in.n_params : 1);
+    herd_prediction pr;
+    if (herd_predict(cm->o.probe, &s, herd_model_matrix_type(cm->m), bpw, in.n_threads, cm->pp,
+                     cm->tg, 0, &pr))
+        return; /* no rates for this file: the figures stay < 0 */
+    row->pp_pred = pr.pp, row->tg_pred = pr.tg, row->pred_threads = pr.threads;
 }
 
 typedef struct {
@@ -215,8 +258,7 @@ static void phase(const herd_compare_opts *o, const char *what)
     if (o->phase) o->phase(what, o->user);
 }
 
-herd_status herd_compare_measure(const char *path, const herd_compare_opts *o,
-                                 herd_compare_row *row)
+static void row_init(herd_compare_row *row, const char *path)
 {
     memset(row, 0, sizeof *row);
     snprintf(row->path, sizeof row->path, "%s", path);
@@ -224,26 +266,66 @@ herd_status herd_compare_measure(const char *path, const herd_compare_opts *o,
     snprintf(row->label, sizeof row->label, "%s", base ? base + 1 : path);
     row->params = row->file_bytes = row->load_s = row->peak_rss_bytes = -1;
     row->pp_ts = row->tg_ts = row->pp_sd = row->tg_sd = row->ppl = row->ppl_err = row->bpb = -1;
+    row->pp_pred = row->tg_pred = row->mem_pred_bytes = -1;
     row->acc = row->acc_err = row->acc_norm = row->acc_norm_err = -1;
+}
+
+herd_status herd_compare_open(const char *path, const herd_compare_opts *o, herd_compare_row *row,
+                              herd_compare_model **out)
+{
+    *out = NULL;
+    row_init(row, path);
+    herd_compare_model *cm = calloc(1, sizeof *cm);
+    if (!cm) return herd_seterr(HERD_E_NOMEM, "compare: out of memory");
+    cm->o = *o;
+    cm->rng = 1234;
+    cm->pp = o->pp_n > 0 ? o->pp_n : 64, cm->tg = o->tg_n > 0 ? o->tg_n : 16;
+    row->pp_n = cm->pp, row->tg_n = cm->tg, row->reps = o->reps > 0 ? o->reps : 3;
     herd_model_params mp = herd_model_default_params();
     mp.n_threads = o->n_threads;
-    herd_model *m = NULL;
     herd_status first = HERD_OK, st;
     const double t0 = herd_time();
     phase(o, "load");
-    if ((st = herd_model_load(path, &mp, &m))) {
+    if ((st = herd_model_load(path, &mp, &cm->m))) {
         note(row, &first, st, "load: %s", herd_errmsg());
+        free(cm);
         return first;
     }
     row->load_s = herd_time() - t0;
-    file_facts(m, path, row);
-    phase(o, "bench");
-    if ((st = bench(m, o, row))) note(row, &first, st, "bench: %s", herd_errmsg());
+    file_facts(cm->m, path, row);
+    predict_speed(cm, row);
+    row->mem_pred_bytes = predicted_memory(cm);
+    if (!(cm->bench = new_ctx(cm->m, bench_ctx_len(cm), cm->pp, o->n_threads)))
+        note(row, &first, HERD_E_NOMEM, "bench: %s", herd_errmsg());
+    *out = cm;
+    return first;
+}
+
+herd_status herd_compare_bench(herd_compare_model *cm, bool prompt, double *tps)
+{
+    *tps = -1;
+    if (!cm->bench) return herd_seterr(HERD_E_INVALID, "bench: no context");
+    return herd_bench_run(cm->bench, cm->m, prompt, prompt ? cm->pp : cm->tg, NULL, &cm->rng, tps);
+}
+
+herd_status herd_compare_quality(herd_compare_model *cm, herd_compare_row *row)
+{
+    herd_ctx_free(cm->bench);
+    cm->bench = NULL;
+    herd_status first = HERD_OK, st;
+    const herd_compare_opts *o = &cm->o;
     if (o->text_path) phase(o, "perplexity");
-    if (o->text_path && (st = perplexity(m, o, row)))
+    if (o->text_path && (st = perplexity(cm->m, o, row)))
         note(row, &first, st, "perplexity: %s", herd_errmsg());
     if (o->task) phase(o, "task");
-    if (o->task && (st = accuracy(m, o, row))) note(row, &first, st, "task: %s", herd_errmsg());
-    herd_model_free(m);
+    if (o->task && (st = accuracy(cm->m, o, row))) note(row, &first, st, "task: %s", herd_errmsg());
     return first;
+}
+
+void herd_compare_close(herd_compare_model *cm)
+{
+    if (!cm) return;
+    herd_ctx_free(cm->bench);
+    herd_model_free(cm->m);
+    free(cm);
 }

@@ -249,6 +249,15 @@ herd_status herd_bench_test(herd_ctx *ctx, const herd_model *m, bool prompt, int
                             const herd_bench_depth *depth, unsigned *rng,
                             herd_bench_progress progress, void *user, herd_bench_result *out);
 
+/* One run of that test (the caller decides which runs are warm-ups): its
+ * tokens per second in *tps. herd compare interleaves such runs across
+ * models. */
+herd_status herd_bench_run(herd_ctx *ctx, const herd_model *m, bool prompt, int n,
+                           const herd_bench_depth *depth, unsigned *rng, double *tps);
+/* Mean, sample standard deviation, median and range of n runs' tokens/s
+ * (sorts ts). */
+void herd_bench_summarize(double *ts, int n, herd_bench_result *out);
+
 /* ------------------------------------------------------------- compare */
 
 /* One model's row of a comparison. Figures not measured are < 0 (strings
@@ -263,6 +272,14 @@ typedef struct herd_compare_row {
     int pp_n, tg_n, reps;  /* the bench: a pp_n-token batch, tg_n single decodes, reps runs */
     double pp_ts, tg_ts;   /* tokens per second, median of the runs */
     double pp_sd, tg_sd;   /* their standard deviation: the spread */
+    /* The performance model's figures for this file on this machine
+     * (src/catalog/predict.h, from the probe; < 0 without one): tokens/s of
+     * the same pp_n and tg_n tests at pred_threads threads. */
+    double pp_pred, tg_pred;
+    int pred_threads;
+    /* herd's memory estimate (herd_estimate_memory_ctx) for the largest
+     * context the measurement makes, beside the measured peak_rss_bytes. */
+    double mem_pred_bytes;
     double ppl, ppl_err;
     double bpb;  /* bits per byte of the scored text: comparable across vocabularies */
     int ppl_ctx; /* the perplexity's chunk length (-c) */
@@ -273,6 +290,8 @@ typedef struct herd_compare_row {
     char error[256]; /* non-empty: this measurement failed, with this message */
 } herd_compare_row;
 
+struct herd_probe; /* catalog/predict.h */
+
 typedef struct herd_compare_opts {
     const char *text_path;    /* perplexity on this text; NULL: none */
     const herd_mc_task *task; /* accuracy on this task; NULL: none */
@@ -282,21 +301,44 @@ typedef struct herd_compare_opts {
     int pp_n, tg_n; /* bench sizes; 0: 64 and 16 */
     int reps;       /* bench repetitions after the warm-up; 0: 3 */
     int n_threads;  /* 0: the model's default */
-    /* Called as each phase starts ("load", "bench", "perplexity", "task");
-     * may be NULL. */
+    const struct herd_probe *probe; /* for the predicted speed; NULL: none */
+    /* How the runs were ordered, for the report: true when every model was
+     * resident at once and the runs alternated between them. */
+    bool interleaved;
+    /* Called as each phase starts ("load", "perplexity", "task"); may be
+     * NULL. */
     void (*phase)(const char *phase, void *user);
     void *user;
 } herd_compare_opts;
 
-/* Measure one model file in this process: load time, the bench,
- * perplexity and task accuracy as asked, what the file and the catalog say
- * about it. A failed measurement is recorded in row->error and the figures
- * it could not take are < 0; the status is that of the first failure. */
-herd_status herd_compare_measure(const char *path, const herd_compare_opts *o,
-                                 herd_compare_row *row);
+/*
+ * One model under comparison, measured in this process in three steps so
+ * that a caller holding several of them (each in its own process) can
+ * interleave their bench runs, A B B A …, and a drift of the machine's speed
+ * hits every model alike:
+ *
+ *   open      load (timed), the facts of the file and the catalog, the
+ *             predicted speed and memory, a context for the bench;
+ *   bench     one run of pp (prompt) or tg (!prompt) at a time; the caller
+ *             makes the first of each a warm-up and summarizes the rest
+ *             (herd_bench_summarize) into the row;
+ *   quality   perplexity and task accuracy as asked (the bench's context is
+ *             freed first).
+ *
+ * A failed step is recorded in row->error (the first failure's message) and
+ * the figures it could not take stay < 0.
+ */
+typedef struct herd_compare_model herd_compare_model;
+
+herd_status herd_compare_open(const char *path, const herd_compare_opts *o, herd_compare_row *row,
+                              herd_compare_model **out);
+herd_status herd_compare_bench(herd_compare_model *cm, bool prompt, double *tps);
+herd_status herd_compare_quality(herd_compare_model *cm, herd_compare_row *row);
+void herd_compare_close(herd_compare_model *cm);
 
 /* Write the comparison as one HTML page that needs nothing else: the table,
- * a speed-versus-quality scatter and a memory bar chart, in inline SVG with
+ * a speed-versus-quality scatter, a memory bar chart (measured and
+ * predicted) and, with a task, an accuracy bar chart, in inline SVG with
  * inline CSS; no script, no external reference, nothing fetched. */
 herd_status herd_compare_html(FILE *out, const herd_compare_opts *o, const herd_compare_row *rows,
                               int n);

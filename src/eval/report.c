@@ -9,7 +9,11 @@
  * (svg#speed-quality, one circle.point per model: perplexity when a text
  * was given, lower is better, else task accuracy); a bar chart of memory
  * (svg#memory, one rect.bar per model for the peak RSS, a thinner rect.file
- * for the file size). Ids and classes are stable: tests assert on them.
+ * for the file size, a line.pred at herd's memory estimate); with a task, a
+ * bar chart of its accuracy (svg#accuracy, one rect.acc per model for acc
+ * and one rect.acc-norm for acc_norm, each with a line.err of one standard
+ * error, and a line.chance at guessing). The table's predicted figures are
+ * td.pred cells. Ids and classes are stable: tests assert on them.
  */
 #include "eval/eval.h"
 #include "util/util.h"
@@ -59,7 +63,10 @@ static const char *CSS =
     "svg text{font-family:sans-serif;font-size:12px;fill:#333}"
     "line.axis{stroke:#444;stroke-width:1}line.grid{stroke:#e4e4e4;stroke-width:1}"
     "circle.point{stroke:#222;stroke-width:1;fill-opacity:.85}"
-    "rect.file{fill:#bbb}";
+    "rect.file{fill:#bbb}td.pred{color:#555;background:#f7f7fb}"
+    "line.pred{stroke:#000;stroke-width:2;stroke-dasharray:4 2}"
+    "rect.acc-norm{fill-opacity:.5}line.err{stroke:#222;stroke-width:1.5}line.chance{stroke:#a00;"
+    "stroke-dasharray:6 3}";
 
 /* ----------------------------------------------------------- table */
 
@@ -84,6 +91,17 @@ static void cell_pm(FILE *f, double v, double pm, const char *fmt)
     fputs("</td>", f);
 }
 
+/* A predicted figure, set apart from the measured ones. */
+static void cell_pred(FILE *f, double v, const char *fmt)
+{
+    fputs("<td class=\"pred\">", f);
+    if (v >= 0)
+        fprintf(f, fmt, v);
+    else
+        fputs("&#8211;", f);
+    fputs("</td>", f);
+}
+
 static void cell_str(FILE *f, const char *s)
 {
     fputs("<td class=\"l\">", f);
@@ -98,9 +116,12 @@ static void table(FILE *f, const herd_compare_opts *o, const herd_compare_row *r
 {
     fputs("<table id=\"models\"><thead><tr><th>model</th><th>name</th><th>architecture</th>"
           "<th>parameters (M)</th><th>file type</th><th>file size (MiB)</th>"
-          "<th>peak memory (MiB)</th><th>load (ms)</th>",
+          "<th>peak memory (MiB)</th><th>predicted memory (MiB)</th><th>load (ms)</th>",
           f);
-    fprintf(f, "<th>pp%d (t/s)</th><th>tg%d (t/s)</th>", n ? r[0].pp_n : 0, n ? r[0].tg_n : 0);
+    fprintf(f,
+            "<th>pp%d (t/s)</th><th>pp%d predicted (t/s)</th><th>tg%d (t/s)</th>"
+            "<th>tg%d predicted (t/s)</th>",
+            n ? r[0].pp_n : 0, n ? r[0].pp_n : 0, n ? r[0].tg_n : 0, n ? r[0].tg_n : 0);
     if (o->text_path) fputs("<th>perplexity</th><th>bits per byte</th>", f);
     if (o->task) fputs("<th>acc</th><th>acc_norm</th>", f);
     fputs("<th>licence (file)</th><th>licence (catalog)</th><th>context</th><th>note</th>"
@@ -117,9 +138,12 @@ static void table(FILE *f, const herd_compare_opts *o, const herd_compare_row *r
         cell_str(f, r[i].file_type);
         cell_num(f, r[i].file_bytes >= 0 ? r[i].file_bytes / 1048576.0 : -1, "%.2f");
         cell_num(f, r[i].peak_rss_bytes >= 0 ? r[i].peak_rss_bytes / 1048576.0 : -1, "%.1f");
+        cell_pred(f, r[i].mem_pred_bytes >= 0 ? r[i].mem_pred_bytes / 1048576.0 : -1, "%.1f");
         cell_num(f, r[i].load_s >= 0 ? r[i].load_s * 1e3 : -1, "%.1f");
         cell_pm(f, r[i].pp_ts, r[i].pp_sd, "%.1f &#177; %.1f");
+        cell_pred(f, r[i].pp_pred, "%.1f");
         cell_pm(f, r[i].tg_ts, r[i].tg_sd, "%.1f &#177; %.1f");
+        cell_pred(f, r[i].tg_pred, "%.1f");
         if (o->text_path) {
             cell_pm(f, r[i].ppl, r[i].ppl_err, "%.4f &#177; %.4f");
             cell_num(f, r[i].bpb, "%.4f");
@@ -260,7 +284,8 @@ static void memory_chart(FILE *f, const herd_compare_row *r, int n)
             "viewBox=\"0 0 760 %.0f\" role=\"img\" aria-label=\"peak memory and file size\">\n",
             height, height);
     double mx = 0;
-    for (int i = 0; i < n; i++) mx = fmax(mx, fmax(r[i].peak_rss_bytes, r[i].file_bytes));
+    for (int i = 0; i < n; i++)
+        mx = fmax(mx, fmax(fmax(r[i].peak_rss_bytes, r[i].file_bytes), r[i].mem_pred_bytes));
     frame fr = {0, mx > 0 ? mx / 1048576.0 : 1, 0, 1, left, top, width, n * (bar + gap)};
     extend(&fr.x0, &fr.x1, true);
     for (int i = 0; i < n; i++) {
@@ -276,6 +301,13 @@ static void memory_chart(FILE *f, const herd_compare_row *r, int n)
                 "<rect class=\"file\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
                 "<title>file %.1f MiB</title></rect>\n",
                 left, y + bar * 0.7, px(&fr, file) - left, bar * 0.3, file);
+        if (r[i].mem_pred_bytes >= 0) {
+            const double pred = r[i].mem_pred_bytes / 1048576.0;
+            fprintf(f,
+                    "<line class=\"pred\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\">"
+                    "<title>predicted %.1f MiB</title></line>\n",
+                    px(&fr, pred), y - 3, px(&fr, pred), y + bar + 3, pred);
+        }
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%.1f MiB</text>\n", px(&fr, peak) + 6,
                 y + bar / 2 + 4, peak);
     }
@@ -287,8 +319,66 @@ static void memory_chart(FILE *f, const herd_compare_row *r, int n)
     fprintf(f,
             "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
             "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">MiB: peak memory (colour), "
-            "file size (grey)</text>\n</svg>\n",
+            "file size (grey), predicted (dashed)</text>\n</svg>\n",
             left, base, left + width, base, left + width / 2, base + 36);
+}
+
+/* One accuracy bar with its standard error, at row y (pixels). */
+static void acc_bar(FILE *f, const frame *fr, const char *cls, const char *color, double y,
+                    double h, double v, double err, const char *what)
+{
+    if (v < 0) return;
+    fprintf(f,
+            "<rect class=\"%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+            "fill=\"%s\"><title>%s %.4f &#177; %.4f</title></rect>\n",
+            cls, fr->left, y, px(fr, v) - fr->left, h, color, what, v, err);
+    if (err > 0)
+        fprintf(f, "<line class=\"err\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+                px(fr, fmax(v - err, 0)), y + h / 2, px(fr, fmin(v + err, 1)), y + h / 2);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%s %.3f</text>\n", px(fr, fmin(v + err, 1)) + 6,
+            y + h / 2 + 4, what, v);
+}
+
+/* The task's accuracy: acc (solid) and acc_norm (lighter) per model, with
+ * one standard error, and the accuracy of guessing. */
+static void accuracy_chart(FILE *f, const herd_compare_opts *o, const herd_compare_row *r, int n)
+{
+    const double bar = 16, gap = 16, top = 20, left = 220, width = 440;
+    const double height = top + n * (2 * bar + gap) + 50;
+    fprintf(f,
+            "<h2>Task accuracy</h2>\n<svg id=\"accuracy\" class=\"chart\" width=\"760\" "
+            "height=\"%.0f\" viewBox=\"0 0 760 %.0f\" role=\"img\" aria-label=\"task "
+            "accuracy\">\n",
+            height, height);
+    const frame fr = {0, 1, 0, 1, left, top, width, n * (2 * bar + gap)};
+    for (int i = 0; i < n; i++) {
+        const double y = top + i * (2 * bar + gap);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", left - 8, y + bar + 4);
+        esc(f, r[i].label);
+        fputs("</text>\n", f);
+        acc_bar(f, &fr, "acc", COLORS[i % N_COLORS], y, bar, r[i].acc, r[i].acc_err, "acc");
+        acc_bar(f, &fr, "acc-norm", COLORS[i % N_COLORS], y + bar + 2, bar - 2, r[i].acc_norm,
+                r[i].acc_norm_err, "acc_norm");
+    }
+    const double base = top + n * (2 * bar + gap);
+    double chance = 0;
+    for (int q = 0; q < o->task->n; q++)
+        chance += o->task->q[q].n_choices > 0 ? 1.0 / o->task->q[q].n_choices / o->task->n : 0;
+    fprintf(f,
+            "<line class=\"chance\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\">"
+            "<title>guessing: %.3f</title></line>\n",
+            px(&fr, chance), top - 6, px(&fr, chance), base, chance);
+    for (int k = 0; k <= 5; k++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+                px(&fr, k / 5.0), base + 14, k / 5.0);
+    fprintf(
+        f,
+        "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s accuracy: acc (upper "
+        "bar), acc_norm (lower, lighter), &#177; one standard error; dashed red: guessing</text>\n"
+        "</svg>\n",
+        left, base, left + width, base, left + width / 2, base + 36,
+        herd_mc_kind_name(o->task->kind));
 }
 
 herd_status herd_compare_html(FILE *f, const herd_compare_opts *o, const herd_compare_row *r, int n)
@@ -308,8 +398,13 @@ herd_status herd_compare_html(FILE *f, const herd_compare_opts *o, const herd_co
     }
     fprintf(f,
             "Speed as herd bench measures it: one batch of %d tokens (pp) and %d single-token "
-            "decodes (tg), a warm-up then %d runs each; median &#177; standard deviation. ",
-            pp_n, tg_n, reps);
+            "decodes (tg), a warm-up then %d runs each; median &#177; standard deviation; %s. "
+            "Predicted: herd's performance model from this machine's probe (herd probe) and "
+            "herd's memory estimate (herd info). ",
+            pp_n, tg_n, reps,
+            o->interleaved ? "every model resident, the runs interleaved across the models"
+                           : "the models did not fit in memory together: runs interleaved within "
+                             "groups that did");
     if (o->text_path) {
         fputs("Perplexity: llama.cpp's method on ", f);
         esc(f, o->text_path);
@@ -339,6 +434,7 @@ herd_status herd_compare_html(FILE *f, const herd_compare_opts *o, const herd_co
     table(f, o, r, n);
     scatter(f, o, r, n);
     memory_chart(f, r, n);
+    if (o->task) accuracy_chart(f, o, r, n);
     fputs("</body></html>\n", f);
     return ferror(f) ? herd_seterr(HERD_E_IO, "writing the report failed") : HERD_OK;
 }
