@@ -17,6 +17,7 @@ typedef struct slot {
     srv_job *job;
     int32_t *cache; /* [n_ctx_slot] tokens whose K/V cells the sequence holds */
     int n_cache;
+    int n_asked;  /* prompt tokens of the slot's last job (see pick_slot) */
     int n_done;   /* prompt tokens of the job in the cache */
     int32_t next; /* sampled, to be decoded in the next step */
     int n_gen;

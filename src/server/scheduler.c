@@ -102,23 +102,39 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
     return k;
 }
 
-/* The free slot for a job: the one whose cache shares the longest prefix
- * with its prompt, else the one unused for longest (it keeps the others'
- * caches warm). */
+/* Whether a free slot holds the job's prefix: the job's prompt starts with
+ * everything the slot's last job was asked (the next turn of that
+ * conversation: the reply and the new message follow), or the slot holds the
+ * whole prompt (the same prompt again, or an earlier point of it). A prefix
+ * that is only shared, such as a system prompt common to every
+ * conversation, does not count: taking that slot would evict the rest of
+ * another conversation to save what every slot has. k: the common prefix. */
+static bool holds_prefix(const slot *sl, const srv_job *j, int k)
+{
+    int asked = sl->n_asked < sl->n_cache ? sl->n_asked : sl->n_cache;
+    return k > 0 && (k >= asked || k == j->n_prompt);
+}
+
+/* The free slot for a job: of those holding its prefix, the one holding the
+ * longest; when none does, the one unused for longest (a slot never used
+ * first), so that a newcomer does not evict a conversation's cache while a
+ * slot nobody will come back to exists. */
 static slot *pick_slot(srv_sched *s, const srv_job *j)
 {
-    slot *best = NULL;
-    int best_k = -1;
+    slot *best = NULL, *lru = NULL;
+    int best_k = 0;
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->job) continue;
+        if (!lru || sl->last_used < lru->last_used) lru = sl;
         int k = s->reuse ? common_prefix(sl->cache, sl->n_cache, j->prompt, j->n_prompt) : 0;
-        if (k > best_k || (k == best_k && sl->last_used < best->last_used)) {
+        if (holds_prefix(sl, j, k) &&
+            (k > best_k || (k == best_k && sl->last_used < best->last_used))) {
             best = sl;
             best_k = k;
         }
     }
-    return best;
+    return best ? best : lru;
 }
 
 static void slot_release(srv_sched *s, slot *sl)
@@ -158,6 +174,7 @@ static bool slot_assign(srv_sched *s, slot *sl, srv_job *j)
         }
     }
     sl->job = j;
+    sl->n_asked = j->n_prompt;
     sl->n_done = keep;
     sl->n_gen = 0;
     sl->hold_len = 0;

@@ -23,9 +23,10 @@
  *                sequence id (n_seq_max = N) and its own sampler. Every step is
  *                one herd_decode batch holding one token of every generating
  *                slot plus chunks of the prompts being read; queued jobs take
- *                free slots between steps (continuous batching). A job placed
- *                on a slot keeps the cached cells of the longest common prefix
- *                (prefix reuse) and recomputes only the rest. Past N running
+ *                free slots between steps (continuous batching). A job goes to
+ *                the slot holding its prefix (its conversation's last turn),
+ *                else to the least recently used one, keeps the cached cells
+ *                of the common prefix (prefix reuse) and recomputes the rest. Past N running
  *                and queue_max waiting jobs, a submit is refused (503).
  *                token.c samples a slot's next token and turns pieces into
  *                text (stop strings, UTF-8); job.c is how the HTTP threads
