@@ -96,6 +96,12 @@ printf '{"schema": 1, "cpu": "' >"$TMP/cache/herd/probe.json"
 "$HERD" recommend --ram 8G >/dev/null 2>"$TMP/err" || bad "truncated probe: exit"
 [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q "probe.json: not JSON.*measured again" "$TMP/err" ||
     bad "truncated probe: $(cat "$TMP/err")"
+# Unreadable (larger than any probe): measured again, one line, and kept.
+head -c 2000000 /dev/zero >"$TMP/cache/herd/probe.json"
+"$HERD" recommend --ram 8G >/dev/null 2>"$TMP/err" || bad "unreadable probe: exit"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q "probe.json: cannot read it.*measured again" "$TMP/err" ||
+    bad "unreadable probe: $(cat "$TMP/err")"
+grep -q '"schema"' "$TMP/cache/herd/probe.json" || bad "the probe measured again was not kept"
 sed 's/"cpu": "[^"]*"/"cpu": "Some Other CPU, 64 cores"/' "$TMP/cache/herd/probe.json" >"$TMP/p" &&
     mv "$TMP/p" "$TMP/cache/herd/probe.json"
 "$HERD" probe >/dev/null 2>"$TMP/err" || bad "foreign probe: exit"
