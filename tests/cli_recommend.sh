@@ -88,7 +88,7 @@ PY
 
 # --ram below every model: the smallest candidate and its need, exit 1.
 "$HERD" recommend --ram 1G >/dev/null 2>"$TMP/err"
-[ $? -eq 1 ] && grep -q "nothing fits in .*the smallest candidate, phi-2 as Q2_K, needs" "$TMP/err" ||
+[ $? -eq 1 ] && grep -q "nothing fits in .*the smallest candidate, gemma-3-1b as Q2_K, needs" "$TMP/err" ||
     bad "--ram 1G: $(cat "$TMP/err")"
 
 # A bad probe file is measured again, with one line saying why.
