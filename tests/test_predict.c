@@ -22,7 +22,7 @@ static herd_probe round_probe(void)
     memset(&p, 0, sizeof p);
     herd_probe_identity(p.cpu, sizeof p.cpu, p.herd, sizeof p.herd);
     p.max_threads = 2;
-    for (int t = 1; t <= 2; t++) p.read_gbs[t] = 10.0 * t, p.call_us[t] = 1e-9;
+    for (int t = 1; t <= 2; t++) p.read_gbs[t] = 10.0 * t, p.call_us[t] = p.sync_us[t] = 1e-9;
     p.attn_ns_decode = p.attn_ns_prompt = 1e-9; /* attention negligible unless asked */
     p.n_types = 2;
     p.types[0].type = HERD_TYPE_Q4_0;
@@ -82,7 +82,8 @@ static void test_probe_file(void)
     free(bad);
     /* A figure out of range, a field missing, an unknown type, another schema. */
     static const char *const breaks[][2] = {
-        {"\"schema\": 1", "\"schema\": 2"},
+        {"\"schema\": 2", "\"schema\": 1"},
+        {"\"sync_us\"", "\"sync_uz\""},
         {"\"max_threads\": 2", "\"max_threads\": 3"},
         {"\"max_threads\": 2", "\"max_threads\": 0"},
         {"\"type\": \"F16\"", "\"type\": \"F17\""},
@@ -123,8 +124,10 @@ static void test_model(void)
     CHECK(near(herd_shape_params(&LLAMA2_7B, true), params, 1e-12));
     CHECK(herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 1, 512, 128, 0, &pr) == HERD_OK);
     CHECKF(near(pr.tg, 20e9 / (params * 4.5 / 8), 1e-3), "tg %g", pr.tg);
-    const double flops = 2.0 * 512 * (params - 32000.0 * 4096) + 2.0 * 32000 * 4096;
-    CHECKF(near(pr.pp, 512 / (flops / 100e9), 1e-3), "pp %g", pr.pp);
+    /* The prompt: the layers' flops at the batched rate, the output matrix
+     * once (the last token) at the one-token rate. */
+    const double out = 32000.0 * 4096, flops = 2.0 * 512 * (params - out);
+    CHECKF(near(pr.pp, 512 / (flops / 100e9 + out * 4.5 / 8 / 20e9), 1e-3), "pp %g", pr.pp);
     CHECK(pr.threads == 1);
     /* Two threads: the two-thread rates; more than the probe measured: its maximum. */
     herd_prediction p2, p8;
@@ -174,10 +177,68 @@ static void test_model(void)
     CHECK(herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 0, 1, 512, 128, 0, &pr) == HERD_E_INVALID);
 }
 
+/* Bytes of a mix, and of the groups of one type. */
+static double mix_bytes(const herd_weight_mix *mx, int type)
+{
+    double b = 0;
+    for (int i = 0; i < mx->n; i++)
+        if (type < 0 || mx->g[i].type == (uint32_t)type) b += mx->g[i].bytes;
+    return b;
+}
+
+static void test_mix(void)
+{
+    herd_weight_mix mx;
+    /* Llama 2 7B as Q4_K_M: llama-quantize keeps the output and some attn_v
+     * and ffn_down tensors in Q6_K. With the token embedding (Q4_K, not read
+     * by a product) the file is TheBloke's llama-2-7b.Q4_K_M.gguf: 4.08 GB. */
+    CHECK(herd_weight_mix_of_ftype(&LLAMA2_7B, "llama", "Q4_K_M", &mx) == HERD_OK);
+    const double embd = 32000.0 * 4096 / 256 * 144;
+    CHECKF(near(mix_bytes(&mx, -1) + embd, 4.08e9, 0.01), "Q4_K_M bytes %g",
+           mix_bytes(&mx, -1) + embd);
+    CHECK(mix_bytes(&mx, HERD_TYPE_Q6_K) > 0.15 * mix_bytes(&mx, -1));
+    CHECK(mix_bytes(&mx, HERD_TYPE_Q4_K) + mix_bytes(&mx, HERD_TYPE_Q6_K) == mix_bytes(&mx, -1));
+    CHECK(mx.products == 32 * 7 + 1);
+    /* Q4_0: the layers Q4_0, the output Q6_K (3.83 GB with the embedding). */
+    CHECK(herd_weight_mix_of_ftype(&LLAMA2_7B, "llama", "q4_0", &mx) == HERD_OK);
+    CHECK(near(mix_bytes(&mx, HERD_TYPE_Q6_K), 32000.0 * 4096 / 256 * 210, 1e-12));
+    CHECKF(near(mix_bytes(&mx, -1) + 32000.0 * 4096 / 32 * 18, 3.83e9, 0.01), "Q4_0 bytes %g",
+           mix_bytes(&mx, -1));
+    /* F16: every matrix two bytes a weight. */
+    CHECK(herd_weight_mix_of_ftype(&LLAMA2_7B, NULL, "F16", &mx) == HERD_OK);
+    CHECK(mx.n == 2 && near(mix_bytes(&mx, HERD_TYPE_F16), 2 * 6607077376.0, 1e-12));
+    /* A mixture reads the experts it uses: Mixtral's 2 of 8. */
+    herd_shape moe = LLAMA2_7B;
+    moe.n_head_kv = 8, moe.n_ff = 14336, moe.n_expert = 8, moe.n_expert_used = 2;
+    CHECK(herd_weight_mix_of_ftype(&moe, "llama", "f16", &mx) == HERD_OK);
+    double params = 0;
+    for (int i = 0; i < mx.n; i++) params += mx.g[i].params;
+    CHECK(near(params, herd_shape_params(&moe, true), 1e-12));
+    CHECK(mx.products == 32 * (4 + 1 + 3 * 2) + 1);
+    CHECK(herd_weight_mix_of_ftype(&LLAMA2_7B, "llama", "q9_9", &mx) == HERD_E_INVALID);
+
+    /* The prediction from a mix: each type's bytes at its own rate, and the
+     * fixed cost of the products and the layers' attention dispatch. */
+    herd_probe p = round_probe();
+    p.call_us[1] = 2, p.sync_us[1] = 3;
+    herd_weight_mix two = {.n = 2, .products = 10};
+    two.g[0] = (herd_mix_group){.type = HERD_TYPE_Q4_0, .params = 8e9, .bytes = 4.5e9};
+    two.g[1] = (herd_mix_group){.type = HERD_TYPE_F16, .params = 1e8, .bytes = 2e8, .output = true};
+    herd_prediction pr;
+    CHECK(herd_predict_mix(&p, &LLAMA2_7B, &two, 1, 512, 1, 0, &pr) == HERD_OK);
+    const double t_tok = 4.5e9 / 20e9 + 2e8 / 10e9 + 10 * 2e-6 + 32 * 3e-6;
+    CHECKF(near(pr.tg, 1 / t_tok, 1e-6), "tg %g", pr.tg);
+    const double t_pp = 2 * 512 * 8e9 / 100e9 + 2e8 / 10e9 + 10 * 2e-6 + 32 * 3e-6;
+    CHECKF(near(pr.pp, 512 / t_pp, 1e-6), "pp %g", pr.pp);
+    herd_weight_mix none = {0};
+    CHECK(herd_predict_mix(&p, &LLAMA2_7B, &none, 1, 512, 1, 0, &pr) == HERD_E_INVALID);
+}
+
 int main(void)
 {
     herd_tensor_init();
     test_probe_file();
     test_model();
+    test_mix();
     return test_report();
 }

@@ -37,9 +37,11 @@ static bool predict_file(const herd_model *m, const herd_model_info *in, const c
     if (cli_probe(&p)) return false;
     herd_shape s;
     herd_shape_of_model(m, &s);
-    double bpw = 8.0 * (double)in->file_size / (double)(in->n_params ? in->n_params : 1);
+    herd_weight_mix mix;
     int threads = o->n_threads > 0 ? o->n_threads : cli_default_threads();
-    if (herd_predict(&p, &s, herd_model_matrix_type(m), bpw, threads, 512, 128, n_ctx, pr))
+    (void)in;
+    if (herd_weight_mix_of_model(m, &mix) ||
+        herd_predict_mix(&p, &s, &mix, threads, 512, 128, n_ctx, pr))
         return cli_fail("predict"), false;
     return true;
 }

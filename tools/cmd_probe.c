@@ -47,6 +47,8 @@ static void print_probe(const herd_probe *p)
     for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->read_gbs[t]);
     printf("\n%-22s", "product call us");
     for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->call_us[t]);
+    printf("\n%-22s", "pool dispatch us");
+    for (int t = 1; t <= p->max_threads; t++) printf(" %9.2f", p->sync_us[t]);
     printf("\n");
     for (int i = 0; i < p->n_types; i++) {
         char label[32];

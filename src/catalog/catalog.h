@@ -29,7 +29,7 @@
 #include "catalog/predict.h"
 #include "herd.h"
 
-#define HERD_CATALOG_MAX_LANG    12
+#define HERD_CATALOG_MAX_LANG    24
 #define HERD_CATALOG_MAX_FEAT    12
 #define HERD_CATALOG_MAX_VARIANT 6
 #define HERD_CATALOG_MAX_QUANT   12

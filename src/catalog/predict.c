@@ -2,16 +2,17 @@
  * predict.c — tokens per second of a shape on this machine, from the probe.
  *
  * The products dominate both phases, so the model is theirs, timed by the
- * probe on the same kernels (predict.h gives the formulas). What a token
- * reads when decoding is every weight matrix of the layers (for a mixture of
- * experts, the attention, the router and only the experts used) plus the
- * output matrix; the token embedding is one row, not a product. A prompt
- * multiplies every token by the same matrices, so its cost is flops at the
- * batched kernels' rate. Attention adds a cost per query and cached token,
- * scaled by head size, split over the threads.
+ * probe on the same kernels (predict.h gives the formulas), type by type for
+ * the mix the file holds (predict_mix.c). What a token reads when decoding
+ * is every weight matrix of the layers (for a mixture of experts, the
+ * attention, the router and only the experts used) plus the output matrix;
+ * the token embedding is one row, not a product. A prompt multiplies every
+ * token by the same matrices, so its cost is flops at the batched kernels'
+ * rate. Attention adds a cost per query and cached token, scaled by head
+ * size, split over the threads.
  *
  * Weight types the probe did not time use the nearest timed one (by bits
- * per weight): K-quant mixtures such as Q4_K_M are mostly their base type.
+ * per weight): Q3_K and Q2_K use Q4_K's rates.
  */
 #include "catalog/predict.h"
 #include "model/model.h"
@@ -81,22 +82,38 @@ static double visible(const herd_shape *s, double pos)
     return s->swa > 0 && pos + 1 > s->swa ? s->swa : pos + 1;
 }
 
-herd_status herd_predict(const herd_probe *p, const herd_shape *s, uint32_t type, double bpw,
-                         int threads, int n_prompt, int n_gen, int depth, herd_prediction *out)
+/* Seconds of the products of one token (decode: the one-token rates) or of
+ * n tokens (prompt: the 512-token rates; the output matrix for the last
+ * token only, at the one-token rate). */
+static double products_s(const herd_probe *p, const herd_weight_mix *mx, int t, int n_tok)
+{
+    double s = 0;
+    for (int i = 0; i < mx->n; i++) {
+        const herd_mix_group *g = &mx->g[i];
+        const herd_probe_type *r = rates_for(p, g->type);
+        if (n_tok <= 1 || g->output)
+            s += g->bytes / (r->gemv_gbs[t] * 1e9);
+        else
+            s += 2.0 * n_tok * g->params / (r->gemm_gflops[t] * 1e9);
+    }
+    return s;
+}
+
+herd_status herd_predict_mix(const herd_probe *p, const herd_shape *s, const herd_weight_mix *mx,
+                             int threads, int n_prompt, int n_gen, int depth, herd_prediction *out)
 {
     memset(out, 0, sizeof *out);
-    const herd_probe_type *r = p ? rates_for(p, type) : NULL;
-    if (!r || s->n_layer <= 0 || s->n_embd <= 0 || s->n_head <= 0 || !(bpw > 0))
+    if (!p || p->n_types < 1 || !mx || mx->n < 1 || s->n_layer <= 0 || s->n_embd <= 0 ||
+        s->n_head <= 0)
         return herd_seterr(HERD_E_INVALID, "predict: no probe rates or no shape");
     const int t = threads < 1 ? 1 : threads > p->max_threads ? p->max_threads : threads;
     out->threads = t;
-    /* Decode: bytes read once per token, and a fixed cost per product. */
-    const double active = herd_shape_params(s, true);
-    const double bytes = active * bpw / 8.0;
-    const int per_layer = s->n_expert > 0 ? 4 + 3 * s->n_expert_used + 1 : 7;
-    const double t_tok =
-        bytes / (r->gemv_gbs[t] * 1e9) + (s->n_layer * per_layer + 1) * p->call_us[t] * 1e-6;
-    out->gb_per_token = bytes / 1e9;
+    for (int i = 0; i < mx->n; i++) out->gb_per_token += mx->g[i].bytes / 1e9;
+    /* The fixed cost of a token: each product's call (its input quantized,
+     * the pool woken and joined), and one more dispatch per layer for
+     * attention; the rest of a layer (norms, RoPE) is a few vectors. */
+    const double fixed = mx->products * p->call_us[t] * 1e-6 + s->n_layer * p->sync_us[t] * 1e-6;
+    const double t_tok = products_s(p, mx, t, 1) + fixed;
     if (n_gen > 0) {
         /* Token j of n_gen attends to j + 1 cells (from an empty cache). */
         double cells = 0;
@@ -105,13 +122,28 @@ herd_status herd_predict(const herd_probe *p, const herd_shape *s, uint32_t type
     }
     out->tg_depth = 1.0 / (t_tok + attn_s(p, s, visible(s, depth), false, t));
     if (n_prompt > 0) {
-        /* Every layer's products for all tokens, the output for the last. */
-        const double lay = active - (double)s->n_vocab * s->n_embd;
-        const double flops = 2.0 * n_prompt * lay + 2.0 * s->n_vocab * s->n_embd;
         double cells = 0;
         for (int j = 0; j < n_prompt; j++) cells += visible(s, j);
-        out->pp = n_prompt / (flops / (r->gemm_gflops[t] * 1e9) + attn_s(p, s, cells, true, t) +
-                              (s->n_layer * per_layer + 1) * p->call_us[t] * 1e-6);
+        out->pp =
+            n_prompt / (products_s(p, mx, t, n_prompt) + attn_s(p, s, cells, true, t) + fixed);
     }
     return HERD_OK;
+}
+
+herd_status herd_predict(const herd_probe *p, const herd_shape *s, uint32_t type, double bpw,
+                         int threads, int n_prompt, int n_gen, int depth, herd_prediction *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!p || !rates_for(p, type) || s->n_layer <= 0 || s->n_embd <= 0 || s->n_head <= 0 ||
+        !(bpw > 0))
+        return herd_seterr(HERD_E_INVALID, "predict: no probe rates or no shape");
+    /* Every matrix of one type at bpw: the layers' and the output's. */
+    const double out_params = (double)s->n_vocab * s->n_embd;
+    const double lay = herd_shape_params(s, true) - out_params;
+    herd_weight_mix mx = {
+        .n = 2, .products = s->n_layer * (s->n_expert > 0 ? 4 + 3 * s->n_expert_used + 1 : 7) + 1};
+    mx.g[0] = (herd_mix_group){.type = type, .params = lay, .bytes = lay * bpw / 8};
+    mx.g[1] = (herd_mix_group){
+        .type = type, .params = out_params, .bytes = out_params * bpw / 8, .output = true};
+    return herd_predict_mix(p, s, &mx, threads, n_prompt, n_gen, depth, out);
 }

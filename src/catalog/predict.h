@@ -9,13 +9,19 @@
  * the user's cache folder and reused while the CPU and herd stay the same.
  *
  * The model (predict.c) turns a shape (layers, widths, heads, experts,
- * vocabulary) and a weight type into tokens per second:
+ * vocabulary) and the mix of weight types a file holds (predict_mix.c: a
+ * Q4_K_M file is Q4_K and Q6_K, a Q4_0 file has a Q6_K output) into tokens
+ * per second:
  *
- *   decode (one token):  bytes of the weights the token reads / gemv rate
- *                        + one call cost per product
+ *   decode (one token):  sum over the types of the bytes the token reads of
+ *                        that type / that type's one-token product rate
+ *                        (measured on weights larger than the caches)
+ *                        + one call cost per product, one pool dispatch per
+ *                          layer for attention (the per-token fixed cost)
  *                        + attention: layers x heads x cached tokens x cost
- *   prompt (n tokens):   2 x n x weights used per token / gemm rate
- *                        + attention over the triangle n^2 / 2
+ *   prompt (n tokens):   sum over the types of 2 x n x weights / that type's
+ *                        512-token product rate, the output matrix for the
+ *                        last token only, + attention over the triangle
  *
  * A mixture of experts reads only the experts it uses per token when
  * decoding; a prompt batch touches every expert but multiplies each token by
@@ -28,7 +34,7 @@
 
 #define HERD_PROBE_MAX_THREADS 8
 #define HERD_PROBE_MAX_TYPES   8
-#define HERD_PROBE_SCHEMA      1
+#define HERD_PROBE_SCHEMA      2
 
 typedef struct herd_probe_type {
     uint32_t type;                                  /* HERD_TYPE_* */
@@ -42,6 +48,7 @@ typedef struct herd_probe {
     int max_threads;                             /* measured with 1..max_threads */
     double read_gbs[HERD_PROBE_MAX_THREADS + 1]; /* [threads] */
     double call_us[HERD_PROBE_MAX_THREADS + 1];  /* [threads]: one small product */
+    double sync_us[HERD_PROBE_MAX_THREADS + 1];  /* [threads]: one empty pool dispatch */
     double attn_ns_decode; /* per query x cached token, head size 128, one thread */
     double attn_ns_prompt; /* the same in a 64-query batch */
     double seconds;        /* how long the probe took */
@@ -88,8 +95,35 @@ uint32_t herd_model_matrix_type(const herd_model *m);
  * uses), and all of them, from the shape. */
 double herd_shape_params(const herd_shape *s, bool active);
 
-/* Predict for weights of `type` averaging bpw bits per weight. */
+/* Predict for weights of `type` averaging bpw bits per weight (every
+ * matrix of one type: the catalog's estimate when the mix is not known). */
 herd_status herd_predict(const herd_probe *p, const herd_shape *s, uint32_t type, double bpw,
                          int threads, int n_prompt, int n_gen, int depth, herd_prediction *out);
+
+/* The weights one token multiplies, grouped by type (predict_mix.c). */
+#define HERD_MIX_MAX 12
+typedef struct herd_mix_group {
+    uint32_t type;
+    double params; /* weights a token multiplies (of a mixture: the experts it uses) */
+    double bytes;  /* their bytes */
+    bool output;   /* the output matrix: a prompt multiplies only its last token */
+} herd_mix_group;
+
+typedef struct herd_weight_mix {
+    herd_mix_group g[HERD_MIX_MAX];
+    int n;
+    int products; /* matrix products per token */
+} herd_weight_mix;
+
+/* The mix of a loaded model, from its tensors. */
+herd_status herd_weight_mix_of_model(const herd_model *m, herd_weight_mix *out);
+/* The mix of a file of type ftype ("Q4_K_M", "q8_0", "F16") for a shape of
+ * architecture arch (GGUF name; NULL: llama's layout), by herd quantize's
+ * (llama-quantize's) rules. */
+herd_status herd_weight_mix_of_ftype(const herd_shape *s, const char *arch, const char *ftype,
+                                     herd_weight_mix *out);
+/* Predict from a mix. */
+herd_status herd_predict_mix(const herd_probe *p, const herd_shape *s, const herd_weight_mix *mix,
+                             int threads, int n_prompt, int n_gen, int depth, herd_prediction *out);
 
 #endif

@@ -95,6 +95,25 @@ static double read_gbs(const void *buf, size_t bytes, int nth)
     return best;
 }
 
+/* One empty dispatch of the pool: what a parallel step costs beyond its
+ * work (the workers woken, the caller waiting for the last). */
+static void nothing(void *arg, int ith, int nth)
+{
+    (void)arg, (void)ith, (void)nth;
+}
+
+static double sync_us(int nth)
+{
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = cpu_s();
+        for (int i = 0; i < 200; i++) herd_parallel(nth, nothing, NULL);
+        double dt = (cpu_s() - t0) / nth / 200;
+        if (dt < best) best = dt;
+    }
+    return best * 1e6;
+}
+
 /* --------------------------------------------------------- products */
 
 /* Fill buf with copies of one row of `type` quantized from random values. */
@@ -228,6 +247,7 @@ herd_status herd_probe_run(int max_threads, herd_probe *p)
             p->read_gbs[t] = read_gbs(buf, GEMV_BYTES, t);
             /* One small product: what every call costs beyond its bytes. */
             p->call_us[t] = time_matmul(buf, HERD_TYPE_Q8_0, 16, x, 1, y, work, t) * 1e6;
+            p->sync_us[t] = t > 1 ? sync_us(t) : 1e-3;
         }
     }
     for (size_t i = 0; !st && i < sizeof PROBE_TYPES / sizeof PROBE_TYPES[0]; i++) {

@@ -31,12 +31,12 @@ char *herd_probe_json(const herd_probe *p)
             types, json_pack("{s:s, s:o, s:o}", "type", herd_type_name(p->types[i].type),
                              "gemv_gbs", per_thread(p->types[i].gemv_gbs, p->max_threads),
                              "gemm_gflops", per_thread(p->types[i].gemm_gflops, p->max_threads)));
-    json_t *o =
-        json_pack("{s:i, s:s, s:s, s:i, s:o, s:o, s:f, s:f, s:f, s:o}", "schema", HERD_PROBE_SCHEMA,
-                  "cpu", p->cpu, "herd", p->herd, "max_threads", p->max_threads, "read_gbs",
-                  per_thread(p->read_gbs, p->max_threads), "call_us",
-                  per_thread(p->call_us, p->max_threads), "attn_ns_decode", p->attn_ns_decode,
-                  "attn_ns_prompt", p->attn_ns_prompt, "seconds", p->seconds, "types", types);
+    json_t *o = json_pack(
+        "{s:i, s:s, s:s, s:i, s:o, s:o, s:o, s:f, s:f, s:f, s:o}", "schema", HERD_PROBE_SCHEMA,
+        "cpu", p->cpu, "herd", p->herd, "max_threads", p->max_threads, "read_gbs",
+        per_thread(p->read_gbs, p->max_threads), "call_us", per_thread(p->call_us, p->max_threads),
+        "sync_us", per_thread(p->sync_us, p->max_threads), "attn_ns_decode", p->attn_ns_decode,
+        "attn_ns_prompt", p->attn_ns_prompt, "seconds", p->seconds, "types", types);
     char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
     json_decref(o);
     return s;
@@ -111,6 +111,7 @@ herd_status herd_probe_parse(const char *text, size_t len, herd_probe *p)
         p->seconds = json_number_value(json_object_get(o, "seconds"));
         if (!get_per_thread(json_object_get(o, "read_gbs"), p->read_gbs, p->max_threads) ||
             !get_per_thread(json_object_get(o, "call_us"), p->call_us, p->max_threads) ||
+            !get_per_thread(json_object_get(o, "sync_us"), p->sync_us, p->max_threads) ||
             !(p->attn_ns_decode > 0 && p->attn_ns_decode < 1e6) ||
             !(p->attn_ns_prompt > 0 && p->attn_ns_prompt < 1e6))
             st = herd_seterr(HERD_E_FORMAT, "a measurement is missing or out of range");

@@ -103,6 +103,11 @@ herd_status herd_catalog_predict(const herd_catalog *cat, int model, int quant,
     int n_ctx = 0;
     herd_status st = herd_catalog_estimate(cat, model, quant, q, &e, &n_ctx);
     if (st) return st;
+    /* The mix of types such a file holds (llama-quantize's rules), or, for
+     * a type herd cannot make, every matrix at the file's average bits. */
+    herd_weight_mix mix;
+    if (herd_weight_mix_of_ftype(s, cm->arch, cm->quants[quant].type, &mix) == HERD_OK)
+        return herd_predict_mix(q->probe, s, &mix, q->threads, 512, 128, n_ctx, out);
     return herd_predict(q->probe, s, type_of_quant(cm->quants[quant].type), cm->quants[quant].bpw,
                         q->threads, 512, 128, n_ctx, out);
 }
