@@ -22,8 +22,10 @@
  *   Q8_0  VNNI: (x + 128) against y, −128·Σy shared; without: |x| against
  *         y with x's sign, as the tiles do.
  *   F16   activations widened to F32 once (after rounding to F16, the
- *         vec_dot_type); four accumulators of 8 per row in ggml's order
- *         (vec_dot_f16_avx2), the tail in double.
+ *         vec_dot_type); one accumulator of 8 per row, the tail
+ *         zero-padded. The small-batch tiles of F16 are here too
+ *         (gemm_f16), summing the same way; vec_dot_f16_avx2 keeps ggml's
+ *         four accumulators for the other callers.
  */
 #include "tensor/kernels.h"
 
@@ -43,7 +45,7 @@
 #define NS 4 /* rows streamed at once */
 #endif
 #ifndef NS_F16
-#define NS_F16 3 /* four accumulators per row: 12 of the 16 registers */
+#define NS_F16 4
 #endif
 
 static inline float hsum8(__m256 v)
@@ -181,7 +183,7 @@ static inline __attribute__((always_inline)) void gemv_q(int kind, bool vnni, in
 /* ------------------------------------------------------------ F16 */
 
 /* F32 values of the F16 activations (vec_dot_type F16: rounded, then
- * widened, which is exact). */
+ * widened once per product, which is exact). */
 static void pack_f16(const float *x, void *vy, int64_t n)
 {
     float *y = vy;
@@ -192,50 +194,106 @@ static void pack_f16(const float *x, void *vy, int64_t n)
     for (; i < n; i++) y[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
-static inline __attribute__((always_inline)) void streams_f16(const int ns, int64_t n,
-                                                              const uint8_t *x, size_t step,
-                                                              const float *y, float *s, size_t ss)
+/* The last n % 8 elements of an F16 row / F32 activations, zero-padded. */
+static inline __m256 tail_x(const uint8_t *p, int64_t left)
 {
-    __m256 acc[NS_F16][4];
+    uint16_t h[8] = {0};
+    memcpy(h, p, (size_t)left * 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+static inline __m256 tail_y(const float *p, int64_t left)
+{
+    float v[8] = {0};
+    memcpy(v, p, (size_t)left * 4);
+    return _mm256_loadu_ps(v);
+}
+
+/* NR rows (xs bytes apart) × NT tokens (ys bytes apart) of F16 weights: one
+ * accumulator of 8 per output, one FMA per 8 elements in element order,
+ * the tail zero-padded, a horizontal sum; output (row r, token t) at
+ * s[t·ss + r·rs]. Decoding (NT = 1, NR streams, prefetched) and batches
+ * (NR ≤ 2, NT ≤ 4: 8 accumulators, 2 weight and 4 activation registers) go
+ * through this one loop, so a token's outputs have the same bits alone as
+ * in a batch. */
+static inline __attribute__((always_inline)) void
+tile_f16(bool pf, int64_t n, const uint8_t *x, size_t xs, const int NR, const uint8_t *y, size_t ys,
+         const int NT, float *s, size_t ss, size_t rs)
+{
+    __m256 acc[4][4];
 #pragma GCC unroll 4
-    for (int k = 0; k < ns; k++)
+    for (int r = 0; r < NR; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) acc[k][j] = _mm256_setzero_ps();
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    for (; i + 8 <= n; i += 8) {
+        if (pf && i % 32 == 0)
 #pragma GCC unroll 4
-        for (int k = 0; k < ns; k++)
-            _mm_prefetch((const char *)x + k * step + 2 * i + PF_DIST, _MM_HINT_T0);
+            for (int r = 0; r < NR; r++)
+                _mm_prefetch((const char *)x + r * xs + 2 * i + PF_DIST, _MM_HINT_T0);
+        __m256 xv[4];
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            const __m256 yv = _mm256_loadu_ps(y + i + 8 * j);
+        for (int r = 0; r < NR; r++)
+            xv[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + r * xs + 2 * i)));
 #pragma GCC unroll 4
-            for (int k = 0; k < ns; k++) {
-                const __m128i h =
-                    _mm_loadu_si128((const __m128i *)(x + k * step + 2 * (i + 8 * j)));
-                acc[k][j] = _mm256_fmadd_ps(_mm256_cvtph_ps(h), yv, acc[k][j]);
-            }
+        for (int t = 0; t < NT; t++) {
+            const __m256 yv = _mm256_loadu_ps((const float *)(const void *)(y + t * ys) + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm256_fmadd_ps(xv[r], yv, acc[r][t]);
+        }
+    }
+    if (i < n) {
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const __m256 yv = tail_y((const float *)(const void *)(y + t * ys) + i, n - i);
+#pragma GCC unroll 4
+            for (int r = 0; r < NR; r++)
+                acc[r][t] = _mm256_fmadd_ps(tail_x(x + r * xs + 2 * i, n - i), yv, acc[r][t]);
         }
     }
 #pragma GCC unroll 4
-    for (int k = 0; k < ns; k++) {
-        const __m256 a =
-            _mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][2]), _mm256_add_ps(acc[k][1], acc[k][3]));
-        double sum = hsum8(a);
-        const uint8_t *xk = x + k * step;
-        for (int64_t t = i; t < n; t++) sum += (double)(ld_f16(xk + 2 * t) * y[t]);
-        s[k * ss] = (float)sum;
-    }
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) s[t * ss + r * rs] = hsum8(acc[r][t]);
 }
 
 static void gemv_f16(int64_t n, const void *vx, size_t xs, int64_t nr, const void *y, float *s)
 {
     const int64_t h = nr / NS_F16;
     for (int64_t r = 0; r < h; r++)
-        streams_f16(NS_F16, n, (const uint8_t *)vx + (size_t)r * xs, (size_t)h * xs, y, s + r,
-                    (size_t)h);
+        tile_f16(true, n, (const uint8_t *)vx + (size_t)r * xs, (size_t)h * xs, NS_F16, y, 0, 1,
+                 s + r, 0, (size_t)h);
     for (int64_t r = NS_F16 * h; r < nr; r++)
-        streams_f16(1, n, (const uint8_t *)vx + (size_t)r * xs, 0, y, s + r, 0);
+        tile_f16(false, n, (const uint8_t *)vx + (size_t)r * xs, 0, 1, y, 0, 1, s + r, 0, 0);
+}
+
+#define F16_TILE(R, T)                                                                             \
+    static void f16_##R##_##T(int64_t n, const uint8_t *x, size_t xs, const uint8_t *y, size_t ys, \
+                              float *s, size_t ss)                                                 \
+    {                                                                                              \
+        tile_f16(false, n, x, xs, R, y, ys, T, s, ss, 1);                                          \
+    }
+F16_TILE(1, 1)
+F16_TILE(1, 2)
+F16_TILE(1, 3)
+F16_TILE(1, 4)
+F16_TILE(2, 1)
+F16_TILE(2, 2)
+F16_TILE(2, 3)
+F16_TILE(2, 4)
+
+typedef void (*f16_tile_fn)(int64_t n, const uint8_t *x, size_t xs, const uint8_t *y, size_t ys,
+                            float *s, size_t ss);
+static const f16_tile_fn f16_tiles[2][4] = {{f16_1_1, f16_1_2, f16_1_3, f16_1_4},
+                                            {f16_2_1, f16_2_2, f16_2_3, f16_2_4}};
+
+/* Up to 4 rows × 4 tokens (matmul's tiles) as pairs of rows. */
+static void gemm_f16(int64_t n, const void *vx, size_t xs, int nr, const void *vy, size_t ys,
+                     int nt, float *s, size_t ss)
+{
+    for (int r = 0; r < nr; r += 2)
+        f16_tiles[nr - r >= 2][nt - 1](n, (const uint8_t *)vx + (size_t)r * xs, xs, vy, ys, s + r,
+                                       ss);
 }
 
 /* ------------------------------------------------------------ install */
@@ -274,6 +332,10 @@ void herd_kernels_install_avx2_gemv(herd_type_traits *traits, bool vnni)
         const herd_type_traits *vt = &traits[traits[types[i]].vec_dot_type];
         k->gemv = herd_avx2_gemv(types[i], vnni);
         if (types[i] == HERD_TYPE_F16) {
+            k->gemm = gemm_f16;
+            k->pack = k->gemv_pack = pack_f16;
+            k->pack_block = 1;
+            k->pack_block_bytes = 4;
             k->gemv_pack = pack_f16;
             k->gemv_pack_block = 1;
             k->gemv_pack_block_bytes = 4;
