@@ -664,6 +664,96 @@ static void test_against_llamacpp(const char *qfile)
     free(bq);
 }
 
+/* ------------------------------------------------------------ AVX2 decode */
+
+/* The AVX2 decode kernels (kernels_avx2_gemv*.c), with and without AVX-VNNI
+ * where the CPU has it, in the HERD_SIMD=avx2 child: every row against the
+ * scalar reference (only the F32 summation order may differ) and, bit for
+ * bit, against the AVX2 vec_dot, which sums as the small-batch tiles do
+ * (F16: its tiles are the gemv's own, vec_dot keeps ggml's order; matmul's
+ * batch check below covers it).
+ * Row counts give the NS streams (4; F16 3) and rows left over; lengths
+ * give the 4-block steps and 1..3 blocks after them, F16 tails of 1..31. */
+static void gemv_case(herd_gemv_fn gemv, uint32_t type, int64_t n, int64_t nr, const char *flavor)
+{
+    const herd_type_traits *t = herd_type(type), *vt = herd_type(t->vec_dot_type);
+    const herd_gemm_kernel *k = &herd_gemm_kernels[type];
+    const size_t wrb = herd_row_bytes(type, n);
+    const size_t pb =
+        (size_t)((n + k->gemv_pack_block - 1) / k->gemv_pack_block) * k->gemv_pack_block_bytes;
+    float *wf = malloc(n * nr * sizeof *wf), *x = malloc(n * sizeof *x), *s = malloc(nr * 4);
+    float *dx = malloc(n * sizeof *dx), *dy = malloc(n * sizeof *dy);
+    uint8_t *w = malloc(wrb * nr), *yq = malloc(herd_row_bytes(t->vec_dot_type, n) + 64);
+    uint8_t *yp = malloc(pb + 64);
+    fill(wf, n * nr, 0.1f);
+    fill(x, n, 1.0f);
+    for (int64_t r = 0; r < nr; r++) t->from_float_ref(wf + r * n, w + r * wrb, n);
+    vt->from_float(x, yq, n);
+    vt->to_float(yq, dy, n);
+    k->gemv_pack(x, yp, n);
+    for (int64_t r = 0; r < nr; r++) s[r] = NAN;
+    gemv(n, w, wrb, nr, yp, s);
+    int bad = 0, bits = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        float ref = 0, v = 0;
+        t->vec_dot_ref(n, &ref, w + r * wrb, yq);
+        t->vec_dot(n, &v, w + r * wrb, yq);
+        t->to_float(w + r * wrb, dx, n);
+        double mag = 0;
+        for (int64_t i = 0; i < n; i++) mag += fabs((double)dx[i] * dy[i]);
+        if (!(fabs((double)s[r] - ref) <= 1e-5 * mag + 1e-30) && bad++ < 3)
+            fprintf(stderr, "  %s %s n %lld row %lld: gemv %.9g ref %.9g\n", t->name, flavor,
+                    (long long)n, (long long)r, s[r], ref);
+        bits += type != HERD_TYPE_F16 && f2u(v) != f2u(s[r]);
+    }
+    CHECKF(bad == 0, "gemv %s (%s) n %lld rows %lld: %d rows off the reference", t->name, flavor,
+           (long long)n, (long long)nr, bad);
+    CHECKF(bits == 0, "gemv %s (%s) n %lld rows %lld: %d rows differ from vec_dot", t->name, flavor,
+           (long long)n, (long long)nr, bits);
+    free(wf);
+    free(x);
+    free(s);
+    free(dx);
+    free(dy);
+    free(w);
+    free(yq);
+    free(yp);
+}
+
+static void test_avx2_gemv(void)
+{
+    if (strcmp(herd_tensor_simd_level(), "avx2") != 0) return;
+    static const uint32_t types[] = {HERD_TYPE_Q4_0, HERD_TYPE_Q8_0, HERD_TYPE_Q4_K, HERD_TYPE_Q6_K,
+                                     HERD_TYPE_F16};
+    static const int64_t rows[] = {1, 3, 4, 5, 11, 67};
+    const bool cpu_vnni = __builtin_cpu_supports("avxvnni");
+    for (int v = 0; v <= (int)cpu_vnni; v++) {
+        const char *flavor = v ? "avx-vnni" : "avx2";
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            const uint32_t type = types[i];
+            herd_gemm_kernel *k = &herd_gemm_kernels[type];
+            const herd_gemv_fn installed = k->gemv;
+            CHECKF(installed == herd_avx2_gemv(type, cpu_vnni), "gemv %s: not the AVX2 kernel",
+                   herd_type_name(type));
+            k->gemv = herd_avx2_gemv(type, v);
+            const int64_t bs = herd_type(type)->blck_size;
+            const int64_t lens_q[] = {32, 64, 96, 128, 160, 2144, 4096};
+            const int64_t lens_k[] = {256, 512, 768, 2048};
+            const int64_t lens_f[] = {8, 37, 96, 1000, 2050};
+            const int64_t *lens = bs == 32 ? lens_q : bs == 256 ? lens_k : lens_f;
+            const size_t nl = bs == 32 ? 7 : bs == 256 ? 4 : 5;
+            for (size_t l = 0; l < nl; l++)
+                for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+                    gemv_case(k->gemv, type, lens[l], rows[r], flavor);
+            /* Through matmul: a token alone and in a batch of 6 (tiles). */
+            test_matmul_batch_invariant(type, bs == 256 ? 512 : 96, 7);
+            test_matmul_batch_invariant(type, bs == 256 ? 1024 : 2050 - 2050 % bs, 19);
+            k->gemv = installed;
+        }
+        printf("gemv (%s): Q4_0 Q8_0 Q4_K Q6_K F16 against the references\n", flavor);
+    }
+}
+
 /* Run this program again with a different kernel level; its checks count
  * through its exit status. */
 static void run_child(const char *argv0, const char *env, const char *level)
@@ -687,6 +777,7 @@ int main(int argc, char **argv)
         test_vec_dot();
         test_matmul();
         test_mm_isas();
+        test_avx2_gemv();
         return test_report();
     }
     test_half();
@@ -695,6 +786,7 @@ int main(int argc, char **argv)
     test_vec_dot();
     test_matmul();
     test_mm_isas();
+    test_avx2_gemv();
     test_against_llamacpp("models/tiny/ladder-q8_0.gguf");
     test_against_llamacpp("models/tiny/ladder-q4_0.gguf");
     test_against_llamacpp("models/tiny/ladder-q6_k.gguf");

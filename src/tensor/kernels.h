@@ -287,6 +287,16 @@ bool herd_mm_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows,
  * stops at AVX2 even on an AVX-512 CPU (tests use it). */
 void herd_kernels_install_avx2(herd_type_traits *traits);
 void herd_kernels_install_avx2_k(herd_type_traits *traits); /* kernels_avx2_k.c */
+/* Decoding on AVX2 (kernels_avx2_gemv.c, kernels_avx2_gemv_k.c): the gemv
+ * of Q4_0, Q8_0, Q4_K, Q6_K and F16, with AVX-VNNI (vnni) or without, and
+ * the Q4_K / Q6_K vec_dot that sum as they do. herd_kernels_install_avx2
+ * installs them without AVX-VNNI; herd_kernels_install_simd again with it
+ * where the CPU has it and AVX2 is the level. herd_avx2_gemv: the kernel of
+ * a type (NULL: none), for the tests. */
+void herd_kernels_install_avx2_gemv(herd_type_traits *traits, bool vnni);
+void herd_kernels_install_avx2_gemv_k(herd_type_traits *traits);
+herd_gemv_fn herd_avx2_gemv(uint32_t type, bool vnni);
+herd_gemv_fn herd_avx2_gemv_k(uint32_t type, bool vnni);
 void herd_kernels_install_avx512(herd_type_traits *traits);
 void herd_kernels_install_avx512_k(herd_type_traits *traits);      /* kernels_avx512_k.c */
 void herd_kernels_install_avx512_gemv(herd_type_traits *traits);   /* kernels_avx512_gemv.c */

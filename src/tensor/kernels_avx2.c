@@ -271,47 +271,6 @@ static void vec_dot_q4_0_avx2(int64_t n, float *s, const void *vx, const void *v
     *s = hsum8(acc);
 }
 
-/* Q6_K: quants rebuilt as unsigned 0..63 and dotted with maddubs; the −32
- * offset is taken out once per super-block through Q8_K's group sums:
- * Σ sc·(q−32)·y = Σ sc·q·y − 32·Σ sc·bsum. */
-static void vec_dot_q6_K_avx2(int64_t n, float *s, const void *vx, const void *vy)
-{
-    const herd_block_q6_K *x = vx;
-    const herd_block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / HERD_QK_K; i++) {
-        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128(x[i].scales));
-        const __m256i bs = _mm256_madd_epi16(sc16, loadu256(y[i].bsums));
-        __m256i sumi = _mm256_setzero_si256();
-        const int8_t *sc = x[i].scales;
-        for (int j = 0; j < 2; j++, sc += 8) {
-            const uint8_t *ql = x[i].ql + 64 * j, *qh = x[i].qh + 32 * j;
-            const int8_t *q8 = y[i].qs + 128 * j;
-            const __m256i l0 = loadu256(ql), l1 = loadu256(ql + 32), h = loadu256(qh);
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_and_si256(h, m30));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
-            for (int k = 0; k < 4; k++) {
-                const __m256i p = _mm256_maddubs_epi16(q[k], loadu256(q8 + 32 * k));
-                const __m256i scv =
-                    _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
-            }
-        }
-        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(bs, 5));
-        const __m256 d = _mm256_set1_ps(ld_f16(&x[i].d) * y[i].d);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
-    }
-    *s = hsum8(acc);
-}
-
 /* Q4_1 / Q5_1 against Q8_1: unsigned quants times signed activations in
  * maddubs; the min comes in per block as m·s (ggml adds it after the
  * vector sum, and so does this). */
@@ -453,7 +412,6 @@ void herd_kernels_install_avx2(herd_type_traits *traits)
     traits[HERD_TYPE_Q8_0].vec_dot = vec_dot_q8_0_avx2;
     traits[HERD_TYPE_Q8_0].from_float = quantize_q8_0_avx2;
     traits[HERD_TYPE_Q4_0].vec_dot = vec_dot_q4_0_avx2;
-    traits[HERD_TYPE_Q6_K].vec_dot = vec_dot_q6_K_avx2;
     traits[HERD_TYPE_Q8_K].from_float = quantize_q8_K_avx2;
     traits[HERD_TYPE_Q4_1].vec_dot = vec_dot_q4_1_avx2;
     traits[HERD_TYPE_Q5_0].vec_dot = vec_dot_q5_0_avx2;
@@ -462,6 +420,7 @@ void herd_kernels_install_avx2(herd_type_traits *traits)
     herd_kernels_install_avx2_k(traits);
     herd_gemm_kernels[HERD_TYPE_Q8_0] = (herd_gemm_kernel){.gemm = gemm_q8_0_avx2};
     herd_gemm_kernels[HERD_TYPE_Q4_0] = (herd_gemm_kernel){.gemm = gemm_q4_0_avx2};
+    herd_kernels_install_avx2_gemv(traits, false);
 }
 
 #if defined(__clang__)

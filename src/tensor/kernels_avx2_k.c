@@ -1,15 +1,16 @@
 /*
- * kernels_avx2_k.c — AVX2 dot products of Q2_K, Q3_K, Q4_K and Q5_K weights
- * with Q8_K activations.
+ * kernels_avx2_k.c — AVX2 dot products of Q2_K, Q3_K and Q5_K weights with
+ * Q8_K activations (Q4_K's and Q6_K's are their decode kernels', in
+ * kernels_avx2_gemv_k.c).
  *
- * All four are computed the same way, 32 elements at a time: the weights of
+ * All three are computed the same way, 32 elements at a time: the weights of
  * the chunk are rebuilt as unsigned bytes u (in element order) and dotted
  * with the activations by maddubs (unsigned × signed → pairs of int16, which
  * cannot overflow: u ≤ 31, |y| ≤ 128), then madd by the chunk's sub-block
  * scales gives int32 lanes. A super-block's integer sum is exact; it is
  * scaled by d·y.d once. What u leaves out is put back through Q8_K's per-16
  * sums (bsums):
- *   Q2_K, Q4_K, Q5_K  x = d·s·u − dmin·m      → − dmin·y.d·Σ m·bsum
+ *   Q2_K, Q5_K        x = d·s·u − dmin·m      → − dmin·y.d·Σ m·bsum
  *   Q3_K              x = d·s·(u − 4), u 0..7 → − 4·Σ s·bsum, inside the
  *                                               integer sum
  * Only the order of the F32 additions differs from the references.
@@ -89,34 +90,6 @@ static inline void k4_scales(const uint8_t *q, uint8_t out[16])
 static inline int mins_dot(const int16_t *bsums, __m256i m16)
 {
     return hsum_i32(_mm256_madd_epi16(loadu256(bsums), m16));
-}
-
-static void vec_dot_q4_K_avx2(int64_t n, float *s, const void *vx, const void *vy)
-{
-    const herd_block_q4_K *x = vx;
-    const herd_block_q8_K *y = vy;
-    __m256 acc = _mm256_setzero_ps();
-    float summ = 0;
-    for (int64_t i = 0; i < n / QK; i++) {
-        uint8_t sm[16];
-        k4_scales(x[i].scales, sm);
-        /* Each min covers two groups of 16. */
-        const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
-            _mm_loadu_si128((const __m128i *)sm),
-            _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
-        summ += ld_f16(&x[i].dmin) * y[i].d * (float)mins_dot(y[i].bsums, m16);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int g = 0; g < 4; g++) {
-            const __m256i q = loadu256(x[i].qs + 32 * g);
-            const int8_t *q8 = y[i].qs + 64 * g;
-            sumi = _mm256_add_epi32(sumi, chunk_dot(bits_at(q, 0, 0x0f), q8, sm[2 * g], sm[2 * g]));
-            sumi = _mm256_add_epi32(
-                sumi, chunk_dot(bits_at(q, 4, 0x0f), q8 + 32, sm[2 * g + 1], sm[2 * g + 1]));
-        }
-        const __m256 d = _mm256_set1_ps(ld_f16(&x[i].d) * y[i].d);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
-    }
-    *s = hsum8(acc) - summ;
 }
 
 static void vec_dot_q5_K_avx2(int64_t n, float *s, const void *vx, const void *vy)
@@ -205,7 +178,6 @@ void herd_kernels_install_avx2_k(herd_type_traits *traits)
 {
     traits[HERD_TYPE_Q2_K].vec_dot = vec_dot_q2_K_avx2;
     traits[HERD_TYPE_Q3_K].vec_dot = vec_dot_q3_K_avx2;
-    traits[HERD_TYPE_Q4_K].vec_dot = vec_dot_q4_K_avx2;
     traits[HERD_TYPE_Q5_K].vec_dot = vec_dot_q5_K_avx2;
 }
 

@@ -545,6 +545,7 @@ const char *herd_kernels_install_simd(herd_type_traits *traits)
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c()) {
         herd_kernels_install_avx2(traits);
+        if (cpu_avxvnni()) herd_kernels_install_avx2_gemv(traits, true);
         herd_mm_select(cpu_avxvnni() ? &herd_mm_isa_avx2vnni : &herd_mm_isa_avx2);
         return "avx2";
     }
