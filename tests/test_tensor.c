@@ -473,6 +473,60 @@ static void test_matmul_batch_invariant(uint32_t type, int64_t n_in, int64_t n_r
     free(work);
 }
 
+/* herd_matvec: several one-token products in one dispatch give each output
+ * the bits herd_matmul gives it alone. Items as a decoded token's experts
+ * have them: gate and up sharing x (one of them another type with the same
+ * packing, one with another packing), down products each with their own x,
+ * row counts with streams and rows left over, and more items than one
+ * dispatch takes (the chunks). */
+static void test_matvec(int n_threads)
+{
+    enum { N = 40, NIN = 512 };
+    static const uint32_t types[] = {HERD_TYPE_Q2_K, HERD_TYPE_Q3_K, HERD_TYPE_Q4_K,
+                                     HERD_TYPE_Q6_K, HERD_TYPE_Q8_0, HERD_TYPE_F32};
+    herd_matvec v[N];
+    uint8_t *w[N];
+    float *y1[N], *x = malloc(4 * NIN * sizeof *x);
+    fill(x, 4 * NIN, 1.0f);
+    size_t work1 = 0;
+    for (int i = 0; i < N; i++) {
+        const uint32_t type = types[(i * 7) % 6];
+        const int64_t rows = 1 + (i * 37) % 90, wrb = (int64_t)herd_row_bytes(type, NIN);
+        float *wf = malloc(rows * NIN * sizeof *wf);
+        fill(wf, rows * NIN, 0.1f);
+        w[i] = malloc(wrb * rows);
+        for (int64_t r = 0; r < rows; r++)
+            herd_type(type)->from_float_ref(wf + r * NIN, w[i] + r * wrb, NIN);
+        free(wf);
+        y1[i] = malloc(rows * sizeof(float));
+        v[i] = (herd_matvec){.w = w[i],
+                             .wtype = type,
+                             .n_in = NIN,
+                             .n_rows = rows,
+                             .x = x + (i % 4) * NIN,
+                             .y = malloc(rows * sizeof(float))};
+        const size_t ws = herd_matmul_work_size(type, NIN, 1);
+        if (ws > work1) work1 = ws;
+    }
+    void *work = herd_alloc_aligned(herd_matvec_work_size(v, N)), *w1 = herd_alloc_aligned(work1);
+    herd_matvec_many(v, N, work, n_threads);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        herd_matmul(w[i], v[i].wtype, NIN, v[i].n_rows, v[i].x, 1, y1[i], w1, n_threads);
+        bad += memcmp(y1[i], v[i].y, v[i].n_rows * sizeof(float)) != 0;
+    }
+    CHECKF(bad == 0, "matvec, %d threads: %d of %d products differ from herd_matmul", n_threads,
+           bad, N);
+    for (int i = 0; i < N; i++) {
+        free(w[i]);
+        free(y1[i]);
+        free(v[i].y);
+    }
+    free(x);
+    free(work);
+    free(w1);
+}
+
 static void test_matmul(void)
 {
     static const int64_t rows[] = {1, 7, 64, 172};
@@ -514,6 +568,8 @@ static void test_matmul(void)
     test_matmul_case(HERD_TYPE_Q2_K, 4096, 303, 1, 2);
     test_matmul_case(HERD_TYPE_Q3_K, 2048, 131, 1, 2);
     test_matmul_case(HERD_TYPE_Q3_K, 768, 70, 1, 2);
+    test_matvec(1);
+    test_matvec(2);
     /* Batches for AMX (where there is one): partial token tiles and weight
      * panels, more than one of each. */
     test_matmul_case(HERD_TYPE_Q4_K, 2048, 48, 40, 2);

@@ -51,8 +51,11 @@ static scratch_layout layout_of(const herd_model *m, int n_batch)
     /* A fused gate+up (Phi-3) lands in ffa whole: 2 n_ff per row. */
     const int ff = hp->n_ff > hp->n_ff_exp ? hp->n_ff : hp->n_ff_exp;
     const bool fused = m->layers && m->layers[0].w_up.ne[1] == 2 * (int64_t)hp->n_ff;
-    PLACE(off_ffa, fused ? 2 * ff : ff);
-    PLACE(off_ffb, ff);
+    /* A decoded token's experts run side by side (moe.c): their gate and up
+     * outputs, n_expert_used rows, land in ffa and ffb. */
+    const int ffk = hp->n_expert_used > n_batch ? (hp->n_expert_used + n_batch - 1) / n_batch : 1;
+    PLACE(off_ffa, (fused ? 2 * ff : ff) * ffk);
+    PLACE(off_ffb, ff * ffk);
     PLACE(off_router, hp->n_expert);
     PLACE(off_moe_x, hp->n_expert ? hp->n_embd : 0);
     PLACE(off_moe_y, hp->n_expert ? hp->n_embd : 0);
@@ -77,6 +80,8 @@ static size_t work_bytes(const herd_model *m, int n_batch)
             if (b > most) most = b;
         }
     }
+    const size_t moe = herd_moe_work_bytes(m); /* a decoded token's experts */
+    if (moe > most) most = moe;
     return most;
 }
 

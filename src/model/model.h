@@ -266,6 +266,8 @@ herd_residual_kind herd_residual(const herd_model *m, const herd_layer *L);
 
 /* Mixture-of-experts MLP over the batch (moe.c). */
 void herd_moe(herd_ctx *ctx, const herd_layer *L, const float *in, int T, float *out);
+/* The work buffer decoding one token through the experts needs. */
+size_t herd_moe_work_bytes(const herd_model *m);
 
 /* Attention for one layer over the batch (attention.c). */
 void herd_attention(herd_ctx *ctx, int layer, const herd_batch *b, const int32_t *seq);

@@ -210,6 +210,47 @@ static void batch_job(void *arg, int ith, int nth)
     }
 }
 
+/* The one-token product of j (fields w … w_stride set) in ranges of rows:
+ * at least 64 (long enough streams), about four per thread, whole groups of
+ * 4 streams. The activations are converted into act unless packed (then act
+ * already holds them, converted the same way for the same x). */
+static void decode_setup(mm_job *j, uint32_t wtype, uint8_t *act, bool packed, int n_threads)
+{
+    const herd_gemm_kernel *k = j->k;
+    j->a_stride = act_row_bytes(j->t, wtype, j->n_in);
+    const bool convert = k->gemv || j->a_stride != 0;
+    j->act = convert ? act : (const uint8_t *)j->x;
+    j->a_step = convert ? j->a_stride : (size_t)j->n_in * 4;
+    /* One row converts in about a microsecond: cheaper here than as a job
+     * of its own. */
+    if (convert && !packed) {
+        j->work = act;
+        if (k->gemv)
+            k->gemv_pack(j->x, act, j->n_in);
+        else
+            convert_job(j, 0, 1);
+    }
+    int64_t rb = n_threads > 1
+                     ? (j->n_rows + DECODE_SPLIT * n_threads - 1) / (DECODE_SPLIT * n_threads)
+                     : j->n_rows;
+    if (rb < DECODE_MIN_ROWS) rb = DECODE_MIN_ROWS;
+    j->rb = (rb + 3) / 4 * 4;
+    j->n_blocks = (j->n_rows + j->rb - 1) / j->rb;
+    atomic_init(&j->next, 0);
+}
+
+/* Bytes of one token's converted activations (decode_setup), rounded to a
+ * cache line; 0 when X is used as it is. */
+static size_t decode_act_bytes(uint32_t wtype, int64_t n_in)
+{
+    const herd_gemm_kernel *k = &herd_gemm_kernels[wtype];
+    size_t b = act_row_bytes(herd_type(wtype), wtype, n_in);
+    if (k->gemv)
+        b = (size_t)((n_in + k->gemv_pack_block - 1) / k->gemv_pack_block) *
+            k->gemv_pack_block_bytes;
+    return (b + 63) & ~(size_t)63;
+}
+
 void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
                  int64_t n_tok, float *y, void *work, int n_threads)
 {
@@ -236,29 +277,15 @@ void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, co
                 .n_rows = n_rows,
                 .n_tok = n_tok,
                 .w_stride = herd_row_bytes(wtype, n_in)};
+    if (n_tok == 1) {
+        decode_setup(&j, wtype, work, false, n_threads);
+        herd_parallel(n_threads, decode_job, &j);
+        return;
+    }
     j.a_stride = act_row_bytes(t, wtype, n_in);
     const bool convert = j.a_stride != 0;
     j.act = convert ? (const uint8_t *)work : (const uint8_t *)x;
     j.a_step = convert ? j.a_stride : (size_t)n_in * 4;
-    if (n_tok == 1) {
-        /* One row converts in about a microsecond: cheaper here than as a
-         * job of its own. */
-        if (j.k->gemv)
-            j.k->gemv_pack(x, work, n_in);
-        else if (convert)
-            convert_job(&j, 0, 1);
-        /* Ranges of at least 64 rows (long enough streams), about four per
-         * thread, rounded to whole groups of 4 streams. */
-        int64_t rb = n_threads > 1
-                         ? (n_rows + DECODE_SPLIT * n_threads - 1) / (DECODE_SPLIT * n_threads)
-                         : n_rows;
-        if (rb < DECODE_MIN_ROWS) rb = DECODE_MIN_ROWS;
-        j.rb = (rb + 3) / 4 * 4;
-        j.n_blocks = (n_rows + j.rb - 1) / j.rb;
-        atomic_init(&j.next, 0);
-        herd_parallel(n_threads, decode_job, &j);
-        return;
-    }
     if (convert) herd_parallel(n_threads, convert_job, &j);
     const int64_t R = HERD_GEMM_MAX_R;
     int64_t rb = (n_rows + n_threads - 1) / n_threads;
@@ -267,6 +294,105 @@ void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, co
     j.n_blocks = (n_rows + j.rb - 1) / j.rb;
     atomic_init(&j.next, 0);
     herd_parallel(n_threads, batch_job, &j);
+}
+
+/* ------------------------------------------------------------ many products */
+
+/* Up to MANY products of one token, their row ranges numbered one after
+ * another and handed out from one counter. */
+#define MANY 32
+typedef struct {
+    mm_job j[MANY];
+    int64_t first[MANY + 1]; /* the number of item i's first range */
+    int n;
+    atomic_int next;
+} many_job;
+
+static void many_job_run(void *arg, int ith, int nth)
+{
+    (void)ith, (void)nth;
+    many_job *m = arg;
+    int i = 0;
+    for (int64_t c; (c = atomic_fetch_add(&m->next, 1)) < m->first[m->n];) {
+        while (c >= m->first[i + 1]) i++; /* ranges are taken in order */
+        const mm_job *j = &m->j[i];
+        const int64_t r0 = (c - m->first[i]) * j->rb;
+        decode_rows(j, r0, r0 + j->rb < j->n_rows ? r0 + j->rb : j->n_rows);
+    }
+}
+
+size_t herd_matvec_work_size(const herd_matvec *v, int n)
+{
+    herd_tensor_init();
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        const herd_type_traits *t = herd_type(v[i].wtype);
+        if (!t || !t->vec_dot || v[i].n_in <= 0) return 0;
+        bytes += decode_act_bytes(v[i].wtype, v[i].n_in);
+    }
+    return bytes > SIZE_MAX ? 0 : (size_t)bytes;
+}
+
+/* The same x for the same conversion: one packing serves both. */
+static bool same_act(const herd_matvec *a, const herd_matvec *b)
+{
+    const herd_gemm_kernel *ka = &herd_gemm_kernels[a->wtype], *kb = &herd_gemm_kernels[b->wtype];
+    if (a->x != b->x || a->n_in != b->n_in) return false;
+    if (a->wtype == b->wtype) return true;
+    if (ka->gemv || kb->gemv)
+        return ka->gemv_pack == kb->gemv_pack && ka->gemv_pack_block == kb->gemv_pack_block &&
+               ka->gemv_pack_block_bytes == kb->gemv_pack_block_bytes;
+    return false;
+}
+
+static void matvec_chunk(const herd_matvec *v, int n, uint8_t *work, int n_threads)
+{
+    many_job m;
+    m.n = n;
+    m.first[0] = 0;
+    uint64_t size = 0;
+    for (int i = 0; i < n; i++) size += (uint64_t)v[i].n_rows * (uint64_t)v[i].n_in;
+    if (size < 32768) n_threads = 1;
+    for (int i = 0; i < n; i++) {
+        const herd_type_traits *t = herd_type(v[i].wtype);
+        m.j[i] = (mm_job){.t = t,
+                          .vt = herd_type(t->vec_dot_type),
+                          .k = &herd_gemm_kernels[v[i].wtype],
+                          .w = v[i].w,
+                          .x = v[i].x,
+                          .y = v[i].y,
+                          .n_in = v[i].n_in,
+                          .n_rows = v[i].n_rows,
+                          .n_tok = 1,
+                          .w_stride = herd_row_bytes(v[i].wtype, v[i].n_in)};
+        int s = 0;
+        while (s < i && !same_act(&v[s], &v[i])) s++;
+        if (s < i) {
+            decode_setup(&m.j[i], v[i].wtype, (uint8_t *)m.j[s].act, true, n_threads);
+        } else {
+            decode_setup(&m.j[i], v[i].wtype, work, false, n_threads);
+            work += decode_act_bytes(v[i].wtype, v[i].n_in);
+        }
+        m.first[i + 1] = m.first[i] + m.j[i].n_blocks;
+    }
+    atomic_init(&m.next, 0);
+    herd_parallel(n_threads, many_job_run, &m);
+}
+
+void herd_matvec_many(const herd_matvec *v, int n, void *work, int n_threads)
+{
+    herd_tensor_init();
+    for (int i = 0; i < n; i++) {
+        const herd_type_traits *t = herd_type(v[i].wtype);
+        if (!t || !t->vec_dot || v[i].n_rows <= 0) return;
+    }
+    if (n_threads < 1) n_threads = 1;
+    uint8_t *wb = work;
+    for (int i0 = 0; i0 < n; i0 += MANY) {
+        const int c = n - i0 < MANY ? n - i0 : MANY;
+        matvec_chunk(v + i0, c, wb, n_threads);
+        wb += herd_matvec_work_size(v + i0, c);
+    }
 }
 
 void herd_get_row(const void *w, uint32_t wtype, int64_t n_in, int64_t r, float *out)

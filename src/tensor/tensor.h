@@ -102,6 +102,21 @@ size_t herd_matmul_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok);
 void herd_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
                  int64_t n_tok, float *y, void *work, int n_threads);
 
+/* Several one-token products in one pool dispatch: y_i = W_i·x_i for i < n
+ * (the chosen experts of a decoded token: the pool wakes once, not once per
+ * matrix). Every output has the bits herd_matmul with n_tok 1 gives it.
+ * Items with the same x and n_in share its conversion. work: at least
+ * herd_matvec_work_size(v, n) bytes. */
+typedef struct herd_matvec {
+    const void *w;
+    uint32_t wtype;
+    int64_t n_in, n_rows;
+    const float *x;
+    float *y;
+} herd_matvec;
+size_t herd_matvec_work_size(const herd_matvec *v, int n);
+void herd_matvec_many(const herd_matvec *v, int n, void *work, int n_threads);
+
 /* Attention of nq queries (each head_dim floats, all reading the same KV
  * head) over cache rows, in F32: per query, softmax over the visible cells
  * of (q·k)·scale + mask (soft-capped first if softcap > 0), applied to v. Cells are visited in the
