@@ -163,11 +163,13 @@ fi
 # ---- compare: phases, spread, bits per byte, the default -c, vocabularies
 "$HERD" compare "$M" "$S" --text tests/data/kjv-heldout-20k.txt --chunks 2 -p 16 -n 4 -r 3 -t 1 \
     >"$TMP/table" 2>"$TMP/err" || bad "compare failed: $(cat "$TMP/err")"
-grep -q "compare: \[1/2\] $M: load … bench … perplexity … " "$TMP/err" || bad "compare phases: $(cat "$TMP/err")"
+grep -q "compare: \[1/2\] $M: load … " "$TMP/err" &&
+    grep -q "compare: speed, runs interleaved across models: warm-up, run 1/3, run 2/3, run 3/3" "$TMP/err" &&
+    grep -q "compare: \[1/2\] kjv-llama-q8_0.gguf: perplexity … " "$TMP/err" || bad "compare phases: $(cat "$TMP/err")"
 grep -q "| *bpb |" "$TMP/table" || bad "no bits-per-byte column"
-[ "$(grep -Ec '^\| kjv-.*[0-9] ± [0-9.]+ \| +[0-9.]+ ± [0-9.]+ \|' "$TMP/table")" = 2 ] || bad "speeds without spread"
+[ "$(grep -Ec '^\| kjv-.*[0-9] ± [0-9.]+ \| +[0-9.]+ \| +[0-9.]+ ± [0-9.]+ \|' "$TMP/table")" = 2 ] || bad "speeds without spread"
 grep -q "kjv-stablelm-q8_0.gguf 256" "$TMP/table" || bad "compare default -c: $(grep perplexity: "$TMP/table")"
-grep -q "herd bench's measurement: pp16 and tg4, a warm-up then 3 runs" "$TMP/table" || bad "speed method not stated"
+grep -q "herd bench's pp16 and tg4, each model loaded and resident, a warm-up then 3 runs" "$TMP/table" || bad "speed method not stated"
 T=../shared/models/tiny
 if [ -f "$T/llama-f32.gguf" ]; then
     "$HERD" compare "$M" "$T/llama-f32.gguf" --text tests/data/kjv-heldout-20k.txt --chunks 1 -c 64 \

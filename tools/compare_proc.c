@@ -125,8 +125,14 @@ static void start(child *ch, const char *path, const herd_compare_opts *o, const
     snprintf(row->path, sizeof row->path, "%s", path);
     snprintf(row->label, sizeof row->label, "%s", path);
     int p2c[2], c2p[2];
-    if (pipe(p2c) != 0 || (pipe(c2p) != 0 && (close(p2c[0]), close(p2c[1]), 1))) {
+    if (pipe(p2c) != 0) {
         snprintf(row->error, sizeof row->error, "pipe: %s", strerror(errno));
+        return;
+    }
+    if (pipe(c2p) != 0) {
+        snprintf(row->error, sizeof row->error, "pipe: %s", strerror(errno));
+        close(p2c[0]);
+        close(p2c[1]);
         return;
     }
     fflush(NULL);
@@ -185,12 +191,15 @@ static void round_of_runs(child *kids, int n, bool reverse, herd_compare_row *ro
 
 static void interleaved_bench(child *kids, int n, int reps, herd_compare_row *rows)
 {
+    int up = 0;
+    for (int i = 0; i < n; i++) up += kids[i].up;
+    if (up == 0) return; /* nothing loaded: nothing to time */
     double *pp = malloc((size_t)n * sizeof *pp), *tg = malloc((size_t)n * sizeof *tg);
     if (!pp || !tg) {
         for (int i = 0; i < n; i++) snprintf(kids[i].err, sizeof kids[i].err, "out of memory");
         reps = -1;
     }
-    fprintf(stderr, "compare: speed%s: warm-up", n > 1 ? ", runs interleaved across models" : "");
+    fprintf(stderr, "compare: speed%s: warm-up", up > 1 ? ", runs interleaved across models" : "");
     if (reps >= 0) round_of_runs(kids, n, false, rows, pp, tg); /* untimed: the warm-up */
     for (int r = 0; r < reps; r++) {
         fprintf(stderr, ", run %d/%d", r + 1, reps);
@@ -208,8 +217,8 @@ static void finish(child *ch, int reps, int label, int n_total, const herd_compa
                    herd_compare_row *row)
 {
     herd_compare_row fin;
-    const bool asks = o->text_path || o->task;
-    if (ch->up && asks) fprintf(stderr, "compare: [%d/%d] %s:", label, n_total, row->label);
+    const bool asks = ch->up && (o->text_path || o->task);
+    if (asks) fprintf(stderr, "compare: [%d/%d] %s:", label, n_total, row->label);
     const double t0 = herd_time();
     if (ch->up && write_full(ch->to, "q", 1) && read_full(ch->from, &fin, sizeof fin)) {
         *row = fin;
@@ -244,6 +253,7 @@ void compare_group(const char *const *models, int n, int label_base, int n_total
             continue;
         }
         kids[i].pp = runs + (size_t)i * 2 * reps, kids[i].tg = kids[i].pp + reps;
+        for (int r = 0; r < 2 * reps; r++) kids[i].pp[r] = -1; /* not run */
         fprintf(stderr, "compare: [%d/%d] %s:", label_base + i + 1, n_total, models[i]);
         const double t0 = herd_time();
         start(&kids[i], models[i], o, kids, i, &rows[i]);

@@ -132,9 +132,10 @@ static const usage_entry usages[] = {
              "  --limit N              the first N questions\n"
              "  --scores               every choice's log-likelihood too\n" MODEL_OPTS},
     {"compare",
-     "usage: herd compare M1 M2 … [--text F] [--task F] [--html OUT] [-c CTX] [--chunks K]\n"
-     "                    [--limit N] [-p PP] [-n TG] [-r N] [-t N]\n"
-     "Every model measured the same way, one table; --html writes a standalone report.\n\n"
+     "usage: herd compare M1 M2 … [--text F] [--task F] [--html OUT] [--json] [-c CTX]\n"
+     "                    [--chunks K] [--limit N] [-p PP] [-n TG] [-r N] [-t N]\n"
+     "Every model measured the same way (the bench runs interleaved across the models),\n"
+     "beside herd's predicted speed and memory; one table; --html writes a standalone report.\n\n"
      "  --text F, -f F         perplexity on this text (bits per byte too: comparable across\n"
      "                         vocabularies, where perplexity is not)\n"
      "  -c N                   perplexity chunk (default: min(training context, 512) per "
@@ -144,6 +145,7 @@ static const usage_entry usages[] = {
      "  --limit N              its first N questions\n"
      "  -p PP, -n TG, -r N     speed as herd bench measures it (default -p 64 -n 16 -r 3)\n"
      "  --html OUT             the report (replaced only when complete)\n"
+     "  --json                 the figures as JSON instead of the table\n"
      "  -t, --threads N        threads\n"},
     /* recommend answers --help itself (tools/cmd_recommend.c). */
 };
