@@ -3,57 +3,116 @@
 // the turns streamed. A turn that fails after the client's own retries
 // (connection errors, 5xx), or a stream cut before its finish_reason (a
 // replica SIGKILLed mid-stream), is sent again, up to ATTEMPTS times; a
-// turn that never completes is lost. Bounded: clients start no new turn
-// after --seconds. Prints one JSON object.
+// turn that never completes is lost. Prints one JSON object.
 //
 //   node load.mjs --base http://127.0.0.1:18180/v1 --clients 8 --seconds 40
 //                 [--turns 4] [--max-tokens 16] [--session 1]
+//                 [--conversations 0] [--think-ms 0] [--seed 1]
+//
+// Each client holds one conversation at a time, so --clients is the number
+// of conversations going on at once. Every conversation opens with the same
+// system prompt (as an application's do), then --turns user messages, each
+// sent with the whole history and answered with up to --max-tokens tokens
+// (drawn between half and all of it per turn), with a pause of up to
+// --think-ms between turns (the user reading and typing). Messages, reply
+// lengths, pauses and conversation ids come from --seed, so two runs with the
+// same seed send the same load (greedy decoding: the same replies too).
+//
+// Bounded: with --conversations N each client holds N conversations and
+// stops; --seconds is then only a safety cap (turns not started by then are
+// counted in "unsent"). With --conversations 0 clients start conversations
+// until --seconds.
 //
 // --session 1 sends X-Session-Id (one per conversation), which nginx hashes
-// on (deploy/nginx/herd.conf); every conversation opens with its own system
-// message so that only its own history is a reusable prefix.
+// on (deploy/nginx/herd.conf). The totals of usage.prompt_tokens and
+// usage.prompt_tokens_details.cached_tokens over the completed turns are
+// reported as the clients saw them (prompt_tokens, cached_tokens), and so is
+// how many turns after a conversation's first (next_turns) found at least
+// the whole prompt of the turn before cached (history_cached): the turn
+// reached a slot that still held its conversation.
 import OpenAI from 'openai';
 
 const opt = { base: 'http://127.0.0.1:18180/v1', clients: 8, seconds: 40, turns: 4,
-              'max-tokens': 16, session: 1 };
+              'max-tokens': 16, session: 1, conversations: 0, 'think-ms': 0, seed: 1 };
 for (let i = 2; i + 1 < process.argv.length; i += 2) opt[process.argv[i].slice(2)] = process.argv[i + 1];
+for (const k of Object.keys(opt)) if (k !== 'base') opt[k] = Number(opt[k]);
 const ATTEMPTS = 6;
 const client = new OpenAI({ baseURL: opt.base, apiKey: 'fleet', maxRetries: 5, timeout: 60_000 });
-const stats = { turns: 0, completed: 0, lost: 0, streamed: 0, plain: 0, resent: 0,
-                streams_cut_resent: 0, conversations: 0, errors: {} };
+const stats = { turns: 0, completed: 0, lost: 0, unsent: 0, streamed: 0, plain: 0, resent: 0,
+                streams_cut_resent: 0, conversations: 0, prompt_tokens: 0, cached_tokens: 0,
+                next_turns: 0, history_cached: 0, errors: {} };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const deadline = Date.now() + Number(opt.seconds) * 1000;
+const deadline = Date.now() + opt.seconds * 1000;
 
-async function once(conv, stream) {
-  const body = { model: 'herd', messages: conv.messages, max_tokens: Number(opt['max-tokens']),
-                 temperature: 0 };
-  const ro = Number(opt.session) ? { headers: { 'X-Session-Id': conv.id } } : {};
+// mulberry32: a small seeded generator, one stream per client.
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SYSTEM = 'You are the support assistant of a small hardware shop that sells tools, '
+  + 'garden supplies and paint. Answer in plain language and keep answers short. When a '
+  + 'customer asks about an order, ask for the order number first. Never promise delivery '
+  + 'dates; say that the shop sends a tracking link by mail. For returns, explain that '
+  + 'unused items can be brought back within thirty days with the receipt. If a question '
+  + 'is about safety, such as ladders, power tools or chemicals, advise reading the '
+  + 'manual and, when in doubt, asking a professional.';
+const WORDS = ('ladder drill paint hose rake saw hammer glue tile brush screw bolt nail '
+  + 'fence shed lawn seed soil pump valve pipe timber plank varnish primer roller bucket '
+  + 'order refund receipt delivery colour size price stock weekend garden kitchen garage')
+  .split(' ');
+const OPENERS = ['Can you tell me about', 'I need help with', 'What do you think of',
+                 'Is it safe to use', 'How long does it take to get', 'Do you still have'];
+
+function userMessage(r) {
+  const n = 6 + Math.floor(r() * 14);
+  const w = Array.from({ length: n }, () => WORDS[Math.floor(r() * WORDS.length)]);
+  return `${OPENERS[Math.floor(r() * OPENERS.length)]} ${w.join(' ')}?`;
+}
+
+async function once(conv, stream, maxTokens) {
+  const body = { model: 'herd', messages: conv.messages, max_tokens: maxTokens, temperature: 0 };
+  const ro = opt.session ? { headers: { 'X-Session-Id': conv.id } } : {};
   if (!stream) {
     const r = await client.chat.completions.create(body, ro);
     if (!r.choices?.[0]?.finish_reason) throw new Error('no finish_reason');
-    return r.choices[0].message.content ?? '';
+    return { text: r.choices[0].message.content ?? '', usage: r.usage };
   }
-  const s = await client.chat.completions.create({ ...body, stream: true }, ro);
-  let text = '', finished = false;
+  const s = await client.chat.completions.create(
+    { ...body, stream: true, stream_options: { include_usage: true } }, ro);
+  let text = '', finished = false, usage;
   for await (const chunk of s) {
     text += chunk.choices?.[0]?.delta?.content ?? '';
     if (chunk.choices?.[0]?.finish_reason) finished = true;
+    if (chunk.usage) usage = chunk.usage;
   }
   if (!finished) {
     const e = new Error('stream cut before its finish_reason');
     e.cut = true;
     throw e;
   }
-  return text;
+  return { text, usage };
 }
 
-async function turn(conv, stream) {
+async function turn(conv, stream, maxTokens) {
   stats.turns++;
+  if (conv.prev !== undefined) stats.next_turns++;
   stream ? stats.streamed++ : stats.plain++;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
-      const text = await once(conv, stream);
+      const { text, usage } = await once(conv, stream, maxTokens);
       stats.completed++;
+      stats.prompt_tokens += usage?.prompt_tokens ?? 0;
+      const cached = usage?.prompt_tokens_details?.cached_tokens ?? 0;
+      stats.cached_tokens += cached;
+      if (conv.prev !== undefined && cached >= conv.prev) stats.history_cached++;
+      conv.prev = usage?.prompt_tokens ?? Infinity;
       return text;
     } catch (e) {
       const key = e.cut ? 'stream cut' : (e.status ? `HTTP ${e.status}` : (e.constructor?.name ?? 'Error'));
@@ -69,23 +128,29 @@ async function turn(conv, stream) {
 }
 
 async function worker(w) {
-  for (let c = 0; Date.now() < deadline; c++) {
-    const id = `${Math.random().toString(36).slice(2, 10)}-w${w}c${c}`;
-    // The id comes first: what two conversations share is only the template's
-    // own opening, so a reused prefix is a conversation's own history.
-    const conv = { id, messages: [{ role: 'system',
-      content: `${id}: you are a careful assistant; answer in a few words.` }] };
+  const r = rng(opt.seed * 7919 + w);
+  const more = (c) => (opt.conversations ? c < opt.conversations : Date.now() < deadline);
+  for (let c = 0; more(c); c++) {
+    const id = `s${opt.seed}-w${w}c${c}-${Math.floor(r() * 1e9).toString(36)}`;
+    const conv = { id, messages: [{ role: 'system', content: SYSTEM }] };
     stats.conversations++;
-    for (let t = 0; t < Number(opt.turns) && Date.now() < deadline; t++) {
-      conv.messages.push({ role: 'user', content: `Question ${t} of conversation ${id}: tell me more.` });
-      const text = await turn(conv, (w + t) % 2 === 0);
+    for (let t = 0; t < opt.turns; t++) {
+      conv.messages.push({ role: 'user', content: userMessage(r) });
+      const maxTokens = Math.ceil(opt['max-tokens'] * (0.5 + 0.5 * r()));
+      const think = r() * opt['think-ms'];
+      if (Date.now() >= deadline) {
+        stats.unsent += opt.turns - t;
+        break;
+      }
+      const text = await turn(conv, (w + t) % 2 === 0, maxTokens);
       if (text === null) break;
       conv.messages.push({ role: 'assistant', content: text });
+      if (t + 1 < opt.turns) await sleep(think);
     }
   }
 }
 
 const t0 = Date.now();
-await Promise.all(Array.from({ length: Number(opt.clients) }, (_, w) => worker(w)));
+await Promise.all(Array.from({ length: opt.clients }, (_, w) => worker(w)));
 stats.seconds = (Date.now() - t0) / 1000;
 console.log(JSON.stringify(stats));
