@@ -30,8 +30,7 @@ static herd_mem_estimate estimate(const herd_model *m, const herd_model_info *in
 
 /* The predicted speed of this file on this machine (src/catalog/predict.h):
  * pp512, tg128, and one token at the end of the context. */
-static bool predict_file(const herd_model *m, const herd_model_info *in, const cli_opts *o,
-                         int n_ctx, herd_prediction *pr)
+static bool predict_file(const herd_model *m, const cli_opts *o, int n_ctx, herd_prediction *pr)
 {
     herd_probe p;
     if (cli_probe(&p)) return false;
@@ -39,7 +38,6 @@ static bool predict_file(const herd_model *m, const herd_model_info *in, const c
     herd_shape_of_model(m, &s);
     herd_weight_mix mix;
     int threads = o->n_threads > 0 ? o->n_threads : cli_default_threads();
-    (void)in;
     if (herd_weight_mix_of_model(m, &mix) ||
         herd_predict_mix(&p, &s, &mix, threads, 512, 128, n_ctx, pr))
         return cli_fail("predict"), false;
@@ -53,7 +51,7 @@ static int info_json(const herd_model *m, const herd_model_info *in, const cli_o
     int n_ctx;
     herd_mem_estimate e = estimate(m, in, o, &n_ctx);
     herd_prediction pr;
-    if (!predict_file(m, in, o, n_ctx, &pr)) return 1;
+    if (!predict_file(m, o, n_ctx, &pr)) return 1;
     json_t *j = json_pack(
         "{s:s, s:s, s:I, s:s, s:I, s:i, s:{s:i, s:I, s:I, s:I, s:I}, s:{s:f, s:f, s:f, s:i, s:i}}",
         "name", in->name, "architecture", in->arch, "parameters", (json_int_t)in->n_params,
@@ -146,7 +144,7 @@ int cmd_info(int argc, char **argv)
     print_size("  scratch", e.scratch);
     print_size("  total", e.total);
     herd_prediction pr;
-    if (predict_file(m, &in, &o, n_ctx, &pr))
+    if (predict_file(m, &o, n_ctx, &pr))
         printf("predicted here (herd probe), %d thread%s: pp512 %.1f tokens/s, tg128 %.1f "
                "tokens/s, one token at -c %d %.1f tokens/s\n",
                pr.threads, pr.threads > 1 ? "s" : "", pr.pp, pr.tg, n_ctx, pr.tg_depth);
