@@ -124,7 +124,22 @@ herd_status herd_detokenize(const herd_model *model, const int32_t *ids, int n, 
 
 typedef struct herd_ctx herd_ctx;
 
-typedef enum herd_kv_type { HERD_KV_F16 = 0, HERD_KV_F32 = 1 } herd_kv_type;
+/* Element types of the KV cache, as llama.cpp's -ctk/-ctv: K and V each have
+ * their own. The quantized ones (Q8_0, Q4_0: blocks of 32) need a head size
+ * that is a multiple of 32; herd_ctx_new says so otherwise. */
+typedef enum herd_kv_type {
+    HERD_KV_F16 = 0,
+    HERD_KV_F32 = 1,
+    HERD_KV_Q8_0 = 2,
+    HERD_KV_Q4_0 = 3,
+    HERD_KV_BF16 = 4
+} herd_kv_type;
+
+/* "f16", "q8_0", … (llama.cpp's spelling); NULL for a value not in the enum. */
+const char *herd_kv_type_name(herd_kv_type t);
+/* The type named (llama.cpp's names, any case); an unknown name is
+ * HERD_E_INVALID with a message naming it and the accepted ones. */
+herd_status herd_kv_type_parse(const char *name, herd_kv_type *out);
 
 typedef struct herd_ctx_params {
     int n_ctx;     /* KV cells; 0 = the model's training context */

@@ -141,9 +141,12 @@ bool cli_parse(int argc, char **argv, unsigned allowed, cli_opts *o)
                  !strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
             G(CLI_CTX);
             NEED();
-            if (!strcmp(v, "f16")) o->cache_type = HERD_KV_F16;
-            else if (!strcmp(v, "f32")) o->cache_type = HERD_KV_F32;
-            else return cli_error(2, "%s: cache type must be f16 or f32", a), false;
+            herd_kv_type t;
+            if (herd_kv_type_parse(v, &t)) return cli_error(2, "%s: %s", a, herd_errmsg()), false;
+            const bool k = strcmp(a, "-ctv") && strcmp(a, "--cache-type-v");
+            const bool both = !strcmp(a, "--cache-type");
+            if (k || both) o->cache_type_k = t;
+            if (!k || both) o->cache_type_v = t;
         }
         else if (!strcmp(a, "--task")) { G(CLI_EVAL); NEED(); o->task = v; }
         else if (!strcmp(a, "--limit")) { G(CLI_EVAL); NEED(); ok = cli_int(a, v, 1, INT_MAX, &o->limit); }

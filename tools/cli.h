@@ -17,7 +17,7 @@ typedef struct cli_opts {
     herd_sampler_params sp;
     int no_bos, pieces, no_display_prompt, verbose;
     int mmap; /* --mmap: map the model file instead of reading it (see herd_model_params) */
-    herd_kv_type cache_type;
+    herd_kv_type cache_type_k, cache_type_v; /* -ctk, -ctv (--cache-type: both) */
     const char *positional[4];
     int n_positional;
     /* herd eval, herd perplexity --kl-divergence*, herd info --parallel */

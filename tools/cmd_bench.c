@@ -92,6 +92,7 @@ int cmd_bench(int argc, char **argv)
     cp.n_batch = n_prompt > 0 ? n_prompt : 512;
     const herd_bench_depth depth = {.depth = n_depth, .n_batch = cp.n_batch};
     cp.n_threads = o.n_threads;
+    cp.type_k = o.cache_type_k, cp.type_v = o.cache_type_v;
     herd_ctx *c;
     if (herd_ctx_new(m, &cp, &c)) {
         herd_model_free(m);

@@ -211,7 +211,7 @@ static herd_ctx *chat_ctx(herd_model *m, const cli_opts *o)
     cp.n_ctx = o->n_ctx;
     cp.n_batch = o->n_batch;
     cp.n_threads = o->n_threads;
-    cp.type_k = cp.type_v = o->cache_type;
+    cp.type_k = o->cache_type_k, cp.type_v = o->cache_type_v;
     cp.swa = o->swa;
     herd_ctx *c;
     if (herd_ctx_new(m, &cp, &c)) {

@@ -68,7 +68,7 @@ static int evaluate(herd_model *m, const cli_opts *o, const herd_mc_task *t)
         return cli_error(1, "eval: a question needs %d tokens, more than -c %d", need, cp.n_ctx);
     cp.n_batch = o->n_batch < cp.n_ctx ? o->n_batch : cp.n_ctx;
     cp.n_threads = o->n_threads;
-    cp.type_k = cp.type_v = o->cache_type;
+    cp.type_k = o->cache_type_k, cp.type_v = o->cache_type_v;
     herd_ctx *c;
     if (herd_ctx_new(m, &cp, &c)) return cli_fail("context");
     herd_mc_scores *sc = calloc((size_t)t->n, sizeof *sc);

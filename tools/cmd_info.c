@@ -24,7 +24,7 @@ static herd_mem_estimate estimate(const herd_model *m, const herd_model_info *in
     cp.n_batch = o->n_batch;
     cp.n_seq_max = o->n_parallel;
     cp.swa = o->swa;
-    cp.type_k = cp.type_v = o->cache_type;
+    cp.type_k = o->cache_type_k, cp.type_v = o->cache_type_v;
     return herd_estimate_memory_ctx(m, &cp);
 }
 
@@ -135,10 +135,12 @@ int cmd_info(int argc, char **argv)
     printf("%-16s %s\n", "chat template", in.has_chat_template ? "yes" : "no");
     int n_ctx;
     herd_mem_estimate e = estimate(m, &in, &o, &n_ctx);
-    if (o.n_parallel > 1)
-        printf("memory at -c %d, --parallel %d:\n", n_ctx, o.n_parallel);
-    else
-        printf("memory at -c %d:\n", n_ctx);
+    printf("memory at -c %d", n_ctx);
+    if (o.n_parallel > 1) printf(", --parallel %d", o.n_parallel);
+    if (o.cache_type_k != HERD_KV_F16 || o.cache_type_v != HERD_KV_F16)
+        printf(", -ctk %s -ctv %s", herd_kv_type_name(o.cache_type_k),
+               herd_kv_type_name(o.cache_type_v));
+    printf(":\n");
     print_size("  weights", e.weights);
     print_size("  KV cache", e.kv_cache);
     print_size("  scratch", e.scratch);

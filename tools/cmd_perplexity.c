@@ -28,7 +28,7 @@ static herd_ctx *make_ctx(herd_model *m, const cli_opts *o, int n_chunk)
     cp.n_ctx = n_chunk;
     cp.n_batch = o->n_batch < n_chunk ? o->n_batch : n_chunk;
     cp.n_threads = o->n_threads;
-    cp.type_k = cp.type_v = o->cache_type;
+    cp.type_k = o->cache_type_k, cp.type_v = o->cache_type_v;
     herd_ctx *c = NULL;
     if (herd_ctx_new(m, &cp, &c)) cli_fail("context");
     return c;

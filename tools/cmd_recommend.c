@@ -36,10 +36,12 @@ static void usage(void)
             "                      [--license commercial|any] [--lang CODE]\n"
             "                      [--task chat|instruct|text|code|long-context] [-c CTX] "
             "[--parallel N]\n"
-            "                      [-t THREADS] [--explain | --json]\n"
+            "                      [-ctk TYPE] [-ctv TYPE] [-t THREADS] [--explain | --json]\n"
             "SIZE: 8G, 16GB, 512M, 1.5T (binary units: 8G = 8 GiB); a plain number is GiB.\n"
             "--reserve: memory left to the system, default max(1 GB, 10%% of --ram).\n"
-            "--min-speed T: only picks predicted to generate at least T tokens/s here.\n");
+            "--min-speed T: only picks predicted to generate at least T tokens/s here.\n"
+            "-ctk, -ctv TYPE: the K (V) cache type memory is estimated for: f16 (default),\n"
+            "f32, bf16, q8_0, q4_0 (--cache-type: both).\n");
 }
 
 /* "8G" -> bytes. */
@@ -147,6 +149,14 @@ static int parse_args(int argc, char **argv, herd_catalog_query *q, rec_opts *ro
             if (*end || c < 1 || c > (1 << 24))
                 return cli_error(2, "recommend: -c: bad context '%s'", v);
             q->n_ctx = (int)c;
+        } else if (!strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strcmp(a, "--cache-type") ||
+                   !strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
+            herd_kv_type t;
+            if (herd_kv_type_parse(v, &t))
+                return cli_error(2, "recommend: %s: %s", a, herd_errmsg());
+            const bool k = strcmp(a, "-ctv") && strcmp(a, "--cache-type-v");
+            if (k || !strcmp(a, "--cache-type")) q->type_k = t;
+            if (!k || !strcmp(a, "--cache-type")) q->type_v = t;
         } else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
             long n = strtol(v, &end, 10);
             if (*end || n < 1 || n > 4096)
@@ -201,6 +211,8 @@ static void print_header(const herd_catalog_query *q, const rec_opts *ro)
     else
         printf("-c min(the model's context, 4096), as herd info");
     if (q->n_seq > 1) printf(", --parallel %d", q->n_seq);
+    if (q->type_k != HERD_KV_F16 || q->type_v != HERD_KV_F16)
+        printf(", -ctk %s -ctv %s", herd_kv_type_name(q->type_k), herd_kv_type_name(q->type_v));
     printf("; GB = 10^9 bytes.\n");
     if (q->probe)
         printf("speed: predicted from this machine's probe (herd probe), %d thread%s: tg128 and "

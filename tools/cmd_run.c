@@ -21,7 +21,7 @@ static herd_ctx *make_ctx(herd_model *m, const cli_opts *o, int n_seq)
     cp.n_batch = o->n_batch;
     cp.n_threads = o->n_threads;
     cp.n_seq_max = n_seq;
-    cp.type_k = cp.type_v = o->cache_type;
+    cp.type_k = o->cache_type_k, cp.type_v = o->cache_type_v;
     cp.swa = o->swa;
     herd_ctx *c;
     if (herd_ctx_new(m, &cp, &c)) {

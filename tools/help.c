@@ -16,7 +16,8 @@
     "  -c, --ctx-size N       context length (default: min(training context, 4096));\n"            \
     "                         beyond the training context herd warns\n"                            \
     "  -b, --batch-size N     tokens per decode batch (default 512)\n"                             \
-    "  -ctk, -ctv TYPE        KV cache type: f16 (default) or f32\n"                               \
+    "  -ctk, -ctv TYPE        K (V) cache type: f16 (default), f32, bf16, q8_0, q4_0;\n"           \
+    "                         --cache-type TYPE sets both (q8_0, q4_0: head size % 32 = 0)\n"      \
     "  --swa N                sliding window: 0 = off (default: the file's)\n"
 #define SAMPLING_OPTS                                                                              \
     "  --temp T               temperature, >= 0 (0: always the most likely token)\n"               \

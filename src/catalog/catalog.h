@@ -161,6 +161,7 @@ typedef struct herd_catalog_query {
      * measured on code, ranked as for any task. */
     bool estimate;
     int n_ctx, n_seq;
+    herd_kv_type type_k, type_v; /* the KV cache types to estimate for (0: f16) */
     bool code;
     /* Speed (with estimate): predicted by the performance model from this
      * probe at `threads`; min_tg > 0 keeps only quantizations predicted to

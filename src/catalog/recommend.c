@@ -87,6 +87,7 @@ herd_status herd_catalog_estimate(const herd_catalog *cat, int model, int quant,
     herd_ctx_params p = herd_ctx_default_params();
     p.n_ctx = q && q->n_ctx < 0 ? hp->n_ctx_train : q ? q->n_ctx : 0;
     p.n_seq_max = q && q->n_seq > 0 ? q->n_seq : 1;
+    if (q) p.type_k = q->type_k, p.type_v = q->type_v;
     *out = herd_estimate_memory_ctx(&m, &p);
     if (n_ctx) *n_ctx = p.n_ctx > 0 ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     return HERD_OK;

@@ -127,7 +127,8 @@ static void pick_kernels(void)
 
 typedef struct {
     const herd_kv_cache *kv;
-    int il, kv_off, head_dim;
+    int il, head_dim;
+    size_t k_off, v_off; /* bytes from a cell's row to the KV head's keys (values) */
     float scale;
     const int32_t *cells; /* cells of the sequence, in cell order */
     int n_cells;
@@ -145,49 +146,85 @@ static inline float score(const att_view *a, float qk, float mv)
     return s + mv;
 }
 
-/* ggml's vector path (F16 Q, F16 accumulator, rescaled only on a new max)
- * for nh ≤ VEC_HEADS query heads that read the same KV head: each head's
- * arithmetic is that of ggml's loop for it alone, but the cells are visited
- * once for all of them, so each K and V row is read once per KV head rather
- * than once per query head (4× less cache traffic for Llama-2-70B's or
- * Mistral's groups of 4, what decides decoding at long contexts). */
+/* ggml's vector path (ggml_compute_forward_flash_attn_ext_f16_one_chunk)
+ * for nh ≤ VEC_HEADS query heads that read the same KV head. Q is converted
+ * to the K type's vec_dot_type (F16 for F16, Q8_0 for Q8_0 and Q4_0, BF16,
+ * F32) and dotted with that type's vec_dot; an F16 V is summed into an F16
+ * accumulator (ggml_vec_mad_f16), any other V is widened to F32 and summed
+ * into an F32 one (ggml_vec_mad_f32, fused multiply-adds). The accumulator
+ * is rescaled only when a key sets a new maximum. Each head's arithmetic is
+ * that of ggml's loop for it alone, but the cells are visited once for all
+ * of them, so each K and V row is read once per KV head rather than once per
+ * query head (4× less cache traffic for Llama-2-70B's or Mistral's groups of
+ * 4, what decides decoding at long contexts). */
 #define VEC_HEADS 8
+#define VEC_MAX_D 512
+typedef struct {
+    uint8_t q[VEC_HEADS][VEC_MAX_D * sizeof(float)] __attribute__((aligned(64)));
+    uint16_t acc16[VEC_HEADS][VEC_MAX_D];
+    float acc32[VEC_HEADS][VEC_MAX_D] __attribute__((aligned(64)));
+    float v32[VEC_MAX_D] __attribute__((aligned(64)));
+} vec_scratch;
+
 static void attend_vector(const att_view *a, const float *const *q, const float *slope, int nh,
-                          int pos, float *const *out)
+                          int pos, float *const *out, vec_scratch *w)
 {
     const int D = a->head_dim;
-    uint16_t q16[VEC_HEADS][512], acc[VEC_HEADS][512];
+    const herd_kv_cache *kv = a->kv;
+    const herd_type_traits *kt = herd_type(kv->type_k), *vt = herd_type(kv->type_v);
+    const bool k16 = kv->type_k == HERD_TYPE_F16, v16 = kv->type_v == HERD_TYPE_F16;
+    const herd_from_float_fn q_conv = herd_type(kt->vec_dot_type)->from_float;
     float M[VEC_HEADS], S[VEC_HEADS];
     for (int h = 0; h < nh; h++) {
-        for (int i = 0; i < D; i++) q16[h][i] = herd_f32_to_f16(q[h][i]), acc[h][i] = 0;
+        if (k16) /* ggml_cpu_fp32_to_fp16: round to nearest even */
+            for (int i = 0; i < D; i++) ((uint16_t *)(void *)w->q[h])[i] = herd_f32_to_f16(q[h][i]);
+        else
+            q_conv(q[h], w->q[h], D);
+        memset(w->acc16[h], 0, (size_t)D * sizeof(uint16_t));
+        memset(w->acc32[h], 0, (size_t)D * sizeof(float));
         M[h] = -INFINITY, S[h] = 0.0f;
     }
     for (int j = 0; j < a->n_cells; j++) {
-        const int c = a->cells[j], kpos = a->kv->pos[c];
+        const int c = a->cells[j], kpos = kv->pos[c];
         if (herd_attn_mask(pos, kpos, a->swa, 0.0f) == -INFINITY) continue;
-        const uint16_t *k =
-            (const uint16_t *)(a->kv->k[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
-        const uint16_t *v =
-            (const uint16_t *)(a->kv->v[a->il] + (size_t)c * a->kv->row_bytes) + a->kv_off;
+        const uint8_t *k = kv->k[a->il] + (size_t)c * kv->row_k + a->k_off;
+        const uint8_t *v = kv->v[a->il] + (size_t)c * kv->row_v + a->v_off;
+        const float *vf = (const float *)(const void *)v;
+        if (!v16 && kv->type_v != HERD_TYPE_F32) {
+            vt->to_float(v, w->v32, D);
+            vf = w->v32;
+        }
         for (int h = 0; h < nh; h++) {
-            const float s =
-                score(a, dot_f16(q16[h], k, D), herd_attn_mask(pos, kpos, a->swa, slope[h]));
+            float qk;
+            if (k16)
+                qk = dot_f16((const uint16_t *)(const void *)w->q[h],
+                             (const uint16_t *)(const void *)k, D);
+            else
+                kt->vec_dot(D, &qk, k, w->q[h]);
+            const float s = score(a, qk, herd_attn_mask(pos, kpos, a->swa, slope[h]));
             float ms = 1.0f, vs = 1.0f;
             if (s > M[h]) {
                 ms = expf(M[h] - s);
                 M[h] = s;
-                for (int i = 0; i < D; i++)
-                    acc[h][i] = herd_f32_to_f16(herd_f16_to_f32(acc[h][i]) * ms);
+                if (v16)
+                    for (int i = 0; i < D; i++)
+                        w->acc16[h][i] = herd_f32_to_f16(herd_f16_to_f32(w->acc16[h][i]) * ms);
+                else
+                    for (int i = 0; i < D; i++) w->acc32[h][i] *= ms;
             } else {
                 vs = expf(s - M[h]);
             }
-            mad_f16(acc[h], v, vs, D);
+            if (v16)
+                mad_f16(w->acc16[h], (const uint16_t *)(const void *)v, vs, D);
+            else
+                for (int i = 0; i < D; i++) w->acc32[h][i] = fmaf(vf[i], vs, w->acc32[h][i]);
             S[h] = S[h] * ms + vs;
         }
     }
     for (int h = 0; h < nh; h++) {
         const float inv = S[h] > 0 ? 1.0f / S[h] : 0.0f;
-        for (int i = 0; i < D; i++) out[h][i] = herd_f16_to_f32(acc[h][i]) * inv;
+        for (int i = 0; i < D; i++)
+            out[h][i] = (v16 ? herd_f16_to_f32(w->acc16[h][i]) : w->acc32[h][i]) * inv;
     }
 }
 
@@ -200,6 +237,32 @@ static float alibi_slope(const herd_hparams *hp, const herd_arch *arch, int h)
     const float m1 = powf(2.0f, -(hp->max_alibi_bias / 2.0f) / n_head_log2);
     return h < n_head_log2 ? powf(m0, (float)(h + 1))
                            : powf(m1, (float)(2 * (h - n_head_log2) + 1));
+}
+
+/* ------------------------------------------------ per-thread workspace */
+
+static size_t round64(size_t n)
+{
+    return (n + 63) & ~(size_t)63;
+}
+
+#define ATT_TILE 16 /* tokens per unit of the tiled path */
+
+/* Bytes one worker needs: the vector path's Q, accumulators and widened V,
+ * or the tiled path's herd_attn scratch and query pointers for every query
+ * head of a group times ATT_TILE tokens. */
+size_t herd_attention_work_bytes(const herd_hparams *hp)
+{
+    const size_t nq_max = (size_t)(hp->n_head / hp->n_head_kv) * ATT_TILE;
+    const size_t tiled = round64(herd_attn_scratch_size(hp->head_dim, (int)nq_max)) +
+                         nq_max * (2 * sizeof(void *) + sizeof(int32_t));
+    const size_t vec = sizeof(vec_scratch);
+    return round64(tiled > vec ? tiled : vec);
+}
+
+static uint8_t *work_of(const herd_ctx *ctx, int ith)
+{
+    return (uint8_t *)ctx->att_work + (size_t)ith * herd_attention_work_bytes(&ctx->model->hp);
 }
 
 /* Group the used cells by sequence, keeping cell order within each:
@@ -231,12 +294,13 @@ typedef struct {
 /* Work items are (token, KV head, up to VEC_HEADS of its query heads). */
 static void attention_worker(void *arg, int ith, int nth)
 {
-    (void)ith, (void)nth;
+    (void)nth;
     att_job *j = arg;
     const herd_ctx *ctx = j->ctx;
     const herd_hparams *hp = &ctx->model->hp;
     const int D = hp->head_dim, group = hp->n_head / hp->n_head_kv, Q = herd_n_embd_q(hp);
     const int per_kv = (group + VEC_HEADS - 1) / VEC_HEADS, n_items = hp->n_head_kv * per_kv;
+    vec_scratch *w = (vec_scratch *)(void *)work_of(ctx, ith);
     for (int it; (it = herd_parallel_next(&j->next)) < j->b->n_tokens * n_items;) {
         const int t = it / n_items, g = it % n_items / per_kv;
         const int h0 = g * group + it % per_kv * VEC_HEADS;
@@ -244,7 +308,8 @@ static void attention_worker(void *arg, int ith, int nth)
         const int sq = j->seq[t];
         att_view a = {.kv = j->kv,
                       .il = j->il,
-                      .kv_off = g * D,
+                      .k_off = herd_row_bytes(j->kv->type_k, (int64_t)g * D),
+                      .v_off = herd_row_bytes(j->kv->type_v, (int64_t)g * D),
                       .head_dim = D,
                       .scale = j->scale,
                       .cells = ctx->vis + ctx->seg[sq],
@@ -258,17 +323,16 @@ static void attention_worker(void *arg, int ith, int nth)
             out[h] = ctx->s.att + (size_t)t * Q + (size_t)(h0 + h) * D;
             slope[h] = alibi_slope(hp, ctx->model->arch, h0 + h);
         }
-        attend_vector(&a, q, slope, nh, j->b->pos[t], out);
+        attend_vector(&a, q, slope, nh, j->b->pos[t], out, w);
     }
 }
 
 /* The tiled path through herd_attn: one call per (KV head, run of up to 16
  * tokens of one sequence), with every query head of the KV head's group
  * (one head at a time with ALiBi, whose slope is per head). */
-#define ATT_TILE 16
 static void attention_worker_tiled(void *arg, int ith, int nth)
 {
-    (void)ith, (void)nth;
+    (void)nth;
     att_job *j = arg;
     const herd_ctx *ctx = j->ctx;
     const herd_hparams *hp = &ctx->model->hp;
@@ -277,12 +341,13 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
     const bool alibi = alibi_slope(hp, ctx->model->arch, 0) != 0.0f;
     const int per = alibi ? 1 : group, n_units = H / per, T = j->b->n_tokens;
     const int n_tiles = (T + ATT_TILE - 1) / ATT_TILE, nq_max = per * ATT_TILE;
-    void *scratch = malloc(herd_attn_scratch_size(D, nq_max));
-    const float **q = malloc((size_t)nq_max * sizeof *q);
-    float **out = malloc((size_t)nq_max * sizeof *out);
-    int32_t *qpos = malloc((size_t)nq_max * sizeof *qpos);
+    uint8_t *base = work_of(ctx, ith);
+    void *scratch = base;
+    const float **q = (const float **)(void *)(base + round64(herd_attn_scratch_size(D, nq_max)));
+    float **out = (float **)(q + nq_max);
+    int32_t *qpos = (int32_t *)(void *)(out + nq_max);
     const herd_kv_cache *kv = j->kv;
-    const size_t esz = kv->type == HERD_TYPE_F16 ? 2 : 4;
+    const size_t esz = kv->type_k == HERD_TYPE_F16 ? 2 : 4;
     for (int it; (it = herd_parallel_next(&j->next)) < n_tiles * n_units;) {
         const int u = it % n_units, t0 = (it / n_units) * ATT_TILE;
         const int h0 = u * per, g = h0 / group;
@@ -305,8 +370,8 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
                                 .head_dim = D,
                                 .k = kv->k[j->il] + esz * (size_t)g * D,
                                 .v = kv->v[j->il] + esz * (size_t)g * D,
-                                .row_bytes = kv->row_bytes,
-                                .type = kv->type,
+                                .row_bytes = kv->row_k,
+                                .type = kv->type_k,
                                 .cells = ctx->vis + ctx->seg[sq],
                                 .cell_pos = kv->pos,
                                 .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
@@ -318,10 +383,19 @@ static void attention_worker_tiled(void *arg, int ith, int nth)
             t = t1;
         }
     }
-    free(scratch);
-    free(q);
-    free(out);
-    free(qpos);
+}
+
+/* ggml's choice: the tiled path takes batches of 64 or more over an F16 or
+ * an F32 cache whose K and V types agree (herd's own F32 vector code is the
+ * tiled one, so an F32 cache always goes there); everything else, every
+ * quantized or BF16 cache and mixed types whatever the batch, is the vector
+ * path. */
+static bool vector_path(const herd_kv_cache *kv, int T)
+{
+    const bool plain =
+        kv->type_k == kv->type_v && (kv->type_k == HERD_TYPE_F16 || kv->type_k == HERD_TYPE_F32);
+    if (!plain) return true;
+    return T < TILED_MIN_TOKENS && kv->type_k == HERD_TYPE_F16;
 }
 
 void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *seq)
@@ -338,14 +412,20 @@ void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *s
                    .swa = herd_layer_windowed(hp, ctx->swa, il) ? ctx->swa : 0,
                    .b = b,
                    .seq = seq,
-                   .vector = T < TILED_MIN_TOKENS && kv->type == HERD_TYPE_F16,
+                   .vector = vector_path(kv, T),
                    .scale =
                        ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)hp->head_dim)};
     atomic_init(&job.next, 0);
+    /* A quantized cache holds rotated K and V (herd_kv_rot_k/v): Q turns
+     * with K, and the output turns back with V. */
+    const size_t nq = (size_t)T * herd_n_embd_q(hp);
+    const int rk = herd_kv_rot_k(kv, hp->head_dim), rv = herd_kv_rot_v(kv, hp->head_dim);
+    if (rk) herd_fwht(ctx->s.q, nq, rk);
     group_cells(kv, ctx->params.n_seq_max, ctx->seg, ctx->vis);
     /* Threads only pay off when there is enough work to split: waking them
      * costs microseconds, a tiny model's decode step is about that long. */
     const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * kv->n_used;
     herd_parallel(work > 65536 ? ctx->n_threads : 1,
                   job.vector ? attention_worker : attention_worker_tiled, &job);
+    if (rv) herd_fwht(ctx->s.att, nq, rv);
 }

@@ -159,9 +159,10 @@ herd_mem_estimate herd_estimate_memory_ctx(const herd_model *m, const herd_ctx_p
      * becomes resident (measured: tests/cli_info_mem.sh). */
     e.weights = m->file ? herd_gguf_file_size(m->file) : m->tensor_bytes;
     const int w = effective_swa(m, &p);
-    e.kv_cache =
-        herd_kv_bytes(&m->hp, pool_layers(m, w, false), cache_cells(m, &p, false), p.type_k) +
-        herd_kv_bytes(&m->hp, pool_layers(m, w, true), cache_cells(m, &p, true), p.type_k);
+    e.kv_cache = herd_kv_bytes(&m->hp, pool_layers(m, w, false), cache_cells(m, &p, false),
+                               p.type_k, p.type_v) +
+                 herd_kv_bytes(&m->hp, pool_layers(m, w, true), cache_cells(m, &p, true), p.type_k,
+                               p.type_v);
     e.scratch = herd_scratch_bytes(m, p.n_batch) + (uint64_t)p.n_ctx * 8;
     e.total = e.weights + e.kv_cache + e.scratch;
     return e;
@@ -187,9 +188,9 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
         return herd_seterr(HERD_E_INVALID, "context size %d is out of range", p.n_ctx);
     if (p.n_seq_max > 4096)
         return herd_seterr(HERD_E_INVALID, "%d sequences is more than 4096", p.n_seq_max);
-    if (p.type_k != p.type_v)
-        return herd_seterr(HERD_E_UNSUPPORTED,
-                           "K and V caches of different types are not supported");
+    herd_status st = herd_kv_check_type(p.type_k, m->hp.head_dim);
+    if (!st) st = herd_kv_check_type(p.type_v, m->hp.head_dim);
+    if (st) return st;
     herd_ctx *c = herd_calloc(1, sizeof *c);
     if (!c) return HERD_E_NOMEM;
     c->model = m;
@@ -202,10 +203,10 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
         ((int64_t)(p.n_ctx + 255) / 256 * 256 / p.n_seq_max + 255) / 256 * 256;
     const herd_weight *ff = n_ctx_seq > m->hp.n_ctx_orig ? &m->rope_long : &m->rope_short;
     c->rope_factors = m->rope_freqs.data ? m->rope_freqs.data : ff->data; /* llama.cpp's order */
-    herd_status st =
-        herd_kv_init(&c->kv, &m->hp, c->swa, false, cache_cells(m, &p, false), p.type_k);
+    st = herd_kv_init(&c->kv, &m->hp, c->swa, false, cache_cells(m, &p, false), p.type_k, p.type_v);
     if (!st)
-        st = herd_kv_init(&c->kv_swa, &m->hp, c->swa, true, cache_cells(m, &p, true), p.type_k);
+        st = herd_kv_init(&c->kv_swa, &m->hp, c->swa, true, cache_cells(m, &p, true), p.type_k,
+                          p.type_v);
     if (st) goto fail;
     scratch_layout L = layout_of(m, p.n_batch);
     char *base = herd_alloc_aligned(L.total);
@@ -224,8 +225,10 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->moe_sel = herd_calloc(n_slots, sizeof *c->moe_sel);
     c->moe_w = herd_calloc(n_slots, sizeof *c->moe_w);
     c->moe_rows = herd_calloc(n_slots, sizeof *c->moe_rows);
-    if (!base || !c->s.work || !c->logits || !c->cells || !c->cells_swa || !c->logit_row ||
-        !c->seq || !c->vis || !c->seg || !c->moe_sel || !c->moe_w || !c->moe_rows) {
+    c->att_work = herd_alloc_aligned((size_t)c->n_threads * herd_attention_work_bytes(&m->hp));
+    if (!c->att_work || !base || !c->s.work || !c->logits || !c->cells || !c->cells_swa ||
+        !c->logit_row || !c->seq || !c->vis || !c->seg || !c->moe_sel || !c->moe_w ||
+        !c->moe_rows) {
         free(base);
         st = HERD_E_NOMEM;
         goto fail;
@@ -272,6 +275,7 @@ void herd_ctx_free(herd_ctx *c)
     free(c->moe_sel);
     free(c->moe_w);
     free(c->moe_rows);
+    free(c->att_work);
     free(c);
 }
 

@@ -332,29 +332,6 @@ static void project_qkv(herd_ctx *c, int il, const herd_batch *b, const float *i
     for_rows(&j, (size_t)j.n);
 }
 
-/* Write the batch's K and V rows into their cache cells. */
-static void store_kv(herd_ctx *c, int il, int T)
-{
-    const herd_kv_cache *kv = herd_ctx_kv(c, il);
-    const int32_t *cells = herd_ctx_cells(c, il);
-    const int n = c->model->hp.n_embd_kv;
-    for (int t = 0; t < T; t++) {
-        uint8_t *kd = kv->k[il] + (size_t)cells[t] * kv->row_bytes;
-        uint8_t *vd = kv->v[il] + (size_t)cells[t] * kv->row_bytes;
-        const float *ks = c->s.k + (size_t)t * n, *vs = c->s.v + (size_t)t * n;
-        if (kv->type == HERD_TYPE_F32) {
-            memcpy(kd, ks, (size_t)n * sizeof(float));
-            memcpy(vd, vs, (size_t)n * sizeof(float));
-            continue;
-        }
-        for (int i = 0; i < n; i++) {
-            uint16_t hk = herd_f32_to_f16(ks[i]), hv = herd_f32_to_f16(vs[i]);
-            memcpy(kd + 2 * i, &hk, 2);
-            memcpy(vd + 2 * i, &hv, 2);
-        }
-    }
-}
-
 /* A dense MLP: SwiGLU (gate, up) or GELU (up), then down; biases if present. */
 static void mlp_dense(herd_ctx *c, const herd_layer *L, const float *in, int T, float *out)
 {
@@ -401,7 +378,8 @@ static void layer_forward(herd_ctx *c, const herd_batch *b, int il)
         att_in = s->xf;
     }
     project_qkv(c, il, b, att_in);
-    store_kv(c, il, T);
+    herd_kv_store(herd_ctx_kv(c, il), il, herd_ctx_cells(c, il), s->k, s->v, T, m->hp.n_embd_kv,
+                  m->hp.head_dim);
     herd_attention(c, il, b, c->seq);
     linear(c, &L->wo, &L->bo, s->att, T, s->ao);
     if (L->post_attn_norm.data) norm_rows(c, s->ao, s->ao, &L->post_attn_norm, NULL, T, E);

@@ -174,11 +174,11 @@ struct herd_model {
  * memory stays flat however long the generation. A model without a window
  * has only the first, Mistral (every layer windowed) only the second. */
 typedef struct herd_kv_cache {
-    int n_cells;      /* 0: no layer uses this cache */
-    uint32_t type;    /* HERD_TYPE_F16 or HERD_TYPE_F32 */
-    size_t row_bytes; /* bytes of one cell's K (or V) in one layer */
-    int32_t *pos;     /* [n_cells]; -1 = free */
-    int32_t *seq;     /* [n_cells] */
+    int n_cells;             /* 0: no layer uses this cache */
+    uint32_t type_k, type_v; /* HERD_TYPE_F16, F32, BF16, Q8_0 or Q4_0 */
+    size_t row_k, row_v;     /* bytes of one cell's K (V) in one layer */
+    int32_t *pos;            /* [n_cells]; -1 = free */
+    int32_t *seq;            /* [n_cells] */
     int n_used;
     uint8_t **k, **v; /* [n_layer] → [n_cells][n_embd_kv]; NULL: the other cache's layer */
 } herd_kv_cache;
@@ -190,12 +190,31 @@ static inline bool herd_layer_windowed(const herd_hparams *hp, int swa, int il)
     return swa > 0 && !hp->swa_dense[il];
 }
 
+/* The ggml type of a cache type, and whether a model of head size head_dim
+ * can use it (a quantized row holds whole blocks per head); if not, the
+ * error names the type and the ones this head size accepts. */
+uint32_t herd_kv_ggml_type(herd_kv_type t);
+herd_status herd_kv_check_type(herd_kv_type t, int head_dim);
 /* A cache of n_cells for the layers whose herd_layer_windowed() is `windowed`. */
 herd_status herd_kv_init(herd_kv_cache *kv, const herd_hparams *hp, int swa, bool windowed,
-                         int n_cells, herd_kv_type tk);
+                         int n_cells, herd_kv_type tk, herd_kv_type tv);
 void herd_kv_free(herd_kv_cache *kv, int n_layer);
 /* Bytes of a cache of n_cells for n_layers layers. */
-uint64_t herd_kv_bytes(const herd_hparams *hp, int n_layers, int n_cells, herd_kv_type tk);
+uint64_t herd_kv_bytes(const herd_hparams *hp, int n_layers, int n_cells, herd_kv_type tk,
+                       herd_kv_type tv);
+/* Write T rows of K and V (n_embd_kv floats each, rows n_embd_kv apart) into
+ * layer il's cells, converted as ggml's set_rows converts them: the cache
+ * type's from_float (for Q8_0 the x86 quantizer ggml-cpu uses). For a
+ * quantized type, first rotated in place as llama.cpp rotates them (below). */
+void herd_kv_store(const herd_kv_cache *kv, int il, const int32_t *cells, float *k, float *v, int T,
+                   int n_embd_kv, int head_dim);
+/* The Walsh-Hadamard rotation llama.cpp applies with a quantized cache: the
+ * chunk length for Q and K (herd_kv_rot_k) and for V and the attention
+ * output (herd_kv_rot_v), 0 for none; herd_fwht rotates every chunk of n
+ * of n_total floats in place (n a power of two). */
+int herd_kv_rot_k(const herd_kv_cache *kv, int head_dim);
+int herd_kv_rot_v(const herd_kv_cache *kv, int head_dim);
+void herd_fwht(float *x, size_t n_total, int n);
 /* Claim one free cell per batch token (in order); fails if the cache is full
  * or a (seq, pos) pair is already cached. */
 herd_status herd_kv_claim(herd_kv_cache *kv, const herd_batch *b, int32_t *cells);
@@ -245,6 +264,7 @@ struct herd_ctx {
     const float *rope_factors; /* LongRoPE factors this context uses, or NULL */
     uint64_t expert_rows_read; /* weight rows of experts multiplied (for tests) */
     int n_threads;
+    void *att_work; /* [n_threads][herd_attention_work_bytes] attention workspace */
 };
 
 /* The cache of layer il and the cells of the batch's tokens in it. */
@@ -269,8 +289,10 @@ void herd_moe(herd_ctx *ctx, const herd_layer *L, const float *in, int T, float 
 /* The work buffer decoding one token through the experts needs. */
 size_t herd_moe_work_bytes(const herd_model *m);
 
-/* Attention for one layer over the batch (attention.c). */
+/* Attention for one layer over the batch (attention.c), and the workspace
+ * each of its threads needs (the context allocates n_threads of them). */
 void herd_attention(herd_ctx *ctx, int layer, const herd_batch *b, const int32_t *seq);
+size_t herd_attention_work_bytes(const herd_hparams *hp);
 
 /* Sizes shared by the allocator and herd_estimate_memory(). */
 uint64_t herd_scratch_bytes(const herd_model *m, int n_batch);
