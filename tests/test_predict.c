@@ -82,7 +82,7 @@ static void test_probe_file(void)
     free(bad);
     /* A figure out of range, a field missing, an unknown type, another schema. */
     static const char *const breaks[][2] = {
-        {"\"schema\": 2", "\"schema\": 1"},
+        {"\"schema\": 3", "\"schema\": 2"},
         {"\"sync_us\"", "\"sync_uz\""},
         {"\"max_threads\": 2", "\"max_threads\": 3"},
         {"\"max_threads\": 2", "\"max_threads\": 0"},

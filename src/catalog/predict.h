@@ -34,7 +34,7 @@
 
 #define HERD_PROBE_MAX_THREADS 8
 #define HERD_PROBE_MAX_TYPES   8
-#define HERD_PROBE_SCHEMA      2
+#define HERD_PROBE_SCHEMA      3
 
 typedef struct herd_probe_type {
     uint32_t type;                                  /* HERD_TYPE_* */

@@ -7,11 +7,12 @@
  * bandwidth. Weights are one quantized row of random values copied over a
  * buffer much larger than the caches: the kernels' speed does not depend on
  * the values, and quantizing 128 MB would take longer than the probe.
- * Each figure is the best of a few passes, timed in CPU time of the
- * process divided by the threads: on a shared machine a pass may wait for a
- * core, and wall-clock time would charge the wait to the kernel. (The pool's
- * workers spin while they wait for each other, so on an idle machine the two
- * clocks agree.)
+ * Each figure is the best of a few passes, timed on the wall clock (the
+ * best pass is the one the neighbours disturbed least); HERD_PROBE_CLOCK=cpu
+ * times CPU seconds instead, for a busy machine (cpu_s below). CPU time
+ * divided by the threads was the default until bench/predict showed it
+ * predicting 2-thread decoding at 3.5x what herd bench measured: a worker
+ * that sleeps while it waits for its partner adds nothing to CPU time.
  */
 #include "catalog/predict.h"
 #include "tensor/tensor.h"
@@ -24,13 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GEMV_BYTES (128u << 20) /* well beyond the L3 of a desktop or server part */
-#define N_IN       4096
-#define GEMM_ROWS  512
-#define GEMM_TOK   512
-#define ATT_DIM    128
-#define ATT_CELLS  4096
-#define PASSES     3
+#define N_IN      4096
+#define GEMM_ROWS 512
+#define GEMM_TOK  512
+#define ATT_DIM   128
+#define ATT_CELLS 4096
+#define PASSES    3
 
 static const uint32_t PROBE_TYPES[] = {HERD_TYPE_F16,  HERD_TYPE_Q8_0, HERD_TYPE_Q4_0,
                                        HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K};
@@ -56,12 +56,43 @@ void herd_probe_identity(char *cpu, size_t cpu_cap, char *herd, size_t herd_cap)
 #endif
 }
 
-/* Seconds of CPU time the process has used. */
+/* The probe's clock. The wall clock by default: with several threads the
+ * time a product takes is its slowest thread's, waits at the barrier
+ * included, and that is what a decode step sees. HERD_PROBE_CLOCK=cpu (for a
+ * busy machine, with bench/predict --cpu) takes the process's CPU seconds
+ * divided by the threads instead, which the neighbours do not stretch but
+ * which leaves out a thread's waits for its partner: meaningful at 1 thread. */
+static bool cpu_clock(void)
+{
+    const char *c = getenv("HERD_PROBE_CLOCK");
+    return c && !strcmp(c, "cpu");
+}
+
+/* Seconds on the probe's clock, per thread for the CPU clock (divide by nth). */
 static double cpu_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(cpu_clock() ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds are summed over threads; wall seconds are not. */
+static double per_thread(double dt, int nth)
+{
+    return cpu_clock() ? dt / nth : dt;
+}
+
+/* The weights the bandwidth and one-token figures stream: twice the L3 and
+ * at least 128 MB, so that they come from memory as a model's do (some
+ * server parts and VMs have an L3 of 256-512 MB: this one reports 508 MB,
+ * where 128 MB, fitting in it, measured 2.4x the memory's speed). */
+static size_t gemv_bytes(void)
+{
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    size_t b = (size_t)128 << 20;
+    if (l3 > 0 && 2 * (size_t)l3 > b) b = 2 * (size_t)l3;
+    const size_t cap = (size_t)2 << 30;
+    return b < cap ? b : cap;
 }
 
 /* ------------------------------------------------------- bandwidth */
@@ -89,7 +120,7 @@ static double read_gbs(const void *buf, size_t bytes, int nth)
     for (int r = 0; r < PASSES; r++) {
         double t0 = cpu_s();
         herd_parallel(nth, read_part, &j);
-        double dt = (cpu_s() - t0) / nth;
+        double dt = per_thread(cpu_s() - t0, nth);
         if (dt > 0 && bytes / dt / 1e9 > best) best = bytes / dt / 1e9;
     }
     return best;
@@ -110,7 +141,7 @@ static double sync_us(int nth)
     for (int r = 0; r < 50; r++) {
         double t0 = cpu_s();
         for (int i = 0; i < 20; i++) herd_parallel(nth, nothing, NULL);
-        double dt = (cpu_s() - t0) / nth / 20;
+        double dt = per_thread(cpu_s() - t0, nth) / 20;
         if (dt < best) best = dt;
     }
     return best * 1e6;
@@ -124,7 +155,7 @@ static double call_us(const void *w, const float *x, float *y, void *work, int n
     for (int r = 0; r < 50; r++) {
         double t0 = cpu_s();
         herd_matmul(w, HERD_TYPE_Q8_0, N_IN, 16, x, 1, y, work, nth);
-        double dt = (cpu_s() - t0) / nth;
+        double dt = per_thread(cpu_s() - t0, nth);
         if (r > 0 && dt < best) best = dt;
     }
     return best * 1e6;
@@ -157,7 +188,7 @@ static double time_matmul(const void *w, uint32_t type, int64_t rows, const floa
     for (int r = 0; r <= PASSES; r++) {
         double t0 = cpu_s();
         herd_matmul(w, type, N_IN, rows, x, ntok, y, work, nth);
-        double dt = (cpu_s() - t0) / nth;
+        double dt = per_thread(cpu_s() - t0, nth);
         if (r > 0 && dt < best) best = dt;
     }
     return best;
@@ -167,9 +198,10 @@ static herd_status probe_type(herd_probe_type *pt, uint8_t *buf, const float *x,
                               void *work, int max_threads)
 {
     size_t rb;
-    herd_status st = fill_rows(pt->type, buf, GEMV_BYTES, &rb);
+    const size_t bytes = gemv_bytes();
+    herd_status st = fill_rows(pt->type, buf, bytes, &rb);
     if (st) return st;
-    const int64_t rows = (int64_t)(GEMV_BYTES / rb);
+    const int64_t rows = (int64_t)(bytes / rb);
     for (int t = 1; t <= max_threads; t++) {
         double dt = time_matmul(buf, pt->type, rows, x, 1, y, work, t);
         pt->gemv_gbs[t] = (double)rows * rb / dt / 1e9;
@@ -243,11 +275,14 @@ herd_status herd_probe_run(int max_threads, herd_probe *p)
     herd_probe_identity(p->cpu, sizeof p->cpu, p->herd, sizeof p->herd);
     p->max_threads = max_threads;
     const double t0 = herd_time();
-    uint8_t *buf = malloc(GEMV_BYTES);
+    const size_t bytes = gemv_bytes();
+    uint8_t *buf = malloc(bytes);
     float *x = malloc((size_t)GEMM_TOK * N_IN * sizeof *x);
     /* Outputs: 512 x 512 for the batch; the one-token product has at most
-     * GEMV_BYTES / 2048 rows (no probed type has smaller rows of 4096). */
-    float *y = malloc((size_t)GEMM_TOK * GEMM_ROWS * sizeof *y);
+     * bytes / 2048 rows (no probed type has smaller rows of 4096). */
+    size_t ny = (size_t)GEMM_TOK * GEMM_ROWS;
+    if (bytes / 2048 > ny) ny = bytes / 2048;
+    float *y = malloc(ny * sizeof *y);
     size_t ws = 0;
     for (size_t i = 0; i < sizeof PROBE_TYPES / sizeof PROBE_TYPES[0]; i++) {
         size_t w = herd_matmul_work_size(PROBE_TYPES[i], N_IN, GEMM_TOK);
@@ -257,10 +292,10 @@ herd_status herd_probe_run(int max_threads, herd_probe *p)
     herd_status st = HERD_OK;
     if (!buf || !x || !y || !work) st = herd_seterr(HERD_E_NOMEM, "probe: out of memory");
     if (!st) {
-        memset(buf, 1, GEMV_BYTES);
+        memset(buf, 1, bytes);
         for (size_t i = 0; i < (size_t)GEMM_TOK * N_IN; i++) x[i] = (float)(i % 31) / 31.f - .5f;
         for (int t = 1; t <= max_threads; t++) {
-            p->read_gbs[t] = read_gbs(buf, GEMV_BYTES, t);
+            p->read_gbs[t] = read_gbs(buf, bytes, t);
             /* One small product: what every call costs beyond its bytes. */
             p->call_us[t] = call_us(buf, x, y, work, t);
             p->sync_us[t] = t > 1 ? sync_us(t) : 1e-3;
