@@ -5,6 +5,9 @@
 # deviations). Before the runs were interleaved across the models, the model
 # measured second was measured in another state of the machine than the
 # first (TinyLlama Q4_0: tg 66.5 ± 1.1 against 54.3 ± 2.5 t/s for two copies).
+# Then, on the idle 2-core VM, each model's process stayed on its own core and
+# the two cores differ (one thread: 54,000 against 40,000 t/s in either order):
+# the measuring processes now share the same CPUs (tools/compare_proc.c).
 #
 # The tiny ladder model keeps it short (a second); 15 runs of a 256-token
 # prompt and 64 decodes (milliseconds each) on one thread keep it stable on
