@@ -342,8 +342,9 @@ static int nothing_fits(const herd_catalog *cat, herd_catalog_query q, const rec
                      best_gb);
 }
 
-static int recommend(herd_catalog *cat, herd_catalog_query *q, const rec_opts *ro)
+static int recommend(herd_catalog *cat, const herd_catalog_query *query, const rec_opts *ro)
 {
+    herd_catalog_query qv = *query, *q = &qv; /* q->probe points into this frame */
     char langs[512];
     if (q->language && !known_language(cat, q->language, langs, sizeof langs))
         return cli_error(2, "recommend: --lang: '%s' is not listed by any model; known:%s",
