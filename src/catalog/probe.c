@@ -9,7 +9,7 @@
  * the values, and quantizing 128 MB would take longer than the probe.
  * Each figure is the best of a few passes, timed on the wall clock (the
  * best pass is the one the neighbours disturbed least); HERD_PROBE_CLOCK=cpu
- * times CPU seconds instead, for a busy machine (cpu_s below). CPU time
+ * times CPU seconds instead, for a busy machine (clock_s below). CPU time
  * divided by the threads was the default until bench/predict showed it
  * predicting 2-thread decoding at 3.5x what herd bench measured: a worker
  * that sleeps while it waits for its partner adds nothing to CPU time.
@@ -64,12 +64,16 @@ void herd_probe_identity(char *cpu, size_t cpu_cap, char *herd, size_t herd_cap)
  * which leaves out a thread's waits for its partner: meaningful at 1 thread. */
 static bool cpu_clock(void)
 {
-    const char *c = getenv("HERD_PROBE_CLOCK");
-    return c && !strcmp(c, "cpu");
+    static int cpu = -1; /* read once: the clock is asked for around every pass */
+    if (cpu < 0) {
+        const char *c = getenv("HERD_PROBE_CLOCK");
+        cpu = c && !strcmp(c, "cpu");
+    }
+    return cpu;
 }
 
 /* Seconds on the probe's clock, per thread for the CPU clock (divide by nth). */
-static double cpu_s(void)
+static double clock_s(void)
 {
     struct timespec ts;
     clock_gettime(cpu_clock() ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
@@ -118,9 +122,9 @@ static double read_gbs(const void *buf, size_t bytes, int nth)
     read_job j = {.p = buf, .n = bytes / 8};
     double best = 0;
     for (int r = 0; r < PASSES; r++) {
-        double t0 = cpu_s();
+        double t0 = clock_s();
         herd_parallel(nth, read_part, &j);
-        double dt = per_thread(cpu_s() - t0, nth);
+        double dt = per_thread(clock_s() - t0, nth);
         if (dt > 0 && bytes / dt / 1e9 > best) best = bytes / dt / 1e9;
     }
     return best;
@@ -139,9 +143,9 @@ static double sync_us(int nth)
 {
     double best = 1e30;
     for (int r = 0; r < 50; r++) {
-        double t0 = cpu_s();
+        double t0 = clock_s();
         for (int i = 0; i < 20; i++) herd_parallel(nth, nothing, NULL);
-        double dt = per_thread(cpu_s() - t0, nth) / 20;
+        double dt = per_thread(clock_s() - t0, nth) / 20;
         if (dt < best) best = dt;
     }
     return best * 1e6;
@@ -153,9 +157,9 @@ static double call_us(const void *w, const float *x, float *y, void *work, int n
 {
     double best = 1e30;
     for (int r = 0; r < 50; r++) {
-        double t0 = cpu_s();
+        double t0 = clock_s();
         herd_matmul(w, HERD_TYPE_Q8_0, N_IN, 16, x, 1, y, work, nth);
-        double dt = per_thread(cpu_s() - t0, nth);
+        double dt = per_thread(clock_s() - t0, nth);
         if (r > 0 && dt < best) best = dt;
     }
     return best * 1e6;
@@ -186,9 +190,9 @@ static double time_matmul(const void *w, uint32_t type, int64_t rows, const floa
 {
     double best = 1e30;
     for (int r = 0; r <= PASSES; r++) {
-        double t0 = cpu_s();
+        double t0 = clock_s();
         herd_matmul(w, type, N_IN, rows, x, ntok, y, work, nth);
-        double dt = per_thread(cpu_s() - t0, nth);
+        double dt = per_thread(clock_s() - t0, nth);
         if (r > 0 && dt < best) best = dt;
     }
     return best;
@@ -236,9 +240,9 @@ static double attn_cost(int nq, uint16_t *kv, int32_t *cells, float *q, float *o
                         .scale = 0.088f};
     double best = 1e30;
     for (int r = 0; r <= PASSES; r++) {
-        double t0 = cpu_s();
+        double t0 = clock_s();
         herd_attn(&a, scratch);
-        double dt = cpu_s() - t0;
+        double dt = clock_s() - t0;
         if (r > 0 && dt < best) best = dt;
     }
     return best / nq / ATT_CELLS;
