@@ -2,9 +2,11 @@
  * http.c — the HTTP side, on libmicrohttpd: the daemon, the route table,
  * request bodies, the API key, CORS, and sending replies.
  *
- * libmicrohttpd polls every connection with epoll from a small pool of
- * threads (http_threads), so an idle or slow socket costs a file descriptor
- * and a little memory, never a thread. No handler may therefore block on a
+ * libmicrohttpd polls every connection from a small pool of threads
+ * (http_threads), so an idle or slow socket costs a file descriptor and a
+ * little memory, never a thread. It polls with poll(), not epoll: 0.9.75's
+ * MHD_quiesce_daemon races its epoll workers for the listening socket and
+ * aborts the process when it loses (a drain on SIGTERM hit it). No handler may therefore block on a
  * generation: a handler that must wait for jobs returns a wait (srv_wait),
  * and its connection is suspended and parked with the watcher (watch.c),
  * which resumes it when the jobs are done; a stream's reader does the same
@@ -387,7 +389,7 @@ herd_status herd_http_start(herd_server *srv)
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)srv->p.port)};
     struct sockaddr *addr = (struct sockaddr *)&a4;
     unsigned flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (inet_pton(AF_INET, srv->host, &a4.sin_addr) != 1) {
         if (inet_pton(AF_INET6, srv->host, &a6.sin6_addr) != 1)
             return herd_seterr(HERD_E_INVALID, "--host '%s' is not a numeric IPv4 or IPv6 address",
@@ -417,12 +419,20 @@ void herd_http_quiesce(herd_server *srv)
 {
     if (!srv->mhd || srv->quiesced) return;
     srv->quiesced = true;
+    /* The workers drop the listening socket from their poll sets when they
+     * next wake, so it stays open until MHD_stop_daemon: closed now, its
+     * number could be reused under them. shutdown() stops the kernel
+     * listening at once, so that a new connection is refused (the balancer
+     * tries another replica) instead of waiting in the backlog. */
     MHD_socket s = MHD_quiesce_daemon(srv->mhd);
-    if (s != MHD_INVALID_SOCKET) close(s);
+    srv->quiesced_fd = s;
+    if (s != MHD_INVALID_SOCKET) shutdown(s, SHUT_RDWR);
 }
 
 void herd_http_stop(herd_server *srv)
 {
     if (srv->mhd) MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;
+    if (srv->quiesced && srv->quiesced_fd != MHD_INVALID_SOCKET) close(srv->quiesced_fd);
+    srv->quiesced = false;
 }

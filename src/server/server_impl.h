@@ -446,6 +446,7 @@ struct herd_server {
     long created;
     srv_watch *watch;
     bool quiesced;
+    int quiesced_fd;       /* the listening socket, shut down, closed after the daemon stops */
     char start_error[512]; /* libmicrohttpd's complaint while starting */
     /* life (server.c): ready once loaded, not ready again while draining */
     pthread_mutex_t life_mu;
