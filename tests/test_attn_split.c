@@ -123,7 +123,8 @@ static void check_kernels(void)
 {
     herd_att_dot_fn rdot, dot;
     herd_att_mad_fn rmad, mad;
-    CHECK(herd_attention_kernels("scalar", &rdot, &rmad));
+    herd_att_mad32_fn rmad32, mad32;
+    CHECK(herd_attention_kernels("scalar", &rdot, &rmad, &rmad32));
     static const char *const levels[] = {"avx2", "avx512"};
     uint16_t x[300], y[300], a0[300], a1[300];
     unsigned rng = 5;
@@ -133,7 +134,7 @@ static void check_kernels(void)
         a0[i] = herd_f32_to_f16((float)rand_r(&rng) / RAND_MAX - 0.5f);
     }
     for (int l = 0; l < 2; l++) {
-        if (!herd_attention_kernels(levels[l], &dot, &mad)) continue;
+        if (!herd_attention_kernels(levels[l], &dot, &mad, &mad32)) continue;
         const bool has = l == 0 ? __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")
                                 : __builtin_cpu_supports("avx512f");
         if (!has) {
@@ -151,6 +152,12 @@ static void check_kernels(void)
             rmad(ref, x, 0.37f, n);
             mad(a1, x, 0.37f, n);
             CHECKF(memcmp(ref, a1, (size_t)n * 2) == 0, "%s mad, n %d", levels[l], n);
+            float f0[300], f1[300], fv[300];
+            for (int i = 0; i < n; i++)
+                f0[i] = f1[i] = herd_f16_to_f32(a0[i]), fv[i] = herd_f16_to_f32(y[i]) * 1.7f;
+            rmad32(f0, fv, -0.61f, n);
+            mad32(f1, fv, -0.61f, n);
+            CHECKF(memcmp(f0, f1, (size_t)n * sizeof(float)) == 0, "%s mad32, n %d", levels[l], n);
         }
     }
 }

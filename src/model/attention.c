@@ -129,6 +129,30 @@ mad_f16_avx512(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = herd_f32_to_f16(fmaf(herd_f16_to_f32(v[i]), s, herd_f16_to_f32(acc[i])));
 }
 
+/* acc = fma(v, s, acc) over n F32 elements (ggml_vec_mad_f32, fused as
+ * its AVX builds are): the V of a quantized or BF16 cache, widened. */
+__attribute__((target("avx512f"))) static void mad_f32_avx512(float *acc, const float *v, float s,
+                                                              int n)
+{
+    int i = 0;
+    __m512 vs = _mm512_set1_ps(s);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(acc + i,
+                         _mm512_fmadd_ps(_mm512_loadu_ps(v + i), vs, _mm512_loadu_ps(acc + i)));
+    for (; i < n; i++) acc[i] = fmaf(v[i], s, acc[i]);
+}
+
+__attribute__((target("avx2,fma"))) static void mad_f32_avx2(float *acc, const float *v, float s,
+                                                             int n)
+{
+    int i = 0;
+    __m256 vs = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(acc + i,
+                         _mm256_fmadd_ps(_mm256_loadu_ps(v + i), vs, _mm256_loadu_ps(acc + i)));
+    for (; i < n; i++) acc[i] = fmaf(v[i], s, acc[i]);
+}
+
 /* acc = F16(fma(v, s, acc)) over n elements (ggml_vec_mad_f16). */
 __attribute__((target("avx2,fma,f16c"))) static void mad_f16_avx2(uint16_t *acc, const uint16_t *v,
                                                                   float s, int n)
@@ -152,20 +176,27 @@ static void mad_f16_ref(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = herd_f32_to_f16(fmaf(herd_f16_to_f32(v[i]), s, herd_f16_to_f32(acc[i])));
 }
 
+static void mad_f32_ref(float *acc, const float *v, float s, int n)
+{
+    for (int i = 0; i < n; i++) acc[i] = fmaf(v[i], s, acc[i]);
+}
+
+static void (*mad_f32)(float *, const float *, float, int) = mad_f32_ref;
 static float (*dot_f16)(const uint16_t *, const uint16_t *, int) = dot_f16_ggml;
 static void (*mad_f16)(uint16_t *, const uint16_t *, float, int) = mad_f16_ref;
 
-bool herd_attention_kernels(const char *level, herd_att_dot_fn *dot, herd_att_mad_fn *mad)
+bool herd_attention_kernels(const char *level, herd_att_dot_fn *dot, herd_att_mad_fn *mad,
+                            herd_att_mad32_fn *mad32)
 {
-    *dot = dot_f16_ggml, *mad = mad_f16_ref;
+    *dot = dot_f16_ggml, *mad = mad_f16_ref, *mad32 = mad_f32_ref;
     if (!strcmp(level, "scalar")) return true;
 #ifdef __x86_64__
     if (!strcmp(level, "avx2")) {
-        *dot = dot_f16_ggml_avx2, *mad = mad_f16_avx2;
+        *dot = dot_f16_ggml_avx2, *mad = mad_f16_avx2, *mad32 = mad_f32_avx2;
         return true;
     }
     if (!strcmp(level, "avx512")) {
-        *dot = dot_f16_ggml_avx512, *mad = mad_f16_avx512;
+        *dot = dot_f16_ggml_avx512, *mad = mad_f16_avx512, *mad32 = mad_f32_avx512;
         return true;
     }
 #endif
@@ -180,10 +211,12 @@ static void pick_kernels(void)
     if (strcmp(lvl, "scalar") != 0) {
         dot_f16 = dot_f16_ggml_avx2;
         mad_f16 = mad_f16_avx2;
+        mad_f32 = mad_f32_avx2;
     }
     if (!strcmp(lvl, "avx512") || !strcmp(lvl, "amx")) {
         dot_f16 = dot_f16_ggml_avx512;
         mad_f16 = mad_f16_avx512;
+        mad_f32 = mad_f32_avx512;
     }
 #endif
 }
@@ -283,7 +316,7 @@ static void attend_vector(const att_view *a, const float *const *q, const float 
             if (v16)
                 mad_f16(w->acc16[h], (const uint16_t *)(const void *)v, vs, D);
             else
-                for (int i = 0; i < D; i++) w->acc32[h][i] = fmaf(vf[i], vs, w->acc32[h][i]);
+                mad_f32(w->acc32[h], vf, vs, D);
             S[h] = S[h] * ms + vs;
         }
     }

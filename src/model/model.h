@@ -300,7 +300,9 @@ size_t herd_attention_work_bytes(const herd_hparams *hp);
  * for a level this build lacks. Every level gives the same bits. */
 typedef float (*herd_att_dot_fn)(const uint16_t *x, const uint16_t *y, int n);
 typedef void (*herd_att_mad_fn)(uint16_t *acc, const uint16_t *v, float s, int n);
-bool herd_attention_kernels(const char *level, herd_att_dot_fn *dot, herd_att_mad_fn *mad);
+typedef void (*herd_att_mad32_fn)(float *acc, const float *v, float s, int n);
+bool herd_attention_kernels(const char *level, herd_att_dot_fn *dot, herd_att_mad_fn *mad,
+                            herd_att_mad32_fn *mad32);
 /* All of it: n_threads workspaces, then the split decode's partials. */
 #define HERD_ATT_MAX_RANGES 16
 size_t herd_attention_work_total(const herd_hparams *hp, int n_threads);
