@@ -3,7 +3,7 @@
  * cmd_bench: llama-bench's pp and tg tests, same random tokens, same timing)
  * with llama.cpp's cache types, which the oracle CLI cannot set:
  *
- *   oracle-bench-kv MODEL [-p 512] [-n 128] [-d 0] [-t 2] [-r 5]
+ *   oracle-bench-kv MODEL [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [-c N]
  *                   [-ctk f16] [-ctv f16] [--fill-once] [--json]
  *
  * -ctk/-ctv: f32, f16, bf16, q8_0, q4_0 (llama.cpp's names), flash attention
@@ -13,7 +13,10 @@
  * first test, and before each run only the cells past it are removed
  * (llama_memory_seq_rm); the timed part is unchanged. At d16384 on a 7B
  * model on 2 cores a fill takes about a quarter of an hour, which the oracle
- * pays before every run (warm-up included).
+ * pays before every run (warm-up included). -c N: a context of N cells
+ * instead of depth + prompt + generation + 16 (llama.cpp clears its whole
+ * KV buffer when it makes it, so its resident memory for a long context
+ * shows without filling it; bench/depth-rss).
  *
  * Built against the oracle's own libllama by bench/oracle-bench-kv.sh (as
  * tests/ref/kv/make_refs.sh builds make_refs.c); ORACLE_CPU picks one CPU
@@ -66,7 +69,7 @@ static enum ggml_type cache_type(const char *s)
 
 typedef struct {
     const char *model;
-    int n_prompt, n_gen, n_depth, threads, reps, json, once;
+    int n_prompt, n_gen, n_depth, threads, reps, json, once, n_ctx;
     enum ggml_type tk, tv;
 } opts;
 
@@ -103,17 +106,21 @@ static opts parse(int argc, char **argv)
             o.threads = count(a, argv[++i]);
         else if (!strcmp(a, "-r") && has)
             o.reps = count(a, argv[++i]);
+        else if (!strcmp(a, "-c") && has)
+            o.n_ctx = count(a, argv[++i]);
         else if (a[0] != '-' && !o.model)
             o.model = a;
         else
             die("unknown or incomplete option ", a);
     }
     if (!o.model)
-        die("usage: oracle-bench-kv MODEL [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [-ctk T] "
-            "[-ctv T] [--fill-once] [--json]",
+        die("usage: oracle-bench-kv MODEL [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [-c N] "
+            "[-ctk T] [-ctv T] [--fill-once] [--json]",
             NULL);
     if (o.reps < 1 || o.threads < 1) die("-r and -t must be at least 1", NULL);
     if (o.once && o.n_depth < 1) die("--fill-once needs a depth (-d N, N > 0)", NULL);
+    if (o.n_ctx && o.n_ctx < o.n_depth + o.n_prompt + o.n_gen + 1)
+        die("-c is smaller than depth + prompt + generation", NULL);
     return o;
 }
 
@@ -237,7 +244,7 @@ int main(int argc, char **argv)
     if (!m) die("cannot load model ", o.model);
     const struct llama_vocab *v = llama_model_get_vocab(m);
     struct llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = (uint32_t)(o.n_depth + o.n_prompt + o.n_gen + 16);
+    cp.n_ctx = (uint32_t)(o.n_ctx ? o.n_ctx : o.n_depth + o.n_prompt + o.n_gen + 16);
     cp.n_batch = cp.n_ubatch = (uint32_t)(o.n_prompt > 0 ? o.n_prompt : 512);
     cp.n_threads = cp.n_threads_batch = o.threads;
     cp.no_perf = true;

@@ -7,7 +7,10 @@
  *   ggml's vector path: Q rounded to F16, Q·K with ggml_vec_dot_f16, an online
  *   softmax whose V accumulator is an F16 vector;
  *   larger batches, and an F32 cache, take its tiled path: F32 Q, F32 scores,
- *   F32 accumulator (herd_attn, src/tensor/attn.c).
+ *   F32 accumulator (herd_attn, src/tensor/attn.c);
+ *   a single token over 512 cells or more splits the cells into ranges, one
+ *   partial softmax each, merged in order (ggml's split-KV decode), so that
+ *   every thread streams its own part of a long cache.
  *
  * K and V come from the cache (F16 by default). Query head h reads KV head
  * h / (n_head / n_head_kv) (grouped-query attention). Each token sees the
