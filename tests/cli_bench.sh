@@ -29,6 +29,14 @@ done
     { echo "FAIL: bench -d (table)"; fail=1; }
 grep -q "| *pp8@d40 |" "$TMP/t1" || { echo "FAIL: table row"; cat "$TMP/t1"; fail=1; }
 
+# --fill-once: the depth filled once, only the cells past it forgotten
+# before each run; the same tests come out.
+"$HERD" bench -m "$M" -t 1 -p 8 -n 4 -d 40 -r 3 --fill-once --json >"$TMP/j2" 2>"$TMP/e2" ||
+    { echo "FAIL: bench --fill-once"; cat "$TMP/e2"; fail=1; }
+for want in '"test":"pp8@d40"' '"test":"tg4@d40"' '"n_depth":40'; do
+    grep -q "$want" "$TMP/j2" || { echo "FAIL: no $want in $(cat "$TMP/j2")"; fail=1; }
+done
+
 # Bad depths: one 'herd:' line naming the value and what is accepted, exit 2.
 bad() { # $1 what, then the arguments
     what=$1
@@ -44,4 +52,5 @@ bad "-d 4096: .*context of 2048 (accepted: 0 to 1536)" -p 512 -n 4 -d 4096
 bad "-d 100: .*context of 64 (accepted: 0 to 56)" -c 64 -p 8 -n 4 -d 100
 bad "invalid count 'x'" -d x
 bad "invalid count '-3'" -d -3
+bad "--fill-once needs a depth" -p 8 -n 4 --fill-once
 exit $fail

@@ -6,6 +6,9 @@
  *   -d D:  llama-bench's depth: before each run (untimed) D random tokens
  *          are put in the cache, and the test continues after them; the
  *          tests are then named pp<N>@d<D>, tg<N>@d<D>.
+ *   --fill-once: the depth is filled once, and before each run only the
+ *          cells past it are forgotten (the timed part is unchanged): at
+ *          d16384 on a 7B model a fill takes a quarter of an hour.
  *
  * One warm-up run, then -r repetitions (src/eval/bench.c, which `herd
  * compare` measures with too); tokens/s as mean ± sample standard deviation,
@@ -45,7 +48,7 @@ static void model_desc(const herd_model *m, char *buf, size_t cap)
 
 int cmd_bench(int argc, char **argv)
 {
-    int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, json = 0;
+    int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, json = 0, once = 0;
     /* -p/-n/-r mean counts here, as in llama-bench; pull them out first. */
     char **rest = malloc((size_t)argc * sizeof *rest);
     int nr = 0;
@@ -66,6 +69,8 @@ int cmd_bench(int argc, char **argv)
             *dst = (int)v;
         } else if (!strcmp(a, "--json"))
             json = 1;
+        else if (!strcmp(a, "--fill-once"))
+            once = 1;
         else
             rest[nr++] = argv[i];
     }
@@ -73,6 +78,7 @@ int cmd_bench(int argc, char **argv)
     bool ok = cli_parse(nr, rest, CLI_MODEL | CLI_CTX, &o);
     free(rest);
     if (!ok) return 2;
+    if (once && n_depth < 1) return cli_error(2, "bench: --fill-once needs a depth (-d N, N > 0)");
     herd_model *m = cli_load_model(&o);
     if (!m) return 1;
     /* The cache holds the depth and the longer test: within -c if given,
@@ -90,7 +96,7 @@ int cmd_bench(int argc, char **argv)
     herd_ctx_params cp = herd_ctx_default_params();
     cp.n_ctx = n_depth + n_prompt + n_gen + 16;
     cp.n_batch = n_prompt > 0 ? n_prompt : 512;
-    const herd_bench_depth depth = {.depth = n_depth, .n_batch = cp.n_batch};
+    const herd_bench_depth depth = {.depth = n_depth, .n_batch = cp.n_batch, .filled = once};
     cp.n_threads = o.n_threads;
     cp.type_k = o.cache_type_k, cp.type_v = o.cache_type_v;
     herd_ctx *c;
@@ -107,7 +113,8 @@ int cmd_bench(int argc, char **argv)
     const bool tty = isatty(STDERR_FILENO);
     unsigned rng = 1234;
     int rc = 0;
-    if (!json)
+    if (once && herd_bench_fill(c, m, &depth, &rng)) rc = cli_fail("bench");
+    if (!json && !rc)
         printf("| %-24s | %10s | %8s | %7s | %13s | %20s |\n", "model", "size", "params", "threads",
                "test", "t/s");
     for (int test = 0; test < 2 && !rc; test++) {

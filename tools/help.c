@@ -72,7 +72,8 @@ static const usage_entry usages[] = {
      "                         (no -f: the tokens are in FILE)\n" MODEL_OPTS
      "  -b, --batch-size N     tokens per decode batch (default 512)\n"},
     {"bench",
-     "usage: herd bench -m MODEL [-p N] [-n N] [-d N] [-c N] [-r N] [-t N] [--json]\n"
+     "usage: herd bench -m MODEL [-p N] [-n N] [-d N [--fill-once]] [-c N] [-r N] [-t N] "
+     "[--json]\n"
      "llama-bench's tests: pp N (one batch of N tokens) and tg N (N single decodes),\n"
      "one warm-up run, then -r repetitions; mean ± standard deviation and median.\n"
      "Progress goes to stderr when it is a terminal.\n\n"
@@ -80,6 +81,8 @@ static const usage_entry usages[] = {
      "  -n N                   generated tokens (default 128; 0: skip)\n"
      "  -d N                   depth: N random tokens in the cache before each run\n"
      "                         (untimed; tests named pp512@dN, tg128@dN)\n"
+     "  --fill-once            fill the depth once; before each run only forget the\n"
+     "                         cells past it (the timed part is the same)\n"
      "  -c N                   the context that bounds -d (default: the training context)\n"
      "  -r N                   repetitions (default 5)\n"
      "  --json                 llama-bench's JSON fields\n" MODEL_OPTS},

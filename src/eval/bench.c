@@ -60,9 +60,13 @@ static herd_status run_once(herd_ctx *c, const herd_model *m, bool prompt, int32
                             double *tps)
 {
     const int nv = herd_n_vocab(m);
-    herd_kv_remove(c, -1, 0, -1);
-    herd_status st =
-        d && d->depth > 0 ? fill_depth(c, nv, d->depth, d->n_batch, toks, pos, rng) : HERD_OK;
+    herd_status st = HERD_OK;
+    if (d && d->depth > 0 && d->filled)
+        herd_kv_remove(c, -1, d->depth, -1); /* what the last run added */
+    else {
+        herd_kv_remove(c, -1, 0, -1);
+        if (d && d->depth > 0) st = fill_depth(c, nv, d->depth, d->n_batch, toks, pos, rng);
+    }
     if (st) return st;
     const int p0 = d ? d->depth : 0;
     for (int j = 0; j < n; j++) toks[j] = (int32_t)(rand_r(rng) % (unsigned)nv), pos[j] = p0 + j;
@@ -91,6 +95,22 @@ herd_status herd_bench_run(herd_ctx *c, const herd_model *m, bool prompt, int n,
     int32_t *toks = malloc((size_t)cap * sizeof *toks), *pos = malloc((size_t)cap * sizeof *pos);
     herd_status st = toks && pos ? run_once(c, m, prompt, toks, pos, n, d, rng, tps)
                                  : herd_seterr(HERD_E_NOMEM, "bench: out of memory");
+    free(toks);
+    free(pos);
+    return st;
+}
+
+herd_status herd_bench_fill(herd_ctx *c, const herd_model *m, const herd_bench_depth *d,
+                            unsigned *rng)
+{
+    if (!d || d->depth < 1 || d->n_batch < 1)
+        return herd_seterr(HERD_E_INVALID, "bench: nothing to fill");
+    int32_t *toks = malloc((size_t)d->n_batch * sizeof *toks),
+            *pos = malloc((size_t)d->n_batch * sizeof *pos);
+    herd_kv_remove(c, -1, 0, -1);
+    herd_status st = toks && pos
+                         ? fill_depth(c, herd_n_vocab(m), d->depth, d->n_batch, toks, pos, rng)
+                         : herd_seterr(HERD_E_NOMEM, "bench: out of memory");
     free(toks);
     free(pos);
     return st;

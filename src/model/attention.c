@@ -7,7 +7,10 @@
  *   ggml's vector path: Q rounded to F16, Q·K with ggml_vec_dot_f16, an online
  *   softmax whose V accumulator is an F16 vector;
  *   larger batches, and an F32 cache, take its tiled path: F32 Q, F32 scores,
- *   F32 accumulator (herd_attn, src/tensor/attn.c).
+ *   F32 accumulator (herd_attn, src/tensor/attn.c);
+ *   a single token over 512 cells or more splits the cells into ranges, one
+ *   partial softmax each, merged in order (ggml's split-KV decode), so that
+ *   every thread streams its own part of a long cache.
  *
  * K and V come from the cache (F16 by default). Query head h reads KV head
  * h / (n_head / n_head_kv) (grouped-query attention). Each token sees the
@@ -86,6 +89,73 @@ __attribute__((target("avx2,fma,f16c"))) static float dot_f16_ggml_avx2(const ui
     return (float)sumf;
 }
 
+/* The same with AVX-512 (what ggml's zen4 build runs): the four 16-lane
+ * accumulators are registers, the reduction the same tree. */
+__attribute__((target("avx512f,avx2,fma,f16c"))) static float
+dot_f16_ggml_avx512(const uint16_t *x, const uint16_t *y, int n)
+{
+    int np = n & ~63;
+    double sumf = 0.0;
+    if (np) {
+        __m512 acc[4];
+        for (int j = 0; j < 4; j++) acc[j] = _mm512_setzero_ps();
+        for (int i = 0; i < np; i += 64)
+            for (int j = 0; j < 4; j++) {
+                __m512 xv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + j * 16)));
+                __m512 yv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + j * 16)));
+                acc[j] = _mm512_fmadd_ps(xv, yv, acc[j]);
+            }
+        __m512 r = _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
+        __m256 a = _mm256_add_ps(_mm512_castps512_ps256(r),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)));
+        float b8[8], b[4];
+        _mm256_storeu_ps(b8, a);
+        for (int l = 0; l < 4; l++) b[l] = b8[l] + b8[l + 4];
+        sumf = (double)((b[0] + b[2]) + (b[1] + b[3]));
+    }
+    for (int i = np; i < n; i++) sumf += (double)(herd_f16_to_f32(x[i]) * herd_f16_to_f32(y[i]));
+    return (float)sumf;
+}
+
+__attribute__((target("avx512f,avx2,fma,f16c"))) static void
+mad_f16_avx512(uint16_t *acc, const uint16_t *v, float s, int n)
+{
+    int i = 0;
+    __m512 vs = _mm512_set1_ps(s);
+    for (; i + 16 <= n; i += 16) {
+        __m512 a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(acc + i)));
+        __m512 x = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + i)));
+        a = _mm512_fmadd_ps(x, vs, a);
+        _mm256_storeu_si256((__m256i *)(acc + i), _mm512_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++)
+        acc[i] = herd_f32_to_f16(fmaf(herd_f16_to_f32(v[i]), s, herd_f16_to_f32(acc[i])));
+}
+
+/* acc = fma(v, s, acc) over n F32 elements (ggml_vec_mad_f32, fused as
+ * its AVX builds are): the V of a quantized or BF16 cache, widened. */
+__attribute__((target("avx512f"))) static void mad_f32_avx512(float *acc, const float *v, float s,
+                                                              int n)
+{
+    int i = 0;
+    __m512 vs = _mm512_set1_ps(s);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(acc + i,
+                         _mm512_fmadd_ps(_mm512_loadu_ps(v + i), vs, _mm512_loadu_ps(acc + i)));
+    for (; i < n; i++) acc[i] = fmaf(v[i], s, acc[i]);
+}
+
+__attribute__((target("avx2,fma"))) static void mad_f32_avx2(float *acc, const float *v, float s,
+                                                             int n)
+{
+    int i = 0;
+    __m256 vs = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(acc + i,
+                         _mm256_fmadd_ps(_mm256_loadu_ps(v + i), vs, _mm256_loadu_ps(acc + i)));
+    for (; i < n; i++) acc[i] = fmaf(v[i], s, acc[i]);
+}
+
 /* acc = F16(fma(v, s, acc)) over n elements (ggml_vec_mad_f16). */
 __attribute__((target("avx2,fma,f16c"))) static void mad_f16_avx2(uint16_t *acc, const uint16_t *v,
                                                                   float s, int n)
@@ -109,16 +179,47 @@ static void mad_f16_ref(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = herd_f32_to_f16(fmaf(herd_f16_to_f32(v[i]), s, herd_f16_to_f32(acc[i])));
 }
 
+static void mad_f32_ref(float *acc, const float *v, float s, int n)
+{
+    for (int i = 0; i < n; i++) acc[i] = fmaf(v[i], s, acc[i]);
+}
+
+static void (*mad_f32)(float *, const float *, float, int) = mad_f32_ref;
 static float (*dot_f16)(const uint16_t *, const uint16_t *, int) = dot_f16_ggml;
 static void (*mad_f16)(uint16_t *, const uint16_t *, float, int) = mad_f16_ref;
+
+bool herd_attention_kernels(const char *level, herd_att_dot_fn *dot, herd_att_mad_fn *mad,
+                            herd_att_mad32_fn *mad32)
+{
+    *dot = dot_f16_ggml, *mad = mad_f16_ref, *mad32 = mad_f32_ref;
+    if (!strcmp(level, "scalar")) return true;
+#ifdef __x86_64__
+    if (!strcmp(level, "avx2")) {
+        *dot = dot_f16_ggml_avx2, *mad = mad_f16_avx2, *mad32 = mad_f32_avx2;
+        return true;
+    }
+    if (!strcmp(level, "avx512")) {
+        *dot = dot_f16_ggml_avx512, *mad = mad_f16_avx512, *mad32 = mad_f32_avx512;
+        return true;
+    }
+#endif
+    return false;
+}
 
 static void pick_kernels(void)
 {
 #ifdef __x86_64__
     /* Every SIMD level herd picks has F16C and FMA (kernels_ref.c checks). */
-    if (strcmp(herd_tensor_simd_level(), "scalar") != 0) {
+    const char *lvl = herd_tensor_simd_level();
+    if (strcmp(lvl, "scalar") != 0) {
         dot_f16 = dot_f16_ggml_avx2;
         mad_f16 = mad_f16_avx2;
+        mad_f32 = mad_f32_avx2;
+    }
+    if (!strcmp(lvl, "avx512") || !strcmp(lvl, "amx")) {
+        dot_f16 = dot_f16_ggml_avx512;
+        mad_f16 = mad_f16_avx512;
+        mad_f32 = mad_f32_avx512;
     }
 #endif
 }
@@ -157,8 +258,9 @@ static inline float score(const att_view *a, float qk, float mv)
  * of them, so each K and V row is read once per KV head rather than once per
  * query head (4× less cache traffic for Llama-2-70B's or Mistral's groups of
  * 4, what decides decoding at long contexts). */
-#define VEC_HEADS 8
-#define VEC_MAX_D 512
+#define VEC_HEADS      8
+#define VEC_MAX_D      512
+#define PART_STRIDE(D) ((size_t)(D) + 2) /* floats of one head's partial */
 typedef struct {
     uint8_t q[VEC_HEADS][VEC_MAX_D * sizeof(float)] __attribute__((aligned(64)));
     uint16_t acc16[VEC_HEADS][VEC_MAX_D];
@@ -167,7 +269,7 @@ typedef struct {
 } vec_scratch;
 
 static void attend_vector(const att_view *a, const float *const *q, const float *slope, int nh,
-                          int pos, float *const *out, vec_scratch *w)
+                          int pos, float *const *out, float *part, vec_scratch *w)
 {
     const int D = a->head_dim;
     const herd_kv_cache *kv = a->kv;
@@ -217,15 +319,41 @@ static void attend_vector(const att_view *a, const float *const *q, const float 
             if (v16)
                 mad_f16(w->acc16[h], (const uint16_t *)(const void *)v, vs, D);
             else
-                for (int i = 0; i < D; i++) w->acc32[h][i] = fmaf(vf[i], vs, w->acc32[h][i]);
+                mad_f32(w->acc32[h], vf, vs, D);
             S[h] = S[h] * ms + vs;
         }
     }
     for (int h = 0; h < nh; h++) {
+        if (part) { /* a range's partial: [M, S, unnormalised F32 accumulator] */
+            float *p = part + (size_t)h * PART_STRIDE(D);
+            p[0] = M[h], p[1] = S[h];
+            for (int i = 0; i < D; i++)
+                p[2 + i] = v16 ? herd_f16_to_f32(w->acc16[h][i]) : w->acc32[h][i];
+            continue;
+        }
         const float inv = S[h] > 0 ? 1.0f / S[h] : 0.0f;
         for (int i = 0; i < D; i++)
             out[h][i] = (v16 ? herd_f16_to_f32(w->acc16[h][i]) : w->acc32[h][i]) * inv;
     }
+}
+
+/* Merge a query head's partials of n ranges in range order, as ggml's
+ * ggml_flash_attn_ext_reduce_partials does: ranges that saw no cell (S = 0)
+ * are skipped, the others rescaled to the running maximum; then V / S. */
+static void merge_partials(const float *part, size_t stride, int n, int D, float *out)
+{
+    float M = -INFINITY, S = 0.0f;
+    for (int i = 0; i < D; i++) out[i] = 0.0f;
+    for (int r = 0; r < n; r++) {
+        const float *p = part + (size_t)r * stride;
+        if (p[1] == 0.0f) continue;
+        const float Mn = fmaxf(M, p[0]), so = expf(M - Mn), sn = expf(p[0] - Mn);
+        for (int i = 0; i < D; i++) out[i] = out[i] * so + p[2 + i] * sn;
+        S = S * so + p[1] * sn;
+        M = Mn;
+    }
+    if (S != 0.0f)
+        for (int i = 0; i < D; i++) out[i] *= 1.0f / S;
 }
 
 /* ALiBi: head h's slope, as ggml_soft_max_ext / flash attention compute it. */
@@ -260,9 +388,31 @@ size_t herd_attention_work_bytes(const herd_hparams *hp)
     return round64(tiled > vec ? tiled : vec);
 }
 
+/* Decoding one token splits the sequence's cells into ranges (flash-decoding,
+ * as ggml splits a single query over its threads from 512 cells on): each
+ * range's partial softmax goes to a shared buffer after the workers' own
+ * workspaces, [range][query head][M, S, V accumulator], merged in range
+ * order. */
+#define SPLIT_MIN_CELLS 512
+static size_t part_bytes(const herd_hparams *hp)
+{
+    return round64((size_t)HERD_ATT_MAX_RANGES * (size_t)hp->n_head * PART_STRIDE(hp->head_dim) *
+                   sizeof(float));
+}
+
+size_t herd_attention_work_total(const herd_hparams *hp, int n_threads)
+{
+    return (size_t)n_threads * herd_attention_work_bytes(hp) + part_bytes(hp);
+}
+
 static uint8_t *work_of(const herd_ctx *ctx, int ith)
 {
     return (uint8_t *)ctx->att_work + (size_t)ith * herd_attention_work_bytes(&ctx->model->hp);
+}
+
+static float *partials_of(const herd_ctx *ctx)
+{
+    return (float *)(void *)work_of(ctx, ctx->n_threads);
 }
 
 /* Group the used cells by sequence, keeping cell order within each:
@@ -287,11 +437,13 @@ typedef struct {
     const herd_batch *b;
     const int32_t *seq;
     bool vector; /* ggml's vector path (attention_worker), else herd_attn */
+    int ranges;  /* vector path, one token: ranges of cells (1: unsplit) */
     float scale;
     atomic_int next; /* the next (token, head) pair to take */
 } att_job;
 
-/* Work items are (token, KV head, up to VEC_HEADS of its query heads). */
+/* Work items are (token, KV head, up to VEC_HEADS of its query heads, range
+ * of the sequence's cells); a split range writes a partial. */
 static void attention_worker(void *arg, int ith, int nth)
 {
     (void)nth;
@@ -300,20 +452,24 @@ static void attention_worker(void *arg, int ith, int nth)
     const herd_hparams *hp = &ctx->model->hp;
     const int D = hp->head_dim, group = hp->n_head / hp->n_head_kv, Q = herd_n_embd_q(hp);
     const int per_kv = (group + VEC_HEADS - 1) / VEC_HEADS, n_items = hp->n_head_kv * per_kv;
+    const int R = j->ranges;
     vec_scratch *w = (vec_scratch *)(void *)work_of(ctx, ith);
-    for (int it; (it = herd_parallel_next(&j->next)) < j->b->n_tokens * n_items;) {
-        const int t = it / n_items, g = it % n_items / per_kv;
-        const int h0 = g * group + it % per_kv * VEC_HEADS;
+    for (int it; (it = herd_parallel_next(&j->next)) < j->b->n_tokens * n_items * R;) {
+        const int r = it % R, ig = it / R % n_items, t = it / R / n_items, g = ig / per_kv;
+        const int h0 = g * group + ig % per_kv * VEC_HEADS;
         const int nh = g * group + group - h0 < VEC_HEADS ? g * group + group - h0 : VEC_HEADS;
-        const int sq = j->seq[t];
+        const int sq = j->seq[t], n = ctx->seg[sq + 1] - ctx->seg[sq];
+        /* ggml's chunks: ceil(n / R) cells each, the last ones short or empty */
+        const int chunk = (n + R - 1) / R, c0 = r * chunk < n ? r * chunk : n,
+                  c1 = c0 + chunk < n ? c0 + chunk : n;
         att_view a = {.kv = j->kv,
                       .il = j->il,
                       .k_off = herd_row_bytes(j->kv->type_k, (int64_t)g * D),
                       .v_off = herd_row_bytes(j->kv->type_v, (int64_t)g * D),
                       .head_dim = D,
                       .scale = j->scale,
-                      .cells = ctx->vis + ctx->seg[sq],
-                      .n_cells = ctx->seg[sq + 1] - ctx->seg[sq],
+                      .cells = ctx->vis + ctx->seg[sq] + c0,
+                      .n_cells = c1 - c0,
                       .swa = j->swa,
                       .softcap = hp->attn_softcap};
         const float *q[VEC_HEADS];
@@ -323,7 +479,9 @@ static void attention_worker(void *arg, int ith, int nth)
             out[h] = ctx->s.att + (size_t)t * Q + (size_t)(h0 + h) * D;
             slope[h] = alibi_slope(hp, ctx->model->arch, h0 + h);
         }
-        attend_vector(&a, q, slope, nh, j->b->pos[t], out, w);
+        float *part =
+            R > 1 ? partials_of(ctx) + ((size_t)r * hp->n_head + h0) * PART_STRIDE(D) : NULL;
+        attend_vector(&a, q, slope, nh, j->b->pos[t], out, part, w);
     }
 }
 
@@ -398,6 +556,18 @@ static bool vector_path(const herd_kv_cache *kv, int T)
     return T < TILED_MIN_TOKENS && kv->type_k == HERD_TYPE_F16;
 }
 
+/* Ranges for a vector-path decode of one token: as many as threads (the
+ * test's choice if it set ctx->att_ranges) once the sequence has 512 cells;
+ * 1 (unsplit) otherwise. */
+static int split_ranges(const herd_ctx *ctx, const att_job *j, int n_threads)
+{
+    if (!j->vector || j->b->n_tokens != 1) return 1;
+    const int sq = j->seq[0];
+    if (ctx->seg[sq + 1] - ctx->seg[sq] < SPLIT_MIN_CELLS) return 1;
+    const int R = ctx->att_ranges > 0 ? ctx->att_ranges : n_threads;
+    return R < HERD_ATT_MAX_RANGES ? R : HERD_ATT_MAX_RANGES;
+}
+
 void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *seq)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -416,6 +586,7 @@ void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *s
                    .scale =
                        ctx->model->arch->q_prescale ? 1.0f : 1.0f / sqrtf((float)hp->head_dim)};
     atomic_init(&job.next, 0);
+    job.ranges = 1;
     /* A quantized cache holds rotated K and V (herd_kv_rot_k/v): Q turns
      * with K, and the output turns back with V. */
     const size_t nq = (size_t)T * herd_n_embd_q(hp);
@@ -425,7 +596,15 @@ void herd_attention(herd_ctx *ctx, int il, const herd_batch *b, const int32_t *s
     /* Threads only pay off when there is enough work to split: waking them
      * costs microseconds, a tiny model's decode step is about that long. */
     const int64_t work = (int64_t)T * hp->n_head * hp->head_dim * kv->n_used;
-    herd_parallel(work > 65536 ? ctx->n_threads : 1,
-                  job.vector ? attention_worker : attention_worker_tiled, &job);
+    const int nth = work > 65536 ? ctx->n_threads : 1;
+    job.ranges = split_ranges(ctx, &job, nth);
+    herd_parallel(nth, job.vector ? attention_worker : attention_worker_tiled, &job);
+    if (job.ranges > 1) {
+        ctx->att_splits++;
+        const size_t stride = PART_STRIDE(hp->head_dim);
+        for (int h = 0; h < hp->n_head; h++)
+            merge_partials(partials_of(ctx) + (size_t)h * stride, stride * (size_t)hp->n_head,
+                           job.ranges, hp->head_dim, ctx->s.att + (size_t)h * hp->head_dim);
+    }
     if (rv) herd_fwht(ctx->s.att, nq, rv);
 }

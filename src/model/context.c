@@ -225,7 +225,7 @@ herd_status herd_ctx_new(herd_model *m, const herd_ctx_params *params, herd_ctx 
     c->moe_sel = herd_calloc(n_slots, sizeof *c->moe_sel);
     c->moe_w = herd_calloc(n_slots, sizeof *c->moe_w);
     c->moe_rows = herd_calloc(n_slots, sizeof *c->moe_rows);
-    c->att_work = herd_alloc_aligned((size_t)c->n_threads * herd_attention_work_bytes(&m->hp));
+    c->att_work = herd_alloc_aligned(herd_attention_work_total(&m->hp, c->n_threads));
     if (!c->att_work || !base || !c->s.work || !c->logits || !c->cells || !c->cells_swa ||
         !c->logit_row || !c->seq || !c->vis || !c->seg || !c->moe_sel || !c->moe_w ||
         !c->moe_rows) {

@@ -264,7 +264,9 @@ struct herd_ctx {
     const float *rope_factors; /* LongRoPE factors this context uses, or NULL */
     uint64_t expert_rows_read; /* weight rows of experts multiplied (for tests) */
     int n_threads;
-    void *att_work; /* [n_threads][herd_attention_work_bytes] attention workspace */
+    void *att_work;      /* [herd_attention_work_total] attention workspace */
+    int att_ranges;      /* ranges a split decode uses (0: one per thread); tests set it */
+    uint64_t att_splits; /* attention calls that split the cache (for tests) */
 };
 
 /* The cache of layer il and the cells of the batch's tokens in it. */
@@ -293,6 +295,17 @@ size_t herd_moe_work_bytes(const herd_model *m);
  * each of its threads needs (the context allocates n_threads of them). */
 void herd_attention(herd_ctx *ctx, int layer, const herd_batch *b, const int32_t *seq);
 size_t herd_attention_work_bytes(const herd_hparams *hp);
+/* The vector path's F16 kernels (ggml_vec_dot_f16, ggml_vec_mad_f16) at a
+ * SIMD level, "scalar" (the reference), "avx2" or "avx512", for tests; false
+ * for a level this build lacks. Every level gives the same bits. */
+typedef float (*herd_att_dot_fn)(const uint16_t *x, const uint16_t *y, int n);
+typedef void (*herd_att_mad_fn)(uint16_t *acc, const uint16_t *v, float s, int n);
+typedef void (*herd_att_mad32_fn)(float *acc, const float *v, float s, int n);
+bool herd_attention_kernels(const char *level, herd_att_dot_fn *dot, herd_att_mad_fn *mad,
+                            herd_att_mad32_fn *mad32);
+/* All of it: n_threads workspaces, then the split decode's partials. */
+#define HERD_ATT_MAX_RANGES 16
+size_t herd_attention_work_total(const herd_hparams *hp, int n_threads);
 
 /* Sizes shared by the allocator and herd_estimate_memory(). */
 uint64_t herd_scratch_bytes(const herd_model *m, int n_batch);
