@@ -145,6 +145,27 @@ if [ -f "$SEED" ]; then
     done | grep . && fail=1
 fi
 
+# A cache type the heads cannot use (Q4_0 and Q8_0 need a head size that is a
+# multiple of 32, the rule herd_ctx_new applies): recommend excludes such a
+# model and says why; info refuses the file with one line naming the value and
+# the accepted ones (a file of head size 16 from ../shared's tiny models).
+"$HERD" recommend -ctk q4_0 --explain >"$TMP/ctk" 2>/dev/null || bad "recommend -ctk q4_0 exit status"
+excluded ctk phi-2 "cache type q4_0 needs a head size that is a multiple of 32; this model's is 80 (accepted: f32, f16, bf16)"
+suggested ctk mistral-7b
+"$HERD" recommend -ctv q8_0 --explain >"$TMP/ctv" 2>/dev/null || bad "recommend -ctv q8_0 exit status"
+excluded ctv stablelm-3b-4e1t "cache type q8_0 needs a head size"
+TINY=../shared/models/tiny/llama-f32.gguf
+if [ -f "$TINY" ]; then
+    "$HERD" info -m "$TINY" -ctk q4_0 >"$TMP/out" 2>"$TMP/err"
+    [ $? -eq 1 ] && [ ! -s "$TMP/out" ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
+        grep -q "^herd: info: cache type q4_0 needs a head size that is a multiple of 32; this model's is 16 (accepted: f32, f16, bf16)$" "$TMP/err" ||
+        bad "info -ctk q4_0 on head size 16: $(cat "$TMP/out" "$TMP/err")"
+    "$HERD" info -m "$TINY" -ctv q8_0 --json >"$TMP/out" 2>"$TMP/err"
+    [ $? -eq 1 ] && [ ! -s "$TMP/out" ] && grep -q "cache type q8_0 needs" "$TMP/err" ||
+        bad "info --json -ctv q8_0 on head size 16"
+    "$HERD" info -m "$TINY" -ctk bf16 >/dev/null 2>&1 || bad "info -ctk bf16 on head size 16 refused"
+fi
+
 # Bad arguments: usage error, exit 2.
 "$HERD" recommend --ram lots >/dev/null 2>"$TMP/err"
 [ $? -eq 2 ] && grep -q "is not a size" "$TMP/err" || bad "--ram lots accepted"

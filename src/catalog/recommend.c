@@ -160,6 +160,16 @@ static double need_gb(const herd_catalog *cat, int model, int quant, const herd_
     return (double)e.total / 1e9;
 }
 
+/* Can the shape's heads use the query's cache types? The rule is the one a
+ * context is made by (herd_kv_check_type: Q8_0 and Q4_0 need a head size that
+ * is a multiple of their 32-value block), so recommend never picks a model
+ * `herd run -ctk` would refuse. */
+static bool cache_fits(const herd_shape *s, const herd_catalog_query *q)
+{
+    return herd_kv_check_type(q->type_k, s->head_dim) == HERD_OK &&
+           herd_kv_check_type(q->type_v, s->head_dim) == HERD_OK;
+}
+
 /* Is the quantization predicted to generate at least q->min_tg tokens/s? */
 static bool fast_enough(const herd_catalog *cat, int model, int quant, const herd_catalog_query *q)
 {
@@ -225,6 +235,8 @@ bool herd_catalog_matches(const herd_catalog *cat, int model, const herd_catalog
         why = m->context_length ? "context too short" : "context length unknown";
     else if (q->estimate && !shape_of(m))
         why = "no shape facts to estimate its memory";
+    else if (shape_of(m) && !cache_fits(shape_of(m), q))
+        why = "cache type needs another head size";
     else if ((q->max_ram_gb > 0 || q->min_tg > 0) && pick_quant(cat, model, q) < 0)
         why = pick_quant(cat, model, q) == -1 ? "does not fit in memory" : "too slow";
     if (why_not) *why_not = why;
@@ -412,7 +424,12 @@ bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog
     } else if (strstr(why, "context"))
         snprintf(buf, cap, "context %d tokens, less than %d [%s]", m->context_length,
                  q->min_context, m->context_source);
-    else if (!strcmp(why, "does not fit in memory"))
+    else if (!strcmp(why, "cache type needs another head size")) {
+        const herd_shape *s = shape_of(m);
+        herd_status st = herd_kv_check_type(q->type_k, s->head_dim);
+        if (!st) herd_kv_check_type(q->type_v, s->head_dim);
+        snprintf(buf, cap, "%s [head size: %s]", herd_errmsg(), m->shape_source);
+    } else if (!strcmp(why, "does not fit in memory"))
         memory_why(cat, model, q, buf, cap);
     else if (!strcmp(why, "too slow"))
         speed_why(cat, model, q, buf, cap);
