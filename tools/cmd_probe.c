@@ -55,6 +55,13 @@ static void print_probe(const herd_probe *p)
         snprintf(label, sizeof label, "%s 1 token GB/s", herd_type_name(p->types[i].type));
         printf("%-22s", label);
         for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->types[i].gemv_gbs[t]);
+        snprintf(label, sizeof label, "%s in cache GB/s", herd_type_name(p->types[i].type));
+        printf("\n%-22s", label);
+        for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->types[i].gemv_cache_gbs[t]);
+        snprintf(label, sizeof label, "%s decode GB/s", herd_type_name(p->types[i].type));
+        printf("\n%-22s", label);
+        for (int t = 1; t <= p->max_threads; t++)
+            printf(" %9.1f", herd_predict_gemv_gbs(p, p->types[i].type, t));
         snprintf(label, sizeof label, "%s 512 tok GFLOP/s", herd_type_name(p->types[i].type));
         printf("\n%-22s", label);
         for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->types[i].gemm_gflops[t]);

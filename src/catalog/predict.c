@@ -82,6 +82,27 @@ static double visible(const herd_shape *s, double pos)
     return s->swa > 0 && pos + 1 > s->swa ? s->swa : pos + 1;
 }
 
+/* The bus's speed with t threads: the best rate anything streamed at in the
+ * probe, the plain read loop or a type's one-token kernel on weights twice
+ * the L3 (a kernel that streams at X GB/s shows the bus gives at least X). */
+static double bandwidth_gbs(const herd_probe *p, int t)
+{
+    double bw = p->read_gbs[t];
+    for (int i = 0; i < p->n_types; i++)
+        if (p->types[i].gemv_gbs[t] > bw) bw = p->types[i].gemv_gbs[t];
+    return bw;
+}
+
+/* GB/s at which one token's product of a type goes: the slower of the bus
+ * and the kernel's own arithmetic (its rate with the weights in cache). */
+double herd_predict_gemv_gbs(const herd_probe *p, uint32_t type, int t)
+{
+    const herd_probe_type *r = rates_for(p, type);
+    if (!r || t < 1 || t > p->max_threads) return 0;
+    const double bw = bandwidth_gbs(p, t);
+    return r->gemv_cache_gbs[t] < bw ? r->gemv_cache_gbs[t] : bw;
+}
+
 /* Seconds of the products of one token (decode: the one-token rates) or of
  * n tokens (prompt: the 512-token rates; the output matrix for the last
  * token only, at the one-token rate). */
@@ -92,7 +113,7 @@ static double products_s(const herd_probe *p, const herd_weight_mix *mx, int t, 
         const herd_mix_group *g = &mx->g[i];
         const herd_probe_type *r = rates_for(p, g->type);
         if (n_tok <= 1 || g->output)
-            s += g->bytes / (r->gemv_gbs[t] * 1e9);
+            s += g->bytes / (herd_predict_gemv_gbs(p, g->type, t) * 1e9);
         else
             s += 2.0 * n_tok * g->params / (r->gemm_gflops[t] * 1e9);
     }

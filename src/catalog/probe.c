@@ -137,32 +137,48 @@ static void nothing(void *arg, int ith, int nth)
     (void)arg, (void)ith, (void)nth;
 }
 
-/* The fixed costs are microseconds: the best of many short runs, so that a
- * run a descheduled worker stretched (a busy machine) does not count. */
+/* The fixed costs are microseconds, timed one call at a time: the lower
+ * quartile of FIXED_RUNS calls. A decode step pays the typical cost, not the
+ * luckiest, but a call a descheduled worker stretched (a busy machine: one in
+ * twenty of 20 calls in a row was enough to make a batch of them cost 3 ms)
+ * must not count either. */
+#define FIXED_RUNS 200
+
+static int by_value(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double lower_quartile_us(double *dt, int n)
+{
+    qsort(dt, (size_t)n, sizeof *dt, by_value);
+    return dt[n / 4] * 1e6;
+}
+
 static double sync_us(int nth)
 {
-    double best = 1e30;
-    for (int r = 0; r < 50; r++) {
+    double dt[FIXED_RUNS];
+    for (int r = 0; r < FIXED_RUNS; r++) {
         double t0 = clock_s();
-        for (int i = 0; i < 20; i++) herd_parallel(nth, nothing, NULL);
-        double dt = per_thread(clock_s() - t0, nth) / 20;
-        if (dt < best) best = dt;
+        herd_parallel(nth, nothing, NULL);
+        dt[r] = per_thread(clock_s() - t0, nth);
     }
-    return best * 1e6;
+    return lower_quartile_us(dt, FIXED_RUNS);
 }
 
 /* One small product (16 rows): its input quantized, the pool woken and
- * joined; the best of 50. */
+ * joined. */
 static double call_us(const void *w, const float *x, float *y, void *work, int nth)
 {
-    double best = 1e30;
-    for (int r = 0; r < 50; r++) {
+    double dt[FIXED_RUNS];
+    herd_matmul(w, HERD_TYPE_Q8_0, N_IN, 16, x, 1, y, work, nth); /* warm-up */
+    for (int r = 0; r < FIXED_RUNS; r++) {
         double t0 = clock_s();
         herd_matmul(w, HERD_TYPE_Q8_0, N_IN, 16, x, 1, y, work, nth);
-        double dt = per_thread(clock_s() - t0, nth);
-        if (r > 0 && dt < best) best = dt;
+        dt[r] = per_thread(clock_s() - t0, nth);
     }
-    return best * 1e6;
+    return lower_quartile_us(dt, FIXED_RUNS);
 }
 
 /* --------------------------------------------------------- products */
@@ -198,6 +214,37 @@ static double time_matmul(const void *w, uint32_t type, int64_t rows, const floa
     return best;
 }
 
+/* The one-token kernel with its weights in cache: CACHE_PRODUCTS products
+ * of the same CACHE_BYTES matrix (it stays in every core's L2) in one pool
+ * dispatch (herd_matvec_many, as a layer's q/k/v or gate/up go), so that the
+ * kernel's arithmetic, not the bus, sets the pace. GB/s of weights, the best
+ * of CACHE_PASSES. */
+#define CACHE_BYTES    ((size_t)256 << 10)
+#define CACHE_PRODUCTS 32
+#define CACHE_PASSES   8
+
+static double gemv_cache_gbs(const uint8_t *w, uint32_t type, size_t rb, const float *x, float *y,
+                             void *work, int nth)
+{
+    const int64_t rows = (int64_t)(CACHE_BYTES / rb);
+    herd_matvec v[CACHE_PRODUCTS];
+    for (int i = 0; i < CACHE_PRODUCTS; i++)
+        v[i] = (herd_matvec){.w = w,
+                             .wtype = type,
+                             .n_in = N_IN,
+                             .n_rows = rows,
+                             .x = x,
+                             .y = y + (size_t)i * (size_t)rows};
+    double best = 1e30;
+    for (int r = 0; r <= CACHE_PASSES; r++) {
+        double t0 = clock_s();
+        herd_matvec_many(v, CACHE_PRODUCTS, work, nth);
+        double dt = per_thread(clock_s() - t0, nth);
+        if (r > 0 && dt < best) best = dt;
+    }
+    return (double)CACHE_PRODUCTS * (double)rows * (double)rb / best / 1e9;
+}
+
 static herd_status probe_type(herd_probe_type *pt, uint8_t *buf, const float *x, float *y,
                               void *work, int max_threads)
 {
@@ -209,6 +256,7 @@ static herd_status probe_type(herd_probe_type *pt, uint8_t *buf, const float *x,
     for (int t = 1; t <= max_threads; t++) {
         double dt = time_matmul(buf, pt->type, rows, x, 1, y, work, t);
         pt->gemv_gbs[t] = (double)rows * rb / dt / 1e9;
+        pt->gemv_cache_gbs[t] = gemv_cache_gbs(buf, pt->type, rb, x, y, work, t);
         dt = time_matmul(buf, pt->type, GEMM_ROWS, x, GEMM_TOK, y, work, t);
         pt->gemm_gflops[t] = 2.0 * N_IN * GEMM_ROWS * GEMM_TOK / dt / 1e9;
     }
@@ -292,6 +340,9 @@ herd_status herd_probe_run(int max_threads, herd_probe *p)
         size_t w = herd_matmul_work_size(PROBE_TYPES[i], N_IN, GEMM_TOK);
         if (w > ws) ws = w;
     }
+    /* The in-cache products pack x once for all of them (same x, same type). */
+    if (ws < (size_t)CACHE_PRODUCTS * herd_row_bytes(HERD_TYPE_F32, N_IN))
+        ws = (size_t)CACHE_PRODUCTS * herd_row_bytes(HERD_TYPE_F32, N_IN);
     void *work = malloc(ws ? ws : 1);
     herd_status st = HERD_OK;
     if (!buf || !x || !y || !work) st = herd_seterr(HERD_E_NOMEM, "probe: out of memory");
