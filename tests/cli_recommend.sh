@@ -112,12 +112,15 @@ sed 's/"herd": "[^"]*"/"herd": "herd 0.0 scalar probe 1"/' "$TMP/cache/herd/prob
 "$HERD" probe >/dev/null 2>"$TMP/err" || bad "old herd's probe: exit"
 grep -q "made by another herd" "$TMP/err" || bad "old herd's probe: $(cat "$TMP/err")"
 
-# Chinese: Yi of 2023's models, Qwen 2.5 and Mistral NeMo of today's.
+# Chinese: Yi of 2023's models; Qwen 2.5, Mistral NeMo, Mistral Small 3 and
+# Phi-3.5-mini of today's (their cards name it).
 "$HERD" recommend --lang zh --explain >"$TMP/zh" || bad "--lang zh exit status"
 suggested zh yi-34b
 suggested zh qwen2.5-7b
 suggested zh mistral-nemo-12b
-[ "$(section zh Suggested | grep -c '^ *[0-9]*\. ')" -eq 3 ] || bad "--lang zh suggests other models"
+suggested zh mistral-small-24b
+suggested zh phi-3.5-mini
+[ "$(section zh Suggested | grep -c '^ *[0-9]*\. ')" -eq 5 ] || bad "--lang zh suggests other models"
 excluded zh mistral-7b "language 'zh' not listed (en)"
 
 # Long context: memory at the whole context; a sliding window keeps Mistral's
