@@ -82,25 +82,17 @@ static double visible(const herd_shape *s, double pos)
     return s->swa > 0 && pos + 1 > s->swa ? s->swa : pos + 1;
 }
 
-/* The bus's speed with t threads: the best rate anything streamed at in the
- * probe, the plain read loop or a type's one-token kernel on weights twice
- * the L3 (a kernel that streams at X GB/s shows the bus gives at least X). */
-static double bandwidth_gbs(const herd_probe *p, int t)
-{
-    double bw = p->read_gbs[t];
-    for (int i = 0; i < p->n_types; i++)
-        if (p->types[i].gemv_gbs[t] > bw) bw = p->types[i].gemv_gbs[t];
-    return bw;
-}
-
-/* GB/s at which one token's product of a type goes: the slower of the bus
- * and the kernel's own arithmetic (its rate with the weights in cache). */
+/* GB/s at which one token's product of a type goes: the slower of the
+ * kernel streaming its weights from memory (the bus, and how well the
+ * kernel's loads keep it busy) and the kernel's own arithmetic (its rate
+ * with the weights in cache). Not a plain read loop's bandwidth: on the
+ * Zen 4 VM the Q8_0 kernel streams at a third of what the bus gives the
+ * Q4_K one at one thread, and Q4_0 is bound by its arithmetic. */
 double herd_predict_gemv_gbs(const herd_probe *p, uint32_t type, int t)
 {
     const herd_probe_type *r = rates_for(p, type);
     if (!r || t < 1 || t > p->max_threads) return 0;
-    const double bw = bandwidth_gbs(p, t);
-    return r->gemv_cache_gbs[t] < bw ? r->gemv_cache_gbs[t] : bw;
+    return r->gemv_cache_gbs[t] < r->gemv_gbs[t] ? r->gemv_cache_gbs[t] : r->gemv_gbs[t];
 }
 
 /* Seconds of the products of one token (decode: the one-token rates) or of

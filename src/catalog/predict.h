@@ -14,14 +14,12 @@
  * per second:
  *
  *   decode (one token):  sum over the types of the bytes the token reads of
- *                        that type x max(1 / bandwidth, 1 / the type's kernel
- *                        rate with its weights in cache): a kernel is bound
- *                        by the bus or by its own arithmetic, whichever is
- *                        slower (Q4_0 decodes slower than Q4_K on Zen 4 at
- *                        one thread though it reads fewer bytes: arithmetic).
- *                        Bandwidth is the best rate anything streamed at in
- *                        the probe (the read loop or a type's kernel on
- *                        weights twice the L3)
+ *                        that type x max(1 / the type's kernel rate streaming
+ *                        weights twice the L3 from memory, 1 / its rate with
+ *                        the weights in cache): a kernel is bound by the bus
+ *                        (as its own loads use it) or by its arithmetic,
+ *                        whichever is slower (Q4_0 decodes slower than Q4_K
+ *                        on Zen 4 at one thread though it reads fewer bytes)
  *                        + one call cost per product, one pool dispatch per
  *                          layer for attention (the per-token fixed cost)
  *                        + attention: layers x heads x cached tokens x cost
@@ -110,7 +108,7 @@ herd_status herd_predict(const herd_probe *p, const herd_shape *s, uint32_t type
                          int threads, int n_prompt, int n_gen, int depth, herd_prediction *out);
 
 /* GB/s of weights at which one token's product of `type` goes with t
- * threads: min(bandwidth, the kernel's in-cache rate); 0 if not probed. */
+ * threads: min(its streamed rate, its in-cache rate); 0 if not probed. */
 double herd_predict_gemv_gbs(const herd_probe *p, uint32_t type, int t);
 
 /* The weights one token multiplies, grouped by type (predict_mix.c). */
