@@ -4,17 +4,24 @@
  * $XDG_CACHE_HOME/herd/probe.json (default ~/.cache/herd/probe.json); print
  * them. A stored probe of this CPU and herd is reused unless --force.
  */
+#define _GNU_SOURCE
 #include "cli.h"
 #include "cmd_probe.h"
 #include "tensor/tensor.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* The CPUs this process may run on (taskset, cgroups), else the online
+ * ones: a probe pinned to one CPU measures one thread, not two threads
+ * taking turns on it. */
 int cli_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) n = CPU_COUNT(&set);
     return n < 1 ? 1 : n > HERD_PROBE_MAX_THREADS ? HERD_PROBE_MAX_THREADS : (int)n;
 }
 

@@ -214,6 +214,38 @@ static double time_matmul(const void *w, uint32_t type, int64_t rows, const floa
     return best;
 }
 
+/* The one-token kernel streaming from memory, as a model's decode step
+ * streams it: one product call per matrix of MATRIX_ROWS x N_IN weights
+ * (4 MB of Q8_0: the size of a 7B layer's q or o, a TinyLlama layer's
+ * gate), each reading weights no earlier call read, over the whole buffer
+ * (twice the L3). Each call pays what a model's does: its input quantized,
+ * the prefetchers starting on a new stream, the threads joined at its end
+ * (where this VM's unequal vCPUs wait for each other). Each call is timed
+ * on its own and the lower quartile taken, as for the fixed costs: a call a
+ * neighbour preempted does not count, and one pass is enough. GB/s. */
+#define MATRIX_ROWS 1024
+
+static double decode_stream_gbs(const uint8_t *w, uint32_t type, size_t rb, int64_t rows,
+                                const float *x, float *y, void *work, int nth)
+{
+    const int n = (int)(rows / MATRIX_ROWS);
+    double *dt = malloc((size_t)(n > 0 ? n : 1) * sizeof *dt);
+    if (!dt || n < 4) {
+        free(dt);
+        return 0;
+    }
+    herd_matmul(w, type, N_IN, MATRIX_ROWS, x, 1, y, work, nth); /* warm-up: code, pool */
+    for (int i = 0; i < n; i++) {
+        const double t0 = clock_s();
+        herd_matmul(w + (size_t)i * MATRIX_ROWS * rb, type, N_IN, MATRIX_ROWS, x, 1,
+                    y + (size_t)i * MATRIX_ROWS, work, nth);
+        dt[i] = per_thread(clock_s() - t0, nth);
+    }
+    const double q = lower_quartile_us(dt, n) * 1e-6;
+    free(dt);
+    return q > 0 ? (double)MATRIX_ROWS * (double)rb / q / 1e9 : 0;
+}
+
 /* The one-token kernel with its weights in cache: CACHE_PRODUCTS products
  * of the same CACHE_BYTES matrix (it stays in every core's L2) in one pool
  * dispatch (herd_matvec_many, as a layer's q/k/v or gate/up go), so that the
@@ -260,8 +292,11 @@ static herd_status probe_type(herd_probe_type *pt, uint8_t *buf, const float *x,
     if (st) return st;
     const int64_t rows = (int64_t)(bytes / rb);
     for (int t = 1; t <= max_threads; t++) {
-        double dt = time_matmul(buf, pt->type, rows, x, 1, y, work, t);
-        pt->gemv_gbs[t] = (double)rows * rb / dt / 1e9;
+        pt->gemv_gbs[t] = decode_stream_gbs(buf, pt->type, rb, rows, x, y, work, t);
+        if (!(pt->gemv_gbs[t] > 0))
+            return herd_seterr(HERD_E_NOMEM, "probe: out of memory timing %s",
+                               herd_type_name(pt->type));
+        double dt;
         pt->gemv_cache_gbs[t] = gemv_cache_gbs(buf, pt->type, rb, x, y, work, t);
         dt = time_matmul(buf, pt->type, GEMM_ROWS, x, GEMM_TOK, y, work, t);
         pt->gemm_gflops[t] = 2.0 * N_IN * GEMM_ROWS * GEMM_TOK / dt / 1e9;
