@@ -387,6 +387,22 @@ static void test_recommend(const herd_catalog *cat)
     herd_catalog_query en = {.language = "en"};
     CHECK(!herd_catalog_matches(cat, herd_catalog_find(cat, "vicuna-33b-v1.3"), &en, &why));
     CHECK(why && strstr(why, "unknown"));
+    /* A cache type the heads cannot use (herd_kv_check_type, as a context
+     * refuses it): Phi-2's head size 80 takes no Q4_0 or Q8_0 cache,
+     * Mistral's 128 takes both; the reason names the value and the rest. */
+    herd_catalog_query q4 = {.type_k = HERD_KV_Q4_0};
+    const int phi2 = herd_catalog_find(cat, "phi-2");
+    CHECK(!herd_catalog_matches(cat, phi2, &q4, &why));
+    CHECK(why && strstr(why, "head size"));
+    char buf[512];
+    CHECK(herd_catalog_why_not(cat, phi2, &q4, buf, sizeof buf));
+    CHECKF(strstr(buf, "cache type q4_0 needs a head size that is a multiple of 32; this model's "
+                       "is 80 (accepted: f32, f16, bf16)") != NULL,
+           "why not: %s", buf);
+    herd_catalog_query v8 = {.type_v = HERD_KV_Q8_0};
+    CHECK(!herd_catalog_matches(cat, phi2, &v8, NULL));
+    CHECK(herd_catalog_matches(cat, herd_catalog_find(cat, "mistral-7b"), &q4, NULL));
+    CHECK(herd_catalog_matches(cat, phi2, &any, NULL));
     unsigned mask;
     CHECK(herd_catalog_parse_task("poetry", &mask) == HERD_E_INVALID);
 }

@@ -25,6 +25,8 @@ int cli_default_threads(void)
     return n < 1 ? 1 : n > HERD_PROBE_MAX_THREADS ? HERD_PROBE_MAX_THREADS : (int)n;
 }
 
+#define BUSY_US 100.0
+
 static int get_probe(herd_probe *p, bool force)
 {
     char path[1024], why[256];
@@ -37,6 +39,16 @@ static int get_probe(herd_probe *p, bool force)
     else if (again)
         fprintf(stderr, "herd: probe: measured this machine in %.1f s, kept in %s\n", p->seconds,
                 path);
+    /* A pool dispatch takes microseconds on an idle machine; hundreds mean
+     * the workers waited for a core, and every figure with more than one
+     * thread says so (too slow). Say it, rather than predict from it. */
+    const int t = p->max_threads;
+    if (again && !st && t > 1 && p->sync_us[t] > BUSY_US)
+        fprintf(stderr,
+                "herd: probe: the machine was busy (a %d-thread pool dispatch took %.0f us): "
+                "figures with more than one thread are too slow; herd probe --force on an idle "
+                "machine\n",
+                t, p->sync_us[t]);
     return st ? cli_fail("probe") : 0;
 }
 
