@@ -10,6 +10,8 @@
  * is shown broken catalogs to prove it catches what it claims to.
  */
 #include "catalog/catalog.h"
+#include "catalog/predict.h"
+#include "tensor/tensor.h"
 #include "helpers.h"
 
 #include <stdlib.h>
@@ -321,6 +323,31 @@ static void test_facts_and_json(const herd_catalog *cat)
     free(model);
 }
 
+/* --min-speed keeps a quantization only if it is predicted to clear the
+ * speed by the model's 15% margin: Mistral 7B predicted at exactly T, or at
+ * 1.10 T, is too slow for --min-speed T; at 1.2 T it is suggested. */
+static void test_min_speed(const herd_catalog *cat)
+{
+    herd_probe p;
+    memset(&p, 0, sizeof p);
+    herd_probe_identity(p.cpu, sizeof p.cpu, p.herd, sizeof p.herd);
+    p.max_threads = 1, p.read_gbs[1] = 20, p.call_us[1] = p.sync_us[1] = 1;
+    p.attn_ns_decode = p.attn_ns_prompt = 1;
+    p.n_types = 1, p.types[0].type = HERD_TYPE_Q4_K;
+    p.types[0].gemv_gbs[1] = p.types[0].gemv_cache_gbs[1] = 20, p.types[0].gemm_gflops[1] = 100;
+    const int m = herd_catalog_find(cat, "mistral-7b");
+    herd_catalog_query q = {.estimate = true, .probe = &p, .threads = 1};
+    herd_prediction fastest;
+    CHECK(herd_catalog_predict(cat, m, 0, &q, &fastest) == HERD_OK && fastest.tg > 0);
+    const char *why = NULL;
+    q.min_tg = fastest.tg;
+    CHECK(!herd_catalog_matches(cat, m, &q, &why) && why && !strcmp(why, "too slow"));
+    q.min_tg = fastest.tg / 1.10;
+    CHECK(!herd_catalog_matches(cat, m, &q, NULL));
+    q.min_tg = fastest.tg / 1.2;
+    CHECK(herd_catalog_matches(cat, m, &q, NULL));
+}
+
 static void test_recommend(const herd_catalog *cat)
 {
     herd_recommendation r[64];
@@ -403,6 +430,7 @@ static void test_recommend(const herd_catalog *cat)
     CHECK(!herd_catalog_matches(cat, phi2, &v8, NULL));
     CHECK(herd_catalog_matches(cat, herd_catalog_find(cat, "mistral-7b"), &q4, NULL));
     CHECK(herd_catalog_matches(cat, phi2, &any, NULL));
+    test_min_speed(cat);
     unsigned mask;
     CHECK(herd_catalog_parse_task("poetry", &mask) == HERD_E_INVALID);
 }

@@ -170,12 +170,20 @@ static bool cache_fits(const herd_shape *s, const herd_catalog_query *q)
            herd_kv_check_type(q->type_v, s->head_dim) == HERD_OK;
 }
 
-/* Is the quantization predicted to generate at least q->min_tg tokens/s? */
+/* The performance model's bound on generation (bench/predict: within 15%):
+ * a pick must clear --min-speed by it, or one predicted at 5.4 tokens/s for
+ * --min-speed 5 (bench/recommend-check's picks at one thread) may measure
+ * 4.7. */
+#define SPEED_MARGIN 1.15
+
+/* Is the quantization predicted to generate at least q->min_tg tokens/s,
+ * with the model's margin? */
 static bool fast_enough(const herd_catalog *cat, int model, int quant, const herd_catalog_query *q)
 {
     herd_prediction p;
     if (!q->probe || q->min_tg <= 0) return true;
-    return herd_catalog_predict(cat, model, quant, q, &p) == HERD_OK && p.tg >= q->min_tg;
+    return herd_catalog_predict(cat, model, quant, q, &p) == HERD_OK &&
+           p.tg >= q->min_tg * SPEED_MARGIN;
 }
 
 /* The largest quantization up to Q8_0 that fits in max_ram_gb and is fast
@@ -387,7 +395,8 @@ static void speed_why(const herd_catalog *cat, int model, const herd_catalog_que
         i++;
     herd_catalog_predict(cat, model, i, q, &p);
     snprintf(buf, cap,
-             "too slow: even %s is predicted at %.1f tokens/s, below --min-speed %g [computed: "
+             "too slow: even %s is predicted at %.1f tokens/s, below --min-speed %g and the "
+             "prediction's 15%% margin [computed: "
              "herd probe of this machine, %d thread%s, on the shape from %s]",
              m->quants[i].type, p.tg, q->min_tg, p.threads, p.threads > 1 ? "s" : "",
              m->shape_source);
