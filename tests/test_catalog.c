@@ -10,6 +10,8 @@
  * is shown broken catalogs to prove it catches what it claims to.
  */
 #include "catalog/catalog.h"
+#include "catalog/predict.h"
+#include "tensor/tensor.h"
 #include "helpers.h"
 
 #include <stdlib.h>
@@ -321,6 +323,31 @@ static void test_facts_and_json(const herd_catalog *cat)
     free(model);
 }
 
+/* --min-speed keeps a quantization only if it is predicted to clear the
+ * speed by the model's 15% margin: Mistral 7B predicted at exactly T, or at
+ * 1.10 T, is too slow for --min-speed T; at 1.2 T it is suggested. */
+static void test_min_speed(const herd_catalog *cat)
+{
+    herd_probe p;
+    memset(&p, 0, sizeof p);
+    herd_probe_identity(p.cpu, sizeof p.cpu, p.herd, sizeof p.herd);
+    p.max_threads = 1, p.read_gbs[1] = 20, p.call_us[1] = p.sync_us[1] = 1;
+    p.attn_ns_decode = p.attn_ns_prompt = 1;
+    p.n_types = 1, p.types[0].type = HERD_TYPE_Q4_K;
+    p.types[0].gemv_gbs[1] = p.types[0].gemv_cache_gbs[1] = 20, p.types[0].gemm_gflops[1] = 100;
+    const int m = herd_catalog_find(cat, "mistral-7b");
+    herd_catalog_query q = {.estimate = true, .probe = &p, .threads = 1};
+    herd_prediction fastest;
+    CHECK(herd_catalog_predict(cat, m, 0, &q, &fastest) == HERD_OK && fastest.tg > 0);
+    const char *why = NULL;
+    q.min_tg = fastest.tg;
+    CHECK(!herd_catalog_matches(cat, m, &q, &why) && why && !strcmp(why, "too slow"));
+    q.min_tg = fastest.tg / 1.10;
+    CHECK(!herd_catalog_matches(cat, m, &q, NULL));
+    q.min_tg = fastest.tg / 1.2;
+    CHECK(herd_catalog_matches(cat, m, &q, NULL));
+}
+
 static void test_recommend(const herd_catalog *cat)
 {
     herd_recommendation r[64];
@@ -349,14 +376,16 @@ static void test_recommend(const herd_catalog *cat)
     /* The best 7B-class assistant that fits in 8 GB is not a 13B squeezed to Q2_K. */
     if (n > 0) CHECK(!r[0].low_quant);
 
-    /* Chinese: of 2023's models only Yi lists it; of today's, Qwen 2.5 and
-     * Mistral NeMo (Qwen 3's list of 119 languages is not in the catalog). */
+    /* Chinese: of 2023's models only Yi lists it; of today's, Qwen 2.5,
+     * Mistral NeMo, Mistral Small 3 and Phi-3.5-mini (Qwen 3's card names
+     * no languages, only "119", so the catalog has none for it). */
     herd_catalog_query zh = {.language = "zh"};
-    CHECK(herd_catalog_recommend(cat, &zh, r, 64, &n) == HERD_OK && n == 3);
-    for (int i = 0; i < n && i < 3; i++) {
+    CHECK(herd_catalog_recommend(cat, &zh, r, 64, &n) == HERD_OK && n == 5);
+    for (int i = 0; i < n && i < 5; i++) {
         const char *id = herd_catalog_model_at(cat, r[i].model)->id;
         CHECKF(!strcmp(id, "yi-34b") || !strcmp(id, "qwen2.5-7b") ||
-                   !strcmp(id, "mistral-nemo-12b"),
+                   !strcmp(id, "mistral-nemo-12b") || !strcmp(id, "mistral-small-24b") ||
+                   !strcmp(id, "phi-3.5-mini"),
                "zh: %s", id);
     }
     /* Nothing fits in 1 GB. */
@@ -385,6 +414,23 @@ static void test_recommend(const herd_catalog *cat)
     herd_catalog_query en = {.language = "en"};
     CHECK(!herd_catalog_matches(cat, herd_catalog_find(cat, "vicuna-33b-v1.3"), &en, &why));
     CHECK(why && strstr(why, "unknown"));
+    /* A cache type the heads cannot use (herd_kv_check_type, as a context
+     * refuses it): Phi-2's head size 80 takes no Q4_0 or Q8_0 cache,
+     * Mistral's 128 takes both; the reason names the value and the rest. */
+    herd_catalog_query q4 = {.type_k = HERD_KV_Q4_0};
+    const int phi2 = herd_catalog_find(cat, "phi-2");
+    CHECK(!herd_catalog_matches(cat, phi2, &q4, &why));
+    CHECK(why && strstr(why, "head size"));
+    char buf[512];
+    CHECK(herd_catalog_why_not(cat, phi2, &q4, buf, sizeof buf));
+    CHECKF(strstr(buf, "cache type q4_0 needs a head size that is a multiple of 32; this model's "
+                       "is 80 (accepted: f32, f16, bf16)") != NULL,
+           "why not: %s", buf);
+    herd_catalog_query v8 = {.type_v = HERD_KV_Q8_0};
+    CHECK(!herd_catalog_matches(cat, phi2, &v8, NULL));
+    CHECK(herd_catalog_matches(cat, herd_catalog_find(cat, "mistral-7b"), &q4, NULL));
+    CHECK(herd_catalog_matches(cat, phi2, &any, NULL));
+    test_min_speed(cat);
     unsigned mask;
     CHECK(herd_catalog_parse_task("poetry", &mask) == HERD_E_INVALID);
 }

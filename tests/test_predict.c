@@ -4,9 +4,9 @@
  * The probe file is shown broken in every way herd_probe_parse claims to
  * catch (truncated, not JSON, another CPU, another herd, a field missing or
  * out of range). The model is checked against figures worked out by hand
- * here from a probe with round rates: bytes per token over bandwidth for
- * decode, flops over throughput for the prompt, only the used experts of a
- * mixture, and a sliding window capping attention.
+ * here from a probe with round rates: bytes per token over the slower of
+ * the type's streamed and in-cache kernel rates for decode, flops over throughput for the prompt,
+ * only the used experts of a mixture, and a sliding window capping attention.
  */
 #include "catalog/predict.h"
 #include "helpers.h"
@@ -28,8 +28,12 @@ static herd_probe round_probe(void)
     p.types[0].type = HERD_TYPE_Q4_0;
     p.types[1].type = HERD_TYPE_F16;
     for (int t = 1; t <= 2; t++) {
+        /* Q4_0 is bound by the bus (streams at 20, computes at 30 in
+         * cache); F16 by its arithmetic (10 in cache, below the bus's 20). */
         p.types[0].gemv_gbs[t] = 20.0 * t, p.types[0].gemm_gflops[t] = 100.0 * t;
+        p.types[0].gemv_cache_gbs[t] = 30.0 * t;
         p.types[1].gemv_gbs[t] = 10.0 * t, p.types[1].gemm_gflops[t] = 50.0 * t;
+        p.types[1].gemv_cache_gbs[t] = 10.0 * t;
     }
     return p;
 }
@@ -63,6 +67,7 @@ static void test_probe_file(void)
     CHECK(herd_probe_parse(text, strlen(text), &back) == HERD_OK);
     CHECK(back.max_threads == 2 && back.n_types == 2 && back.types[1].type == HERD_TYPE_F16);
     CHECK(back.types[0].gemv_gbs[2] == 40.0 && back.read_gbs[1] == 10.0);
+    CHECK(back.types[0].gemv_cache_gbs[2] == 60.0);
     /* Truncated anywhere: refused. */
     for (size_t n = 0; n < strlen(text); n += 7)
         CHECKF(herd_probe_parse(text, n, &back) != HERD_OK, "cut at %zu", n);
@@ -82,7 +87,8 @@ static void test_probe_file(void)
     free(bad);
     /* A figure out of range, a field missing, an unknown type, another schema. */
     static const char *const breaks[][2] = {
-        {"\"schema\": 3", "\"schema\": 2"},
+        {"\"schema\": 4", "\"schema\": 3"},
+        {"\"gemv_cache_gbs\"", "\"gemv_cache_gbz\""},
         {"\"sync_us\"", "\"sync_uz\""},
         {"\"max_threads\": 2", "\"max_threads\": 3"},
         {"\"max_threads\": 2", "\"max_threads\": 0"},
@@ -177,6 +183,37 @@ static void test_model(void)
     CHECK(herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 0, 1, 512, 128, 0, &pr) == HERD_E_INVALID);
 }
 
+/* One token's product goes at the slower of the kernel streaming from
+ * memory and the kernel with its weights in cache. */
+static void test_bound(void)
+{
+    herd_probe p = round_probe();
+    /* Q4_0: bound by the bus (streams at 20, computes at 30 in cache). */
+    CHECK(herd_predict_gemv_gbs(&p, HERD_TYPE_Q4_0, 1) == 20.0);
+    CHECK(herd_predict_gemv_gbs(&p, HERD_TYPE_Q4_0, 2) == 40.0);
+    /* F16: 10 either way. */
+    CHECK(herd_predict_gemv_gbs(&p, HERD_TYPE_F16, 1) == 10.0);
+    /* The plain read loop does not bound a kernel: kernels prefetch better
+     * than it reads (the Zen 4 VM: Q4_K streams faster than the loop). */
+    p.read_gbs[1] = 5;
+    CHECK(herd_predict_gemv_gbs(&p, HERD_TYPE_Q4_0, 1) == 20.0);
+    /* A kernel slower in cache than streamed (a noisy stream measurement, or
+     * Q4_0 at one thread on Zen 4, bound by its arithmetic) goes at its
+     * in-cache rate, and decode with it. */
+    p.types[0].gemv_cache_gbs[1] = 15;
+    CHECK(herd_predict_gemv_gbs(&p, HERD_TYPE_Q4_0, 1) == 15.0);
+    herd_prediction pr;
+    CHECK(herd_predict(&p, &LLAMA2_7B, HERD_TYPE_Q4_0, 4.5, 1, 0, 128, 0, &pr) == HERD_OK);
+    CHECKF(near(pr.tg, 15e9 / (6607077376.0 * 4.5 / 8), 1e-3), "tg %g", pr.tg);
+    /* A type streamed slower than in cache (latency-bound: Q8_0 on the VM)
+     * goes at its streamed rate. */
+    p.types[1].gemv_gbs[1] = 4, p.types[1].gemv_cache_gbs[1] = 40;
+    CHECK(herd_predict_gemv_gbs(&p, HERD_TYPE_F16, 1) == 4.0);
+    /* Threads outside the probe: no rate. */
+    CHECK(herd_predict_gemv_gbs(&p, HERD_TYPE_Q4_0, 3) == 0 &&
+          herd_predict_gemv_gbs(&p, HERD_TYPE_Q4_0, 0) == 0);
+}
+
 /* Bytes of a mix, and of the groups of one type. */
 static double mix_bytes(const herd_weight_mix *mx, int type)
 {
@@ -239,6 +276,7 @@ int main(void)
     herd_tensor_init();
     test_probe_file();
     test_model();
+    test_bound();
     test_mix();
     return test_report();
 }

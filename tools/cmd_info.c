@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 #include "cmd_probe.h"
+#include "model/model.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -98,6 +99,13 @@ int cmd_info(int argc, char **argv)
     if (!m) return 1;
     herd_model_info in;
     herd_model_get_info(m, &in);
+    /* A cache type the heads cannot use: refused as a context would refuse
+     * it (herd_kv_check_type), not sized as if it could be made. */
+    if (!in.vocab_only && (herd_kv_check_type(o.cache_type_k, m->hp.head_dim) ||
+                           herd_kv_check_type(o.cache_type_v, m->hp.head_dim))) {
+        herd_model_free(m);
+        return cli_fail("info");
+    }
     if (json && !in.vocab_only) {
         int rc = info_json(m, &in, &o);
         herd_model_free(m);

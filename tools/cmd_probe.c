@@ -4,19 +4,28 @@
  * $XDG_CACHE_HOME/herd/probe.json (default ~/.cache/herd/probe.json); print
  * them. A stored probe of this CPU and herd is reused unless --force.
  */
+#define _GNU_SOURCE
 #include "cli.h"
 #include "cmd_probe.h"
 #include "tensor/tensor.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* The CPUs this process may run on (taskset, cgroups), else the online
+ * ones: a probe pinned to one CPU measures one thread, not two threads
+ * taking turns on it. */
 int cli_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) n = CPU_COUNT(&set);
     return n < 1 ? 1 : n > HERD_PROBE_MAX_THREADS ? HERD_PROBE_MAX_THREADS : (int)n;
 }
+
+#define BUSY_US 100.0
 
 static int get_probe(herd_probe *p, bool force)
 {
@@ -30,6 +39,16 @@ static int get_probe(herd_probe *p, bool force)
     else if (again)
         fprintf(stderr, "herd: probe: measured this machine in %.1f s, kept in %s\n", p->seconds,
                 path);
+    /* A pool dispatch takes microseconds on an idle machine; hundreds mean
+     * the workers waited for a core, and every figure with more than one
+     * thread says so (too slow). Say it, rather than predict from it. */
+    const int t = p->max_threads;
+    if (again && !st && t > 1 && p->sync_us[t] > BUSY_US)
+        fprintf(stderr,
+                "herd: probe: the machine was busy (a %d-thread pool dispatch took %.0f us): "
+                "figures with more than one thread are too slow; herd probe --force on an idle "
+                "machine\n",
+                t, p->sync_us[t]);
     return st ? cli_fail("probe") : 0;
 }
 
@@ -55,6 +74,13 @@ static void print_probe(const herd_probe *p)
         snprintf(label, sizeof label, "%s 1 token GB/s", herd_type_name(p->types[i].type));
         printf("%-22s", label);
         for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->types[i].gemv_gbs[t]);
+        snprintf(label, sizeof label, "%s in cache GB/s", herd_type_name(p->types[i].type));
+        printf("\n%-22s", label);
+        for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->types[i].gemv_cache_gbs[t]);
+        snprintf(label, sizeof label, "%s decode GB/s", herd_type_name(p->types[i].type));
+        printf("\n%-22s", label);
+        for (int t = 1; t <= p->max_threads; t++)
+            printf(" %9.1f", herd_predict_gemv_gbs(p, p->types[i].type, t));
         snprintf(label, sizeof label, "%s 512 tok GFLOP/s", herd_type_name(p->types[i].type));
         printf("\n%-22s", label);
         for (int t = 1; t <= p->max_threads; t++) printf(" %9.1f", p->types[i].gemm_gflops[t]);

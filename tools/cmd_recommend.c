@@ -39,7 +39,8 @@ static void usage(void)
             "                      [-ctk TYPE] [-ctv TYPE] [-t THREADS] [--explain | --json]\n"
             "SIZE: 8G, 16GB, 512M, 1.5T (binary units: 8G = 8 GiB); a plain number is GiB.\n"
             "--reserve: memory left to the system, default max(1 GB, 10%% of --ram).\n"
-            "--min-speed T: only picks predicted to generate at least T tokens/s here.\n"
+            "--min-speed T: only picks predicted to generate at least T tokens/s here, with\n"
+            "the prediction's 15%% margin (1.15 x T).\n"
             "-ctk, -ctv TYPE: the K (V) cache type memory is estimated for: f16 (default),\n"
             "f32, bf16, q8_0, q4_0 (--cache-type: both).\n");
 }

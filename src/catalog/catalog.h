@@ -165,7 +165,7 @@ typedef struct herd_catalog_query {
     bool code;
     /* Speed (with estimate): predicted by the performance model from this
      * probe at `threads`; min_tg > 0 keeps only quantizations predicted to
-     * generate at least min_tg tokens/s. */
+     * generate at least min_tg tokens/s, by the model's 15% margin. */
     const herd_probe *probe;
     int threads;
     double min_tg;

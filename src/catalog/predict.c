@@ -82,6 +82,20 @@ static double visible(const herd_shape *s, double pos)
     return s->swa > 0 && pos + 1 > s->swa ? s->swa : pos + 1;
 }
 
+/* GB/s at which one token's product of a type goes: the slower of the
+ * kernel streaming its weights from memory (the bus, and how well the
+ * kernel's loads keep it busy) and the kernel's own arithmetic (its rate
+ * with the weights in cache). Not a plain read loop's bandwidth: on the
+ * Zen 4 VM at one thread the Q4_0 kernel streams at 27 GB/s where Q4_K's
+ * streams at 37 from the same bus, Q4_0 being slower in arithmetic (37 GB/s
+ * in cache, Q4_K 46), and the scalar read loop reads at 19-26. */
+double herd_predict_gemv_gbs(const herd_probe *p, uint32_t type, int t)
+{
+    const herd_probe_type *r = rates_for(p, type);
+    if (!r || t < 1 || t > p->max_threads) return 0;
+    return r->gemv_cache_gbs[t] < r->gemv_gbs[t] ? r->gemv_cache_gbs[t] : r->gemv_gbs[t];
+}
+
 /* Seconds of the products of one token (decode: the one-token rates) or of
  * n tokens (prompt: the 512-token rates; the output matrix for the last
  * token only, at the one-token rate). */
@@ -92,7 +106,7 @@ static double products_s(const herd_probe *p, const herd_weight_mix *mx, int t, 
         const herd_mix_group *g = &mx->g[i];
         const herd_probe_type *r = rates_for(p, g->type);
         if (n_tok <= 1 || g->output)
-            s += g->bytes / (r->gemv_gbs[t] * 1e9);
+            s += g->bytes / (herd_predict_gemv_gbs(p, g->type, t) * 1e9);
         else
             s += 2.0 * n_tok * g->params / (r->gemm_gflops[t] * 1e9);
     }

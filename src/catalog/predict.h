@@ -14,8 +14,12 @@
  * per second:
  *
  *   decode (one token):  sum over the types of the bytes the token reads of
- *                        that type / that type's one-token product rate
- *                        (measured on weights larger than the caches)
+ *                        that type x max(1 / the type's kernel rate streaming
+ *                        weights twice the L3 from memory, 1 / its rate with
+ *                        the weights in cache): a kernel is bound by the bus
+ *                        (as its own loads use it) or by its arithmetic,
+ *                        whichever is slower (Q4_0 decodes slower than Q4_K
+ *                        on Zen 4 at one thread though it reads fewer bytes)
  *                        + one call cost per product, one pool dispatch per
  *                          layer for attention (the per-token fixed cost)
  *                        + attention: layers x heads x cached tokens x cost
@@ -34,12 +38,15 @@
 
 #define HERD_PROBE_MAX_THREADS 8
 #define HERD_PROBE_MAX_TYPES   8
-#define HERD_PROBE_SCHEMA      3
+#define HERD_PROBE_SCHEMA      4
 
 typedef struct herd_probe_type {
-    uint32_t type;                                  /* HERD_TYPE_* */
-    double gemv_gbs[HERD_PROBE_MAX_THREADS + 1];    /* [threads]: GB/s of weights, one token */
-    double gemm_gflops[HERD_PROBE_MAX_THREADS + 1]; /* [threads]: 10^9 flop/s, 512 tokens */
+    uint32_t type;                                     /* HERD_TYPE_* */
+    double gemv_gbs[HERD_PROBE_MAX_THREADS + 1];       /* [threads]: GB/s of weights, one token,
+                                                          streamed from memory */
+    double gemm_gflops[HERD_PROBE_MAX_THREADS + 1];    /* [threads]: 10^9 flop/s, 512 tokens */
+    double gemv_cache_gbs[HERD_PROBE_MAX_THREADS + 1]; /* [threads]: GB/s of weights, one token,
+                                                          weights in L2: the kernel's own speed */
 } herd_probe_type;
 
 typedef struct herd_probe {
@@ -99,6 +106,10 @@ double herd_shape_params(const herd_shape *s, bool active);
  * matrix of one type: the catalog's estimate when the mix is not known). */
 herd_status herd_predict(const herd_probe *p, const herd_shape *s, uint32_t type, double bpw,
                          int threads, int n_prompt, int n_gen, int depth, herd_prediction *out);
+
+/* GB/s of weights at which one token's product of `type` goes with t
+ * threads: min(its streamed rate, its in-cache rate); 0 if not probed. */
+double herd_predict_gemv_gbs(const herd_probe *p, uint32_t type, int t);
 
 /* The weights one token multiplies, grouped by type (predict_mix.c). */
 #define HERD_MIX_MAX 12

@@ -28,9 +28,11 @@ char *herd_probe_json(const herd_probe *p)
     json_t *types = json_array();
     for (int i = 0; i < p->n_types; i++)
         json_array_append_new(
-            types, json_pack("{s:s, s:o, s:o}", "type", herd_type_name(p->types[i].type),
-                             "gemv_gbs", per_thread(p->types[i].gemv_gbs, p->max_threads),
-                             "gemm_gflops", per_thread(p->types[i].gemm_gflops, p->max_threads)));
+            types,
+            json_pack("{s:s, s:o, s:o, s:o}", "type", herd_type_name(p->types[i].type), "gemv_gbs",
+                      per_thread(p->types[i].gemv_gbs, p->max_threads), "gemv_cache_gbs",
+                      per_thread(p->types[i].gemv_cache_gbs, p->max_threads), "gemm_gflops",
+                      per_thread(p->types[i].gemm_gflops, p->max_threads)));
     json_t *o = json_pack(
         "{s:i, s:s, s:s, s:i, s:o, s:o, s:o, s:f, s:f, s:f, s:o}", "schema", HERD_PROBE_SCHEMA,
         "cpu", p->cpu, "herd", p->herd, "max_threads", p->max_threads, "read_gbs",
@@ -74,6 +76,8 @@ static herd_status parse_types(json_t *types, herd_probe *p)
         pt->type = name ? type_by_name(name) : HERD_TYPE_COUNT;
         if (pt->type == HERD_TYPE_COUNT ||
             !get_per_thread(json_object_get(e, "gemv_gbs"), pt->gemv_gbs, p->max_threads) ||
+            !get_per_thread(json_object_get(e, "gemv_cache_gbs"), pt->gemv_cache_gbs,
+                            p->max_threads) ||
             !get_per_thread(json_object_get(e, "gemm_gflops"), pt->gemm_gflops, p->max_threads))
             return herd_seterr(HERD_E_FORMAT, "type %zu is incomplete", i);
     }

@@ -160,12 +160,30 @@ static double need_gb(const herd_catalog *cat, int model, int quant, const herd_
     return (double)e.total / 1e9;
 }
 
-/* Is the quantization predicted to generate at least q->min_tg tokens/s? */
+/* Can the shape's heads use the query's cache types? The rule is the one a
+ * context is made by (herd_kv_check_type: Q8_0 and Q4_0 need a head size that
+ * is a multiple of their 32-value block), so recommend never picks a model
+ * `herd run -ctk` would refuse. */
+static bool cache_fits(const herd_shape *s, const herd_catalog_query *q)
+{
+    return herd_kv_check_type(q->type_k, s->head_dim) == HERD_OK &&
+           herd_kv_check_type(q->type_v, s->head_dim) == HERD_OK;
+}
+
+/* The performance model's bound on generation (bench/predict: within 15%):
+ * a pick must clear --min-speed by it, or one predicted at 5.4 tokens/s for
+ * --min-speed 5 (bench/recommend-check's picks at one thread) may measure
+ * 4.7. */
+#define SPEED_MARGIN 1.15
+
+/* Is the quantization predicted to generate at least q->min_tg tokens/s,
+ * with the model's margin? */
 static bool fast_enough(const herd_catalog *cat, int model, int quant, const herd_catalog_query *q)
 {
     herd_prediction p;
     if (!q->probe || q->min_tg <= 0) return true;
-    return herd_catalog_predict(cat, model, quant, q, &p) == HERD_OK && p.tg >= q->min_tg;
+    return herd_catalog_predict(cat, model, quant, q, &p) == HERD_OK &&
+           p.tg >= q->min_tg * SPEED_MARGIN;
 }
 
 /* The largest quantization up to Q8_0 that fits in max_ram_gb and is fast
@@ -225,6 +243,8 @@ bool herd_catalog_matches(const herd_catalog *cat, int model, const herd_catalog
         why = m->context_length ? "context too short" : "context length unknown";
     else if (q->estimate && !shape_of(m))
         why = "no shape facts to estimate its memory";
+    else if (shape_of(m) && !cache_fits(shape_of(m), q))
+        why = "cache type needs another head size";
     else if ((q->max_ram_gb > 0 || q->min_tg > 0) && pick_quant(cat, model, q) < 0)
         why = pick_quant(cat, model, q) == -1 ? "does not fit in memory" : "too slow";
     if (why_not) *why_not = why;
@@ -375,7 +395,8 @@ static void speed_why(const herd_catalog *cat, int model, const herd_catalog_que
         i++;
     herd_catalog_predict(cat, model, i, q, &p);
     snprintf(buf, cap,
-             "too slow: even %s is predicted at %.1f tokens/s, below --min-speed %g [computed: "
+             "too slow: even %s is predicted at %.1f tokens/s, below --min-speed %g and the "
+             "prediction's 15%% margin [computed: "
              "herd probe of this machine, %d thread%s, on the shape from %s]",
              m->quants[i].type, p.tg, q->min_tg, p.threads, p.threads > 1 ? "s" : "",
              m->shape_source);
@@ -412,7 +433,12 @@ bool herd_catalog_why_not(const herd_catalog *cat, int model, const herd_catalog
     } else if (strstr(why, "context"))
         snprintf(buf, cap, "context %d tokens, less than %d [%s]", m->context_length,
                  q->min_context, m->context_source);
-    else if (!strcmp(why, "does not fit in memory"))
+    else if (!strcmp(why, "cache type needs another head size")) {
+        const herd_shape *s = shape_of(m);
+        herd_status st = herd_kv_check_type(q->type_k, s->head_dim);
+        if (!st) herd_kv_check_type(q->type_v, s->head_dim);
+        snprintf(buf, cap, "%s [head size: %s]", herd_errmsg(), m->shape_source);
+    } else if (!strcmp(why, "does not fit in memory"))
         memory_why(cat, model, q, buf, cap);
     else if (!strcmp(why, "too slow"))
         speed_why(cat, model, q, buf, cap);
