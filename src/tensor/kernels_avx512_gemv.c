@@ -14,8 +14,9 @@
  *         meet activations stored in the same order, two vpdpbusd chained
  *         from the precomputed −8·Σy; one conversion and one FMA with the
  *         blocks' d_w·d_y spread over the lanes (4 lanes per block).
- *   Q8_0  two blocks per register; activations stored as y + 128 (unsigned,
- *         for vpdpbusd) and Σ x·y = Σ x·(y + 128) − 128·Σ x.
+ *   Q8_0  two blocks per register; the weights made unsigned (x + 128,
+ *         one xor) for vpdpbusd, Σ x·y = Σ (x + 128)·y − 128·Σ y, the
+ *         correction packed with the activations and shared by the rows.
  *
  * The quantized activations are those of Q8_0's from_float, so the integer
  * sums are ggml's; only the order of the F32 additions differs.
@@ -185,85 +186,98 @@ static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const vo
 
 /* ------------------------------------------------------------ Q8_0 */
 
-/* Per 128 elements: blocks A, B as y + 128, then C, D; F32 d per lane
- * ([d_A ×8 | d_B ×8], [d_C ×8 | d_D ×8]). */
+/* Per 128 elements: the quants of blocks A, B, C, D as they are (signed),
+ * int32 −128·Σ of the 4 activations each lane meets ([A, B], [C, D]), F32
+ * d per lane ([d_A ×8 | d_B ×8], [d_C ×8 | d_D ×8]). The weights are made
+ * unsigned (x + 128) for vpdpbusd and the sums start from the correction:
+ * Σ (x + 128)·y − 128·Σ y = Σ x·y, the same exact integers per lane as any
+ * other way round (the tiles of kernels_avx512.c take y + 128 and −128·Σ x),
+ * but the correction is the activations', shared by every row. */
+#define UNIT_Q8 384
+
 static void pack_gemv_q8_0(const float *x, void *vy, int64_t n)
 {
     uint8_t *o = vy;
-    for (int64_t e = 0; e < n; e += 128, o += UNIT) {
+    for (int64_t e = 0; e < n; e += 128, o += UNIT_Q8) {
         herd_block_q8_0 b[4];
         const int nb = (int)((n - e) / 32 < 4 ? (n - e) / 32 : 4);
         quantize4(x + e, nb, b);
+        int32_t corr[32];
         float d[32];
         for (int k = 0; k < 4; k++) {
-            for (int j = 0; j < 32; j++) o[32 * k + j] = (uint8_t)(b[k].qs[j] ^ 0x80);
-            for (int l = 0; l < 8; l++) d[8 * k + l] = herd_ld_f16(&b[k].d);
+            memcpy(o + 32 * k, b[k].qs, 32);
+            for (int l = 0; l < 8; l++) {
+                int sum = 0;
+                for (int i = 0; i < 4; i++) sum += b[k].qs[4 * l + i];
+                corr[8 * k + l] = -128 * sum;
+                d[8 * k + l] = herd_ld_f16(&b[k].d);
+            }
         }
-        memcpy(o + 128, d, 128);
+        memcpy(o + 128, corr, 128);
+        memcpy(o + 256, d, 128);
     }
 }
 
 /* Blocks k, k+1 of a Q8_0 row (the second only if two) against 64 packed
- * activations and their lane scales. */
-static inline __attribute__((always_inline)) __m512 pair_q8_0(const uint8_t *x, const uint8_t *yq,
-                                                              const float *yd, bool two, __m512 acc)
+ * activations (yq), their corrections (yc) and lane scales (yd). */
+static inline __attribute__((always_inline)) __m512 pair_q8_0(const uint8_t *x, const uint8_t *y,
+                                                              bool two, __m512 acc)
 {
     __m512i v = _mm512_castsi256_si512(ld256(x + 2));
     __m256i dh = _mm256_maskz_set1_epi16(0x00ff, (short)ld_u16(x));
     if (two) {
         v = _mm512_inserti64x4(v, ld256(x + 36), 1);
         dh = _mm256_mask_set1_epi16(dh, 0xff00, (short)ld_u16(x + 34));
-    } else {
+    } else { /* the missing block's activations are zero */
         v = _mm512_inserti64x4(v, _mm256_setzero_si256(), 1);
     }
-    const __m512i z = _mm512_setzero_si512();
-    const __m512i c = _mm512_dpbusd_epi32(z, _mm512_set1_epi8((char)0x80), v);
-    const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, _mm512_loadu_si512(yq), v), c);
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(yd));
+    const __m512i u = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 128), u, _mm512_loadu_si512(y));
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(y + 256));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+}
+
+/* Rows x, x + step, …, x + (ns − 1)·step, results at s[0], s[ss], …: pairs
+ * (A, B) into a0, (C, D) into a1, added before the reduction, the order of
+ * the tiles. The loop over the streams is unrolled so that the
+ * accumulators stay in registers. */
+static inline __attribute__((always_inline)) void streams_q8_0(const int ns, int64_t n,
+                                                               const uint8_t *x, size_t step,
+                                                               const uint8_t *y, float *s,
+                                                               size_t ss)
+{
+    const int64_t nb = n / 32, n4 = nb / 4;
+    const int tail = (int)(nb % 4);
+    __m512 a0[NS], a1[NS];
+#pragma GCC unroll 8
+    for (int k = 0; k < ns; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n4; i++, y += UNIT_Q8) {
+#pragma GCC unroll 8
+        for (int k = 0; k < ns; k++) {
+            const uint8_t *xk = x + k * step + 136 * i;
+            _mm_prefetch((const char *)xk + PF_DIST, PF_HINT);
+            _mm_prefetch((const char *)xk + PF_DIST + 64, PF_HINT);
+            a0[k] = pair_q8_0(xk, y, true, a0[k]);
+            a1[k] = pair_q8_0(xk + 68, y + 64, true, a1[k]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < ns; k++) {
+        const uint8_t *xk = x + k * step + 136 * n4;
+        if (tail) a0[k] = pair_q8_0(xk, y, tail > 1, a0[k]);
+        if (tail > 2) a1[k] = pair_q8_0(xk + 68, y + 64, false, a1[k]);
+        s[k * ss] = _mm512_reduce_add_ps(_mm512_add_ps(a0[k], a1[k]));
+    }
 }
 
 static void gemv_q8_0(int64_t n, const void *vx, size_t xs, int64_t nr, const void *vy, float *s)
 {
-    const int64_t nb = n / 32, n4 = nb / 4;
-    const int tail = (int)(nb % 4);
-    int64_t r = 0;
     const int64_t h = nr / NS; /* NS streams, as for Q4_0 */
-    for (; r < h; r++) {
-        const uint8_t *y = vy;
-        __m512 a0[NS], a1[NS];
-        for (int k = 0; k < NS; k++) a0[k] = a1[k] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < n4; i++, y += UNIT)
-            for (int k = 0; k < NS; k++) {
-                const uint8_t *x = (const uint8_t *)vx + (size_t)(r + k * h) * xs + 136 * i;
-                _mm_prefetch((const char *)x + PF_DIST, PF_HINT);
-                _mm_prefetch((const char *)x + PF_DIST + 64, PF_HINT);
-                a0[k] = pair_q8_0(x, y, (const float *)(const void *)(y + 128), true, a0[k]);
-                a1[k] =
-                    pair_q8_0(x + 68, y + 64, (const float *)(const void *)(y + 192), true, a1[k]);
-            }
-        for (int k = 0; k < NS; k++) {
-            const uint8_t *x = (const uint8_t *)vx + (size_t)(r + k * h) * xs + 136 * n4;
-            if (tail)
-                a0[k] = pair_q8_0(x, y, (const float *)(const void *)(y + 128), tail > 1, a0[k]);
-            if (tail > 2)
-                a1[k] =
-                    pair_q8_0(x + 68, y + 64, (const float *)(const void *)(y + 192), false, a1[k]);
-            s[r + k * h] = _mm512_reduce_add_ps(_mm512_add_ps(a0[k], a1[k]));
-        }
-    }
-    for (r = NS * h; r < nr; r++) {
-        const uint8_t *x = (const uint8_t *)vx + (size_t)r * xs, *y = vy;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        for (int64_t i = 0; i < n4; i++, x += 136, y += UNIT) {
-            a0 = pair_q8_0(x, y, (const float *)(const void *)(y + 128), true, a0);
-            a1 = pair_q8_0(x + 68, y + 64, (const float *)(const void *)(y + 192), true, a1);
-        }
-        if (tail) a0 = pair_q8_0(x, y, (const float *)(const void *)(y + 128), tail > 1, a0);
-        if (tail > 2)
-            a1 = pair_q8_0(x + 68, y + 64, (const float *)(const void *)(y + 192), false, a1);
-        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    }
+    for (int64_t r = 0; r < h; r++)
+        streams_q8_0(NS, n, (const uint8_t *)vx + (size_t)r * xs, (size_t)h * xs, vy, s + r,
+                     (size_t)h);
+    for (int64_t r = NS * h; r < nr; r++)
+        streams_q8_0(1, n, (const uint8_t *)vx + (size_t)r * xs, 0, vy, s + r, 0);
 }
 
 void herd_kernels_install_avx512_gemv(herd_type_traits *traits)
@@ -278,7 +292,7 @@ void herd_kernels_install_avx512_gemv(herd_type_traits *traits)
     k->gemv = gemv_q8_0;
     k->gemv_pack = pack_gemv_q8_0;
     k->gemv_pack_block = 128;
-    k->gemv_pack_block_bytes = UNIT;
+    k->gemv_pack_block_bytes = UNIT_Q8;
 }
 
 #if defined(__clang__)
