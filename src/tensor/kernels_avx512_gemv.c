@@ -147,41 +147,45 @@ static inline __attribute__((always_inline)) __m512 unit_q4_0(const uint8_t *x, 
     return dot_q4_0(v, dh, y, acc);
 }
 
-static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const void *vy, float *s)
+/* Rows x, x + step, …, x + (ns − 1)·step, results at s[0], s[ss], …. NS
+ * streams at once: one sequential stream keeps too few cache misses in
+ * flight for the memory's latency (a single core then reads 8 GB/s); four
+ * read 12, and 15 or more with software prefetch. The loop over the
+ * streams is unrolled so that the accumulators stay in registers (in an
+ * array indexed at run time they went through memory, a store-to-load
+ * forward on every step's critical path). */
+static inline __attribute__((always_inline)) void streams_q4_0(const int ns, int64_t n,
+                                                               const uint8_t *x, size_t step,
+                                                               const uint8_t *y, float *s,
+                                                               size_t ss)
 {
     const int64_t nb = n / 32, n4 = nb / 4;
     const int tail = (int)(nb % 4);
-    int64_t r = 0;
-    /* NS streams at once: rows r, r + h, r + 2h, r + 3h. One sequential
-     * stream keeps too few cache misses in flight for the memory's latency
-     * (a single core then reads 8 GB/s); four read 12, and 15 or more with
-     * software prefetch. */
+    __m512 acc[NS];
+#pragma GCC unroll 8
+    for (int k = 0; k < ns; k++) acc[k] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n4; i++, y += UNIT)
+#pragma GCC unroll 8
+        for (int k = 0; k < ns; k++) {
+            const uint8_t *xk = x + k * step + 72 * i;
+            _mm_prefetch((const char *)xk + PF_DIST, PF_HINT);
+            acc[k] = unit_q4_0(xk, y, acc[k]);
+        }
+#pragma GCC unroll 8
+    for (int k = 0; k < ns; k++) {
+        if (tail) acc[k] = unit_q4_0_tail(x + k * step + 72 * n4, y, tail, acc[k]);
+        s[k * ss] = _mm512_reduce_add_ps(acc[k]);
+    }
+}
+
+static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const void *vy, float *s)
+{
     const int64_t h = nr / NS;
-    for (; r < h; r++) {
-        const uint8_t *x[NS], *y = vy;
-        __m512 acc[NS];
-        for (int k = 0; k < NS; k++) {
-            x[k] = (const uint8_t *)vx + (size_t)(r + k * h) * xs;
-            acc[k] = _mm512_setzero_ps();
-        }
-        for (int64_t i = 0; i < n4; i++, y += UNIT)
-            for (int k = 0; k < NS; k++) {
-                _mm_prefetch((const char *)x[k] + 72 * i + PF_DIST, PF_HINT);
-                acc[k] = unit_q4_0(x[k] + 72 * i, y, acc[k]);
-            }
-        for (int k = 0; k < NS; k++) {
-            if (tail) acc[k] = unit_q4_0_tail(x[k] + 72 * n4, y, tail, acc[k]);
-            s[r + k * h] = _mm512_reduce_add_ps(acc[k]);
-        }
-    }
-    r = NS * h;
-    for (; r < nr; r++) {
-        const uint8_t *x = (const uint8_t *)vx + (size_t)r * xs, *y = vy;
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t i = 0; i < n4; i++, x += 72, y += UNIT) acc = unit_q4_0(x, y, acc);
-        if (tail) acc = unit_q4_0_tail(x, y, tail, acc);
-        s[r] = _mm512_reduce_add_ps(acc);
-    }
+    for (int64_t r = 0; r < h; r++)
+        streams_q4_0(NS, n, (const uint8_t *)vx + (size_t)r * xs, (size_t)h * xs, vy, s + r,
+                     (size_t)h);
+    for (int64_t r = NS * h; r < nr; r++)
+        streams_q4_0(1, n, (const uint8_t *)vx + (size_t)r * xs, 0, vy, s + r, 0);
 }
 
 /* ------------------------------------------------------------ Q8_0 */
@@ -237,10 +241,8 @@ static inline __attribute__((always_inline)) __m512 pair_q8_0(const uint8_t *x, 
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
 }
 
-/* Rows x, x + step, …, x + (ns − 1)·step, results at s[0], s[ss], …: pairs
- * (A, B) into a0, (C, D) into a1, added before the reduction, the order of
- * the tiles. The loop over the streams is unrolled so that the
- * accumulators stay in registers. */
+/* As streams_q4_0, for Q8_0: pairs (A, B) into a0, (C, D) into a1, added
+ * before the reduction, the order of the tiles. */
 static inline __attribute__((always_inline)) void streams_q8_0(const int ns, int64_t n,
                                                                const uint8_t *x, size_t step,
                                                                const uint8_t *y, float *s,
