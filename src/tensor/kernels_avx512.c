@@ -577,7 +577,10 @@ GEMM_F(gemm_bf16_avx512, KBF16)
  * ahead, a cache line (32 elements) of each per step, as the quantized
  * gemv kernels do (kernels_avx512_gemv.c): the 4-row tile above leaves
  * the streaming to the hardware prefetchers, which keep too few lines in
- * flight. Activations as pack_f16 makes them. */
+ * flight. Activations as pack_f16 makes them. One accumulator per row, 16
+ * elements at a time in element order, the tail masked: tile_f's order, so
+ * that a token's outputs have the same bits alone as in a batch (the NS
+ * rows are independent chains of FMAs, enough to hide their latency). */
 #ifndef PF_F16
 #define PF_F16 1024
 #endif
@@ -587,9 +590,9 @@ static inline __attribute__((always_inline)) void f16_streams(const int ns, int6
                                                               const uint8_t *x, size_t step,
                                                               const float *y, float *s, size_t ss)
 {
-    __m512 a0[NS_F16], a1[NS_F16];
+    __m512 acc[NS_F16];
 #pragma GCC unroll 4
-    for (int k = 0; k < ns; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (int k = 0; k < ns; k++) acc[k] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         const __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
@@ -597,8 +600,8 @@ static inline __attribute__((always_inline)) void f16_streams(const int ns, int6
         for (int k = 0; k < ns; k++) {
             const uint8_t *xk = x + k * step + 2 * i;
             _mm_prefetch((const char *)xk + PF_F16, _MM_HINT_T0);
-            a0[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk)), y0, a0[k]);
-            a1[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk + 32)), y1, a1[k]);
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk)), y0, acc[k]);
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk + 32)), y1, acc[k]);
         }
     }
     for (; i < n; i += 16) {
@@ -606,10 +609,10 @@ static inline __attribute__((always_inline)) void f16_streams(const int ns, int6
         const __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
 #pragma GCC unroll 4
         for (int k = 0; k < ns; k++)
-            a0[k] = _mm512_fmadd_ps(ld16(true, x + k * step + 2 * i, m), yv, a0[k]);
+            acc[k] = _mm512_fmadd_ps(ld16(true, x + k * step + 2 * i, m), yv, acc[k]);
     }
 #pragma GCC unroll 4
-    for (int k = 0; k < ns; k++) s[k * ss] = _mm512_reduce_add_ps(_mm512_add_ps(a0[k], a1[k]));
+    for (int k = 0; k < ns; k++) s[k * ss] = _mm512_reduce_add_ps(acc[k]);
 }
 
 static void gemv_f16(int64_t n, const void *vx, size_t xs, int64_t nr, const void *y, float *s)
