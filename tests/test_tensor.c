@@ -828,8 +828,43 @@ static void run_child(const char *argv0, const char *env, const char *level)
     free(out);
 }
 
+/* HERD_SIMD on a CPU without what it names (a CPU without AVX-512 or AMX
+ * played through herd_simd_choose's have), an unknown name, a level below
+ * the CPU's. */
+static void test_simd_choose(void)
+{
+    char note[160];
+    int l = herd_simd_choose("avx512", HERD_SIMD_AVX2, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX2 && strstr(note, "HERD_SIMD=avx512") && strstr(note, "no AVX-512") &&
+               strstr(note, "using avx2") && !strchr(note, '\n'),
+           "avx512 on an AVX2 CPU: %d '%s'", l, note);
+    l = herd_simd_choose("amx", HERD_SIMD_AVX512, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX512 && strstr(note, "no AMX") && strstr(note, "using avx512"),
+           "amx without AMX: %d '%s'", l, note);
+    l = herd_simd_choose("avx2", HERD_SIMD_SCALAR, note, sizeof note);
+    CHECKF(l == HERD_SIMD_SCALAR && strstr(note, "using scalar"), "avx2 on no SIMD: %d '%s'", l,
+           note);
+    l = herd_simd_choose("AVX-9", HERD_SIMD_AVX512, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX512 && strstr(note, "HERD_SIMD=AVX-9: unknown") &&
+               strstr(note, "scalar, avx2, avx512, amx"),
+           "unknown name: %d '%s'", l, note);
+    static const char *const ok[] = {"scalar", "avx2", "avx512", "amx"};
+    for (int w = 0; w < HERD_SIMD_N; w++) {
+        l = herd_simd_choose(ok[w], HERD_SIMD_AMX, note, sizeof note);
+        CHECKF(l == w && !note[0], "%s on an AMX CPU: %d '%s'", ok[w], l, note);
+    }
+    l = herd_simd_choose("", HERD_SIMD_AVX2, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX2 && !note[0], "empty HERD_SIMD: %d '%s'", l, note);
+    CHECKF(herd_simd_choose(NULL, HERD_SIMD_AVX512, NULL, 0) == HERD_SIMD_AVX512, "no HERD_SIMD");
+    /* The process's own: a note only where HERD_SIMD asked for something else. */
+    const char *want = getenv("HERD_SIMD"), *got = herd_tensor_simd_level();
+    CHECKF(!herd_tensor_simd_note() || (want && strcmp(want, got) != 0), "note '%s' for %s",
+           herd_tensor_simd_note(), got);
+}
+
 int main(int argc, char **argv)
 {
+    test_simd_choose();
     herd_tensor_init();
     printf("kernel level: %s\n", herd_tensor_simd_level());
     if (argc > 1 && !strcmp(argv[1], "--kernels-only")) {
