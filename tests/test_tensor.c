@@ -421,7 +421,7 @@ static void test_mm_isas(void)
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
         isas[2] = &herd_mm_isa_avx512;
     static const uint32_t types[] = {HERD_TYPE_Q4_0, HERD_TYPE_Q8_0, HERD_TYPE_Q4_K, HERD_TYPE_Q5_K,
-                                     HERD_TYPE_Q6_K};
+                                     HERD_TYPE_Q6_K, HERD_TYPE_Q2_K, HERD_TYPE_Q3_K};
     for (int i = 0; i < 3; i++) {
         if (!isas[i]) continue;
         herd_mm_select(isas[i]);
