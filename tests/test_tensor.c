@@ -549,10 +549,12 @@ static void test_matmul(void)
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         test_matmul_batch_invariant(HERD_TYPE_Q8_0, lens[i], 7);
         test_matmul_batch_invariant(HERD_TYPE_Q8_0, lens[i], 19);
-        /* F16: the decode kernels sum as the tiles (lengths with a masked
-         * or zero-padded tail too). */
+        /* F16 and Q4_0: the decode kernels sum as the tiles (F16 lengths
+         * with a masked or zero-padded tail too). */
         test_matmul_batch_invariant(HERD_TYPE_F16, lens[i], 7);
         test_matmul_batch_invariant(HERD_TYPE_F16, lens[i] + 5, 19);
+        test_matmul_batch_invariant(HERD_TYPE_Q4_0, lens[i], 7);
+        test_matmul_batch_invariant(HERD_TYPE_Q4_0, lens[i], 19);
     }
     /* A shape that takes the threaded paths with real sizes. */
     test_matmul_case(HERD_TYPE_Q4_0, 2048, 256, 9, 2);

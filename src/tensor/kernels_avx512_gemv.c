@@ -113,37 +113,54 @@ static inline __attribute__((always_inline)) __m512 dot_q4_0(__m512i v, __m256i 
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
 }
 
-/* nb (1..3) blocks of a Q4_0 row against one packed unit: the tail. */
-static inline __attribute__((always_inline)) __m512
-unit_q4_0_tail(const uint8_t *x, const uint8_t *y, int nb, __m512 acc)
+/* nb (1..3) blocks of a Q4_0 row, laid out as load_q4_0 does: the tail. */
+static inline __attribute__((always_inline)) void load_q4_0_tail(const uint8_t *x, int nb,
+                                                                 __m512i *v, __m256i *dh)
 {
-    __m512i v = _mm512_castsi128_si512(ld128(x + 2));
-    __m256i dh = _mm256_maskz_set1_epi16(0x000f, (short)ld_u16(x));
+    *v = _mm512_castsi128_si512(ld128(x + 2));
+    *dh = _mm256_maskz_set1_epi16(0x000f, (short)ld_u16(x));
     if (nb > 1) {
-        v = _mm512_inserti32x4(v, ld128(x + 20), 1);
-        dh = _mm256_mask_set1_epi16(dh, 0x00f0, (short)ld_u16(x + 18));
+        *v = _mm512_inserti32x4(*v, ld128(x + 20), 1);
+        *dh = _mm256_mask_set1_epi16(*dh, 0x00f0, (short)ld_u16(x + 18));
     }
     if (nb > 2) {
-        v = _mm512_inserti32x4(v, ld128(x + 38), 2);
-        dh = _mm256_mask_set1_epi16(dh, 0x0f00, (short)ld_u16(x + 36));
+        *v = _mm512_inserti32x4(*v, ld128(x + 38), 2);
+        *dh = _mm256_mask_set1_epi16(*dh, 0x0f00, (short)ld_u16(x + 36));
     }
-    return dot_q4_0(v, dh, y, acc);
 }
 
-/* Four blocks (72 bytes) of a Q4_0 row against one packed unit. The first
- * 64 bytes hold the four d (words 0, 9, 18, 27) and three blocks' nibbles
- * (words 1–8, 10–17, 19–26): two word permutes of one load gather them; the
- * fourth block's nibbles (bytes 56–71) are inserted from memory. */
-static inline __attribute__((always_inline)) __m512 unit_q4_0(const uint8_t *x, const uint8_t *y,
-                                                              __m512 acc)
+/* Four blocks (72 bytes) of a Q4_0 row: nibbles of block k in 128-bit lane
+ * k, d in words 4k..4k+3. The first 64 bytes hold the four d (words 0, 9,
+ * 18, 27) and three blocks' nibbles (words 1–8, 10–17, 19–26): two word
+ * permutes of one load gather them; the fourth block's nibbles (bytes
+ * 56–71) are inserted from memory. */
+static inline __attribute__((always_inline)) void load_q4_0(const uint8_t *x, __m512i *v,
+                                                            __m256i *dh)
 {
     const __m512i iq = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 26, 25, 24, 23, 22, 21, 20, 19, 17,
                                         16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
     const __m512i id = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27,
                                         27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
     const __m512i raw = _mm512_loadu_si512(x);
-    const __m512i v = _mm512_inserti32x4(_mm512_permutexvar_epi16(iq, raw), ld128(x + 56), 3);
-    const __m256i dh = _mm512_castsi512_si256(_mm512_permutexvar_epi16(id, raw));
+    *v = _mm512_inserti32x4(_mm512_permutexvar_epi16(iq, raw), ld128(x + 56), 3);
+    *dh = _mm512_castsi512_si256(_mm512_permutexvar_epi16(id, raw));
+}
+
+static inline __attribute__((always_inline)) __m512 unit_q4_0(const uint8_t *x, const uint8_t *y,
+                                                              __m512 acc)
+{
+    __m512i v;
+    __m256i dh;
+    load_q4_0(x, &v, &dh);
+    return dot_q4_0(v, dh, y, acc);
+}
+
+static inline __attribute__((always_inline)) __m512
+unit_q4_0_tail(const uint8_t *x, const uint8_t *y, int nb, __m512 acc)
+{
+    __m512i v;
+    __m256i dh;
+    load_q4_0_tail(x, nb, &v, &dh);
     return dot_q4_0(v, dh, y, acc);
 }
 
@@ -186,6 +203,71 @@ static void gemv_q4_0(int64_t n, const void *vx, size_t xs, int64_t nr, const vo
                      (size_t)h);
     for (int64_t r = NS * h; r < nr; r++)
         streams_q4_0(1, n, (const uint8_t *)vx + (size_t)r * xs, 0, vy, s + r, 0);
+}
+
+/* Batches (matmul's tiles): NR ≤ 2 rows × NT ≤ 4 tokens, each row's blocks
+ * loaded once for all tokens and every output summed exactly as
+ * streams_q4_0 sums it, so that a token's outputs have the same bits alone
+ * as in a batch (as in ggml, whose logits do not depend on the batch). */
+static inline __attribute__((always_inline)) void tile_q4_0(int64_t n, const uint8_t *x, size_t xs,
+                                                            const int NR, const uint8_t *y,
+                                                            size_t ys, const int NT, float *s,
+                                                            size_t ss)
+{
+    const int64_t nb = n / 32, n4 = nb / 4;
+    const int tail = (int)(nb % 4);
+    __m512 acc[2][4];
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i <= n4; i++) {
+        if (i == n4 && !tail) break;
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; r++) {
+            __m512i v;
+            __m256i dh;
+            if (i < n4)
+                load_q4_0(x + r * xs + 72 * i, &v, &dh);
+            else
+                load_q4_0_tail(x + r * xs + 72 * i, tail, &v, &dh);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++)
+                acc[r][t] = dot_q4_0(v, dh, y + t * ys + (size_t)i * UNIT, acc[r][t]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) s[t * ss + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define TILE_FN(R, T)                                                                              \
+    static void tile_q4_0_##R##_##T(int64_t n, const uint8_t *x, size_t xs, const uint8_t *y,      \
+                                    size_t ys, float *s, size_t ss)                                \
+    {                                                                                              \
+        tile_q4_0(n, x, xs, R, y, ys, T, s, ss);                                                   \
+    }
+TILE_FN(1, 1)
+TILE_FN(1, 2)
+TILE_FN(1, 3)
+TILE_FN(1, 4)
+TILE_FN(2, 1)
+TILE_FN(2, 2)
+TILE_FN(2, 3)
+TILE_FN(2, 4)
+
+typedef void (*tile_fn)(int64_t, const uint8_t *, size_t, const uint8_t *, size_t, float *, size_t);
+static const tile_fn tiles_q4_0[2][4] = {
+    {tile_q4_0_1_1, tile_q4_0_1_2, tile_q4_0_1_3, tile_q4_0_1_4},
+    {tile_q4_0_2_1, tile_q4_0_2_2, tile_q4_0_2_3, tile_q4_0_2_4}};
+
+static void gemm_q4_0(int64_t n, const void *x, size_t xs, int nr, const void *y, size_t ys, int nt,
+                      float *s, size_t ss)
+{
+    for (int r = 0; r < nr; r += 2)
+        tiles_q4_0[nr - r >= 2][nt - 1](n, (const uint8_t *)x + (size_t)r * xs, xs, y, ys, s + r,
+                                        ss);
 }
 
 /* ------------------------------------------------------------ Q8_0 */
@@ -286,10 +368,15 @@ void herd_kernels_install_avx512_gemv(herd_type_traits *traits)
 {
     (void)traits;
     herd_gemm_kernel *k = &herd_gemm_kernels[HERD_TYPE_Q4_0];
-    k->gemv = gemv_q4_0;
-    k->gemv_pack = pack_gemv_q4_0;
-    k->gemv_pack_block = 128;
-    k->gemv_pack_block_bytes = UNIT;
+    /* Q4_0's batch tiles on the decode kernel's packing, summing as it does. */
+    *k = (herd_gemm_kernel){.gemm = gemm_q4_0,
+                            .pack = pack_gemv_q4_0,
+                            .pack_block = 128,
+                            .pack_block_bytes = UNIT,
+                            .gemv = gemv_q4_0,
+                            .gemv_pack = pack_gemv_q4_0,
+                            .gemv_pack_block = 128,
+                            .gemv_pack_block_bytes = UNIT};
     k = &herd_gemm_kernels[HERD_TYPE_Q8_0];
     k->gemv = gemv_q8_0;
     k->gemv_pack = pack_gemv_q8_0;
