@@ -112,6 +112,19 @@ HERD_NO_SIMD=1 "$HERD" --version | grep -q "^kernels: scalar" || bad "HERD_NO_SI
 if grep -q avx2 /proc/cpuinfo; then
     HERD_SIMD=avx2 "$HERD" --version | grep -q "^kernels: AVX2" || bad "HERD_SIMD=avx2 not shown"
 fi
+# HERD_SIMD naming no level, or one this CPU lacks: one line on stderr, the
+# best level it has, exit 0
+"$HERD" --version >"$TMP/best"
+HERD_SIMD=avx9 "$HERD" --version >"$TMP/out" 2>"$TMP/err" || bad "HERD_SIMD=avx9 fails"
+[ "$(wc -l <"$TMP/err")" = 1 ] && cmp -s "$TMP/best" "$TMP/out" &&
+    grep -q "HERD_SIMD=avx9: unknown (accepted: scalar, avx2, avx512, amx)" "$TMP/err" ||
+    bad "HERD_SIMD=avx9: $(cat "$TMP/err" "$TMP/out")"
+if ! grep -q amx_tile /proc/cpuinfo; then
+    HERD_SIMD=amx "$HERD" --version >"$TMP/out" 2>"$TMP/err" || bad "HERD_SIMD=amx fails"
+    [ "$(wc -l <"$TMP/err")" = 1 ] && cmp -s "$TMP/best" "$TMP/out" &&
+        grep -q "HERD_SIMD=amx: this CPU has no AMX; using" "$TMP/err" ||
+        bad "HERD_SIMD=amx: $(cat "$TMP/err" "$TMP/out")"
+fi
 
 # ---- run: the text ends with a newline before the timing line (stdout and
 # stderr into one pipe: the timing line starts a line of its own)

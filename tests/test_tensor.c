@@ -421,7 +421,7 @@ static void test_mm_isas(void)
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
         isas[2] = &herd_mm_isa_avx512;
     static const uint32_t types[] = {HERD_TYPE_Q4_0, HERD_TYPE_Q8_0, HERD_TYPE_Q4_K, HERD_TYPE_Q5_K,
-                                     HERD_TYPE_Q6_K};
+                                     HERD_TYPE_Q6_K, HERD_TYPE_Q2_K, HERD_TYPE_Q3_K};
     for (int i = 0; i < 3; i++) {
         if (!isas[i]) continue;
         herd_mm_select(isas[i]);
@@ -549,6 +549,12 @@ static void test_matmul(void)
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         test_matmul_batch_invariant(HERD_TYPE_Q8_0, lens[i], 7);
         test_matmul_batch_invariant(HERD_TYPE_Q8_0, lens[i], 19);
+        /* F16 and Q4_0: the decode kernels sum as the tiles (F16 lengths
+         * with a masked or zero-padded tail too). */
+        test_matmul_batch_invariant(HERD_TYPE_F16, lens[i], 7);
+        test_matmul_batch_invariant(HERD_TYPE_F16, lens[i] + 5, 19);
+        test_matmul_batch_invariant(HERD_TYPE_Q4_0, lens[i], 7);
+        test_matmul_batch_invariant(HERD_TYPE_Q4_0, lens[i], 19);
     }
     /* A shape that takes the threaded paths with real sizes. */
     test_matmul_case(HERD_TYPE_Q4_0, 2048, 256, 9, 2);
@@ -824,8 +830,43 @@ static void run_child(const char *argv0, const char *env, const char *level)
     free(out);
 }
 
+/* HERD_SIMD on a CPU without what it names (a CPU without AVX-512 or AMX
+ * played through herd_simd_choose's have), an unknown name, a level below
+ * the CPU's. */
+static void test_simd_choose(void)
+{
+    char note[160];
+    int l = herd_simd_choose("avx512", HERD_SIMD_AVX2, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX2 && strstr(note, "HERD_SIMD=avx512") && strstr(note, "no AVX-512") &&
+               strstr(note, "using avx2") && !strchr(note, '\n'),
+           "avx512 on an AVX2 CPU: %d '%s'", l, note);
+    l = herd_simd_choose("amx", HERD_SIMD_AVX512, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX512 && strstr(note, "no AMX") && strstr(note, "using avx512"),
+           "amx without AMX: %d '%s'", l, note);
+    l = herd_simd_choose("avx2", HERD_SIMD_SCALAR, note, sizeof note);
+    CHECKF(l == HERD_SIMD_SCALAR && strstr(note, "using scalar"), "avx2 on no SIMD: %d '%s'", l,
+           note);
+    l = herd_simd_choose("AVX-9", HERD_SIMD_AVX512, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX512 && strstr(note, "HERD_SIMD=AVX-9: unknown") &&
+               strstr(note, "scalar, avx2, avx512, amx"),
+           "unknown name: %d '%s'", l, note);
+    static const char *const ok[] = {"scalar", "avx2", "avx512", "amx"};
+    for (int w = 0; w < HERD_SIMD_N; w++) {
+        l = herd_simd_choose(ok[w], HERD_SIMD_AMX, note, sizeof note);
+        CHECKF(l == w && !note[0], "%s on an AMX CPU: %d '%s'", ok[w], l, note);
+    }
+    l = herd_simd_choose("", HERD_SIMD_AVX2, note, sizeof note);
+    CHECKF(l == HERD_SIMD_AVX2 && !note[0], "empty HERD_SIMD: %d '%s'", l, note);
+    CHECKF(herd_simd_choose(NULL, HERD_SIMD_AVX512, NULL, 0) == HERD_SIMD_AVX512, "no HERD_SIMD");
+    /* The process's own: a note only where HERD_SIMD asked for something else. */
+    const char *want = getenv("HERD_SIMD"), *got = herd_tensor_simd_level();
+    CHECKF(!herd_tensor_simd_note() || (want && strcmp(want, got) != 0), "note '%s' for %s",
+           herd_tensor_simd_note(), got);
+}
+
 int main(int argc, char **argv)
 {
+    test_simd_choose();
     herd_tensor_init();
     printf("kernel level: %s\n", herd_tensor_simd_level());
     if (argc > 1 && !strcmp(argv[1], "--kernels-only")) {

@@ -66,7 +66,7 @@ static int version(void)
     char why[128] = "";
     if (no_simd && *no_simd && strcmp(no_simd, "0"))
         snprintf(why, sizeof why, " (HERD_NO_SIMD=%s)", no_simd);
-    else if (cap && *cap)
+    else if (cap && *cap && !herd_tensor_simd_note())
         snprintf(why, sizeof why, " (HERD_SIMD=%s)", cap);
     printf("herd %s\nkernels: %s%s\ncpu: %s\n", HERD_VERSION, shown, why, cpu);
     return 0;
@@ -97,6 +97,12 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(cmds, n, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    /* HERD_SIMD naming a level this CPU lacks, or no level at all: one line,
+     * and the kernels are the best this CPU has. */
+    if (getenv("HERD_SIMD")) {
+        const char *note = herd_tensor_simd_note();
+        if (note) fprintf(stderr, "herd: %s\n", note);
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) return version();
     for (size_t i = 0; i < n; i++) {

@@ -9,9 +9,16 @@
 /* Fill to_float, from_float(_ref), vec_dot_type, vec_dot(_ref) with the scalar
  * references (kernels_ref.c). */
 void herd_kernels_install_ref(herd_type_traits *traits);
-/* Replace from_float/vec_dot with the fastest SIMD versions the CPU supports;
- * returns the level name ("scalar", "avx2", "avx512"). */
+/* Replace from_float/vec_dot with the fastest SIMD versions the CPU supports
+ * (HERD_SIMD may cap them); returns the level name ("scalar", "avx2",
+ * "avx512", "amx"). */
 const char *herd_kernels_install_simd(herd_type_traits *traits);
+/* The level for HERD_SIMD=want (NULL or "": none) on a CPU whose best level
+ * is have: want where the CPU has it, else have, with a one-line note in
+ * note (empty when there is nothing to say; note_cap 0: no note). Pure, so
+ * that tests can play a CPU without AVX-512. */
+enum { HERD_SIMD_SCALAR, HERD_SIMD_AVX2, HERD_SIMD_AVX512, HERD_SIMD_AMX, HERD_SIMD_N };
+int herd_simd_choose(const char *want, int have, char *note, size_t note_cap);
 
 /* ------------------------------------------------------------------------
  * Block layouts, byte for byte as ggml stores them (ggml-common.h). Rows of

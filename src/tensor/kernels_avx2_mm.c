@@ -137,34 +137,55 @@ static inline __attribute__((always_inline)) void tile_k45(bool vnni, const uint
     for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
 }
 
-/* 8 rows × NT tokens, Q6_K: sub-blocks of 16 (4 groups of 4). */
-static inline __attribute__((always_inline)) void tile_k6(bool vnni, const uint8_t *wp, int64_t ns,
-                                                          const uint8_t *a, size_t as, const int NT,
-                                                          float *y, size_t ys, int nr)
+/* 8 rows × NT tokens with sub-blocks of 16: Q6_K and Q3_K (the sums start
+ * from the token's correction), Q2_K (mins, as tile_k45's). */
+static inline __attribute__((always_inline)) void tile_k16(bool vnni, bool mins, const uint8_t *wp,
+                                                           int64_t ns, const uint8_t *a, size_t as,
+                                                           const int NT, float *y, size_t ys,
+                                                           int nr)
 {
     __m256 acc[4];
 #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    const size_t unit = mins ? MM_WU_K2(8) : MM_WU_K(8);
     for (int64_t s = 0; s < ns; s++) {
-        const uint8_t *us = wp + s * MM_WU_K(8), *as0 = a + s * MM_AU_K;
+        const uint8_t *us = wp + s * unit, *as0 = a + s * MM_AU_K;
         for (int j = 0; j < 16; j++) {
             const uint8_t *u = us + 128 * j;
             __m256i w[4];
 #pragma GCC unroll 8
             for (int g = 0; g < 4; g++) w[g] = _mm256_load_si256((const __m256i *)(u + 32 * g));
             const __m256 dsc = _mm256_load_ps((const float *)(const void *)(us + 2048 + 32 * j));
+            const __m256 dmm =
+                mins ? _mm256_load_ps((const float *)(const void *)(us + 2560 + 32 * j))
+                     : _mm256_setzero_ps();
 #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
                 const uint8_t *at = as0 + t * as;
-                const __m256i p =
-                    dot_groups(vnni, bcast32(at + MM_AK_C16 + 4 * j), w, 4, at + 16 * j);
+                const __m256i c0 = mins ? _mm256_setzero_si256() : bcast32(at + MM_AK_C16 + 4 * j);
+                const __m256i p = dot_groups(vnni, c0, w, 4, at + 16 * j);
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
                                          _mm256_mul_ps(dsc, bcastf(at + MM_AK_D)), acc[t]);
+                if (mins) acc[t] = _mm256_fnmadd_ps(dmm, bcastf(at + MM_AK_BSD + 4 * j), acc[t]);
             }
         }
     }
 #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
+}
+
+static inline __attribute__((always_inline)) void tile_k6(bool vnni, const uint8_t *wp, int64_t ns,
+                                                          const uint8_t *a, size_t as, const int NT,
+                                                          float *y, size_t ys, int nr)
+{
+    tile_k16(vnni, false, wp, ns, a, as, NT, y, ys, nr);
+}
+
+static inline __attribute__((always_inline)) void tile_k2(bool vnni, const uint8_t *wp, int64_t ns,
+                                                          const uint8_t *a, size_t as, const int NT,
+                                                          float *y, size_t ys, int nr)
+{
+    tile_k16(vnni, true, wp, ns, a, as, NT, y, ys, nr);
 }
 
 #define TILE_FN(NAME, BODY, V, T)                                                                  \
@@ -178,9 +199,11 @@ static inline __attribute__((always_inline)) void tile_k6(bool vnni, const uint8
 TILE_SET(v_q32, tile_q32, true)
 TILE_SET(v_k45, tile_k45, true)
 TILE_SET(v_k6, tile_k6, true)
+TILE_SET(v_k2, tile_k2, true)
 TILE_SET(p_q32, tile_q32, false)
 TILE_SET(p_k45, tile_k45, false)
 TILE_SET(p_k6, tile_k6, false)
+TILE_SET(p_k2, tile_k2, false)
 
 #define TILES(NAME)                                                                                \
     {                                                                                              \
@@ -193,7 +216,9 @@ const herd_mm_isa herd_mm_isa_avx2vnni = {
               [HERD_MM_Q8_0] = TILES(v_q32),
               [HERD_MM_K4] = TILES(v_k45),
               [HERD_MM_K5] = TILES(v_k45),
-              [HERD_MM_K6] = TILES(v_k6)},
+              [HERD_MM_K6] = TILES(v_k6),
+              [HERD_MM_K3] = TILES(v_k6),
+              [HERD_MM_K2] = TILES(v_k2)},
 };
 const herd_mm_isa herd_mm_isa_avx2 = {
     .name = "avx2",
@@ -201,7 +226,9 @@ const herd_mm_isa herd_mm_isa_avx2 = {
     .tiles = {[HERD_MM_Q4_0] = TILES(p_q32),
               [HERD_MM_K4] = TILES(p_k45),
               [HERD_MM_K5] = TILES(p_k45),
-              [HERD_MM_K6] = TILES(p_k6)},
+              [HERD_MM_K6] = TILES(p_k6),
+              [HERD_MM_K3] = TILES(p_k6),
+              [HERD_MM_K2] = TILES(p_k2)},
 };
 
 #if defined(__clang__)

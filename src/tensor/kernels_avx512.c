@@ -154,177 +154,114 @@ static void vec_dot_q4_0_avx512(int64_t n, float *s, const void *x, const void *
 
 /* ------------------------------------------------------------ packed */
 
-/* matmul's activation layout for the tiles: per pair of Q8_0 blocks (64
- * elements), the quants already in the register order vec_dot_q builds, the
- * vpdpbusd correction (Q4_0) and the scales spread over the lanes — what
- * vec_dot_q recomputes at every step is done once per matmul here:
- *   Q4_0: qs[64] in [A 0..15 | B 0..15 | A 16..31 | B 16..31] order,
- *         int32 corr[16] = −8·Σ of each 4 quants, float d[16]   (192 bytes)
- *   Q8_0: qs[64] + 128 as unsigned, float d[16]                 (128 bytes)
- * The quants are those of Q8_0's from_float, so results are unchanged. */
-#define PACK_Q4_0 192
+/* matmul's activation layout for the Q8_0 tiles: per pair of Q8_0 blocks
+ * (64 elements), the quants + 128 as unsigned and the scales spread over the
+ * lanes (float d[16]: 128 bytes) — what vec_dot_q recomputes at every step
+ * is done once per matmul here. The quants are those of Q8_0's from_float,
+ * so results are unchanged. (Q4_0's tiles are kernels_avx512_gemv.c's, on
+ * its decode packing.) */
 #define PACK_Q8_0 128
 
-static void pack_pair(bool q4, const float *x, uint8_t *o, int64_t n)
+static void pack_q8_0(const float *x, void *vy, int64_t n)
 {
     const herd_type_traits *q8 = herd_type(HERD_TYPE_Q8_0);
-    for (int64_t e = 0; e < n; e += 64, o += q4 ? PACK_Q4_0 : PACK_Q8_0) {
+    uint8_t *o = vy;
+    for (int64_t e = 0; e < n; e += 64, o += PACK_Q8_0) {
         herd_block_q8_0 b[2];
         memset(b, 0, sizeof b);
         q8->from_float(x + e, b, n - e >= 64 ? 64 : 32);
         const float d[2] = {herd_ld_f16(&b[0].d), herd_ld_f16(&b[1].d)};
         float dv[16];
-        if (q4) {
-            for (int h = 0; h < 2; h++) {
-                memcpy(o + 32 * h, b[0].qs + 16 * h, 16);
-                memcpy(o + 32 * h + 16, b[1].qs + 16 * h, 16);
-            }
-            for (int g = 0; g < 16; g++) {
-                const int8_t *q = (const int8_t *)o + 4 * g;
-                const int32_t c = -8 * (q[0] + q[1] + q[2] + q[3]);
-                memcpy(o + 64 + 4 * g, &c, 4);
-                dv[g] = d[(g / 4) & 1];
-            }
-            memcpy(o + 128, dv, sizeof dv);
-        } else {
-            for (int j = 0; j < 64; j++) o[j] = (uint8_t)(b[j / 32].qs[j % 32] ^ 0x80);
-            for (int g = 0; g < 16; g++) dv[g] = d[g / 8];
-            memcpy(o + 64, dv, sizeof dv);
-        }
+        for (int j = 0; j < 64; j++) o[j] = (uint8_t)(b[j / 32].qs[j % 32] ^ 0x80);
+        for (int g = 0; g < 16; g++) dv[g] = d[g / 8];
+        memcpy(o + 64, dv, sizeof dv);
     }
 }
 
-static void pack_q4_0(const float *x, void *y, int64_t n)
+/* Blocks i, i + 1 (the second if two) of NR ≤ 2 weight rows against NT ≤ 4
+ * tokens, added into acc. Per (row, token) pair and two blocks: one
+ * vpdpbusd, one conversion, one multiply and one FMA; the weights' scales
+ * come from two 16-bit broadcasts and one conversion. */
+static inline __attribute__((always_inline)) void pair_p(const uint8_t *xb, size_t xs, const int NR,
+                                                         const uint8_t *yp, size_t ys, const int NT,
+                                                         int64_t i, bool two, __m512 acc[2][4])
 {
-    pack_pair(true, x, y, n);
-}
-static void pack_q8_0(const float *x, void *y, int64_t n)
-{
-    pack_pair(false, x, y, n);
-}
-
-/* NR ≤ 4 weight rows × NT ≤ 4 tokens over packed activations. The loops
- * over r and t have constant bounds once inlined into the specializations
- * below. Per (row, token) pair and two blocks: one vpdpbusd, one
- * conversion, one multiply and one FMA; the weights' scales come from two
- * 16-bit broadcasts and one conversion.
- * Q8_0 adds its F32 terms in gemv_q8_0's order (kernels_avx512_gemv.c): pairs
- * 0, 2, 4… into one accumulator, 1, 3, 5… into a second, the two added before
- * the reduction. A token's result then has the same bits in a batch as alone;
- * any other order moves the last bits, and a value that lands on an F16 tie
- * in the KV cache turns that into a visible change of the logits. */
-/* Blocks i, i + 1 (the second if two) of NR weight rows against NT tokens,
- * added into acc. */
-static inline __attribute__((always_inline)) void pair_p(bool q4, const uint8_t *xb, size_t xs,
-                                                         const int NR, const uint8_t *yp, size_t ys,
-                                                         const int NT, int64_t i, bool two,
-                                                         __m512 acc[4][4])
-{
-    const size_t xbs = q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
+    const size_t xbs = sizeof(herd_block_q8_0);
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    const __mmask16 kb = q4 ? 0xf0f0 : 0xff00; /* lanes of block B */
-#pragma GCC unroll 4
+#pragma GCC unroll 2
     for (int r = 0; r < NR; r++) {
         const uint8_t *b = xb + r * xs + i * xbs;
         uint16_t ha, hb = 0;
         memcpy(&ha, b, 2);
         if (two) memcpy(&hb, b + xbs, 2);
-        const __m512 dx =
-            _mm512_cvtph_ps(_mm256_mask_set1_epi16(_mm256_set1_epi16((short)ha), kb, (short)hb));
-        __m512i xq, corr = _mm512_setzero_si512();
-        if (q4) {
-            xq = load2_q4((const herd_block_q4_0 *)(const void *)b, two);
-        } else {
-            xq = load2_q8((const int8_t *)b + 2, xbs, two);
-            corr = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, xq));
-        }
+        const __m512 dx = _mm512_cvtph_ps(
+            _mm256_mask_set1_epi16(_mm256_set1_epi16((short)ha), 0xff00, (short)hb));
+        const __m512i xq = load2_q8((const int8_t *)b + 2, xbs, two);
+        /* The sums start from −128·Σx (per row): the activations are y + 128. */
+        const __m512i corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, xq));
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
-            /* The sums start from the correction: −8·Σy for Q4_0 (per
-             * token, packed), −128·Σx for Q8_0 (per row). */
             const uint8_t *y = yp + t * ys;
-            const __m512i yq = _mm512_loadu_si512(y);
-            const __m512i p = q4 ? _mm512_dpbusd_epi32(_mm512_loadu_si512(y + 64), xq, yq)
-                                 : _mm512_dpbusd_epi32(corr, yq, xq);
-            const __m512 dy = _mm512_loadu_ps(y + (q4 ? 128 : 64));
+            const __m512i p = _mm512_dpbusd_epi32(corr, _mm512_loadu_si512(y), xq);
+            const __m512 dy = _mm512_loadu_ps(y + 64);
             acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dx, dy), acc[r][t]);
         }
     }
 }
 
-/* NR ≤ 4 weight rows × NT ≤ 4 tokens over packed activations. The loops
- * over r and t have constant bounds once inlined into the specializations
- * below, so the accumulators stay in registers. Per (row, token) pair and
- * two blocks: one vpdpbusd, one conversion, one multiply and one FMA; the
- * weights' scales come from two 16-bit broadcasts and one conversion.
- * Q8_0 adds its F32 terms in gemv_q8_0's order (kernels_avx512_gemv.c): pairs
- * 0, 2, 4… into acc, 1, 3, 5… into acc1, the two added before the
- * reduction. A token's result then has the same bits in a batch as alone;
- * any other order moves the last bits, and a value that lands on an F16 tie
- * in the KV cache turns that into a visible change of the logits. With two
- * accumulators per output, Q8_0 takes at most 2 rows per tile (see
- * gemm_q8_0_avx512) so that they fit in the 32 registers. */
-static inline __attribute__((always_inline)) void tile_p(bool q4, int64_t n, const uint8_t *xb,
-                                                         size_t xs, const int NR, const uint8_t *yb,
-                                                         size_t ys, const int NT, float *s,
-                                                         size_t ss)
+/* NR ≤ 2 weight rows × NT ≤ 4 tokens of Q8_0 over packed activations; the
+ * loops over r and t have constant bounds once inlined into the
+ * specializations below, so the accumulators stay in registers. The F32
+ * terms are added in gemv_q8_0's order (kernels_avx512_gemv.c): of every
+ * four blocks, the pair (A, B) into acc and (C, D) into acc1, the two
+ * added before the reduction. A token's result then has the same bits in a
+ * batch as alone; any other order moves the last bits, and a value that
+ * lands on an F16 tie in the KV cache turns that into a visible change of
+ * the logits (kjv-stablelm). Two accumulators per output: 2 rows at most. */
+static inline __attribute__((always_inline)) void tile_p(int64_t n, const uint8_t *xb, size_t xs,
+                                                         const int NR, const uint8_t *yb, size_t ys,
+                                                         const int NT, float *s, size_t ss)
 {
-    __m512 acc[4][4], acc1[4][4];
-#pragma GCC unroll 4
+    __m512 acc[2][4], acc1[2][4];
+#pragma GCC unroll 2
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = acc1[r][t] = _mm512_setzero_ps();
     const int64_t nb = n / 32;
-    const size_t unit = q4 ? PACK_Q4_0 : PACK_Q8_0;
-    for (int64_t i = 0; i < nb; i += q4 ? 2 : 4) {
-        pair_p(q4, xb, xs, NR, yb + (size_t)(i / 2) * unit, ys, NT, i, i + 1 < nb, acc);
-        if (!q4 && i + 2 < nb)
-            pair_p(q4, xb, xs, NR, yb + (size_t)(i / 2 + 1) * unit, ys, NT, i + 2, i + 3 < nb,
+    for (int64_t i = 0; i < nb; i += 4) {
+        pair_p(xb, xs, NR, yb + (size_t)(i / 2) * PACK_Q8_0, ys, NT, i, i + 1 < nb, acc);
+        if (i + 2 < nb)
+            pair_p(xb, xs, NR, yb + (size_t)(i / 2 + 1) * PACK_Q8_0, ys, NT, i + 2, i + 3 < nb,
                    acc1);
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 2
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
-            s[t * ss + r] =
-                _mm512_reduce_add_ps(q4 ? acc[r][t] : _mm512_add_ps(acc[r][t], acc1[r][t]));
+            s[t * ss + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t], acc1[r][t]));
 }
 
 /* Specializations for every (nr, nt), so that each has fixed loop bounds. */
-#define TILE_FN(Q, R, T)                                                                           \
-    static void tile_##Q##_##R##_##T(int64_t n, const uint8_t *x, size_t xs, const uint8_t *y,     \
-                                     size_t ys, float *s, size_t ss)                               \
+#define TILE_FN(R, T)                                                                              \
+    static void tile_##R##_##T(int64_t n, const uint8_t *x, size_t xs, const uint8_t *y,           \
+                               size_t ys, float *s, size_t ss)                                     \
     {                                                                                              \
-        tile_p(Q, n, x, xs, R, y, ys, T, s, ss);                                                   \
+        tile_p(n, x, xs, R, y, ys, T, s, ss);                                                      \
     }
-#define TILE_ROW(Q, R) TILE_FN(Q, R, 1) TILE_FN(Q, R, 2) TILE_FN(Q, R, 3) TILE_FN(Q, R, 4)
-#define TILE_ALL(Q)    TILE_ROW(Q, 1) TILE_ROW(Q, 2) TILE_ROW(Q, 3) TILE_ROW(Q, 4)
-TILE_ALL(0)
-TILE_ALL(1)
+#define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2) TILE_FN(R, 3) TILE_FN(R, 4)
+TILE_ROW(1)
+TILE_ROW(2)
 
 typedef void (*tile_fn)(int64_t, const uint8_t *, size_t, const uint8_t *, size_t, float *, size_t);
-#define TROW(Q, R)                                                                                 \
-    {                                                                                              \
-        tile_##Q##_##R##_1, tile_##Q##_##R##_2, tile_##Q##_##R##_3, tile_##Q##_##R##_4             \
-    }
-static const tile_fn tiles[2][4][4] = {
-    {TROW(0, 1), TROW(0, 2), TROW(0, 3), TROW(0, 4)},
-    {TROW(1, 1), TROW(1, 2), TROW(1, 3), TROW(1, 4)},
-};
+static const tile_fn tiles[2][4] = {{tile_1_1, tile_1_2, tile_1_3, tile_1_4},
+                                    {tile_2_1, tile_2_2, tile_2_3, tile_2_4}};
 
 static void gemm_q8_0_avx512(int64_t n, const void *x, size_t xs, int nr, const void *y, size_t ys,
                              int nt, float *s, size_t ss)
 {
     for (int r0 = 0; r0 < nr; r0 += 2) /* 2 rows at most: tile_p */
-        tiles[0][(nr - r0 >= 2 ? 2 : 1) - 1][nt - 1](n, (const uint8_t *)x + r0 * xs, xs, y, ys,
-                                                     s + r0, ss);
-}
-
-static void gemm_q4_0_avx512(int64_t n, const void *x, size_t xs, int nr, const void *y, size_t ys,
-                             int nt, float *s, size_t ss)
-{
-    tiles[1][nr - 1][nt - 1](n, x, xs, y, ys, s, ss);
+        tiles[nr - r0 >= 2][nt - 1](n, (const uint8_t *)x + r0 * xs, xs, y, ys, s + r0, ss);
 }
 
 /* ------------------------------------------------------------ Q6_K */
@@ -577,7 +514,10 @@ GEMM_F(gemm_bf16_avx512, KBF16)
  * ahead, a cache line (32 elements) of each per step, as the quantized
  * gemv kernels do (kernels_avx512_gemv.c): the 4-row tile above leaves
  * the streaming to the hardware prefetchers, which keep too few lines in
- * flight. Activations as pack_f16 makes them. */
+ * flight. Activations as pack_f16 makes them. One accumulator per row, 16
+ * elements at a time in element order, the tail masked: tile_f's order, so
+ * that a token's outputs have the same bits alone as in a batch (the NS
+ * rows are independent chains of FMAs, enough to hide their latency). */
 #ifndef PF_F16
 #define PF_F16 1024
 #endif
@@ -587,9 +527,9 @@ static inline __attribute__((always_inline)) void f16_streams(const int ns, int6
                                                               const uint8_t *x, size_t step,
                                                               const float *y, float *s, size_t ss)
 {
-    __m512 a0[NS_F16], a1[NS_F16];
+    __m512 acc[NS_F16];
 #pragma GCC unroll 4
-    for (int k = 0; k < ns; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+    for (int k = 0; k < ns; k++) acc[k] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         const __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
@@ -597,8 +537,8 @@ static inline __attribute__((always_inline)) void f16_streams(const int ns, int6
         for (int k = 0; k < ns; k++) {
             const uint8_t *xk = x + k * step + 2 * i;
             _mm_prefetch((const char *)xk + PF_F16, _MM_HINT_T0);
-            a0[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk)), y0, a0[k]);
-            a1[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk + 32)), y1, a1[k]);
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk)), y0, acc[k]);
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(loadu256(xk + 32)), y1, acc[k]);
         }
     }
     for (; i < n; i += 16) {
@@ -606,10 +546,10 @@ static inline __attribute__((always_inline)) void f16_streams(const int ns, int6
         const __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
 #pragma GCC unroll 4
         for (int k = 0; k < ns; k++)
-            a0[k] = _mm512_fmadd_ps(ld16(true, x + k * step + 2 * i, m), yv, a0[k]);
+            acc[k] = _mm512_fmadd_ps(ld16(true, x + k * step + 2 * i, m), yv, acc[k]);
     }
 #pragma GCC unroll 4
-    for (int k = 0; k < ns; k++) s[k * ss] = _mm512_reduce_add_ps(_mm512_add_ps(a0[k], a1[k]));
+    for (int k = 0; k < ns; k++) s[k * ss] = _mm512_reduce_add_ps(acc[k]);
 }
 
 static void gemv_f16(int64_t n, const void *vx, size_t xs, int64_t nr, const void *y, float *s)
@@ -649,10 +589,7 @@ void herd_kernels_install_avx512(herd_type_traits *traits)
                                                            .pack = pack_q8_0,
                                                            .pack_block = 64,
                                                            .pack_block_bytes = PACK_Q8_0};
-    herd_gemm_kernels[HERD_TYPE_Q4_0] = (herd_gemm_kernel){.gemm = gemm_q4_0_avx512,
-                                                           .pack = pack_q4_0,
-                                                           .pack_block = 64,
-                                                           .pack_block_bytes = PACK_Q4_0};
+    /* Q4_0's tiles are kernels_avx512_gemv.c's, which sum as its decode. */
     herd_kernels_install_avx512_gemv(traits);
     herd_kernels_install_avx512_gemv_k(traits);
     herd_kernels_install_avx512_gemv_k23(traits);

@@ -230,44 +230,23 @@ static inline float finish(acc_k acc)
     return _mm512_reduce_add_ps(acc.a) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
 }
 
-/* nr rows: NS streams (rows r, r + h, r + 2h, …) sharing each super-block's
- * activations, then the rows left over one at a time. */
-static inline __attribute__((always_inline)) void
-gemv_k(int kind, int64_t n, const uint8_t *vx, size_t xs, int64_t nr, const uint8_t *vy, float *s)
+static inline size_t block_bytes(int kind)
 {
-    const size_t bsz = kind == GK4   ? sizeof(herd_block_q4_K)
-                       : kind == GK5 ? sizeof(herd_block_q5_K)
-                                     : sizeof(herd_block_q6_K);
-    const int64_t nb = n / QK, h = nr / NS;
-    const acc_k zero = {_mm512_setzero_ps(), _mm_setzero_ps()};
-    for (int64_t r = 0; r < h; r++) {
-        acc_k acc[NS];
-#pragma GCC unroll 8
-        for (int k = 0; k < NS; k++) acc[k] = zero;
-        for (int64_t i = 0; i < nb; i++) {
-            const act_k y = load_act(vy + (size_t)i * UNIT);
-#pragma GCC unroll 8
-            for (int k = 0; k < NS; k++) {
-                const uint8_t *x = vx + (size_t)(r + k * h) * xs + (size_t)i * bsz;
-                _mm_prefetch((const char *)x + PF_DIST, _MM_HINT_T0);
-                _mm_prefetch((const char *)x + PF_DIST + 64, _MM_HINT_T0);
-                _mm_prefetch((const char *)x + PF_DIST + 128, _MM_HINT_T0);
-                if (kind == GK6) _mm_prefetch((const char *)x + PF_DIST + 192, _MM_HINT_T0);
-                acc[k] = block_k(kind, x, &y, acc[k]);
-            }
-        }
-#pragma GCC unroll 8
-        for (int k = 0; k < NS; k++) s[r + k * h] = finish(acc[k]);
-    }
-    for (int64_t r = NS * h; r < nr; r++) {
-        acc_k acc = zero;
-        for (int64_t i = 0; i < nb; i++) {
-            const act_k y = load_act(vy + (size_t)i * UNIT);
-            acc = block_k(kind, vx + (size_t)r * xs + (size_t)i * bsz, &y, acc);
-        }
-        s[r] = finish(acc);
-    }
+    return kind == GK4   ? sizeof(herd_block_q4_K)
+           : kind == GK5 ? sizeof(herd_block_q5_K)
+                         : sizeof(herd_block_q6_K);
 }
+
+static inline int pf_lines(int kind)
+{
+    return kind == GK6 ? 4 : 3; /* 144, 176, 210 bytes */
+}
+
+#define ACC_ZERO                                                                                   \
+    {                                                                                              \
+        _mm512_setzero_ps(), _mm_setzero_ps()                                                      \
+    }
+#include "tensor/kernels_gemv_k.h"
 
 static void gemv_q4_K(int64_t n, const void *x, size_t xs, int64_t nr, const void *y, float *s)
 {

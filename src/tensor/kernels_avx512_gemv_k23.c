@@ -194,41 +194,22 @@ static inline float finish(acc_k acc)
     return _mm512_reduce_add_ps(acc.a) + _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
 }
 
-/* nr rows: NS streams (rows r, r + h, r + 2h, …) sharing each super-block's
- * activations, then the rows left over one at a time. */
-static inline __attribute__((always_inline)) void
-gemv_k(int kind, int64_t n, const uint8_t *vx, size_t xs, int64_t nr, const uint8_t *vy, float *s)
+static inline size_t block_bytes(int kind)
 {
-    const size_t bsz = kind == GK2 ? sizeof(herd_block_q2_K) : sizeof(herd_block_q3_K);
-    const int64_t nb = n / QK, h = nr / NS;
-    const acc_k zero = {_mm512_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t r = 0; r < h; r++) {
-        acc_k acc[NS];
-#pragma GCC unroll 8
-        for (int k = 0; k < NS; k++) acc[k] = zero;
-        for (int64_t i = 0; i < nb; i++) {
-            const act_k y = load_act(vy + (size_t)i * UNIT);
-#pragma GCC unroll 8
-            for (int k = 0; k < NS; k++) {
-                const uint8_t *x = vx + (size_t)(r + k * h) * xs + (size_t)i * bsz;
-                /* A block is at most 110 bytes: two lines ahead cover it. */
-                _mm_prefetch((const char *)x + PF_DIST, _MM_HINT_T0);
-                _mm_prefetch((const char *)x + PF_DIST + 64, _MM_HINT_T0);
-                acc[k] = block_k(kind, x, &y, acc[k]);
-            }
-        }
-#pragma GCC unroll 8
-        for (int k = 0; k < NS; k++) s[r + k * h] = finish(acc[k]);
-    }
-    for (int64_t r = NS * h; r < nr; r++) {
-        acc_k acc = zero;
-        for (int64_t i = 0; i < nb; i++) {
-            const act_k y = load_act(vy + (size_t)i * UNIT);
-            acc = block_k(kind, vx + (size_t)r * xs + (size_t)i * bsz, &y, acc);
-        }
-        s[r] = finish(acc);
-    }
+    return kind == GK2 ? sizeof(herd_block_q2_K) : sizeof(herd_block_q3_K);
 }
+
+static inline int pf_lines(int kind)
+{
+    (void)kind;
+    return 2; /* a block is at most 110 bytes */
+}
+
+#define ACC_ZERO                                                                                   \
+    {                                                                                              \
+        _mm512_setzero_ps(), _mm256_setzero_ps()                                                   \
+    }
+#include "tensor/kernels_gemv_k.h"
 
 static void gemv_q2_K(int64_t n, const void *x, size_t xs, int64_t nr, const void *y, float *s)
 {

@@ -105,36 +105,56 @@ static inline __attribute__((always_inline)) void tile_k45(const uint8_t *wp, in
     for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
 }
 
-/* 16 rows × NT tokens, Q6_K: sub-blocks of 16 (4 groups of 4). */
-static inline __attribute__((always_inline)) void tile_k6(const uint8_t *wp, int64_t ns,
-                                                          const uint8_t *a, size_t as, const int NT,
-                                                          float *y, size_t ys, int nr)
+/* 16 rows × NT tokens with sub-blocks of 16 (4 groups of 4): Q6_K and Q3_K
+ * (the sums start from the token's correction), Q2_K (mins: none, and
+ * dmin·m_j·d·Σy subtracted per sub-block as Q4_K's). */
+static inline __attribute__((always_inline)) void tile_k16(bool mins, const uint8_t *wp, int64_t ns,
+                                                           const uint8_t *a, size_t as,
+                                                           const int NT, float *y, size_t ys,
+                                                           int nr)
 {
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    const size_t unit = mins ? MM_WU_K2(16) : MM_WU_K(16);
     for (int64_t s = 0; s < ns; s++) {
-        const uint8_t *us = wp + s * MM_WU_K(16), *as0 = a + s * MM_AU_K;
+        const uint8_t *us = wp + s * unit, *as0 = a + s * MM_AU_K;
         for (int j = 0; j < 16; j++) {
             const uint8_t *u = us + 256 * j;
             __m512i w[4];
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++) w[g] = _mm512_loadu_si512(u + 64 * g);
             const __m512 dsc = _mm512_loadu_ps(us + 4096 + 64 * j);
+            const __m512 dmm = mins ? _mm512_loadu_ps(us + 5120 + 64 * j) : _mm512_setzero_ps();
 #pragma GCC unroll 16
             for (int t = 0; t < NT; t++) {
                 const uint8_t *at = as0 + t * as;
-                __m512i p = bcast32(at + MM_AK_C16 + 4 * j);
+                __m512i p = mins ? _mm512_setzero_si512() : bcast32(at + MM_AK_C16 + 4 * j);
 #pragma GCC unroll 4
                 for (int g = 0; g < 4; g++)
                     p = _mm512_dpbusd_epi32(p, w[g], bcast32(at + 16 * j + 4 * g));
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
                                          _mm512_mul_ps(dsc, bcastf(at + MM_AK_D)), acc[t]);
+                if (mins) acc[t] = _mm512_fnmadd_ps(dmm, bcastf(at + MM_AK_BSD + 4 * j), acc[t]);
             }
         }
     }
 #pragma GCC unroll 16
     for (int t = 0; t < NT; t++) store_rows(y + t * ys, acc[t], nr);
+}
+
+static inline __attribute__((always_inline)) void tile_k6(const uint8_t *wp, int64_t ns,
+                                                          const uint8_t *a, size_t as, const int NT,
+                                                          float *y, size_t ys, int nr)
+{
+    tile_k16(false, wp, ns, a, as, NT, y, ys, nr);
+}
+
+static inline __attribute__((always_inline)) void tile_k2(const uint8_t *wp, int64_t ns,
+                                                          const uint8_t *a, size_t as, const int NT,
+                                                          float *y, size_t ys, int nr)
+{
+    tile_k16(true, wp, ns, a, as, NT, y, ys, nr);
 }
 
 #define TILE_FN(NAME, BODY, T)                                                                     \
@@ -149,6 +169,7 @@ static inline __attribute__((always_inline)) void tile_k6(const uint8_t *wp, int
 TILE_SET(t_q32, tile_q32)
 TILE_SET(t_k45, tile_k45)
 TILE_SET(t_k6, tile_k6)
+TILE_SET(t_k2, tile_k2)
 
 #define TILES(NAME)                                                                                \
     {                                                                                              \
@@ -161,7 +182,9 @@ const herd_mm_isa herd_mm_isa_avx512 = {
               [HERD_MM_Q8_0] = TILES(t_q32),
               [HERD_MM_K4] = TILES(t_k45),
               [HERD_MM_K5] = TILES(t_k45),
-              [HERD_MM_K6] = TILES(t_k6)},
+              [HERD_MM_K6] = TILES(t_k6),
+              [HERD_MM_K3] = TILES(t_k6),
+              [HERD_MM_K2] = TILES(t_k2)},
 };
 
 #if defined(__clang__)

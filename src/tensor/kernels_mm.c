@@ -57,6 +57,10 @@ static int kind_of(uint32_t wtype)
         return HERD_MM_K5;
     case HERD_TYPE_Q6_K:
         return HERD_MM_K6;
+    case HERD_TYPE_Q3_K:
+        return HERD_MM_K3;
+    case HERD_TYPE_Q2_K:
+        return HERD_MM_K2;
     default:
         return -1;
     }
@@ -70,6 +74,12 @@ static bool is_k(int kind)
 static int64_t units(int kind, int64_t n_in)
 {
     return is_k(kind) ? n_in / HERD_QK_K : n_in / 32;
+}
+
+/* Bytes of one block (super-block) of a P-row weight panel. */
+static size_t panel_unit(int kind, int P)
+{
+    return kind == HERD_MM_K2 ? MM_WU_K2(P) : is_k(kind) ? MM_WU_K(P) : MM_WU_Q32(P);
 }
 
 bool herd_mm_supports(uint32_t wtype, int64_t n_in)
@@ -112,12 +122,19 @@ static void pack_token(int kind, const float *x, int64_t n_in, uint8_t *a)
         q8->from_float(x + HERD_QK_K * s, &blk, HERD_QK_K);
         memcpy(a, blk.qs, 256);
         memcpy(a + MM_AK_D, &blk.d, 4);
+        if (kind == HERD_MM_K2) { /* d·(sum of each 16), for the mins */
+            for (int j = 0; j < 16; j++) {
+                const float v = (float)blk.bsums[j] * blk.d;
+                memcpy(a + MM_AK_BSD + 4 * j, &v, 4);
+            }
+            continue;
+        }
         for (int j = 0; j < 8; j++) {
             const float v = (float)(blk.bsums[2 * j] + blk.bsums[2 * j + 1]) * blk.d;
             memcpy(a + MM_AK_BSD + 4 * j, &v, 4);
         }
         for (int j = 0; j < 16; j++) {
-            const int32_t c = -32 * blk.bsums[j];
+            const int32_t c = (kind == HERD_MM_K3 ? -4 : -32) * blk.bsums[j];
             memcpy(a + MM_AK_C16 + 4 * j, &c, 4);
         }
     }
@@ -237,14 +254,61 @@ static void prep_k6_row(const uint8_t *row, int64_t ns, int P, int r, uint8_t *b
     }
 }
 
+/* Q2_K / Q3_K: the 2-bit quants (Q3_K: plus 4 where its hmask bit is set,
+ * q + 4); sub-block j of 16 at 16·P·j. Element 128·h + 32·k + l is bits
+ * 2k, 2k + 1 of qs[32·h + l] (and bit 4·h + k of hmask[l]). */
+static void prep_k23_row(int kind, const uint8_t *row, int64_t ns, int P, int r, uint8_t *buf)
+{
+    const size_t bs = kind == HERD_MM_K2 ? sizeof(herd_block_q2_K) : sizeof(herd_block_q3_K);
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    for (int64_t s = 0; s < ns; s++) {
+        const uint8_t *blk = row + s * bs;
+        uint8_t *u = buf + s * panel_unit(kind, P);
+        const uint8_t *qs, *hm = NULL;
+        if (kind == HERD_MM_K2) {
+            const herd_block_q2_K *x = (const herd_block_q2_K *)(const void *)blk;
+            const float d = herd_ld_f16(&x->d), dmin = herd_ld_f16(&x->dmin);
+            for (int j = 0; j < 16; j++) {
+                put_f32(u + 256 * P + 4 * P * j + 4 * r, d * (x->scales[j] & 0xf));
+                put_f32(u + 320 * P + 4 * P * j + 4 * r, dmin * (x->scales[j] >> 4));
+            }
+            qs = x->qs;
+        } else {
+            const herd_block_q3_K *x = (const herd_block_q3_K *)(const void *)blk;
+            const float d = herd_ld_f16(&x->d);
+            int8_t sc[16];
+            herd_q3_K_scales(x->scales, sc);
+            for (int j = 0; j < 16; j++) put_f32(u + 256 * P + 4 * P * j + 4 * r, d * sc[j]);
+            qs = x->qs;
+            hm = x->hmask;
+        }
+        const __m256i h = hm ? _mm256_loadu_si256((const __m256i *)hm) : _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * half));
+            for (int k = 0; k < 4; k++) {
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(v, 2 * k), m3);
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(h, 4 * half + k), m1);
+                q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 2));
+                uint8_t e[32];
+                _mm256_storeu_si256((__m256i *)e, q);
+                const int j = 8 * half + 2 * k;
+                put_q(u + 16 * P * j, P, r, e, 16);
+                put_q(u + 16 * P * (j + 1), P, r, e + 16, 16);
+            }
+        }
+    }
+}
+
 /* Rows 0 .. nr − 1 (nr ≤ P) of w as a panel; missing rows are zero. */
 static void prep_panel(int kind, const uint8_t *w, size_t w_stride, int64_t nu, int P, int nr,
                        uint8_t *buf)
 {
-    memset(buf, 0, (size_t)nu * (is_k(kind) ? MM_WU_K(P) : MM_WU_Q32(P)));
+    memset(buf, 0, (size_t)nu * panel_unit(kind, P));
     for (int r = 0; r < nr; r++) {
         const uint8_t *row = w + (size_t)r * w_stride;
-        if (kind == HERD_MM_K6)
+        if (kind == HERD_MM_K2 || kind == HERD_MM_K3)
+            prep_k23_row(kind, row, nu, P, r, buf);
+        else if (kind == HERD_MM_K6)
             prep_k6_row(row, nu, P, r, buf);
         else if (is_k(kind))
             prep_k45_row(kind, row, nu, P, r, buf);
@@ -324,7 +388,7 @@ bool herd_mm_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows,
     j.tg = (int64_t)(MM_GROUP_BYTES / j.as);
     if (j.tg < 16) j.tg = 16;
     j.n_groups = (n_tok + j.tg - 1) / j.tg;
-    j.pb = ((size_t)j.nu * (is_k(kind) ? MM_WU_K(j.P) : MM_WU_Q32(j.P)) + 63) / 64 * 64;
+    j.pb = ((size_t)j.nu * panel_unit(kind, j.P) + 63) / 64 * 64;
     if (!(j.bufs = herd_alloc_aligned(j.pb * (size_t)n_threads))) return false;
     atomic_init(&j.next, 0);
     herd_parallel(n_threads, pack_job, &j);

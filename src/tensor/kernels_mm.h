@@ -17,12 +17,18 @@
  *               256·P per row and sub-block the F32 d·sc_j (4·P·j + 4·r;
  *               16 of them for Q6_K, 8 for Q4_K/Q5_K) and, for Q4_K/Q5_K,
  *               dmin·m_j at 288·P + 4·P·j + 4·r.                (320·P bytes)
+ *   Q2_K, Q3_K  as Q6_K: sub-block j of 16 at 16·P·j (Q2_K q 0..3, Q3_K
+ *               q + 4, 0..7), d·sc_j at 256·P + 4·P·j + 4·r (Q3_K's sc
+ *               signed); Q2_K also dmin·m_j at 320·P + 4·P·j + 4·r.
+ *                                               (320·P bytes, Q2_K 384·P)
  * Activations, per token:
  *   Q4_0, Q8_0  per block: the Q8_0 quants, the int32 correction −8·Σq
  *               (Q4_0: nibbles are q + 8) or −128·Σq (Q8_0), the F32 d.
  *   K-quants    per super-block: the Q8_K quants, d, d·(sum of each 32
  *               quants) as 8 F32, −32·(sum of each 16) as 16 int32 (Q6_K's
- *               quants are stored as q + 32).
+ *               quants are stored as q + 32; Q3_K's as q + 4, so −4·sum;
+ *               Q2_K's need none and take d·(sum of each 16) as 16 F32 at
+ *               MM_AK_BSD instead).
  * So every block's (sub-block's) integer sum is ggml's exactly; only the F32
  * steps after it are in another order.
  */
@@ -31,10 +37,20 @@
 
 #include "tensor/kernels.h"
 
-enum { HERD_MM_Q4_0, HERD_MM_Q8_0, HERD_MM_K4, HERD_MM_K5, HERD_MM_K6, HERD_MM_KINDS };
+enum {
+    HERD_MM_Q4_0,
+    HERD_MM_Q8_0,
+    HERD_MM_K4, /* the K-quants from here on */
+    HERD_MM_K5,
+    HERD_MM_K6,
+    HERD_MM_K3,
+    HERD_MM_K2,
+    HERD_MM_KINDS
+};
 
 #define MM_WU_Q32(P) (36 * (P))
 #define MM_WU_K(P)   (320 * (P))
+#define MM_WU_K2(P)  (384 * (P))
 #define MM_AU_Q32    40
 #define MM_AU_K      384
 #define MM_AK_D      256

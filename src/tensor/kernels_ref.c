@@ -521,33 +521,65 @@ static bool cpu_avxvnni(void)
     return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
 }
 
-/* HERD_SIMD=avx2 (or avx512) caps the level below what the CPU has, so that
- * tests can reach the AVX2 (AVX-512 without AMX) kernels on a machine with
- * more. */
+/* The kernel levels, lowest first, by the names HERD_SIMD takes. */
+static const char *const level_names[HERD_SIMD_N] = {"scalar", "avx2", "avx512", "amx"};
+static const char *const level_shown[HERD_SIMD_N] = {"SIMD", "AVX2", "AVX-512 (VNNI)", "AMX"};
+
+int herd_simd_choose(const char *want, int have, char *note, size_t note_cap)
+{
+    if (note_cap) note[0] = '\0';
+    if (!want || !*want) return have;
+    for (int l = 0; l < HERD_SIMD_N; l++) {
+        if (strcmp(want, level_names[l]) != 0) continue;
+        if (l <= have) return l;
+        snprintf(note, note_cap, "HERD_SIMD=%s: this CPU has no %s; using %s", want, level_shown[l],
+                 level_names[have]);
+        return have;
+    }
+    snprintf(note, note_cap,
+             "HERD_SIMD=%.40s: unknown (accepted: scalar, avx2, avx512, amx); using %s", want,
+             level_names[have]);
+    return have;
+}
+
+static char simd_note[160];
+
+const char *herd_tensor_simd_note(void)
+{
+    herd_tensor_init();
+    return simd_note[0] ? simd_note : NULL;
+}
+
+/* HERD_SIMD=avx2 (or avx512, scalar) caps the level below what the CPU has,
+ * so that tests can reach the AVX2 (AVX-512 without AMX) kernels on a
+ * machine with more; a level the CPU lacks or an unknown name leaves the
+ * best level the CPU has, with a note for the CLI to show. AMX is asked for
+ * (a system call) only when the choice may take it. */
 const char *herd_kernels_install_simd(herd_type_traits *traits)
 {
     __builtin_cpu_init();
-    const char *cap = getenv("HERD_SIMD");
-    const bool allow512 = !cap || strcmp(cap, "avx2") != 0;
-    const bool allow_amx = !cap || (strcmp(cap, "avx2") != 0 && strcmp(cap, "avx512") != 0);
-    if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("fma") && cpu_f16c()) {
+    const char *want = getenv("HERD_SIMD");
+    const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
+                        cpu_f16c();
+    const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c();
+    const bool may_amx =
+        !want || !*want || herd_simd_choose(want, HERD_SIMD_AMX, NULL, 0) == HERD_SIMD_AMX;
+    const int have = has512 ? (may_amx && herd_amx_init() ? HERD_SIMD_AMX : HERD_SIMD_AVX512)
+                     : has2 ? HERD_SIMD_AVX2
+                            : HERD_SIMD_SCALAR;
+    const int level = herd_simd_choose(want, have, simd_note, sizeof simd_note);
+    if (level >= HERD_SIMD_AVX512) {
         /* The AVX-512 file fills only what it does better; AVX2 the rest. */
         herd_kernels_install_avx2(traits);
         herd_kernels_install_avx512(traits);
         herd_mm_select(&herd_mm_isa_avx512);
-        if (allow_amx && herd_amx_init()) {
-            herd_amx_enabled = true;
-            return "amx";
-        }
-        return "avx512";
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c()) {
+        herd_amx_enabled = level == HERD_SIMD_AMX;
+    } else if (level == HERD_SIMD_AVX2) {
         herd_kernels_install_avx2(traits);
         if (cpu_avxvnni()) herd_kernels_install_avx2_gemv(traits, true);
         herd_mm_select(cpu_avxvnni() ? &herd_mm_isa_avx2vnni : &herd_mm_isa_avx2);
-        return "avx2";
     }
-    return "scalar";
+    return level_names[level];
 }

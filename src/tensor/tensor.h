@@ -74,8 +74,11 @@ typedef struct herd_type_traits {
 /* Detect CPU features and fill in the fastest kernels. Idempotent, thread-safe.
  * HERD_NO_SIMD=1 in the environment forces the scalar references. */
 void herd_tensor_init(void);
-/* "scalar", "avx2", "avx512": the kernel level in use. */
+/* "scalar", "avx2", "avx512", "amx": the kernel level in use. */
 const char *herd_tensor_simd_level(void);
+/* Why the level is not what HERD_SIMD asked for (a level this CPU lacks, an
+ * unknown name: one line, without a newline), or NULL. */
+const char *herd_tensor_simd_note(void);
 
 /* NULL for an id ggml does not define. */
 const herd_type_traits *herd_type(uint32_t type);
