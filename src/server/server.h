@@ -5,7 +5,7 @@
  * The story of a request:
  *
  *   http.c       libmicrohttpd accepts the connection (a few threads poll
- *                every connection with epoll; an idle socket holds no
+ *                every connection with poll(); an idle socket holds no
  *                thread), checks the route, the method, the API key and
  *                the body size (413 past the limit), answers CORS preflights,
  *                and hands the body to the route's handler (routes.c).
@@ -48,7 +48,7 @@
  * queued or running ends with an error, parked connections are resumed to
  * say so, libmicrohttpd's threads are joined, then the watcher's and the
  * scheduler's; everything is freed. herd_server_drain before it lets the
- * running requests finish first.
+ * running requests finish first, for a time, and cuts them at its end.
  */
 #ifndef HERD_SERVER_H
 #define HERD_SERVER_H
