@@ -21,6 +21,8 @@ void send_all(int fd, const char *p, size_t n);
 /* A request with Connection: close (body: JSON, or NULL). */
 void send_request(int fd, const char *method, const char *path, const char *headers,
                   const char *body);
+/* Join a chunked body of n bytes in place; its new length. */
+size_t dechunk(char *b, size_t n);
 /* Read until the server closes; closes fd. */
 reply read_reply(int fd);
 reply http(int port, const char *method, const char *path, const char *headers, const char *body);

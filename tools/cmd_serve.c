@@ -23,7 +23,8 @@
  * while it loads; a port in use or a model that fails to load ends the
  * command with one line and exit status 1. SIGTERM drains (no new
  * connections, 503 to new requests, running ones finish within
- * --drain-timeout S, default 30) and exits 0; SIGINT stops at once.
+ * --drain-timeout S, default 30, and are cut past it) and exits 0 either
+ * way, the log line telling which; SIGINT stops at once.
  *
  * -c is the context of all slots together, as in llama.cpp's server: each of
  * the --parallel slots gets CTX / N tokens. The signals are blocked in every
@@ -197,10 +198,13 @@ static int run(herd_server *srv, const sigset_t *set, const serve_opts *o)
         }
         if (sig == SIGTERM) {
             fprintf(stderr, "herd serve: SIGTERM, draining (at most %d s)\n", o->drain_s);
-            bool all = herd_server_drain(srv, o->drain_s);
-            fprintf(stderr, "herd serve: %s, shutting down\n",
-                    all ? "every request finished" : "drain timeout");
-            return 0;
+            int cut = herd_server_drain(srv, o->drain_s);
+            if (cut)
+                fprintf(stderr, "herd serve: drain timeout: %d request%s cut, shutting down\n", cut,
+                        cut == 1 ? "" : "s");
+            else
+                fprintf(stderr, "herd serve: every request finished, shutting down\n");
+            return 0; /* a drain that had to cut is still an orderly stop */
         }
     }
 }

@@ -7,11 +7,15 @@
 //
 //   node load.mjs --base http://127.0.0.1:18180/v1 --clients 8 --seconds 40
 //                 [--turns 4] [--max-tokens 16] [--session 1]
-//                 [--conversations 0] [--think-ms 0] [--seed 1]
+//                 [--conversations 0] [--think-ms 0] [--seed 1] [--own-system 0]
 //
 // Each client holds one conversation at a time, so --clients is the number
 // of conversations going on at once. Every conversation opens with the same
-// system prompt (as an application's do), then --turns user messages, each
+// system prompt (as an application's do) or, with --own-system 1, with a
+// system prompt of its own: a profile of its user and what the application
+// remembers of them (as assistants with memory send; about as long as the
+// common one, and sharing nothing with the others' but the chat template's
+// few tokens). Then --turns user messages, each
 // sent with the whole history and answered with up to --max-tokens tokens
 // (drawn between half and all of it per turn), with a pause of up to
 // --think-ms between turns (the user reading and typing). Messages, reply
@@ -33,7 +37,8 @@
 import OpenAI from 'openai';
 
 const opt = { base: 'http://127.0.0.1:18180/v1', clients: 8, seconds: 40, turns: 4,
-              'max-tokens': 16, session: 1, conversations: 0, 'think-ms': 0, seed: 1 };
+              'max-tokens': 16, session: 1, conversations: 0, 'think-ms': 0, seed: 1,
+              'own-system': 0 };
 for (let i = 2; i + 1 < process.argv.length; i += 2) opt[process.argv[i].slice(2)] = process.argv[i + 1];
 for (const k of Object.keys(opt)) if (k !== 'base') opt[k] = Number(opt[k]);
 const ATTEMPTS = 6;
@@ -69,6 +74,26 @@ const WORDS = ('ladder drill paint hose rake saw hammer glue tile brush screw bo
   .split(' ');
 const OPENERS = ['Can you tell me about', 'I need help with', 'What do you think of',
                  'Is it safe to use', 'How long does it take to get', 'Do you still have'];
+
+const NAMES = ['Ada', 'Bram', 'Chiara', 'Dmitri', 'Elif', 'Farid', 'Greta', 'Hiro', 'Ines',
+               'Jonas', 'Kaja', 'Luis', 'Mina', 'Nils', 'Olu', 'Priya'];
+const TRAITS = ('prefers metric sizes, owns a small garden, is repainting a kitchen, has a dog, '
+  + 'rents a flat, builds furniture, asked about ladders before, returned a drill last month, '
+  + 'likes short answers, reads the manuals, works weekends, has a wooden fence, keeps bees, '
+  + 'grows tomatoes, paints miniatures, is allergic to solvents, lives near the shop, '
+  + 'orders online, pays on delivery, speaks some German').split(', ');
+
+// A system prompt of the conversation's own: the user's profile and memory,
+// in an order drawn for this conversation, so that two conversations part
+// after the first few words.
+function ownSystem(r, id) {
+  const name = NAMES[Math.floor(r() * NAMES.length)];
+  const facts = [...TRAITS].sort(() => r() - 0.5).slice(0, 12);
+  const words = Array.from({ length: 24 }, () => WORDS[Math.floor(r() * WORDS.length)]);
+  return `Customer ${name} (${id}). What we know: ${name} ${facts.join('; ')}. `
+    + `Recent orders and questions: ${words.join(' ')}. Help ${name} with the shop's tools, `
+    + 'garden supplies and paint, in plain language and briefly.';
+}
 
 function userMessage(r) {
   const n = 6 + Math.floor(r() * 14);
@@ -132,7 +157,8 @@ async function worker(w) {
   const more = (c) => (opt.conversations ? c < opt.conversations : Date.now() < deadline);
   for (let c = 0; more(c); c++) {
     const id = `s${opt.seed}-w${w}c${c}-${Math.floor(r() * 1e9).toString(36)}`;
-    const conv = { id, messages: [{ role: 'system', content: SYSTEM }] };
+    const system = opt['own-system'] ? ownSystem(r, id) : SYSTEM;
+    const conv = { id, messages: [{ role: 'system', content: system }] };
     stats.conversations++;
     for (let t = 0; t < opt.turns; t++) {
       conv.messages.push({ role: 'user', content: userMessage(r) });

@@ -16,6 +16,10 @@
 #include <string.h>
 #include <time.h>
 
+/* How long the answers of requests just cut ("shutting down") may take to
+ * leave before their connections are closed. */
+#define CUT_GRACE_S 0.5
+
 herd_server_params herd_server_default_params(void)
 {
     herd_server_params p = {
@@ -219,11 +223,29 @@ static bool wait_requests(herd_server *s, double timeout_s)
     return all;
 }
 
-bool herd_server_drain(herd_server *s, double timeout_s)
+/* A drain that ran out of time cuts what still runs, there and then: every
+ * job ends with "the server is shutting down" (a stream's client gets that
+ * error event, then [DONE]; a waiting request a 503), and the parked
+ * connections are resumed to send it. What remains for herd_server_stop is
+ * joining threads and freeing memory: milliseconds of CPU. */
+static void cut_running(herd_server *s)
+{
+    if (!herd_srv_loaded(s)) return; /* nothing can run before the model is loaded */
+    herd_sched_close(s->sched);
+    herd_watch_release_all(s);
+    wait_requests(s, CUT_GRACE_S);
+}
+
+int herd_server_drain(herd_server *s, double timeout_s)
 {
     atomic_store((_Atomic int *)&s->draining, 1);
     herd_http_quiesce(s);
-    return wait_requests(s, timeout_s);
+    if (wait_requests(s, timeout_s)) return 0;
+    pthread_mutex_lock(&s->life_mu);
+    int n = s->requests_active;
+    pthread_mutex_unlock(&s->life_mu);
+    if (n > 0) cut_running(s); /* 0: the last one ended just now */
+    return n;
 }
 
 int herd_server_port(const herd_server *s)
@@ -241,7 +263,7 @@ void herd_server_stop(herd_server *s)
     herd_watch_release_all(s);
     /* The requests just ended answer "shutting down" (503): give those
      * answers a moment to leave before every connection is closed. */
-    wait_requests(s, 0.5);
+    wait_requests(s, CUT_GRACE_S);
     herd_http_stop(s);
     herd_watch_stop(s);
     herd_sched_free(s->sched);

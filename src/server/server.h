@@ -5,7 +5,7 @@
  * The story of a request:
  *
  *   http.c       libmicrohttpd accepts the connection (a few threads poll
- *                every connection with epoll; an idle socket holds no
+ *                every connection with poll(); an idle socket holds no
  *                thread), checks the route, the method, the API key and
  *                the body size (413 past the limit), answers CORS preflights,
  *                and hands the body to the route's handler (routes.c).
@@ -48,7 +48,7 @@
  * queued or running ends with an error, parked connections are resumed to
  * say so, libmicrohttpd's threads are joined, then the watcher's and the
  * scheduler's; everything is freed. herd_server_drain before it lets the
- * running requests finish first.
+ * running requests finish first, for a time, and cuts them at its end.
  */
 #ifndef HERD_SERVER_H
 #define HERD_SERVER_H
@@ -100,10 +100,13 @@ herd_status herd_server_start(const herd_server_params *params, herd_server **ou
 herd_status herd_server_wait_ready(herd_server *s);
 /* Without waiting: has loading ended (true), and how (*status)? */
 bool herd_server_load_done(herd_server *s, herd_status *status);
-/* Graceful drain: stop accepting connections, answer 503 to new requests,
- * let the running ones finish for at most timeout_s seconds. True when
- * every request finished in time. herd_server_stop comes after. */
-bool herd_server_drain(herd_server *s, double timeout_s);
+/* Graceful drain: stop accepting connections (a new one is refused, not
+ * queued), answer 503 to new requests on open ones, let the running ones
+ * finish for at most timeout_s seconds, then cut those still running (a
+ * stream ends with an error event, a waiting request gets a 503). Returns
+ * 0 when every request finished in time, else how many were cut (>= 1).
+ * herd_server_stop comes after and only joins and frees. */
+int herd_server_drain(herd_server *s, double timeout_s);
 /* The port the server listens on (useful with port 0). */
 int herd_server_port(const herd_server *s);
 /* Stop, join every thread and free everything (NULL is fine). */

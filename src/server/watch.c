@@ -2,7 +2,7 @@
  * watch.c — the watcher: one thread that does the waiting libmicrohttpd's
  * polling threads must never do.
  *
- * The polling threads serve every connection from a few epoll loops, so a
+ * The polling threads serve every connection from a few poll() loops, so a
  * handler that blocked until its generation ended would stall every other
  * connection of its thread, /health included. Instead, a request whose
  * answer needs jobs suspends its connection (libmicrohttpd then neither
