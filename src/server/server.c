@@ -223,17 +223,24 @@ static bool wait_requests(herd_server *s, double timeout_s)
     return all;
 }
 
-/* A drain that ran out of time cuts what still runs, there and then: every
- * job ends with "the server is shutting down" (a stream's client gets that
- * error event, then [DONE]; a waiting request a 503), and the parked
- * connections are resumed to send it. What remains for herd_server_stop is
- * joining threads and freeing memory: milliseconds of CPU. */
-static void cut_running(herd_server *s)
+/* End what still runs: every job ends with "the server is shutting down" (a
+ * stream's client gets that error event, then [DONE]; a waiting request a
+ * 503), the parked connections are resumed to send it, and those answers get
+ * a moment to leave before anything closes their connections. */
+static void end_running(herd_server *s)
 {
-    if (!herd_srv_loaded(s)) return; /* nothing can run before the model is loaded */
     herd_sched_close(s->sched);
     herd_watch_release_all(s);
     wait_requests(s, CUT_GRACE_S);
+}
+
+/* A drain that ran out of time cuts what still runs there and then, so that
+ * what remains for herd_server_stop is joining threads and freeing memory:
+ * milliseconds of CPU. */
+static void cut_running(herd_server *s)
+{
+    if (!herd_srv_loaded(s)) return; /* nothing can run before the model is loaded */
+    end_running(s);
 }
 
 int herd_server_drain(herd_server *s, double timeout_s)
@@ -259,11 +266,7 @@ void herd_server_stop(herd_server *s)
     atomic_store((_Atomic int *)&s->draining, 1);
     herd_http_quiesce(s);
     if (s->loader_started) pthread_join(s->loader, NULL);
-    herd_sched_close(s->sched);
-    herd_watch_release_all(s);
-    /* The requests just ended answer "shutting down" (503): give those
-     * answers a moment to leave before every connection is closed. */
-    wait_requests(s, CUT_GRACE_S);
+    end_running(s);
     herd_http_stop(s);
     herd_watch_stop(s);
     herd_sched_free(s->sched);
