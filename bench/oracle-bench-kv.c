@@ -25,6 +25,7 @@
  */
 #include "ggml-backend.h"
 #include "llama.h"
+#include "../tests/ref/kv/llama_cache_type.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -53,18 +54,9 @@ static double now_s(void)
 
 static enum ggml_type cache_type(const char *s)
 {
-    static const struct {
-        const char *name;
-        enum ggml_type t;
-    } types[] = {{"f32", GGML_TYPE_F32},
-                 {"f16", GGML_TYPE_F16},
-                 {"bf16", GGML_TYPE_BF16},
-                 {"q8_0", GGML_TYPE_Q8_0},
-                 {"q4_0", GGML_TYPE_Q4_0}};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(s, types[i].name)) return types[i].t;
-    die("unknown cache type (accepted: f32, f16, bf16, q8_0, q4_0): ", s);
-    return GGML_TYPE_F16;
+    enum ggml_type t = GGML_TYPE_F16;
+    if (!llama_cache_type(s, &t)) die("unknown cache type (accepted: " LLAMA_CACHE_TYPES "): ", s);
+    return t;
 }
 
 typedef struct {

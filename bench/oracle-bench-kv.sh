@@ -16,7 +16,8 @@ home=${ORACLE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/herd-oracle}
 lib=$home/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
 bin=${OBK_BIN:-$here/../build/oracle-bench-kv}
 "$(dirname "$ORACLE")/setup" >/dev/null || { echo "oracle-bench-kv: no oracle" >&2; exit 77; }
-if [ ! -x "$bin" ] || [ "$here/oracle-bench-kv.c" -nt "$bin" ]; then
+if [ ! -x "$bin" ] || [ "$here/oracle-bench-kv.c" -nt "$bin" ] ||
+    [ "$here/../tests/ref/kv/llama_cache_type.h" -nt "$bin" ]; then
     mkdir -p "$(dirname "$bin")"
     cc -O2 -Wall -Wextra -Werror -o "$bin" "$here/oracle-bench-kv.c" -I"$home/include" \
         -I"$home/ggml/include" -L"$lib" -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so \

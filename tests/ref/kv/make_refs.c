@@ -13,6 +13,7 @@
  * llama.cpp's names: f32, f16, bf16, q8_0, q4_0.
  */
 #include "llama.h"
+#include "llama_cache_type.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +27,9 @@ static void die(const char *msg, const char *arg)
 
 static enum ggml_type cache_type(const char *s)
 {
-    static const struct {
-        const char *name;
-        enum ggml_type t;
-    } types[] = {{"f32", GGML_TYPE_F32},
-                 {"f16", GGML_TYPE_F16},
-                 {"bf16", GGML_TYPE_BF16},
-                 {"q8_0", GGML_TYPE_Q8_0},
-                 {"q4_0", GGML_TYPE_Q4_0}};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(s, types[i].name)) return types[i].t;
-    die("unknown cache type ", s);
-    return GGML_TYPE_F16;
+    enum ggml_type t = GGML_TYPE_F16;
+    if (!llama_cache_type(s, &t)) die("unknown cache type ", s);
+    return t;
 }
 
 static void quiet(enum ggml_log_level level, const char *text, void *user)
