@@ -70,14 +70,20 @@ static const char *CSS =
 
 /* ----------------------------------------------------------- table */
 
-static void cell_num(FILE *f, double v, const char *fmt)
+/* A number in the cell that td opens, or a dash when it was not measured. */
+static void cell_num_in(FILE *f, const char *td, double v, const char *fmt)
 {
-    fputs("<td>", f);
+    fputs(td, f);
     if (v >= 0)
         fprintf(f, fmt, v);
     else
         fputs("&#8211;", f);
     fputs("</td>", f);
+}
+
+static void cell_num(FILE *f, double v, const char *fmt)
+{
+    cell_num_in(f, "<td>", v, fmt);
 }
 
 /* A value with its spread, or a dash when it was not measured. */
@@ -94,12 +100,7 @@ static void cell_pm(FILE *f, double v, double pm, const char *fmt)
 /* A predicted figure, set apart from the measured ones. */
 static void cell_pred(FILE *f, double v, const char *fmt)
 {
-    fputs("<td class=\"pred\">", f);
-    if (v >= 0)
-        fprintf(f, fmt, v);
-    else
-        fputs("&#8211;", f);
-    fputs("</td>", f);
+    cell_num_in(f, "<td class=\"pred\">", v, fmt);
 }
 
 static void cell_str(FILE *f, const char *s)
