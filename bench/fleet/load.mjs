@@ -49,7 +49,10 @@
 // replica while a stream from it is under way. A stream that has delivered
 // a token and then ends without a finish_reason or with an error was cut
 // mid-way: streams_cut counts those turns, streams_cut_completed those that
-// were then sent again and completed, streams_cut_lost those that were not.
+// were then sent again and completed, streams_cut_lost those that were not;
+// streams_cut_conn those cut by their connection's end (a replica killed
+// under them) rather than by an error event of the server (a drain's
+// timeout).
 import { writeFileSync, renameSync } from 'node:fs';
 import OpenAI from 'openai';
 
@@ -61,7 +64,8 @@ for (const k of Object.keys(opt)) if (k !== 'base' && k !== 'live') opt[k] = Num
 const ATTEMPTS = 6;
 const client = new OpenAI({ baseURL: opt.base, apiKey: 'fleet', maxRetries: 5, timeout: 60_000 });
 const stats = { turns: 0, completed: 0, lost: 0, unsent: 0, streamed: 0, plain: 0, resent: 0,
-                streams_cut: 0, streams_cut_completed: 0, streams_cut_lost: 0, conversations: 0,
+                streams_cut: 0, streams_cut_completed: 0, streams_cut_lost: 0, streams_cut_conn: 0,
+                conversations: 0,
                 prompt_tokens: 0, cached_tokens: 0, next_turns: 0, history_cached: 0,
                 replicas: {}, errors: {} };
 const live = {};
@@ -163,7 +167,10 @@ async function once(conv, stream, maxTokens) {
       if (chunk.usage) usage = chunk.usage;
     }
   } catch (e) {
-    e.cut = tokens > 0; // a network error after tokens came: cut mid-way
+    e.cut = tokens > 0; // an error after tokens came: cut mid-way
+    // the server's error event arrives as an APIError; anything else is the
+    // connection's end
+    e.conn = e.cut && (!(e instanceof OpenAI.APIError) || e instanceof OpenAI.APIConnectionError);
     throw e;
   } finally {
     if (tokens > 0) setLive(upstream, -1);
@@ -171,6 +178,7 @@ async function once(conv, stream, maxTokens) {
   if (!finished) {
     const e = new Error('stream cut before its finish_reason');
     e.cut = tokens > 0;
+    e.conn = e.cut; // the body ended with no error event and no finish_reason
     e.unfinished = true;
     throw e;
   }
@@ -199,6 +207,7 @@ async function turn(conv, stream, maxTokens) {
         : (e.status ? `HTTP ${e.status}` : (e.constructor?.name ?? 'Error'));
       stats.errors[key] = (stats.errors[key] ?? 0) + 1;
       if (e.cut && !cut) stats.streams_cut++;
+      if (e.conn && !cut) stats.streams_cut_conn++;
       cut ||= Boolean(e.cut);
       if (attempt === ATTEMPTS) break;
       stats.resent++;
