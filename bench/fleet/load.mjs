@@ -65,9 +65,8 @@ const ATTEMPTS = 6;
 const client = new OpenAI({ baseURL: opt.base, apiKey: 'fleet', maxRetries: 5, timeout: 60_000 });
 const stats = { turns: 0, completed: 0, lost: 0, unsent: 0, streamed: 0, plain: 0, resent: 0,
                 streams_cut: 0, streams_cut_completed: 0, streams_cut_lost: 0, streams_cut_conn: 0,
-                conversations: 0,
-                prompt_tokens: 0, cached_tokens: 0, next_turns: 0, history_cached: 0,
-                replicas: {}, errors: {} };
+                conversations: 0, prompt_tokens: 0, cached_tokens: 0, next_turns: 0,
+                history_cached: 0, replicas: {}, errors: {} };
 const live = {};
 
 // Streams under way per replica, written whole and renamed into place so that
