@@ -4,8 +4,8 @@
  * in double from the same rounded Q and widened K and V.
  *
  * Random Q, K and V in caches of every type herd stores (F16, F32, BF16,
- * Q8_0, Q4_0, and K and V of different types), head sizes 64, 128 and 256
- * (and 72, which is not a multiple of 16 and falls back to the reference), 1 to 8 query
+ * Q8_0, Q4_0, and K and V of different types), head sizes 64, 128, 256, 80
+ * (not a multiple of 64) and 72 (not a multiple of 16: the reference), 1 to 8 query
  * heads per KV head, runs of 1 to 1,000 cells (multiples of the 16-cell
  * block and not), cells out of position order, keys in the future (masked),
  * sliding windows, soft-capped scores and ALiBi slopes. The kernels return
@@ -252,9 +252,10 @@ int main(void)
                 t.swa = 0, t.cap = 30.0f, t.alibi = true;
                 run_case(&t, fast, "avx512");
             }
-    /* head sizes: 256 (Gemma), 72 (not a multiple of 16: the reference) */
-    const int Ds[] = {256, 72};
-    for (int i = 0; i < 2; i++) {
+    /* head sizes: 256 (Gemma), 80 (phi-2: not a multiple of 64, one
+     * accumulator), 72 (not a multiple of 16: the reference) */
+    const int Ds[] = {256, 80, 72};
+    for (int i = 0; i < 3; i++) {
         dec_case t = {.tk = HERD_TYPE_F16, .tv = HERD_TYPE_F16, .D = Ds[i], .nh = 4, .n = 300};
         run_case(&t, fast, "avx512");
         t.tk = t.tv = HERD_TYPE_Q8_0;

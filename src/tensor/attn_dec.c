@@ -24,9 +24,10 @@
  *   and flips near-tied top tokens), so it is kept; it costs two
  *   conversions in registers, not a trip through memory.
  *
- * What still differs from ggml, and why that is allowed: the F32 sums of
- * each dot product go in another order (ggml's own AVX2 and AVX-512 builds
- * differ the same way), exp is a polynomial within about 1 ulp of expf, and
+ * What still differs from ggml, and why that is allowed: exp is a
+ * polynomial within about 1 ulp of expf; for a head size that is not a
+ * multiple of 64, the F32 sums of a dot product go in another order (ggml's
+ * own AVX2 and AVX-512 builds differ the same way); and
  * a quantized K is dotted with a widened Q instead of integer products
  * (the same rounded values, F32 sums). The parity tests against llama.cpp's
  * logits stay at the ggml-faithful path's figures (README, Numerics).
@@ -121,12 +122,21 @@ static float exp_ref(float x)
     return scalbnf(p, (int)n);
 }
 
-/* q·k as the SIMD kernel sums it: 16 lanes of fused multiply-adds, then
- * halves, quarters and pairs added (sum16x16's tree). */
+/* q·k as the SIMD kernel sums it: 16 lanes of fused multiply-adds — for a
+ * head size that is a multiple of 64, ggml_vec_dot_f16's four accumulators
+ * (element i in accumulator i / 16 mod 4, added (0 + 2) + (1 + 3)), else
+ * one — then halves, quarters and pairs added (sum16x16's tree, which is
+ * also ggml's). */
 static float dot_ref(const float *q, const float *k, int D)
 {
-    float l[16] = {0}, b[8], c[4];
-    for (int i = 0; i < D; i++) l[i % 16] = fmaf(q[i], k[i], l[i % 16]);
+    float acc[4][16] = {{0}}, l[16], b[8], c[4];
+    const int na = D % 64 == 0 ? 4 : 1;
+    for (int i = 0; i < D; i++) {
+        float *a = &acc[i / 16 % na][i % 16];
+        *a = fmaf(q[i], k[i], *a);
+    }
+    for (int j = 0; j < 16; j++)
+        l[j] = na == 4 ? (acc[0][j] + acc[2][j]) + (acc[1][j] + acc[3][j]) : acc[0][j];
     for (int j = 0; j < 8; j++) b[j] = l[j] + l[j + 8];
     for (int j = 0; j < 4; j++) c[j] = b[j] + b[j + 4];
     return (c[0] + c[2]) + (c[1] + c[3]);
@@ -207,22 +217,62 @@ T512_INL __m512 sum16x16(const __m512 *a)
     return _mm512_permutexvar_ps(idx, e);
 }
 
-/* part[h][c]: 16-lane partial sums of head h's query times the K row of
- * visible cell vc[c], for the nv visible cells of a block; the rest zero. */
+/* One visible cell's 16-lane partial sums for every head, in
+ * ggml_vec_dot_f16's order: elements i + 16p and i + 16(p + 2) of each 64
+ * go to two accumulators, p = 0 then 1, summed (0 + 2) + (1 + 3). */
+T512_INL void dots64(const float *Q, int D, const uint8_t *kr, bool f16, __m512 *s, const int NH)
+{
+    __m512 t[2][MAX_HEADS];
+#pragma GCC unroll 8
+    for (int p = 0; p < 2; p++) {
+        __m512 x[MAX_HEADS], y[MAX_HEADS];
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) x[h] = y[h] = _mm512_setzero_ps();
+        for (int i = 0; i < D; i += 64) {
+            const __m512 ka = ld16(kr, f16, i + 16 * p), kb = ld16(kr, f16, i + 16 * (p + 2));
+#pragma GCC unroll 8
+            for (int h = 0; h < NH; h++) {
+                const float *q = Q + (size_t)h * D + i;
+                x[h] = _mm512_fmadd_ps(_mm512_load_ps(q + 16 * p), ka, x[h]);
+                y[h] = _mm512_fmadd_ps(_mm512_load_ps(q + 16 * (p + 2)), kb, y[h]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) t[p][h] = _mm512_add_ps(x[h], y[h]);
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < NH; h++) s[h] = _mm512_add_ps(t[0][h], t[1][h]);
+}
+
+/* The same with one accumulator (a head size that is not a multiple of 64). */
+T512_INL void dots16(const float *Q, int D, const uint8_t *kr, bool f16, __m512 *s, const int NH)
+{
+#pragma GCC unroll 8
+    for (int h = 0; h < NH; h++) s[h] = _mm512_setzero_ps();
+    for (int i = 0; i < D; i += 16) {
+        const __m512 k = ld16(kr, f16, i);
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++)
+            s[h] = _mm512_fmadd_ps(_mm512_load_ps(Q + (size_t)h * D + i), k, s[h]);
+    }
+}
+
+/* part[h][c]: the partial sums of head h's query times the K row of the
+ * c-th visible cell of a block, for the nv visible cells; the rest zero. */
 T512_INL void block_dots(const float *Q, int D, const uint8_t *const *kr, bool f16, int nv,
                          __m512 (*part)[BLK], const int NH)
 {
     for (int c = 0; c < nv; c++) {
         __m512 s[MAX_HEADS];
-        for (int h = 0; h < NH; h++) s[h] = _mm512_setzero_ps();
-        for (int i = 0; i < D; i += 16) {
-            const __m512 k = ld16(kr[c], f16, i);
-            for (int h = 0; h < NH; h++)
-                s[h] = _mm512_fmadd_ps(_mm512_load_ps(Q + (size_t)h * D + i), k, s[h]);
-        }
+        if (D % 64 == 0)
+            dots64(Q, D, kr[c], f16, s, NH);
+        else
+            dots16(Q, D, kr[c], f16, s, NH);
+#pragma GCC unroll 8
         for (int h = 0; h < NH; h++) part[h][c] = s[h];
     }
     for (int c = nv; c < BLK; c++)
+#pragma GCC unroll 8
         for (int h = 0; h < NH; h++) part[h][c] = _mm512_setzero_ps();
 }
 
@@ -243,20 +293,29 @@ T512_INL void values_w(float *const *acc, const float (*MS)[BLK], const float (*
                        const int NH, const int W)
 {
     __m512 r[MAX_HEADS][2];
+#pragma GCC unroll 8
     for (int h = 0; h < NH; h++)
+#pragma GCC unroll 8
         for (int u = 0; u < W; u++) r[h][u] = _mm512_loadu_ps(acc[h] + i + 16 * u);
     for (int c = 0; c < nv; c++) {
         __m512 v[2];
+#pragma GCC unroll 8
         for (int u = 0; u < W; u++) v[u] = ld16(vr[c], f16, i + 16 * u);
         if (nm >> c & 1)
+#pragma GCC unroll 8
             for (int h = 0; h < NH; h++)
+#pragma GCC unroll 8
                 for (int u = 0; u < W; u++)
                     r[h][u] = round16(_mm512_mul_ps(r[h][u], _mm512_set1_ps(MS[h][c])), r16);
+#pragma GCC unroll 8
         for (int h = 0; h < NH; h++)
+#pragma GCC unroll 8
             for (int u = 0; u < W; u++)
                 r[h][u] = round16(_mm512_fmadd_ps(v[u], _mm512_set1_ps(VS[h][c]), r[h][u]), r16);
     }
+#pragma GCC unroll 8
     for (int h = 0; h < NH; h++)
+#pragma GCC unroll 8
         for (int u = 0; u < W; u++) _mm512_storeu_ps(acc[h] + i + 16 * u, r[h][u]);
 }
 
