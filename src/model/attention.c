@@ -5,7 +5,10 @@
  *
  *   batches of fewer than 64 tokens (every decode step, short prompts) take
  *   ggml's vector path: Q rounded to F16, Q·K with ggml_vec_dot_f16, an online
- *   softmax whose V accumulator is an F16 vector;
+ *   softmax whose V accumulator is an F16 vector — on AVX-512 through the
+ *   blocked kernel herd_attn_dec (src/tensor/attn_dec.c: 16 cells at a time,
+ *   each K and V row read once for the whole GQA group, the same arithmetic
+ *   but for exp's last bit), elsewhere cell by cell below;
  *   larger batches, and an F32 cache, take its tiled path: F32 Q, F32 scores,
  *   F32 accumulator (herd_attn, src/tensor/attn.c);
  *   a single token over 512 cells or more splits the cells into ranges, one

@@ -349,6 +349,21 @@ static T512 bool block_rows(const uint8_t *base, size_t row, uint32_t type, cons
     return type == HERD_TYPE_F16;
 }
 
+/* Ask for the next block's K and V rows while this one is computed: a
+ * KV head's part of a cell is a few cache lines, cells a whole row of every
+ * KV head apart, a stride the hardware prefetcher does not run ahead on. */
+static T512 void prefetch_block(const herd_attn_dec_args *a, const int32_t *cells, int n)
+{
+    const size_t kb = herd_row_bytes(a->type_k, a->head_dim),
+                 vb = herd_row_bytes(a->type_v, a->head_dim);
+    for (int c = 0; c < BLK && c < n; c++) {
+        const char *k = (const char *)a->k + (size_t)cells[c] * a->row_k,
+                   *v = (const char *)a->v + (size_t)cells[c] * a->row_v;
+        for (size_t o = 0; o < kb; o += 64) _mm_prefetch(k + o, _MM_HINT_T0);
+        for (size_t o = 0; o < vb; o += 64) _mm_prefetch(v + o, _MM_HINT_T0);
+    }
+}
+
 /* Which of a block's nb cells the token sees, and their positions. */
 static T512 __mmask16 block_visible(const herd_attn_dec_args *a, const int32_t *cells, int nb,
                                     __m512i *kpos)
@@ -488,6 +503,7 @@ static T512 void dec_avx512(const herd_attn_dec_args *a, float *M, float *S, flo
         const __mmask16 vis = block_visible(a, cells, nb, &kpos);
         if (!vis) continue; /* skipped without reading its rows */
         const int nv = __builtin_popcount(vis);
+        if (j0 + BLK < a->n_cells) prefetch_block(a, cells + BLK, a->n_cells - j0 - BLK);
         const bool kf16 = block_rows(a->k, a->row_k, a->type_k, cells, vis, D, KW, kr);
         const bool vf16 = block_rows(a->v, a->row_v, a->type_v, cells, vis, D, VW, vr);
         dots(Q, D, kr, kf16, nv, part, nh);
