@@ -8,7 +8,8 @@
  *   softmax whose V accumulator is an F16 vector — on AVX-512 through the
  *   blocked kernel herd_attn_dec (src/tensor/attn_dec.c: 16 cells at a time,
  *   each K and V row read once for the whole GQA group, the same arithmetic
- *   but for exp's last bit), elsewhere cell by cell below;
+ *   but for exp's last bit) when the head size is a multiple of 64,
+ *   elsewhere cell by cell below;
  *   larger batches, and an F32 cache, take its tiled path: F32 Q, F32 scores,
  *   F32 accumulator (herd_attn, src/tensor/attn.c);
  *   a single token over 512 cells or more splits the cells into ranges, one
@@ -534,7 +535,11 @@ static void attention_worker(void *arg, int ith, int nth)
         }
         float *part =
             R > 1 ? partials_of(ctx) + ((size_t)r * hp->n_head + h0) * PART_STRIDE(D) : NULL;
-        if (dec_fast)
+        /* the blocked kernel sums a dot product in ggml's order only for
+         * head sizes that are multiples of 64 (ggml adds the rest in
+         * double): others (phi-2's 80) keep the cell-by-cell path, whose
+         * bits are ggml's */
+        if (dec_fast && D % 64 == 0)
             attend_blocked(&a, q, slope, nh, j->b->pos[t], out, part, w);
         else
             attend_vector(&a, q, slope, nh, j->b->pos[t], out, part, w);
