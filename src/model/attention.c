@@ -5,7 +5,11 @@
  *
  *   batches of fewer than 64 tokens (every decode step, short prompts) take
  *   ggml's vector path: Q rounded to F16, Q·K with ggml_vec_dot_f16, an online
- *   softmax whose V accumulator is an F16 vector;
+ *   softmax whose V accumulator is an F16 vector — on AVX-512 through the
+ *   blocked kernel herd_attn_dec (src/tensor/attn_dec.c: 16 cells at a time,
+ *   each K and V row read once for the whole GQA group, the same arithmetic
+ *   but for exp's last bit) when the head size is a multiple of 64,
+ *   elsewhere cell by cell below;
  *   larger batches, and an F32 cache, take its tiled path: F32 Q, F32 scores,
  *   F32 accumulator (herd_attn, src/tensor/attn.c);
  *   a single token over 512 cells or more splits the cells into ranges, one
@@ -22,6 +26,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __x86_64__
 #include <immintrin.h>
@@ -206,6 +211,12 @@ bool herd_attention_kernels(const char *level, herd_att_dot_fn *dot, herd_att_ma
     return false;
 }
 
+/* The blocked decode kernel (src/tensor/attn_dec.c) where the CPU has one,
+ * else NULL: ggml's cell-by-cell arithmetic below. HERD_ATTN_GGML=1 in the
+ * environment keeps ggml's arithmetic (bit-faithful F16 accumulator) for
+ * comparisons. */
+static herd_attn_dec_fn dec_fast;
+
 static void pick_kernels(void)
 {
 #ifdef __x86_64__
@@ -220,6 +231,8 @@ static void pick_kernels(void)
         dot_f16 = dot_f16_ggml_avx512;
         mad_f16 = mad_f16_avx512;
         mad_f32 = mad_f32_avx512;
+        const char *g = getenv("HERD_ATTN_GGML");
+        if (!(g && *g && strcmp(g, "0") != 0)) herd_attn_dec_kernel("avx512", &dec_fast);
     }
 #endif
 }
@@ -258,7 +271,7 @@ static inline float score(const att_view *a, float qk, float mv)
  * of them, so each K and V row is read once per KV head rather than once per
  * query head (4× less cache traffic for Llama-2-70B's or Mistral's groups of
  * 4, what decides decoding at long contexts). */
-#define VEC_HEADS      8
+#define VEC_HEADS      8 /* = HERD_ATTN_DEC_HEADS */
 #define VEC_MAX_D      512
 #define PART_STRIDE(D) ((size_t)(D) + 2) /* floats of one head's partial */
 typedef struct {
@@ -337,6 +350,45 @@ static void attend_vector(const att_view *a, const float *const *q, const float 
     }
 }
 
+/* The same result through the blocked kernel (attn_dec.c): F32
+ * accumulators, 16 cells at a time; a range's accumulator is written
+ * straight into its partial. */
+static void attend_blocked(const att_view *a, const float *const *q, const float *slope, int nh,
+                           int pos, float *const *out, float *part, void *scratch)
+{
+    const herd_kv_cache *kv = a->kv;
+    const herd_attn_dec_args d = {.q = q,
+                                  .nh = nh,
+                                  .head_dim = a->head_dim,
+                                  .k = kv->k[a->il] + a->k_off,
+                                  .v = kv->v[a->il] + a->v_off,
+                                  .row_k = kv->row_k,
+                                  .row_v = kv->row_v,
+                                  .type_k = kv->type_k,
+                                  .type_v = kv->type_v,
+                                  .cells = a->cells,
+                                  .cell_pos = kv->pos,
+                                  .n_cells = a->n_cells,
+                                  .pos = pos,
+                                  .swa = a->swa,
+                                  .scale = a->scale,
+                                  .softcap = a->softcap,
+                                  .slope = slope};
+    const int D = a->head_dim;
+    float M[VEC_HEADS], S[VEC_HEADS], *acc[VEC_HEADS];
+    for (int h = 0; h < nh; h++) acc[h] = part ? part + (size_t)h * PART_STRIDE(D) + 2 : out[h];
+    dec_fast(&d, M, S, acc, scratch);
+    for (int h = 0; h < nh; h++) {
+        if (part) {
+            part[(size_t)h * PART_STRIDE(D)] = M[h];
+            part[(size_t)h * PART_STRIDE(D) + 1] = S[h];
+            continue;
+        }
+        const float inv = S[h] > 0 ? 1.0f / S[h] : 0.0f;
+        for (int i = 0; i < D; i++) out[h][i] *= inv;
+    }
+}
+
 /* Merge a query head's partials of n ranges in range order, as ggml's
  * ggml_flash_attn_ext_reduce_partials does: ranges that saw no cell (S = 0)
  * are skipped, the others rescaled to the running maximum; then V / S. */
@@ -384,7 +436,9 @@ size_t herd_attention_work_bytes(const herd_hparams *hp)
     const size_t nq_max = (size_t)(hp->n_head / hp->n_head_kv) * ATT_TILE;
     const size_t tiled = round64(herd_attn_scratch_size(hp->head_dim, (int)nq_max)) +
                          nq_max * (2 * sizeof(void *) + sizeof(int32_t));
-    const size_t vec = sizeof(vec_scratch);
+    size_t vec = sizeof(vec_scratch);
+    if (herd_attn_dec_scratch_size(hp->head_dim) > vec)
+        vec = herd_attn_dec_scratch_size(hp->head_dim);
     return round64(tiled > vec ? tiled : vec);
 }
 
@@ -481,7 +535,14 @@ static void attention_worker(void *arg, int ith, int nth)
         }
         float *part =
             R > 1 ? partials_of(ctx) + ((size_t)r * hp->n_head + h0) * PART_STRIDE(D) : NULL;
-        attend_vector(&a, q, slope, nh, j->b->pos[t], out, part, w);
+        /* the blocked kernel sums a dot product in ggml's order only for
+         * head sizes that are multiples of 64 (ggml adds the rest in
+         * double): others (phi-2's 80) keep the cell-by-cell path, whose
+         * bits are ggml's */
+        if (dec_fast && D % 64 == 0)
+            attend_blocked(&a, q, slope, nh, j->b->pos[t], out, part, w);
+        else
+            attend_vector(&a, q, slope, nh, j->b->pos[t], out, part, w);
     }
 }
 

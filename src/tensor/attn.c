@@ -21,6 +21,7 @@
  * skipped without being read. On AVX2 (no 16-lane groups) the queries go
  * one by one, 8 lanes along the head.
  */
+#include "tensor/attn_simd.h"
 #include "tensor/kernels.h"
 
 #include <math.h>
@@ -162,27 +163,6 @@ static T256 void attn_avx2(const herd_attn_args *a)
 #ifdef __x86_64__
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
-/* expf for 16 lanes: 2^(x·log2 e) split into integer and fraction, the
- * fraction's power by a degree-6 polynomial (error about 1 ulp); −inf and
- * large negative x give 0. */
-static inline T512 __m512 exp16(__m512 x)
-{
-    x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
-    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
-    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    /* r = x − n·ln 2 in two steps (Cody–Waite) */
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 /* Row i (D values, D a multiple of 16) of the cache as F32. */
 static inline T512 __m512 ld_row16(const uint8_t *row, uint32_t type, int i)
 {
@@ -288,9 +268,9 @@ static T512 void accumulate16(float *const *out, int nqg, const float *P, const 
                 ACC_CASE(1, 3)
                 ACC_CASE(1, 4)
                 ACC_CASE(2, 1)
-                ACC_CASE(2, 2) ACC_CASE(2, 3) ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2)
-                    ACC_CASE(3, 3) ACC_CASE(3, 4) ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3)
-                        ACC_CASE(4, 4)
+                ACC_CASE(2, 2)
+                ACC_CASE(2, 3) ACC_CASE(2, 4) ACC_CASE(3, 1) ACC_CASE(3, 2) ACC_CASE(3, 3)
+                    ACC_CASE(3, 4) ACC_CASE(4, 1) ACC_CASE(4, 2) ACC_CASE(4, 3) ACC_CASE(4, 4)
             }
         }
     }
@@ -326,7 +306,8 @@ static inline T512 void chunk16(const herd_attn_args *a, int g, const float *QT,
     /* Rescale what was summed so far where the maximum grew. */
     const __mmask16 grew =
         _mm512_cmp_ps_mask(M, M0, _CMP_GT_OQ) & _mm512_cmp_ps_mask(M0, ninf, _CMP_NEQ_OQ);
-    const __m512 ms = _mm512_mask_blend_ps(grew, _mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(M0, M)));
+    const __m512 ms =
+        _mm512_mask_blend_ps(grew, _mm512_set1_ps(1.0f), herd_exp16(_mm512_sub_ps(M0, M)));
     __m512 S = _mm512_mul_ps(_mm512_load_ps(Sx), ms);
     if (grew) {
         float msa[GROUP];
@@ -341,7 +322,7 @@ static inline T512 void chunk16(const herd_attn_args *a, int g, const float *QT,
     /* Weights; masked keys weigh exactly 0. */
     for (int j = 0; j < nk; j++) {
         const __m512 p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(sc[j], ninf, _CMP_NEQ_OQ),
-                                             exp16(_mm512_sub_ps(sc[j], M)));
+                                             herd_exp16(_mm512_sub_ps(sc[j], M)));
         S = _mm512_add_ps(S, p);
         _mm512_store_ps(P + (size_t)j * GROUP, p);
     }

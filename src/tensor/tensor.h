@@ -160,6 +160,37 @@ static inline float herd_attn_mask(int pos, int kpos, int swa, float slope)
     return slope * herd_f16_to_f32(herd_f32_to_f16(-(float)(pos - kpos)));
 }
 
+/* Decode attention (attn_dec.c): nh ≤ HERD_ATTN_DEC_HEADS query heads of one
+ * token at position pos that read the same KV head, over n_cells cells of a
+ * cache of any type herd stores (F16, F32, BF16, Q8_0, Q4_0; K and V may
+ * differ), masked as herd_attn_mask says. The result is each head's online
+ * softmax state, unnormalised, so that ranges of one sequence can be merged:
+ * M[h] the largest score seen (−inf: none), S[h] = Σ exp(s − M[h]) and
+ * acc[h] = Σ exp(s − M[h])·v (head_dim floats). Q is first rounded as ggml
+ * rounds it for K's dot product (to K's vec_dot_type) and widened back; K and
+ * V are widened exactly; the rest is F32. scratch: herd_attn_dec_scratch_size
+ * bytes. */
+#define HERD_ATTN_DEC_HEADS 8
+#define HERD_ATTN_DEC_MAX_D 512
+typedef struct herd_attn_dec_args {
+    const float *const *q; /* nh query rows of head_dim floats */
+    int nh, head_dim;
+    const uint8_t *k, *v;    /* the KV head's K (V) in cell 0 */
+    size_t row_k, row_v;     /* bytes from one cell's K (V) to the next's */
+    uint32_t type_k, type_v; /* HERD_TYPE_* */
+    const int32_t *cells;    /* the cells to visit, in order */
+    const int32_t *cell_pos; /* position of each cell, indexed by cell */
+    int n_cells, pos, swa;
+    float scale, softcap;
+    const float *slope; /* nh ALiBi slopes (0: none) */
+} herd_attn_dec_args;
+typedef void (*herd_attn_dec_fn)(const herd_attn_dec_args *a, float *M, float *S, float *const *acc,
+                                 void *scratch);
+size_t herd_attn_dec_scratch_size(int head_dim);
+/* The kernel of a SIMD level ("scalar": the reference, "avx512"), for tests
+ * and for the caller's choice; false for a level this build lacks. */
+bool herd_attn_dec_kernel(const char *level, herd_attn_dec_fn *fn);
+
 /* Dequantize row r of W (n_in elements) into out: embedding lookup. */
 void herd_get_row(const void *w, uint32_t wtype, int64_t n_in, int64_t r, float *out);
 
