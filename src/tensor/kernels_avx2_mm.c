@@ -27,6 +27,8 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
+#include "tensor/kernels_avx2.h"
+
 static inline __m256i bcast32(const uint8_t *p)
 {
     int32_t v;
@@ -39,12 +41,6 @@ static inline __m256 bcastf(const uint8_t *p)
     float v;
     memcpy(&v, p, 4);
     return _mm256_set1_ps(v);
-}
-
-static inline __m256i dpbusd_vnni(__m256i acc, __m256i u, __m256i s)
-{
-    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
-    return acc;
 }
 
 /* acc + Σ over ng groups of 4 (ng even) of w[g] (unsigned) · the 4 signed
