@@ -434,6 +434,19 @@ static void test_mm_isas(void)
             test_matmul_case(types[k], 1024, 172, 33, 2);
         }
         test_matmul_case(HERD_TYPE_Q4_0, 4096, 24, 300, 2);
+        /* F16 panels (AVX2 only): rows not a multiple of 16, token counts
+         * not a multiple of the 6-token tile, rows of a lone element tail
+         * (37), of chunks of 256 with a ragged last one (600, 1000), and of
+         * more than one token group (2048 × 140 tokens: 1 MB a group). */
+        const bool f16 = herd_mm_supports(HERD_TYPE_F16, 512);
+        CHECKF(f16 == (isas[i] != &herd_mm_isa_avx512), "%s: F16 supported: %d", isas[i]->name,
+               f16);
+        if (f16) {
+            test_matmul_case(HERD_TYPE_F16, 37, 7, 16, 1);
+            test_matmul_case(HERD_TYPE_F16, 600, 40, 31, 2);
+            test_matmul_case(HERD_TYPE_F16, 1000, 172, 33, 2);
+            test_matmul_case(HERD_TYPE_F16, 2048, 17, 140, 2);
+        }
     }
     herd_mm_select(saved);
 }

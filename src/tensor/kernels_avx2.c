@@ -24,35 +24,13 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
-static inline float hsum8(__m256 v)
-{
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
+#include "tensor/kernels_avx2.h"
 
 static inline float bf16(const void *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
     return herd_bf16_to_f32(h);
-}
-
-static inline float ld_f16(const void *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-static inline __m256i loadu256(const void *p)
-{
-    return _mm256_loadu_si256((const __m256i *)p);
-}
-static inline __m128i loadu128(const void *p)
-{
-    return _mm_loadu_si128((const __m128i *)p);
 }
 
 /* Σ x·y over 32 int8 pairs, as 8 int32 lanes (x made non-negative, its sign

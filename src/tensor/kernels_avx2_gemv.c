@@ -38,6 +38,8 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
+#include "tensor/kernels_avx2.h"
+
 #ifndef PF_DIST
 #define PF_DIST 2048 /* bytes ahead per stream, as on AVX-512 */
 #endif
@@ -47,34 +49,6 @@
 #ifndef NS_F16
 #define NS_F16 4
 #endif
-
-static inline float hsum8(__m256 v)
-{
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-static inline float ld_f16(const void *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-static inline __m256i loadu256(const void *p)
-{
-    return _mm256_loadu_si256((const __m256i *)p);
-}
-
-/* VEX vpdpbusd through asm, so that this file needs no AVX-VNNI target
- * (as kernels_avx2_mm.c): only called where the CPU has it. */
-static inline __m256i dpbusd_vnni(__m256i acc, __m256i u, __m256i s)
-{
-    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
-    return acc;
-}
 
 /* acc + Σ u·s per 4 bytes (u unsigned, s signed; without VNNI the pairs
  * must fit int16, as they do for u ≤ 127 against |s| ≤ 128). */

@@ -30,6 +30,8 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
+#include "tensor/kernels_avx2.h"
+
 #define QK HERD_QK_K
 #ifndef PF_DIST
 #define PF_DIST 2048 /* bytes ahead per stream */
@@ -39,24 +41,6 @@
 #endif
 
 enum { GK4, GK6 };
-
-static inline float hsum8(__m256 v)
-{
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-static inline __m256i loadu256(const void *p)
-{
-    return _mm256_loadu_si256((const __m256i *)p);
-}
-
-static inline __m128i loadu128(const void *p)
-{
-    return _mm_loadu_si128((const __m128i *)p);
-}
 
 /* acc + Σ over int16 pairs of p·s, per int32 lane (VEX vpdpwssd through asm
  * where the CPU has AVX-VNNI, as kernels_avx2_mm.c). */

@@ -26,15 +26,9 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
-#define QK HERD_QK_K
+#include "tensor/kernels_avx2.h"
 
-static inline float hsum8(__m256 v)
-{
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
+#define QK HERD_QK_K
 
 static inline int hsum_i32(__m256i v)
 {
@@ -42,18 +36,6 @@ static inline int hsum_i32(__m256i v)
     r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
     r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
     return _mm_cvtsi128_si32(r);
-}
-
-static inline float ld_f16(const void *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-static inline __m256i loadu256(const void *p)
-{
-    return _mm256_loadu_si256((const __m256i *)p);
 }
 
 /* Σ u·y·scale over a 32-element chunk as 8 int32 lanes; sc0 applies to the

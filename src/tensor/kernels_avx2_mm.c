@@ -27,6 +27,8 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
+#include "tensor/kernels_avx2.h"
+
 static inline __m256i bcast32(const uint8_t *p)
 {
     int32_t v;
@@ -39,12 +41,6 @@ static inline __m256 bcastf(const uint8_t *p)
     float v;
     memcpy(&v, p, 4);
     return _mm256_set1_ps(v);
-}
-
-static inline __m256i dpbusd_vnni(__m256i acc, __m256i u, __m256i s)
-{
-    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
-    return acc;
 }
 
 /* acc + Σ over ng groups of 4 (ng even) of w[g] (unsigned) · the 4 signed
@@ -188,6 +184,59 @@ static inline __attribute__((always_inline)) void tile_k2(bool vnni, const uint8
     tile_k16(vnni, true, wp, ns, a, as, NT, y, ys, nr);
 }
 
+/* F16 panels (layout in kernels_mm.h): 16 rows (two vectors) × NT ≤ 6
+ * tokens, 12 accumulators, 2 weight registers and a broadcast: per element
+ * two loads and NT broadcasts feed 2·NT FMAs. */
+static inline void add_rows(float *y, __m256 v, int nr, bool add)
+{
+    if (nr <= 0) return;
+    if (add) {
+        const __m256i m =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        v = _mm256_add_ps(v, nr >= 8 ? _mm256_loadu_ps(y) : _mm256_maskload_ps(y, m));
+    }
+    store_rows(y, v, nr < 8 ? nr : 8);
+}
+
+static inline __attribute__((always_inline)) void tile_f16(const float *wp, int64_t nk,
+                                                           const float *a, size_t as, const int NT,
+                                                           float *y, size_t ys, int nr, bool add)
+{
+    __m256 acc[6][2];
+#pragma GCC unroll 6
+    for (int t = 0; t < NT; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < nk; k++) {
+        const __m256 w0 = _mm256_load_ps(wp + 16 * k), w1 = _mm256_load_ps(wp + 16 * k + 8);
+#pragma GCC unroll 6
+        for (int t = 0; t < NT; t++) {
+            const __m256 b = _mm256_broadcast_ss(a + t * as + k);
+            acc[t][0] = _mm256_fmadd_ps(w0, b, acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(w1, b, acc[t][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < NT; t++) {
+        add_rows(y + t * ys, acc[t][0], nr, add);
+        add_rows(y + t * ys + 8, acc[t][1], nr - 8, add);
+    }
+}
+
+#define F16_FN(T)                                                                                  \
+    static void f16_##T(const float *wp, int64_t nk, const float *a, size_t as, float *y,          \
+                        size_t ys, int nr, bool add)                                               \
+    {                                                                                              \
+        tile_f16(wp, nk, a, as, T, y, ys, nr, add);                                                \
+    }
+F16_FN(1)
+F16_FN(2)
+F16_FN(3)
+F16_FN(4)
+F16_FN(5)
+F16_FN(6)
+#define F16_TILES                                                                                  \
+    .f16_rows = 16, .f16_tok = 6, .f16 = {NULL, f16_1, f16_2, f16_3, f16_4, f16_5, f16_6}
+
 #define TILE_FN(NAME, BODY, V, T)                                                                  \
     static void NAME##_##T(const uint8_t *wp, int64_t nu, const uint8_t *a, size_t as, float *y,   \
                            size_t ys, int nr)                                                      \
@@ -219,6 +268,7 @@ const herd_mm_isa herd_mm_isa_avx2vnni = {
               [HERD_MM_K6] = TILES(v_k6),
               [HERD_MM_K3] = TILES(v_k6),
               [HERD_MM_K2] = TILES(v_k2)},
+    F16_TILES,
 };
 const herd_mm_isa herd_mm_isa_avx2 = {
     .name = "avx2",
@@ -229,6 +279,7 @@ const herd_mm_isa herd_mm_isa_avx2 = {
               [HERD_MM_K6] = TILES(p_k6),
               [HERD_MM_K3] = TILES(p_k6),
               [HERD_MM_K2] = TILES(p_k2)},
+    F16_TILES,
 };
 
 #if defined(__clang__)

@@ -84,6 +84,7 @@ static size_t panel_unit(int kind, int P)
 
 bool herd_mm_supports(uint32_t wtype, int64_t n_in)
 {
+    if (wtype == HERD_TYPE_F16) return herd_mm_f16_supports(isa, n_in);
     const int kind = kind_of(wtype);
     return isa && kind >= 0 && isa->tiles[kind][0] && n_in > 0 &&
            n_in % (is_k(kind) ? HERD_QK_K : 32) == 0;
@@ -92,6 +93,7 @@ bool herd_mm_supports(uint32_t wtype, int64_t n_in)
 size_t herd_mm_work_size(uint32_t wtype, int64_t n_in, int64_t n_tok)
 {
     if (!herd_mm_supports(wtype, n_in)) return 0;
+    if (wtype == HERD_TYPE_F16) return herd_mm_f16_work_size(n_in, n_tok);
     const int kind = kind_of(wtype);
     return (size_t)units(kind, n_in) * (is_k(kind) ? MM_AU_K : MM_AU_Q32) * (size_t)n_tok + 64;
 }
@@ -370,6 +372,8 @@ static void compute_job(void *arg, int ith, int nth)
 bool herd_mm_matmul(const void *w, uint32_t wtype, int64_t n_in, int64_t n_rows, const float *x,
                     int64_t n_tok, float *y, void *work, int n_threads)
 {
+    if (wtype == HERD_TYPE_F16)
+        return herd_mm_f16_matmul(isa, w, n_in, n_rows, x, n_tok, y, work, n_threads);
     const int kind = kind_of(wtype);
     mm_job j = {.kind = kind,
                 .P = isa->rows,

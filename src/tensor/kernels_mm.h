@@ -31,6 +31,15 @@
  *               MM_AK_BSD instead).
  * So every block's (sub-block's) integer sum is ggml's exactly; only the F32
  * steps after it are in another order.
+ *
+ * F16 weights (kernels_mm_f16.c drives them) have panels of their own:
+ * f16_rows rows (two or more vectors: one vector of rows per broadcast
+ * activation would load as much as it multiplies), unpacked to F32 one
+ * chunk of MM_F16_KC elements at a time, element k of row r at float
+ * k·f16_rows + r (the chunk stays in L1 while the tokens go by). The
+ * activations are F32 rows holding F16 values (vec_dot_type F16: rounded,
+ * then widened once). Each output sums its chunk's products in element
+ * order in one lane, and the chunks' sums in chunk order.
  */
 #ifndef HERD_KERNELS_MM_H
 #define HERD_KERNELS_MM_H
@@ -63,13 +72,31 @@ enum {
 typedef void (*herd_mm_tile_fn)(const uint8_t *wp, int64_t nu, const uint8_t *a, size_t as,
                                 float *y, size_t ys, int nr);
 
+/* F16: f16_rows rows × nt tokens over nk elements of a chunk wp, the
+ * activations a (token rows as floats apart, at the chunk's first element):
+ * y[t·ys + r] for r < nr, stored (add false: the first chunk) or added. */
+typedef void (*herd_mm_f16_fn)(const float *wp, int64_t nk, const float *a, size_t as, float *y,
+                               size_t ys, int nr, bool add);
+
+#define MM_F16_MAX_TOK 8
+
 /* One vector ISA's tiles: tiles[kind][k] does 1 << k tokens; NULL where it
- * has none (a kind with no 1-token tile is not supported). */
+ * has none (a kind with no 1-token tile is not supported). f16[k] does k
+ * tokens, 1 ≤ k ≤ f16_tok; f16_rows 0: no F16 panel product. */
 typedef struct herd_mm_isa {
     const char *name;
     int rows; /* P */
     herd_mm_tile_fn tiles[HERD_MM_KINDS][5];
+    int f16_rows, f16_tok;
+    herd_mm_f16_fn f16[MM_F16_MAX_TOK + 1];
 } herd_mm_isa;
+
+/* The F16 panel product (kernels_mm_f16.c), for the isa kernels_mm.c
+ * selected; kernels_mm.c hands F16 over to these. */
+bool herd_mm_f16_supports(const herd_mm_isa *isa, int64_t n_in);
+size_t herd_mm_f16_work_size(int64_t n_in, int64_t n_tok);
+bool herd_mm_f16_matmul(const herd_mm_isa *isa, const void *w, int64_t n_in, int64_t n_rows,
+                        const float *x, int64_t n_tok, float *y, void *work, int n_threads);
 
 extern const herd_mm_isa herd_mm_isa_avx512;   /* kernels_avx512_mm.c */
 extern const herd_mm_isa herd_mm_isa_avx2;     /* kernels_avx2_mm.c */
