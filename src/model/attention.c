@@ -350,9 +350,10 @@ static void attend_vector(const att_view *a, const float *const *q, const float 
     }
 }
 
-/* The same result through the blocked kernel (attn_dec.c): F32
- * accumulators, 16 cells at a time; a range's accumulator is written
- * straight into its partial. */
+/* The same result through the blocked kernel (attn_dec.c): 16 cells at a
+ * time, the accumulators in registers (an F16 V's still rounded to F16
+ * after every cell, as ggml's); a range's accumulator is written straight
+ * into its partial. */
 static void attend_blocked(const att_view *a, const float *const *q, const float *slope, int nh,
                            int pos, float *const *out, float *part, void *scratch)
 {
