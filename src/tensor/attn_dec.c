@@ -377,12 +377,12 @@ static T512 __mmask16 block_visible(const herd_attn_dec_args *a, const int32_t *
     return vis;
 }
 
-/* x shifted up k lanes, lane j < k taking lane 16 − k + j of lo. */
-T512_INL __m512 shift_up(__m512 x, __m512 lo, const int k)
-{
-    return _mm512_castsi512_ps(
-        _mm512_alignr_epi32(_mm512_castps_si512(x), _mm512_castps_si512(lo), 16 - k));
-}
+/* x shifted up k lanes, lane j < k taking lane 16 − k + j of lo. A macro:
+ * valignd's count must be a constant where it is written (clang checks it
+ * before inlining, gcc after). */
+#define shift_up(x, lo, k)                                                                         \
+    _mm512_castsi512_ps(                                                                           \
+        _mm512_alignr_epi32(_mm512_castps_si512(x), _mm512_castps_si512(lo), 16 - (k)))
 
 /* The softmax step of head h for a block, as ggml's loop takes it cell by
  * cell: scores s (lanes: the block's cells) scaled, capped and masked, then
