@@ -1,7 +1,8 @@
 /*
  * kernels_avx2.h — internal: the small helpers every AVX2 kernel file uses
- * (kernels_avx2*.c), once. Include it after the file's target pragma
- * ("avx2,fma,f16c"): these bodies are compiled for the includer's target.
+ * (kernels_avx2*.c, and the AVX-512 ones, whose targets include AVX2), once.
+ * Include it after the file's target pragma ("avx2,fma,f16c" or wider):
+ * these bodies are compiled for the includer's target.
  */
 #ifndef HERD_KERNELS_AVX2_H
 #define HERD_KERNELS_AVX2_H

@@ -47,27 +47,14 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c")
 #endif
 
+/* ld_f16, loadu256/128: compiled for the target above. */
+#include "tensor/kernels_avx2.h"
+
 static inline float bf16(const void *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
     return herd_bf16_to_f32(h);
-}
-
-static inline float ld_f16(const void *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-static inline __m256i loadu256(const void *p)
-{
-    return _mm256_loadu_si256((const __m256i *)p);
-}
-static inline __m128i loadu128(const void *p)
-{
-    return _mm_loadu_si128((const __m128i *)p);
 }
 
 /* The F16 scales of blocks i and i+1 (`stride` bytes apart) as two floats;

@@ -31,25 +31,12 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 #endif
 
+/* ld_f16, loadu256/128: compiled for the target above. */
+#include "tensor/kernels_avx2.h"
+
 #define QK HERD_QK_K
 
 enum { K2, K3, K4, K5 };
-
-static inline float ld_f16(const void *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-static inline __m256i loadu256(const void *p)
-{
-    return _mm256_loadu_si256((const __m256i *)p);
-}
-static inline __m128i loadu128(const void *p)
-{
-    return _mm_loadu_si128((const __m128i *)p);
-}
 
 /* int16 lanes: a in the low 256 bits, b in the high. */
 static inline __m512i halves16(short a, short b)
